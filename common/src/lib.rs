@@ -1,0 +1,19 @@
+//! Pure code shared by `chat-server` and `chat-client`: how bytes become lines, how lines become
+//! typed messages and back, and how message text becomes styled spans.
+//!
+//! Nothing here touches a socket, a thread or a terminal; every function is total on arbitrary
+//! input (it returns an error instead of panicking), so the server can feed it whatever a peer
+//! sends.
+//!
+//! # Layout
+//! - [`framing`]: an incremental, bounded line framer (bytes in any chunking -> lines).
+//! - [`protocol`]: the wire messages both ways ([`protocol::ServerMsg`], [`protocol::Request`]),
+//!   names, colors and error codes, with exact formatting and parsing.
+//! - [`sanitize`]: removal of control, C1 and bidi characters from text a peer sent.
+//! - [`markup`]: `**bold**`, `__italic__` and `~~strike~~` parsed into styled spans.
+#![deny(missing_docs)]
+
+pub mod framing;
+pub mod markup;
+pub mod protocol;
+pub mod sanitize;

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Runs every test of the project: formatting, lints, unit and integration tests, then the
+# netcat smoke tests against the real binaries. Installs what it needs when it is missing.
+# Usage: scripts/test.sh        (from anywhere; exits non-zero when any part fails)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+need_pkg() { # need_pkg COMMAND DEBIAN-PACKAGE
+    command -v "$1" >/dev/null 2>&1 && return 0
+    step "installing $2 (for $1)"
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$2" >/dev/null
+}
+
+need_pkg nc netcat-openbsd
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo build (the smoke tests and the client's tests drive the real binaries)"
+cargo build --workspace --bins
+
+step "cargo test"
+cargo test --workspace
+
+shopt -s nullglob
+smokes=(scripts/smoke/*.sh)
+if [ ${#smokes[@]} -eq 0 ]; then
+    echo "no smoke tests found in scripts/smoke/" >&2
+    exit 1
+fi
+for s in "${smokes[@]}"; do
+    step "smoke: $s"
+    bash "$s" target/debug
+done
+
+step "all tests passed"
