@@ -1,1 +1,194 @@
-fn main() {}
+//! `chat-server` command line: flags -> validated [`Config`], logging, the listener, then the
+//! reactor. Everything else lives in the library.
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use chat_server::config::{self, Config};
+use chat_server::ConsoleInput;
+use clap::Parser;
+use log::{info, warn, LevelFilter};
+
+/// Exit statuses, in one place.
+mod exit {
+    /// Clean shutdown (`quit`, SIGINT, SIGTERM).
+    pub const OK: u8 = 0;
+    /// The server failed while running.
+    pub const RUNTIME: u8 = 1;
+    /// Bad flags (clap also uses 2).
+    pub const USAGE: u8 = 2;
+    /// The listen address could not be bound.
+    pub const BIND: u8 = 3;
+}
+
+/// A chat server: one room, private messages, colors and markup; the operator approves joins
+/// on this terminal.
+#[derive(Debug, Parser)]
+#[command(
+    version,
+    about,
+    after_help = "Operator commands (type on stdin): approve [name], deny [name], pending, who, kick <name>, say <text>, quit, help"
+)]
+struct Args {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, default_value = config::DEFAULT_LISTEN)]
+    listen: SocketAddr,
+    /// Admit every valid name without asking the operator.
+    #[arg(long)]
+    auto_approve: bool,
+    /// Longest accepted line in bytes, without its terminator.
+    #[arg(long, value_name = "BYTES", default_value_t = config::DEFAULT_MAX_LINE)]
+    max_line: usize,
+    /// Lines per second one connection may send before it is paced (0: no pacing).
+    #[arg(long, value_name = "LINES", default_value_t = config::DEFAULT_RATE)]
+    rate: u32,
+    /// Lines one connection may send at once before pacing starts.
+    #[arg(long, value_name = "LINES", default_value_t = config::DEFAULT_BURST)]
+    burst: u32,
+    /// Bytes of output that may wait for one connection before it is dropped.
+    #[arg(long, value_name = "BYTES", default_value_t = config::DEFAULT_MAX_QUEUE)]
+    max_queue: usize,
+    /// Open connections, in any state.
+    #[arg(long, value_name = "N", default_value_t = config::DEFAULT_MAX_CLIENTS)]
+    max_clients: usize,
+    /// Joins that may wait for the operator at once.
+    #[arg(long, value_name = "N", default_value_t = config::DEFAULT_MAX_PENDING)]
+    max_pending: usize,
+    /// Connections from one IP address (0: no limit).
+    #[arg(long, value_name = "N", default_value_t = config::DEFAULT_MAX_PER_IP)]
+    max_per_ip: usize,
+    /// Seconds a new connection has to offer a valid name.
+    #[arg(long, value_name = "SECS", default_value_t = config::DEFAULT_LOGIN_TIMEOUT_SECS)]
+    login_timeout: f64,
+    /// Seconds the operator has to decide on a join.
+    #[arg(long, value_name = "SECS", default_value_t = config::DEFAULT_APPROVAL_TIMEOUT_SECS)]
+    approval_timeout: f64,
+    /// Log level: off, error, warn, info, debug, trace.
+    #[arg(long, value_name = "LEVEL", default_value = "info")]
+    log_level: LevelFilter,
+    /// Append logs to this file instead of standard error.
+    #[arg(long, value_name = "PATH")]
+    log_file: Option<PathBuf>,
+}
+
+fn seconds(flag: &str, secs: f64) -> Result<Duration, String> {
+    if secs.is_finite() && secs > 0.0 && secs <= 1e9 {
+        Ok(Duration::from_secs_f64(secs))
+    } else {
+        Err(format!(
+            "--{flag} must be a positive number of seconds, not {secs}"
+        ))
+    }
+}
+
+impl Args {
+    fn config(&self) -> Result<Config, String> {
+        if self.max_line == 0 {
+            return Err("--max-line must be at least 1".into());
+        }
+        if self.rate > 0 && self.burst == 0 {
+            return Err("--burst must be at least 1 when --rate is not 0".into());
+        }
+        if self.max_clients == 0 {
+            return Err("--max-clients must be at least 1".into());
+        }
+        if self.max_queue < self.max_line + 64 {
+            return Err(format!(
+                "--max-queue must hold at least one line: at least {} bytes",
+                self.max_line + 64
+            ));
+        }
+        Ok(Config {
+            auto_approve: self.auto_approve,
+            max_line: self.max_line,
+            rate: self.rate,
+            burst: self.burst,
+            max_queue: self.max_queue,
+            max_clients: self.max_clients,
+            max_pending: self.max_pending,
+            max_per_ip: self.max_per_ip,
+            login_timeout: seconds("login-timeout", self.login_timeout)?,
+            approval_timeout: seconds("approval-timeout", self.approval_timeout)?,
+        })
+    }
+}
+
+fn init_logging(args: &Args) -> Result<(), String> {
+    let config = simplelog::ConfigBuilder::new()
+        .set_time_format_rfc3339()
+        .set_target_level(LevelFilter::Off)
+        .set_thread_level(LevelFilter::Off)
+        .build();
+    let result = match &args.log_file {
+        Some(path) => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| format!("cannot open log file {}: {e}", path.display()))?;
+            simplelog::WriteLogger::init(args.log_level, config, file)
+        }
+        None => simplelog::WriteLogger::init(args.log_level, config, std::io::stderr()),
+    };
+    result.map_err(|e| format!("cannot start logging: {e}"))
+}
+
+/// Raises the open-file soft limit as far as `--max-clients` needs, up to the hard limit.
+fn raise_fd_limit(max_clients: usize) {
+    // Connections plus the listener, stdin, stdout, stderr, epoll, signal pipe, spare, log.
+    let want = max_clients as u64 + 32;
+    match rlimit::increase_nofile_limit(want) {
+        Ok(got) if got < want => warn!(
+            "open-file limit is {got}, below the {want} that --max-clients {max_clients} needs; \
+             connections past it are refused"
+        ),
+        Ok(_) => {}
+        Err(e) => warn!("cannot raise the open-file limit: {e}"),
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let config = match args.config() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("chat-server: {e}");
+            return ExitCode::from(exit::USAGE);
+        }
+    };
+    if let Err(e) = init_logging(&args) {
+        eprintln!("chat-server: {e}");
+        return ExitCode::from(exit::USAGE);
+    }
+    raise_fd_limit(config.max_clients);
+    let listener = match TcpListener::bind(args.listen) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("chat-server: cannot listen on {}: {e}", args.listen);
+            return ExitCode::from(exit::BIND);
+        }
+    };
+    let local = match listener.local_addr() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("chat-server: cannot read the listening address: {e}");
+            return ExitCode::from(exit::BIND);
+        }
+    };
+    {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "listening on {local}");
+        let _ = out.flush();
+    }
+    info!("listening on {local}; {config:?}");
+    match chat_server::run(listener, config, ConsoleInput::Stdin) {
+        Ok(()) => ExitCode::from(exit::OK),
+        Err(e) => {
+            eprintln!("chat-server: {e}");
+            ExitCode::from(exit::RUNTIME)
+        }
+    }
+}

@@ -1,0 +1,338 @@
+//! One connection: its socket, its state in the login/admission/membership life, its buffers
+//! and its rate allowance.
+//!
+//! A connection never reaches into the room or another connection: the reactor does that. This
+//! module owns the byte-level work (the output queue and its vectored writes) and the
+//! bookkeeping that must stay bounded.
+
+use std::collections::VecDeque;
+use std::io::{self, IoSlice, Write};
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Instant;
+
+use chat_common::framing::LineFramer;
+use mio::net::TcpStream;
+
+/// Where a connection is in its life. Changed only by the reactor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum State {
+    /// Connected; no valid name offered yet. The login timer runs.
+    AwaitingName,
+    /// Offered a valid name, reserved in the room; the operator decides. The approval timer runs.
+    Waiting {
+        /// The reserved name.
+        name: Rc<str>,
+        /// When the join started waiting.
+        since: Instant,
+    },
+    /// In the room.
+    Member {
+        /// The member's name.
+        name: Rc<str>,
+    },
+    /// Leaving: no more requests are read, queued output is flushed, then the socket is shut
+    /// down and closed (or cut when the linger timer fires).
+    Closing,
+}
+
+/// Output waiting for one connection: shared, immutable lines.
+///
+/// Invariant: `bytes` is the number of unsent bytes, `chunks[0][head..]` plus every later
+/// chunk; it never exceeds the server's `--max-queue` (the reactor drops the connection
+/// instead). The deque's storage is released when the queue drains, so an idle connection holds
+/// no output memory.
+#[derive(Debug, Default)]
+pub struct OutQueue {
+    chunks: VecDeque<Rc<[u8]>>,
+    head: usize,
+    bytes: usize,
+}
+
+/// Most lines handed to one `writev` call.
+const MAX_IOVECS: usize = 64;
+
+impl OutQueue {
+    /// Unsent bytes.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Whether nothing is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.bytes == 0
+    }
+
+    /// Appends a line shared with other queues (no copy).
+    pub fn push(&mut self, line: Rc<[u8]>) {
+        self.bytes += line.len();
+        self.chunks.push_back(line);
+    }
+
+    /// Drops everything queued and frees the storage.
+    pub fn clear(&mut self) {
+        *self = OutQueue::default();
+    }
+
+    /// Writes as much as the socket takes, many lines per system call.
+    /// Returns `Ok(true)` when the queue is empty afterwards, `Ok(false)` when the socket is full.
+    pub fn write_to<W: Write>(&mut self, sink: &mut W) -> io::Result<bool> {
+        while !self.chunks.is_empty() {
+            let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+            let mut n = 0;
+            for (i, chunk) in self.chunks.iter().take(MAX_IOVECS).enumerate() {
+                let bytes = if i == 0 {
+                    &chunk[self.head..]
+                } else {
+                    &chunk[..]
+                };
+                slices[i] = IoSlice::new(bytes);
+                n = i + 1;
+            }
+            match sink.write_vectored(&slices[..n]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(written) => self.advance(written),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) => return Err(e),
+            }
+        }
+        if self.chunks.capacity() > 16 {
+            self.chunks = VecDeque::new();
+        }
+        Ok(true)
+    }
+
+    fn advance(&mut self, mut written: usize) {
+        self.bytes -= written;
+        while written > 0 {
+            let Some(front) = self.chunks.front() else {
+                break;
+            };
+            let left = front.len() - self.head;
+            if written >= left {
+                written -= left;
+                self.head = 0;
+                self.chunks.pop_front();
+            } else {
+                self.head += written;
+                written = 0;
+            }
+        }
+    }
+}
+
+/// A token bucket: `rate` lines per second, at most `burst` saved up.
+#[derive(Debug, Clone)]
+pub struct Allowance {
+    tokens: f64,
+    last: Instant,
+}
+
+impl Allowance {
+    /// A full bucket.
+    pub fn new(burst: u32, now: Instant) -> Self {
+        Allowance {
+            tokens: f64::from(burst),
+            last: now,
+        }
+    }
+
+    /// Adds what `rate` earned since the last refill, up to `burst`.
+    pub fn refill(&mut self, rate: u32, burst: u32, now: Instant) {
+        let earned = now.saturating_duration_since(self.last).as_secs_f64() * f64::from(rate);
+        self.tokens = (self.tokens + earned).min(f64::from(burst.max(1)));
+        self.last = now;
+    }
+
+    /// Takes one line's worth if there is one.
+    pub fn try_take(&mut self) -> bool {
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Returns a line's worth taken by [`Allowance::try_take`] but not used.
+    pub fn give_back(&mut self) {
+        self.tokens += 1.0;
+    }
+
+    /// Whether at least one line's worth is available.
+    pub fn has_one(&self) -> bool {
+        self.tokens >= 1.0
+    }
+
+    /// Time until one line's worth has been earned at `rate` (> 0).
+    pub fn wait_for_one(&self, rate: u32) -> std::time::Duration {
+        let missing = (1.0 - self.tokens).max(0.0);
+        std::time::Duration::from_secs_f64(missing / f64::from(rate.max(1)))
+    }
+}
+
+/// One connection's whole state.
+#[derive(Debug)]
+pub struct Conn {
+    /// The socket (non-blocking).
+    pub stream: TcpStream,
+    /// The peer's address, as shown to the operator.
+    pub addr: SocketAddr,
+    /// Unique for the server's life: tells this connection from a later one in the same slab slot.
+    pub serial: u64,
+    /// Where it is in its life.
+    pub state: State,
+    /// Splits input into lines; holds at most one incomplete line (bounded by `--max-line`).
+    pub framer: LineFramer,
+    /// Bytes read but not yet framed because the sender ran out of allowance. Invariant: at
+    /// most one read chunk ([`crate::config::READ_CHUNK`]); empty (and unallocated) unless paced.
+    pub inbuf: Vec<u8>,
+    /// Output waiting to be written.
+    pub out: OutQueue,
+    /// Rate allowance for `--rate`/`--burst`.
+    pub allowance: Allowance,
+    /// Whether WRITABLE interest is registered: exactly while `out` is not empty after a write
+    /// that hit `WouldBlock`.
+    pub wants_write: bool,
+    /// Whether the key is in the reactor's list of connections to flush this round.
+    pub dirty: bool,
+    /// Whether the key is in the reactor's queue of connections with input left to process.
+    pub queued_for_input: bool,
+    /// Whether a refill timer is armed for it.
+    pub refill_armed: bool,
+    /// Whether the write half was shut down (after the last polite line went out).
+    pub write_shut: bool,
+    /// Whether the connection is to be cut at the end of this round: it gets no more output and
+    /// its input is ignored.
+    pub doomed: bool,
+}
+
+impl Conn {
+    /// A fresh connection awaiting its name.
+    pub fn new(stream: TcpStream, addr: SocketAddr, serial: u64, config: &crate::Config) -> Self {
+        let now = Instant::now();
+        Conn {
+            stream,
+            addr,
+            serial,
+            state: State::AwaitingName,
+            framer: LineFramer::new(config.max_line),
+            inbuf: Vec::new(),
+            out: OutQueue::default(),
+            allowance: Allowance::new(config.burst, now),
+            wants_write: false,
+            dirty: false,
+            queued_for_input: false,
+            refill_armed: false,
+            write_shut: false,
+            doomed: false,
+        }
+    }
+
+    /// The member's or waiting join's name, if it has one.
+    pub fn name(&self) -> Option<&Rc<str>> {
+        match &self.state {
+            State::Waiting { name, .. } | State::Member { name } => Some(name),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// A sink that takes at most `cap` bytes per call and then says WouldBlock once full.
+    struct Sink {
+        got: Vec<u8>,
+        per_call: usize,
+        room: usize,
+        calls: usize,
+    }
+
+    impl Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.write_vectored(&[IoSlice::new(buf)])
+        }
+        fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+            self.calls += 1;
+            if self.room == 0 {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let mut n = 0;
+            for b in bufs {
+                for &byte in b.iter() {
+                    if n == self.per_call || self.room == 0 {
+                        return Ok(n);
+                    }
+                    self.got.push(byte);
+                    n += 1;
+                    self.room -= 1;
+                }
+            }
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn line(s: &str) -> Rc<[u8]> {
+        Rc::from(s.as_bytes())
+    }
+
+    #[test]
+    fn coalesces_many_lines_into_one_write() {
+        let mut q = OutQueue::default();
+        for i in 0..10 {
+            q.push(line(&format!("MSG a - {i}\n")));
+        }
+        let mut sink = Sink {
+            got: vec![],
+            per_call: usize::MAX,
+            room: usize::MAX,
+            calls: 0,
+        };
+        assert!(q.write_to(&mut sink).unwrap());
+        assert_eq!(sink.calls, 1);
+        assert!(q.is_empty());
+        assert_eq!(String::from_utf8(sink.got).unwrap().lines().count(), 10);
+    }
+
+    #[test]
+    fn partial_writes_resume_mid_line_in_order() {
+        let mut q = OutQueue::default();
+        q.push(line("hello\n"));
+        q.push(line("world\n"));
+        let mut sink = Sink {
+            got: vec![],
+            per_call: 4,
+            room: 7,
+            calls: 0,
+        };
+        assert!(!q.write_to(&mut sink).unwrap());
+        assert_eq!(q.bytes(), 5);
+        sink.room = 100;
+        assert!(q.write_to(&mut sink).unwrap());
+        assert_eq!(sink.got, b"hello\nworld\n");
+    }
+
+    #[test]
+    fn allowance_paces_and_refills() {
+        let t0 = Instant::now();
+        let mut a = Allowance::new(2, t0);
+        assert!(a.try_take() && a.try_take());
+        assert!(!a.try_take());
+        assert_eq!(a.wait_for_one(10), Duration::from_millis(100));
+        a.refill(10, 2, t0 + Duration::from_millis(100));
+        assert!(a.try_take());
+        a.refill(10, 2, t0 + Duration::from_secs(100));
+        assert!(
+            a.try_take() && a.try_take() && !a.try_take(),
+            "capped at burst"
+        );
+    }
+}

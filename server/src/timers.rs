@@ -1,0 +1,109 @@
+//! Every deadline of the server in one min-heap, which also sets the poll timeout.
+//!
+//! Timers are never cancelled: each entry names the connection by slab key *and* serial number,
+//! and the reactor ignores an entry whose connection is gone or has moved on (lazy deletion).
+//! So arming a timer is one heap push and nothing ever scans all connections.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::time::{Duration, Instant};
+
+/// What a timer is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TimerKind {
+    /// The connection must have offered a valid name by now.
+    Login,
+    /// The operator must have decided on the join by now.
+    Approval,
+    /// A paced connection has earned a line again: resume reading it.
+    Refill,
+    /// A politely closing connection has had its chance: cut it.
+    Linger,
+}
+
+/// One armed deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Timer {
+    /// When it fires.
+    pub at: Instant,
+    /// Orders timers with the same deadline by arming order.
+    seq: u64,
+    /// The connection's slab key.
+    pub key: usize,
+    /// The connection's serial number, to tell a reused slab key from the original.
+    pub serial: u64,
+    /// What to do.
+    pub kind: TimerKind,
+}
+
+/// The heap of deadlines.
+#[derive(Debug, Default)]
+pub struct Timers {
+    heap: BinaryHeap<Reverse<Timer>>,
+    seq: u64,
+}
+
+impl Timers {
+    /// Arms a timer.
+    pub fn arm(&mut self, at: Instant, key: usize, serial: u64, kind: TimerKind) {
+        self.seq += 1;
+        self.heap.push(Reverse(Timer {
+            at,
+            seq: self.seq,
+            key,
+            serial,
+            kind,
+        }));
+    }
+
+    /// Removes and returns the earliest timer due at `now`, if any.
+    pub fn pop_due(&mut self, now: Instant) -> Option<Timer> {
+        match self.heap.peek() {
+            Some(Reverse(t)) if t.at <= now => self.heap.pop().map(|Reverse(t)| t),
+            _ => None,
+        }
+    }
+
+    /// Time from `now` until the earliest deadline, or `None` when no timer is armed.
+    pub fn next_timeout(&self, now: Instant) -> Option<Duration> {
+        self.heap
+            .peek()
+            .map(|Reverse(t)| t.at.saturating_duration_since(now))
+    }
+
+    /// Number of armed timers (stale ones included).
+    pub fn len(&self) -> usize {
+        self.heap.len()
+    }
+
+    /// Whether no timer is armed.
+    pub fn is_empty(&self) -> bool {
+        self.heap.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pops_in_deadline_order_and_only_when_due() {
+        let t0 = Instant::now();
+        let mut timers = Timers::default();
+        timers.arm(t0 + Duration::from_secs(3), 1, 1, TimerKind::Login);
+        timers.arm(t0 + Duration::from_secs(1), 2, 2, TimerKind::Refill);
+        timers.arm(t0 + Duration::from_secs(1), 3, 3, TimerKind::Linger);
+        assert_eq!(timers.next_timeout(t0), Some(Duration::from_secs(1)));
+        assert!(timers.pop_due(t0).is_none());
+        let now = t0 + Duration::from_secs(2);
+        let a = timers.pop_due(now).map(|t| t.key);
+        let b = timers.pop_due(now).map(|t| t.key);
+        assert_eq!((a, b), (Some(2), Some(3)), "same deadline: arming order");
+        assert!(timers.pop_due(now).is_none());
+        assert_eq!(timers.len(), 1);
+        assert_eq!(
+            timers.next_timeout(t0 + Duration::from_secs(9)),
+            Some(Duration::ZERO)
+        );
+    }
+}
