@@ -179,8 +179,9 @@ impl Reactor {
                         if event.is_writable() {
                             self.mark_dirty(key);
                         }
-                        if event.is_readable() || event.is_read_closed() || event.is_error() {
-                            self.drive_input(key);
+                        let closed = event.is_read_closed() || event.is_error();
+                        if event.is_readable() || closed {
+                            self.drive_input(key, closed);
                         }
                     }
                 }
@@ -304,7 +305,13 @@ impl Reactor {
     /// Reads and handles a connection's input until the socket is drained, the read cap is
     /// reached (then it is queued for another turn) or its allowance runs out (then a refill
     /// timer is armed). Nothing is read from a paced connection: TCP slows the sender down.
-    fn drive_input(&mut self, key: usize) {
+    ///
+    /// `until_block`: keep reading until `WouldBlock` even after a short read. Without it a
+    /// read that returns less than the buffer ends the turn, saving the `read` that would only
+    /// say `WouldBlock`: with edge-triggered polling any byte that arrives later raises a new
+    /// event. It is needed when the peer has closed (the end of file must be read now, no
+    /// further event will come) and on turns not started by an event.
+    fn drive_input(&mut self, key: usize, until_block: bool) {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
@@ -317,7 +324,7 @@ impl Reactor {
         let mut framer = std::mem::replace(&mut conn.framer, LineFramer::new(1));
         let mut inbuf = std::mem::take(&mut conn.inbuf);
         let mut scratch = std::mem::take(&mut self.scratch);
-        self.input_loop(key, &mut framer, &mut inbuf, &mut scratch);
+        self.input_loop(key, &mut framer, &mut inbuf, &mut scratch, until_block);
         self.scratch = scratch;
         // Connections are only removed when reaped, so the key still names this connection.
         if let Some(conn) = self.conns.get_mut(key) {
@@ -333,6 +340,7 @@ impl Reactor {
         framer: &mut LineFramer,
         inbuf: &mut Vec<u8>,
         scratch: &mut [u8],
+        until_block: bool,
     ) {
         let mut reads = 0;
         loop {
@@ -377,13 +385,16 @@ impl Reactor {
                 }
                 Ok(n) => {
                     reads += 1;
-                    if closing {
-                        continue;
+                    let drained = n < scratch.len() && !until_block;
+                    if !closing {
+                        let data = &scratch[..n];
+                        let used = self.process_bytes(key, framer, data);
+                        if used < n {
+                            inbuf.extend_from_slice(&data[used..]);
+                        }
                     }
-                    let data = &scratch[..n];
-                    let used = self.process_bytes(key, framer, data);
-                    if used < n {
-                        inbuf.extend_from_slice(&data[used..]);
+                    if drained && inbuf.is_empty() {
+                        return;
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -463,7 +474,7 @@ impl Reactor {
                 break;
             };
             if self.conns.get(key).is_some_and(|c| c.serial == serial) {
-                self.drive_input(key);
+                self.drive_input(key, true);
             }
         }
     }

@@ -1,0 +1,109 @@
+//! Exit statuses of `chat-client`, all in one place (like fd's `exit_codes.rs`), and
+//! [`Outcome`], how a run ended. Scripts may branch on these numbers; they never change meaning.
+//!
+//! | status | meaning |
+//! | --- | --- |
+//! | 0 | you left by choice: `/leave` (answered by `BYE`), Ctrl-D, Ctrl-C, or end of standard input |
+//! | 1 | a local failure: the terminal or standard input could not be used |
+//! | 2 | bad command-line arguments (as clap reports them), or no name was given |
+//! | 3 | the server could not be reached |
+//! | 4 | the server refused you: `DENIED`, a refused name that cannot be asked for again (`--name`, or standard input is not a terminal), or `ERROR server-full` |
+//! | 5 | the server ended a session you did not choose to end: `BYE` after a kick, a shutdown, or a login timeout |
+//! | 6 | the connection was lost: closed without `BYE`, a read or write error, or the server dropped you |
+//!
+//! Every non-zero status comes with one line on standard error saying why.
+
+use std::fmt;
+
+/// What the process exit status says; see the module doc for the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitCode {
+    /// 0: left by choice.
+    Success,
+    /// 1: the terminal or standard input failed.
+    Failure,
+    /// 2: bad arguments, or no name.
+    Usage,
+    /// 3: the server could not be reached.
+    Unreachable,
+    /// 4: refused by the server.
+    Refused,
+    /// 5: the server ended the session (kick, shutdown, timeout).
+    Removed,
+    /// 6: the connection was lost or the server dropped us.
+    Lost,
+}
+
+impl ExitCode {
+    /// The process exit status.
+    pub fn code(self) -> i32 {
+        match self {
+            ExitCode::Success => 0,
+            ExitCode::Failure => 1,
+            ExitCode::Usage => 2,
+            ExitCode::Unreachable => 3,
+            ExitCode::Refused => 4,
+            ExitCode::Removed => 5,
+            ExitCode::Lost => 6,
+        }
+    }
+}
+
+/// How a run ended: the status, and for a failure the one line for standard error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// The exit status.
+    pub code: ExitCode,
+    /// Why, for people; printed as `chat-client: <message>` on standard error.
+    pub message: Option<String>,
+}
+
+impl Outcome {
+    /// A clean exit with nothing to say.
+    pub fn success() -> Self {
+        Outcome {
+            code: ExitCode::Success,
+            message: None,
+        }
+    }
+
+    /// An exit with `code` and a reason.
+    pub fn fail(code: ExitCode, message: impl Into<String>) -> Self {
+        Outcome {
+            code,
+            message: Some(message.into()),
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.message {
+            Some(m) => f.write_str(m),
+            None => write!(f, "exit status {}", self.code.code()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_distinct_and_only_success_is_zero() {
+        let all = [
+            ExitCode::Success,
+            ExitCode::Failure,
+            ExitCode::Usage,
+            ExitCode::Unreachable,
+            ExitCode::Refused,
+            ExitCode::Removed,
+            ExitCode::Lost,
+        ];
+        let mut codes: Vec<i32> = all.iter().map(|c| c.code()).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), all.len());
+        assert_eq!(ExitCode::Success.code(), 0);
+    }
+}

@@ -1,0 +1,349 @@
+//! Helpers for the client's integration tests: the real `chat-server` on a free port, raw TCP
+//! peers, a scripted fake server, and the real `chat-client` with its output read by threads.
+//! Every wait has a deadline ([`TIMEOUT`]); every child is killed when its guard drops.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How long any one expected event may take.
+pub const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The client binary under test.
+pub fn client_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_chat-client"))
+}
+
+/// The server binary: the sibling of the client binary in the same target directory.
+#[track_caller]
+pub fn server_bin() -> PathBuf {
+    let path = client_bin().with_file_name(format!("chat-server{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.exists(),
+        "no chat-server binary at {}: run `cargo build -p chat-server` first",
+        path.display()
+    );
+    path
+}
+
+/// Lines of a child's output, read by a thread; everything received is kept for messages.
+pub struct Lines {
+    rx: Receiver<String>,
+    pub seen: Vec<String>,
+}
+
+impl Lines {
+    /// Reads `source` line by line (lossily: the tests look for invalid bytes themselves).
+    pub fn spawn<R: Read + Send + 'static>(source: R) -> Self {
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            let mut reader = BufReader::new(source);
+            let mut line = Vec::new();
+            loop {
+                line.clear();
+                match reader.read_until(b'\n', &mut line) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        let text = String::from_utf8_lossy(&line);
+                        let text = text.strip_suffix('\n').unwrap_or(&text).to_owned();
+                        if tx.send(text).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+        Lines {
+            rx,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits for a line that satisfies `pred`; returns it.
+    #[track_caller]
+    pub fn expect_by(&mut self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if pred(&line) {
+                        return line;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!("timed out waiting for {what:?}; seen: {:#?}", self.seen)
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    panic!("output ended before {what:?}; seen: {:#?}", self.seen)
+                }
+            }
+        }
+    }
+
+    /// Waits for a line containing `what`.
+    #[track_caller]
+    pub fn expect(&mut self, what: &str) -> String {
+        self.expect_by(what, |line| line.contains(what))
+    }
+
+    /// Everything until the output ends (bounded by [`TIMEOUT`]).
+    #[track_caller]
+    pub fn rest(&mut self) -> Vec<String> {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(line) => self.seen.push(line),
+                Err(RecvTimeoutError::Disconnected) => return self.seen.clone(),
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!("output did not end; seen: {:#?}", self.seen)
+                }
+            }
+        }
+    }
+}
+
+/// How the server's operator console is set up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Console {
+    /// A pipe the test writes operator commands into.
+    Piped,
+    /// `/dev/null`: without --auto-approve every join is denied at once.
+    Closed,
+}
+
+/// The real server on a free port; killed on drop.
+pub struct Server {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    pub addr: String,
+    pub stdout: Lines,
+}
+
+impl Server {
+    #[track_caller]
+    pub fn start(auto_approve: bool, console: Console) -> Self {
+        let mut cmd = Command::new(server_bin());
+        cmd.args(["--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        if auto_approve {
+            cmd.arg("--auto-approve");
+        }
+        cmd.stdin(match console {
+            Console::Piped => Stdio::piped(),
+            Console::Closed => Stdio::null(),
+        });
+        let mut child = cmd.spawn().unwrap();
+        let stdin = child.stdin.take();
+        let stdout = Lines::spawn(child.stdout.take().unwrap());
+        // The guard exists before the first wait, so a failed start still kills the child.
+        let mut server = Server {
+            child,
+            stdin,
+            addr: String::new(),
+            stdout,
+        };
+        let first = server.stdout.expect_by("listening on", |_| true);
+        server.addr = first
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+            .to_owned();
+        server
+    }
+
+    /// Types an operator command.
+    pub fn console(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("console is not piped");
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A member speaking raw protocol over TCP.
+pub struct Peer {
+    stream: TcpStream,
+    reader: BufReader<TcpStream>,
+    pub seen: Vec<String>,
+}
+
+impl Peer {
+    #[track_caller]
+    pub fn connect(addr: &str) -> Self {
+        let stream = TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+        let reader = BufReader::new(stream.try_clone().unwrap());
+        Peer {
+            stream,
+            reader,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Connects and joins as `name` on a server that admits at once.
+    #[track_caller]
+    pub fn join(addr: &str, name: &str) -> Self {
+        let mut peer = Peer::connect(addr);
+        peer.expect("NAME?");
+        peer.send(name);
+        peer.expect("WELCOME ");
+        peer
+    }
+
+    pub fn send(&mut self, line: &str) {
+        self.stream
+            .write_all(format!("{line}\n").as_bytes())
+            .unwrap();
+    }
+
+    /// Reads lines until one starts with `prefix`; returns it.
+    #[track_caller]
+    pub fn expect(&mut self, prefix: &str) -> String {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {prefix:?}; seen {:#?}",
+                self.seen
+            );
+            let mut line = String::new();
+            match self.reader.read_line(&mut line) {
+                Ok(0) => panic!("connection closed before {prefix:?}; seen {:#?}", self.seen),
+                Ok(_) => {
+                    let line = line.trim_end_matches('\n').to_owned();
+                    self.seen.push(line.clone());
+                    if line.starts_with(prefix) {
+                        return line;
+                    }
+                }
+                Err(e) => panic!(
+                    "read failed waiting for {prefix:?}: {e}; seen {:#?}",
+                    self.seen
+                ),
+            }
+        }
+    }
+}
+
+impl Peer {
+    /// Reads until the other side closes the connection, ignoring what it sends.
+    #[track_caller]
+    pub fn expect_closed(&mut self) {
+        let deadline = Instant::now() + TIMEOUT;
+        let mut line = String::new();
+        loop {
+            assert!(Instant::now() < deadline, "connection still open");
+            line.clear();
+            match self.reader.read_line(&mut line) {
+                Ok(0) => return,
+                Ok(_) => self.seen.push(line.clone()),
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return,
+                Err(e) => panic!("read failed waiting for the close: {e}"),
+            }
+        }
+    }
+}
+
+/// A one-connection server played by the test: `script` gets the accepted connection (with
+/// read timeouts set) on its own thread.
+pub fn fake_server<F>(script: F) -> (String, thread::JoinHandle<()>)
+where
+    F: FnOnce(Peer) + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let handle = thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+        let reader = BufReader::new(stream.try_clone().unwrap());
+        script(Peer {
+            stream,
+            reader,
+            seen: Vec::new(),
+        });
+    });
+    (addr, handle)
+}
+
+/// The real client, with piped standard streams; killed on drop.
+pub struct Client {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    pub stdout: Lines,
+    pub stderr: Lines,
+}
+
+impl Client {
+    /// Starts `chat-client ARGS`, with `NO_COLOR` removed unless `envs` sets it.
+    pub fn start(args: &[&str], envs: &[(&str, &str)]) -> Self {
+        let mut cmd = Command::new(client_bin());
+        cmd.args(args)
+            .env_remove("NO_COLOR")
+            .envs(envs.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let stdin = child.stdin.take();
+        let stdout = Lines::spawn(child.stdout.take().unwrap());
+        let stderr = Lines::spawn(child.stderr.take().unwrap());
+        Client {
+            child,
+            stdin,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// Types a line on the client's standard input.
+    pub fn type_line(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin closed");
+        stdin.write_all(format!("{line}\n").as_bytes()).unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// Closes the client's standard input (end of input).
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    /// Waits for the client to exit; returns its status and standard error.
+    #[track_caller]
+    pub fn wait(&mut self) -> (i32, String) {
+        let deadline = Instant::now() + TIMEOUT;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "client did not exit; stdout so far: {:#?}",
+                self.stdout.seen
+            );
+            thread::sleep(Duration::from_millis(10));
+        };
+        let code = status.code().expect("client killed by a signal");
+        (code, self.stderr.rest().join("\n"))
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
