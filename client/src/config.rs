@@ -26,7 +26,7 @@ pub fn use_colors(mode: ColorMode, no_color: Option<&OsStr>, stdout_is_terminal:
     match mode {
         ColorMode::Always => true,
         ColorMode::Never => false,
-        ColorMode::Auto => stdout_is_terminal && no_color.map_or(true, OsStr::is_empty),
+        ColorMode::Auto => stdout_is_terminal && no_color.is_none_or(OsStr::is_empty),
     }
 }
 
