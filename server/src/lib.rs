@@ -10,19 +10,19 @@
 //! - [`conn`]: one connection's state machine, output queue and rate allowance.
 //! - [`room`]: members, waiting joins and the names they hold.
 //! - [`console`]: the operator's commands (pure parsing).
-//! - [`stdin`]: non-blocking standard input for the console.
+//! - [`console_io`]: the console's non-blocking standard input and output.
 //! - [`timers`]: every deadline in one heap.
 
 pub mod config;
 pub mod conn;
 pub mod console;
+pub mod console_io;
 pub mod reactor;
 pub mod room;
-pub mod stdin;
 pub mod timers;
 
 pub use config::Config;
-pub use stdin::ConsoleInput;
+pub use console_io::ConsoleInput;
 
 /// Serves on `listener` until the operator quits or a signal asks to stop.
 pub fn run(

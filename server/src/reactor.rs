@@ -33,15 +33,16 @@ use crate::config::{
 };
 use crate::conn::{Conn, State};
 use crate::console::{self, Command};
+use crate::console_io::{ConsoleInput, ConsoleOut, StdinSource};
 use crate::room::Room;
-use crate::stdin::{ConsoleInput, StdinSource};
 use crate::timers::{TimerKind, Timers};
 
 const LISTENER: Token = Token(0);
 const CONSOLE: Token = Token(1);
 const SIGNALS: Token = Token(2);
+const CONSOLE_OUT: Token = Token(3);
 /// Connection tokens are slab keys shifted past the fixed tokens.
-const FIRST_CONN: usize = 3;
+const FIRST_CONN: usize = 4;
 
 const NAME_PROMPT: &str = "choose a name: 1-32 of A-Z a-z 0-9 _ -";
 const EVENTS_CAPACITY: usize = 1024;
@@ -64,6 +65,8 @@ pub struct Reactor {
     /// Operator console input; `None` once it reached end of file or failed.
     stdin: Option<StdinSource>,
     console_framer: LineFramer,
+    /// Operator console output.
+    console_out: ConsoleOut,
     signals: signal_hook_mio::v1_0::Signals,
     /// Shared read buffer for every socket ([`READ_CHUNK`] bytes).
     scratch: Vec<u8>,
@@ -94,14 +97,12 @@ impl std::fmt::Debug for Reactor {
     }
 }
 
-/// Prints one line on the operator's console (stdout). A broken stdout must not stop the
-/// server, so errors are ignored.
+/// Prints one line on the operator's console (stdout) without blocking: `console_out!(self, self,
+/// "fmt", args)`. Expands to field accesses so it can be used while connections are borrowed.
 macro_rules! console_out {
-    ($($arg:tt)*) => {{
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, $($arg)*);
-        let _ = out.flush();
-    }};
+    ($self:ident, $($arg:tt)*) => {
+        $self.console_out.line($self.poll.registry(), format_args!($($arg)*))
+    };
 }
 
 impl Reactor {
@@ -138,6 +139,7 @@ impl Reactor {
             config,
             stdin,
             console_framer: LineFramer::new(CONSOLE_MAX_LINE),
+            console_out: ConsoleOut::open(CONSOLE_OUT),
             signals,
             scratch: vec![0; READ_CHUNK],
             fmt: Vec::with_capacity(256),
@@ -158,6 +160,7 @@ impl Reactor {
             let now = Instant::now();
             if let Some(deadline) = self.shutdown_deadline {
                 if now >= deadline || self.all_flushed() {
+                    self.console_out.flush(self.poll.registry());
                     info!("shutdown complete");
                     return Ok(());
                 }
@@ -174,6 +177,7 @@ impl Reactor {
                     LISTENER => self.accept_all(),
                     CONSOLE => self.read_console(),
                     SIGNALS => self.read_signals(),
+                    CONSOLE_OUT => self.console_out.flush(self.poll.registry()),
                     Token(t) => {
                         let key = t - FIRST_CONN;
                         if event.is_writable() {
@@ -559,7 +563,10 @@ impl Reactor {
                 serial,
                 TimerKind::Approval,
             );
-            console_out!("join request: {name} from {addr} (approve {name} / deny {name})");
+            console_out!(
+                self,
+                "join request: {name} from {addr} (approve {name} / deny {name})"
+            );
         }
     }
 
@@ -585,9 +592,9 @@ impl Reactor {
         );
         self.broadcast(&ServerMsg::Join { name: &name }, Some(key));
         if was_waiting {
-            console_out!("approved {name} ({online} online)");
+            console_out!(self, "approved {name} ({online} online)");
         } else {
-            console_out!("joined {name} from {addr} ({online} online)");
+            console_out!(self, "joined {name} from {addr} ({online} online)");
         }
     }
 
@@ -833,14 +840,14 @@ impl Reactor {
                         },
                         None,
                     );
-                    console_out!("left {name} ({})", reason.as_str());
+                    console_out!(self, "left {name} ({})", reason.as_str());
                 }
             }
             State::Waiting { name, .. } => {
                 let name = Rc::clone(name);
                 self.room.remove(&name, key);
                 if reason == LeaveReason::Quit && self.shutdown_deadline.is_none() {
-                    console_out!("join request withdrawn: {name}");
+                    console_out!(self, "join request withdrawn: {name}");
                 }
             }
             State::AwaitingName | State::Closing => {}
@@ -891,7 +898,7 @@ impl Reactor {
                     self.close_politely(t.key, Some("no name given in time"), LeaveReason::Quit);
                 }
                 (TimerKind::Approval, State::Waiting { name, .. }) => {
-                    console_out!("join request of {name} timed out: denied");
+                    console_out!(self, "join request of {name} timed out: denied");
                     self.deny(t.key, "no operator approved you in time");
                 }
                 (TimerKind::Refill, _) => {
@@ -931,8 +938,12 @@ impl Reactor {
                         rest = &rest[used..];
                         match frame {
                             Some(Frame::Line(line)) => self.console_line(line),
-                            Some(Frame::TooLong) => console_out!("error: command line too long"),
-                            Some(Frame::BadUtf8) => console_out!("error: command is not UTF-8"),
+                            Some(Frame::TooLong) => {
+                                console_out!(self, "error: command line too long")
+                            }
+                            Some(Frame::BadUtf8) => {
+                                console_out!(self, "error: command is not UTF-8")
+                            }
                             None => {}
                         }
                     }
@@ -953,7 +964,7 @@ impl Reactor {
         if let Some(mut stdin) = self.stdin.take() {
             stdin.deregister(self.poll.registry());
         }
-        console_out!("console closed");
+        console_out!(self, "console closed");
         if !self.config.auto_approve {
             info!("console closed: joins are now denied");
             let waiting: Vec<usize> = self.room.pending().collect();
@@ -968,7 +979,7 @@ impl Reactor {
             Ok(Some(c)) => c,
             Ok(None) => return,
             Err(e) => {
-                console_out!("error: {e}");
+                console_out!(self, "error: {e}");
                 return;
             }
         };
@@ -986,8 +997,10 @@ impl Reactor {
                 };
                 let Some(key) = key else {
                     match name {
-                        None => console_out!("error: nobody is waiting"),
-                        Some(n) => console_out!("error: nobody named {} is waiting", sanitize(n)),
+                        None => console_out!(self, "error: nobody is waiting"),
+                        Some(n) => {
+                            console_out!(self, "error: nobody named {} is waiting", sanitize(n))
+                        }
                     }
                     return;
                 };
@@ -998,12 +1011,12 @@ impl Reactor {
                     self.admit(key, &name);
                 } else {
                     self.deny(key, "the operator refused you");
-                    console_out!("denied {name}");
+                    console_out!(self, "denied {name}");
                 }
             }
             Command::Pending => {
                 let now = Instant::now();
-                console_out!("pending: {} waiting", self.room.waiting());
+                console_out!(self, "pending: {} waiting", self.room.waiting());
                 for key in self.room.pending() {
                     if let Some(Conn {
                         state: State::Waiting { name, since },
@@ -1012,12 +1025,12 @@ impl Reactor {
                     }) = self.conns.get(key)
                     {
                         let secs = now.saturating_duration_since(*since).as_secs();
-                        console_out!("  {name} from {addr}, waiting {secs}s");
+                        console_out!(self, "  {name} from {addr}, waiting {secs}s");
                     }
                 }
             }
             Command::Who => {
-                console_out!("online: {}", self.room.online());
+                console_out!(self, "online: {}", self.room.online());
                 for &key in self.room.members() {
                     if let Some(Conn {
                         state: State::Member { name },
@@ -1025,7 +1038,7 @@ impl Reactor {
                         ..
                     }) = self.conns.get(key)
                     {
-                        console_out!("  {name} from {addr}");
+                        console_out!(self, "  {name} from {addr}");
                     }
                 }
             }
@@ -1049,20 +1062,20 @@ impl Reactor {
                             Some("kicked by the operator"),
                             LeaveReason::Kicked,
                         );
-                        console_out!("kicked {name}");
+                        console_out!(self, "kicked {name}");
                     }
-                    None => console_out!("error: no member named {}", sanitize(name)),
+                    None => console_out!(self, "error: no member named {}", sanitize(name)),
                 }
             }
             Command::Say(text) => {
                 let text = format!("operator: {}", sanitize(text));
                 self.broadcast(&ServerMsg::Info { text: &text }, None);
-                console_out!("said to {} members", self.room.online());
+                console_out!(self, "said to {} members", self.room.online());
             }
             Command::Quit => self.begin_shutdown("quit by the operator"),
             Command::Help => {
                 for line in console::HELP {
-                    console_out!("{line}");
+                    console_out!(self, "{line}");
                 }
             }
         }
@@ -1088,7 +1101,7 @@ impl Reactor {
             return;
         }
         info!("shutting down ({why})");
-        console_out!("shutting down");
+        console_out!(self, "shutting down");
         self.shutdown_deadline = Some(Instant::now() + SHUTDOWN_GRACE);
         if let Some(mut listener) = self.listener.take() {
             let _ = self.poll.registry().deregister(&mut listener);
