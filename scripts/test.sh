@@ -41,4 +41,12 @@ for s in "${smokes[@]}"; do
     bash "$s" target/debug
 done
 
+# A short coverage-guided run of every fuzz target (scripts/fuzz.sh; longer runs: see
+# docs/RELIABILITY.md). FUZZ_SECONDS=0 skips it.
+if [ "${FUZZ_SECONDS:-5}" -gt 0 ]; then
+    step "fuzz: ${FUZZ_SECONDS:-5} s per target"
+    (cd fuzz && cargo fmt --check)
+    scripts/fuzz.sh "${FUZZ_SECONDS:-5}"
+fi
+
 step "all tests passed"
