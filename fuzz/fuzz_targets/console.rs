@@ -21,7 +21,10 @@ fn check_arg(line: &str, arg: &str, one_word: bool) {
     assert!(within(line, arg), "argument not taken from the line");
     assert_eq!(arg.trim(), arg, "argument keeps surrounding whitespace");
     if one_word {
-        assert!(!arg.contains(char::is_whitespace), "name {arg:?} is not one word");
+        assert!(
+            !arg.contains(char::is_whitespace),
+            "name {arg:?} is not one word"
+        );
     }
 }
 
