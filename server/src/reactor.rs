@@ -598,8 +598,17 @@ impl Reactor {
         }
     }
 
+    /// Refuses a join (waiting or just named): DENIED, its name freed, then a polite close.
     fn deny(&mut self, key: usize, why: &str) {
         self.send(key, &ServerMsg::Denied { text: why });
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        // Leave the room here rather than in close_politely, which would report a waiting
+        // join that goes as withdrawn by its owner.
+        if let State::Waiting { name, .. } = std::mem::replace(&mut conn.state, State::Closing) {
+            self.room.remove(&name, key);
+        }
         self.close_politely(key, None, LeaveReason::Quit);
     }
 
