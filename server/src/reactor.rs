@@ -227,8 +227,9 @@ impl Reactor {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
                 Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
+                    // Linux takes the descriptor before it looks at the backlog, so EMFILE
+                    // comes even when nobody is waiting: stop unless a connection was refused.
                     if !self.refuse_with_spare_fd() {
-                        warn!("out of file descriptors and no spare: {e}");
                         return;
                     }
                 }
@@ -243,22 +244,27 @@ impl Reactor {
     /// Out of descriptors: frees the spare, accepts one connection to tell it the server is
     /// full, closes it and takes the spare back. Without this the listener would stay readable
     /// and the pending connections would wait forever.
+    ///
+    /// Returns whether a connection was refused (so the caller may try to accept again).
     fn refuse_with_spare_fd(&mut self) -> bool {
         let Some(spare) = self.spare_fd.take() else {
+            warn!("out of file descriptors and no spare descriptor: connections wait");
             return false;
         };
         drop(spare);
-        if let Some(listener) = &self.listener {
-            if let Ok((stream, addr)) = listener.accept() {
+        let refused = match self.listener.as_ref().map(TcpListener::accept) {
+            Some(Ok((stream, addr))) => {
                 warn!("out of file descriptors: refusing {addr}");
                 refuse(
                     stream,
                     "the server is out of file descriptors; try again later",
                 );
+                true
             }
-        }
+            _ => false,
+        };
         self.spare_fd = std::fs::File::open("/dev/null").ok();
-        self.spare_fd.is_some()
+        refused && self.spare_fd.is_some()
     }
 
     fn open_conn(&mut self, mut stream: TcpStream, addr: SocketAddr) {
@@ -346,14 +352,20 @@ impl Reactor {
         scratch: &mut [u8],
         until_block: bool,
     ) {
+        let (rate, burst) = (self.config.rate, self.config.burst);
         let mut reads = 0;
         loop {
+            // What the allowance earned since last time comes first: bytes held back by pacing
+            // are handled with it before anything new is read.
+            if rate > 0 {
+                if let Some(conn) = self.conns.get_mut(key) {
+                    conn.allowance.refill(rate, burst, Instant::now());
+                }
+            }
             if !inbuf.is_empty() {
                 let used = self.process_bytes(key, framer, inbuf);
                 inbuf.drain(..used);
             }
-            let rate = self.config.rate;
-            let burst = self.config.burst;
             let Some(conn) = self.conns.get_mut(key) else {
                 return;
             };
@@ -371,12 +383,9 @@ impl Reactor {
             } else if inbuf.capacity() > 0 {
                 *inbuf = Vec::new();
             }
-            if !closing && rate > 0 {
-                conn.allowance.refill(rate, burst, Instant::now());
-                if !conn.allowance.has_one() {
-                    self.pace(key);
-                    return;
-                }
+            if !closing && rate > 0 && !conn.allowance.has_one() {
+                self.pace(key);
+                return;
             }
             if reads >= READS_PER_WAKE {
                 self.requeue(key);

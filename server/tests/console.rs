@@ -89,7 +89,7 @@ fn join_announcement_names_the_peer_address_and_no_control_characters() {
         format!("join request: good_name-1 from {addr} (approve good_name-1 / deny good_name-1)")
     );
 
-    let pending = server.console_reply("pending");
+    let pending = server.pending();
     assert_eq!(pending.len(), 2, "pending reply {pending:?}");
     assert_eq!(pending[0], "pending: 1 waiting");
     let entry = format!("  good_name-1 from {addr}, waiting ");
@@ -109,10 +109,10 @@ fn join_announcement_names_the_peer_address_and_no_control_characters() {
 #[test]
 fn pending_lists_every_waiting_join_oldest_first() {
     let mut server = Server::start(&[]);
-    assert_eq!(server.console_reply("pending"), ["pending: 0 waiting"]);
+    assert_eq!(server.pending(), ["pending: 0 waiting"]);
     let (x, _) = server.join_waiting("x");
     let (y, _) = server.join_waiting("y");
-    let pending = server.console_reply("pending");
+    let pending = server.pending();
     assert_eq!(pending.len(), 3, "{pending:?}");
     assert_eq!(pending[0], "pending: 2 waiting");
     assert!(pending[1].starts_with(&format!("  x from {}, waiting ", x.local_addr())));
@@ -152,11 +152,10 @@ fn kick_says_bye_to_the_member_and_kicked_to_others() {
     let mut b = server.login("Bully");
     a.expect_exact("JOIN Bully");
     server.console("kick Bully");
-    server.expect_console("kicked Bully");
+    server.expect_console_all(&["kicked Bully", "left Bully (kicked)"]);
     b.expect("BYE ");
     b.expect_eof();
     a.expect_exact("LEAVE Bully kicked");
-    server.expect_console("left Bully (kicked)");
     server.console("kick ghost");
     server.expect_console("error: no member named ghost");
     // Only members can be kicked; the kick of a gone member is an error too.
@@ -217,8 +216,11 @@ fn help_lists_the_commands_and_unknown_commands_are_errors() {
     }
     server.console("dance");
     server.expect_console("error: unknown command \"dance\"; type help");
+    // Commands missing their argument are errors too, not crashes or silent no-ops.
+    server.console("kick");
+    server.expect_console("error: ");
     // The console goes on working after an error.
-    assert_eq!(server.console_reply("pending"), ["pending: 0 waiting"]);
+    assert_eq!(server.pending(), ["pending: 0 waiting"]);
 }
 
 #[test]
@@ -277,4 +279,45 @@ fn console_at_eof_with_auto_approve_still_admits() {
     a.expect_exact("JOIN b");
     b.send_line("hi");
     a.expect_exact("MSG b - hi");
+}
+
+#[test]
+fn a_denied_join_is_not_announced_as_withdrawn() {
+    // The operator refused it (or a timeout did): "withdrawn" would say the peer gave up.
+    let mut server = Server::start(&["--approval-timeout", "0.5"]);
+    let (mut d, _) = server.join_waiting("d");
+    server.console("deny d");
+    server.expect_console("denied d");
+    d.expect("DENIED ");
+    let (mut t, _) = server.join_waiting("t");
+    t.expect("DENIED ");
+    t.expect_eof();
+    // Everything the console printed about both is in before the reply to a later command.
+    server.console_reply("pending");
+    let withdrawn: Vec<&String> = server
+        .console_history()
+        .iter()
+        .filter(|l| l.contains("withdrawn"))
+        .collect();
+    assert!(withdrawn.is_empty(), "console said {withdrawn:?}");
+}
+
+#[test]
+fn a_waiting_join_that_disconnects_leaves_the_queue() {
+    let mut server = Server::start(&[]);
+    let (gone, _) = server.join_waiting("gone");
+    let (mut stays, _) = server.join_waiting("stays");
+    drop(gone);
+    // The oldest is gone, so a bare approve takes the next one (after the server saw the close,
+    // which the console's reply to `pending` proves by no longer listing it).
+    let deadline = std::time::Instant::now() + util::TIMEOUT;
+    while server.pending().len() != 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "gone is still pending"
+        );
+    }
+    server.console("approve");
+    server.expect_console("approved stays (1 online)");
+    assert_eq!(stays.expect_welcome("stays"), 1);
 }

@@ -417,3 +417,30 @@ fn server_keeps_serving_after_a_client_vanishes_mid_line() {
     // No partial line was delivered on close: nothing else is pending for b.
     c[0].expect_nothing(Duration::from_millis(200));
 }
+
+#[test]
+fn lines_after_leave_in_the_same_packet_are_not_handled() {
+    let server = Server::start(&["--auto-approve"]);
+    let mut c = room(&server, &["a", "b"]);
+    c[0].send_raw(b"/leave\nafter leave\n/who\n");
+    c[0].expect("BYE ");
+    c[0].expect_eof();
+    c[1].expect_exact("LEAVE a left");
+    // A MSG "after leave" would sit before the answer to this /who.
+    c[1].send_line("/who");
+    c[1].expect_exact("INFO online (1): b");
+}
+
+#[test]
+fn non_members_leaving_cause_no_leave_line() {
+    let server = Server::start(&["--auto-approve"]);
+    let mut c = room(&server, &["a", "b"]);
+    let unnamed = server.connect_prompted();
+    let mut refused = server.connect_prompted();
+    refused.send_line("A");
+    refused.expect("ERROR name-taken ");
+    drop(unnamed);
+    drop(refused);
+    let (a, b) = c.split_at_mut(1);
+    marker(&mut a[0], &mut [&mut b[0]], "only members are announced");
+}

@@ -77,11 +77,27 @@ impl Server {
     /// Starts the binary with exactly `args` (no `--listen` added).
     #[track_caller]
     pub fn spawn(args: &[&str], console: Console) -> Server {
+        Server::spawn_wrapped(&[], args, console)
+    }
+
+    /// Starts `wrapper... chat-server args...`, for wrappers that exec the server in place (so
+    /// the pid is the server's), such as `prlimit --nofile=64:64`.
+    #[track_caller]
+    pub fn spawn_wrapped(wrapper: &[&str], args: &[&str], console: Console) -> Server {
         let stdin = match console {
             Console::Piped => Stdio::piped(),
             Console::Null => Stdio::null(),
         };
-        let mut child = Command::new(server_bin())
+        let (program, pre): (&str, &[&str]) = match wrapper.split_first() {
+            Some((first, rest)) => (first, rest),
+            None => (server_bin(), &[]),
+        };
+        let mut command = Command::new(program);
+        command.args(pre);
+        if !wrapper.is_empty() {
+            command.arg(server_bin());
+        }
+        let mut child = command
             .args(args)
             .stdin(stdin)
             .stdout(Stdio::piped())
@@ -316,6 +332,46 @@ impl Server {
         }
     }
 
+    /// Like [`Server::expect_console`] for several lines whose relative order is not fixed (an
+    /// operator's reply and the announcement it causes): each prefix must match one line.
+    #[track_caller]
+    pub fn expect_console_all(&mut self, prefixes: &[&str]) -> Vec<String> {
+        let deadline = Instant::now() + TIMEOUT;
+        let mut found: Vec<Option<String>> = vec![None; prefixes.len()];
+        while found.iter().any(Option::is_none) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.console.recv_timeout(left) {
+                Ok(line) => {
+                    self.history.push(line.clone());
+                    if let Some(slot) = prefixes
+                        .iter()
+                        .zip(found.iter_mut())
+                        .find(|(p, f)| f.is_none() && line.starts_with(**p))
+                        .map(|(_, f)| f)
+                    {
+                        *slot = Some(line);
+                    }
+                }
+                Err(e) => panic!(
+                    "console lines {prefixes:?} not all seen within {TIMEOUT:?} ({e:?}); \
+                     console so far: {:#?}",
+                    self.history
+                ),
+            }
+        }
+        found.into_iter().flatten().collect()
+    }
+
+    /// Types `pending` and returns its reply lines only (`pending: N waiting` and the indented
+    /// entries), leaving out announcements that happened to arrive in between.
+    #[track_caller]
+    pub fn pending(&mut self) -> Vec<String> {
+        self.console_reply("pending")
+            .into_iter()
+            .filter(|l| l.starts_with("pending: ") || l.starts_with("  "))
+            .collect()
+    }
+
     /// Types `command` and returns every console line up to (not including) the reply of a
     /// following `who` (`online: N`), which serves as an end marker for multi-line replies.
     #[track_caller]
@@ -381,6 +437,19 @@ impl Server {
             .status()
             .unwrap_or_else(|e| panic!("cannot run kill: {e}"));
         assert!(status.success(), "kill -{name} {} failed", self.pid());
+    }
+
+    /// CPU time the server has used so far (user + system), from `/proc/PID/stat`.
+    #[track_caller]
+    pub fn cpu_time(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap();
+        // Fields after the command name (which is in parentheses and may hold spaces).
+        let after = &stat[stat.rfind(')').unwrap() + 2..];
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        // utime and stime are fields 14 and 15 of the whole line, 12 and 13 here (0-based 11, 12).
+        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        // USER_HZ is 100 on every Linux this runs on.
+        Duration::from_millis(ticks * 10)
     }
 
     /// A field of `/proc/PID/status` in KiB (`VmRSS`, `VmHWM`).
