@@ -35,6 +35,8 @@ pub const READS_PER_WAKE: usize = 8;
 pub const CLOSE_LINGER: Duration = Duration::from_secs(2);
 /// How long shutdown waits for BYE to reach everyone before exiting anyway.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+/// How long an output queue must have been drained before its spare storage is freed.
+pub const QUEUE_RELEASE_DELAY: Duration = Duration::from_secs(1);
 /// Longest INFO line of a `/who` reply, in bytes, before the list continues on another line.
 pub const WHO_LINE_BYTES: usize = 400;
 /// Longest console command line, in bytes.

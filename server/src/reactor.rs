@@ -28,8 +28,8 @@ use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
 use crate::config::{
-    Config, CLOSE_LINGER, CONSOLE_MAX_LINE, READS_PER_WAKE, READ_CHUNK, SHUTDOWN_GRACE,
-    WHO_LINE_BYTES,
+    Config, CLOSE_LINGER, CONSOLE_MAX_LINE, QUEUE_RELEASE_DELAY, READS_PER_WAKE, READ_CHUNK,
+    SHUTDOWN_GRACE, WHO_LINE_BYTES,
 };
 use crate::conn::{Conn, State};
 use crate::console::{self, Command};
@@ -772,6 +772,11 @@ impl Reactor {
             }
             match conn.out.write_to(&mut conn.stream) {
                 Ok(true) => {
+                    if conn.out.holds_spare_storage() && !conn.release_armed {
+                        conn.release_armed = true;
+                        let at = Instant::now() + QUEUE_RELEASE_DELAY;
+                        self.timers.arm(at, key, conn.serial, TimerKind::Release);
+                    }
                     if conn.wants_write {
                         conn.wants_write = false;
                         let _ = self.poll.registry().reregister(
@@ -924,6 +929,12 @@ impl Reactor {
                     self.requeue(t.key);
                 }
                 (TimerKind::Linger, State::Closing) => self.doom(t.key, LeaveReason::Quit),
+                (TimerKind::Release, _) => {
+                    conn.release_armed = false;
+                    if conn.out.is_empty() {
+                        conn.out.clear();
+                    }
+                }
                 _ => {}
             }
         }

@@ -19,6 +19,8 @@ pub enum TimerKind {
     Refill,
     /// A politely closing connection has had its chance: cut it.
     Linger,
+    /// Release the output queue's spare storage if the queue is still empty.
+    Release,
 }
 
 /// One armed deadline.
