@@ -1,7 +1,8 @@
 //! `chat-server` command line: flags -> validated [`Config`], logging, the listener, then the
 //! reactor. Everything else lives in the library.
 
-use std::io::Write;
+use std::fs::File;
+use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -116,6 +117,49 @@ impl Args {
     }
 }
 
+/// Connections the kernel queues for `accept` (std's `bind` uses 128, which drops SYNs in a
+/// connect burst and makes clients retry after a second).
+const LISTEN_BACKLOG: i32 = 1024;
+
+/// Binds the listener with [`LISTEN_BACKLOG`] (socket2: std has no way to set the backlog).
+fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    Ok(socket.into())
+}
+
+/// A log sink that never blocks the reactor: standard error reopened non-blocking, and a line
+/// that does not fit (a paused terminal, a pipe nobody reads) is dropped rather than waited for.
+#[derive(Debug)]
+struct NonBlockingStderr(File);
+
+impl NonBlockingStderr {
+    fn open() -> io::Result<NonBlockingStderr> {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .append(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open("/proc/self/fd/2")
+            .map(NonBlockingStderr)
+    }
+}
+
+impl Write for NonBlockingStderr {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self.0.write(buf) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(buf.len()),
+            other => other,
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 fn init_logging(args: &Args) -> Result<(), String> {
     let config = simplelog::ConfigBuilder::new()
         .set_time_format_rfc3339()
@@ -131,7 +175,11 @@ fn init_logging(args: &Args) -> Result<(), String> {
                 .map_err(|e| format!("cannot open log file {}: {e}", path.display()))?;
             simplelog::WriteLogger::init(args.log_level, config, file)
         }
-        None => simplelog::WriteLogger::init(args.log_level, config, std::io::stderr()),
+        None => match NonBlockingStderr::open() {
+            Ok(stderr) => simplelog::WriteLogger::init(args.log_level, config, stderr),
+            // No /proc: fall back to the ordinary (blocking) stderr.
+            Err(_) => simplelog::WriteLogger::init(args.log_level, config, io::stderr()),
+        },
     };
     result.map_err(|e| format!("cannot start logging: {e}"))
 }
@@ -164,7 +212,7 @@ fn main() -> ExitCode {
         return ExitCode::from(exit::USAGE);
     }
     raise_fd_limit(config.max_clients);
-    let listener = match TcpListener::bind(args.listen) {
+    let listener = match bind(args.listen) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("chat-server: cannot listen on {}: {e}", args.listen);

@@ -254,7 +254,7 @@ impl Reactor {
         drop(spare);
         let refused = match self.listener.as_ref().map(TcpListener::accept) {
             Some(Ok((stream, addr))) => {
-                warn!("out of file descriptors: refusing {addr}");
+                debug!("out of file descriptors: refusing {addr}");
                 refuse(
                     stream,
                     "the server is out of file descriptors; try again later",
@@ -543,7 +543,8 @@ impl Reactor {
         } else if self.stdin.is_none() {
             self.deny(key, "no operator is present to approve joins");
         } else if self.room.waiting() >= self.config.max_pending {
-            warn!(
+            // debug, not warn: a peer can trigger this as often as it likes.
+            debug!(
                 "waiting room full ({} joins): refusing {name}",
                 self.room.waiting()
             );
