@@ -1,0 +1,306 @@
+//! The command line, and the validated [`Config`] a run is made from.
+//!
+//! [`Args`] is what clap parses; [`Args::into_config`] checks the numbers against each other
+//! and turns them into a [`Config`] whose fields need no further checking. Nothing here opens
+//! a socket.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+use crate::order::OrderTracker;
+
+/// Which wire protocol the members speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Proto {
+    /// Our protocol (docs/PROTOCOL.md): `NAME?`, name, `WELCOME`, plain lines, `MSG`.
+    Chat,
+    /// IRC: `NICK`/`USER`, 001, `JOIN #channel`, `PRIVMSG #channel :text`.
+    Irc,
+}
+
+impl Proto {
+    /// The name used on the command line and in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Proto::Chat => "chat",
+            Proto::Irc => "irc",
+        }
+    }
+}
+
+/// What the members do once admitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Scenario {
+    /// S of the N members send M messages each; every member checks what it receives.
+    Messages,
+    /// N members connect, are admitted and stay; reports admit time and server RSS per member.
+    Idle,
+    /// Members join one after another; each waits for its admission before the next connects.
+    JoinStorm,
+}
+
+impl Scenario {
+    /// The name used on the command line and in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scenario::Messages => "messages",
+            Scenario::Idle => "idle",
+            Scenario::JoinStorm => "join-storm",
+        }
+    }
+}
+
+/// Load generator for chat-server and IRC servers: opens N connections, admits them, lets S of
+/// them send M messages each, and reports throughput, latency, loss and the server's CPU and
+/// memory. Exit status: 0 when every message and notice arrived once and in order, 1 when not
+/// (loss, duplicates, reordering, timeout, refused connections), 2 on bad arguments.
+#[derive(Debug, Parser)]
+#[command(name = "chat-load", version)]
+pub struct Args {
+    /// Server address.
+    #[arg(default_value = "127.0.0.1:55555")]
+    pub addr: SocketAddr,
+    /// Wire protocol.
+    #[arg(long, value_enum, default_value_t = Proto::Chat)]
+    pub proto: Proto,
+    /// What to run.
+    #[arg(long, value_enum, default_value_t = Scenario::Messages)]
+    pub scenario: Scenario,
+    /// N: members to connect and admit.
+    #[arg(short = 'n', long, default_value_t = 100)]
+    pub members: usize,
+    /// S: how many of the members send (the first S); default all of them.
+    #[arg(short = 's', long)]
+    pub senders: Option<usize>,
+    /// M: messages each sender sends.
+    #[arg(short = 'm', long, default_value_t = 100)]
+    pub messages: u64,
+    /// W: unacknowledged messages a sender may have in flight; a message is acknowledged once
+    /// every other member has received it. 0 = no limit. Default 32, or no limit with --rate.
+    #[arg(short = 'w', long)]
+    pub window: Option<u64>,
+    /// Messages per second per sender (open loop, senders staggered); 0 = as fast as the
+    /// window allows.
+    #[arg(long, default_value_t = 0.0)]
+    pub rate: f64,
+    /// With --rate: send for this many seconds (sets M = rate x duration).
+    #[arg(long)]
+    pub duration: Option<f64>,
+    /// Stop after this many seconds whatever happens; what has not arrived counts as lost.
+    #[arg(long, default_value_t = 120.0)]
+    pub timeout: f64,
+    /// Stop when nothing at all arrived for this many seconds while something is expected.
+    #[arg(long, default_value_t = 10.0)]
+    pub stall: f64,
+    /// Idle scenario: seconds to stay connected after every member is in, before measuring.
+    #[arg(long, default_value_t = 1.0)]
+    pub hold: f64,
+    /// Connections being opened or admitted at once (join-storm always uses 1).
+    #[arg(long, default_value_t = 64)]
+    pub parallel: usize,
+    /// Bytes of filler appended to each message text.
+    #[arg(long, default_value_t = 0)]
+    pub pad: usize,
+    /// Member names are this prefix followed by the member's index.
+    #[arg(long, default_value = "u")]
+    pub prefix: String,
+    /// IRC channel to join.
+    #[arg(long, default_value = "#load")]
+    pub channel: String,
+    /// The server's process id: report its CPU seconds and memory.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A validated run description.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Server address.
+    pub addr: SocketAddr,
+    /// Wire protocol.
+    pub proto: Proto,
+    /// What to run.
+    pub scenario: Scenario,
+    /// N, at least 1 (2 for messages).
+    pub members: usize,
+    /// S <= N (0 unless the scenario is messages).
+    pub senders: usize,
+    /// M per sender.
+    pub messages: u64,
+    /// Window; `None` = unlimited.
+    pub window: Option<u64>,
+    /// Interval between two messages of one sender, in ns; `None` = no pacing.
+    pub interval_ns: Option<u64>,
+    /// Messages per second per sender, as given (0 = none).
+    pub rate: f64,
+    /// Overall bound.
+    pub timeout: Duration,
+    /// Silence bound.
+    pub stall: Duration,
+    /// Idle hold time.
+    pub hold: Duration,
+    /// Connections in progress at once.
+    pub parallel: usize,
+    /// Filler bytes per message.
+    pub pad: usize,
+    /// Name prefix.
+    pub prefix: String,
+    /// IRC channel.
+    pub channel: String,
+    /// Server process to sample.
+    pub server_pid: Option<u32>,
+    /// JSON output.
+    pub json: bool,
+}
+
+/// The most memory the per-receiver order trackers may take together.
+const MAX_TRACKER_BYTES: u128 = 1 << 30;
+
+fn secs(name: &str, v: f64) -> Result<Duration, String> {
+    Duration::try_from_secs_f64(v).map_err(|_| format!("--{name} must be a number of seconds >= 0"))
+}
+
+impl Args {
+    /// Checks the arguments against each other.
+    pub fn into_config(self) -> Result<Config, String> {
+        if self.members == 0 {
+            return Err("--members must be at least 1".into());
+        }
+        let messages_scenario = self.scenario == Scenario::Messages;
+        if messages_scenario && self.members < 2 {
+            return Err("the messages scenario needs at least 2 members".into());
+        }
+        let senders = if messages_scenario {
+            self.senders.unwrap_or(self.members)
+        } else {
+            0
+        };
+        if senders > self.members {
+            return Err(format!(
+                "--senders {senders} is more than --members {}",
+                self.members
+            ));
+        }
+        if !(self.rate.is_finite() && self.rate >= 0.0) {
+            return Err("--rate must be a number >= 0".into());
+        }
+        let interval_ns = if self.rate > 0.0 {
+            Some(((1e9 / self.rate) as u64).max(1))
+        } else {
+            None
+        };
+        let messages = match (self.duration, interval_ns) {
+            (Some(d), Some(_)) if d.is_finite() && d > 0.0 => (self.rate * d).ceil() as u64,
+            (Some(_), Some(_)) => return Err("--duration must be a number > 0".into()),
+            (Some(_), None) => return Err("--duration needs --rate".into()),
+            (None, _) => self.messages,
+        };
+        let window = match self.window {
+            Some(0) => None,
+            Some(w) => Some(w),
+            None if interval_ns.is_some() => None,
+            None => Some(32),
+        };
+        if messages_scenario {
+            let bytes = OrderTracker::bytes_needed(senders, messages) * self.members as u128;
+            if bytes > MAX_TRACKER_BYTES {
+                return Err(format!(
+                    "members x senders x messages is too large to track ({} MiB); lower one",
+                    bytes >> 20
+                ));
+            }
+        }
+        let prefix_ok = self.prefix.starts_with(|c: char| c.is_ascii_alphabetic())
+            && self
+                .prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !prefix_ok {
+            return Err(format!(
+                "--prefix {:?} must start with a letter and hold only A-Z a-z 0-9 _ -",
+                self.prefix
+            ));
+        }
+        if self.prefix.len() + self.members.to_string().len() > chat_common::protocol::MAX_NAME_LEN
+        {
+            return Err("--prefix is too long for the member names".into());
+        }
+        if !self.channel.starts_with('#') || self.channel.contains([' ', ',', '\r', '\n']) {
+            return Err(format!("--channel {:?} is no channel name", self.channel));
+        }
+        Ok(Config {
+            addr: self.addr,
+            proto: self.proto,
+            scenario: self.scenario,
+            members: self.members,
+            senders,
+            messages: if messages_scenario { messages } else { 0 },
+            window: if messages_scenario { window } else { None },
+            interval_ns,
+            rate: self.rate,
+            timeout: secs("timeout", self.timeout)?,
+            stall: secs("stall", self.stall)?,
+            hold: secs("hold", self.hold)?,
+            parallel: if self.scenario == Scenario::JoinStorm {
+                1
+            } else {
+                self.parallel.max(1)
+            },
+            pad: self.pad,
+            prefix: self.prefix,
+            channel: self.channel,
+            server_pid: self.server_pid,
+            json: self.json,
+        })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, String> {
+        let mut all = vec!["chat-load"];
+        all.extend_from_slice(args);
+        Args::try_parse_from(all)
+            .map_err(|e| e.to_string())?
+            .into_config()
+    }
+
+    #[test]
+    fn defaults_and_derived_values() {
+        let c = parse(&[]).unwrap();
+        assert_eq!((c.members, c.senders, c.messages), (100, 100, 100));
+        assert_eq!((c.window, c.interval_ns), (Some(32), None));
+        let c = parse(&["-n", "10", "-s", "2", "--rate", "5", "--duration", "10"]).unwrap();
+        assert_eq!((c.senders, c.messages, c.window), (2, 50, None));
+        assert_eq!(c.interval_ns, Some(200_000_000));
+        let c = parse(&["--window", "0"]).unwrap();
+        assert_eq!(c.window, None);
+        let c = parse(&["--scenario", "join-storm", "--parallel", "50"]).unwrap();
+        assert_eq!((c.parallel, c.senders, c.messages), (1, 0, 0));
+    }
+
+    #[test]
+    fn refuses_inconsistent_numbers() {
+        for args in [
+            &["-n", "0"][..],
+            &["-n", "1"],
+            &["-n", "5", "-s", "6"],
+            &["--duration", "3"],
+            &["--rate", "-1"],
+            &["--timeout", "-1"],
+            &["--prefix", "9a"],
+            &["--channel", "load"],
+            &["-n", "10000", "-m", "100000000"],
+        ] {
+            assert!(parse(args).is_err(), "{args:?}");
+        }
+    }
+}

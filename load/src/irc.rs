@@ -1,0 +1,204 @@
+//! The little of IRC the generator speaks: parsing a server line into prefix, command and
+//! parameters, and formatting the few client lines it sends (`NICK`, `USER`, `JOIN`,
+//! `PRIVMSG`, `PONG`).
+//!
+//! Lines are borrowed, never copied, so a delivery costs no allocation. Only the client side of
+//! RFC 1459/2812 is covered, and IRCv3 message tags are skipped. This module never touches a
+//! socket.
+
+/// One parsed server line, borrowing from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IrcLine<'a> {
+    /// The source without its `:`, e.g. `nick!user@host` or a server name.
+    pub prefix: Option<&'a str>,
+    /// The command or three-digit numeric.
+    pub command: &'a str,
+    /// Everything after the command: the parameters, unparsed.
+    params: &'a str,
+}
+
+impl<'a> IrcLine<'a> {
+    /// Parses a line without its CR LF; `None` when there is no command.
+    pub fn parse(line: &'a str) -> Option<IrcLine<'a>> {
+        let mut rest = line;
+        if rest.starts_with('@') {
+            // IRCv3 tags: not used here.
+            rest = rest.split_once(' ')?.1;
+        }
+        rest = rest.trim_start_matches(' ');
+        let mut prefix = None;
+        if let Some(p) = rest.strip_prefix(':') {
+            let (p, r) = p.split_once(' ')?;
+            prefix = Some(p);
+            rest = r.trim_start_matches(' ');
+        }
+        let (command, params) = match rest.split_once(' ') {
+            Some((c, p)) => (c, p),
+            None => (rest, ""),
+        };
+        if command.is_empty() {
+            return None;
+        }
+        Some(IrcLine {
+            prefix,
+            command,
+            params,
+        })
+    }
+
+    /// The parameters in order; the trailing one (after ` :`) keeps its spaces.
+    pub fn params(&self) -> Params<'a> {
+        Params { rest: self.params }
+    }
+
+    /// The parameter at `index`, if there is one.
+    pub fn param(&self, index: usize) -> Option<&'a str> {
+        self.params().nth(index)
+    }
+
+    /// The nickname part of the prefix (before `!`), when there is a prefix.
+    pub fn nick(&self) -> Option<&'a str> {
+        let p = self.prefix?;
+        Some(p.split_once('!').map_or(p, |(n, _)| n))
+    }
+}
+
+/// Iterator over the parameters of an [`IrcLine`].
+#[derive(Debug, Clone)]
+pub struct Params<'a> {
+    rest: &'a str,
+}
+
+impl<'a> Iterator for Params<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let rest = self.rest.trim_start_matches(' ');
+        if rest.is_empty() {
+            self.rest = rest;
+            return None;
+        }
+        if let Some(trailing) = rest.strip_prefix(':') {
+            self.rest = "";
+            return Some(trailing);
+        }
+        match rest.split_once(' ') {
+            Some((p, r)) => {
+                self.rest = r;
+                Some(p)
+            }
+            None => {
+                self.rest = "";
+                Some(rest)
+            }
+        }
+    }
+}
+
+/// Appends the registration lines for `nick`.
+pub fn register(nick: &str, out: &mut Vec<u8>) {
+    push_all(
+        out,
+        &["NICK ", nick, "\r\nUSER ", nick, " 0 * :chat-load\r\n"],
+    );
+}
+
+/// Appends `JOIN <channel>`.
+pub fn join(channel: &str, out: &mut Vec<u8>) {
+    push_all(out, &["JOIN ", channel, "\r\n"]);
+}
+
+/// Appends the start of a `PRIVMSG <channel> :`; the caller appends the text and [`end`].
+pub fn privmsg_start(channel: &str, out: &mut Vec<u8>) {
+    push_all(out, &["PRIVMSG ", channel, " :"]);
+}
+
+/// Appends the line terminator.
+pub fn end(out: &mut Vec<u8>) {
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends the answer to a `PING` whose parameters were `token`.
+pub fn pong(token: &str, out: &mut Vec<u8>) {
+    push_all(out, &["PONG :", token, "\r\n"]);
+}
+
+fn push_all(out: &mut Vec<u8>, parts: &[&str]) {
+    for p in parts {
+        out.extend_from_slice(p.as_bytes());
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_channel_message() {
+        let l = IrcLine::parse(":u3!~u3@127.0.0.1 PRIVMSG #load :L 3 4 5 with spaces").unwrap();
+        assert_eq!(l.prefix, Some("u3!~u3@127.0.0.1"));
+        assert_eq!(l.nick(), Some("u3"));
+        assert_eq!(l.command, "PRIVMSG");
+        assert_eq!(
+            l.params().collect::<Vec<_>>(),
+            ["#load", "L 3 4 5 with spaces"]
+        );
+        assert_eq!(l.param(1), Some("L 3 4 5 with spaces"));
+        assert_eq!(l.param(2), None);
+    }
+
+    #[test]
+    fn parses_numerics_pings_and_joins() {
+        let l = IrcLine::parse(":irc.test 001 u1 :Welcome to the net").unwrap();
+        assert_eq!((l.command, l.param(0)), ("001", Some("u1")));
+        assert_eq!(l.nick(), Some("irc.test"));
+
+        let l = IrcLine::parse("PING :irc.test").unwrap();
+        assert_eq!(
+            (l.prefix, l.command, l.param(0)),
+            (None, "PING", Some("irc.test"))
+        );
+
+        // Both spellings of JOIN that servers use.
+        for line in [":u2!u@h JOIN :#load", ":u2!u@h JOIN #load"] {
+            let l = IrcLine::parse(line).unwrap();
+            assert_eq!(
+                (l.nick(), l.command, l.param(0)),
+                (Some("u2"), "JOIN", Some("#load"))
+            );
+        }
+
+        let l = IrcLine::parse("@time=2024 :n!u@h PRIVMSG #c :hi").unwrap();
+        assert_eq!((l.command, l.param(1)), ("PRIVMSG", Some("hi")));
+
+        let l = IrcLine::parse(":srv 353 u1 = #load :u1 u2 u3").unwrap();
+        assert_eq!(l.params().count(), 4);
+        let l = IrcLine::parse("QUIT").unwrap();
+        assert_eq!((l.command, l.param(0)), ("QUIT", None));
+        let l = IrcLine::parse("CMD a  b :").unwrap();
+        assert_eq!(l.params().collect::<Vec<_>>(), ["a", "b", ""]);
+    }
+
+    #[test]
+    fn refuses_lines_without_a_command() {
+        for line in ["", ":prefixonly", ": ", "@tags", "   "] {
+            assert_eq!(IrcLine::parse(line), None, "{line:?}");
+        }
+    }
+
+    #[test]
+    fn formats_client_lines() {
+        let mut out = Vec::new();
+        register("u1", &mut out);
+        join("#load", &mut out);
+        privmsg_start("#load", &mut out);
+        out.extend_from_slice(b"L 1 2 3");
+        end(&mut out);
+        pong("irc.test", &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "NICK u1\r\nUSER u1 0 * :chat-load\r\nJOIN #load\r\nPRIVMSG #load :L 1 2 3\r\nPONG :irc.test\r\n"
+        );
+    }
+}

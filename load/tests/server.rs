@@ -1,0 +1,133 @@
+//! chat-load against the real chat-server: a small fan-out must arrive whole, once and in order,
+//! and the admission scenarios must check out. These are the generator's end-to-end tests and a
+//! cheap regression test of the server's delivery guarantees.
+//!
+//! Needs `target/<profile>/chat-server`: run `cargo build -p chat-server` first.
+#![allow(clippy::unwrap_used)]
+
+mod util;
+
+use std::time::Duration;
+
+use util::{run_load, Server};
+
+/// chat-load stops itself at --timeout; this bounds the test if it did not.
+const LIMIT: Duration = Duration::from_secs(60);
+
+#[test]
+fn small_fanout_arrives_whole_once_and_in_order() {
+    let server = Server::start(&["--auto-approve", "--rate", "0"]);
+    let pid = server.pid().to_string();
+    let r = run_load(
+        &server.addr,
+        &[
+            "-n",
+            "20",
+            "-s",
+            "5",
+            "-m",
+            "50",
+            "-w",
+            "8",
+            "--timeout",
+            "30",
+            "--server-pid",
+            &pid,
+        ],
+        LIMIT,
+    );
+    assert_eq!(r.get("ok"), "true", "{}", r.json);
+    assert_eq!(r.code, Some(0), "{}", r.json);
+    assert_eq!(r.int("admitted"), 20);
+    assert_eq!(r.int("sent"), 250);
+    assert_eq!(r.int("expected"), 250 * 19);
+    assert_eq!(r.int("delivered"), 250 * 19);
+    assert_eq!(r.int("lost"), 0);
+    assert_eq!(r.int("duplicated"), 0);
+    assert_eq!(r.int("out_of_order"), 0);
+    assert_eq!(r.int("foreign"), 0);
+    assert_eq!(r.int("joins_received"), 20 * 19 / 2);
+    assert!(r.num("lat_p50_us") > 0.0 && r.num("lat_p99_us") >= r.num("lat_p50_us"));
+    assert!(r.num("server_hwm_kib") > 0.0);
+}
+
+#[test]
+fn paced_senders_arrive_whole() {
+    let server = Server::start(&["--auto-approve", "--rate", "0"]);
+    let r = run_load(
+        &server.addr,
+        &[
+            "-n",
+            "10",
+            "-s",
+            "3",
+            "--rate",
+            "40",
+            "--duration",
+            "0.5",
+            "--timeout",
+            "30",
+        ],
+        LIMIT,
+    );
+    assert_eq!(r.get("ok"), "true", "{}", r.json);
+    assert_eq!(r.int("sent"), 3 * 20);
+    assert_eq!(r.int("delivered"), 3 * 20 * 9);
+    // 20 messages 25 ms apart take about half a second: pacing happened.
+    assert!(r.num("send_s") >= 0.4, "{}", r.json);
+}
+
+#[test]
+fn join_storm_tells_every_earlier_member() {
+    let server = Server::start(&["--auto-approve"]);
+    let r = run_load(
+        &server.addr,
+        &["--scenario", "join-storm", "-n", "30", "--timeout", "30"],
+        LIMIT,
+    );
+    assert_eq!(r.get("ok"), "true", "{}", r.json);
+    assert_eq!(r.int("admitted"), 30);
+    assert_eq!(r.int("joins_received"), 30 * 29 / 2);
+    assert_eq!(r.int("joins_missing"), 0);
+    assert_eq!(r.int("joins_out_of_order"), 0);
+}
+
+#[test]
+fn idle_members_report_memory() {
+    let server = Server::start(&["--auto-approve"]);
+    let pid = server.pid().to_string();
+    let r = run_load(
+        &server.addr,
+        &[
+            "--scenario",
+            "idle",
+            "-n",
+            "50",
+            "--hold",
+            "0.1",
+            "--timeout",
+            "30",
+            "--server-pid",
+            &pid,
+        ],
+        LIMIT,
+    );
+    assert_eq!(r.get("ok"), "true", "{}", r.json);
+    assert_eq!(r.int("admitted"), 50);
+    assert!(r.get("rss_per_member_b") != "null", "{}", r.json);
+}
+
+#[test]
+fn a_server_that_is_not_there_fails_fast() {
+    // Bind then drop a listener: nothing listens on that port any more.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    let r = run_load(&addr, &["-n", "3", "--timeout", "10"], LIMIT);
+    assert_eq!(r.get("ok"), "false");
+    assert_eq!(r.code, Some(1));
+    assert_eq!(r.int("failed"), 3);
+    assert!(r.get("error").contains("connect"), "{}", r.json);
+}

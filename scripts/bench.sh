@@ -1,0 +1,422 @@
+#!/usr/bin/env bash
+# Benchmarks chat-server against two IRC servers, ngIRCd and InspIRCd, with chat-load: the same
+# scenarios against each server in turn, a fresh server process per scenario, the server pinned
+# to CPU 0 and the generator to CPU 1. Prints one table: our figures and the ratio to each anchor.
+#
+# Usage: scripts/bench.sh [--quick] [--repeat N] [--servers "ours ngircd inspircd"] [--out DIR]
+#   --quick    smaller members/messages/time: about a minute instead of several
+#   --repeat N run everything N times (interleaved) and print each figure's median: on a shared
+#              machine single runs vary by tens of percent
+#   --servers  which servers to run (default all three; ours alone needs no IRC server)
+#   --out DIR  keep each run's JSON report there (default: a temporary directory, removed)
+# Installs ngircd and inspircd with apt when missing. Needs 2+ CPUs for the pinning (runs
+# unpinned, with a warning, on one). Exits non-zero when a build or a server start fails; a
+# scenario that does not check out (loss, timeout) is marked in the table, not fatal.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+quick=0
+repeat=1
+servers="ours ngircd inspircd"
+out=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --quick) quick=1 ;;
+        --servers) servers="$2"; shift ;;
+        --out) out="$2"; shift ;;
+        --repeat) repeat="$2"; shift ;;
+        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+        *) echo "bench.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
+    esac
+    shift
+done
+case "$repeat" in ''|*[!0-9]*|0) echo "bench.sh: --repeat needs a positive number" >&2; exit 2 ;; esac
+
+step() { printf '==> %s\n' "$*" >&2; }
+
+# ---- sizes ----------------------------------------------------------------------------------
+# Each scenario: members, and the generator arguments. The anchors' slow paths are bounded by
+# per-scenario timeouts; what they did not finish in time is reported as such, never waited for.
+if [ "$quick" = 1 ]; then
+    F100_M=100; F1K_N=300; F1K_M=100; LAT_N=300; LAT_D=3; IDLE_N=2000; STORM_N=300
+    STORM_N_INSP=5; TIME_BIG=40; TIME_ANCHOR_BIG=20
+else
+    F100_M=500; F1K_N=1000; F1K_M=500; LAT_N=1000; LAT_D=10; IDLE_N=10000; STORM_N=2000
+    STORM_N_INSP=20; TIME_BIG=120; TIME_ANCHOR_BIG=45
+fi
+
+# ---- tools ----------------------------------------------------------------------------------
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+need_pkg() { # need_pkg PATH DEBIAN-PACKAGE
+    [ -x "$1" ] && return 0
+    step "installing $2"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$2" >/dev/null
+    [ -x "$1" ] || { echo "bench.sh: $2 installed no $1" >&2; exit 1; }
+}
+case " $servers " in *" ngircd "*) need_pkg /usr/sbin/ngircd ngircd ;; esac
+case " $servers " in *" inspircd "*) need_pkg /usr/sbin/inspircd inspircd ;; esac
+command -v taskset >/dev/null 2>&1 || need_pkg /usr/bin/taskset util-linux
+
+# Every member is a descriptor in the generator and in the server (both inherit this limit).
+want_fds=$((IDLE_N + 1000))
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt "$want_fds" ]; then
+    ulimit -Hn "$want_fds" 2>/dev/null && ulimit -n "$want_fds" 2>/dev/null || true
+fi
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt "$want_fds" ]; then
+    IDLE_N=$(( $(ulimit -n) - 1000 ))
+    echo "bench.sh: warning: open-file limit $(ulimit -n); idle scenario cut to $IDLE_N members" >&2
+fi
+
+if [ "$(nproc)" -ge 2 ]; then
+    pin_server="taskset -c 0"; pin_load="taskset -c 1"
+else
+    pin_server=""; pin_load=""
+    echo "bench.sh: warning: one CPU: server and generator share it; figures are not comparable" >&2
+fi
+
+step "cargo build --release -p chat-server -p chat-load"
+cargo build --release -p chat-server -p chat-load >&2
+load_bin=target/release/chat-load
+server_bin=target/release/chat-server
+
+work=$(mktemp -d)
+[ -n "$out" ] || out="$work/results"
+mkdir -p "$out"
+server_pid=""
+cleanup() {
+    if [ -n "$server_pid" ]; then kill -9 "$server_pid" 2>/dev/null || true; fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+# ---- servers --------------------------------------------------------------------------------
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+free_port() {
+    # Below the ephemeral range: a port the generator's own connections (or their TIME_WAIT
+    # remains) may hold cannot be bound by a server that does not set SO_REUSEADDR.
+    local p low
+    low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+    for _ in $(seq 50); do
+        p=$((10000 + RANDOM % (low - 10000)))
+        if port_free "$p"; then echo "$p"; return 0; fi
+    done
+    echo "bench.sh: no free port found" >&2; return 1
+}
+wait_port() { # wait_port PORT PID LOG: until something listens, at most 15 s
+    local i
+    for i in $(seq 150); do
+        if ! kill -0 "$2" 2>/dev/null; then
+            echo "bench.sh: the server exited at start; its output:" >&2; cat "$3" >&2; return 1
+        fi
+        port_free "$1" || return 0
+        # InspIRCd keeps running when its bind fails; do not wait 15 s for nothing.
+        if grep -qi "failed to listen\|could not bind\|address already in use" "$3" 2>/dev/null; then
+            echo "bench.sh: the server could not bind $1" >&2; return 1
+        fi
+        sleep 0.1
+    done
+    echo "bench.sh: nothing listens on $1 after 15 s; server output:" >&2; cat "$3" >&2; return 1
+}
+
+write_ngircd_conf() { # PORT
+    # Throttling off: MaxPenaltyTime = 0 disables the command penalties, user mode F (set on
+    # every client by DefaultUserModes) lifts the 3-commands-per-second read limit. No DNS,
+    # ident or PAM lookups; no connection limits. Its write buffer and listen backlog (10) are
+    # compiled in: chat-load keeps 8 connects in flight for it (see --parallel below).
+    cat > "$work/ngircd.conf" <<EOF
+[Global]
+    Name = bench.test
+    Info = chat-load anchor
+    Listen = 127.0.0.1
+    Ports = $1
+    MotdPhrase = bench
+    PidFile = $work/ngircd.pid
+[Limits]
+    MaxConnections = 0
+    MaxConnectionsIP = 0
+    MaxJoins = 0
+    MaxNickLength = 32
+    MaxPenaltyTime = 0
+    PingTimeout = 600
+    PongTimeout = 600
+[Options]
+    DNS = no
+    Ident = no
+    PAM = no
+    DefaultUserModes = F
+    RequireAuthPing = no
+EOF
+}
+
+write_inspircd_conf() { # PORT
+    # Flood control off: fakelag no, a command rate and threshold no client reaches, sendq and
+    # recvq far above what the load queues, no per-IP limits, 20000 sockets, backlog 1024.
+    echo bench > "$work/motd"
+    cat > "$work/inspircd.conf" <<EOF
+<server name="bench.test" description="chat-load anchor" network="bench">
+<admin name="bench" nick="bench" email="bench@localhost">
+<bind address="127.0.0.1" port="$1" type="clients">
+<connect allow="*" timeout="60" pingfreq="600" threshold="1000000" commandrate="100000000"
+         fakelag="no" hardsendq="64M" softsendq="16M" recvq="16M" localmax="100000"
+         globalmax="100000" maxconnwarn="no" resolvehostnames="no" useident="no" limit="100000">
+<performance netbuffersize="65536" somaxconn="1024" softlimit="20000" clonesonconnect="no"
+             timeskipwarn="0" quietbursts="yes">
+<pid file="$work/inspircd.pid">
+<log method="file" type="* -USERINPUT -USEROUTPUT" level="default" target="$work/inspircd.log">
+<files motd="$work/motd">
+<limits maxnick="32">
+EOF
+}
+
+# start_server NAME: sets server_pid and server_addr; three tries (a port can be taken between
+# the check and the bind).
+start_server() {
+    local try
+    for try in 1 2 3; do
+        start_server_once "$1" && return 0
+        stop_server
+        echo "bench.sh: $1 did not start (try $try of 3)" >&2
+    done
+    return 1
+}
+
+start_server_once() {
+    local log="$work/$1.log" port
+    case "$1" in
+        ours)
+            : > "$work/ours.out"
+            $pin_server "$server_bin" --auto-approve --rate 0 --max-clients 20000 \
+                --listen 127.0.0.1:0 < /dev/null > "$work/ours.out" 2> "$log" &
+            server_pid=$!
+            local i
+            for i in $(seq 150); do
+                server_addr=$(sed -n 's/^listening on //p' "$work/ours.out" | head -n1)
+                [ -n "$server_addr" ] && return 0
+                kill -0 "$server_pid" 2>/dev/null || break
+                sleep 0.1
+            done
+            echo "bench.sh: chat-server did not start:" >&2; cat "$log" >&2; return 1
+            ;;
+        ngircd)
+            port=$(free_port); write_ngircd_conf "$port"
+            $pin_server /usr/sbin/ngircd -n -f "$work/ngircd.conf" > "$log" 2>&1 &
+            server_pid=$!
+            ;;
+        inspircd)
+            port=$(free_port); write_inspircd_conf "$port"
+            local root=""
+            [ "$(id -u)" -eq 0 ] && root="--runasroot"
+            $pin_server /usr/sbin/inspircd --nofork $root --config="$work/inspircd.conf" \
+                > "$log" 2>&1 &
+            server_pid=$!
+            ;;
+    esac
+    server_addr="127.0.0.1:$port"
+    wait_port "$port" "$server_pid" "$log"
+}
+
+stop_server() {
+    [ -n "$server_pid" ] || return 0
+    kill -TERM "$server_pid" 2>/dev/null || true
+    local i
+    for i in $(seq 50); do
+        kill -0 "$server_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -9 "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+    server_pid=""
+}
+
+# ---- scenarios ------------------------------------------------------------------------------
+# run_scenario SERVER SCENARIO REPEAT: one fresh server, one chat-load run, JSON in $out.
+run_scenario() {
+    local srv=$1 sc=$2 rep=$3 proto=chat parallel=64 big=$TIME_BIG storm_n=$STORM_N
+    case "$srv" in
+        # Half of each server's listen backlog (ours 1024, set by chat-server, ngIRCd's compiled-in
+        # 10, InspIRCd's somaxconn above), so no SYN is dropped: a dropped SYN costs a 1 s
+        # retransmit, which would measure the kernel, not the server.
+        ngircd) proto=irc; parallel=8; big=$TIME_ANCHOR_BIG ;;
+        inspircd) proto=irc; parallel=512; big=$TIME_ANCHOR_BIG; storm_n=$STORM_N_INSP ;;
+    esac
+    local args=(--proto "$proto" --parallel "$parallel" --stall 5)
+    case "$sc" in
+        fanout-100) args+=(--scenario messages -n 100 -s 100 -m "$F100_M" -w 32 --timeout 60) ;;
+        fanout-1000) args+=(--scenario messages -n "$F1K_N" -s 10 -m "$F1K_M" -w 64 --timeout 90) ;;
+        latency-1000) args+=(--scenario messages -n "$LAT_N" -s 10 --rate 5 --duration "$LAT_D"
+                             --timeout 90) ;;
+        idle-10000) args+=(--scenario idle -n "$IDLE_N" --hold 1 --timeout "$big") ;;
+        join-storm) args+=(--scenario join-storm -n "$storm_n" --timeout "$big") ;;
+    esac
+    start_server "$srv"
+    step "$srv: $sc, run $rep of $repeat (chat-load ${args[*]})"
+    local json="$out/$srv-$sc.$rep.json"
+    $pin_load "$load_bin" --json --server-pid "$server_pid" "${args[@]}" "$server_addr" \
+        > "$json" 2> "$work/load.err" || true
+    if [ ! -s "$json" ]; then
+        echo "bench.sh: chat-load printed nothing for $srv $sc:" >&2; cat "$work/load.err" >&2
+    fi
+    stop_server
+}
+
+scenarios="fanout-100 fanout-1000 latency-1000 idle-10000 join-storm"
+step "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+for rep in $(seq "$repeat"); do
+    for sc in $scenarios; do
+        for srv in $servers; do
+            run_scenario "$srv" "$sc" "$rep"
+        done
+    done
+done
+
+# ---- the table ------------------------------------------------------------------------------
+# jget FILE KEY: a value of chat-load's flat JSON object ("null" when absent).
+jget() {
+    [ -s "$1" ] || { echo null; return; }
+    local v
+    # A string value runs to its closing quote (chat-load's strings hold no escaped quotes
+    # that matter here); anything else to the next comma or brace.
+    v=$(grep -o "\"$2\":\"[^\"]*\"" "$1" | head -n1 | cut -d: -f2-)
+    [ -n "$v" ] || v=$(grep -o "\"$2\":[^,}]*" "$1" | head -n1 | cut -d: -f2-)
+    echo "${v:-null}"
+}
+# raw FILE WHAT: one figure of one run, unformatted ("null" when not measured).
+raw() {
+    local f=$1
+    case "$2" in
+        dps) jget "$f" deliveries_per_s ;;
+        p50) jget "$f" lat_p50_us ;;
+        p99) jget "$f" lat_p99_us ;;
+        p999) jget "$f" lat_p999_us ;;
+        cpu) jget "$f" server_ns_per_delivery ;;
+        admit) jget "$f" admit_s ;;
+        rss) jget "$f" rss_per_member_b ;;
+        gen) jget "$f" gen_ns_per_delivery ;;
+        busy) jget "$f" gen_busy ;;
+        rate) awk -v a="$(jget "$f" admitted)" -v s="$(jget "$f" admit_s)" \
+                  'BEGIN { if (s > 0) printf "%.3f", a / s; else print "null" }' ;;
+        storm) awk -v a="$(jget "$f" admitted)" -v s="$(jget "$f" admit_s)" \
+                  'BEGIN { if (a > 0) printf "%.6f", s * 1000 / a; else print "null" }' ;;
+    esac
+}
+# median SERVER SCENARIO WHAT: the median over the repeats ("null" when none measured it).
+median() {
+    local f v vals=()
+    for f in "$out/$1-$2".*.json; do
+        [ -s "$f" ] || continue
+        v=$(raw "$f" "$3")
+        [ "$v" = null ] || [ -z "$v" ] || vals+=("$v")
+    done
+    [ ${#vals[@]} -gt 0 ] || { echo null; return; }
+    printf '%s\n' "${vals[@]}" | sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'
+}
+# all_ok SERVER SCENARIO: every repeat checked out.
+all_ok() {
+    local f
+    for f in "$out/$1-$2".*.json; do
+        [ -s "$f" ] && [ "$(jget "$f" ok)" = true ] || return 1
+    done
+}
+# fig SERVER SCENARIO WHAT: one figure (median over repeats), formatted; "!" marks a figure
+# with a run that did not check out.
+fig() {
+    local v s
+    v=$(median "$1" "$2" "$3")
+    if [ "$v" = null ]; then echo "-"; return; fi
+    case "$3" in
+        p50|p99|p999) s=$(awk -v v="$v" 'BEGIN { printf "%.2f", v / 1000 }') ;;
+        admit) s=$(awk -v v="$v" 'BEGIN { printf "%.2f", v }') ;;
+        storm) s=$(awk -v v="$v" 'BEGIN { printf "%.3f", v }') ;;
+        *) s=$(awk -v v="$v" 'BEGIN { printf "%.0f", v }') ;;
+    esac
+    all_ok "$1" "$2" || s="$s!"
+    echo "$s"
+}
+ratio() { # ratio OURS ANCHOR: ours / anchor
+    awk -v a="${1%!}" -v b="${2%!}" 'BEGIN {
+        if (a == "-" || b == "-" || b + 0 == 0) print "-"; else printf "%.2fx", a / b }'
+}
+note() { # the admitted counts when runs stopped short
+    local f a n t=""
+    for f in "$out/$1-$2".*.json; do
+        a=$(jget "$f" admitted); n=$(jget "$f" members)
+        [ "$a" = "$n" ] || t+="${t:+, }$a/$n"
+    done
+    [ -z "$t" ] || echo " ($t in)"
+}
+
+has() { case " $servers " in *" $1 "*) return 0 ;; esac; return 1; }
+row() { # row LABEL SCENARIO WHAT
+    local o n i line
+    o=$(fig ours "$2" "$3")
+    line=$(printf '| %-44s | %12s' "$1" "$o")
+    if has ngircd; then
+        n=$(fig ngircd "$2" "$3")
+        line+=$(printf ' | %12s | %8s' "$n" "$(ratio "$o" "$n")")
+    fi
+    if has inspircd; then
+        i=$(fig inspircd "$2" "$3")
+        line+=$(printf ' | %12s | %8s' "$i" "$(ratio "$o" "$i")")
+    fi
+    echo "$line |"
+}
+
+echo
+header=$(printf '| %-44s | %12s' "figure (higher/lower is better)" "ours")
+sep="|$(printf -- '-%.0s' $(seq 46))|$(printf -- '-%.0s' $(seq 14))"
+if has ngircd; then header+=$(printf ' | %12s | %8s' ngircd "ours/ng"); sep+="|--------------|----------"; fi
+if has inspircd; then header+=$(printf ' | %12s | %8s' inspircd "ours/insp"); sep+="|--------------|----------"; fi
+echo "$header |"
+echo "$sep|"
+row "fanout-100: deliveries/s (higher)" fanout-100 dps
+row "fanout-100: p99 latency ms (lower)" fanout-100 p99
+row "fanout-100: server CPU ns/delivery (lower)" fanout-100 cpu
+row "fanout-$F1K_N: deliveries/s (higher)" fanout-1000 dps
+row "fanout-$F1K_N: p99 latency ms (lower)" fanout-1000 p99
+row "fanout-$F1K_N: server CPU ns/delivery (lower)" fanout-1000 cpu
+row "latency-$LAT_N: p50 ms (lower)" latency-1000 p50
+row "latency-$LAT_N: p99 ms (lower)" latency-1000 p99
+row "latency-$LAT_N: p99.9 ms (lower)" latency-1000 p999
+row "idle-$IDLE_N: admit time s (lower)" idle-10000 admit
+row "idle-$IDLE_N: admissions/s (higher)" idle-10000 rate
+row "idle-$IDLE_N: server RSS bytes/member (lower)" idle-10000 rss
+row "join-storm: ms per join (lower)" join-storm storm
+echo
+storm_total() { # SERVER: "N members in T s" (median)
+    local f
+    for f in "$out/$1-join-storm".*.json; do break; done
+    echo "$(jget "$f" admitted) members in $(awk -v v="$(median "$1" join-storm admit)" 'BEGIN { printf "%.2f", v }') s"
+}
+line="join-storm totals: ours $(storm_total ours)"
+has ngircd && line+=", ngircd $(storm_total ngircd)"
+has inspircd && line+=", inspircd $(storm_total inspircd) (its registration completes on a 1 s timer, so it joins $STORM_N_INSP)"
+echo "$line"
+for srv in $servers; do
+    n=$(note "$srv" idle-10000)
+    [ -z "$n" ] || echo "idle: $srv stopped at its time limit$n; its figures cover those members"
+done
+bad=""
+for f in "$out"/*.json; do
+    [ -s "$f" ] || continue
+    [ "$(jget "$f" ok)" = true ] || bad+="  $(basename "$f" .json): $(jget "$f" error)"$'\n'
+done
+if [ -n "$bad" ]; then
+    echo "! = the run did not check out (loss, duplicates, reordering, refusals or timeout):"
+    printf '%s' "$bad"
+fi
+g=$(median ours fanout-100 gen); b=$(median ours fanout-100 busy)
+awk -v g="$g" -v b="$b" 'BEGIN { if (g != "null" && g > 0)
+    printf "generator (fanout-100 vs ours): %.0f ns CPU per delivery, ceiling ~%.1f M deliveries/s on its core; busy %.0f%% of the run\n", g, 1000 / g, b * 100 }'
+[ "$repeat" = 1 ] || echo "each figure is the median of $repeat runs"
+# How much CPU other processes took while chat-load ran, as a share of one CPU: a run with a
+# large share measured the neighbours as much as the servers.
+for f in "$out"/*.json; do
+    [ -s "$f" ] || continue
+    awk -v o="$(jget "$f" others_cpu_s)" -v w="$(jget "$f" wall_s)" -v n="$(basename "$f" .json)" \
+        'BEGIN { if (o != "null" && w > 0) printf "%.0f %s\n", 100 * o / w, n }'
+done | sort -n | awk '{ a[NR] = $1; r[NR] = $2 } END { if (NR > 0)
+    printf "other processes took a median %d%% of one CPU during the runs (most: %d%%, %s)\n", a[int((NR + 1) / 2)], a[NR], r[NR] }'
+echo "JSON reports: $out$( [ "$out" = "$work/results" ] && echo " (removed on exit; keep them with --out DIR)")"
