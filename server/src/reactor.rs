@@ -773,7 +773,7 @@ impl Reactor {
             }
             match conn.out.write_to(&mut conn.stream) {
                 Ok(true) => {
-                    if conn.out.holds_spare_storage() && !conn.release_armed {
+                    if conn.out.drained() && !conn.release_armed {
                         conn.release_armed = true;
                         let at = Instant::now() + QUEUE_RELEASE_DELAY;
                         self.timers.arm(at, key, conn.serial, TimerKind::Release);
