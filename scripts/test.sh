@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the project: formatting, lints, unit and integration tests, then the
-# netcat smoke tests against the real binaries. Installs what it needs when it is missing.
+# netcat smoke tests against the real binaries, then a short run of every fuzz target
+# (FUZZ_SECONDS each, default 5; 0 skips it). Installs what it needs when it is missing.
 # Usage: scripts/test.sh        (from anywhere; exits non-zero when any part fails)
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -26,7 +26,7 @@ use chat_common::framing::{Frame, LineFramer, DEFAULT_MAX_LINE};
 use chat_common::protocol::{
     parse_request, validate_name, ErrorCode, LeaveReason, Request, ServerMsg,
 };
-use chat_common::sanitize::sanitize;
+use chat_common::sanitize::{is_blank, sanitize};
 
 use crate::config::Config;
 use crate::exit::{ExitCode, Outcome};
@@ -464,7 +464,7 @@ fn chat(
         };
         // The server sanitizes and ignores blank lines; decide on what it will see.
         let clean = sanitize(&line);
-        if clean.trim_matches(' ').is_empty() {
+        if is_blank(&clean) {
             continue;
         }
         keyboard.remember(&line);

@@ -31,6 +31,8 @@ fn messages_flow_both_ways_and_leave_exits_zero() {
     let mut bob = joined(&server, "bob", &[]);
     alice.expect("JOIN bob");
 
+    // A line of only whitespace says nothing: neither sent nor echoed.
+    bob.type_line("\u{a0} \u{3000}");
     bob.type_line("hello **alice**");
     assert_eq!(alice.expect("MSG "), "MSG bob - hello **alice**");
     // Echoed locally, markup rendered (no escapes: standard output is a pipe).

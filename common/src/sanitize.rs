@@ -38,10 +38,27 @@ pub fn sanitize(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Whether a sanitized line says nothing: empty or only whitespace (Unicode `White_Space`, so
+/// no-break and ideographic spaces too). The server ignores such a line; the client neither
+/// sends nor echoes it, so both sides agree on what was said.
+pub fn is_blank(clean: &str) -> bool {
+    clean.trim().is_empty()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn blank_is_only_whitespace() {
+        for blank in ["", " ", "   ", "\u{a0}", "\u{3000} \u{2003}"] {
+            assert!(is_blank(blank), "{blank:?}");
+        }
+        for said in ["a", " a ", "\u{a0}.", "\u{200b}"] {
+            assert!(!is_blank(said), "{said:?}");
+        }
+    }
 
     #[test]
     fn clean_text_is_borrowed() {

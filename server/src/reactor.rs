@@ -21,7 +21,7 @@ use chat_common::framing::{Frame, LineFramer};
 use chat_common::protocol::{
     parse_request, validate_name, ErrorCode, LeaveReason, Request, ServerMsg, HELP_LINES,
 };
-use chat_common::sanitize::sanitize;
+use chat_common::sanitize::{is_blank, sanitize};
 use log::{debug, info, warn};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
@@ -624,7 +624,7 @@ impl Reactor {
 
     fn member_request(&mut self, key: usize, name: &str, line: &str) {
         let clean = sanitize(line);
-        if clean.trim().is_empty() {
+        if is_blank(&clean) {
             return;
         }
         match parse_request(&clean) {

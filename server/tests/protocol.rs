@@ -355,6 +355,8 @@ fn control_and_bidi_characters_never_reach_others() {
     c[1].expect_exact("PRIV a b - secret");
     // A line that is blank after sanitizing is ignored silently: no MSG, no error.
     c[0].send_line("\u{1b}\u{7}\u{202E}");
+    // So is one of only (Unicode) whitespace: the client does not echo it either.
+    c[0].send_line("\u{a0} \u{3000}\t");
     let (a, b) = c.split_at_mut(1);
     marker(&mut a[0], &mut [&mut b[0]], "after blank");
     marker(&mut b[0], &mut [&mut a[0]], "no error came first");
