@@ -8,7 +8,8 @@
 #   --repeat N run everything N times (interleaved) and print each figure's median: on a shared
 #              machine single runs vary by tens of percent
 #   --servers  which servers to run (default all three; ours alone needs no IRC server)
-#   --out DIR  keep each run's JSON report there (default: a temporary directory, removed)
+#   --out DIR  keep each run's JSON report there (default: a temporary directory, removed);
+#              the *.json already in DIR are deleted first, so the table shows only this run
 # Installs ngircd and inspircd with apt when missing. Needs 2+ CPUs for the pinning (runs
 # unpinned, with a warning, on one). Exits non-zero when a build or a server start fails; a
 # scenario that does not check out (loss, timeout) is marked in the table, not fatal.
@@ -25,7 +26,7 @@ while [ $# -gt 0 ]; do
         --servers) servers="$2"; shift ;;
         --out) out="$2"; shift ;;
         --repeat) repeat="$2"; shift ;;
-        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,/^set -euo/{/^#/p}' "$0"; exit 0 ;;
         *) echo "bench.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
     esac
     shift
@@ -85,6 +86,8 @@ server_bin=target/release/chat-server
 work=$(mktemp -d)
 [ -n "$out" ] || out="$work/results"
 mkdir -p "$out"
+# The table reads every *.json in $out: reports of an earlier run there would be mixed in.
+rm -f "$out"/*.json
 server_pid=""
 cleanup() {
     if [ -n "$server_pid" ]; then kill -9 "$server_pid" 2>/dev/null || true; fi
@@ -296,13 +299,15 @@ raw() {
         rss) jget "$f" rss_per_member_b ;;
         gen) jget "$f" gen_ns_per_delivery ;;
         busy) jget "$f" gen_busy ;;
+        admitted) jget "$f" admitted ;;
         rate) awk -v a="$(jget "$f" admitted)" -v s="$(jget "$f" admit_s)" \
                   'BEGIN { if (s > 0) printf "%.3f", a / s; else print "null" }' ;;
         storm) awk -v a="$(jget "$f" admitted)" -v s="$(jget "$f" admit_s)" \
                   'BEGIN { if (a > 0) printf "%.6f", s * 1000 / a; else print "null" }' ;;
     esac
 }
-# median SERVER SCENARIO WHAT: the median over the repeats ("null" when none measured it).
+# median SERVER SCENARIO WHAT: the median over the repeats ("null" when none measured it); with
+# an even count, the mean of the two middle values.
 median() {
     local f v vals=()
     for f in "$out/$1-$2".*.json; do
@@ -311,7 +316,8 @@ median() {
         [ "$v" = null ] || [ -z "$v" ] || vals+=("$v")
     done
     [ ${#vals[@]} -gt 0 ] || { echo null; return; }
-    printf '%s\n' "${vals[@]}" | sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'
+    printf '%s\n' "${vals[@]}" | sort -g | awk '{ a[NR] = $1 } END {
+        if (NR % 2) print a[(NR + 1) / 2]; else printf "%.6f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
 }
 # all_ok SERVER SCENARIO: every repeat checked out.
 all_ok() {
@@ -335,9 +341,11 @@ fig() {
     all_ok "$1" "$2" || s="$s!"
     echo "$s"
 }
-ratio() { # ratio OURS ANCHOR: ours / anchor
-    awk -v a="${1%!}" -v b="${2%!}" 'BEGIN {
-        if (a == "-" || b == "-" || b + 0 == 0) print "-"; else printf "%.2fx", a / b }'
+ratio() { # ratio OURS ANCHOR: ours / anchor, with a "!" when either side has one
+    local mark=""
+    case "$1$2" in *'!'*) mark='!' ;; esac
+    awk -v a="${1%!}" -v b="${2%!}" -v m="$mark" 'BEGIN {
+        if (a == "-" || b == "-" || b + 0 == 0) print "-"; else printf "%.2fx%s", a / b, m }'
 }
 note() { # the admitted counts when runs stopped short
     local f a n t=""
@@ -385,10 +393,11 @@ row "idle-$IDLE_N: admissions/s (higher)" idle-10000 rate
 row "idle-$IDLE_N: server RSS bytes/member (lower)" idle-10000 rss
 row "join-storm: ms per join (lower)" join-storm storm
 echo
-storm_total() { # SERVER: "N members in T s" (median)
-    local f
-    for f in "$out/$1-join-storm".*.json; do break; done
-    echo "$(jget "$f" admitted) members in $(awk -v v="$(median "$1" join-storm admit)" 'BEGIN { printf "%.2f", v }') s"
+storm_total() { # SERVER: "N members in T s" (the median of each over the repeats)
+    local a t
+    a=$(median "$1" join-storm admitted); t=$(median "$1" join-storm admit)
+    awk -v a="$a" -v t="$t" 'BEGIN { if (a == "null" || t == "null") print "-";
+        else printf "%.0f members in %.2f s\n", a, t }'
 }
 line="join-storm totals: ours $(storm_total ours)"
 has ngircd && line+=", ngircd $(storm_total ngircd)"

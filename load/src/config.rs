@@ -54,8 +54,9 @@ impl Scenario {
 
 /// Load generator for chat-server and IRC servers: opens N connections, admits them, lets S of
 /// them send M messages each, and reports throughput, latency, loss and the server's CPU and
-/// memory. Exit status: 0 when every message and notice arrived once and in order, 1 when not
-/// (loss, duplicates, reordering, timeout, refused connections), 2 on bad arguments.
+/// memory. Exit status: 0 when every message and notice arrived once and in order and the
+/// server refused nothing, 1 when not (loss, duplicates, reordering, timeout, refused
+/// connections, server errors, lines that are no part of the protocol), 2 on bad arguments.
 #[derive(Debug, Parser)]
 #[command(name = "chat-load", version)]
 pub struct Args {
@@ -82,7 +83,8 @@ pub struct Args {
     #[arg(short = 'w', long)]
     pub window: Option<u64>,
     /// Messages per second per sender (open loop, senders staggered); 0 = as fast as the
-    /// window allows.
+    /// window allows. Paced latency counts from when each message was due, so a send held up
+    /// (by the window, the socket or the generator) shows as latency.
     #[arg(long, default_value_t = 0.0)]
     pub rate: f64,
     /// With --rate: send for this many seconds (sets M = rate x duration).
@@ -160,16 +162,37 @@ pub struct Config {
 
 /// The most memory the per-receiver order trackers may take together.
 const MAX_TRACKER_BYTES: u128 = 1 << 30;
+/// The longest --timeout, --stall, --hold and --duration, and the longest interval --rate may
+/// give (11.6 days): far beyond any run, and small enough that instants and nanosecond counts
+/// derived from them cannot overflow.
+pub const MAX_SECONDS: f64 = 1_000_000.0;
+/// The most members: a descriptor each, and N(N-1)/2 JOIN notices must fit a `u64`.
+pub const MAX_MEMBERS: usize = 1_000_000;
+/// The most filler bytes per message: the whole line must stay well below the longest line a
+/// member accepts (16 KiB; longer ones are counted as foreign).
+pub const MAX_PAD: usize = 8 * 1024;
 
-fn secs(name: &str, v: f64) -> Result<Duration, String> {
-    Duration::try_from_secs_f64(v).map_err(|_| format!("--{name} must be a number of seconds >= 0"))
+/// `v` seconds as a duration, refused unless `0 <= v <= MAX_SECONDS` (and `v > 0` unless
+/// `zero_ok`).
+fn secs(name: &str, v: f64, zero_ok: bool) -> Result<Duration, String> {
+    let low_ok = if zero_ok { v >= 0.0 } else { v > 0.0 };
+    if !(low_ok && v <= MAX_SECONDS) {
+        let low = if zero_ok { ">= 0" } else { "> 0" };
+        return Err(format!(
+            "--{name} {v:?} is out of range: it must be {low} and at most {MAX_SECONDS} seconds"
+        ));
+    }
+    Duration::try_from_secs_f64(v).map_err(|_| format!("--{name} {v:?} is no number of seconds"))
 }
 
 impl Args {
     /// Checks the arguments against each other.
     pub fn into_config(self) -> Result<Config, String> {
-        if self.members == 0 {
-            return Err("--members must be at least 1".into());
+        if self.members == 0 || self.members > MAX_MEMBERS {
+            return Err(format!(
+                "--members {} is out of range: it must be 1 to {MAX_MEMBERS}",
+                self.members
+            ));
         }
         let messages_scenario = self.scenario == Scenario::Messages;
         if messages_scenario && self.members < 2 {
@@ -186,8 +209,15 @@ impl Args {
                 self.members
             ));
         }
-        if !(self.rate.is_finite() && self.rate >= 0.0) {
-            return Err("--rate must be a number >= 0".into());
+        // Between one message per MAX_SECONDS and one per nanosecond: the interval is then a
+        // whole number of nanoseconds from 1 to 1e15, and sums of a run's intervals fit a u64.
+        let min_rate = 1.0 / MAX_SECONDS;
+        if !(self.rate == 0.0 || (self.rate >= min_rate && self.rate <= 1e9)) {
+            return Err(format!(
+                "--rate {:?} is out of range: it must be 0 (no pacing) or {min_rate} to 1e9 \
+                 messages per second",
+                self.rate
+            ));
         }
         let interval_ns = if self.rate > 0.0 {
             Some(((1e9 / self.rate) as u64).max(1))
@@ -195,17 +225,35 @@ impl Args {
             None
         };
         let messages = match (self.duration, interval_ns) {
-            (Some(d), Some(_)) if d.is_finite() && d > 0.0 => (self.rate * d).ceil() as u64,
-            (Some(_), Some(_)) => return Err("--duration must be a number > 0".into()),
+            (Some(d), Some(_)) => {
+                (self.rate * secs("duration", d, false)?.as_secs_f64()).ceil() as u64
+            }
             (Some(_), None) => return Err("--duration needs --rate".into()),
             (None, _) => self.messages,
         };
+        if self.pad > MAX_PAD {
+            return Err(format!(
+                "--pad {} is more than {MAX_PAD} bytes: the line would be too long",
+                self.pad
+            ));
+        }
         let window = match self.window {
             Some(0) => None,
             Some(w) => Some(w),
             None if interval_ns.is_some() => None,
             None => Some(32),
         };
+        if self.scenario == Scenario::JoinStorm {
+            // One tracker per member of the JOIN notices of the members after it.
+            let bytes = OrderTracker::bytes_needed(1, self.members as u64) * self.members as u128;
+            if bytes > MAX_TRACKER_BYTES {
+                return Err(format!(
+                    "a join-storm of {} members is too large to track ({} MiB); lower -n",
+                    self.members,
+                    bytes >> 20
+                ));
+            }
+        }
         if messages_scenario {
             let bytes = OrderTracker::bytes_needed(senders, messages) * self.members as u128;
             if bytes > MAX_TRACKER_BYTES {
@@ -243,9 +291,9 @@ impl Args {
             window: if messages_scenario { window } else { None },
             interval_ns,
             rate: self.rate,
-            timeout: secs("timeout", self.timeout)?,
-            stall: secs("stall", self.stall)?,
-            hold: secs("hold", self.hold)?,
+            timeout: secs("timeout", self.timeout, false)?,
+            stall: secs("stall", self.stall, false)?,
+            hold: secs("hold", self.hold, true)?,
             parallel: if self.scenario == Scenario::JoinStorm {
                 1
             } else {
@@ -297,10 +345,48 @@ mod tests {
             &["--rate", "-1"],
             &["--timeout", "-1"],
             &["--prefix", "9a"],
+            &["--duration", "0", "--rate", "5"],
             &["--channel", "load"],
             &["-n", "10000", "-m", "100000000"],
+            &["--scenario", "join-storm", "-n", "200000"],
         ] {
             assert!(parse(args).is_err(), "{args:?}");
         }
+    }
+
+    /// Huge times used to panic when added to an `Instant`; a tiny rate gave an interval of
+    /// `u64::MAX` ns that wrapped when added up.
+    #[test]
+    fn refuses_numbers_out_of_range() {
+        for args in [
+            &["--timeout", "1e300"][..],
+            &["--timeout", "0"],
+            &["--timeout", "inf"],
+            &["--timeout", "NaN"],
+            &["--stall", "1e19"],
+            &["--stall", "0"],
+            &["--hold", "1e12"],
+            &["--hold=-0.5"],
+            &["--rate", "1e-300"],
+            &["--rate", "1e-7"],
+            &["--rate", "2e9"],
+            &["--rate", "inf"],
+            &["--rate", "NaN"],
+            &["--rate", "1", "--duration", "1e300"],
+            &["--pad", "100000"],
+            &["-n", "1000001"],
+        ] {
+            let e = parse(args).expect_err(&format!("{args:?}"));
+            assert!(
+                e.contains("range") || e.contains("more than"),
+                "{args:?}: {e}"
+            );
+        }
+        let c = parse(&["--timeout", "1000000", "--stall", "0.001", "--hold", "0"]).unwrap();
+        assert_eq!(c.timeout, Duration::from_secs(1_000_000));
+        let c = parse(&["--rate", "0.000001", "-m", "2"]).unwrap();
+        assert_eq!(c.interval_ns, Some(1_000_000_000_000_000));
+        let c = parse(&["--rate", "1e9"]).unwrap();
+        assert_eq!(c.interval_ns, Some(1));
     }
 }

@@ -7,7 +7,8 @@
 //! `Holding` (idle) or straight to the end (join-storm). The overall deadline and the stall
 //! bound end any phase. Reads go through one shared 64 KiB buffer; per member only an
 //! incomplete line (bounded by [`Lines`]) and unsent bytes are kept, so 10,000 members cost a
-//! few MiB. The loop never blocks except in `poll`, and never sleeps.
+//! few MiB. The loop never blocks except in `poll`, and never sleeps; paced, it polls with a zero
+//! timeout through the last fraction of a millisecond before a send is due (see `whole_ms_down`).
 
 use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
@@ -17,7 +18,7 @@ use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 
 use crate::config::{Config, Proto, Scenario};
-use crate::irc::{self, IrcLine};
+use crate::irc::{self, IrcLine, NumericKind};
 use crate::lines::{Line, Lines};
 use crate::order::{OrderTracker, Outcome};
 use crate::procfs::{self, Sample};
@@ -33,6 +34,9 @@ const MAX_LINE: usize = 16 * 1024;
 const OUT_KEEP: usize = 16 * 1024;
 /// Events handled per poll.
 const EVENTS: usize = 1024;
+/// A sender stops appending messages while this many bytes wait in its member's `out` (only
+/// reachable with no window, `-w 0`), and resumes once the socket took them.
+const OUT_CAP: usize = 1 << 20;
 
 /// Where a member's connection is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,15 +68,10 @@ struct Member {
     lines: Lines,
     /// Bytes not yet written, from `out_pos`. Emptied whenever fully written; the socket is
     /// registered for WRITABLE from the start (edge-triggered), so a write that would block is
-    /// resumed by the next writable event.
+    /// resumed by the next writable event. Senders stop appending at [`OUT_CAP`] unwritten
+    /// bytes; the other lines (name, registration, PONG) are a few bytes each.
     out: Vec<u8>,
     out_pos: usize,
-    /// JOIN notices of other members received.
-    joins_seen: u64,
-    /// Join-storm: the index of the next member whose JOIN should arrive.
-    next_join: usize,
-    /// Join-storm: JOIN notices that were not the next expected one.
-    join_disorder: u64,
 }
 
 #[derive(Debug)]
@@ -86,10 +85,16 @@ struct Sender {
     /// `(head + k) % window` (kept without a division: this runs per delivery).
     ring: Vec<u32>,
     head: usize,
-    /// Rate mode: when the next message is due, ns since start.
+    /// Rate mode: when the next message is due, ns since start. Its text carries this time,
+    /// not the time it went out, so a message sent late shows its lateness as latency
+    /// (coordinated omission, as wrk2 corrects it).
     due_ns: u64,
     /// On the engine's `ready` list.
     queued: bool,
+    /// Stopped with a message due because its output did not drain (the socket would block,
+    /// or [`OUT_CAP`] bytes wait); queued again once the socket took it all (see
+    /// `Engine::on_event`).
+    out_full: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,6 +123,9 @@ struct Engine<'c> {
     members: Vec<Member>,
     /// One per member in the messages scenario, empty otherwise.
     trackers: Vec<OrderTracker>,
+    /// Join-storm: one per member, of the JOIN notices of the members after it (member `j`
+    /// tracks member `j + 1 + k` as sequence number `k`); empty otherwise.
+    join_trackers: Vec<OrderTracker>,
     senders: Vec<Sender>,
     /// Senders that may send again (window opened), handled after each poll round.
     ready: Vec<usize>,
@@ -131,12 +139,20 @@ struct Engine<'c> {
     started: usize,
     admitted: usize,
     failed: usize,
+    /// JOIN notices received (join-storm: only those of a later member not seen before).
     joins_total: u64,
     joins_expected: u64,
+    /// Join-storm: JOIN notices seen before, or of a member admitted earlier than the receiver.
+    joins_duplicated: u64,
     delivered: u64,
     expected: u64,
     sent: u64,
+    /// Rate mode: the earliest `due_ns` of the senders that can send when it comes (window
+    /// open, member connected, output not full); `u64::MAX` when none can. A sender left out
+    /// is folded back in when it is pumped again from the `ready` list.
     next_due_ns: u64,
+    /// When something last arrived (or, while sending, when something became outstanding
+    /// after nothing was): the stall check counts from here.
     last_progress: Instant,
     hold_until: Option<Instant>,
 
@@ -167,14 +183,18 @@ impl<'c> Engine<'c> {
                 lines: Lines::default(),
                 out: Vec::new(),
                 out_pos: 0,
-                joins_seen: 0,
-                next_join: i + 1,
-                join_disorder: 0,
             })
             .collect();
         let trackers = if cfg.scenario == Scenario::Messages {
             (0..n)
                 .map(|_| OrderTracker::new(cfg.senders, cfg.messages))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let join_trackers = if cfg.scenario == Scenario::JoinStorm {
+            (0..n)
+                .map(|j| OrderTracker::new(1, (n - 1 - j) as u64))
                 .collect()
         } else {
             Vec::new()
@@ -188,6 +208,7 @@ impl<'c> Engine<'c> {
             phase: Phase::Admitting,
             members,
             trackers,
+            join_trackers,
             senders: Vec::new(),
             ready: Vec::new(),
             later: Vec::new(),
@@ -199,6 +220,7 @@ impl<'c> Engine<'c> {
             failed: 0,
             joins_total: 0,
             joins_expected: n64 * (n64 - 1) / 2,
+            joins_duplicated: 0,
             delivered: 0,
             expected: cfg.senders as u64 * cfg.messages * (n64 - 1),
             sent: 0,
@@ -220,6 +242,22 @@ impl<'c> Engine<'c> {
 
     fn now_ns(&self) -> u64 {
         self.clock.elapsed().as_nanos() as u64
+    }
+
+    /// Whether silence now counts towards a stall: while settling (JOIN notices are owed), and
+    /// while sending only when a message sent has not yet reached every receiver. A paced
+    /// sender's pause between two messages, with everything delivered, is no stall.
+    fn stall_armed(&self) -> bool {
+        match self.phase {
+            Phase::Settling => true,
+            Phase::Sending => self.outstanding(),
+            _ => false,
+        }
+    }
+
+    /// Deliveries owed for the messages sent so far.
+    fn outstanding(&self) -> bool {
+        self.sent * (self.cfg.members as u64 - 1) > self.delivered
     }
 
     fn run(&mut self) -> io::Result<()> {
@@ -247,9 +285,7 @@ impl<'c> Engine<'c> {
                 ));
                 break;
             }
-            if matches!(self.phase, Phase::Settling | Phase::Sending)
-                && now.duration_since(self.last_progress) >= self.cfg.stall
-            {
+            if self.stall_armed() && now.duration_since(self.last_progress) >= self.cfg.stall {
                 self.report.stalled = true;
                 self.stop(format!(
                     "nothing arrived for {:?} in phase {:?}",
@@ -307,6 +343,14 @@ impl<'c> Engine<'c> {
         if writable {
             self.flush(i);
         }
+        // A sender held back by its output goes on once the socket took all of it.
+        if let Some(sender) = self.senders.get_mut(i) {
+            let m = &self.members[i];
+            if sender.out_full && m.out_pos == m.out.len() && !sender.queued {
+                sender.queued = true;
+                self.ready.push(i);
+            }
+        }
     }
 
     /// Where the members that are neither admitted nor gone are, e.g. `; not admitted: 3
@@ -333,17 +377,21 @@ impl<'c> Engine<'c> {
     /// deadline, whichever comes first.
     fn poll_timeout(&self, now: Instant) -> Duration {
         let mut until = self.deadline;
-        if matches!(self.phase, Phase::Settling | Phase::Sending) {
+        if self.stall_armed() {
             until = until.min(self.last_progress + self.cfg.stall);
         }
         if let Some(h) = self.hold_until {
             until = until.min(h);
         }
         if self.phase == Phase::Sending && self.cfg.interval_ns.is_some() {
-            let due = self.clock + Duration::from_nanos(self.next_due_ns);
-            until = until.min(due);
+            if let Some(due) = self
+                .clock
+                .checked_add(Duration::from_nanos(self.next_due_ns))
+            {
+                until = until.min(due);
+            }
         }
-        until.saturating_duration_since(now)
+        whole_ms_down(until.saturating_duration_since(now))
     }
 
     fn stop(&mut self, why: String) {
@@ -569,17 +617,20 @@ impl<'c> Engine<'c> {
                 }
             }
             "ERROR" => self.report.refused += 1,
-            // Numerics 400-599 are errors (nick in use, cannot join, ...).
-            c if c.len() == 3 && (c.starts_with('4') || c.starts_with('5')) => {
-                self.report.server_errors += 1;
-                if matches!(
-                    self.members[i].state,
-                    State::AwaitRegistered | State::AwaitJoinEcho
-                ) {
-                    self.close(i, &format!("registration refused: {line}"));
+            c => match irc::classify_numeric(c) {
+                NumericKind::Refusal => {
+                    self.report.server_errors += 1;
+                    if matches!(
+                        self.members[i].state,
+                        State::AwaitRegistered | State::AwaitJoinEcho
+                    ) {
+                        self.close(i, &format!("registration refused: {line}"));
+                    }
                 }
-            }
-            _ => {}
+                NumericKind::SendRefused => self.report.server_errors += 1,
+                // 422 (no MOTD) after 001, and every other command or numeric.
+                NumericKind::Harmless => {}
+            },
         }
     }
 
@@ -595,17 +646,34 @@ impl<'c> Engine<'c> {
         self.start_connects();
     }
 
+    /// Member `i` received the JOIN notice of `name`. Join-storm checks each against the
+    /// members admitted after `i`, in order: one skipped counts as missing (unless it comes
+    /// later: then out of order), one seen twice or of an earlier member as duplicated, one of
+    /// no member of the run as foreign. Only new ones count towards `joins_total`, so a
+    /// duplicate cannot stand in for a missing one.
     fn on_join(&mut self, i: usize, name: &str) {
-        self.joins_total += 1;
-        let m = &mut self.members[i];
-        m.joins_seen += 1;
+        let Some(tracker) = self.join_trackers.get_mut(i) else {
+            self.joins_total += 1;
+            return;
+        };
         let index = name
             .strip_prefix(self.cfg.prefix.as_str())
-            .and_then(|n| n.parse::<usize>().ok());
-        if index == Some(m.next_join) {
-            m.next_join += 1;
-        } else {
-            m.join_disorder += 1;
+            .filter(|n| !n.starts_with('0') || n.len() == 1)
+            .and_then(|n| n.parse::<usize>().ok())
+            .filter(|&j| j < self.cfg.members);
+        let Some(index) = index else {
+            self.report.foreign += 1;
+            return;
+        };
+        if index <= i {
+            // Admitted before (or as) `i`: no notice of it is owed to `i`.
+            self.joins_duplicated += 1;
+            return;
+        }
+        match tracker.record(0, (index - i - 1) as u64) {
+            Outcome::InOrder | Outcome::Reordered => self.joins_total += 1,
+            Outcome::Duplicate => self.joins_duplicated += 1,
+            Outcome::Invalid => self.report.foreign += 1,
         }
     }
 
@@ -684,47 +752,79 @@ impl<'c> Engine<'c> {
         }
     }
 
-    /// Appends as many messages of sender `k` as its window and schedule allow, then writes.
-    fn pump(&mut self, k: usize, now_ns: u64) {
+    /// Appends as many messages of sender `k` as its window, its schedule and [`OUT_CAP`]
+    /// allow, and writes them. Returns when its next message is due (rate mode), or `None`
+    /// when it cannot send until something else happens: its window closed (an ack queues
+    /// it again), its output not drained (the drained socket does), its member gone, or all
+    /// sent.
+    fn pump(&mut self, k: usize, now_ns: u64) -> Option<u64> {
         let cfg = self.cfg;
-        let sender = &mut self.senders[k];
-        sender.queued = false;
-        let m = &mut self.members[sender.member];
-        if m.state != State::Member {
-            return;
-        }
+        let member = self.senders[k].member;
+        self.senders[k].queued = false;
+        self.senders[k].out_full = false;
+        let was_outstanding = self.outstanding();
         let mut wrote = false;
-        while sender.next_seq < cfg.messages
-            && window_open(cfg.window, sender.next_seq - sender.acked)
-            && (cfg.interval_ns.is_none() || sender.due_ns <= now_ns)
-        {
-            if cfg.proto == Proto::Irc {
-                irc::privmsg_start(&cfg.channel, &mut m.out);
+        loop {
+            let sender = &mut self.senders[k];
+            let m = &mut self.members[member];
+            if m.state != State::Member {
+                return None;
             }
-            text::encode(
-                Stamp {
-                    sender: k as u32,
-                    seq: sender.next_seq,
-                    sent_ns: now_ns,
-                },
-                cfg.pad,
-                &mut m.out,
-            );
-            match cfg.proto {
-                Proto::Chat => m.out.push(b'\n'),
-                Proto::Irc => irc::end(&mut m.out),
+            let mut appended = false;
+            while may_send(cfg, sender, now_ns) && m.out.len() - m.out_pos < OUT_CAP {
+                if cfg.proto == Proto::Irc {
+                    irc::privmsg_start(&cfg.channel, &mut m.out);
+                }
+                // Paced: the time it was due, so lateness counts (see `Sender::due_ns`).
+                let sent_ns = if cfg.interval_ns.is_some() {
+                    sender.due_ns
+                } else {
+                    now_ns
+                };
+                text::encode(
+                    Stamp {
+                        sender: k as u32,
+                        seq: sender.next_seq,
+                        sent_ns,
+                    },
+                    cfg.pad,
+                    &mut m.out,
+                );
+                match cfg.proto {
+                    Proto::Chat => m.out.push(b'\n'),
+                    Proto::Irc => irc::end(&mut m.out),
+                }
+                sender.next_seq += 1;
+                self.sent += 1;
+                appended = true;
+                if let Some(iv) = cfg.interval_ns {
+                    sender.due_ns = sender.due_ns.saturating_add(iv);
+                }
             }
-            sender.next_seq += 1;
-            self.sent += 1;
+            if !appended {
+                break;
+            }
             wrote = true;
-            if let Some(iv) = cfg.interval_ns {
-                sender.due_ns += iv;
+            self.flush(member);
+            // Written out whole: room for more. Otherwise the socket is full (or closed).
+            if !self.members[member].out.is_empty() {
+                break;
             }
         }
-        if wrote {
-            let member = sender.member;
-            self.flush(member);
+        if wrote && !was_outstanding {
+            // Silence before this send was no stall; count from now.
+            self.last_progress = self.clock + Duration::from_nanos(now_ns);
         }
+        let sender = &mut self.senders[k];
+        if self.members[member].state != State::Member || !may_send(cfg, sender, u64::MAX) {
+            return None;
+        }
+        if may_send(cfg, sender, now_ns) {
+            // Due, but held back by its output: the socket is full, or OUT_CAP bytes wait.
+            sender.out_full = true;
+            return None;
+        }
+        Some(sender.due_ns)
     }
 
     /// Moves between phases and lets senders send; called after every poll round.
@@ -768,20 +868,23 @@ impl<'c> Engine<'c> {
         }
         if self.phase == Phase::Sending {
             let now_ns = self.now_ns();
-            let ready = std::mem::take(&mut self.ready);
+            // Pumps push nothing onto `ready` (only reads do), so nothing is lost here.
+            let mut ready = std::mem::take(&mut self.ready);
             for &k in &ready {
-                self.pump(k, now_ns);
+                if let Some(due) = self.pump(k, now_ns) {
+                    self.next_due_ns = self.next_due_ns.min(due);
+                }
             }
+            ready.clear();
             self.ready = ready;
-            self.ready.clear();
             if self.cfg.interval_ns.is_some() && now_ns >= self.next_due_ns {
+                // Every sender that can send is pumped (those not yet due only report when
+                // they are); those that cannot stay out of the minimum, so a closed window or a
+                // closed member does not keep the poll timeout at zero.
                 let mut next = u64::MAX;
                 for k in 0..self.senders.len() {
-                    if self.senders[k].due_ns <= now_ns {
-                        self.pump(k, now_ns);
-                    }
-                    if self.senders[k].next_seq < self.cfg.messages {
-                        next = next.min(self.senders[k].due_ns);
+                    if let Some(due) = self.pump(k, now_ns) {
+                        next = next.min(due);
                     }
                 }
                 self.next_due_ns = next;
@@ -810,20 +913,22 @@ impl<'c> Engine<'c> {
                 ring: vec![0; ring],
                 head: 0,
                 // Stagger the senders over one interval so a paced run is not a burst.
-                due_ns: now_ns + self.cfg.interval_ns.map_or(0, |iv| iv * k as u64 / s),
+                due_ns: now_ns
+                    + self
+                        .cfg
+                        .interval_ns
+                        .map_or(0, |iv| (u128::from(iv) * k as u128 / u128::from(s)) as u64),
                 queued: false,
+                out_full: false,
             })
             .collect();
-        self.next_due_ns = now_ns;
+        let mut next = u64::MAX;
         for k in 0..self.senders.len() {
-            self.pump(k, now_ns);
+            if let Some(due) = self.pump(k, now_ns) {
+                next = next.min(due);
+            }
         }
-        self.next_due_ns = self
-            .senders
-            .iter()
-            .map(|s| s.due_ns)
-            .min()
-            .unwrap_or(u64::MAX);
+        self.next_due_ns = next;
         if self.expected == 0 {
             self.phase = Phase::Done;
         }
@@ -847,12 +952,13 @@ impl<'c> Engine<'c> {
             let n = self.members.len();
             let mut missing = 0;
             let mut disorder = 0;
-            for (j, m) in self.members.iter().enumerate() {
-                missing += (n - 1 - j) as u64 - m.joins_seen.min((n - 1 - j) as u64);
-                disorder += m.join_disorder;
+            for (j, t) in self.join_trackers.iter().enumerate() {
+                missing += t.missing_from(0, (n - 1 - j) as u64);
+                disorder += t.out_of_order;
             }
             r.joins_missing = Some(missing);
             r.joins_out_of_order = Some(disorder);
+            r.joins_duplicated = Some(self.joins_duplicated);
         }
         if cfg.scenario == Scenario::Messages {
             r.sent = self.sent;
@@ -891,31 +997,30 @@ impl<'c> Engine<'c> {
             let per_delivery =
                 |cpu: f64| (self.delivered > 0).then(|| cpu * 1e9 / self.delivered as f64);
             if let (Some(a), Some(b)) = (self.server_send_start, server_end) {
-                r.server_cpu_send_s = Some(b.cpu_s - a.cpu_s);
-                r.server_ns_per_delivery = per_delivery(b.cpu_s - a.cpu_s);
+                let cpu = b.cpu_since(&a);
+                r.server_cpu_send_s = Some(cpu);
+                r.server_ns_per_delivery = per_delivery(cpu);
             }
             if let (Some(a), Some(b)) = (self.gen_send_start, gen_end) {
-                r.gen_cpu_send_s = Some(b.cpu_s - a.cpu_s);
-                r.gen_ns_per_delivery = per_delivery(b.cpu_s - a.cpu_s);
-                r.gen_busy = r
-                    .send_s
-                    .filter(|&s| s > 0.0)
-                    .map(|s| (b.cpu_s - a.cpu_s) / s);
+                let cpu = b.cpu_since(&a);
+                r.gen_cpu_send_s = Some(cpu);
+                r.gen_ns_per_delivery = per_delivery(cpu);
+                r.gen_busy = r.send_s.filter(|&s| s > 0.0).map(|s| cpu / s);
             }
         }
         if let (Some(a), Some(b)) = (self.server_start, server_end) {
-            r.server_cpu_s = Some(b.cpu_s - a.cpu_s);
+            r.server_cpu_s = Some(b.cpu_since(&a));
             r.server_rss_before_kib = Some(a.rss_kib);
             r.server_rss_after_kib = Some(b.rss_kib);
             r.server_hwm_kib = Some(b.hwm_kib);
             if cfg.scenario == Scenario::Idle {
-                let grown = b.rss_kib as f64 - a.rss_kib as f64;
-                r.rss_per_member_b = Some(grown * 1024.0 / cfg.members as f64);
+                r.rss_per_member_b = rss_per_member(a.rss_kib, b.rss_kib, self.admitted);
             }
         }
         if let (Some(a), Some(b)) = (self.gen_start, gen_end) {
-            r.gen_cpu_s = Some(b.cpu_s - a.cpu_s);
+            r.gen_cpu_s = Some(b.cpu_since(&a));
         }
+        r.gen_hwm_kib = gen_end.map(|b| b.hwm_kib);
         if let (Some(a), Some(b), Some(server), Some(gen)) = (
             self.machine_start,
             procfs::machine_busy_s(),
@@ -929,6 +1034,9 @@ impl<'c> Engine<'c> {
             && r.error.is_none()
             && r.failed == 0
             && r.closed == 0
+            && r.refused == 0
+            && r.server_errors == 0
+            && r.foreign == 0
             && r.lost == 0
             && r.unsent == 0
             && r.duplicated == 0
@@ -936,7 +1044,8 @@ impl<'c> Engine<'c> {
             && r.delivered == r.expected
             && r.joins_received == r.joins_expected
             && r.joins_missing.unwrap_or(0) == 0
-            && r.joins_out_of_order.unwrap_or(0) == 0;
+            && r.joins_out_of_order.unwrap_or(0) == 0
+            && r.joins_duplicated.unwrap_or(0) == 0;
         r
     }
 }
@@ -944,4 +1053,52 @@ impl<'c> Engine<'c> {
 /// Whether a sender with `in_flight` unacknowledged messages may send another.
 fn window_open(window: Option<u64>, in_flight: u64) -> bool {
     window.is_none_or(|w| in_flight < w)
+}
+
+/// Whether `sender` may send its next message at `now_ns`: some left, window open, and (rate
+/// mode) due. `now_ns = u64::MAX` asks whether it could send once due.
+fn may_send(cfg: &Config, sender: &Sender, now_ns: u64) -> bool {
+    sender.next_seq < cfg.messages
+        && window_open(cfg.window, sender.next_seq - sender.acked)
+        && (cfg.interval_ns.is_none() || sender.due_ns <= now_ns)
+}
+
+/// `d` rounded down to whole milliseconds, for `poll`. mio rounds a timeout up to whole
+/// milliseconds (epoll counts in ms), so asking for 2.7 ms would wake at 3 ms, 0.3 ms after a
+/// send was due, every time. Rounded down, poll wakes at 2 ms and the loop polls with a zero
+/// timeout (a short spin) through the last fraction of a millisecond.
+fn whole_ms_down(d: Duration) -> Duration {
+    Duration::from_millis(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Server memory per admitted member, bytes: the growth of its resident set over the run
+/// divided by the members that got in (`None` when none did).
+fn rss_per_member(before_kib: u64, after_kib: u64, admitted: usize) -> Option<f64> {
+    let grown = after_kib as f64 - before_kib as f64;
+    (admitted > 0).then(|| grown * 1024.0 / admitted as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn poll_timeouts_round_down_to_whole_milliseconds() {
+        let ms = Duration::from_millis;
+        assert_eq!(whole_ms_down(Duration::from_micros(2_700)), ms(2));
+        assert_eq!(whole_ms_down(Duration::from_micros(999)), Duration::ZERO);
+        assert_eq!(whole_ms_down(ms(5)), ms(5));
+        assert_eq!(whole_ms_down(Duration::ZERO), Duration::ZERO);
+        assert_eq!(
+            whole_ms_down(Duration::MAX).as_millis(),
+            u128::from(u64::MAX)
+        );
+    }
+
+    #[test]
+    fn rss_is_divided_by_the_members_admitted() {
+        assert_eq!(rss_per_member(1000, 1100, 50), Some(2048.0));
+        assert_eq!(rss_per_member(1000, 1100, 0), None);
+        assert_eq!(rss_per_member(1100, 1000, 100), Some(-1024.0));
+    }
 }

@@ -95,6 +95,43 @@ impl<'a> Iterator for Params<'a> {
     }
 }
 
+/// What an error numeric (400-599) from the server means for a member of the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NumericKind {
+    /// Registration or the channel join was refused: a member still on its way in cannot get
+    /// in (nick taken or invalid, banned, channel full, invite-only, ...).
+    Refusal,
+    /// A message the member sent was refused (cannot send to the channel, no text, too long):
+    /// it will be missing, and the server says why.
+    SendRefused,
+    /// Anything else, e.g. 422 ERR_NOMOTD, which a server without a MOTD sends right after
+    /// 001, or 421 for a command the server does not know: no effect on the run.
+    Harmless,
+}
+
+/// Classifies the numeric `command` (three digits; anything else is [`NumericKind::Harmless`]).
+///
+/// Only numerics that answer what the generator sends (`NICK`, `USER`, `JOIN`, `PRIVMSG`) and
+/// mean "no" are refusals; the RFC 1459/2812 numbers plus the common extensions 479
+/// (bad channel name) and 489 (channel needs TLS).
+pub fn classify_numeric(command: &str) -> NumericKind {
+    match command {
+        // 403 no such channel, 405 too many channels; 431-437 nick missing, invalid, in use,
+        // (434, 435: server-specific nick refusals) collision, unavailable; 451 not registered; 461 need more params, 462 already
+        // registered, 463 host not allowed, 464 password mismatch, 465 banned from the server;
+        // 471 channel full, 473 invite only, 474 banned from the channel, 475 bad key, 476 bad
+        // channel mask, 477 needs a registered nick / no channel modes; 479 bad channel name,
+        // 489 secure-only channel. (472 is "unknown mode char": an answer to MODE, never sent.)
+        "403" | "405" | "431" | "432" | "433" | "434" | "435" | "436" | "437" | "451" | "461"
+        | "462" | "463" | "464" | "465" | "471" | "473" | "474" | "475" | "476" | "477" | "479"
+        | "489" => NumericKind::Refusal,
+        // 401 no such nick/channel, 404 cannot send to channel, 407 too many targets, 411 no
+        // recipient, 412 no text to send, 417 input line too long, 442 not on that channel.
+        "401" | "404" | "407" | "411" | "412" | "417" | "442" => NumericKind::SendRefused,
+        _ => NumericKind::Harmless,
+    }
+}
+
 /// Appends the registration lines for `nick`.
 pub fn register(nick: &str, out: &mut Vec<u8>) {
     push_all(
@@ -184,6 +221,26 @@ mod tests {
     fn refuses_lines_without_a_command() {
         for line in ["", ":prefixonly", ": ", "@tags", "   "] {
             assert_eq!(IrcLine::parse(line), None, "{line:?}");
+        }
+    }
+
+    #[test]
+    fn only_real_refusals_are_fatal() {
+        for c in [
+            "403", "405", "431", "432", "433", "436", "437", "451", "461", "462", "463", "464",
+            "465", "471", "473", "474", "475", "476", "477",
+        ] {
+            assert_eq!(classify_numeric(c), NumericKind::Refusal, "{c}");
+        }
+        for c in ["404", "412", "417", "442"] {
+            assert_eq!(classify_numeric(c), NumericKind::SendRefused, "{c}");
+        }
+        // 422: no MOTD, sent after 001 by servers without one; 421 unknown command; 472 an
+        // answer to MODE; 5xx user mode errors; not numerics at all.
+        for c in [
+            "422", "421", "472", "466", "484", "501", "502", "001", "376", "PRIVMSG", "",
+        ] {
+            assert_eq!(classify_numeric(c), NumericKind::Harmless, "{c}");
         }
     }
 

@@ -28,7 +28,8 @@ pub struct Report {
     /// Messages per second per sender (0 = unpaced).
     pub rate: f64,
 
-    /// Everything arrived once, in order, in time.
+    /// Everything arrived once, in order, in time, and nothing was refused, no error and no
+    /// foreign line came from the server.
     pub ok: bool,
     /// The overall --timeout hit.
     pub timed_out: bool,
@@ -45,9 +46,11 @@ pub struct Report {
     pub closed: usize,
     /// DENIED/BYE (chat) or ERROR (IRC) lines received.
     pub refused: u64,
-    /// ERROR (chat) or error numerics (IRC) received.
+    /// ERROR (chat) lines, or IRC numerics refusing a registration, a join or a message (not
+    /// harmless ones such as 422, no MOTD), received.
     pub server_errors: u64,
-    /// Lines that were neither protocol nor load messages (or load messages of no sender).
+    /// Lines that were neither protocol nor load messages (or load messages of no sender, or
+    /// JOIN notices of no member of the run).
     pub foreign: u64,
 
     /// Seconds from the first connect to the last admission (join-storm: the total time). When
@@ -87,12 +90,14 @@ pub struct Report {
 
     /// JOIN notices expected: N(N-1)/2.
     pub joins_expected: u64,
-    /// JOIN notices received.
+    /// JOIN notices received (join-storm: distinct ones owed, so duplicates do not count).
     pub joins_received: u64,
     /// Join-storm: JOIN notices an earlier member never got of a later one.
     pub joins_missing: Option<u64>,
-    /// Join-storm: JOIN notices that arrived out of join order.
+    /// Join-storm: JOIN notices that arrived after the notice of a member admitted later.
     pub joins_out_of_order: Option<u64>,
+    /// Join-storm: JOIN notices received again, or of a member admitted before the receiver.
+    pub joins_duplicated: Option<u64>,
 
     /// Server CPU seconds over the whole run.
     pub server_cpu_s: Option<f64>,
@@ -104,7 +109,7 @@ pub struct Report {
     pub server_rss_after_kib: Option<u64>,
     /// Server VmHWM at the end, KiB.
     pub server_hwm_kib: Option<u64>,
-    /// Idle: (RSS after - RSS before) / N, bytes.
+    /// Idle: (RSS after - RSS before) / members admitted, bytes (`None` when none got in).
     pub rss_per_member_b: Option<f64>,
 
     /// Server CPU nanoseconds per delivery over the message phase: what a delivery costs the
@@ -119,6 +124,8 @@ pub struct Report {
     pub gen_cpu_s: Option<f64>,
     /// Generator CPU seconds over the message phase.
     pub gen_cpu_send_s: Option<f64>,
+    /// Generator VmHWM at the end, KiB: its own peak memory.
+    pub gen_hwm_kib: Option<u64>,
     /// CPU seconds other processes took over the run (machine busy time less the server's and
     /// the generator's): how disturbed the run was. Needs `--server-pid`.
     pub others_cpu_s: Option<f64>,
@@ -189,6 +196,7 @@ impl Report {
             ("joins_received", self.joins_received.to_string()),
             ("joins_missing", ou(self.joins_missing)),
             ("joins_out_of_order", ou(self.joins_out_of_order)),
+            ("joins_duplicated", ou(self.joins_duplicated)),
             ("server_cpu_s", of(self.server_cpu_s)),
             ("server_cpu_send_s", of(self.server_cpu_send_s)),
             ("server_rss_before_kib", ou(self.server_rss_before_kib)),
@@ -200,6 +208,7 @@ impl Report {
             ("gen_busy", of(self.gen_busy)),
             ("gen_cpu_s", of(self.gen_cpu_s)),
             ("gen_cpu_send_s", of(self.gen_cpu_send_s)),
+            ("gen_hwm_kib", ou(self.gen_hwm_kib)),
             ("others_cpu_s", of(self.others_cpu_s)),
             ("wall_s", f(self.wall_s)),
         ]

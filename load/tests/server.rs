@@ -77,6 +77,34 @@ fn paced_senders_arrive_whole() {
     assert!(r.num("send_s") >= 0.4, "{}", r.json);
 }
 
+/// The stall check used to count the pause between two paced messages, with everything
+/// delivered, as silence: a rate slower than 1/--stall always "stalled".
+#[test]
+fn a_pause_between_paced_sends_is_no_stall() {
+    let server = Server::start(&["--auto-approve", "--rate", "0"]);
+    let r = run_load(
+        &server.addr,
+        &[
+            "-n",
+            "3",
+            "-s",
+            "1",
+            "--rate",
+            "2",
+            "--duration",
+            "1",
+            "--stall",
+            "0.3",
+            "--timeout",
+            "20",
+        ],
+        LIMIT,
+    );
+    assert_eq!(r.get("ok"), "true", "{}", r.json);
+    assert_eq!(r.get("stalled"), "false", "{}", r.json);
+    assert_eq!(r.int("delivered"), 2 * 2, "{}", r.json);
+}
+
 #[test]
 fn join_storm_tells_every_earlier_member() {
     let server = Server::start(&["--auto-approve"]);
@@ -90,6 +118,7 @@ fn join_storm_tells_every_earlier_member() {
     assert_eq!(r.int("joins_received"), 30 * 29 / 2);
     assert_eq!(r.int("joins_missing"), 0);
     assert_eq!(r.int("joins_out_of_order"), 0);
+    assert_eq!(r.int("joins_duplicated"), 0);
 }
 
 #[test]
@@ -115,6 +144,43 @@ fn idle_members_report_memory() {
     assert_eq!(r.get("ok"), "true", "{}", r.json);
     assert_eq!(r.int("admitted"), 50);
     assert!(r.get("rss_per_member_b") != "null", "{}", r.json);
+}
+
+/// RSS per member used to be divided by -n even when fewer got in (the anchors' idle runs stop
+/// at their time limit), making a server look smaller by the share that was left out.
+#[test]
+fn rss_per_member_counts_only_members_admitted() {
+    let server = Server::start(&["--auto-approve", "--max-clients", "200"]);
+    let pid = server.pid().to_string();
+    let r = run_load(
+        &server.addr,
+        &[
+            "--scenario",
+            "idle",
+            "-n",
+            "400",
+            "--hold",
+            "0",
+            "--timeout",
+            "30",
+            "--server-pid",
+            &pid,
+        ],
+        LIMIT,
+    );
+    assert_eq!(r.get("ok"), "false", "{}", r.json);
+    assert_eq!(r.int("admitted"), 200, "{}", r.json);
+    assert_eq!(r.int("failed"), 200, "{}", r.json);
+    // The server said why: ERROR server-full.
+    assert_eq!(r.int("server_errors"), 200, "{}", r.json);
+    let grown = r.num("server_rss_after_kib") - r.num("server_rss_before_kib");
+    assert!(grown > 0.0, "200 members took no memory? {}", r.json);
+    let want = grown * 1024.0 / 200.0;
+    assert!(
+        (r.num("rss_per_member_b") - want).abs() < 0.01,
+        "want {want}: {}",
+        r.json
+    );
 }
 
 #[test]
