@@ -267,10 +267,14 @@ run_scenario() {
 
 scenarios="fanout-100 fanout-1000 latency-1000 idle-10000 join-storm"
 step "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+# Each repeat starts the servers' turns one place further round (ours ngircd inspircd, then
+# ngircd inspircd ours, ...): a run right after another server's run can meet the kernel still
+# tearing down thousands of its sockets, and no server should always be the one that does.
+read -r -a order <<< "$servers"
 for rep in $(seq "$repeat"); do
     for sc in $scenarios; do
-        for srv in $servers; do
-            run_scenario "$srv" "$sc" "$rep"
+        for i in "${!order[@]}"; do
+            run_scenario "${order[$(( (i + rep - 1) % ${#order[@]} ))]}" "$sc" "$rep"
         done
     done
 done
