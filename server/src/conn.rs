@@ -6,7 +6,7 @@
 //! bookkeeping that must stay bounded.
 
 use std::collections::VecDeque;
-use std::io::{self, IoSlice, Write};
+use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Instant;
@@ -49,11 +49,12 @@ pub struct OutQueue {
     bytes: usize,
 }
 
-/// Most lines handed to one `writev` call (Linux's `UIO_MAXIOV`). Measured: 1024 instead of 64
-/// cut the server's CPU per delivery by about a third on fan-out loads.
-const MAX_IOVECS: usize = 1024;
-/// A queue of at most this many lines is written from a small array of slices.
-const FEW_IOVECS: usize = 32;
+/// Most bytes gathered for one `write` (a longer single line goes whole). Gathering replaced a
+/// `writev` of the shared lines themselves (up to 1024 per call): with lines of a few dozen
+/// bytes the kernel's per-segment copy (`_copy_from_iter`) was half the server's CPU on
+/// fan-out, while copying them here first costs a few ns each; server CPU per delivery on
+/// fanout-100 went from 55 to 25-30 ns (docs/PERFORMANCE.md).
+pub const GATHER_BYTES: usize = 64 * 1024;
 /// Storage of at most this many slots (16 bytes each) is freed as soon as the queue drains:
 /// cheap to grow again, and an idle member then holds none. Larger storage is kept until the
 /// reactor's release timer, because freeing and regrowing it every round cost page faults.
@@ -93,16 +94,16 @@ impl OutQueue {
         *self = OutQueue::default();
     }
 
-    /// Writes as much as the socket takes, many lines per system call.
+    /// Writes as much as the socket takes, many lines per system call: one line as it is,
+    /// several gathered into `gather` (at most [`GATHER_BYTES`] per call, plus one line).
     /// Returns `Ok(true)` when the queue is empty afterwards, `Ok(false)` when the socket is full.
-    pub fn write_to<W: Write>(&mut self, sink: &mut W) -> io::Result<bool> {
+    pub fn write_to<W: Write>(&mut self, sink: &mut W, gather: &mut Vec<u8>) -> io::Result<bool> {
         while let Some(front) = self.chunks.front() {
-            // Only as many slices as there are lines are set up: filling all 1024 (16 KiB) to
-            // send one line was an eighth of the server's CPU on latency loads (perf).
-            let result = match self.chunks.len() {
-                1 => sink.write(&front[self.head..]),
-                2..=FEW_IOVECS => self.write_vectored::<FEW_IOVECS, W>(sink),
-                _ => self.write_vectored::<MAX_IOVECS, W>(sink),
+            let result = if self.chunks.len() == 1 {
+                sink.write(&front[self.head..])
+            } else {
+                self.gather(gather);
+                sink.write(gather)
             };
             match result {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
@@ -115,20 +116,21 @@ impl OutQueue {
         Ok(true)
     }
 
-    /// One `writev` of the first `N` lines at most.
-    fn write_vectored<const N: usize, W: Write>(&self, sink: &mut W) -> io::Result<usize> {
-        let mut slices = [IoSlice::new(&[]); N];
-        let mut n = 0;
-        for (i, chunk) in self.chunks.iter().take(N).enumerate() {
+    /// Copies the unsent bytes of the first lines into `buf`, up to [`GATHER_BYTES`] (and at
+    /// least the first line).
+    fn gather(&self, buf: &mut Vec<u8>) {
+        buf.clear();
+        for (i, chunk) in self.chunks.iter().enumerate() {
             let bytes = if i == 0 {
                 &chunk[self.head..]
             } else {
                 &chunk[..]
             };
-            slices[i] = IoSlice::new(bytes);
-            n = i + 1;
+            if !buf.is_empty() && buf.len() + bytes.len() > GATHER_BYTES {
+                break;
+            }
+            buf.extend_from_slice(bytes);
         }
-        sink.write_vectored(&slices[..n])
     }
 
     fn advance(&mut self, mut written: usize) {
@@ -274,6 +276,7 @@ impl Conn {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use std::io::IoSlice;
     use std::time::Duration;
 
     /// A sink that takes at most `cap` bytes per call and then says WouldBlock once full.
@@ -327,7 +330,7 @@ mod tests {
             room: usize::MAX,
             calls: 0,
         };
-        assert!(q.write_to(&mut sink).unwrap());
+        assert!(q.write_to(&mut sink, &mut Vec::new()).unwrap());
         assert_eq!(sink.calls, 1);
         assert!(q.is_empty());
         assert_eq!(String::from_utf8(sink.got).unwrap().lines().count(), 10);
@@ -335,20 +338,22 @@ mod tests {
 
     #[test]
     fn each_queue_size_goes_out_whole_in_as_few_writes_as_possible() {
-        // One line (plain write), a few (small slice array), many (full array, then the rest).
-        for (lines, writes) in [
-            (1, 1),
-            (2, 1),
-            (32, 1),
-            (33, 1),
-            (1024, 1),
-            (1025, 2),
-            (2500, 3),
+        // (lines, bytes of text per line, writes): one line goes as it is; more are gathered,
+        // at most GATHER_BYTES per write unless a single line is longer.
+        let big = GATHER_BYTES + 10;
+        for (lines, len, writes) in [
+            (1, 10, 1),
+            (2, 10, 1),
+            (2500, 10, 1),
+            (100, 1000, 2),
+            (1, big, 1),
+            (3, big, 3),
         ] {
             let mut q = OutQueue::default();
             let mut want = Vec::new();
             for i in 0..lines {
-                let l = format!("MSG a - {i}\n");
+                let digits = i.to_string();
+                let l = format!("{}{digits}\n", "0".repeat(len - digits.len()));
                 want.extend_from_slice(l.as_bytes());
                 q.push(line(&l));
             }
@@ -358,9 +363,9 @@ mod tests {
                 room: usize::MAX,
                 calls: 0,
             };
-            assert!(q.write_to(&mut sink).unwrap());
-            assert_eq!(sink.got, want, "{lines} lines");
-            assert_eq!(sink.calls, writes, "{lines} lines");
+            assert!(q.write_to(&mut sink, &mut Vec::new()).unwrap());
+            assert_eq!(sink.got, want, "{lines} lines of {len}");
+            assert_eq!(sink.calls, writes, "{lines} lines of {len}");
             assert!(q.is_empty());
         }
     }
@@ -376,10 +381,10 @@ mod tests {
             room: 7,
             calls: 0,
         };
-        assert!(!q.write_to(&mut sink).unwrap());
+        assert!(!q.write_to(&mut sink, &mut Vec::new()).unwrap());
         assert_eq!(q.bytes(), 5);
         sink.room = 100;
-        assert!(q.write_to(&mut sink).unwrap());
+        assert!(q.write_to(&mut sink, &mut Vec::new()).unwrap());
         assert_eq!(sink.got, b"hello\nworld\n");
     }
 

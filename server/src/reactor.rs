@@ -31,7 +31,7 @@ use crate::config::{
     Config, CLOSE_LINGER, CONSOLE_MAX_LINE, QUEUE_RELEASE_DELAY, READS_PER_WAKE, READ_CHUNK,
     SHUTDOWN_GRACE, WHO_LINE_BYTES,
 };
-use crate::conn::{Conn, State};
+use crate::conn::{Conn, State, GATHER_BYTES};
 use crate::console::{self, Command};
 use crate::console_io::{ConsoleInput, ConsoleOut, StdinSource};
 use crate::room::Room;
@@ -70,6 +70,8 @@ pub struct Reactor {
     signals: signal_hook_mio::v1_0::Signals,
     /// Shared read buffer for every socket ([`READ_CHUNK`] bytes).
     scratch: Vec<u8>,
+    /// Where several queued lines are gathered for one `write` (reused, never shrunk).
+    gather: Vec<u8>,
     /// Reused buffer that messages are formatted into before being shared.
     fmt: Vec<u8>,
     /// Connections with input left to process (read cap reached or allowance refilled), with
@@ -142,6 +144,7 @@ impl Reactor {
             console_out: ConsoleOut::open(CONSOLE_OUT),
             signals,
             scratch: vec![0; READ_CHUNK],
+            gather: Vec::with_capacity(GATHER_BYTES + 8192),
             fmt: Vec::with_capacity(256),
             ready: VecDeque::new(),
             dirty: Vec::new(),
@@ -771,7 +774,7 @@ impl Reactor {
             if conn.doomed {
                 continue;
             }
-            match conn.out.write_to(&mut conn.stream) {
+            match conn.out.write_to(&mut conn.stream, &mut self.gather) {
                 Ok(true) => {
                     if conn.out.drained() && !conn.release_armed {
                         conn.release_armed = true;
