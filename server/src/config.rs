@@ -21,6 +21,10 @@ pub const DEFAULT_MAX_CLIENTS: usize = 10_000;
 pub const DEFAULT_MAX_PENDING: usize = 100;
 /// Default `--max-per-ip`: connections from one address (0 = no limit).
 pub const DEFAULT_MAX_PER_IP: usize = 0;
+/// Default `--send-buffer`: the kernel's send buffer per connection, in bytes (0 = the kernel's
+/// own autotuning, which lets a stalled reader pin up to `net.ipv4.tcp_wmem`'s maximum, 4 MiB on
+/// common systems, on top of `--max-queue`).
+pub const DEFAULT_SEND_BUFFER: usize = 256 * 1024;
 /// Default `--login-timeout`, in seconds.
 pub const DEFAULT_LOGIN_TIMEOUT_SECS: f64 = 60.0;
 /// Default `--approval-timeout`, in seconds.

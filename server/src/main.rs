@@ -61,6 +61,10 @@ struct Args {
     /// Connections from one IP address (0: no limit).
     #[arg(long, value_name = "N", default_value_t = config::DEFAULT_MAX_PER_IP)]
     max_per_ip: usize,
+    /// Kernel send buffer per connection, in bytes (0: the kernel's autotuning). Bounds what a
+    /// stalled reader holds in the kernel on top of --max-queue.
+    #[arg(long, value_name = "BYTES", default_value_t = config::DEFAULT_SEND_BUFFER)]
+    send_buffer: usize,
     /// Seconds a new connection has to offer a valid name.
     #[arg(long, value_name = "SECS", default_value_t = config::DEFAULT_LOGIN_TIMEOUT_SECS)]
     login_timeout: f64,
@@ -96,6 +100,11 @@ impl Args {
         if self.max_clients == 0 {
             return Err("--max-clients must be at least 1".into());
         }
+        if self.send_buffer > MAX_SEND_BUFFER {
+            return Err(format!(
+                "--send-buffer must be at most {MAX_SEND_BUFFER} bytes (0: the kernel's default)"
+            ));
+        }
         if self.max_queue < self.max_line + 64 {
             return Err(format!(
                 "--max-queue must hold at least one line: at least {} bytes",
@@ -117,15 +126,22 @@ impl Args {
     }
 }
 
+/// Largest `--send-buffer` accepted (the kernel caps it further at `net.core.wmem_max`).
+const MAX_SEND_BUFFER: usize = 1 << 30;
+
 /// Connections the kernel queues for `accept` (std's `bind` uses 128, which drops SYNs in a
 /// connect burst and makes clients retry after a second).
 const LISTEN_BACKLOG: i32 = 1024;
 
-/// Binds the listener with [`LISTEN_BACKLOG`] (socket2: std has no way to set the backlog).
-fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+/// Binds the listener with [`LISTEN_BACKLOG`] (socket2: std has no way to set the backlog) and,
+/// unless `send_buffer` is 0, that send buffer size, which Linux gives every accepted connection.
+fn bind(addr: SocketAddr, send_buffer: usize) -> io::Result<TcpListener> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
+    if send_buffer > 0 {
+        socket.set_send_buffer_size(send_buffer)?;
+    }
     socket.bind(&addr.into())?;
     socket.listen(LISTEN_BACKLOG)?;
     Ok(socket.into())
@@ -212,7 +228,7 @@ fn main() -> ExitCode {
         return ExitCode::from(exit::USAGE);
     }
     raise_fd_limit(config.max_clients);
-    let listener = match bind(args.listen) {
+    let listener = match bind(args.listen, args.send_buffer) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("chat-server: cannot listen on {}: {e}", args.listen);

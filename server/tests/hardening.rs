@@ -654,13 +654,21 @@ fn resets_while_the_server_writes_a_large_queue_do_not_kill_it() {
     // The flood goes on during the resets, so the server keeps writing to each victim (its
     // queue is never empty) when the reset arrives. The flooder writes as fast as the server
     // reads; it reads nothing itself (it only gets a few JOIN/LEAVE lines).
+    // Between a reset and the next round the flood pauses, so that `obs`, which must read its
+    // way through everything queued before the LEAVE, is not outrun by it on a busy machine.
     let stop = Arc::new(AtomicBool::new(false));
+    let paused = Arc::new(AtomicBool::new(false));
     let flooded = Arc::new(AtomicU64::new(0));
-    let (stop2, flooded2) = (Arc::clone(&stop), Arc::clone(&flooded));
+    let (stop2, paused2, flooded2) = (Arc::clone(&stop), Arc::clone(&paused), Arc::clone(&flooded));
     let flood = thread::spawn(move || {
         let mut flooder = flooder;
         let line = format!("{}\n", filler("flood", 2000)).repeat(8);
         while !stop2.load(Ordering::Relaxed) {
+            if paused2.load(Ordering::Relaxed) {
+                // Idle until the next round; nothing waits on this thread meanwhile.
+                thread::sleep(Duration::from_millis(1));
+                continue;
+            }
             flooder.send_raw(line.as_bytes());
             flooded2.fetch_add(8, Ordering::Relaxed);
         }
@@ -671,6 +679,7 @@ fn resets_while_the_server_writes_a_large_queue_do_not_kill_it() {
         let name = format!("victim{round}");
         let mut victim = Peer::connect(server.addr(), Some(4096));
         victim.login(&name);
+        paused.store(false, Ordering::Relaxed);
         skip_to(&mut obs, &format!("JOIN {name}"), TIMEOUT);
         // 4000 lines of 2 KB after the JOIN, 8 MB: the victim reads none, and the kernel holds
         // at most its small receive buffer plus the server's send buffer (4 MB at most here),
@@ -685,6 +694,7 @@ fn resets_while_the_server_writes_a_large_queue_do_not_kill_it() {
             queued_kib = peak_rss_kib(pid).saturating_sub(rss_before);
         }
         victim.reset();
+        paused.store(true, Ordering::Relaxed);
         let line = skip_to(&mut obs, &format!("LEAVE {name} "), SETTLE);
         assert_eq!(line, format!("LEAVE {name} quit"));
         expect_alive(&server);

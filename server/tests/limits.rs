@@ -250,7 +250,44 @@ fn read_flood(
 
 #[test]
 fn slow_reader_past_max_queue_is_dropped_and_the_others_get_everything() {
-    let server = Server::start(&["--auto-approve", "--rate", "0", "--max-queue", "65536"]);
+    let sent = flood_until_slow_is_dropped(&["--max-queue", "65536"]);
+    eprintln!("slow reader dropped after {sent} lines of about 1 KB (default --send-buffer)");
+}
+
+#[test]
+fn send_buffer_bounds_what_a_stalled_reader_costs() {
+    // What the server holds for a member that stopped reading: its own queue (--max-queue), the
+    // kernel's send buffer (--send-buffer, which Linux doubles) and what already moved into the
+    // reader's receive buffer (at most twice tcp_rmem's default, since it never reads).
+    // Without the send-buffer cap the kernel autotunes up to tcp_wmem's maximum (4 MiB here):
+    // the drop then came only after about 2.8 MB.
+    let rmem_default: u64 = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_rmem")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(131_072);
+    let (queue, sndbuf) = (65_536u64, 65_536u64);
+    let sent = flood_until_slow_is_dropped(&[
+        "--max-queue",
+        &queue.to_string(),
+        "--send-buffer",
+        &sndbuf.to_string(),
+    ]);
+    let held = sent * 1024; // "MSG flooder - " + 8 digits + space + 1000 + LF
+    let bound = queue + 2 * sndbuf + 2 * rmem_default + 64 * 1024;
+    eprintln!("stalled reader dropped after {held} bytes (bound {bound})");
+    assert!(
+        held <= bound,
+        "a stalled reader took {held} bytes before being dropped (bound {bound})"
+    );
+}
+
+/// Logs in a flooder, two healthy readers and `slow` (which never reads) on a server started
+/// with `args`; floods 1 KB room lines until `slow` is dropped; checks that the healthy readers
+/// got everything in order and `slow` is gone. Returns how many lines it took.
+fn flood_until_slow_is_dropped(args: &[&str]) -> u64 {
+    let mut all = vec!["--auto-approve", "--rate", "0"];
+    all.extend_from_slice(args);
+    let server = Server::start(&all);
     let mut flooder = server.login("flooder");
     let mut h1 = server.login("h1");
     let mut slow = server.login("slow");
@@ -303,7 +340,6 @@ fn slow_reader_past_max_queue_is_dropped_and_the_others_get_everything() {
         flooder.send_line(&format!("{sent:08} {pad}"));
         sent += 1;
     }
-    eprintln!("slow reader dropped after {sent} lines of about 1 KB");
     flooder.send_line("end");
     // The healthy members stay connected until the end: their leaving would be a LEAVE line.
     let mut healthy = Vec::new();
@@ -320,6 +356,7 @@ fn slow_reader_past_max_queue_is_dropped_and_the_others_get_everything() {
     let who = flooder.expect("INFO online (3): ");
     assert!(!who.contains("slow"), "{who:?}");
     drop(healthy);
+    sent
 }
 
 #[test]

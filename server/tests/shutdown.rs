@@ -127,11 +127,23 @@ fn bind_failure_exits_nonzero_with_one_line_and_no_panic() {
 
 #[test]
 fn bad_flag_value_exits_nonzero_without_panic() {
-    let (status, _, stderr) = Server::run_to_exit(
-        &["--listen", "127.0.0.1:0", "--max-line", "many"],
-        Duration::from_secs(10),
-    );
-    assert!(!status.success(), "exited {status:?}");
-    assert!(!stderr.contains("panicked"), "panic on stderr: {stderr}");
-    assert!(!stderr.trim().is_empty(), "no error message");
+    for bad in [
+        &["--max-line", "many"][..],
+        &["--max-line", "0"],
+        &["--max-queue", "10"],
+        &["--send-buffer", "4294967297"],
+        &["--login-timeout=-1"],
+    ] {
+        let mut args = vec!["--listen", "127.0.0.1:0"];
+        args.extend_from_slice(bad);
+        let (status, _, stderr) = Server::run_to_exit(&args, Duration::from_secs(10));
+        assert_eq!(status.code(), Some(2), "{bad:?} exited {status:?}");
+        assert!(!stderr.contains("panicked"), "panic on stderr: {stderr}");
+        let first = stderr.lines().next().unwrap_or_default();
+        let flag = bad[0].split('=').next().unwrap_or_default();
+        assert!(
+            first.contains(flag),
+            "{bad:?}: the first line does not say which flag: {stderr}"
+        );
+    }
 }
