@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use util::run_load;
+use util::{args, run_load};
 
 /// How the fake relays a room message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,22 +164,7 @@ fn swallowed_messages_are_reported_lost() {
     let addr = start_fake(4, Relay::Swallow);
     let r = run_load(
         &addr,
-        &[
-            "-n",
-            "4",
-            "-s",
-            "2",
-            "-m",
-            "10",
-            "-w",
-            "3",
-            "--parallel",
-            "1",
-            "--stall",
-            "1",
-            "--timeout",
-            "20",
-        ],
+        &args("-n 4 -s 2 -m 10 -w 3 --parallel 1 --stall 1 --timeout 20"),
         LIMIT,
     );
     assert_eq!(r.get("ok"), "false", "{}", r.json);
@@ -197,20 +182,7 @@ fn doubled_messages_are_reported_duplicated() {
     let addr = start_fake(3, Relay::Twice);
     let r = run_load(
         &addr,
-        &[
-            "-n",
-            "3",
-            "-s",
-            "1",
-            "-m",
-            "20",
-            "-w",
-            "4",
-            "--parallel",
-            "1",
-            "--timeout",
-            "20",
-        ],
+        &args("-n 3 -s 1 -m 20 -w 4 --parallel 1 --timeout 20"),
         LIMIT,
     );
     assert_eq!(r.get("ok"), "false", "{}", r.json);
@@ -225,20 +197,7 @@ fn swapped_messages_are_reported_out_of_order() {
     let addr = start_fake(3, Relay::SwapPairs);
     let r = run_load(
         &addr,
-        &[
-            "-n",
-            "3",
-            "-s",
-            "1",
-            "-m",
-            "20",
-            "-w",
-            "0",
-            "--parallel",
-            "1",
-            "--timeout",
-            "20",
-        ],
+        &args("-n 3 -s 1 -m 20 -w 0 --parallel 1 --timeout 20"),
         LIMIT,
     );
     assert_eq!(r.get("ok"), "false", "{}", r.json);
@@ -254,18 +213,7 @@ fn a_correct_relay_checks_out() {
     let addr = start_fake(3, Relay::Once);
     let r = run_load(
         &addr,
-        &[
-            "-n",
-            "3",
-            "-s",
-            "2",
-            "-m",
-            "20",
-            "--parallel",
-            "1",
-            "--timeout",
-            "20",
-        ],
+        &args("-n 3 -s 2 -m 20 --parallel 1 --timeout 20"),
         LIMIT,
     );
     assert_eq!(r.get("ok"), "true", "{}", r.json);
@@ -289,18 +237,7 @@ fn server_errors_and_foreign_lines_fail_the_run() {
         let addr = start_faulty(3, Relay::Once, faults);
         let r = run_load(
             &addr,
-            &[
-                "-n",
-                "3",
-                "-s",
-                "1",
-                "-m",
-                "5",
-                "--parallel",
-                "1",
-                "--timeout",
-                "20",
-            ],
+            &args("-n 3 -s 1 -m 5 --parallel 1 --timeout 20"),
             LIMIT,
         );
         // Every message arrived: only the extra line is wrong.
@@ -323,16 +260,7 @@ fn a_duplicate_join_does_not_hide_a_missing_one() {
     let addr = start_faulty(5, Relay::Swallow, faults);
     let r = run_load(
         &addr,
-        &[
-            "--scenario",
-            "join-storm",
-            "-n",
-            "5",
-            "--stall",
-            "0.5",
-            "--timeout",
-            "20",
-        ],
+        &args("--scenario join-storm -n 5 --stall 0.5 --timeout 20"),
         LIMIT,
     );
     assert_eq!(r.get("ok"), "false", "{}", r.json);
@@ -357,22 +285,7 @@ fn paced_latency_counts_from_the_scheduled_send() {
     // k is due at 10k ms, sent at ~50k ms, received at ~50k + 50 ms.
     let r = run_load(
         &addr,
-        &[
-            "-n",
-            "2",
-            "-s",
-            "1",
-            "--rate",
-            "100",
-            "--duration",
-            "0.1",
-            "-w",
-            "1",
-            "--parallel",
-            "1",
-            "--timeout",
-            "20",
-        ],
+        &args("-n 2 -s 1 --rate 100 --duration 0.1 -w 1 --parallel 1 --timeout 20"),
         LIMIT,
     );
     assert_eq!(r.get("ok"), "true", "{}", r.json);
@@ -392,24 +305,7 @@ fn an_unwindowed_sender_buffers_at_most_a_mebibyte() {
     let addr = start_fake(2, Relay::SwallowLate(Duration::from_millis(300)));
     let r = run_load(
         &addr,
-        &[
-            "-n",
-            "2",
-            "-s",
-            "1",
-            "-m",
-            "100000",
-            "--pad",
-            "200",
-            "-w",
-            "0",
-            "--parallel",
-            "1",
-            "--stall",
-            "2",
-            "--timeout",
-            "20",
-        ],
+        &args("-n 2 -s 1 -m 100000 --pad 200 -w 0 --parallel 1 --stall 2 --timeout 20"),
         LIMIT,
     );
     assert_eq!(r.get("ok"), "false", "{}", r.json);

@@ -9,7 +9,7 @@ mod util;
 
 use std::time::Duration;
 
-use util::{run_load, Server};
+use util::{args, run_load, Server};
 
 /// chat-load stops itself at --timeout; this bounds the test if it did not.
 const LIMIT: Duration = Duration::from_secs(60);
@@ -56,18 +56,7 @@ fn paced_senders_arrive_whole() {
     let server = Server::start(&["--auto-approve", "--rate", "0"]);
     let r = run_load(
         &server.addr,
-        &[
-            "-n",
-            "10",
-            "-s",
-            "3",
-            "--rate",
-            "40",
-            "--duration",
-            "0.5",
-            "--timeout",
-            "30",
-        ],
+        &args("-n 10 -s 3 --rate 40 --duration 0.5 --timeout 30"),
         LIMIT,
     );
     assert_eq!(r.get("ok"), "true", "{}", r.json);
@@ -84,20 +73,7 @@ fn a_pause_between_paced_sends_is_no_stall() {
     let server = Server::start(&["--auto-approve", "--rate", "0"]);
     let r = run_load(
         &server.addr,
-        &[
-            "-n",
-            "3",
-            "-s",
-            "1",
-            "--rate",
-            "2",
-            "--duration",
-            "1",
-            "--stall",
-            "0.3",
-            "--timeout",
-            "20",
-        ],
+        &args("-n 3 -s 1 --rate 2 --duration 1 --stall 0.3 --timeout 20"),
         LIMIT,
     );
     assert_eq!(r.get("ok"), "true", "{}", r.json);

@@ -168,6 +168,11 @@ fn parse_flat_json(json: &str) -> HashMap<String, String> {
     out
 }
 
+/// Command-line arguments written as one string, split at spaces (no argument has one).
+pub fn args(line: &str) -> Vec<&str> {
+    line.split(' ').collect()
+}
+
 /// Runs `chat-load --json ARGS ADDR` and returns its report; fails the test if it does not end
 /// within `limit`.
 #[track_caller]
