@@ -276,10 +276,10 @@ impl Conn {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use std::io::IoSlice;
     use std::time::Duration;
 
-    /// A sink that takes at most `cap` bytes per call and then says WouldBlock once full.
+    /// A sink that takes at most `per_call` bytes per call and `room` bytes in all, then says
+    /// WouldBlock; it counts its calls.
     struct Sink {
         got: Vec<u8>,
         per_call: usize,
@@ -287,26 +287,26 @@ mod tests {
         calls: usize,
     }
 
+    impl Sink {
+        fn new(per_call: usize, room: usize) -> Self {
+            Sink {
+                got: Vec::new(),
+                per_call,
+                room,
+                calls: 0,
+            }
+        }
+    }
+
     impl Write for Sink {
         fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            self.write_vectored(&[IoSlice::new(buf)])
-        }
-        fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
             self.calls += 1;
             if self.room == 0 {
                 return Err(io::ErrorKind::WouldBlock.into());
             }
-            let mut n = 0;
-            for b in bufs {
-                for &byte in b.iter() {
-                    if n == self.per_call || self.room == 0 {
-                        return Ok(n);
-                    }
-                    self.got.push(byte);
-                    n += 1;
-                    self.room -= 1;
-                }
-            }
+            let n = buf.len().min(self.per_call).min(self.room);
+            self.got.extend_from_slice(&buf[..n]);
+            self.room -= n;
             Ok(n)
         }
         fn flush(&mut self) -> io::Result<()> {
@@ -324,12 +324,7 @@ mod tests {
         for i in 0..10 {
             q.push(line(&format!("MSG a - {i}\n")));
         }
-        let mut sink = Sink {
-            got: vec![],
-            per_call: usize::MAX,
-            room: usize::MAX,
-            calls: 0,
-        };
+        let mut sink = Sink::new(usize::MAX, usize::MAX);
         assert!(q.write_to(&mut sink, &mut Vec::new()).unwrap());
         assert_eq!(sink.calls, 1);
         assert!(q.is_empty());
@@ -357,12 +352,7 @@ mod tests {
                 want.extend_from_slice(l.as_bytes());
                 q.push(line(&l));
             }
-            let mut sink = Sink {
-                got: vec![],
-                per_call: usize::MAX,
-                room: usize::MAX,
-                calls: 0,
-            };
+            let mut sink = Sink::new(usize::MAX, usize::MAX);
             assert!(q.write_to(&mut sink, &mut Vec::new()).unwrap());
             assert_eq!(sink.got, want, "{lines} lines of {len}");
             assert_eq!(sink.calls, writes, "{lines} lines of {len}");
@@ -375,12 +365,7 @@ mod tests {
         let mut q = OutQueue::default();
         q.push(line("hello\n"));
         q.push(line("world\n"));
-        let mut sink = Sink {
-            got: vec![],
-            per_call: 4,
-            room: 7,
-            calls: 0,
-        };
+        let mut sink = Sink::new(4, 7);
         assert!(!q.write_to(&mut sink, &mut Vec::new()).unwrap());
         assert_eq!(q.bytes(), 5);
         sink.room = 100;

@@ -144,7 +144,7 @@ impl Reactor {
             console_out: ConsoleOut::open(CONSOLE_OUT),
             signals,
             scratch: vec![0; READ_CHUNK],
-            gather: Vec::with_capacity(GATHER_BYTES + 8192),
+            gather: Vec::with_capacity(GATHER_BYTES),
             fmt: Vec::with_capacity(256),
             ready: VecDeque::new(),
             dirty: Vec::new(),
