@@ -409,14 +409,13 @@ impl<'c> Engine<'c> {
             let i = self.started;
             self.started += 1;
             self.t_first_connect.get_or_insert_with(Instant::now);
-            let stream = match TcpStream::connect(self.cfg.addr) {
+            let mut stream = match TcpStream::connect(self.cfg.addr) {
                 Ok(s) => s,
                 Err(e) => {
                     self.fail(i, format!("connect {}: {e}", self.cfg.addr));
                     continue;
                 }
             };
-            let mut stream = stream;
             if let Err(e) = self.poll.registry().register(
                 &mut stream,
                 Token(i),
@@ -878,21 +877,26 @@ impl<'c> Engine<'c> {
             ready.clear();
             self.ready = ready;
             if self.cfg.interval_ns.is_some() && now_ns >= self.next_due_ns {
-                // Every sender that can send is pumped (those not yet due only report when
-                // they are); those that cannot stay out of the minimum, so a closed window or a
-                // closed member does not keep the poll timeout at zero.
-                let mut next = u64::MAX;
-                for k in 0..self.senders.len() {
-                    if let Some(due) = self.pump(k, now_ns) {
-                        next = next.min(due);
-                    }
-                }
-                self.next_due_ns = next;
+                self.pump_all(now_ns);
             }
             if self.delivered >= self.expected {
                 self.phase = Phase::Done;
             }
         }
+    }
+
+    /// Pumps every sender (those not yet due only report when they are) and sets
+    /// `next_due_ns` to the earliest due time of those that can send; those that cannot stay
+    /// out of the minimum, so a closed window or a closed member does not keep the poll
+    /// timeout at zero.
+    fn pump_all(&mut self, now_ns: u64) {
+        let mut next = u64::MAX;
+        for k in 0..self.senders.len() {
+            if let Some(due) = self.pump(k, now_ns) {
+                next = next.min(due);
+            }
+        }
+        self.next_due_ns = next;
     }
 
     fn start_sending(&mut self) {
@@ -922,13 +926,7 @@ impl<'c> Engine<'c> {
                 out_full: false,
             })
             .collect();
-        let mut next = u64::MAX;
-        for k in 0..self.senders.len() {
-            if let Some(due) = self.pump(k, now_ns) {
-                next = next.min(due);
-            }
-        }
-        self.next_due_ns = next;
+        self.pump_all(now_ns);
         if self.expected == 0 {
             self.phase = Phase::Done;
         }

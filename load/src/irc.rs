@@ -117,8 +117,9 @@ pub enum NumericKind {
 pub fn classify_numeric(command: &str) -> NumericKind {
     match command {
         // 403 no such channel, 405 too many channels; 431-437 nick missing, invalid, in use,
-        // (434, 435: server-specific nick refusals) collision, unavailable; 451 not registered; 461 need more params, 462 already
-        // registered, 463 host not allowed, 464 password mismatch, 465 banned from the server;
+        // refused (434, 435: server-specific), collision, unavailable; 451 not registered; 461
+        // need more params, 462 already registered, 463 host not allowed, 464 password
+        // mismatch, 465 banned from the server;
         // 471 channel full, 473 invite only, 474 banned from the channel, 475 bad key, 476 bad
         // channel mask, 477 needs a registered nick / no channel modes; 479 bad channel name,
         // 489 secure-only channel. (472 is "unknown mode char": an answer to MODE, never sent.)

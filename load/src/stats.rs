@@ -65,17 +65,6 @@ impl Histogram {
         self.max = self.max.max(v);
     }
 
-    /// Adds every value of `other`.
-    pub fn merge(&mut self, other: &Histogram) {
-        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
-            *a += b;
-        }
-        self.count += other.count;
-        self.sum += other.sum;
-        self.min = self.min.min(other.min);
-        self.max = self.max.max(other.max);
-    }
-
     /// How many values were recorded.
     pub fn count(&self) -> u64 {
         self.count
@@ -180,9 +169,5 @@ mod tests {
         close(h.quantile(0.99), 991_000);
         close(h.quantile(0.999), 1_000_000);
         assert_eq!(h.quantile(1.0), 1_000_000_000);
-        let mut other = Histogram::default();
-        other.record(5);
-        h.merge(&other);
-        assert_eq!((h.count(), h.min()), (1002, 5));
     }
 }

@@ -14,7 +14,8 @@ pub struct Stamp {
     pub sender: u32,
     /// The sender's sequence number, from 0.
     pub seq: u64,
-    /// Monotonic nanoseconds since the generator started, taken just before the send.
+    /// Monotonic nanoseconds since the generator started: when the message went out, or in a
+    /// paced run when it was due (so a late send shows as latency).
     pub sent_ns: u64,
 }
 

@@ -7,7 +7,6 @@
 #![allow(dead_code)]
 #![allow(clippy::unwrap_used)]
 
-use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -69,13 +68,11 @@ impl Server {
             // Keep draining the console so the server never blocks on a full pipe.
             for _ in lines {}
         });
-        let guard_child = child;
         let first = match rx.recv_timeout(START_TIMEOUT) {
             Ok(line) => line,
             Err(_) => {
-                let mut c = guard_child;
-                let _ = c.kill();
-                let _ = c.wait();
+                let _ = child.kill();
+                let _ = child.wait();
                 panic!("chat-server printed no `listening on` line in {START_TIMEOUT:?}");
             }
         };
@@ -84,7 +81,7 @@ impl Server {
             .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
             .to_owned();
         Server {
-            child: guard_child,
+            child,
             _stdin: stdin,
             addr,
         }
@@ -103,69 +100,46 @@ impl Drop for Server {
     }
 }
 
-/// A report of `chat-load --json`, as key -> raw JSON value.
+/// A report of `chat-load --json`: its fields by key.
 #[derive(Debug)]
 pub struct LoadReport {
     /// The exit status code of chat-load.
     pub code: Option<i32>,
     /// The JSON object as printed.
     pub json: String,
-    fields: HashMap<String, String>,
+    fields: serde_json::Map<String, serde_json::Value>,
 }
 
 impl LoadReport {
-    /// The raw value of `key`; fails the test when absent.
     #[track_caller]
-    pub fn get(&self, key: &str) -> &str {
+    fn value(&self, key: &str) -> &serde_json::Value {
         self.fields
             .get(key)
             .unwrap_or_else(|| panic!("no {key:?} in {}", self.json))
     }
 
+    /// The value of `key` as JSON text (`true`, `null`, `"a string"`); fails the test when
+    /// absent.
+    #[track_caller]
+    pub fn get(&self, key: &str) -> String {
+        self.value(key).to_string()
+    }
+
     /// The value of `key` as an integer.
     #[track_caller]
     pub fn int(&self, key: &str) -> u64 {
-        let v = self.get(key);
-        v.parse()
-            .unwrap_or_else(|_| panic!("{key} = {v} is no integer in {}", self.json))
+        let v = self.value(key);
+        v.as_u64()
+            .unwrap_or_else(|| panic!("{key} = {v} is no integer in {}", self.json))
     }
 
     /// The value of `key` as a number.
     #[track_caller]
     pub fn num(&self, key: &str) -> f64 {
-        let v = self.get(key);
-        v.parse()
-            .unwrap_or_else(|_| panic!("{key} = {v} is no number in {}", self.json))
+        let v = self.value(key);
+        v.as_f64()
+            .unwrap_or_else(|| panic!("{key} = {v} is no number in {}", self.json))
     }
-}
-
-/// Splits the flat object chat-load prints. Its values hold no commas or braces except inside
-/// the `error` string, which the tests only compare as a whole.
-fn parse_flat_json(json: &str) -> HashMap<String, String> {
-    let body = json.trim().trim_start_matches('{').trim_end_matches('}');
-    let mut out = HashMap::new();
-    let mut rest = body;
-    while let Some(colon) = rest.find("\":") {
-        let key = rest[..colon]
-            .trim_start_matches(',')
-            .trim_matches('"')
-            .to_owned();
-        rest = &rest[colon + 2..];
-        let end = if rest.starts_with('"') {
-            // A string: up to the next unescaped quote.
-            let bytes = rest.as_bytes();
-            let mut i = 1;
-            while i < bytes.len() && bytes[i] != b'"' {
-                i += if bytes[i] == b'\\' { 2 } else { 1 };
-            }
-            (i + 1).min(rest.len())
-        } else {
-            rest.find(',').unwrap_or(rest.len())
-        };
-        out.insert(key, rest[..end].to_owned());
-        rest = &rest[end..];
-    }
-    out
 }
 
 /// Command-line arguments written as one string, split at spaces (no argument has one).
@@ -205,22 +179,12 @@ pub fn run_load(addr: &str, args: &[&str], limit: Duration) -> LoadReport {
     };
     let status = child.wait().unwrap();
     let json = out.trim().to_owned();
-    assert!(
-        json.starts_with('{') && json.ends_with('}'),
-        "chat-load printed no JSON object: stdout {out:?}, stderr {err:?}"
-    );
+    let fields = serde_json::from_str(&json).unwrap_or_else(|e| {
+        panic!("chat-load printed no JSON object ({e}): stdout {out:?}, stderr {err:?}")
+    });
     LoadReport {
         code: status.code(),
-        fields: parse_flat_json(&json),
+        fields,
         json,
     }
-}
-
-#[test]
-fn flat_json_is_split() {
-    let f = parse_flat_json(r#"{"a":1,"error":"x, \"y\"","b":null,"c":true}"#);
-    assert_eq!(f["a"], "1");
-    assert_eq!(f["error"], r#""x, \"y\"""#);
-    assert_eq!(f["b"], "null");
-    assert_eq!(f["c"], "true");
 }
