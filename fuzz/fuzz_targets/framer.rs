@@ -1,14 +1,15 @@
-//! Fuzz target for `chat_common::framing::LineFramer`: the same bytes, fed whole, in chunks whose
-//! sizes come from the input, and one byte at a time, must give the same frames, and those must
-//! equal what a one-line reference model of the framing rule says; the framer must never store
-//! more than `max_line + 1` bytes.
+//! Fuzz target for `chat_common::framing`: the byte-level core `RawLineFramer` and the UTF-8
+//! layer `LineFramer` over it. The same bytes, fed whole, in chunks whose sizes come from the
+//! input, and one byte at a time, must give the same frames, and those must equal what a
+//! one-line reference model of the framing rule says; the core's lines, checked for UTF-8, must
+//! be the layer's frames; neither may ever store more than `max_line + 1` bytes.
 //!
 //! Input layout: byte 0 is the line limit (0 is clamped to 1 by the framer, so small limits, where
 //! the CR-at-the-limit edge lives, are common); byte 1 seeds the chunk sizes and says whether to
 //! call `release_idle` between chunks; the rest is the byte stream.
 #![no_main]
 
-use chat_common::framing::{Frame, LineFramer};
+use chat_common::framing::{Frame, LineFramer, RawFrame, RawLineFramer};
 use libfuzzer_sys::fuzz_target;
 
 /// A frame with its line owned, so runs can be compared after the framer is gone.
@@ -56,6 +57,45 @@ fn run<'c>(max: usize, chunks: impl Iterator<Item = &'c [u8]>, release: bool) ->
         if release {
             framer.release_idle();
             assert!(framer.buffered() <= limit + 1);
+        }
+    }
+    out
+}
+
+/// Like [`run`] for the byte-level core; its lines are checked for UTF-8 here, so the result
+/// compares with the layer's directly.
+fn run_raw<'c>(max: usize, chunks: impl Iterator<Item = &'c [u8]>, release: bool) -> Vec<Out> {
+    let mut framer = RawLineFramer::new(max);
+    let limit = framer.max_line();
+    let mut out = Vec::new();
+    for chunk in chunks {
+        let mut rest = chunk;
+        while !rest.is_empty() {
+            let (n, frame) = framer.feed(rest);
+            assert!(n > 0 && n <= rest.len(), "consumed {n} of {}", rest.len());
+            match frame {
+                Some(RawFrame::Line(l)) => {
+                    assert!(
+                        !l.is_empty() && l.len() <= limit && !l.contains(&b'\n'),
+                        "{l:?}"
+                    );
+                    out.push(match std::str::from_utf8(l) {
+                        Ok(s) => Out::Line(s.to_owned()),
+                        Err(_) => Out::BadUtf8,
+                    });
+                }
+                Some(RawFrame::TooLong) => out.push(Out::TooLong),
+                None => assert_eq!(n, rest.len(), "no frame but input left over"),
+            }
+            assert!(
+                framer.buffered() <= limit + 1,
+                "stored {}",
+                framer.buffered()
+            );
+            rest = &rest[n..];
+        }
+        if release {
+            framer.release_idle();
         }
     }
     out
@@ -129,4 +169,11 @@ fuzz_target!(|data: &[u8]| {
         bytewise, whole,
         "byte-at-a-time feed differs from the whole feed"
     );
+    let raw = run_raw(max, chunks(stream, *seed, max.max(1)).into_iter(), release);
+    assert_eq!(
+        raw, whole,
+        "the core's lines differ from the UTF-8 layer's frames"
+    );
+    let raw_bytewise = run_raw(max, stream.chunks(1), !release);
+    assert_eq!(raw_bytewise, whole, "the core fed byte at a time differs");
 });

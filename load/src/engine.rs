@@ -6,20 +6,20 @@
 //! admissions has arrived, so messages do not race the join flood), then `Sending` (messages),
 //! `Holding` (idle) or straight to the end (join-storm). The overall deadline and the stall
 //! bound end any phase. Reads go through one shared 64 KiB buffer; per member only an
-//! incomplete line (bounded by [`Lines`]) and unsent bytes are kept, so 10,000 members cost a
+//! incomplete line (bounded by [`RawLineFramer`]) and unsent bytes are kept, so 10,000 members cost a
 //! few MiB. The loop never blocks except in `poll`, and never sleeps; paced, it polls with a zero
 //! timeout through the last fraction of a millisecond before a send is due (see `whole_ms_down`).
 
 use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
 
+use chat_common::framing::{RawFrame, RawLineFramer};
 use chat_common::protocol::ServerMsg;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 
 use crate::config::{Config, Proto, Scenario};
 use crate::irc::{self, IrcLine, NumericKind};
-use crate::lines::{Line, Lines};
 use crate::order::{OrderTracker, Outcome};
 use crate::procfs::{self, Sample};
 use crate::report::Report;
@@ -65,7 +65,7 @@ struct Member {
     stream: Option<TcpStream>,
     state: State,
     /// The incomplete line of this connection (bounded by [`MAX_LINE`]).
-    lines: Lines,
+    lines: RawLineFramer,
     /// Bytes not yet written, from `out_pos`. Emptied whenever fully written; the socket is
     /// registered for WRITABLE from the start (edge-triggered), so a write that would block is
     /// resumed by the next writable event. Senders stop appending at [`OUT_CAP`] unwritten
@@ -180,7 +180,7 @@ impl<'c> Engine<'c> {
                 name: format!("{}{i}", cfg.prefix),
                 stream: None,
                 state: State::Idle,
-                lines: Lines::default(),
+                lines: RawLineFramer::new(MAX_LINE),
                 out: Vec::new(),
                 out_pos: 0,
             })
@@ -497,7 +497,7 @@ impl<'c> Engine<'c> {
     /// closed or the socket failed) reads until end of file or an error.
     fn read(&mut self, i: usize, to_end: bool) {
         let mut buf = std::mem::take(&mut self.buf);
-        let mut lines = std::mem::take(&mut self.members[i].lines);
+        let mut lines = std::mem::replace(&mut self.members[i].lines, RawLineFramer::new(1));
         while let Some(stream) = self.members[i].stream.as_mut() {
             let n = match stream.read(&mut buf) {
                 Ok(0) => {
@@ -517,10 +517,16 @@ impl<'c> Engine<'c> {
             let now = Instant::now();
             self.last_progress = now;
             let now_ns = now.duration_since(self.clock).as_nanos() as u64;
-            lines.feed(&buf[..n], MAX_LINE, |line| match line {
-                Line::Full(line) => self.on_line(i, line, now_ns),
-                Line::TooLong => self.report.foreign += 1,
-            });
+            let mut rest = &buf[..n];
+            while !rest.is_empty() {
+                let (used, frame) = lines.feed(rest);
+                match frame {
+                    Some(RawFrame::Line(line)) => self.on_line(i, line, now_ns),
+                    Some(RawFrame::TooLong) => self.report.foreign += 1,
+                    None => {}
+                }
+                rest = &rest[used..];
+            }
             if n < buf.len() && !to_end {
                 // A short read of a TCP socket took everything it held; bytes that arrive later
                 // raise a new edge. Saves the read that would only say WouldBlock, one syscall
@@ -528,6 +534,8 @@ impl<'c> Engine<'c> {
                 break;
             }
         }
+        // A long line seen once must not pin memory on each of 10,000 connections.
+        lines.release_idle();
         self.members[i].lines = lines;
         self.buf = buf;
         self.flush(i);

@@ -10,7 +10,6 @@
 //! - [`engine`]: the reactor: connects, admits, sends, receives, checks, measures.
 //! - [`text`]: the load message text (sender, sequence number, send time).
 //! - [`irc`]: the client side of IRC: line parsing and the few lines sent.
-//! - [`lines`]: line framing of what members receive.
 //! - [`order`]: per-receiver loss, duplicate and order bookkeeping.
 //! - [`stats`]: the latency histogram and its percentiles.
 //! - [`procfs`]: CPU seconds and memory of a process from `/proc`.
@@ -19,7 +18,6 @@
 pub mod config;
 pub mod engine;
 pub mod irc;
-pub mod lines;
 pub mod order;
 pub mod procfs;
 pub mod report;
