@@ -1,17 +1,14 @@
 //! What Linux's `/proc` says about a process: CPU seconds used and resident memory, for the
-//! server under load (`--server-pid`) and for the generator itself.
+//! server under load (`--server-pid`) and for the generator itself, read with the `procfs`
+//! crate (the test kit, `testkit/`, reads the server the same way).
 //!
-//! CPU time comes from `/proc/PID/task/*/schedstat` (nanoseconds on the CPU, per thread) when
-//! the kernel has it, else from `utime + stime` in `/proc/PID/stat`, which counts 10 ms ticks:
-//! a 0.2 s phase would carry up to 5 % error from the ticks alone. The parsers are pure
-//! functions of the file text; [`sample`] reads the files.
+//! CPU time comes from each thread's `schedstat` (nanoseconds on the CPU) when the kernel has
+//! it, else from `utime + stime` in `/proc/PID/stat`, which counts clock ticks (10 ms): a 0.2 s
+//! phase would carry up to 5 % error from the ticks alone. Samples are taken a handful of times
+//! per run, never per delivery, so the crate's parsing costs nothing that shows in a figure.
 
-use std::fs;
-
-/// The unit of `utime`/`stime` in `/proc/PID/stat`: USER_HZ, which the kernel fixes at 100 on
-/// every architecture Linux exposes to user space this way (x86, arm, riscv). Hard-coded
-/// rather than asking `sysconf`, which would need `unsafe` or another crate.
-const USER_HZ: f64 = 100.0;
+use procfs::process::Process;
+use procfs::{CurrentSI, KernelStats};
 
 /// One reading of a process.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -28,20 +25,22 @@ pub struct Sample {
     pub hwm_kib: u64,
 }
 
-/// Reads `/proc/PID/stat` and `/proc/PID/status` (`pid` None: this process); `None` when the
-/// process is gone or the files are unreadable.
+/// Reads `/proc/PID/stat`, `status` and the threads' `schedstat` (`pid` None: this process);
+/// `None` when the process is gone or the files are unreadable.
 pub fn sample(pid: Option<u32>) -> Option<Sample> {
-    let dir = match pid {
-        Some(p) => format!("/proc/{p}"),
-        None => "/proc/self".to_owned(),
-    };
-    let stat = fs::read_to_string(format!("{dir}/stat")).ok()?;
-    let status = fs::read_to_string(format!("{dir}/status")).ok()?;
+    let process = match pid {
+        Some(p) => Process::new(i32::try_from(p).ok()?),
+        None => Process::myself(),
+    }
+    .ok()?;
+    let stat = process.stat().ok()?;
+    let status = process.status().ok()?;
+    let ticks = procfs::ticks_per_second() as f64;
     Some(Sample {
-        stat_cpu_s: cpu_seconds(&stat)?,
-        sched_cpu_s: threads_run_ns(&dir).map(|ns| ns as f64 / 1e9),
-        rss_kib: status_kib(&status, "VmRSS:")?,
-        hwm_kib: status_kib(&status, "VmHWM:")?,
+        stat_cpu_s: (stat.utime + stat.stime) as f64 / ticks,
+        sched_cpu_s: threads_run_ns(&process).map(|ns| ns as f64 / 1e9),
+        rss_kib: status.vmrss?,
+        hwm_kib: status.vmhwm?,
     })
 }
 
@@ -58,121 +57,50 @@ impl Sample {
     }
 }
 
-/// The sum of the first field of `DIR/task/*/schedstat`: nanoseconds every live thread of the
-/// process has run. `None` when the task directory or any of its schedstat files cannot be
-/// read (no `CONFIG_SCHED_INFO`), except for a thread that exited while being listed.
-fn threads_run_ns(dir: &str) -> Option<u64> {
+/// Nanoseconds every live thread of `process` has run: the sum of their `schedstat`. `None`
+/// when the task list or a live thread's schedstat cannot be read (no `CONFIG_SCHED_INFO`); a
+/// thread that exits while being listed is left out.
+fn threads_run_ns(process: &Process) -> Option<u64> {
     let mut total = 0u64;
     let mut any = false;
-    for entry in fs::read_dir(format!("{dir}/task")).ok()? {
-        let mut path = entry.ok()?.path();
-        path.push("schedstat");
-        match fs::read_to_string(&path) {
-            Ok(text) => {
-                total = total.saturating_add(schedstat_run_ns(&text)?);
+    for task in process.tasks().ok()? {
+        let Ok(task) = task else {
+            continue; // exited between the listing and the open
+        };
+        match task.schedstat() {
+            Ok(s) => {
+                total = total.saturating_add(s.sum_exec_runtime);
                 any = true;
             }
             // The thread exited between the listing and the read: its directory is gone too.
-            Err(_) if path.parent().is_some_and(|task| !task.exists()) => {}
+            Err(_)
+                if !std::path::Path::new(&format!("/proc/{}/task/{}", task.pid, task.tid))
+                    .exists() => {}
             Err(_) => return None,
         }
     }
     any.then_some(total)
 }
 
-/// The first field of a `schedstat` file (`run_ns wait_ns timeslices`): nanoseconds on the CPU.
-pub fn schedstat_run_ns(text: &str) -> Option<u64> {
-    text.split_ascii_whitespace().next()?.parse().ok()
-}
-
 /// CPU seconds spent busy by the whole machine (every CPU) since boot: `/proc/stat`'s first
 /// line, all but idle and iowait. Its change over a run, less the server's and the generator's
 /// CPU, is what other processes took: the noise in a run's figures. `None` when unreadable.
 pub fn machine_busy_s() -> Option<f64> {
-    machine_busy_seconds(&fs::read_to_string("/proc/stat").ok()?)
-}
-
-/// [`machine_busy_s`] from the text of `/proc/stat`.
-pub fn machine_busy_seconds(stat: &str) -> Option<f64> {
-    let line = stat.lines().next()?;
-    let mut fields = line.split_ascii_whitespace();
-    if fields.next()? != "cpu" {
-        return None;
-    }
-    // user nice system idle iowait irq softirq steal (guest time is already in user).
-    let v: Vec<u64> = fields
-        .take(8)
-        .map(|f| f.parse().ok())
-        .collect::<Option<_>>()?;
-    if v.len() < 8 {
-        return None;
-    }
-    let busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
-    Some(busy as f64 / USER_HZ)
-}
-
-/// utime + stime, in seconds, from the text of `/proc/PID/stat`.
-pub fn cpu_seconds(stat: &str) -> Option<f64> {
-    // The command name (field 2) is in parentheses and may hold spaces and parentheses itself;
-    // the fields after the last ')' are plain. utime and stime are fields 14 and 15, that is
-    // the 12th and 13th after the name (field 3, the state, is the 1st).
-    let (_, after) = stat.rsplit_once(')')?;
-    let mut fields = after.split_ascii_whitespace().skip(11);
-    let utime: u64 = fields.next()?.parse().ok()?;
-    let stime: u64 = fields.next()?.parse().ok()?;
-    Some((utime + stime) as f64 / USER_HZ)
-}
-
-/// The value of a `Key:   123 kB` line of `/proc/PID/status`, in KiB.
-pub fn status_kib(status: &str, key: &str) -> Option<u64> {
-    let line = status.lines().find(|l| l.starts_with(key))?;
-    line[key.len()..]
-        .split_ascii_whitespace()
-        .next()?
-        .parse()
-        .ok()
+    let t = KernelStats::current().ok()?.total;
+    // user nice system irq softirq steal (guest time is already in user).
+    let busy = t.user
+        + t.nice
+        + t.system
+        + t.irq.unwrap_or(0)
+        + t.softirq.unwrap_or(0)
+        + t.steal.unwrap_or(0);
+    Some(busy as f64 / procfs::ticks_per_second() as f64)
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_stat_even_with_odd_names() {
-        let stat = "1234 (chat (serv) er) S 1 1234 1234 0 -1 4194560 500 0 0 0 250 37 0 0 20 0 1 0 100 1000 200";
-        assert_eq!(cpu_seconds(stat), Some(2.87));
-        assert_eq!(cpu_seconds("1234 (x) S 1 2"), None);
-        assert_eq!(cpu_seconds("garbage"), None);
-    }
-
-    #[test]
-    fn parses_status() {
-        let status =
-            "Name:\tchat-server\nVmPeak:\t  10000 kB\nVmHWM:\t    4321 kB\nVmRSS:\t    4000 kB\n";
-        assert_eq!(status_kib(status, "VmHWM:"), Some(4321));
-        assert_eq!(status_kib(status, "VmRSS:"), Some(4000));
-        assert_eq!(status_kib(status, "VmSwap:"), None);
-    }
-
-    #[test]
-    fn parses_machine_busy_time() {
-        let stat = "cpu  100 5 50 1000 20 3 7 2 0 0\ncpu0 50 2 25 500 10 1 3 1 0 0\n";
-        assert_eq!(machine_busy_seconds(stat), Some(1.67));
-        assert_eq!(machine_busy_seconds("cpu0 1 2 3 4 5 6 7 8"), None);
-        assert_eq!(machine_busy_seconds("cpu 1 2 3"), None);
-        assert!(machine_busy_s().is_some());
-    }
-
-    #[test]
-    fn parses_schedstat() {
-        assert_eq!(
-            schedstat_run_ns("350989563 67887971 42\n"),
-            Some(350_989_563)
-        );
-        assert_eq!(schedstat_run_ns(""), None);
-        assert_eq!(schedstat_run_ns("x 1 2"), None);
-    }
 
     #[test]
     fn cpu_since_prefers_schedstat_and_never_goes_negative() {
@@ -191,21 +119,28 @@ mod tests {
     }
 
     #[test]
-    fn samples_this_process() {
+    fn samples_this_process_and_the_machine() {
         let s = sample(None).unwrap();
         assert!(s.rss_kib > 0 && s.hwm_kib >= s.rss_kib);
         assert!(s.stat_cpu_s >= 0.0);
         let has_schedstat = std::path::Path::new("/proc/thread-self/schedstat").exists();
         assert_eq!(s.sched_cpu_s.is_some(), has_schedstat);
+        assert!(machine_busy_s().unwrap() > 0.0);
+        assert_eq!(sample(Some(u32::MAX)), None, "no such process");
     }
 
     #[test]
     fn schedstat_counts_nanoseconds() {
         // This thread alone: the other tests' threads come and go meanwhile.
+        let me = Process::myself().unwrap();
+        // /proc/thread-self links to PID/task/TID.
+        let link = std::fs::read_link("/proc/thread-self").unwrap();
+        let tid: i32 = link.file_name().unwrap().to_str().unwrap().parse().unwrap();
         let read = || {
-            fs::read_to_string("/proc/thread-self/schedstat")
+            me.task_from_tid(tid)
+                .and_then(|t| t.schedstat())
                 .ok()
-                .and_then(|t| schedstat_run_ns(&t))
+                .map(|s| s.sum_exec_runtime)
         };
         let Some(a) = read() else {
             return; // no schedstat on this kernel: sample falls back to the ticks
@@ -218,6 +153,6 @@ mod tests {
         let b = read().unwrap();
         // Most of the 25 ms spun (a shared machine may preempt us for some of it).
         assert!(b - a >= 1_000_000, "{a} -> {b}");
-        assert!(threads_run_ns("/proc/self").unwrap() >= b);
+        assert!(threads_run_ns(&me).unwrap() >= b);
     }
 }
