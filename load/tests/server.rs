@@ -2,14 +2,16 @@
 //! and the admission scenarios must check out. These are the generator's end-to-end tests and a
 //! cheap regression test of the server's delivery guarantees.
 //!
-//! Needs `target/<profile>/chat-server`: run `cargo build -p chat-server` first.
+//! Needs `target/<profile>/chat-server` (found by `chat_testkit::server_bin`): run
+//! `cargo build -p chat-server` first.
 #![allow(clippy::unwrap_used)]
 
 mod util;
 
 use std::time::Duration;
 
-use util::{args, run_load, Server};
+use chat_testkit::Server;
+use util::{args, run_load};
 
 /// chat-load stops itself at --timeout; this bounds the test if it did not.
 const LIMIT: Duration = Duration::from_secs(60);
@@ -19,7 +21,7 @@ fn small_fanout_arrives_whole_once_and_in_order() {
     let server = Server::start(&["--auto-approve", "--rate", "0"]);
     let pid = server.pid().to_string();
     let r = run_load(
-        &server.addr,
+        server.addr(),
         &[
             "-n",
             "20",
@@ -55,7 +57,7 @@ fn small_fanout_arrives_whole_once_and_in_order() {
 fn paced_senders_arrive_whole() {
     let server = Server::start(&["--auto-approve", "--rate", "0"]);
     let r = run_load(
-        &server.addr,
+        server.addr(),
         &args("-n 10 -s 3 --rate 40 --duration 0.5 --timeout 30"),
         LIMIT,
     );
@@ -72,7 +74,7 @@ fn paced_senders_arrive_whole() {
 fn a_pause_between_paced_sends_is_no_stall() {
     let server = Server::start(&["--auto-approve", "--rate", "0"]);
     let r = run_load(
-        &server.addr,
+        server.addr(),
         &args("-n 3 -s 1 --rate 2 --duration 1 --stall 0.3 --timeout 20"),
         LIMIT,
     );
@@ -85,7 +87,7 @@ fn a_pause_between_paced_sends_is_no_stall() {
 fn join_storm_tells_every_earlier_member() {
     let server = Server::start(&["--auto-approve"]);
     let r = run_load(
-        &server.addr,
+        server.addr(),
         &["--scenario", "join-storm", "-n", "30", "--timeout", "30"],
         LIMIT,
     );
@@ -102,7 +104,7 @@ fn idle_members_report_memory() {
     let server = Server::start(&["--auto-approve"]);
     let pid = server.pid().to_string();
     let r = run_load(
-        &server.addr,
+        server.addr(),
         &[
             "--scenario",
             "idle",
@@ -129,7 +131,7 @@ fn rss_per_member_counts_only_members_admitted() {
     let server = Server::start(&["--auto-approve", "--max-clients", "200"]);
     let pid = server.pid().to_string();
     let r = run_load(
-        &server.addr,
+        server.addr(),
         &[
             "--scenario",
             "idle",

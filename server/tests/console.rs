@@ -6,9 +6,7 @@
 //! carries peer data is checked for the peer's real `127.0.0.1:PORT` and for control characters.
 #![allow(clippy::unwrap_used)]
 
-mod util;
-
-use util::{has_control, Console, Server};
+use chat_testkit::{has_control, Console, Server};
 
 #[test]
 fn approve_without_name_takes_the_oldest_first() {
@@ -310,7 +308,7 @@ fn a_waiting_join_that_disconnects_leaves_the_queue() {
     drop(gone);
     // The oldest is gone, so a bare approve takes the next one (after the server saw the close,
     // which the console's reply to `pending` proves by no longer listing it).
-    let deadline = std::time::Instant::now() + util::TIMEOUT;
+    let deadline = std::time::Instant::now() + chat_testkit::TIMEOUT;
     while server.pending().len() != 2 {
         assert!(
             std::time::Instant::now() < deadline,

@@ -5,7 +5,7 @@
 //! stalled console and log pipes, and ten thousand members on one server.
 //!
 //! Besides its own assertions, each fault test checks that healthy members keep receiving
-//! everything in order (a background sender and receivers, `hardening_util::Healthy`), that the
+//! everything in order (a background sender and receivers, `chat_testkit::Healthy`), that the
 //! server's memory stays bounded (VmRSS/VmHWM from /proc) and that no descriptor leaks (the
 //! count of /proc/PID/fd comes back to its baseline, polled with a deadline). Heavy tests take
 //! a lock so they never overlap another test's timing on a small machine. Figures are printed
@@ -13,9 +13,6 @@
 //! pinned down server bugs, since fixed: the listen backlog of 128 and a stalled stderr blocking
 //! the reactor.
 #![allow(clippy::unwrap_used)]
-
-mod hardening_util;
-mod util;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -25,12 +22,12 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use chat_common::sanitize::is_forbidden;
-use hardening_util::{
+use chat_testkit::{
     collect_leaves, expect_alive, expect_fds_back, fd_baseline, fd_count, fd_list, heavy,
-    ignores_sigpipe, light, listen_backlog, peak_rss_kib, raise_nofile, rss_kib, skip_to, Failures,
-    Healthy, Peer,
+    ignores_sigpipe, light, listen_backlog, peak_rss_kib, require_nofile, rss_kib, skip_to,
+    Failures, Healthy, Peer,
 };
-use util::{filler, Client, Console, End, Server, TIMEOUT};
+use chat_testkit::{filler, Client, Console, End, Server, TIMEOUT};
 
 /// How long the server may take to notice closes and free descriptors.
 const SETTLE: Duration = Duration::from_secs(10);
@@ -287,11 +284,7 @@ fn accept_storm_of_thousands_is_served_and_released() {
     const THREADS: usize = 4;
     const PER_THREAD: usize = 750;
     const STORM: usize = THREADS * PER_THREAD;
-    if let Err(hard) = raise_nofile(STORM as u64 + 256) {
-        eprintln!(
-            "SKIPPED accept_storm: needs {} descriptors, the hard limit is {hard} (ulimit -Hn)",
-            STORM + 256
-        );
+    if !require_nofile(STORM as u64 + 256, "accept_storm") {
         return;
     }
     let server = Server::start(&["--auto-approve"]);
@@ -357,20 +350,19 @@ fn accept_storm_of_thousands_is_served_and_released() {
     expect_memory_bounded(&server, "accept storm", rss_before, FAULT_RSS_BUDGET_KIB);
 }
 
-// SERVER BUG (reported to the lead): the listener is bound with std's `TcpListener::bind`,
-// whose listen backlog is 128 (see `ss -ltn`). A burst of more connects than that overflows the
-// accept queue even though the reactor accepts quickly: the kernel drops the excess SYNs (the
-// client retries after 1 s, then 3 s, 7 s...), and under SYN cookies some connections the
-// client thinks are open are reset. Measured: 3000 connects from 4 threads take 10 s
-// (`accept_storm...`), and waves of 400 connects in the ten-thousand test get resets. Binding
-// through socket2 with a backlog of 1024 (or SOMAXCONN) fixes it. Remove the `ignore` then.
+// Regression test. The listener used to be bound with std's `TcpListener::bind`, whose listen
+// backlog is 128: a burst of more connects than that overflowed the accept queue although the
+// reactor accepted quickly (the kernel dropped the excess SYNs, the client retried after 1 s,
+// then 3 s, 7 s..., and under SYN cookies some connections the client thought open were reset).
+// Measured then: 3000 connects from 4 threads took 10 s, and waves of 400 connects in the
+// ten-thousand test got resets. Fixed by binding through socket2 with a backlog of 1024
+// (`LISTEN_BACKLOG` in server/src/main.rs).
 #[test]
 fn a_burst_of_a_thousand_connects_is_accepted_without_retries() {
     let _lock = heavy();
     const THREADS: usize = 8;
     const PER_THREAD: usize = 125;
-    if let Err(hard) = raise_nofile((THREADS * PER_THREAD) as u64 + 256) {
-        eprintln!("SKIPPED connect burst: hard limit {hard}");
+    if !require_nofile((THREADS * PER_THREAD) as u64 + 256, "connect burst") {
         return;
     }
     let server = Server::start(&["--auto-approve"]);
@@ -1070,7 +1062,7 @@ impl StalledPipes {
     fn start(args: &[&str], read_stdout: bool, read_stderr: bool) -> StalledPipes {
         use std::io::BufRead;
         use std::process::{Command, Stdio};
-        let mut child = Command::new(util::server_bin())
+        let mut child = Command::new(chat_testkit::server_bin())
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
             .stdin(Stdio::piped())
@@ -1178,13 +1170,12 @@ fn a_stalled_console_does_not_freeze_the_room() {
     eprintln!("stalled console: 1500 joins and leaves served with nobody reading stdout");
 }
 
-// SERVER BUG (reported to the lead): log records are written to stderr with a blocking write
-// in the reactor thread (simplelog's WriteLogger, main.rs), and a peer can make the server log
-// at the default level: every join refused for --max-pending is a `warn!` (reactor.rs,
-// `offer_name`), as is every refusal for lack of descriptors (`refuse_with_spare_fd`). When
-// stderr is not being read (a terminal paused with Ctrl-S, a stuck pipe) about 800 refused
-// joins fill the 64 KiB pipe and the whole server freezes for every member.
-// Remove the `ignore` once logging cannot block the reactor.
+// Regression test. Log records used to be written to stderr with a blocking write in the
+// reactor thread, and a peer can make the server log at the default level: every join refused
+// for --max-pending is a warning, as is every refusal for lack of descriptors. With stderr not
+// being read (a terminal paused with Ctrl-S, a stuck pipe), about 800 refused joins filled the
+// 64 KiB pipe and the whole server froze for every member. Fixed by writing the log through a
+// non-blocking stderr (`NonBlockingStderr` in server/src/main.rs).
 #[test]
 fn a_stalled_log_pipe_does_not_freeze_the_room() {
     let _lock = light();
@@ -1292,11 +1283,7 @@ fn ten_thousand_members_are_admitted_and_all_receive_one_message() {
     // This process holds one socket per member; the server (which inherits the limit) one
     // more each plus a few of its own. Both stay far below the 20000 we ask for.
     let need = n as u64 + 512;
-    if let Err(hard) = raise_nofile(need) {
-        eprintln!(
-            "SKIPPED ten_thousand_members: {n} members need {need} open files but the hard \
-             limit is {hard}; raise it (ulimit -Hn {need}) to run this test"
-        );
+    if !require_nofile(need, &format!("ten_thousand_members ({n} members)")) {
         return;
     }
     let max = n.to_string();

@@ -6,14 +6,12 @@
 //! are loose lower bounds (the limit really waited) and generous upper bounds (it fired at all).
 #![allow(clippy::unwrap_used)]
 
-mod util;
-
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use util::{filler, Client, Server, TIMEOUT};
+use chat_testkit::{filler, Client, Server, TIMEOUT};
 
 /// Logs in `a` and `b` on an auto-approving server and consumes b's JOIN at a.
 #[track_caller]
@@ -421,7 +419,7 @@ fn out_of_descriptors_refuses_connections_and_does_not_spin() {
     let server = Server::spawn_wrapped(
         &["prlimit", "--nofile=64:64"],
         &["--listen", "127.0.0.1:0", "--auto-approve"],
-        util::Console::Piped,
+        chat_testkit::Console::Piped,
     );
     let mut clients: Vec<Client> = (0..80).map(|_| server.connect()).collect();
     let (mut admitted, mut refused) = (0, 0);

@@ -6,10 +6,8 @@
 //! room message is sent and must be that member's very next line.
 #![allow(clippy::unwrap_used)]
 
-mod util;
-
+use chat_testkit::{Client, Server};
 use std::time::Duration;
-use util::{Client, Server};
 
 /// Starts an auto-approving server and logs in `names` in order, consuming the `JOIN`s each
 /// earlier member receives, so every returned client has nothing unread.

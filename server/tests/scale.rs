@@ -6,10 +6,8 @@
 //! socket has not read yet (at most a thousand short `JOIN` lines each).
 #![allow(clippy::unwrap_used)]
 
-mod util;
-
+use chat_testkit::{ensure_nofile, Client, Server};
 use std::time::{Duration, Instant};
-use util::{ensure_nofile, Client, Server};
 
 const MEMBERS: usize = 1000;
 

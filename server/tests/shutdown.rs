@@ -3,10 +3,8 @@
 //! (non-zero exit with a one-line message, no panic).
 #![allow(clippy::unwrap_used)]
 
-mod util;
-
+use chat_testkit::{Client, Console, Server};
 use std::time::{Duration, Instant};
-use util::{Client, Console, Server};
 
 /// How long an orderly shutdown may take.
 const EXIT_BOUND: Duration = Duration::from_secs(5);

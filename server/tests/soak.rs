@@ -14,18 +14,15 @@
 //! (messages per second per sender, 10).
 #![allow(clippy::unwrap_used)]
 
-mod hardening_util;
-mod util;
-
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use hardening_util::{
+use chat_testkit::{
     expect_fds_back, fd_baseline, fd_count, peak_rss_kib, rss_kib, Failures, Peer, Rng,
 };
-use util::{Client, End, Server, TIMEOUT};
+use chat_testkit::{Client, End, Server, TIMEOUT};
 
 /// Bytes of padding per message, so stalled members fill their queue in a second or two.
 const PAD: usize = 120;
@@ -338,7 +335,7 @@ fn soak_many_members_chatting_churning_and_stalling() {
     let seed = env_or("SOAK_SEED", Rng::clock_seed());
     let interval = Duration::from_secs_f64(1.0 / rate as f64);
     let members = senders + readers;
-    hardening_util::raise_nofile(members as u64 * 2 + 256).unwrap_or_else(|hard| {
+    chat_testkit::raise_nofile(members as u64 * 2 + 256).unwrap_or_else(|hard| {
         panic!(
             "the soak needs {} open files; hard limit {hard}",
             members * 2 + 256

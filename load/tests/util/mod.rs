@@ -1,103 +1,23 @@
-//! Helpers for the integration tests: a [`Server`] guard that runs the real `chat-server`
-//! binary (the sibling of `chat-load` in the target directory) on a free port, and [`run_load`],
-//! which runs `chat-load --json` against it and returns the report's fields.
+//! Helpers for chat-load's integration tests: [`run_load`] runs `chat-load --json` against a
+//! server and returns the report's fields. The server itself is `chat_testkit::Server` (the real
+//! `chat-server` binary, the sibling of `chat-load` in the target directory, on a free port,
+//! killed when the guard drops).
 //!
-//! Every wait is a channel receive with a deadline, never a bare sleep; the server is killed
-//! when the guard drops, whatever the test did. Only 127.0.0.1 is used.
+//! Every wait is a channel receive with a deadline, never a bare sleep. Only 127.0.0.1 is used.
 #![allow(dead_code)]
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader, Read};
+use std::fmt::Display;
+use std::io::Read;
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-/// How long the server may take to print its `listening on` line (two shared cores, builds).
-const START_TIMEOUT: Duration = Duration::from_secs(15);
-
 /// Path of the generator under test.
 pub fn load_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_chat-load"))
-}
-
-/// Path of `chat-server` next to `chat-load`; fails the test with a clear message when it was
-/// not built.
-#[track_caller]
-pub fn server_bin() -> PathBuf {
-    let path = load_bin().with_file_name("chat-server");
-    assert!(
-        path.exists(),
-        "{} is missing: build it first with `cargo build -p chat-server` (same profile as the tests)",
-        path.display()
-    );
-    path
-}
-
-/// A running `chat-server`, killed on drop.
-#[derive(Debug)]
-pub struct Server {
-    child: Child,
-    /// Kept open: the console stays attached for the whole test.
-    _stdin: ChildStdin,
-    /// `127.0.0.1:PORT`.
-    pub addr: String,
-}
-
-impl Server {
-    /// Starts `chat-server --listen 127.0.0.1:0` with `args`, and waits for its address.
-    #[track_caller]
-    pub fn start(args: &[&str]) -> Server {
-        let mut child = Command::new(server_bin())
-            .args(["--listen", "127.0.0.1:0"])
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdin = child.stdin.take().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            if let Some(Ok(first)) = lines.next() {
-                let _ = tx.send(first);
-            }
-            // Keep draining the console so the server never blocks on a full pipe.
-            for _ in lines {}
-        });
-        let first = match rx.recv_timeout(START_TIMEOUT) {
-            Ok(line) => line,
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("chat-server printed no `listening on` line in {START_TIMEOUT:?}");
-            }
-        };
-        let addr = first
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
-            .to_owned();
-        Server {
-            child,
-            _stdin: stdin,
-            addr,
-        }
-    }
-
-    /// The server's process id.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// A report of `chat-load --json`: its fields by key.
@@ -150,11 +70,11 @@ pub fn args(line: &str) -> Vec<&str> {
 /// Runs `chat-load --json ARGS ADDR` and returns its report; fails the test if it does not end
 /// within `limit`.
 #[track_caller]
-pub fn run_load(addr: &str, args: &[&str], limit: Duration) -> LoadReport {
+pub fn run_load(addr: impl Display, args: &[&str], limit: Duration) -> LoadReport {
     let mut child = Command::new(load_bin())
         .arg("--json")
         .args(args)
-        .arg(addr)
+        .arg(addr.to_string())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -1,0 +1,50 @@
+//! Test helpers shared by the workspace's integration tests: start the real `chat-server`,
+//! talk to it over real sockets with deadlines, read its resource use from `/proc`, and make
+//! sure a test that needs many descriptors gets them. A dev-only crate (`publish = false`):
+//! test crates list it under `[dev-dependencies]` and nothing else links it.
+//!
+//! Every wait is a read or a poll with a deadline, never a bare sleep, so a broken server makes a
+//! test fail with a message instead of hanging. Helpers that assert are `#[track_caller]`, so a
+//! failure points at the test's line. Nothing here talks to anything but loopback addresses, and
+//! nothing starts anything but the binaries under test (and the `kill`, `ss` or `prlimit` a test
+//! asks for).
+//!
+//! # Layout
+//! - [`server`]: [`Server`], the real binary on port 0 with a piped console, killed and waited
+//!   for on drop; [`ServerBuilder`] for flags, console, wrappers; [`server_bin`] and
+//!   [`target_bin`] find the binaries.
+//! - [`client`]: [`Client`], a line connection with deadline reads that checks every line
+//!   against the wire grammar (optionally from a chosen loopback source, `127.0.0.2`, to act as
+//!   another host); [`Peer`], a raw socket2 connection (small receive buffer, reset on close).
+//! - [`proc`]: the server's descriptors, memory, CPU and signal mask from `/proc`, and waiting
+//!   for the descriptor count to settle.
+//! - [`limits`]: raising the open-file limit; tests that need many descriptors fail unless
+//!   [`limits::ALLOW_SKIP`] is set.
+//! - [`healthy`]: members that chat in the background and check they get everything in order.
+//! - [`misc`]: a lock between heavy and light tests, a seeded random generator, a failure
+//!   collector for many threads, filler text.
+// Test helpers fail the test by panicking: an unwrap here is an assertion.
+#![allow(clippy::unwrap_used)]
+
+pub mod client;
+pub mod healthy;
+pub mod limits;
+pub mod misc;
+pub mod proc;
+pub mod server;
+
+use std::time::Duration;
+
+pub use client::{collect_leaves, has_control, skip_to, Client, End, Peer};
+pub use healthy::{HealthReport, Healthy};
+pub use limits::{ensure_nofile, nofile_limits, raise_nofile, require_nofile};
+pub use misc::{filler, heavy, light, Failures, Rng, TestLock};
+pub use proc::{
+    await_fds, expect_alive, expect_fds_back, fd_baseline, fd_count, fd_list, ignores_sigpipe,
+    listen_backlog, peak_rss_kib, rss_kib, status_kib,
+};
+pub use server::{server_bin, target_bin, Console, Server, ServerBuilder};
+
+/// How long a test waits for one expected line (from a socket or the console). Generous because
+/// two cores are shared with builds; a correct server answers in milliseconds.
+pub const TIMEOUT: Duration = Duration::from_secs(5);
