@@ -595,6 +595,37 @@ fn rate_bytes_paces_a_sender_by_bytes_without_losing_lines() {
 }
 
 #[test]
+fn rate_zero_turns_byte_pacing_off_too() {
+    let _lock = light();
+    let server = Server::start(&[
+        "--auto-approve",
+        "--rate",
+        "0",
+        "--burst-bytes",
+        "10000",
+        "--rate-bytes",
+        "20000",
+    ]);
+    let mut a = server.login("a");
+    let mut b = server.login("b");
+    a.expect_exact("JOIN b");
+    // The same 50 kB as above, which byte pacing would spread over about 2 s.
+    let pad = filler("", 996);
+    let batch: String = (0..50).map(|i| format!("{i:03} {pad}\n")).collect();
+    let start = Instant::now();
+    a.send_raw(batch.as_bytes());
+    for i in 0..50 {
+        b.expect_exact(&format!("MSG a - {i:03} {pad}"));
+    }
+    let took = start.elapsed();
+    eprintln!("50 kB with --rate 0 took {took:?}");
+    assert!(
+        took < Duration::from_millis(1000),
+        "50 kB took {took:?} with --rate 0: still paced by bytes"
+    );
+}
+
+#[test]
 fn burst_bytes_that_do_not_fit_the_queue_refuse_to_start() {
     // A burst that fits starts (this also proves the flags exist)...
     let _lock = light();

@@ -268,13 +268,13 @@ fn nick_into_the_name_of_a_waiting_join_is_refused() {
 fn nick_to_a_bad_name_is_refused_and_you_is_reserved() {
     let server = Server::start(&["--auto-approve"]);
     let mut c = room(&server, &["a", "b"]);
+    // Control characters are left out: a member's line is sanitized before it is parsed, so
+    // whether `/nick ev<ESC>il` is refused or renames to `evil` is not fixed by the contract.
     let too_long = "n".repeat(33);
     let bad = [
         "bad.name",
         "bøb",
         too_long.as_str(),
-        "ev\u{1b}il",
-        "ri\u{202E}ght",
         "you",
         "You",
         "YOU",
