@@ -49,19 +49,34 @@ impl Client {
     /// the server sees the connection come from another host.
     #[track_caller]
     pub fn connect_from(addr: SocketAddr, source: IpAddr) -> Client {
+        Client::connect_from_with(addr, source, None)
+    }
+
+    /// Like [`Client::connect_from`], with `rcvbuf` as `SO_RCVBUF` when given (set before
+    /// connecting; the kernel doubles it and has a floor of a few KiB), so a member that stops
+    /// reading fills the server's side quickly.
+    #[track_caller]
+    pub fn connect_from_with(addr: SocketAddr, source: IpAddr, rcvbuf: Option<usize>) -> Client {
         assert!(
             addr.ip().is_loopback() && source.is_loopback(),
             "tests only use loopback addresses ({source} -> {addr})"
         );
         let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
             .unwrap_or_else(|e| panic!("socket: {e}"));
+        if let Some(size) = rcvbuf {
+            socket
+                .set_recv_buffer_size(size)
+                .unwrap_or_else(|e| panic!("SO_RCVBUF {size}: {e}"));
+        }
         socket
             .bind(&SockAddr::from(SocketAddr::new(source, 0)))
             .unwrap_or_else(|e| panic!("cannot bind to {source}: {e}"));
         socket
             .connect_timeout(&SockAddr::from(addr), TIMEOUT)
             .unwrap_or_else(|e| panic!("cannot connect to {addr} from {source}: {e}"));
-        Client::from_stream(socket.into())
+        let mut client = Client::from_stream(socket.into());
+        client.name = source.to_string();
+        client
     }
 
     /// A client over an open connection.

@@ -61,7 +61,12 @@ impl Engine<'_> {
             }
             ServerMsg::Denied { .. } | ServerMsg::Bye { .. } => self.report.refused += 1,
             ServerMsg::Error { .. } => self.report.server_errors += 1,
-            ServerMsg::Leave { .. } | ServerMsg::Info { .. } | ServerMsg::Priv { .. } => {}
+            ServerMsg::Leave { .. }
+            | ServerMsg::Info { .. }
+            | ServerMsg::Priv { .. }
+            | ServerMsg::Act { .. }
+            | ServerMsg::Nick { .. }
+            | ServerMsg::Hist { .. } => {}
         }
     }
 
