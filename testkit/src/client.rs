@@ -468,3 +468,28 @@ pub fn collect_leaves(
     }
     (found.into_iter().flatten().collect(), skipped)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    #[test]
+    fn connect_from_shows_the_chosen_source_and_checks_lines() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let source: IpAddr = "127.0.0.2".parse().unwrap();
+        let mut c = Client::connect_from_with(addr, source, Some(4096));
+        let (mut server_side, peer) = listener.accept().unwrap();
+        assert_eq!(peer.ip(), source);
+        assert_eq!(c.local_addr().ip(), source);
+        server_side.write_all(b"NAME? pick one\nINFO half").unwrap();
+        assert_eq!(c.expect("NAME? "), "NAME? pick one");
+        assert_eq!(
+            c.try_next_line(Duration::from_millis(50)),
+            Err(End::Timeout)
+        );
+        drop(server_side);
+        assert_eq!(c.try_next_line(TIMEOUT), Err(End::Eof));
+    }
+}

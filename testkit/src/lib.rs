@@ -21,6 +21,7 @@
 //! - [`limits`]: raising the open-file limit; tests that need many descriptors fail unless
 //!   [`limits::ALLOW_SKIP`] is set.
 //! - [`healthy`]: members that chat in the background and check they get everything in order.
+//! - [`pipe`]: a child's output (console, client screen) as lines awaited with a deadline.
 //! - [`misc`]: a lock between heavy and light tests, a seeded random generator, a failure
 //!   collector for many threads, filler text.
 // Test helpers fail the test by panicking: an unwrap here is an assertion.
@@ -30,15 +31,17 @@ pub mod client;
 pub mod healthy;
 pub mod limits;
 pub mod misc;
+pub mod pipe;
 pub mod proc;
 pub mod server;
 
 use std::time::Duration;
 
-pub use client::{collect_leaves, has_control, skip_to, Client, End, Peer};
+pub use client::{check_grammar, collect_leaves, has_control, skip_to, Client, End, Peer};
 pub use healthy::{HealthReport, Healthy};
-pub use limits::{ensure_nofile, nofile_limits, raise_nofile, require_nofile};
+pub use limits::{ensure_nofile, nofile_limits, raise_nofile, require_nofile, ALLOW_SKIP};
 pub use misc::{filler, heavy, light, Failures, Rng, TestLock};
+pub use pipe::{pipe_lines, PipeLines};
 pub use proc::{
     await_fds, expect_alive, expect_fds_back, fd_baseline, fd_count, fd_list, ignores_sigpipe,
     listen_backlog, peak_rss_kib, rss_kib, status_kib,

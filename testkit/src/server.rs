@@ -11,16 +11,17 @@
 //! when it is missing. [`ServerBuilder::bin`] takes an explicit path (e.g.
 //! `env!("CARGO_BIN_EXE_chat-server")`) instead.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver};
+use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::client::Client;
+use crate::pipe::pipe_lines;
 use crate::TIMEOUT;
 
 /// The environment variable that, when set, names the `chat-server` binary to test.
@@ -200,33 +201,6 @@ impl ServerBuilder {
         server.addr = addr;
         server
     }
-}
-
-/// Lines read from `source` by a thread, as a channel (each without its LF, lossily decoded),
-/// so a test can wait for one with a deadline. The thread ends at end of file or when the
-/// receiver is dropped. For a server's console or a client binary's output.
-pub fn pipe_lines<R: Read + Send + 'static>(source: R) -> Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let mut reader = BufReader::new(source);
-        let mut line = Vec::new();
-        loop {
-            line.clear();
-            match reader.read_until(b'\n', &mut line) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {
-                    if line.last() == Some(&b'\n') {
-                        line.pop();
-                    }
-                    let text = String::from_utf8_lossy(&line).into_owned();
-                    if tx.send(text).is_err() {
-                        break;
-                    }
-                }
-            }
-        }
-    });
-    rx
 }
 
 /// How long the binary may take to print its `listening on` line.
