@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use chat_server::config::{self, Config};
+use chat_server::reactor::Reactor;
 use chat_server::ConsoleInput;
 use clap::Parser;
 use log::{info, warn, LevelFilter};
@@ -89,6 +90,10 @@ struct Args {
     /// timeout) refused (0: no cool-down).
     #[arg(long, value_name = "SECS", default_value_t = config::DEFAULT_NAME_COOLDOWN_SECS)]
     name_cooldown: f64,
+    /// Open a Unix socket (mode 0600) at PATH where operators connect with `nc -U PATH` and use
+    /// the console's commands; with it the server can run with stdin at /dev/null.
+    #[arg(long, value_name = "PATH")]
+    control: Option<PathBuf>,
     /// Room messages kept and shown to newcomers (0: no history).
     #[arg(long, value_name = "N", default_value_t = config::DEFAULT_HISTORY)]
     history: usize,
@@ -160,6 +165,7 @@ impl Args {
             max_pending_per_ip: self.max_pending_per_ip,
             name_cooldown,
             history: self.history,
+            control: self.control.clone(),
         };
         config.check()?;
         Ok(config)
@@ -285,13 +291,23 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::BIND);
         }
     };
+    info!("{config:?}");
+    // Everything is bound (the control socket too) before `listening on` is printed, so a
+    // script that waits for that line can use every socket at once.
+    let mut reactor = match Reactor::new(listener, config, ConsoleInput::Stdin) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("chat-server: {e}");
+            return ExitCode::from(exit::BIND);
+        }
+    };
     {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "listening on {local}");
         let _ = out.flush();
     }
-    info!("listening on {local}; {config:?}");
-    match chat_server::run(listener, config, ConsoleInput::Stdin) {
+    info!("listening on {local}");
+    match reactor.run() {
         Ok(()) => ExitCode::from(exit::OK),
         Err(e) => {
             eprintln!("chat-server: {e}");
