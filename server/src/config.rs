@@ -109,6 +109,8 @@ pub struct Config {
     pub name_cooldown: Duration,
     /// Room messages kept for newcomers (0: none).
     pub history: usize,
+    /// Where to open the remote consoles' Unix socket (`--control`), if anywhere.
+    pub control: Option<std::path::PathBuf>,
 }
 
 impl Default for Config {
@@ -130,6 +132,7 @@ impl Default for Config {
             max_pending_per_ip: DEFAULT_MAX_PENDING_PER_IP,
             name_cooldown: Duration::from_secs_f64(DEFAULT_NAME_COOLDOWN_SECS),
             history: DEFAULT_HISTORY,
+            control: None,
         }
     }
 }

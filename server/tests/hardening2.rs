@@ -625,11 +625,14 @@ fn rate_zero_turns_byte_pacing_off_too() {
 
 #[test]
 fn burst_bytes_that_do_not_fit_the_queue_refuse_to_start() {
-    // A burst that fits starts (this also proves the flags exist)...
+    // A burst that fits starts (this also proves the flags exist): 5000 bytes plus 10 lines of
+    // prefix and bookkeeping (80 + 64 each) is 6440 <= 8192. The default 500 lines would not fit.
     let _lock = light();
     let server = Server::start(&[
         "--max-queue",
         "8192",
+        "--burst",
+        "10",
         "--burst-bytes",
         "5000",
         "--rate-bytes",
@@ -641,6 +644,7 @@ fn burst_bytes_that_do_not_fit_the_queue_refuse_to_start() {
     for (args, about_burst) in [
         (&["--max-queue", "1000", "--burst-bytes", "5000"][..], false),
         (&["--max-queue", "8192", "--burst-bytes", "9000"][..], true),
+        (&["--max-queue", "8192", "--burst-bytes", "5000"][..], true),
         (&["--burst-bytes", "2097152"][..], true),
     ] {
         let mut all = vec!["--listen", "127.0.0.1:0"];

@@ -1,10 +1,12 @@
 //! The operator's consoles: command parsing (pure, here), what a command does (the core:
-//! `crate::chat`), and the consoles' non-blocking input and output ([`io`]).
+//! `crate::chat`), the standard console's non-blocking input and output ([`io`]) and the
+//! remote consoles on a Unix socket ([`control`]).
 //!
 //! The reactor reads each console without blocking, frames it into lines and hands each line to
 //! [`parse`]; the core executes the command. Parsing never does I/O, so it is unit-tested and
 //! fuzzed on its own.
 
+pub mod control;
 pub mod io;
 
 use std::fmt;

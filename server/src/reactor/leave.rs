@@ -50,9 +50,15 @@ impl Reactor {
     /// console asked for.
     pub(super) fn settle(&mut self, now: Now) {
         loop {
-            while !self.shell.doomed.is_empty() || !self.shell.dirty.is_empty() {
+            while !self.shell.doomed.is_empty()
+                || !self.shell.dirty.is_empty()
+                || !self.shell.cut_controls.is_empty()
+            {
                 self.reap(now);
                 self.shell.flush(now.at);
+                while let Some(key) = self.shell.cut_controls.pop() {
+                    self.close_control(key, now);
+                }
             }
             if !self.shell.quit_requested {
                 return;

@@ -43,6 +43,7 @@ use slab::Slab;
 
 use crate::chat::{ConnId, Core, Now};
 use crate::config::{Config, CONSOLE_MAX_LINE, READ_CHUNK};
+use crate::console::control::{ControlConn, ControlListener};
 use crate::console::io::{ConsoleInput, ConsoleOut, StdinSource};
 use crate::timers::{TimerKind, Timers};
 use conn::{Conn, GATHER_BYTES};
@@ -51,8 +52,11 @@ const LISTENER: Token = Token(0);
 const CONSOLE: Token = Token(1);
 const SIGNALS: Token = Token(2);
 const CONSOLE_OUT: Token = Token(3);
+const CONTROL_LISTENER: Token = Token(4);
 /// Connection tokens are slab keys shifted past the fixed tokens.
-const FIRST_CONN: usize = 4;
+const FIRST_CONN: usize = 5;
+/// Control console tokens are their slab keys shifted this far, past any connection's token.
+const FIRST_CONTROL: usize = usize::MAX / 2;
 
 const EVENTS_CAPACITY: usize = 1024;
 
@@ -68,6 +72,10 @@ pub struct Shell {
     config: Config,
     /// Operator console output (standard output).
     console_out: ConsoleOut,
+    /// Remote operator consoles (`--control`); console id = slab key + 1 (0 is standard input).
+    controls: Slab<ControlConn>,
+    /// Control consoles to cut off at the end of the round (they stopped reading or failed).
+    cut_controls: Vec<usize>,
     /// Where several queued lines are gathered for one `write` (reused, never shrunk).
     gather: Vec<u8>,
     /// Connections whose output queue grew this round (each at most once: `Conn::dirty`).
@@ -95,6 +103,8 @@ pub struct Reactor {
     shell: Shell,
     /// Operator console input; `None` once it reached end of file or failed.
     stdin: Option<StdinSource>,
+    /// The control socket (`--control`), if any.
+    control: Option<ControlListener>,
     console_framer: LineFramer,
     signals: signal_hook_mio::v1_0::Signals,
     /// Shared read buffer for every socket ([`READ_CHUNK`] bytes).
@@ -155,6 +165,23 @@ impl Reactor {
             log::info!("no operator console: joins will be denied unless --auto-approve");
         }
         let consoles = usize::from(stdin.is_some());
+        let control = match &config.control {
+            Some(path) => {
+                let mut control = ControlListener::bind(path).map_err(|e| {
+                    io::Error::new(
+                        e.kind(),
+                        format!("cannot open the control socket {}: {e}", path.display()),
+                    )
+                })?;
+                poll.registry().register(
+                    control.listener(),
+                    CONTROL_LISTENER,
+                    Interest::READABLE,
+                )?;
+                Some(control)
+            }
+            None => None,
+        };
         Ok(Reactor {
             listener: Some(listener),
             core: Core::new(config.clone(), consoles),
@@ -163,6 +190,8 @@ impl Reactor {
                 conns: Slab::with_capacity(1024.min(config.max_clients)),
                 timers: Timers::default(),
                 console_out: ConsoleOut::open(CONSOLE_OUT),
+                controls: Slab::new(),
+                cut_controls: Vec::new(),
                 gather: Vec::with_capacity(GATHER_BYTES),
                 dirty: Vec::new(),
                 doomed: Vec::new(),
@@ -175,6 +204,7 @@ impl Reactor {
             },
             poll,
             stdin,
+            control,
             console_framer: LineFramer::new(CONSOLE_MAX_LINE),
             signals,
             scratch: vec![0; READ_CHUNK],
@@ -212,6 +242,16 @@ impl Reactor {
                     CONSOLE => self.read_console(now),
                     SIGNALS => self.read_signals(now),
                     CONSOLE_OUT => self.shell.console_out.flush(&self.shell.registry),
+                    CONTROL_LISTENER => self.accept_controls(now),
+                    Token(t) if t >= FIRST_CONTROL => {
+                        let key = t - FIRST_CONTROL;
+                        if event.is_writable() {
+                            self.shell.flush_control(key);
+                        }
+                        if event.is_readable() || event.is_read_closed() || event.is_error() {
+                            self.read_control(key, now);
+                        }
+                    }
                     Token(t) => {
                         let key = t - FIRST_CONN;
                         if event.is_writable() {

@@ -16,8 +16,9 @@ use mio::Interest;
 
 use super::conn::OutQueue;
 use super::{token_of, Shell};
-use crate::chat::{Audience, ConnId, CoreTimer, Outbox};
+use crate::chat::{Audience, ConnId, ConsoleId, CoreTimer, Outbox};
 use crate::config::{CLOSE_LINGER, QUEUE_RELEASE_DELAY};
+use crate::console::control::Written;
 use crate::timers::{TimerKind, NO_CONN};
 
 /// Memory is given back to the system after the queues held at least this much in all ...
@@ -34,9 +35,26 @@ impl Outbox for Shell {
         self.close_conn(id, Instant::now());
     }
 
-    fn console(&mut self, _to: Audience, line: fmt::Arguments<'_>) {
-        // Standard output is the only console so far: it gets both events and replies.
-        self.console_out.line(&self.registry, line);
+    fn console(&mut self, to: Audience, line: fmt::Arguments<'_>) {
+        match to {
+            Audience::All => {
+                self.console_out.line(&self.registry, line);
+                for (key, control) in self.controls.iter_mut() {
+                    if control.line(&self.registry, line) == Written::CutOff {
+                        self.cut_controls.push(key);
+                    }
+                }
+            }
+            Audience::One(ConsoleId(0)) => self.console_out.line(&self.registry, line),
+            Audience::One(ConsoleId(id)) => {
+                let key = id - 1;
+                if let Some(control) = self.controls.get_mut(key) {
+                    if control.line(&self.registry, line) == Written::CutOff {
+                        self.cut_controls.push(key);
+                    }
+                }
+            }
+        }
     }
 
     fn arm(&mut self, at: Instant, id: ConnId, timer: CoreTimer) {
