@@ -14,7 +14,9 @@
 //! (a stream of 35-byte `MSG mN - L s seq ns` lines fed in 64 KiB chunks, as chat-load reads
 //! them; 64 MiB, best of 3): the core frames a line in 16.6 ns, the UTF-8 layer in 17.1 ns,
 //! chat-load's former memchr framer (`load/src/lines.rs`, removed) took 17.5 ns and this
-//! module's former byte-at-a-time scan 29.9 ns.
+//! module's former byte-at-a-time scan 29.9 ns. End to end, chat-load's CPU per delivery on
+//! fanout-100 (`-n 100 -s 100 -m 200 -w 32`, release builds pinned to a core each, median of
+//! five interleaved runs) was 32.3 ns on its own framer and 32.4 ns on this one: no change.
 //!
 //! It never touches a socket: the caller reads, then hands the bytes to `feed`.
 
