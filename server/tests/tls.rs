@@ -754,3 +754,80 @@ fn a_tls_member_that_stops_reading_is_dropped_like_a_plain_one() {
     }
     assert_eq!(talker.expect("LEAVE "), "LEAVE sleepy dropped");
 }
+
+/// CPU time of `pid`'s main thread so far (the server has one), in ns, from /proc.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/schedstat")).unwrap();
+    let ns: u64 = stat.split_whitespace().next().unwrap().parse().unwrap();
+    Duration::from_nanos(ns)
+}
+
+/// What a delivery costs the server over TLS and in the clear: one sender, `MEMBERS`
+/// receivers; `BURST` room messages sent in one write (the server gathers many lines per write,
+/// so TLS encrypts few, large records), then `STEP` messages one at a time, each read by
+/// everyone before the next (one small record per delivery). A measurement, not a check: run
+/// with `cargo test -p chat-server --test tls -- --ignored --nocapture` (add `--release` for
+/// figures comparable with docs/PERFORMANCE.md).
+#[test]
+#[ignore]
+fn measure_cpu_per_delivery_tls_and_plain() {
+    const MEMBERS: usize = 100;
+    const BURST: usize = 5000;
+    const STEP: usize = 200;
+    let pki = Pki::new("measure");
+    pki.install(&pki.leaf("measure"));
+    let mut args = vec!["--listen".to_owned(), "127.0.0.1:0".to_owned()];
+    args.extend(pki.tls_args());
+    args.extend(["--rate".to_owned(), "0".to_owned()]);
+    let server = Server::start(&args);
+    let config = pki.client_config();
+    let line = format!("{}\n", "m".repeat(40));
+    for (round, use_tls) in [false, true, false, true].into_iter().enumerate() {
+        let mut readers: Vec<Box<dyn FnMut(usize)>> = Vec::new();
+        for i in 0..MEMBERS {
+            let name = format!("r{round}x{i}");
+            if use_tls {
+                let mut m = tls(server.tls(), &config);
+                m.login(&name);
+                readers.push(Box::new(move |n| count_msgs(&mut m, n)));
+            } else {
+                let mut m = plain(server.plain());
+                m.login(&name);
+                readers.push(Box::new(move |n| count_msgs(&mut m, n)));
+            }
+        }
+        let mut sender = plain(server.plain());
+        sender.login(&format!("s{round}"));
+        let kind = if use_tls { "TLS" } else { "plain" };
+        let pid = server.child.id();
+
+        let before = cpu_time(pid);
+        sender
+            .stream
+            .write_all(line.repeat(BURST).as_bytes())
+            .unwrap();
+        readers.iter_mut().for_each(|read| read(BURST));
+        let per = (cpu_time(pid) - before).as_nanos() as f64 / (MEMBERS * BURST) as f64;
+        println!("{kind} burst: {per:.0} ns of server CPU per delivery");
+
+        let before = cpu_time(pid);
+        for _ in 0..STEP {
+            sender.stream.write_all(line.as_bytes()).unwrap();
+            readers.iter_mut().for_each(|read| read(1));
+        }
+        let per = (cpu_time(pid) - before).as_nanos() as f64 / (MEMBERS * STEP) as f64;
+        println!("{kind} one at a time: {per:.0} ns of server CPU per delivery");
+        sender.send("/leave");
+    }
+}
+
+fn count_msgs<S: Read + Write>(m: &mut Member<S>, want: usize) {
+    let mut got = 0;
+    while got < want {
+        match m.try_line(TIMEOUT * 6) {
+            Ok(l) if l.starts_with("MSG ") => got += 1,
+            Ok(_) => {}
+            Err(e) => panic!("after {got} lines: {e:?}"),
+        }
+    }
+}
