@@ -1,8 +1,8 @@
 //! `chat-server`: a single-threaded chat server: the rules of the room in a core that knows no
 //! sockets, inside a hand-written `mio` reactor, with operator consoles.
 //!
-//! The binary (`main.rs`) turns flags into a [`Config`], binds the listener and calls [`run`];
-//! tests can do the same on port 0.
+//! The binary (`main.rs`) turns flags into a [`Config`], binds the listeners (plain, TLS or
+//! both: [`Listeners`]) and calls [`run`]; tests can do the same on port 0.
 //!
 //! # Layout
 //! - [`config`]: every limit, named, with its default; the validated [`Config`].
@@ -11,6 +11,7 @@
 //! - [`reactor`]: the I/O shell: the event loop, connections, queues, timers, signals.
 //! - [`console`]: the operator's commands (pure parsing) and the consoles' non-blocking I/O.
 //! - [`timers`]: every deadline in one heap.
+//! - [`tls_config`]: the TLS certificate and key files, loaded into a rustls config.
 //! - [`bucket`]: the token bucket behind every rate.
 //! - [`memory`]: giving freed heap memory back to the system.
 
@@ -21,15 +22,46 @@ pub mod console;
 pub mod memory;
 pub mod reactor;
 pub mod timers;
+pub mod tls_config;
 
 pub use config::Config;
 pub use console::io::ConsoleInput;
 
-/// Serves on `listener` until the operator quits or a signal asks to stop.
+/// Serves on `listeners` (a plain `TcpListener` converts) until the operator quits or a signal
+/// asks to stop.
 pub fn run(
-    listener: std::net::TcpListener,
+    listeners: impl Into<Listeners>,
     config: Config,
     console: ConsoleInput,
 ) -> std::io::Result<()> {
-    reactor::Reactor::new(listener, config, console)?.run()
+    reactor::Reactor::new(listeners, config, console)?.run()
+}
+
+/// What the server accepts connections on: at least one of the two, bound by the caller.
+#[derive(Debug)]
+pub struct Listeners {
+    /// The plain listener (`None` with `--listen off`).
+    pub plain: Option<std::net::TcpListener>,
+    /// The TLS listener and its certificate (`--tls-listen`).
+    pub tls: Option<TlsListener>,
+}
+
+/// A listener whose connections speak TLS.
+#[derive(Debug)]
+pub struct TlsListener {
+    /// The bound listener.
+    pub listener: std::net::TcpListener,
+    /// Where the certificate and key are read from again on SIGHUP.
+    pub files: tls_config::TlsFiles,
+    /// The certificate and key as loaded at start (by [`tls_config::TlsFiles::load`]).
+    pub config: std::sync::Arc<rustls::ServerConfig>,
+}
+
+impl From<std::net::TcpListener> for Listeners {
+    fn from(plain: std::net::TcpListener) -> Self {
+        Listeners {
+            plain: Some(plain),
+            tls: None,
+        }
+    }
 }

@@ -1,5 +1,5 @@
-//! `chat-server` command line: flags -> validated [`Config`], logging, the listener, then the
-//! reactor. Everything else lives in the library.
+//! `chat-server` command line: flags -> validated [`Config`], logging, the listeners (plain
+//! and TLS), then the reactor. Everything else lives in the library.
 
 use std::fs::File;
 use std::io::{self, Write};
@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use chat_server::config::{self, Config};
 use chat_server::reactor::Reactor;
-use chat_server::ConsoleInput;
+use chat_server::tls_config::TlsFiles;
+use chat_server::{ConsoleInput, Listeners, TlsListener};
 use clap::Parser;
 use log::{info, warn, LevelFilter};
 
@@ -20,7 +21,7 @@ mod exit {
     pub const OK: u8 = 0;
     /// The server failed while running.
     pub const RUNTIME: u8 = 1;
-    /// Bad flags (clap also uses 2).
+    /// Bad flags (clap also uses 2), or a TLS certificate or key that does not load.
     pub const USAGE: u8 = 2;
     /// The listen address could not be bound.
     pub const BIND: u8 = 3;
@@ -35,9 +36,18 @@ mod exit {
     after_help = "Operator commands (type on stdin): approve [name], deny [name], pending, who, kick <name>, say <text>, ban <ip>, unban <ip>, bans, quit, help"
 )]
 struct Args {
-    /// Address to listen on (port 0 picks a free port).
-    #[arg(long, default_value = config::DEFAULT_LISTEN)]
-    listen: SocketAddr,
+    /// Address to listen on (port 0 picks a free port), or `off` for no plain listener.
+    #[arg(long, value_name = "ADDR|off", default_value = config::DEFAULT_LISTEN, value_parser = parse_listen)]
+    listen: Listen,
+    /// Address of a second listener that speaks the same protocol inside TLS.
+    #[arg(long, value_name = "ADDR", requires_all = ["tls_cert", "tls_key"])]
+    tls_listen: Option<SocketAddr>,
+    /// PEM certificate chain for --tls-listen (read again on SIGHUP).
+    #[arg(long, value_name = "FILE", requires = "tls_listen")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-listen (read again on SIGHUP).
+    #[arg(long, value_name = "FILE", requires = "tls_listen")]
+    tls_key: Option<PathBuf>,
     /// Admit every valid name without asking the operator.
     #[arg(long)]
     auto_approve: bool,
@@ -124,6 +134,22 @@ fn generate(what: &str) -> io::Result<()> {
     };
     clap_complete::generate(shell, &mut command, "chat-server", &mut out);
     Ok(())
+}
+
+/// `--listen`: an address, or `off`.
+#[derive(Debug, Clone, Copy)]
+enum Listen {
+    Off,
+    At(SocketAddr),
+}
+
+fn parse_listen(s: &str) -> Result<Listen, String> {
+    if s == "off" {
+        return Ok(Listen::Off);
+    }
+    s.parse()
+        .map(Listen::At)
+        .map_err(|e| format!("{e} (an address such as 127.0.0.1:55555, or `off`)"))
 }
 
 fn seconds(flag: &str, secs: f64) -> Result<Duration, String> {
@@ -217,6 +243,19 @@ fn bind(addr: SocketAddr, send_buffer: usize) -> io::Result<TcpListener> {
     Ok(socket.into())
 }
 
+/// [`bind`], and the address it got (port 0 picks one); says what failed on standard error.
+fn bind_local(addr: SocketAddr, send_buffer: usize) -> Result<(TcpListener, SocketAddr), ExitCode> {
+    let listener = bind(addr, send_buffer).map_err(|e| {
+        eprintln!("chat-server: cannot listen on {addr}: {e}");
+        ExitCode::from(exit::BIND)
+    })?;
+    let local = listener.local_addr().map_err(|e| {
+        eprintln!("chat-server: cannot read the listening address: {e}");
+        ExitCode::from(exit::BIND)
+    })?;
+    Ok((listener, local))
+}
+
 /// A log sink that never blocks the reactor: standard error reopened non-blocking, and a line
 /// that does not fit (a paused terminal, a pipe nobody reads) is dropped rather than waited for.
 #[derive(Debug)]
@@ -306,25 +345,61 @@ fn main() -> ExitCode {
         eprintln!("chat-server: {e}");
         return ExitCode::from(exit::USAGE);
     }
+    let tls = match (&args.tls_listen, &args.tls_cert, &args.tls_key) {
+        (Some(addr), Some(cert), Some(key)) => {
+            let files = TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            };
+            match files.load() {
+                Ok(tls_config) => Some((*addr, files, tls_config)),
+                Err(e) => {
+                    eprintln!("chat-server: {e}");
+                    return ExitCode::from(exit::USAGE);
+                }
+            }
+        }
+        _ => None,
+    };
+    let plain_addr = match args.listen {
+        Listen::At(addr) => Some(addr),
+        Listen::Off if tls.is_some() => None,
+        Listen::Off => {
+            eprintln!("chat-server: --listen off needs --tls-listen: at least one listener");
+            return ExitCode::from(exit::USAGE);
+        }
+    };
     raise_fd_limit(config.max_clients);
-    let listener = match bind(args.listen, args.send_buffer) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("chat-server: cannot listen on {}: {e}", args.listen);
-            return ExitCode::from(exit::BIND);
-        }
+    // Both are bound before either is announced, so a printed address always works.
+    let mut listeners = Listeners {
+        plain: None,
+        tls: None,
     };
-    let local = match listener.local_addr() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("chat-server: cannot read the listening address: {e}");
-            return ExitCode::from(exit::BIND);
-        }
-    };
+    let mut announce = Vec::new();
+    if let Some(addr) = plain_addr {
+        let (listener, local) = match bind_local(addr, args.send_buffer) {
+            Ok(l) => l,
+            Err(code) => return code,
+        };
+        listeners.plain = Some(listener);
+        announce.push(format!("listening on {local}"));
+    }
+    if let Some((addr, files, tls_config)) = tls {
+        let (listener, local) = match bind_local(addr, args.send_buffer) {
+            Ok(l) => l,
+            Err(code) => return code,
+        };
+        listeners.tls = Some(TlsListener {
+            listener,
+            files,
+            config: tls_config,
+        });
+        announce.push(format!("listening on {local} (TLS)"));
+    }
     info!("{config:?}");
     // Everything is bound (the control socket too) before `listening on` is printed, so a
     // script that waits for that line can use every socket at once.
-    let mut reactor = match Reactor::new(listener, config, ConsoleInput::Stdin) {
+    let mut reactor = match Reactor::new(listeners, config, ConsoleInput::Stdin) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("chat-server: {e}");
@@ -333,10 +408,12 @@ fn main() -> ExitCode {
     };
     {
         let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "listening on {local}");
+        for line in &announce {
+            let _ = writeln!(out, "{line}");
+        }
         let _ = out.flush();
     }
-    info!("listening on {local}");
+    info!("{}", announce.join(", "));
     match reactor.run() {
         Ok(()) => ExitCode::from(exit::OK),
         Err(e) => {
@@ -365,11 +442,13 @@ mod tests {
             if matches!(long, "help" | "version" | "generate") {
                 continue;
             }
-            let flag = format!("`--{long}");
-            assert!(
-                doc.contains(&flag),
-                "docs/PROTOCOL.md does not mention --{long}"
-            );
+            let flag = format!("--{long}");
+            // The flag itself, not a longer one it starts (--max-pending in --max-pending-per-ip).
+            let named = doc.match_indices(&flag).any(|(at, _)| {
+                let next = doc[at + flag.len()..].chars().next();
+                !next.is_some_and(|c| c.is_ascii_alphanumeric() || c == '-')
+            });
+            assert!(named, "docs/PROTOCOL.md does not mention {flag}");
         }
         Args::command().debug_assert();
     }

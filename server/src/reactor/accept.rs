@@ -1,8 +1,14 @@
-//! Accepting connections: the listener drained to `WouldBlock`, `--max-clients` and
-//! `--max-per-ip` enforced, and running out of descriptors handled without spinning.
+//! Accepting connections: each listener (plain, TLS) drained to `WouldBlock`, `--max-clients`
+//! and `--max-per-ip` enforced, and running out of descriptors handled without spinning.
+//!
+//! A TLS connection gets the current certificate (`Reactor::tls`) and from then on is a
+//! connection like any other: its handshake runs as its bytes are read, inside the login
+//! timeout that starts here. A refused TLS connection is closed without a word (an ERROR line
+//! in clear text would only confuse its TLS client).
 
 use std::io::{self, Write};
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use chat_common::protocol::{ErrorCode, ServerMsg};
 use mio::net::{TcpListener, TcpStream};
@@ -10,24 +16,26 @@ use mio::Interest;
 
 use super::conn::Conn;
 use super::stream::Stream;
+use super::tls::TlsStream;
 use super::{token_of, Reactor};
 use crate::chat::{ConnId, Now};
 
 impl Reactor {
-    pub(super) fn accept_all(&mut self, now: Now) {
+    /// Accepts from the plain listener, or the TLS one when `tls`.
+    pub(super) fn accept_all(&mut self, tls: bool, now: Now) {
         loop {
-            let Some(listener) = &self.listener else {
+            let Some(listener) = self.listener_of(tls) else {
                 return;
             };
             match listener.accept() {
-                Ok((stream, addr)) => self.open_conn(stream, addr, now),
+                Ok((stream, addr)) => self.open_conn(stream, addr, tls, now),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
                 Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
                     // Linux takes the descriptor before it looks at the backlog, so EMFILE
                     // comes even when nobody is waiting: stop unless a connection was refused.
-                    if !self.refuse_with_spare_fd() {
+                    if !self.refuse_with_spare_fd(tls) {
                         return;
                     }
                 }
@@ -44,17 +52,26 @@ impl Reactor {
     /// and the pending connections would wait forever.
     ///
     /// Returns whether a connection was refused (so the caller may try to accept again).
-    fn refuse_with_spare_fd(&mut self) -> bool {
+    fn listener_of(&self, tls: bool) -> Option<&TcpListener> {
+        if tls {
+            self.tls_listener.as_ref()
+        } else {
+            self.listener.as_ref()
+        }
+    }
+
+    fn refuse_with_spare_fd(&mut self, tls: bool) -> bool {
         let Some(spare) = self.spare_fd.take() else {
             log::warn!("out of file descriptors and no spare descriptor: connections wait");
             return false;
         };
         drop(spare);
-        let refused = match self.listener.as_ref().map(TcpListener::accept) {
+        let refused = match self.listener_of(tls).map(TcpListener::accept) {
             Some(Ok((stream, addr))) => {
                 log::debug!("out of file descriptors: refusing {addr}");
                 refuse(
                     stream,
+                    tls,
                     "the server is out of file descriptors; try again later",
                 );
                 true
@@ -65,22 +82,32 @@ impl Reactor {
         refused && self.spare_fd.is_some()
     }
 
-    fn open_conn(&mut self, stream: TcpStream, addr: SocketAddr, now: Now) {
+    fn open_conn(&mut self, stream: TcpStream, addr: SocketAddr, tls: bool, now: Now) {
         let config = &self.shell.config;
         if self.shell.conns.len() >= config.max_clients {
             log::debug!("refusing {addr}: {} connections", self.shell.conns.len());
-            refuse(stream, "the server is full; try again later");
+            refuse(stream, tls, "the server is full; try again later");
             return;
         }
         let ip = addr.ip();
         let from_ip = self.per_ip.get(&ip).copied().unwrap_or(0);
         if config.max_per_ip > 0 && from_ip >= config.max_per_ip {
             log::debug!("refusing {addr}: {from_ip} connections from {ip}");
-            refuse(stream, "too many connections from your address");
+            refuse(stream, tls, "too many connections from your address");
             return;
         }
         let _ = stream.set_nodelay(true);
-        let mut stream = Stream::Tcp(stream);
+        let mut stream = match (tls, &self.tls) {
+            (false, _) => Stream::Tcp(stream),
+            (true, Some((_, config))) => match TlsStream::new(stream, Arc::clone(config)) {
+                Ok(s) => Stream::Tls(Box::new(s)),
+                Err(e) => {
+                    log::warn!("cannot start TLS with {addr}: {e}");
+                    return;
+                }
+            },
+            (true, None) => return,
+        };
         let entry = self.shell.conns.vacant_entry();
         let key = entry.key();
         if let Err(e) =
@@ -103,8 +130,12 @@ impl Reactor {
     }
 }
 
-/// Best-effort refusal of a connection that is not kept: one ERROR line, then close.
-fn refuse(stream: TcpStream, why: &str) {
+/// Best-effort refusal of a connection that is not kept: one ERROR line (plain TCP only), then
+/// close.
+fn refuse(stream: TcpStream, tls: bool, why: &str) {
+    if tls {
+        return;
+    }
     let line = ServerMsg::Error {
         code: ErrorCode::ServerFull,
         text: why,

@@ -46,6 +46,10 @@ impl Reactor {
             framer.release_idle();
             conn.framer = framer;
             conn.inbuf = inbuf;
+            // A TLS handshake reply (or alert) is sent by the end-of-round flush.
+            if conn.stream.wants_write() {
+                self.shell.mark_dirty(key);
+            }
         }
     }
 
@@ -110,7 +114,7 @@ impl Reactor {
                 }
                 Ok(n) => {
                     reads += 1;
-                    let drained = n < limit && !until_block;
+                    let drained = n < limit && !until_block && !conn.stream.input_pending();
                     if !closing {
                         let data = &scratch[..n];
                         let used = self.process_bytes(id, framer, data, now);
@@ -182,7 +186,7 @@ impl Reactor {
             return;
         };
         conn.read_closed = true;
-        if conn.out.is_empty() || conn.write_shut {
+        if (conn.out.is_empty() && !conn.stream.wants_write()) || conn.write_shut {
             self.shell.doom(id, LeaveReason::Quit);
         } else {
             self.shell.close_conn(id, now.at);

@@ -14,13 +14,14 @@
 //! queue grew, each in one write of its gathered lines.
 //!
 //! # Layout
-//! - `accept`: new connections, the descriptor limit.
+//! - `accept`: new connections (plain and TLS), the descriptor limit.
 //! - `input`: reading, pacing, framing, and handing lines to the core.
 //! - `output`: the [`Outbox`] the core writes to, queues, flushing, stalls.
 //! - `leave`: closing politely, dooming, reaping.
 //! - `console`: the operator consoles' input and output.
 //! - `shutdown`: signals and the goodbye round.
-//! - [`conn`], [`stream`]: one connection's state and its byte stream.
+//! - `reload`: SIGHUP, the TLS certificate and key reloaded for new connections.
+//! - [`conn`], [`stream`], [`tls`]: one connection's state, its byte stream, the TLS engine.
 
 mod accept;
 pub mod conn;
@@ -28,8 +29,10 @@ mod console;
 mod input;
 mod leave;
 mod output;
+mod reload;
 mod shutdown;
 pub mod stream;
+pub mod tls;
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
@@ -46,15 +49,18 @@ use crate::config::{Config, CONSOLE_MAX_LINE, READ_CHUNK};
 use crate::console::control::{ControlConn, ControlListener};
 use crate::console::io::{ConsoleInput, ConsoleOut, StdinSource};
 use crate::timers::{TimerKind, Timers};
+use crate::tls_config::TlsFiles;
+use crate::Listeners;
 use conn::{Conn, GATHER_BYTES};
 
 const LISTENER: Token = Token(0);
 const CONSOLE: Token = Token(1);
 const SIGNALS: Token = Token(2);
 const CONSOLE_OUT: Token = Token(3);
-const CONTROL_LISTENER: Token = Token(4);
+const TLS_LISTENER: Token = Token(4);
+const CONTROL_LISTENER: Token = Token(5);
 /// Connection tokens are slab keys shifted past the fixed tokens.
-const FIRST_CONN: usize = 5;
+const FIRST_CONN: usize = 6;
 /// Control console tokens are their slab keys shifted this far, past any connection's token.
 const FIRST_CONTROL: usize = usize::MAX / 2;
 
@@ -62,6 +68,21 @@ const EVENTS_CAPACITY: usize = 1024;
 
 fn token_of(key: usize) -> Token {
     Token(key + FIRST_CONN)
+}
+
+fn register_listener(
+    poll: &Poll,
+    listener: Option<std::net::TcpListener>,
+    token: Token,
+) -> io::Result<Option<TcpListener>> {
+    let Some(listener) = listener else {
+        return Ok(None);
+    };
+    listener.set_nonblocking(true)?;
+    let mut listener = TcpListener::from_std(listener);
+    poll.registry()
+        .register(&mut listener, token, Interest::READABLE)?;
+    Ok(Some(listener))
 }
 
 /// The connections and everything the core's effects touch: the [`crate::chat::Outbox`].
@@ -97,8 +118,13 @@ pub struct Shell {
 /// The whole server.
 pub struct Reactor {
     poll: Poll,
-    /// `None` once shutdown has begun (no new connections).
+    /// `None` with `--listen off` or once shutdown has begun (no new connections).
     listener: Option<TcpListener>,
+    /// The TLS listener: `None` without `--tls-listen` or once shutdown has begun.
+    tls_listener: Option<TcpListener>,
+    /// What new TLS connections are served with, and where it is reloaded from on SIGHUP
+    /// (`None` without TLS). Open connections keep the config they started with.
+    tls: Option<(TlsFiles, std::sync::Arc<rustls::ServerConfig>)>,
     core: Core,
     shell: Shell,
     /// Operator console input; `None` once it reached end of file or failed.
@@ -140,20 +166,27 @@ impl std::fmt::Debug for Reactor {
 }
 
 impl Reactor {
-    /// Sets up the poll, registers the listener, the console and the signals.
+    /// Sets up the poll, registers the listeners, the console and the signals.
     pub fn new(
-        listener: std::net::TcpListener,
+        listeners: impl Into<Listeners>,
         config: Config,
         console: ConsoleInput,
     ) -> io::Result<Reactor> {
-        listener.set_nonblocking(true)?;
-        let mut listener = TcpListener::from_std(listener);
+        let Listeners { plain, tls } = listeners.into();
         let poll = Poll::new()?;
-        poll.registry()
-            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let listener = register_listener(&poll, plain, LISTENER)?;
+        let (tls_listener, tls) = match tls {
+            Some(t) => (
+                register_listener(&poll, Some(t.listener), TLS_LISTENER)?,
+                Some((t.files, t.config)),
+            ),
+            None => (None, None),
+        };
+        // SIGHUP reloads the TLS certificate (registering it also keeps it from killing us).
         let mut signals = signal_hook_mio::v1_0::Signals::new([
             signal_hook::consts::SIGINT,
             signal_hook::consts::SIGTERM,
+            signal_hook::consts::SIGHUP,
         ])?;
         poll.registry()
             .register(&mut signals, SIGNALS, Interest::READABLE)?;
@@ -183,7 +216,9 @@ impl Reactor {
             None => None,
         };
         Ok(Reactor {
-            listener: Some(listener),
+            listener,
+            tls_listener,
+            tls,
             core: Core::new(config.clone(), consoles),
             shell: Shell {
                 registry: poll.registry().try_clone()?,
@@ -238,7 +273,8 @@ impl Reactor {
             let now = Now::read();
             for event in events.iter() {
                 match event.token() {
-                    LISTENER => self.accept_all(now),
+                    LISTENER => self.accept_all(false, now),
+                    TLS_LISTENER => self.accept_all(true, now),
                     CONSOLE => self.read_console(now),
                     SIGNALS => self.read_signals(now),
                     CONSOLE_OUT => self.shell.console_out.flush(&self.shell.registry),

@@ -4,8 +4,9 @@
 //! A queue is bounded by `--max-queue` in memory terms (bytes plus a per-line overhead); a
 //! connection whose queue would pass it is doomed instead. A queue whose bytes have not moved
 //! for `--stall-timeout` dooms its connection too, however small it is. WRITABLE interest is on
-//! exactly while a queue holds bytes the socket would not take; a failed `reregister` dooms the
-//! connection, since it would never be woken again.
+//! exactly while a queue holds bytes the socket would not take, or a TLS stream holds records it
+//! would not take; a failed `reregister` dooms the connection, since it would never be woken
+//! again.
 
 use std::fmt;
 use std::rc::Rc;
@@ -119,7 +120,11 @@ impl Shell {
             }
             let id = conn.id;
             let before = conn.out.cost();
-            let result = conn.out.write_to(&mut conn.stream, &mut self.gather);
+            let result = match conn.out.write_to(&mut conn.stream, &mut self.gather) {
+                // Lines handed to a TLS stream may still be records it holds: blocked until sent.
+                Ok(true) => conn.stream.flush_pending(),
+                other => other,
+            };
             let moved = before - conn.out.cost();
             self.queued = self.queued.saturating_sub(moved);
             let mut interest = None;
@@ -241,8 +246,10 @@ impl Shell {
         self.mark_dirty(id.key);
     }
 
-    /// Whether nothing is waiting to be written anywhere.
+    /// Whether nothing is waiting to be written anywhere (queues, TLS records).
     pub(super) fn all_flushed(&self) -> bool {
-        self.conns.iter().all(|(_, c)| c.out.is_empty())
+        self.conns
+            .iter()
+            .all(|(_, c)| c.out.is_empty() && !c.stream.wants_write())
     }
 }

@@ -1,5 +1,6 @@
-//! Stopping: SIGINT and SIGTERM act like the console's `quit`; the listener closes, every
+//! Stopping: SIGINT and SIGTERM act like the console's `quit`; the listeners close, every
 //! connection gets BYE, and the loop exits once every BYE is out or the grace period ends.
+//! (SIGHUP is read here too, and handed to `reload`.)
 
 use super::Reactor;
 use crate::chat::{Audience, Now, Outbox};
@@ -8,9 +9,17 @@ use crate::config::SHUTDOWN_GRACE;
 impl Reactor {
     pub(super) fn read_signals(&mut self, now: Now) {
         let mut got = false;
+        let mut hangup = false;
         for signal in self.signals.pending() {
             log::info!("signal {signal}");
-            got = true;
+            if signal == signal_hook::consts::SIGHUP {
+                hangup = true;
+            } else {
+                got = true;
+            }
+        }
+        if hangup {
+            self.reload_tls();
         }
         if got {
             self.begin_shutdown("signal", now);
@@ -28,6 +37,9 @@ impl Reactor {
         self.shutdown_deadline = Some(now.at + SHUTDOWN_GRACE);
         self.shell.shutting_down = true;
         if let Some(mut listener) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
+        if let Some(mut listener) = self.tls_listener.take() {
             let _ = self.poll.registry().deregister(&mut listener);
         }
         self.core.shutdown(&mut self.shell);
