@@ -186,6 +186,31 @@ pub fn server_msg<W: WriteColor + ?Sized>(
             color,
             text,
         } => private_line(out, person(from, me), person(to, me), color, text),
+        ServerMsg::Act { from, text } => {
+            out.write_all(b"* ")?;
+            clean(out, from)?;
+            out.write_all(b" ")?;
+            chat_text(out, text, None)?;
+            out.write_all(b"\n")
+        }
+        ServerMsg::Nick { old, new } => {
+            out.write_all(b"-- ")?;
+            clean(out, old)?;
+            out.write_all(b" is now known as ")?;
+            clean(out, new)?;
+            out.write_all(b"\n")
+        }
+        ServerMsg::Hist { time, line } => {
+            out.write_all(b"[")?;
+            clean(out, time)?;
+            out.write_all(b"] ")?;
+            match ServerMsg::parse(line) {
+                Ok(inner @ (ServerMsg::Msg { .. } | ServerMsg::Act { .. })) => {
+                    server_msg(out, &inner, me)
+                }
+                _ => unparsed(out, line),
+            }
+        }
         ServerMsg::Info { text } => notice(out, text),
         ServerMsg::Error { code, text } => red_line(out, |out| {
             write!(out, "error ({}): ", code.as_str())?;
@@ -219,7 +244,15 @@ pub fn own_request<W: WriteColor + ?Sized>(
             private_line(out, YOU, to, color, text)?;
             Ok(true)
         }
-        Request::Leave | Request::Who | Request::Help => Ok(false),
+        Request::Me { text } => {
+            out.write_all(b"* ")?;
+            clean(out, me)?;
+            out.write_all(b" ")?;
+            chat_text(out, text, None)?;
+            out.write_all(b"\n")?;
+            Ok(true)
+        }
+        Request::Nick { .. } | Request::Leave | Request::Who | Request::Help => Ok(false),
     }
 }
 

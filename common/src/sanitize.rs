@@ -1,17 +1,19 @@
 //! Removal of characters that must never reach another person's terminal.
 //!
 //! This module owns one rule of the protocol: control characters (C0, DEL, C1; a tab becomes a
-//! space) and the bidirectional override and isolate characters (U+202A-U+202E, U+2066-U+2069)
-//! never reach another member. The server applies it to every line a peer sends; the client
+//! space), the bidirectional override and isolate characters (U+202A-U+202E, U+2066-U+2069)
+//! and the line and paragraph separators (U+2028, U+2029) never reach another member. The
+//! server applies it to every line a peer sends; the client
 //! applies it again to every line it prints, so a hostile server cannot paint the terminal
 //! either. It never allocates when the text is already clean, which is the common case.
 
 use std::borrow::Cow;
 
 /// Whether `c` is forbidden in text shown to people: C0 controls (except tab, which is
-/// replaced), DEL, C1 controls, and the bidi embedding, override and isolate characters.
+/// replaced), DEL, C1 controls, the bidi embedding, override and isolate characters, and the
+/// line and paragraph separators, which break a line in two in logs and non-terminal viewers.
 pub fn is_forbidden(c: char) -> bool {
-    c.is_control() || is_bidi_control(c)
+    c.is_control() || is_bidi_control(c) || matches!(c, '\u{2028}' | '\u{2029}')
 }
 
 /// Whether `c` is one of the bidirectional embedding/override (U+202A-U+202E) or isolate
@@ -92,14 +94,22 @@ mod tests {
             assert_eq!(sanitize(&format!("a{c}b")), "ab");
         }
         // Neighbours of the ranges are ordinary text.
-        assert_eq!(sanitize("\u{2029}\u{206A}"), "\u{2029}\u{206A}");
+        assert_eq!(
+            sanitize("\u{2027}\u{202F}\u{206A}"),
+            "\u{2027}\u{202F}\u{206A}"
+        );
+    }
+
+    #[test]
+    fn line_and_paragraph_separators_are_removed() {
+        assert_eq!(sanitize("one\u{2028}two\u{2029}three"), "onetwothree");
     }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(512))]
 
         #[test]
-        fn output_never_holds_a_forbidden_char(s in "\\PC*|[\\x00-\\x1f\\x7f-\\u{9f}\\u{202a}-\\u{202e}\\u{2066}-\\u{2069}a ]*") {
+        fn output_never_holds_a_forbidden_char(s in "\\PC*|[\\x00-\\x1f\\x7f-\\u{9f}\\u{202a}-\\u{202e}\\u{2066}-\\u{2069}\\u{2028}\\u{2029}a ]*") {
             let out = sanitize(&s);
             prop_assert!(!out.chars().any(is_forbidden));
         }

@@ -37,12 +37,18 @@ fn check_request(line: &str) {
             assert!(line.contains('\n') || !again.contains('\n'), "{again:?}");
             let blank_line = line.trim_matches(' ').is_empty();
             match req {
-                Request::Say { text, .. } | Request::Private { text, .. } => {
+                Request::Say { text, .. }
+                | Request::Private { text, .. }
+                | Request::Me { text } => {
                     assert!(borrows_from(line, text));
                     assert!(
                         blank_line || !text.trim_matches(' ').is_empty(),
                         "blank text from a non-blank line"
                     );
+                }
+                Request::Nick { name } => {
+                    assert!(borrows_from(line, name));
+                    assert!(!name.is_empty() && !name.contains(' '), "nick {name:?}");
                 }
                 Request::Leave | Request::Who | Request::Help => {}
             }

@@ -22,10 +22,15 @@ fn text_field<'a>(msg: &ServerMsg<'a>) -> Option<&'a str> {
         | ServerMsg::Denied { text }
         | ServerMsg::Msg { text, .. }
         | ServerMsg::Priv { text, .. }
+        | ServerMsg::Act { text, .. }
         | ServerMsg::Info { text }
         | ServerMsg::Error { text, .. }
         | ServerMsg::Bye { text } => Some(text),
-        ServerMsg::Welcome { .. } | ServerMsg::Join { .. } | ServerMsg::Leave { .. } => None,
+        ServerMsg::Welcome { .. }
+        | ServerMsg::Join { .. }
+        | ServerMsg::Leave { .. }
+        | ServerMsg::Nick { .. }
+        | ServerMsg::Hist { .. } => None,
     }
 }
 

@@ -580,7 +580,12 @@ impl<'c> Engine<'c> {
             }
             ServerMsg::Denied { .. } | ServerMsg::Bye { .. } => self.report.refused += 1,
             ServerMsg::Error { .. } => self.report.server_errors += 1,
-            ServerMsg::Leave { .. } | ServerMsg::Info { .. } | ServerMsg::Priv { .. } => {}
+            ServerMsg::Leave { .. }
+            | ServerMsg::Info { .. }
+            | ServerMsg::Priv { .. }
+            | ServerMsg::Act { .. }
+            | ServerMsg::Nick { .. }
+            | ServerMsg::Hist { .. } => {}
         }
     }
 

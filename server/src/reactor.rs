@@ -666,6 +666,13 @@ impl Reactor {
                     }
                 }
             }
+            Ok(Request::Me { text }) => {
+                self.broadcast(&ServerMsg::Act { from: name, text }, Some(key));
+            }
+            Ok(Request::Nick { .. }) => {
+                // Renames arrive with the chat core (issue 13); until then, say so.
+                self.send_error(key, ErrorCode::UnknownCommand, "/nick is not available yet");
+            }
             Ok(Request::Leave) => {
                 self.close_politely(key, Some("goodbye"), LeaveReason::Left);
             }
