@@ -35,8 +35,8 @@ fn messages_flow_both_ways_and_leave_exits_zero() {
     bob.type_line("\u{a0} \u{3000}");
     bob.type_line("hello **alice**");
     assert_eq!(alice.expect("MSG "), "MSG bob - hello **alice**");
-    // Echoed locally, markup rendered (no escapes: standard output is a pipe).
-    assert_eq!(bob.stdout.expect("<bob>"), "<bob> hello alice");
+    // Echoed locally; no styles into a pipe, so the markup stays visible as typed.
+    assert_eq!(bob.stdout.expect("<bob>"), "<bob> hello **alice**");
 
     alice.send("hi bob");
     assert_eq!(bob.stdout.expect("<alice>"), "<alice> hi bob");
@@ -102,8 +102,8 @@ fn colors_and_markup_are_styled_only_when_asked() {
     assert_eq!(always.stdout.expect("<alice>"), styled);
     // --color always overrides NO_COLOR.
     assert_eq!(no_color.stdout.expect("<alice>"), styled);
-    assert_eq!(piped.stdout.expect("<alice>"), "<alice> hi there");
-    assert_eq!(never.stdout.expect("<alice>"), "<alice> hi there");
+    assert_eq!(piped.stdout.expect("<alice>"), "<alice> **hi** there");
+    assert_eq!(never.stdout.expect("<alice>"), "<alice> **hi** there");
 
     // Not one escape byte anywhere when output is not a terminal, or with --color never.
     for client in [&mut piped, &mut never] {
@@ -324,7 +324,8 @@ fn hostile_server_lines_are_defused() {
     let out = bob.stdout.rest();
     let want = [
         "<evil> [2Jwiped]52;c;Y2xpcA== gnp.exe",
-        "\x1b[0m\x1b[1m\x1b[35m[private]\x1b[0m <evil -> you> \x1b[0m\x1b[31m[31m\x1b[0m\x1b[0m\x1b[1m\x1b[31mx\x1b[0m",
+        // `**` right after a letter opens nothing (markers work at word edges only).
+        "\x1b[0m\x1b[1m\x1b[35m[private]\x1b[0m <evil -> you> \x1b[0m\x1b[31m[31m**x**\x1b[0m",
         "-- bell[?1049h",
         "?? HELLO [1mnot a tag",
         "?? MSG bad!name - spoof",

@@ -348,7 +348,7 @@ fn is_closing_punct(c: char) -> bool {
 /// whitespace.
 fn opens_word(text: &str, start: usize, end: usize) -> bool {
     let next = text.get(end..).and_then(|t| t.chars().next());
-    if !next.is_some_and(|c| !c.is_whitespace()) {
+    if next.is_none_or(char::is_whitespace) {
         return false;
     }
     let before = text.get(..start).unwrap_or("");
@@ -361,7 +361,7 @@ fn opens_word(text: &str, start: usize, end: usize) -> bool {
 /// Whether the run at `start..end` ends a word and follows something that is not whitespace.
 fn closes_word(text: &str, start: usize, end: usize) -> bool {
     let previous = text.get(..start).and_then(|t| t.chars().next_back());
-    if !previous.is_some_and(|c| !c.is_whitespace()) {
+    if previous.is_none_or(char::is_whitespace) {
         return false;
     }
     let after = text.get(end..).unwrap_or("");
