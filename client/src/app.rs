@@ -151,6 +151,8 @@ pub struct App {
     last_live: Option<chrono::DateTime<chrono::Utc>>,
     /// Reconnection attempts since the last admission.
     attempt: u32,
+    /// The exit status if the user gives up reconnecting: why the connection went.
+    give_up_code: ExitCode,
     /// `/leave` was sent: end when the server confirms, or at this deadline.
     leaving: Option<Instant>,
     effects: Vec<Effect>,
@@ -219,6 +221,7 @@ impl App {
             in_history: false,
             last_live: None,
             attempt: 0,
+            give_up_code: ExitCode::Lost,
             leaving: None,
             effects: Vec::new(),
             outcome: None,
@@ -278,10 +281,20 @@ impl App {
         match event {
             NetEvent::Connected(_) => self.connected(),
             NetEvent::Failed(why) => {
-                if self.attempt == 0 {
-                    self.attempt = 1;
-                }
-                self.retry(now, ExitCode::Unreachable, &why);
+                // A failed attempt only updates the status line: the pane already says why
+                // the connection went.
+                let code = match &self.link {
+                    Link::Connecting if self.attempt > 0 => self.give_up_code,
+                    _ => ExitCode::Unreachable,
+                };
+                self.attempt = self.attempt.saturating_add(1);
+                let wait = backoff(self.attempt);
+                self.effects.push(Effect::Disconnect);
+                self.link = Link::Retrying {
+                    at: now.instant + wait,
+                    code,
+                    why,
+                };
             }
             NetEvent::Line(Incoming::Line(line)) => self.on_line(&line, now),
             NetEvent::Line(Incoming::TooLong) => self.note(
@@ -313,6 +326,7 @@ impl App {
 
     /// Disconnects and schedules the next attempt with backoff.
     fn retry(&mut self, now: &Now, code: ExitCode, why: &str) {
+        self.give_up_code = code;
         self.attempt = self.attempt.saturating_add(1);
         let wait = backoff(self.attempt);
         self.effects.push(Effect::Disconnect);
@@ -348,7 +362,9 @@ impl App {
             self.notice(now, "already connected");
             return;
         }
-        self.notice(now, &format!("connecting to {}...", self.settings.addr));
+        if matches!(self.link, Link::Ended { .. }) || self.attempt <= 1 {
+            self.notice(now, &format!("connecting to {}...", self.settings.addr));
+        }
         self.link = Link::Connecting;
         self.effects.push(Effect::Connect);
     }
@@ -804,7 +820,8 @@ impl App {
                 } else if self.editor.is_empty() {
                     self.leave(now);
                 } else {
-                    self.editor.clear();
+                    // Cleared, not lost: Up brings it back.
+                    self.editor.take();
                 }
             }
             KeyCode::Char('d') if ctrl => {
@@ -896,9 +913,10 @@ impl App {
     /// The status line's words: server, name, online count, connection state, unread mark.
     pub fn status(&self, now: Instant) -> String {
         let name = self.me.as_deref().unwrap_or("-");
-        let online = self
-            .online
-            .map_or_else(String::new, |n| format!(" · {n} online"));
+        let online = match (&self.link, self.online) {
+            (Link::Member, Some(n)) => format!(" · {n} online"),
+            _ => String::new(),
+        };
         let state = match &self.link {
             Link::Connecting => "connecting...".to_owned(),
             Link::LoggingIn => "logging in...".to_owned(),
@@ -906,8 +924,10 @@ impl App {
             Link::Waiting => "waiting for approval".to_owned(),
             Link::Member if self.leaving.is_some() => "leaving...".to_owned(),
             Link::Member => "connected".to_owned(),
-            Link::Retrying { at, .. } => format!(
-                "disconnected: retry in {} s · /reconnect · Ctrl-C gives up",
+            Link::Retrying { at, why, .. } => format!(
+                "disconnected ({}): retry {} in {} s · /reconnect · Ctrl-C gives up",
+                why,
+                self.attempt,
                 at.saturating_duration_since(now).as_secs() + 1
             ),
             Link::Ended { .. } => "disconnected · /reconnect · Ctrl-C quits".to_owned(),

@@ -22,8 +22,12 @@ Full screen (a terminal on both ends, TERM not dumb, no --plain):
 /// A terminal client for the chat server: a full-screen chat on a terminal, one line per
 /// message otherwise.
 #[derive(Debug, Parser)]
-#[command(version, about, long_about = None, after_help = AFTER_HELP)]
+#[command(version, about, long_about = None, after_help = AFTER_HELP, disable_help_flag = true)]
 struct Args {
+    /// Print this help (-h and --help print the same).
+    #[arg(short, long, action = clap::ArgAction::HelpShort)]
+    help: Option<bool>,
+
     /// The name to join with (1-32 of A-Z a-z 0-9 _ -); asked for when absent.
     #[arg(long, value_parser = parse_name)]
     name: Option<String>,
@@ -56,10 +60,12 @@ fn main() {
     let stdout_is_terminal = std::io::stdout().is_terminal();
     let no_color = std::env::var_os("NO_COLOR");
     let term = std::env::var_os("TERM");
+    // A dumb terminal takes no escape at all: auto colors are off there too.
+    let dumb = term.as_deref().is_some_and(|t| t == "dumb");
     let config = Config {
         addr: with_default_port(&args.addr),
         name: args.name,
-        colors: use_colors(args.color, no_color.as_deref(), stdout_is_terminal),
+        colors: use_colors(args.color, no_color.as_deref(), stdout_is_terminal && !dumb),
         stdin_is_terminal,
         mode: choose_mode(
             args.plain,

@@ -343,3 +343,38 @@ fn hostile_server_lines_are_defused() {
     }
     assert!(!all.contains("\x1b]") && !all.contains("\x1b[2J") && !all.contains("\x1b[?"));
 }
+
+#[test]
+fn short_and_long_help_agree_and_list_every_flag() {
+    let help = |flag: &str| {
+        let out = std::process::Command::new(util::client_bin())
+            .arg(flag)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let short = help("-h");
+    assert_eq!(short, help("--help"));
+    for flag in [
+        "--name",
+        "--color",
+        "--plain",
+        "--no-bell",
+        "--no-mouse",
+        "Ctrl-R",
+        "PgUp",
+    ] {
+        assert!(short.contains(flag), "{flag} missing from:\n{short}");
+    }
+}
+
+#[test]
+fn a_host_without_a_port_means_port_55555() {
+    // Whether or not something listens there, the client says where it connects first.
+    let mut client = Client::start(&["--name", "bob", "127.0.0.1"], &[]);
+    assert_eq!(
+        client.stdout.expect("connecting"),
+        "-- connecting to 127.0.0.1:55555..."
+    );
+}

@@ -3,6 +3,8 @@
 //! Every wait has a deadline ([`TIMEOUT`]); every child is killed when its guard drops.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod screen;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -130,8 +132,14 @@ pub struct Server {
 impl Server {
     #[track_caller]
     pub fn start(auto_approve: bool, console: Console) -> Self {
+        Server::start_on("127.0.0.1:0", auto_approve, console)
+    }
+
+    /// Starts the server listening on `addr` (a fixed port, to restart it on the same one).
+    #[track_caller]
+    pub fn start_on(addr: &str, auto_approve: bool, console: Console) -> Self {
         let mut cmd = Command::new(server_bin());
-        cmd.args(["--listen", "127.0.0.1:0"])
+        cmd.args(["--listen", addr])
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
         if auto_approve {
@@ -165,6 +173,12 @@ impl Server {
         writeln!(stdin, "{line}").unwrap();
         stdin.flush().unwrap();
     }
+}
+
+/// A port that was free a moment ago on 127.0.0.1.
+pub fn free_addr() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().to_string()
 }
 
 impl Drop for Server {
