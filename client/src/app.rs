@@ -665,6 +665,11 @@ impl App {
         }
     }
 
+    /// The process was asked to end (SIGTERM, SIGHUP): leave as the user would.
+    pub fn terminate(&mut self, now: &Now) {
+        self.leave(now);
+    }
+
     /// Sends what the input line holds (Enter).
     fn submit(&mut self, now: &Now) {
         if self.link == Link::Naming {

@@ -5,7 +5,9 @@
 //! terminal is put back on every way out, a panic included.
 
 use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, TryRecvError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossterm::event::{
@@ -128,8 +130,19 @@ pub fn run(config: &Config) -> Outcome {
     app.notice(&now(), &format!("connecting to {}...", config.addr));
     let mut writer: Option<Writer> = None;
     let mut last_draw: Option<Instant> = None;
+    // SIGTERM and SIGHUP leave through the loop, so the terminal is put back.
+    let terminate = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP] {
+        // Without the handler the signal ends the process as before; nothing else changes.
+        let _ = signal_hook::flag::register(signal, Arc::clone(&terminate));
+    }
+    let mut terminating = false;
     let outcome = loop {
         let mut changed = false;
+        if terminate.load(Ordering::Relaxed) && !terminating {
+            terminating = true;
+            app.terminate(&now());
+        }
         // Network reports; those of an abandoned connection are dropped.
         loop {
             match rx.try_recv() {

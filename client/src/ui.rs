@@ -5,6 +5,7 @@
 
 use std::time::Instant;
 
+use chat_common::sanitize::is_forbidden;
 use ratatui::layout::{Constraint, Layout, Position};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::Line;
@@ -42,6 +43,13 @@ pub fn input_rows(
             used = CONTINUATION.width();
             continue;
         }
+        // A pasted control character is never written to the terminal: it shows as one
+        // replacement character (what is sent is sanitized separately, in `compose.rs`).
+        let g = if g.chars().any(is_forbidden) {
+            "�"
+        } else {
+            g
+        };
         let w = g.width();
         if used + w > width {
             rows.push(String::new());
@@ -129,5 +137,11 @@ mod tests {
         let (rows, at) = input_rows("> ", "abcd", 4, 6);
         assert_eq!(rows, ["> abcd", ""]);
         assert_eq!(at, (1, 0));
+    }
+
+    #[test]
+    fn pasted_control_characters_are_never_drawn() {
+        let (rows, _) = input_rows("> ", "a\x1b[2J\u{202e}b\tc", 0, 80);
+        assert_eq!(rows, ["> a�[2J�b�c"]);
     }
 }
