@@ -74,9 +74,17 @@ pub fn prefix_width(width: usize, widest: usize) -> usize {
     widest.clamp(MIN_PREFIX, cap)
 }
 
-/// Where the text column starts.
+/// Below this many columns of text the time column is left out, to leave room for the text.
+pub const MIN_TEXT: usize = 10;
+
+/// Where the text column starts, with the time column.
 pub fn text_column(prefix: usize) -> usize {
     TIME_WIDTH + 1 + prefix + SEPARATOR_WIDTH
+}
+
+/// Whether a pane `width` wide shows the time column.
+fn shows_time(width: usize, prefix: usize) -> bool {
+    width >= text_column(prefix) + MIN_TEXT
 }
 
 /// The prefix column's words for `entry`: only the client ever writes them.
@@ -288,7 +296,13 @@ fn fit(text: &str, width: usize) -> String {
 
 /// Lays out `entry` for a pane `width` columns wide with a prefix column `prefix` wide.
 pub fn layout(entry: &Entry, width: usize, prefix: usize, look: Look) -> Vec<Line<'static>> {
-    let text_width = width.saturating_sub(text_column(prefix)).max(1);
+    let time = shows_time(width, prefix);
+    let column = if time {
+        text_column(prefix)
+    } else {
+        prefix + SEPARATOR_WIDTH
+    };
+    let text_width = width.saturating_sub(column).max(1);
     let mut rows = wrap(text_cells(entry, look), text_width);
     if let Some(why) = &entry.failed {
         let mut cells = Vec::new();
@@ -312,14 +326,16 @@ pub fn layout(entry: &Entry, width: usize, prefix: usize, look: Look) -> Vec<Lin
     for (index, row) in rows.into_iter().enumerate() {
         let mut spans = Vec::new();
         if index == 0 {
-            spans.push(Span::styled(
-                format!("{:<w$} ", entry.time, w = TIME_WIDTH),
-                time_style,
-            ));
+            if time {
+                spans.push(Span::styled(
+                    format!("{:<w$} ", entry.time, w = TIME_WIDTH),
+                    time_style,
+                ));
+            }
             spans.push(Span::raw(" ".repeat(pad)));
             spans.push(Span::styled(shown_prefix.clone(), prefix_style));
         } else {
-            spans.push(Span::raw(" ".repeat(TIME_WIDTH + 1 + prefix)));
+            spans.push(Span::raw(" ".repeat(column - SEPARATOR_WIDTH)));
         }
         spans.push(Span::styled(separator, time_style));
         let mut run = String::new();
@@ -485,6 +501,19 @@ mod tests {
                 "               │ ✗ not delivered: nobody named bob is in the room"
             ]
         );
+    }
+
+    #[test]
+    fn narrow_panes_leave_the_time_out() {
+        assert_eq!(
+            rows(&msg("bob", "hello there"), 24, PLAIN),
+            ["     bob │ hello there"]
+        );
+        for width in 1..30 {
+            for row in layout(&msg("bob", "some words 世界"), width, 8, PLAIN) {
+                assert!(plain(&row).width() <= width.max(13), "{:?}", plain(&row));
+            }
+        }
     }
 
     #[test]
