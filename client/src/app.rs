@@ -141,6 +141,8 @@ pub struct App {
     pub pane: (usize, usize),
     /// The widest prefix seen, for the prefix column.
     widest_prefix: usize,
+    /// Row counts of entries by id, for the (width, prefix column) they were counted at.
+    row_cache: ((usize, usize), std::collections::HashMap<u64, usize>),
     /// A pasted block waiting for a second Enter: its line count.
     pub confirm: Option<usize>,
     /// Own privates not yet known to be delivered: entry id, lowercase target, when sent.
@@ -216,6 +218,7 @@ impl App {
             unread: 0,
             pane: (80, 20),
             widest_prefix: 0,
+            row_cache: ((0, 0), std::collections::HashMap::new()),
             confirm: None,
             pending_privates: VecDeque::new(),
             in_history: false,
@@ -622,6 +625,7 @@ impl App {
                 if let Some(id) = self.unanswered_private() {
                     if let Some(entry) = self.store.get_mut(id) {
                         entry.failed = Some(sanitize(text).into_owned());
+                        self.row_cache.1.remove(&id);
                         return;
                     }
                 }
@@ -885,18 +889,40 @@ impl App {
         }
     }
 
+    /// How many rows `entry` takes at `width` with a `prefix` column, remembered per entry
+    /// until the width or the prefix column changes (scrolling far back stays cheap).
+    fn row_count(&mut self, index: usize, width: usize, prefix: usize) -> usize {
+        if self.row_cache.0 != (width, prefix) {
+            self.row_cache = ((width, prefix), std::collections::HashMap::new());
+        }
+        let Some(entry) = self.store.newest(index) else {
+            return 0;
+        };
+        if let Some(&n) = self.row_cache.1.get(&entry.id) {
+            return n;
+        }
+        let n = layout::layout(entry, width, prefix, self.settings.look).len();
+        let id = entry.id;
+        if self.row_cache.1.len() >= crate::store::MAX_ENTRIES * 2 {
+            self.row_cache.1.clear();
+        }
+        self.row_cache.1.insert(id, n);
+        n
+    }
+
     /// The rows of the message pane, `width` by `height`, at the current scroll position
     /// (clamped here to the top of what is stored).
     pub fn visible_rows(&mut self, width: usize, height: usize) -> Vec<Line<'static>> {
         self.pane = (width, height);
         let prefix = layout::prefix_width(width, self.widest_prefix);
+        // Pass 1: row counts from the newest entry up, until the window is covered.
         let want = self.scroll.saturating_add(height);
-        let mut chunks: Vec<Vec<Line<'static>>> = Vec::new();
         let mut total = 0;
-        for entry in self.store.iter().rev() {
-            let rows = layout::layout(entry, width, prefix, self.settings.look);
-            total += rows.len();
-            chunks.push(rows);
+        let mut counts = Vec::new();
+        for index in 0..self.store.len() {
+            let n = self.row_count(index, width, prefix);
+            counts.push(n);
+            total += n;
             if total >= want {
                 break;
             }
@@ -907,12 +933,27 @@ impl App {
         if self.scroll == 0 {
             self.unread = 0;
         }
-        let mut rows: Vec<Line<'static>> = chunks.into_iter().rev().flatten().collect();
-        let end = rows.len().saturating_sub(self.scroll);
-        rows.truncate(end);
-        let start = rows.len().saturating_sub(height);
-        rows.drain(..start);
-        rows
+        // Pass 2: lay out only the entries that reach into the window.
+        let (low, high) = (self.scroll, self.scroll + height);
+        let mut below = 0;
+        let mut chunks: Vec<Vec<Line<'static>>> = Vec::new();
+        for (entry, n) in self.store.iter().rev().zip(counts) {
+            let (start, end) = (below, below + n);
+            below = end;
+            if end <= low {
+                continue;
+            }
+            if start >= high {
+                break;
+            }
+            let mut rows = layout::layout(entry, width, prefix, self.settings.look);
+            // Rows of this entry below the window's bottom, and above its top.
+            rows.truncate(n.saturating_sub(low.saturating_sub(start)));
+            let skip_top = end.saturating_sub(high);
+            rows.drain(..skip_top.min(rows.len()));
+            chunks.push(rows);
+        }
+        chunks.into_iter().rev().flatten().collect()
     }
 
     /// The status line's words: server, name, online count, connection state, unread mark.
@@ -1166,6 +1207,29 @@ mod tests {
             text[at + 4].starts_with("-- │ alice is now known as al"),
             "{text:?}"
         );
+    }
+
+    #[test]
+    fn every_scroll_position_shows_the_right_window() {
+        let mut a = joined();
+        let n = now();
+        for i in 0..40 {
+            let words = "word ".repeat(i % 7 * 9);
+            a.on_line(&format!("MSG alice - m{i} {words}"), &n);
+        }
+        let prefix = layout::prefix_width(50, a.widest_prefix);
+        let all: Vec<String> = a
+            .store
+            .iter()
+            .flat_map(|e| layout::layout(e, 50, prefix, a.look()))
+            .map(|l| layout::plain(&l))
+            .collect();
+        for scroll in 0..all.len() + 5 {
+            a.scroll = scroll;
+            let got: Vec<String> = a.visible_rows(50, 7).iter().map(layout::plain).collect();
+            let end = all.len() - a.scroll.min(all.len() - 7);
+            assert_eq!(got, all[end - 7..end], "scroll {scroll}");
+        }
     }
 
     #[test]

@@ -122,6 +122,12 @@ impl Store {
         self.entries.get_mut(at).filter(|e| e.id == id)
     }
 
+    /// The entry `back` places from the newest (0 is the newest).
+    pub fn newest(&self, back: usize) -> Option<&Entry> {
+        let index = self.entries.len().checked_sub(back + 1)?;
+        self.entries.get(index)
+    }
+
     /// The entries, oldest first.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Entry> + ExactSizeIterator {
         self.entries.iter()
