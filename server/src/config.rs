@@ -29,9 +29,37 @@ pub const DEFAULT_SEND_BUFFER: usize = 256 * 1024;
 pub const DEFAULT_LOGIN_TIMEOUT_SECS: f64 = 60.0;
 /// Default `--approval-timeout`, in seconds.
 pub const DEFAULT_APPROVAL_TIMEOUT_SECS: f64 = 300.0;
+/// Default `--stall-timeout`, in seconds: a member whose queued output has not moved for that
+/// long is cut off, however small its queue.
+pub const DEFAULT_STALL_TIMEOUT_SECS: f64 = 60.0;
+/// Default `--rate-bytes`: bytes per second a connection may send once its byte burst is spent.
+pub const DEFAULT_RATE_BYTES: usize = 256 * 1024;
+/// Default `--max-pending-per-ip`: joins from one address waiting for the operator at once.
+pub const DEFAULT_MAX_PENDING_PER_IP: usize = 3;
+/// Default `--name-cooldown`, in seconds: after a join is denied by the operator or the
+/// approval timeout, its address may not wait for that name again for this long.
+pub const DEFAULT_NAME_COOLDOWN_SECS: f64 = 60.0;
+/// Default `--history`: room messages kept for newcomers.
+pub const DEFAULT_HISTORY: usize = 50;
+
+/// What one queued line costs beyond its bytes, counted against `--max-queue`: its slot in the
+/// queue (16 bytes) plus as much again for the queue's spare capacity, the shared line's
+/// reference counts (16) and the allocator's header and rounding (16). So a member fed many tiny
+/// lines is cut off at the same real memory as one fed big lines.
+pub const QUEUE_LINE_OVERHEAD: usize = 64;
+/// Longest prefix the server puts before a member's text (`PRIV <32> <32> magenta `), so a
+/// burst's cost in a recipient's queue can be bounded at start.
+pub const MAX_LINE_PREFIX: usize = 80;
+/// Renames a member may make in quick succession ...
+pub const NICK_BURST: u32 = 3;
+/// ... and then one per this interval.
+pub const NICK_INTERVAL: Duration = Duration::from_secs(20);
 
 /// Bytes read from a socket in one `read` call (the reactor's one shared scratch buffer).
 pub const READ_CHUNK: usize = 16 * 1024;
+/// Fewest bytes read in one call from a connection close to its rate limit: reads shrink as its
+/// allowance does, so what pacing holds back unframed stays about this small.
+pub const PACED_READ_CHUNK: usize = 1024;
 /// Reads from one connection per wake-up before the others get their turn.
 pub const READS_PER_WAKE: usize = 8;
 /// How long a connection being closed politely (after BYE or DENIED) may take to read its last
@@ -69,6 +97,20 @@ pub struct Config {
     pub login_timeout: Duration,
     /// Time the operator has to decide on a join.
     pub approval_timeout: Duration,
+    /// Time a member's queued output may stay unmoved before it is cut off.
+    pub stall_timeout: Duration,
+    /// Bytes a connection may send at once before byte pacing starts (with `rate` > 0).
+    pub burst_bytes: usize,
+    /// Bytes per second a connection may send once its byte burst is spent.
+    pub rate_bytes: usize,
+    /// Joins from one address waiting at once.
+    pub max_pending_per_ip: usize,
+    /// How long a refused (address, name) may not wait again; zero turns it off.
+    pub name_cooldown: Duration,
+    /// Room messages kept for newcomers (0: none).
+    pub history: usize,
+    /// Where to open the remote consoles' Unix socket (`--control`), if anywhere.
+    pub control: Option<std::path::PathBuf>,
 }
 
 impl Default for Config {
@@ -84,6 +126,63 @@ impl Default for Config {
             max_per_ip: DEFAULT_MAX_PER_IP,
             login_timeout: Duration::from_secs_f64(DEFAULT_LOGIN_TIMEOUT_SECS),
             approval_timeout: Duration::from_secs_f64(DEFAULT_APPROVAL_TIMEOUT_SECS),
+            stall_timeout: Duration::from_secs_f64(DEFAULT_STALL_TIMEOUT_SECS),
+            burst_bytes: DEFAULT_MAX_QUEUE / 4,
+            rate_bytes: DEFAULT_RATE_BYTES,
+            max_pending_per_ip: DEFAULT_MAX_PENDING_PER_IP,
+            name_cooldown: Duration::from_secs_f64(DEFAULT_NAME_COOLDOWN_SECS),
+            history: DEFAULT_HISTORY,
+            control: None,
         }
+    }
+}
+
+impl Config {
+    /// The most a full burst (lines and bytes) from one sender can cost in one recipient's queue.
+    pub fn burst_cost(&self) -> usize {
+        let lines = self.burst as usize;
+        self.burst_bytes
+            .saturating_add(lines.saturating_mul(MAX_LINE_PREFIX + QUEUE_LINE_OVERHEAD))
+    }
+
+    /// Checks the limits against each other: a sender's allowed burst must fit in a
+    /// recipient's queue, or one member could get a healthy reader dropped.
+    pub fn check(&self) -> Result<(), String> {
+        if self.rate > 0 && self.burst_cost() > self.max_queue {
+            return Err(format!(
+                "a full burst (--burst {} lines, --burst-bytes {}) can cost {} bytes in a \
+                 reader's queue, more than --max-queue {}: lower the bursts or raise --max-queue",
+                self.burst,
+                self.burst_bytes,
+                self.burst_cost(),
+                self.max_queue
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_burst_fits_the_default_queue() {
+        let c = Config::default();
+        assert!(c.check().is_ok(), "{:?}", c.check());
+        assert!(c.burst_cost() <= c.max_queue);
+    }
+
+    #[test]
+    fn a_burst_larger_than_the_queue_is_refused() {
+        let c = Config {
+            max_queue: 1000,
+            burst_bytes: 5000,
+            ..Config::default()
+        };
+        assert!(c.check().unwrap_err().contains("--max-queue"));
+        let off = Config { rate: 0, ..c };
+        assert!(off.check().is_ok(), "no pacing: nothing to check");
     }
 }

@@ -1,28 +1,29 @@
-//! `chat-server`: a single-threaded chat server built on a hand-written `mio` reactor, with an
-//! operator console on standard input.
+//! `chat-server`: a single-threaded chat server: the rules of the room in a core that knows no
+//! sockets, inside a hand-written `mio` reactor, with operator consoles.
 //!
 //! The binary (`main.rs`) turns flags into a [`Config`], binds the listener and calls [`run`];
 //! tests can do the same on port 0.
 //!
 //! # Layout
 //! - [`config`]: every limit, named, with its default; the validated [`Config`].
-//! - [`reactor`]: the event loop; owns the connections, the room, the timers and the console.
-//! - [`conn`]: one connection's state machine, output queue and rate allowance.
-//! - [`room`]: members, waiting joins and the names they hold.
-//! - [`console`]: the operator's commands (pure parsing).
-//! - [`console_io`]: the console's non-blocking standard input and output.
+//! - [`chat`]: the core: sessions, names, the waiting room, history, bans, and what every
+//!   request and console command does. Events in, effects out; no I/O, no clock.
+//! - [`reactor`]: the I/O shell: the event loop, connections, queues, timers, signals.
+//! - [`console`]: the operator's commands (pure parsing) and the consoles' non-blocking I/O.
 //! - [`timers`]: every deadline in one heap.
+//! - [`bucket`]: the token bucket behind every rate.
+//! - [`memory`]: giving freed heap memory back to the system.
 
+pub mod bucket;
+pub mod chat;
 pub mod config;
-pub mod conn;
 pub mod console;
-pub mod console_io;
+pub mod memory;
 pub mod reactor;
-pub mod room;
 pub mod timers;
 
 pub use config::Config;
-pub use console_io::ConsoleInput;
+pub use console::io::ConsoleInput;
 
 /// Serves on `listener` until the operator quits or a signal asks to stop.
 pub fn run(

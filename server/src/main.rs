@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use chat_server::config::{self, Config};
+use chat_server::reactor::Reactor;
 use chat_server::ConsoleInput;
 use clap::Parser;
 use log::{info, warn, LevelFilter};
@@ -31,7 +32,7 @@ mod exit {
 #[command(
     version,
     about,
-    after_help = "Operator commands (type on stdin): approve [name], deny [name], pending, who, kick <name>, say <text>, quit, help"
+    after_help = "Operator commands (type on stdin): approve [name], deny [name], pending, who, kick <name>, say <text>, ban <ip>, unban <ip>, bans, quit, help"
 )]
 struct Args {
     /// Address to listen on (port 0 picks a free port).
@@ -71,6 +72,31 @@ struct Args {
     /// Seconds the operator has to decide on a join.
     #[arg(long, value_name = "SECS", default_value_t = config::DEFAULT_APPROVAL_TIMEOUT_SECS)]
     approval_timeout: f64,
+    /// Seconds a member's queued output may stay unmoved before it is cut off.
+    #[arg(long, value_name = "SECS", default_value_t = config::DEFAULT_STALL_TIMEOUT_SECS)]
+    stall_timeout: f64,
+    /// Bytes one connection may send at once before byte pacing starts [default: a quarter
+    /// of --max-queue]. Must fit in --max-queue with --burst lines.
+    #[arg(long, value_name = "BYTES")]
+    burst_bytes: Option<usize>,
+    /// Bytes per second one connection may send once its byte burst is spent (pacing is off
+    /// with --rate 0).
+    #[arg(long, value_name = "BYTES", default_value_t = config::DEFAULT_RATE_BYTES)]
+    rate_bytes: usize,
+    /// Joins from one address that may wait for the operator at once.
+    #[arg(long, value_name = "N", default_value_t = config::DEFAULT_MAX_PENDING_PER_IP)]
+    max_pending_per_ip: usize,
+    /// Seconds an address may not wait again for a name the operator (or the approval
+    /// timeout) refused (0: no cool-down).
+    #[arg(long, value_name = "SECS", default_value_t = config::DEFAULT_NAME_COOLDOWN_SECS)]
+    name_cooldown: f64,
+    /// Open a Unix socket (mode 0600) at PATH where operators connect with `nc -U PATH` and use
+    /// the console's commands; with it the server can run with stdin at /dev/null.
+    #[arg(long, value_name = "PATH")]
+    control: Option<PathBuf>,
+    /// Room messages kept and shown to newcomers (0: no history).
+    #[arg(long, value_name = "N", default_value_t = config::DEFAULT_HISTORY)]
+    history: usize,
     /// Log level: off, error, warn, info, debug, trace.
     #[arg(long, value_name = "LEVEL", default_value = "info")]
     log_level: LevelFilter,
@@ -111,7 +137,18 @@ impl Args {
                 self.max_line + 64
             ));
         }
-        Ok(Config {
+        if self.rate > 0 && self.rate_bytes == 0 {
+            return Err("--rate-bytes must be at least 1 when --rate is not 0".into());
+        }
+        if self.history > MAX_HISTORY {
+            return Err(format!("--history must be at most {MAX_HISTORY}"));
+        }
+        let name_cooldown = if self.name_cooldown == 0.0 {
+            Duration::ZERO
+        } else {
+            seconds("name-cooldown", self.name_cooldown)?
+        };
+        let config = Config {
             auto_approve: self.auto_approve,
             max_line: self.max_line,
             rate: self.rate,
@@ -122,9 +159,21 @@ impl Args {
             max_per_ip: self.max_per_ip,
             login_timeout: seconds("login-timeout", self.login_timeout)?,
             approval_timeout: seconds("approval-timeout", self.approval_timeout)?,
-        })
+            stall_timeout: seconds("stall-timeout", self.stall_timeout)?,
+            burst_bytes: self.burst_bytes.unwrap_or(self.max_queue / 4),
+            rate_bytes: self.rate_bytes,
+            max_pending_per_ip: self.max_pending_per_ip,
+            name_cooldown,
+            history: self.history,
+            control: self.control.clone(),
+        };
+        config.check()?;
+        Ok(config)
     }
 }
+
+/// Largest `--history`: each entry holds up to `--max-line` bytes.
+const MAX_HISTORY: usize = 100_000;
 
 /// Largest `--send-buffer` accepted (the kernel caps it further at `net.core.wmem_max`).
 const MAX_SEND_BUFFER: usize = 1 << 30;
@@ -242,13 +291,23 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::BIND);
         }
     };
+    info!("{config:?}");
+    // Everything is bound (the control socket too) before `listening on` is printed, so a
+    // script that waits for that line can use every socket at once.
+    let mut reactor = match Reactor::new(listener, config, ConsoleInput::Stdin) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("chat-server: {e}");
+            return ExitCode::from(exit::BIND);
+        }
+    };
     {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "listening on {local}");
         let _ = out.flush();
     }
-    info!("listening on {local}; {config:?}");
-    match chat_server::run(listener, config, ConsoleInput::Stdin) {
+    info!("listening on {local}");
+    match reactor.run() {
         Ok(()) => ExitCode::from(exit::OK),
         Err(e) => {
             eprintln!("chat-server: {e}");

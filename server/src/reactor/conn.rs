@@ -1,46 +1,28 @@
-//! One connection: its socket, its state in the login/admission/membership life, its buffers
-//! and its rate allowance.
+//! One connection as the shell sees it: its stream, its buffers, its rate allowance and the
+//! flags that say where its bytes are.
 //!
-//! A connection never reaches into the room or another connection: the reactor does that. This
-//! module owns the byte-level work (the output queue and its vectored writes) and the
-//! bookkeeping that must stay bounded.
+//! A connection never reaches into the room or another connection, and knows nothing of names
+//! or members: that is the core's (`crate::chat`). This module owns the byte-level work (the
+//! output queue and its gathered writes) and the bookkeeping that must stay bounded.
 
 use std::collections::VecDeque;
 use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chat_common::framing::LineFramer;
-use mio::net::TcpStream;
 
-/// Where a connection is in its life. Changed only by the reactor.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum State {
-    /// Connected; no valid name offered yet. The login timer runs.
-    AwaitingName,
-    /// Offered a valid name, reserved in the room; the operator decides. The approval timer runs.
-    Waiting {
-        /// The reserved name.
-        name: Rc<str>,
-        /// When the join started waiting.
-        since: Instant,
-    },
-    /// In the room.
-    Member {
-        /// The member's name.
-        name: Rc<str>,
-    },
-    /// Leaving: no more requests are read, queued output is flushed, then the socket is shut
-    /// down and closed (or cut when the linger timer fires).
-    Closing,
-}
+use super::stream::Stream;
+use crate::bucket::Bucket;
+use crate::chat::ConnId;
+use crate::config::{Config, PACED_READ_CHUNK, QUEUE_LINE_OVERHEAD, READ_CHUNK};
 
 /// Output waiting for one connection: shared, immutable lines.
 ///
 /// Invariant: `bytes` is the number of unsent bytes, `chunks[0][head..]` plus every later
-/// chunk; it never exceeds the server's `--max-queue` (the reactor drops the connection
-/// instead). Storage left after a burst is released by the reactor once the queue has stayed
+/// chunk; its [`OutQueue::cost`] (bytes plus [`QUEUE_LINE_OVERHEAD`] per line) never exceeds
+/// the server's `--max-queue` (the reactor drops the connection instead). Storage left after a burst is released by the reactor once the queue has stayed
 /// empty for a while (not at once: freeing and regrowing it every round cost page faults).
 #[derive(Debug, Default)]
 pub struct OutQueue {
@@ -64,6 +46,17 @@ impl OutQueue {
     /// Unsent bytes.
     pub fn bytes(&self) -> usize {
         self.bytes
+    }
+
+    /// What the queue holds in memory terms, as `--max-queue` counts it: the unsent bytes plus
+    /// [`QUEUE_LINE_OVERHEAD`] per queued line.
+    pub fn cost(&self) -> usize {
+        self.bytes + self.chunks.len() * QUEUE_LINE_OVERHEAD
+    }
+
+    /// What queuing `line` would add to [`OutQueue::cost`].
+    pub fn cost_of(line: &[u8]) -> usize {
+        line.len() + QUEUE_LINE_OVERHEAD
     }
 
     /// Whether nothing is waiting.
@@ -152,85 +145,107 @@ impl OutQueue {
     }
 }
 
-/// A token bucket: `rate` lines per second, at most `burst` saved up.
+/// A connection's sending allowance: lines (`--rate`/`--burst`) and bytes
+/// (`--rate-bytes`/`--burst-bytes`), both token buckets. A line needs one line token and at least
+/// one byte token; its bytes are then spent whole (the byte bucket may go into debt), so input is
+/// never split by pacing.
 #[derive(Debug, Clone)]
 pub struct Allowance {
-    tokens: f64,
-    last: Instant,
+    lines: Bucket,
+    bytes: Bucket,
 }
 
 impl Allowance {
-    /// A full bucket.
-    pub fn new(burst: u32, now: Instant) -> Self {
+    /// Full buckets.
+    pub fn new(config: &Config, now: Instant) -> Self {
         Allowance {
-            tokens: f64::from(burst),
-            last: now,
+            lines: Bucket::full(f64::from(config.burst), now),
+            bytes: Bucket::full(config.burst_bytes as f64, now),
         }
     }
 
-    /// Adds what `rate` earned since the last refill, up to `burst`.
-    pub fn refill(&mut self, rate: u32, burst: u32, now: Instant) {
-        let earned = now.saturating_duration_since(self.last).as_secs_f64() * f64::from(rate);
-        self.tokens = (self.tokens + earned).min(f64::from(burst.max(1)));
-        self.last = now;
+    /// Adds what the rates earned since the last refill, up to the bursts.
+    pub fn refill(&mut self, config: &Config, now: Instant) {
+        let burst = f64::from(config.burst.max(1));
+        self.lines.refill(f64::from(config.rate), burst, now);
+        let burst_bytes = config.burst_bytes.max(1) as f64;
+        self.bytes
+            .refill(config.rate_bytes as f64, burst_bytes, now);
     }
 
-    /// Takes one line's worth if there is one.
-    pub fn try_take(&mut self) -> bool {
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
+    /// Takes one line's worth if there is one (and the byte bucket is not in debt).
+    pub fn try_take_line(&mut self) -> bool {
+        self.bytes.has(1.0) && self.lines.take(1.0)
     }
 
-    /// Returns a line's worth taken by [`Allowance::try_take`] but not used.
-    pub fn give_back(&mut self) {
-        self.tokens += 1.0;
+    /// Returns a line's worth taken by [`Allowance::try_take_line`] but not used.
+    pub fn give_back_line(&mut self) {
+        self.lines.give_back(1.0);
     }
 
-    /// Whether at least one line's worth is available.
+    /// Spends `n` bytes (possibly into debt).
+    pub fn spend_bytes(&mut self, n: usize) {
+        self.bytes.spend(n as f64);
+    }
+
+    /// Whether another line may be handled now.
     pub fn has_one(&self) -> bool {
-        self.tokens >= 1.0
+        self.lines.has(1.0) && self.bytes.has(1.0)
     }
 
-    /// Time until one line's worth has been earned at `rate` (> 0).
-    pub fn wait_for_one(&self, rate: u32) -> std::time::Duration {
-        let missing = (1.0 - self.tokens).max(0.0);
-        std::time::Duration::from_secs_f64(missing / f64::from(rate.max(1)))
+    /// Time until another line may be handled.
+    pub fn wait_for_one(&self, config: &Config) -> Duration {
+        let lines = self.lines.wait_for(1.0, f64::from(config.rate.max(1)));
+        let bytes = self.bytes.wait_for(1.0, config.rate_bytes.max(1) as f64);
+        lines.max(bytes)
+    }
+
+    /// How many bytes to read in one call: less as the allowance runs low, so what pacing holds
+    /// back unframed stays small (between [`PACED_READ_CHUNK`] and [`READ_CHUNK`]).
+    pub fn read_limit(&self) -> usize {
+        let by_lines = self.lines.tokens().max(0.0) as usize * 256;
+        let by_bytes = self.bytes.tokens().max(0.0) as usize;
+        by_lines.min(by_bytes).clamp(PACED_READ_CHUNK, READ_CHUNK)
     }
 }
 
-/// One connection's whole state.
+/// One connection's whole state, as the shell keeps it.
 #[derive(Debug)]
 pub struct Conn {
-    /// The socket (non-blocking).
-    pub stream: TcpStream,
-    /// The peer's address, as shown to the operator.
+    /// The byte stream (non-blocking).
+    pub stream: Stream,
+    /// Who it is, for the core and for timers.
+    pub id: ConnId,
+    /// The peer's address.
     pub addr: SocketAddr,
-    /// Unique for the server's life: tells this connection from a later one in the same slab slot.
-    pub serial: u64,
-    /// Where it is in its life.
-    pub state: State,
     /// Splits input into lines; holds at most one incomplete line (bounded by `--max-line`).
     pub framer: LineFramer,
     /// Bytes read but not yet framed because the sender ran out of allowance. Invariant: at
-    /// most one read chunk ([`crate::config::READ_CHUNK`]); empty (and unallocated) unless paced.
+    /// most one read ([`Allowance::read_limit`]); empty (and unallocated) unless paced.
     pub inbuf: Vec<u8>,
     /// Output waiting to be written.
     pub out: OutQueue,
-    /// Rate allowance for `--rate`/`--burst`.
+    /// Rate allowance for `--rate`/`--burst` and `--rate-bytes`/`--burst-bytes`.
     pub allowance: Allowance,
+    /// Leaving: no more requests are handled, queued output is flushed, then the write half is
+    /// shut and the connection closed when the peer closes too (or the linger timer fires).
+    pub closing: bool,
+    /// The peer closed its sending side: once the queue is flushed the connection is closed.
+    pub read_closed: bool,
+    /// Since when queued output has waited without moving (`None` while the queue is empty or
+    /// moving); the stall timer cuts the connection when this is `--stall-timeout` old.
+    pub waiting_since: Option<Instant>,
     /// Whether WRITABLE interest is registered: exactly while `out` is not empty after a write
     /// that hit `WouldBlock`.
     pub wants_write: bool,
-    /// Whether the key is in the reactor's list of connections to flush this round.
+    /// Whether the key is in the shell's list of connections to flush this round.
     pub dirty: bool,
     /// Whether the key is in the reactor's queue of connections with input left to process.
     pub queued_for_input: bool,
     /// Whether a refill timer is armed for it.
     pub refill_armed: bool,
+    /// Whether a stall timer is armed for it.
+    pub stall_armed: bool,
     /// Whether the write half was shut down (after the last polite line went out).
     pub write_shut: bool,
     /// Whether a timer is armed to release the output queue's spare storage.
@@ -241,33 +256,27 @@ pub struct Conn {
 }
 
 impl Conn {
-    /// A fresh connection awaiting its name.
-    pub fn new(stream: TcpStream, addr: SocketAddr, serial: u64, config: &crate::Config) -> Self {
-        let now = Instant::now();
+    /// A fresh connection.
+    pub fn new(stream: Stream, addr: SocketAddr, id: ConnId, config: &Config) -> Self {
         Conn {
             stream,
+            id,
             addr,
-            serial,
-            state: State::AwaitingName,
             framer: LineFramer::new(config.max_line),
             inbuf: Vec::new(),
             out: OutQueue::default(),
-            allowance: Allowance::new(config.burst, now),
+            allowance: Allowance::new(config, Instant::now()),
+            closing: false,
+            read_closed: false,
+            waiting_since: None,
             wants_write: false,
             dirty: false,
             queued_for_input: false,
             refill_armed: false,
+            stall_armed: false,
             write_shut: false,
             release_armed: false,
             doomed: false,
-        }
-    }
-
-    /// The member's or waiting join's name, if it has one.
-    pub fn name(&self) -> Option<&Rc<str>> {
-        match &self.state {
-            State::Waiting { name, .. } | State::Member { name } => Some(name),
-            _ => None,
         }
     }
 }
@@ -276,7 +285,6 @@ impl Conn {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     /// A sink that takes at most `per_call` bytes per call and `room` bytes in all, then says
     /// WouldBlock; it counts its calls.
@@ -374,18 +382,45 @@ mod tests {
     }
 
     #[test]
-    fn allowance_paces_and_refills() {
+    fn allowance_paces_lines_and_bytes() {
+        let config = Config {
+            rate: 10,
+            burst: 2,
+            rate_bytes: 1000,
+            burst_bytes: 1000,
+            ..Config::default()
+        };
         let t0 = Instant::now();
-        let mut a = Allowance::new(2, t0);
-        assert!(a.try_take() && a.try_take());
-        assert!(!a.try_take());
-        assert_eq!(a.wait_for_one(10), Duration::from_millis(100));
-        a.refill(10, 2, t0 + Duration::from_millis(100));
-        assert!(a.try_take());
-        a.refill(10, 2, t0 + Duration::from_secs(100));
-        assert!(
-            a.try_take() && a.try_take() && !a.try_take(),
-            "capped at burst"
-        );
+        let mut a = Allowance::new(&config, t0);
+        assert!(a.try_take_line() && a.try_take_line());
+        assert!(!a.try_take_line(), "out of lines");
+        assert_eq!(a.wait_for_one(&config), Duration::from_millis(100));
+        a.refill(&config, t0 + Duration::from_millis(100));
+        assert!(a.try_take_line());
+        a.spend_bytes(3000);
+        a.refill(&config, t0 + Duration::from_secs(100));
+        assert!(a.has_one(), "a long wait pays the debt");
+        a.spend_bytes(3000);
+        assert!(!a.has_one(), "bytes in debt hold lines back");
+        let wait = a.wait_for_one(&config).as_secs_f64();
+        assert!((2.0..2.01).contains(&wait), "{wait}");
+    }
+
+    #[test]
+    fn reads_shrink_as_the_allowance_runs_low() {
+        let config = Config::default();
+        let mut a = Allowance::new(&config, Instant::now());
+        assert_eq!(a.read_limit(), READ_CHUNK);
+        a.spend_bytes(config.burst_bytes - 10);
+        assert_eq!(a.read_limit(), PACED_READ_CHUNK);
+    }
+
+    #[test]
+    fn cost_counts_each_line_s_overhead() {
+        let mut q = OutQueue::default();
+        q.push(line("x\n"));
+        q.push(line("y\n"));
+        assert_eq!(q.cost(), 4 + 2 * QUEUE_LINE_OVERHEAD);
+        assert_eq!(OutQueue::cost_of(b"x\n"), 2 + QUEUE_LINE_OVERHEAD);
     }
 }

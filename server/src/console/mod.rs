@@ -1,10 +1,16 @@
-//! The operator's commands: parsing (pure) and the help text.
+//! The operator's consoles: command parsing (pure, here), what a command does (the core:
+//! `crate::chat`), the standard console's non-blocking input and output ([`io`]) and the
+//! remote consoles on a Unix socket ([`control`]).
 //!
-//! The reactor reads the server's standard input without blocking, frames it into lines and
-//! hands each line to [`parse`]; what a command does is the reactor's business. This module
-//! never does I/O, so it is unit-tested and fuzzed on its own.
+//! The reactor reads each console without blocking, frames it into lines and hands each line to
+//! [`parse`]; the core executes the command. Parsing never does I/O, so it is unit-tested and
+//! fuzzed on its own.
+
+pub mod control;
+pub mod io;
 
 use std::fmt;
+use std::net::IpAddr;
 
 /// One operator command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +27,12 @@ pub enum Command<'a> {
     Kick(&'a str),
     /// `say <text>`: an INFO line to every member.
     Say(&'a str),
+    /// `ban <ip>`: cut off an address and refuse its connections until `unban`.
+    Ban(IpAddr),
+    /// `unban <ip>`: lift a ban.
+    Unban(IpAddr),
+    /// `bans`: list the banned addresses.
+    Bans,
     /// `quit`: BYE to everyone, then exit.
     Quit,
     /// `help`: list the commands.
@@ -34,6 +46,8 @@ pub enum CommandError<'a> {
     Unknown(&'a str),
     /// A command with wrong arguments; holds its usage.
     Usage(&'static str),
+    /// `ban`/`unban` with something that is not an IP address.
+    BadAddress(&'a str),
 }
 
 impl fmt::Display for CommandError<'_> {
@@ -44,18 +58,25 @@ impl fmt::Display for CommandError<'_> {
                 write!(f, "unknown command {word:?}; type help")
             }
             CommandError::Usage(usage) => write!(f, "usage: {usage}"),
+            CommandError::BadAddress(text) => {
+                let text = chat_common::sanitize::sanitize(text);
+                write!(f, "not an IP address: {text:?}")
+            }
         }
     }
 }
 
 /// The lines `help` prints.
-pub const HELP: [&str; 8] = [
+pub const HELP: [&str; 11] = [
     "approve [name]   admit a waiting join (no name: the oldest)",
     "deny [name]      refuse a waiting join (no name: the oldest)",
     "pending          list the joins waiting for approval",
     "who              list the members online",
     "kick <name>      remove a member from the room",
     "say <text>       send a notice to every member",
+    "ban <ip>         cut off an address and refuse it until unban",
+    "unban <ip>       lift a ban",
+    "bans             list the banned addresses",
     "quit             say goodbye to everyone and stop the server",
     "help             this list",
 ];
@@ -101,6 +122,19 @@ pub fn parse(line: &str) -> Result<Option<Command<'_>>, CommandError<'_>> {
         } else {
             Ok(Some(Command::Say(rest)))
         }
+    } else if is("ban") || is("unban") {
+        let usage = if is("ban") { "ban <ip>" } else { "unban <ip>" };
+        let Some(text) = one_name(usage)? else {
+            return Err(CommandError::Usage(usage));
+        };
+        let ip: IpAddr = text.parse().map_err(|_| CommandError::BadAddress(text))?;
+        Ok(Some(if is("ban") {
+            Command::Ban(ip)
+        } else {
+            Command::Unban(ip)
+        }))
+    } else if is("bans") {
+        nothing(Command::Bans, "bans")
     } else if is("pending") {
         nothing(Command::Pending, "pending")
     } else if is("who") {
@@ -136,6 +170,15 @@ mod tests {
             Ok(Some(Command::Say("hello  all")))
         );
         assert_eq!(parse("quit"), Ok(Some(Command::Quit)));
+        assert_eq!(
+            parse("ban 127.0.0.2"),
+            Ok(Some(Command::Ban("127.0.0.2".parse().unwrap())))
+        );
+        assert_eq!(
+            parse("UNBAN ::1"),
+            Ok(Some(Command::Unban("::1".parse().unwrap())))
+        );
+        assert_eq!(parse("bans"), Ok(Some(Command::Bans)));
         assert_eq!(parse("help"), Ok(Some(Command::Help)));
         assert_eq!(parse("?"), Ok(Some(Command::Help)));
         assert_eq!(
@@ -160,6 +203,19 @@ mod tests {
         );
         assert_eq!(parse("say"), Err(CommandError::Usage("say <text>")));
         assert_eq!(parse("quit now"), Err(CommandError::Usage("quit")));
+        assert_eq!(parse("ban"), Err(CommandError::Usage("ban <ip>")));
+        assert_eq!(
+            parse("ban 1.2.3.4 5.6.7.8"),
+            Err(CommandError::Usage("ban <ip>"))
+        );
+        assert_eq!(
+            parse("ban nonsense"),
+            Err(CommandError::BadAddress("nonsense"))
+        );
+        assert_eq!(
+            parse("ban x\u{1b}").unwrap_err().to_string(),
+            "not an IP address: \"x\""
+        );
     }
 
     #[test]

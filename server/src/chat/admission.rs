@@ -1,0 +1,272 @@
+//! Getting in: a new connection, its name, the waiting room, the operator's decision, bans and
+//! the name cool-down.
+//!
+//! The waiting room is bounded twice: `--max-pending` in all and `--max-pending-per-ip` from one
+//! address, so one host cannot lock everyone else out. A join the operator (or the approval
+//! timeout) refused leaves a cool-down on its (address, name), so a refused squatter cannot grab
+//! the name back at once. A banned address gets `DENIED` at connect.
+
+use std::net::{IpAddr, SocketAddr};
+use std::rc::Rc;
+
+use chat_common::protocol::{validate_name, ErrorCode, ServerMsg};
+
+use super::operator::Announcement;
+use super::{Audience, ConnId, Core, CoreTimer, Now, Outbox, Phase, Session, NAME_PROMPT};
+use crate::bucket::Bucket;
+use crate::config::NICK_BURST;
+
+impl Core {
+    /// A connection was accepted: it is asked for a name (or refused, when its address is
+    /// banned).
+    pub fn connected(&mut self, id: ConnId, addr: SocketAddr, now: Now, out: &mut impl Outbox) {
+        if self.bans.contains(&addr.ip()) {
+            log::debug!("refusing {addr}: banned");
+            self.send(
+                id,
+                &ServerMsg::Denied {
+                    text: "your address is banned",
+                },
+                out,
+            );
+            out.close(id);
+            return;
+        }
+        if self.sessions.len() <= id.key {
+            self.sessions.resize_with(id.key + 1, || None);
+        }
+        self.sessions[id.key] = Some(Session {
+            serial: id.serial,
+            addr,
+            phase: Phase::AwaitingName,
+            renames: Bucket::full(f64::from(NICK_BURST), now.at),
+        });
+        self.prompt(id, out);
+        out.arm(now.at + self.config.login_timeout, id, CoreTimer::Login);
+    }
+
+    fn prompt(&mut self, id: ConnId, out: &mut impl Outbox) {
+        self.send(
+            id,
+            &ServerMsg::NameQuery {
+                prompt: NAME_PROMPT,
+            },
+            out,
+        );
+    }
+
+    /// The first line of a connection: the name it wants.
+    pub(super) fn offer_name(&mut self, id: ConnId, line: &str, now: Now, out: &mut impl Outbox) {
+        let name = match validate_name(line) {
+            Ok(name) => name,
+            Err(e) => {
+                self.send_error(id, ErrorCode::BadName, &e.to_string(), out);
+                self.prompt(id, out);
+                return;
+            }
+        };
+        let Some(addr) = self.session(id).map(|s| s.addr) else {
+            return;
+        };
+        let ip = addr.ip();
+        if self.room.holder(name).is_some() {
+            let text = format!("the name {name} is taken");
+            self.send_error(id, ErrorCode::NameTaken, &text, out);
+            self.prompt(id, out);
+            return;
+        }
+        if self.cooling_down(ip, name, now) {
+            let text = format!("the name {name} was refused a moment ago; try again later");
+            self.send_error(id, ErrorCode::NameTaken, &text, out);
+            self.prompt(id, out);
+            return;
+        }
+        if self.config.auto_approve {
+            self.admit(id, name, now, out);
+        } else if self.consoles == 0 {
+            self.deny(
+                id,
+                "no operator is present to approve joins",
+                false,
+                now,
+                out,
+            );
+        } else if self.room.waiting() >= self.config.max_pending {
+            // debug, not warn: a peer can trigger this as often as it likes.
+            log::debug!("waiting room full: refusing {name}");
+            self.refuse_join(
+                id,
+                "too many joins are waiting for the operator; try again later",
+                out,
+            );
+        } else if self.pending_per_ip.get(&ip).copied().unwrap_or(0)
+            >= self.config.max_pending_per_ip
+        {
+            log::debug!("{ip} has too many waiting joins: refusing {name}");
+            self.refuse_join(
+                id,
+                "too many joins from your address are waiting for the operator; try again later",
+                out,
+            );
+        } else {
+            let name: Rc<str> = Rc::from(name);
+            if let Some(session) = self.session_mut(id) {
+                session.phase = Phase::Waiting {
+                    name: Rc::clone(&name),
+                    since: now.at,
+                };
+            }
+            *self.pending_per_ip.entry(ip).or_insert(0) += 1;
+            self.room.add_pending(&name, id);
+            let text = format!("waiting for the operator to approve {name}");
+            self.send(id, &ServerMsg::Wait { text: &text }, out);
+            out.arm(
+                now.at + self.config.approval_timeout,
+                id,
+                CoreTimer::Approval,
+            );
+            self.announce(
+                Announcement::Request,
+                now,
+                out,
+                format_args!("join request: {name} from {addr} (approve {name} / deny {name})"),
+            );
+        }
+    }
+
+    /// `ERROR server-full` and a polite close, for a join the waiting room cannot take.
+    fn refuse_join(&mut self, id: ConnId, why: &str, out: &mut impl Outbox) {
+        self.send_error(id, ErrorCode::ServerFull, why, out);
+        self.take_session(id);
+        out.close(id);
+    }
+
+    fn cooling_down(&mut self, ip: IpAddr, name: &str, now: Now) -> bool {
+        let key = (ip, name.to_ascii_lowercase().into_boxed_str());
+        match self.cooldowns.get(&key) {
+            Some(&until) if until > now.at => true,
+            Some(_) => {
+                self.cooldowns.remove(&key);
+                false
+            }
+            None => false,
+        }
+    }
+
+    fn start_cooldown(&mut self, ip: IpAddr, name: &str, now: Now) {
+        if self.config.name_cooldown.is_zero() {
+            return;
+        }
+        // Expired entries are swept when the map has doubled since the last sweep, so the map
+        // stays proportional to the refusals of the last cool-down period.
+        if self.cooldowns.len() >= self.cooldown_sweep_at {
+            self.cooldowns.retain(|_, until| *until > now.at);
+            self.cooldown_sweep_at = (self.cooldowns.len() * 2).max(64);
+        }
+        let key = (ip, name.to_ascii_lowercase().into_boxed_str());
+        self.cooldowns
+            .insert(key, now.at + self.config.name_cooldown);
+    }
+
+    /// One fewer join waiting from `ip`.
+    pub(super) fn unpend(&mut self, ip: IpAddr) {
+        if let Some(count) = self.pending_per_ip.get_mut(&ip) {
+            *count -= 1;
+            if *count == 0 {
+                self.pending_per_ip.remove(&ip);
+            }
+        }
+    }
+
+    /// Moves a connection into the room: WELCOME and the history to it, JOIN to everyone else.
+    pub(super) fn admit(&mut self, id: ConnId, name: &str, now: Now, out: &mut impl Outbox) {
+        let name: Rc<str> = Rc::from(name);
+        let Some(session) = self.session_mut(id) else {
+            return;
+        };
+        let was_waiting = matches!(session.phase, Phase::Waiting { .. });
+        session.phase = Phase::Member {
+            name: Rc::clone(&name),
+        };
+        session.renames = Bucket::full(f64::from(NICK_BURST), now.at);
+        let addr = session.addr;
+        if was_waiting {
+            self.unpend(addr.ip());
+        }
+        self.room.admit(&name, id);
+        let online = self.room.online();
+        self.send(
+            id,
+            &ServerMsg::Welcome {
+                name: &name,
+                online,
+            },
+            out,
+        );
+        let mut buf = std::mem::take(&mut self.fmt);
+        self.history
+            .replay(&mut buf, |line| out.send(id, &Rc::from(line)));
+        self.fmt = buf;
+        self.broadcast(&ServerMsg::Join { name: &name }, Some(id), out);
+        if was_waiting {
+            out.console(
+                Audience::All,
+                format_args!("approved {name} ({online} online)"),
+            );
+        } else {
+            out.console(
+                Audience::All,
+                format_args!("joined {name} from {addr} ({online} online)"),
+            );
+        }
+    }
+
+    /// Refuses a join (waiting or just named): DENIED, its name freed, then a polite close.
+    /// `cool`: the operator or the approval timeout refused it, so the name cools down for its
+    /// address.
+    pub(super) fn deny(
+        &mut self,
+        id: ConnId,
+        why: &str,
+        cool: bool,
+        now: Now,
+        out: &mut impl Outbox,
+    ) {
+        self.send(id, &ServerMsg::Denied { text: why }, out);
+        let Some(session) = self.take_session(id) else {
+            return;
+        };
+        if let Phase::Waiting { name, .. } = &session.phase {
+            self.room.remove(name, id);
+            self.unpend(session.addr.ip());
+            if cool {
+                self.start_cooldown(session.addr.ip(), name, now);
+            }
+        }
+        out.close(id);
+    }
+
+    /// One more console is open.
+    pub fn console_opened(&mut self) {
+        self.consoles += 1;
+    }
+
+    /// A console closed; with none left (and no `--auto-approve`) every waiting join is denied,
+    /// as nobody is there to approve it.
+    pub fn console_closed(&mut self, now: Now, out: &mut impl Outbox) {
+        self.consoles = self.consoles.saturating_sub(1);
+        if self.consoles == 0 && !self.config.auto_approve {
+            log::info!("no console left: joins are now denied");
+            let waiting: Vec<ConnId> = self.room.pending().collect();
+            for id in waiting {
+                self.deny(
+                    id,
+                    "no operator is present to approve joins",
+                    false,
+                    now,
+                    out,
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,242 @@
+//! What a console command does, and how events reach the consoles without burying them.
+//!
+//! Replies go to the console that asked; events (decisions, departures, join requests) go to
+//! every console. Join requests and withdrawals are *announcements*: at most
+//! [`ANNOUNCE_PER_SECOND`] are printed in any one-second window; past that they are counted and
+//! summed up in one line when the window ends (`pending` lists every waiting join anyway), so a
+//! churn of fake joins cannot push a real one out of the operator's sight.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use chat_common::protocol::{LeaveReason, ServerMsg};
+use chat_common::sanitize::sanitize;
+
+use super::{Audience, ConnId, ConsoleId, Core, CoreTimer, Now, Outbox, Phase};
+use crate::console::{self, Command};
+
+/// Most join requests and withdrawals printed in one second; the rest are summed up.
+pub const ANNOUNCE_PER_SECOND: u32 = 10;
+/// The window the above counts in.
+const ANNOUNCE_WINDOW: Duration = Duration::from_secs(1);
+
+/// Which announcement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Announcement {
+    /// A join request.
+    Request,
+    /// A waiting join withdrawn by its owner.
+    Withdrawn,
+}
+
+/// The announcement window: how many were printed, how many held back.
+#[derive(Debug, Default)]
+pub(super) struct Announcer {
+    window_start: Option<Instant>,
+    shown: u32,
+    held_requests: u64,
+    held_withdrawals: u64,
+    tick_armed: bool,
+}
+
+impl Core {
+    /// Prints an announcement, or counts it when the window's share is used up.
+    pub(super) fn announce(
+        &mut self,
+        kind: Announcement,
+        now: Now,
+        out: &mut impl Outbox,
+        line: fmt::Arguments<'_>,
+    ) {
+        let a = &mut self.announcer;
+        let start = match a.window_start {
+            Some(start) if now.at.saturating_duration_since(start) < ANNOUNCE_WINDOW => start,
+            _ => {
+                a.shown = 0;
+                a.window_start = Some(now.at);
+                now.at
+            }
+        };
+        if a.shown < ANNOUNCE_PER_SECOND {
+            a.shown += 1;
+            out.console(Audience::All, line);
+            return;
+        }
+        match kind {
+            Announcement::Request => a.held_requests += 1,
+            Announcement::Withdrawn => a.held_withdrawals += 1,
+        }
+        if !a.tick_armed {
+            a.tick_armed = true;
+            let nobody = ConnId { key: 0, serial: 0 };
+            out.arm(start + ANNOUNCE_WINDOW, nobody, CoreTimer::Announce);
+        }
+    }
+
+    /// The window ended: sum up what was held back.
+    pub(super) fn announce_tick(&mut self, _now: Now, out: &mut impl Outbox) {
+        let a = &mut self.announcer;
+        a.tick_armed = false;
+        let (requests, withdrawals) = (a.held_requests, a.held_withdrawals);
+        a.held_requests = 0;
+        a.held_withdrawals = 0;
+        if requests + withdrawals > 0 {
+            let waiting = self.room.waiting();
+            out.console(
+                Audience::All,
+                format_args!(
+                    "... {requests} more join requests and {withdrawals} withdrawals in the last second ({waiting} waiting; pending lists them)"
+                ),
+            );
+        }
+    }
+
+    /// Executes one console line from console `from`.
+    pub fn console_line(&mut self, from: ConsoleId, line: &str, now: Now, out: &mut impl Outbox) {
+        let reply = Audience::One(from);
+        let command = match console::parse(line) {
+            Ok(Some(c)) => c,
+            Ok(None) => return,
+            Err(e) => return out.console(reply, format_args!("error: {e}")),
+        };
+        match command {
+            Command::Approve(name) | Command::Deny(name) => {
+                let approve = matches!(command, Command::Approve(_));
+                let found = match name {
+                    None => self.room.oldest_pending(),
+                    Some(n) => self.room.holder(n),
+                };
+                let waiting = found.and_then(|id| match self.session(id).map(|s| &s.phase) {
+                    Some(Phase::Waiting { name, .. }) => Some((id, Rc::clone(name))),
+                    _ => None,
+                });
+                let Some((id, name)) = waiting else {
+                    return match name {
+                        None => out.console(reply, format_args!("error: nobody is waiting")),
+                        Some(n) => out.console(
+                            reply,
+                            format_args!("error: nobody named {} is waiting", sanitize(n)),
+                        ),
+                    };
+                };
+                if approve {
+                    self.admit(id, &name, now, out);
+                } else {
+                    self.deny(id, "the operator refused you", true, now, out);
+                    out.console(Audience::All, format_args!("denied {name}"));
+                }
+            }
+            Command::Pending => {
+                out.console(
+                    reply,
+                    format_args!("pending: {} waiting", self.room.waiting()),
+                );
+                for id in self.room.pending() {
+                    if let Some(s) = self.session(id) {
+                        if let Phase::Waiting { name, since } = &s.phase {
+                            let secs = now.at.saturating_duration_since(*since).as_secs();
+                            out.console(
+                                reply,
+                                format_args!("  {name} from {}, waiting {secs}s", s.addr),
+                            );
+                        }
+                    }
+                }
+            }
+            Command::Who => {
+                out.console(reply, format_args!("online: {}", self.room.online()));
+                for &id in self.room.members() {
+                    if let Some(s) = self.session(id) {
+                        if let Phase::Member { name } = &s.phase {
+                            out.console(reply, format_args!("  {name} from {}", s.addr));
+                        }
+                    }
+                }
+            }
+            Command::Kick(name) => {
+                let member = self.room.holder(name).and_then(|id| {
+                    match self.session(id).map(|s| &s.phase) {
+                        Some(Phase::Member { name }) => Some((id, Rc::clone(name))),
+                        _ => None,
+                    }
+                });
+                match member {
+                    Some((id, name)) => {
+                        self.kick(id, "kicked by the operator", now, out);
+                        out.console(Audience::All, format_args!("kicked {name}"));
+                    }
+                    None => out.console(
+                        reply,
+                        format_args!("error: no member named {}", sanitize(name)),
+                    ),
+                }
+            }
+            Command::Say(text) => {
+                let text = format!("operator: {}", sanitize(text));
+                self.broadcast(&ServerMsg::Info { text: &text }, None, out);
+                out.console(
+                    Audience::All,
+                    format_args!("said to {} members", self.room.online()),
+                );
+            }
+            Command::Ban(ip) => {
+                let cut = self.ban(ip, now, out);
+                out.console(
+                    Audience::All,
+                    format_args!("banned {ip} ({cut} connections cut)"),
+                );
+            }
+            Command::Unban(ip) => {
+                if self.bans.remove(&ip) {
+                    out.console(Audience::All, format_args!("unbanned {ip}"));
+                } else {
+                    out.console(reply, format_args!("error: {ip} is not banned"));
+                }
+            }
+            Command::Bans => {
+                out.console(reply, format_args!("bans: {}", self.bans.len()));
+                for ip in &self.bans {
+                    out.console(reply, format_args!("  {ip}"));
+                }
+            }
+            Command::Quit => out.quit(),
+            Command::Help => {
+                for line in console::HELP {
+                    out.console(reply, format_args!("{line}"));
+                }
+            }
+        }
+    }
+
+    /// A member out: BYE `why` to it, `LEAVE <name> kicked` to the others.
+    fn kick(&mut self, id: ConnId, why: &str, now: Now, out: &mut impl Outbox) {
+        self.send(id, &ServerMsg::Bye { text: why }, out);
+        self.gone(id, LeaveReason::Kicked, now, out);
+        out.close(id);
+    }
+
+    /// Bans `ip`: its members are kicked, its waiting joins denied, its other connections told
+    /// and closed. Returns how many connections were cut.
+    fn ban(&mut self, ip: IpAddr, now: Now, out: &mut impl Outbox) -> usize {
+        self.bans.insert(ip);
+        let mut cut = 0;
+        for key in 0..self.sessions.len() {
+            let Some(id) = self.id_at(key) else {
+                continue;
+            };
+            let Some(session) = self.session(id).filter(|s| s.addr.ip() == ip) else {
+                continue;
+            };
+            cut += 1;
+            match session.phase {
+                Phase::Member { .. } => self.kick(id, "your address was banned", now, out),
+                Phase::Waiting { .. } | Phase::AwaitingName => {
+                    self.deny(id, "your address is banned", false, now, out);
+                }
+            }
+        }
+        cut
+    }
+}

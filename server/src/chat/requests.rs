@@ -1,0 +1,151 @@
+//! What an admitted member's line does: room messages, actions, privates, renames, `/who`,
+//! `/help`, leaving.
+//!
+//! The line is sanitized first (control, bidi and separator characters never reach anyone), a
+//! blank line is ignored, and every refusal is one `ERROR` line to the sender alone.
+
+use std::fmt::Write as _;
+use std::rc::Rc;
+
+use chat_common::protocol::{
+    parse_request, validate_name, ErrorCode, LeaveReason, Request, ServerMsg, HELP_LINES,
+};
+use chat_common::sanitize::{is_blank, sanitize};
+
+use super::{Audience, ConnId, Core, Now, Outbox, Phase};
+use crate::config::{NICK_BURST, NICK_INTERVAL, WHO_LINE_BYTES};
+
+impl Core {
+    /// One line of a member named `name`.
+    pub(super) fn request(
+        &mut self,
+        id: ConnId,
+        name: &Rc<str>,
+        line: &str,
+        now: Now,
+        out: &mut impl Outbox,
+    ) {
+        let clean = sanitize(line);
+        if is_blank(&clean) {
+            return;
+        }
+        match parse_request(&clean) {
+            Err(e) => self.send_error(id, e.code(), &e.to_string(), out),
+            Ok(Request::Say { color, text }) => {
+                let line = self.format(&ServerMsg::Msg {
+                    from: name,
+                    color,
+                    text,
+                });
+                self.fan_out(&line, Some(id), out);
+                self.history.record(now.wall, &line);
+            }
+            Ok(Request::Me { text }) => {
+                let line = self.format(&ServerMsg::Act { from: name, text });
+                self.fan_out(&line, Some(id), out);
+                self.history.record(now.wall, &line);
+            }
+            Ok(Request::Private { to, color, text }) => {
+                let target = self.room.holder(to).and_then(|t| {
+                    self.session(t).and_then(|s| match &s.phase {
+                        Phase::Member { name } => Some((t, Rc::clone(name))),
+                        _ => None,
+                    })
+                });
+                match target {
+                    Some((target, to)) => {
+                        let msg = ServerMsg::Priv {
+                            from: name,
+                            to: &to,
+                            color,
+                            text,
+                        };
+                        self.send(target, &msg, out);
+                    }
+                    None => {
+                        let text = format!("nobody named {to} is in the room");
+                        self.send_error(id, ErrorCode::NoSuchUser, &text, out);
+                    }
+                }
+            }
+            Ok(Request::Nick { name: wanted }) => self.rename(id, name, wanted, now, out),
+            Ok(Request::Leave) => {
+                self.send(id, &ServerMsg::Bye { text: "goodbye" }, out);
+                self.gone(id, LeaveReason::Left, now, out);
+                out.close(id);
+            }
+            Ok(Request::Who) => self.who(id, out),
+            Ok(Request::Help) => {
+                for line in HELP_LINES {
+                    self.send(id, &ServerMsg::Info { text: line }, out);
+                }
+            }
+        }
+    }
+
+    /// `/nick`: the name rule, uniqueness (a change of case is the member's own name), the
+    /// rename allowance, then `NICK old new` to every member, the renamer included.
+    fn rename(&mut self, id: ConnId, old: &Rc<str>, wanted: &str, now: Now, out: &mut impl Outbox) {
+        let new = match validate_name(wanted) {
+            Ok(new) => new,
+            Err(e) => return self.send_error(id, ErrorCode::BadName, &e.to_string(), out),
+        };
+        if new == &**old {
+            let text = format!("you are already called {new}");
+            return self.send(id, &ServerMsg::Info { text: &text }, out);
+        }
+        if self.room.holder(new).is_some_and(|holder| holder != id) {
+            let text = format!("the name {new} is taken");
+            return self.send_error(id, ErrorCode::NameTaken, &text, out);
+        }
+        let Some(session) = self.session_mut(id) else {
+            return;
+        };
+        let per_second = 1.0 / NICK_INTERVAL.as_secs_f64();
+        session
+            .renames
+            .refill(per_second, f64::from(NICK_BURST), now.at);
+        if !session.renames.take(1.0) {
+            let wait = session.renames.wait_for(1.0, per_second).as_secs() + 1;
+            let text = format!("too many renames; try again in {wait} s");
+            return self.send_error(id, ErrorCode::RateLimited, &text, out);
+        }
+        let new: Rc<str> = Rc::from(new);
+        session.phase = Phase::Member {
+            name: Rc::clone(&new),
+        };
+        self.room.rename(old, &new, id);
+        self.broadcast(&ServerMsg::Nick { old, new: &new }, None, out);
+        out.console(Audience::All, format_args!("renamed {old} {new}"));
+    }
+
+    /// `/who`: the members' current names, sorted, in INFO lines of at most `WHO_LINE_BYTES`.
+    fn who(&mut self, id: ConnId, out: &mut impl Outbox) {
+        let mut names: Vec<Rc<str>> = self.member_names().collect();
+        names.sort_unstable_by_key(|n| n.to_ascii_lowercase());
+        let mut text = format!("online ({}):", names.len());
+        let mut first = true;
+        for n in &names {
+            if text.len() + n.len() + 2 > WHO_LINE_BYTES {
+                self.send(id, &ServerMsg::Info { text: &text }, out);
+                text.clear();
+                first = true;
+            }
+            let sep = if first { " " } else { ", " };
+            let _ = write!(text, "{sep}{n}");
+            first = false;
+        }
+        self.send(id, &ServerMsg::Info { text: &text }, out);
+    }
+
+    /// The members' current names, in the room's order.
+    pub(super) fn member_names(&self) -> impl Iterator<Item = Rc<str>> + '_ {
+        self.room
+            .members()
+            .iter()
+            .filter_map(|&m| match self.session(m).map(|s| &s.phase) {
+                Some(Phase::Member { name }) => Some(Rc::clone(name)),
+                _ => None,
+            })
+    }
+}

@@ -1,0 +1,443 @@
+//! Unit and property tests of the core, driven through a recording [`Outbox`]: no socket, no
+//! clock, no reactor.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::{Duration, Instant, SystemTime};
+
+use chat_common::framing::Frame;
+use proptest::prelude::*;
+
+use super::{Audience, ConnId, ConsoleId, Core, CoreTimer, Now, Outbox};
+use crate::config::Config;
+
+/// Records every effect.
+#[derive(Debug, Default)]
+struct Recorder {
+    lines: HashMap<ConnId, Vec<String>>,
+    /// Each `send` as (recipient, line), in order, and how many times the same bytes were
+    /// shared (pointer equality).
+    sends: Vec<(ConnId, Rc<[u8]>)>,
+    closed: Vec<ConnId>,
+    console: Vec<(Audience, String)>,
+    timers: Vec<(Instant, ConnId, CoreTimer)>,
+    quit: bool,
+}
+
+impl Outbox for Recorder {
+    fn send(&mut self, to: ConnId, line: &Rc<[u8]>) {
+        let text = String::from_utf8(line.to_vec()).unwrap();
+        assert!(text.ends_with('\n'), "{text:?}");
+        self.lines
+            .entry(to)
+            .or_default()
+            .push(text.trim_end_matches('\n').to_owned());
+        self.sends.push((to, Rc::clone(line)));
+    }
+    fn close(&mut self, id: ConnId) {
+        self.closed.push(id);
+    }
+    fn console(&mut self, to: Audience, line: fmt::Arguments<'_>) {
+        self.console.push((to, line.to_string()));
+    }
+    fn arm(&mut self, at: Instant, id: ConnId, timer: CoreTimer) {
+        self.timers.push((at, id, timer));
+    }
+    fn quit(&mut self) {
+        self.quit = true;
+    }
+}
+
+struct Harness {
+    core: Core,
+    out: Recorder,
+    now: Now,
+    serial: u64,
+}
+
+impl Harness {
+    fn new(config: Config) -> Harness {
+        Harness {
+            core: Core::new(config, 1),
+            out: Recorder::default(),
+            now: Now {
+                at: Instant::now(),
+                wall: SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_605_109),
+            },
+            serial: 0,
+        }
+    }
+
+    fn auto() -> Harness {
+        Harness::new(Config {
+            auto_approve: true,
+            ..Config::default()
+        })
+    }
+
+    fn connect_from(&mut self, ip: &str) -> ConnId {
+        self.serial += 1;
+        let id = ConnId {
+            key: self.serial as usize * 3 % 17 + self.serial as usize,
+            serial: self.serial,
+        };
+        let addr: SocketAddr = format!("{ip}:40000").parse().unwrap();
+        self.core.connected(id, addr, self.now, &mut self.out);
+        id
+    }
+
+    fn line(&mut self, id: ConnId, line: &str) {
+        self.core
+            .input(id, Frame::Line(line), self.now, &mut self.out);
+    }
+
+    fn console(&mut self, line: &str) {
+        self.core
+            .console_line(ConsoleId(0), line, self.now, &mut self.out);
+    }
+
+    fn join(&mut self, name: &str) -> ConnId {
+        let id = self.connect_from("127.0.0.1");
+        self.line(id, name);
+        id
+    }
+
+    fn got(&self, id: ConnId) -> &[String] {
+        self.out.lines.get(&id).map_or(&[], Vec::as_slice)
+    }
+
+    fn last(&self, id: ConnId) -> &str {
+        self.got(id).last().map_or("", String::as_str)
+    }
+
+    fn clear(&mut self) {
+        self.out = Recorder::default();
+    }
+
+    fn later(&mut self, by: Duration) {
+        self.now.at += by;
+        self.now.wall += by;
+    }
+}
+
+#[test]
+fn a_room_message_goes_to_everyone_but_the_sender_as_one_shared_line() {
+    let mut h = Harness::auto();
+    let ids: Vec<ConnId> = ["a", "b", "c"].iter().map(|n| h.join(n)).collect();
+    h.clear();
+    h.line(ids[0], "hi **all**");
+    assert!(h.got(ids[0]).is_empty());
+    assert_eq!(h.got(ids[1]), ["MSG a - hi **all**"]);
+    assert_eq!(h.got(ids[2]), ["MSG a - hi **all**"]);
+    let (first, second) = (&h.out.sends[0].1, &h.out.sends[1].1);
+    assert!(Rc::ptr_eq(first, second), "formatted once, shared");
+}
+
+#[test]
+fn me_is_an_action_and_needs_text() {
+    let mut h = Harness::auto();
+    let (a, b) = (h.join("a"), h.join("b"));
+    h.clear();
+    h.line(a, "/me waves");
+    assert_eq!(h.got(b), ["ACT a waves"]);
+    assert!(h.got(a).is_empty());
+    h.line(a, "/me   ");
+    assert!(h.last(a).starts_with("ERROR usage "), "{:?}", h.got(a));
+}
+
+#[test]
+fn a_rename_reaches_everyone_and_moves_private_routing_and_the_console() {
+    let mut h = Harness::auto();
+    let (a, b) = (h.join("alice"), h.join("bob"));
+    h.clear();
+    h.line(a, "/nick Al");
+    assert_eq!(h.got(a), ["NICK alice Al"]);
+    assert_eq!(h.got(b), ["NICK alice Al"]);
+    assert!(h.out.console.iter().any(|(_, l)| l == "renamed alice Al"));
+    h.line(b, "/private al psst");
+    assert_eq!(h.last(a), "PRIV bob Al - psst");
+    h.line(b, "/private alice psst");
+    assert!(h.last(b).starts_with("ERROR no-such-user "));
+    h.line(b, "/who");
+    assert_eq!(h.last(b), "INFO online (2): Al, bob");
+    h.clear();
+    h.console("kick AL");
+    assert_eq!(h.got(a), ["BYE kicked by the operator"]);
+    assert_eq!(h.got(b), ["LEAVE Al kicked"]);
+}
+
+#[test]
+fn renames_follow_the_name_rule_uniqueness_and_the_limit() {
+    let mut h = Harness::auto();
+    let (a, _b) = (h.join("alice"), h.join("bob"));
+    h.line(a, "/nick BOB");
+    assert!(h.last(a).starts_with("ERROR name-taken "));
+    h.line(a, "/nick you");
+    assert!(h.last(a).starts_with("ERROR bad-name "));
+    h.line(a, "/nick a.b");
+    assert!(h.last(a).starts_with("ERROR bad-name "));
+    h.line(a, "/nick Alice");
+    assert_eq!(h.last(a), "NICK alice Alice", "a change of case is allowed");
+    h.line(a, "/nick x1");
+    h.line(a, "/nick x2");
+    assert_eq!(h.last(a), "NICK x1 x2");
+    h.line(a, "/nick x3");
+    assert!(
+        h.last(a).starts_with("ERROR rate-limited "),
+        "{:?}",
+        h.got(a)
+    );
+    h.later(crate::config::NICK_INTERVAL);
+    h.line(a, "/nick x3");
+    assert_eq!(h.last(a), "NICK x2 x3");
+}
+
+#[test]
+fn history_replays_the_last_n_messages_and_actions_never_privates() {
+    let mut h = Harness::new(Config {
+        auto_approve: true,
+        history: 3,
+        ..Config::default()
+    });
+    let (a, b) = (h.join("a"), h.join("b"));
+    for i in 0..4 {
+        h.line(a, &format!("m{i}"));
+    }
+    h.line(a, "/me waves");
+    h.line(a, "/private b secret");
+    h.console("say notice");
+    h.line(b, "/nick bee");
+    h.clear();
+    let c = h.join("c");
+    let got = h.got(c);
+    assert_eq!(got[0], "NAME? choose a name: 1-32 of A-Z a-z 0-9 _ -");
+    assert_eq!(got[1], "WELCOME c 3");
+    assert_eq!(
+        &got[2..],
+        [
+            "HIST 2025-12-01T16:05:09.000Z MSG a - m2",
+            "HIST 2025-12-01T16:05:09.000Z MSG a - m3",
+            "HIST 2025-12-01T16:05:09.000Z ACT a waves",
+        ]
+    );
+}
+
+#[test]
+fn a_waiting_room_share_per_address_and_a_cool_down_after_denial() {
+    let mut h = Harness::new(Config {
+        max_pending_per_ip: 2,
+        ..Config::default()
+    });
+    for name in ["w1", "w2"] {
+        let id = h.connect_from("127.0.0.2");
+        h.line(id, name);
+        assert!(h.last(id).starts_with("WAIT "));
+    }
+    let third = h.connect_from("127.0.0.2");
+    h.line(third, "w3");
+    assert!(h.last(third).starts_with("ERROR server-full "));
+    assert!(h.out.closed.contains(&third));
+    let elsewhere = h.connect_from("127.0.0.3");
+    h.line(elsewhere, "w3");
+    assert!(h.last(elsewhere).starts_with("WAIT "));
+    h.console("deny w1");
+    let again = h.connect_from("127.0.0.2");
+    h.line(again, "W1");
+    assert!(h.last(again).starts_with("NAME? "));
+    assert!(h.got(again)[1].starts_with("ERROR name-taken "));
+    let other = h.connect_from("127.0.0.4");
+    h.line(other, "w1");
+    assert!(h.last(other).starts_with("WAIT "), "another address may");
+    h.later(crate::config::Config::default().name_cooldown);
+    h.console("deny w1");
+    let later = h.connect_from("127.0.0.2");
+    h.line(later, "w1");
+    assert!(h.last(later).starts_with("WAIT "), "{:?}", h.got(later));
+}
+
+#[test]
+fn a_ban_cuts_members_and_joins_and_refuses_new_connections() {
+    let mut h = Harness::new(Config::default());
+    let m = h.connect_from("127.0.0.2");
+    h.line(m, "m");
+    h.console("approve m");
+    let w = h.connect_from("127.0.0.2");
+    h.line(w, "w");
+    let keep = h.connect_from("127.0.0.3");
+    h.line(keep, "k");
+    h.console("approve k");
+    h.clear();
+    h.console("ban 127.0.0.2");
+    assert_eq!(h.got(m), ["BYE your address was banned"]);
+    assert_eq!(h.got(w), ["DENIED your address is banned"]);
+    assert_eq!(h.got(keep), ["LEAVE m kicked"]);
+    assert!(h
+        .out
+        .console
+        .iter()
+        .any(|(_, l)| l == "banned 127.0.0.2 (2 connections cut)"));
+    let new = h.connect_from("127.0.0.2");
+    assert_eq!(h.got(new), ["DENIED your address is banned"]);
+    h.console("unban 127.0.0.2");
+    let back = h.connect_from("127.0.0.2");
+    assert!(h.last(back).starts_with("NAME? "));
+}
+
+#[test]
+fn join_announcements_are_coalesced_past_ten_a_second() {
+    let mut h = Harness::new(Config {
+        max_pending: 1000,
+        max_pending_per_ip: 1000,
+        ..Config::default()
+    });
+    for i in 0..30 {
+        let id = h.join(&format!("j{i}"));
+        h.core.gone(
+            id,
+            chat_common::protocol::LeaveReason::Quit,
+            h.now,
+            &mut h.out,
+        );
+    }
+    let printed = h.out.console.len();
+    assert_eq!(printed, 10, "{:?}", h.out.console);
+    let announces: Vec<_> = h
+        .out
+        .timers
+        .iter()
+        .filter(|t| t.2 == CoreTimer::Announce)
+        .collect();
+    assert_eq!(announces.len(), 1, "one tick per window");
+    let (at, _, timer) = *announces[0];
+    h.now.at = at;
+    h.core
+        .timer(ConnId { key: 0, serial: 0 }, timer, h.now, &mut h.out);
+    let summary = &h.out.console.last().unwrap().1;
+    assert_eq!(
+        summary,
+        "... 25 more join requests and 25 withdrawals in the last second (0 waiting; pending lists them)"
+    );
+    h.later(Duration::from_secs(1));
+    h.join("real");
+    assert!(h
+        .out
+        .console
+        .last()
+        .unwrap()
+        .1
+        .starts_with("join request: real "));
+}
+
+#[test]
+fn replies_go_to_the_console_that_asked_and_events_to_all() {
+    let mut h = Harness::new(Config::default());
+    h.core
+        .console_line(ConsoleId(7), "pending", h.now, &mut h.out);
+    assert_eq!(h.out.console[0].0, Audience::One(ConsoleId(7)));
+    let id = h.join("x");
+    let _ = id;
+    assert_eq!(h.out.console.last().unwrap().0, Audience::All);
+}
+
+#[test]
+fn with_no_console_left_waiting_joins_are_denied() {
+    let mut h = Harness::new(Config::default());
+    let w = h.join("w");
+    h.core.console_closed(h.now, &mut h.out);
+    assert_eq!(h.last(w), "DENIED no operator is present to approve joins");
+    let late = h.join("late");
+    assert_eq!(
+        h.last(late),
+        "DENIED no operator is present to approve joins"
+    );
+}
+
+/// One step of a random session.
+#[derive(Debug, Clone)]
+enum Op {
+    Join(usize),
+    Say(usize),
+    Private(usize, usize),
+    Nick(usize, usize),
+    Leave(usize),
+    Gone(usize),
+}
+
+const NAMES: [&str; 6] = ["ann", "Ann", "bob", "BOB", "cy", "dee"];
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        (0..NAMES.len()).prop_map(Op::Join),
+        (0..8usize).prop_map(Op::Say),
+        (0..8usize, 0..NAMES.len()).prop_map(|(a, b)| Op::Private(a, b)),
+        (0..8usize, 0..NAMES.len()).prop_map(|(a, b)| Op::Nick(a, b)),
+        (0..8usize).prop_map(Op::Leave),
+        (0..8usize).prop_map(Op::Gone),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// Whatever members do: no two share a name ignoring case; a sender never gets its own MSG;
+    /// a PRIV reaches exactly one connection; every member that leaves is announced exactly once
+    /// to each other member.
+    #[test]
+    fn the_room_s_invariants_hold(ops in prop::collection::vec(op(), 1..60)) {
+        let mut h = Harness::auto();
+        let mut live: Vec<ConnId> = Vec::new();
+        for op in ops {
+            h.clear();
+            match op {
+                Op::Join(n) => {
+                    let id = h.join(NAMES[n]);
+                    if h.got(id).iter().any(|l| l.starts_with("WELCOME ")) {
+                        live.push(id);
+                    }
+                }
+                Op::Say(i) if !live.is_empty() => {
+                    let from = live[i % live.len()];
+                    h.line(from, "hello");
+                    prop_assert!(h.got(from).is_empty(), "the sender got {:?}", h.got(from));
+                    for &other in live.iter().filter(|&&o| o != from) {
+                        prop_assert_eq!(h.got(other).len(), 1);
+                    }
+                }
+                Op::Private(i, n) if !live.is_empty() => {
+                    let from = live[i % live.len()];
+                    h.line(from, &format!("/private {} psst", NAMES[n]));
+                    let privs = h.out.sends.iter().filter(|(_, l)| l.starts_with(b"PRIV ")).count();
+                    let errors = h.got(from).iter().filter(|l| l.starts_with("ERROR no-such-user")).count();
+                    prop_assert_eq!(privs + errors, 1);
+                }
+                Op::Nick(i, n) if !live.is_empty() => {
+                    let from = live[i % live.len()];
+                    h.line(from, &format!("/nick {}", NAMES[n]));
+                }
+                Op::Leave(i) | Op::Gone(i) if !live.is_empty() => {
+                    let id = live.remove(i % live.len());
+                    if matches!(op, Op::Leave(_)) {
+                        h.line(id, "/leave");
+                    } else {
+                        h.core.gone(id, chat_common::protocol::LeaveReason::Quit, h.now, &mut h.out);
+                    }
+                    // Reaping a connection the core already let go says nothing more.
+                    h.core.gone(id, chat_common::protocol::LeaveReason::Quit, h.now, &mut h.out);
+                    for &other in &live {
+                        let leaves = h.got(other).iter().filter(|l| l.starts_with("LEAVE ")).count();
+                        prop_assert_eq!(leaves, 1);
+                    }
+                }
+                _ => {}
+            }
+            let mut names: Vec<String> = h.core.member_names().map(|n| n.to_ascii_lowercase()).collect();
+            prop_assert_eq!(names.len(), live.len());
+            names.sort();
+            names.dedup();
+            prop_assert_eq!(names.len(), live.len(), "two members share a name");
+        }
+    }
+}

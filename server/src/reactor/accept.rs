@@ -1,0 +1,114 @@
+//! Accepting connections: the listener drained to `WouldBlock`, `--max-clients` and
+//! `--max-per-ip` enforced, and running out of descriptors handled without spinning.
+
+use std::io::{self, Write};
+use std::net::SocketAddr;
+
+use chat_common::protocol::{ErrorCode, ServerMsg};
+use mio::net::{TcpListener, TcpStream};
+use mio::Interest;
+
+use super::conn::Conn;
+use super::stream::Stream;
+use super::{token_of, Reactor};
+use crate::chat::{ConnId, Now};
+
+impl Reactor {
+    pub(super) fn accept_all(&mut self, now: Now) {
+        loop {
+            let Some(listener) = &self.listener else {
+                return;
+            };
+            match listener.accept() {
+                Ok((stream, addr)) => self.open_conn(stream, addr, now),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
+                    // Linux takes the descriptor before it looks at the backlog, so EMFILE
+                    // comes even when nobody is waiting: stop unless a connection was refused.
+                    if !self.refuse_with_spare_fd() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    log::warn!("accept failed: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Out of descriptors: frees the spare, accepts one connection to tell it the server is
+    /// full, closes it and takes the spare back. Without this the listener would stay readable
+    /// and the pending connections would wait forever.
+    ///
+    /// Returns whether a connection was refused (so the caller may try to accept again).
+    fn refuse_with_spare_fd(&mut self) -> bool {
+        let Some(spare) = self.spare_fd.take() else {
+            log::warn!("out of file descriptors and no spare descriptor: connections wait");
+            return false;
+        };
+        drop(spare);
+        let refused = match self.listener.as_ref().map(TcpListener::accept) {
+            Some(Ok((stream, addr))) => {
+                log::debug!("out of file descriptors: refusing {addr}");
+                refuse(
+                    stream,
+                    "the server is out of file descriptors; try again later",
+                );
+                true
+            }
+            _ => false,
+        };
+        self.spare_fd = std::fs::File::open("/dev/null").ok();
+        refused && self.spare_fd.is_some()
+    }
+
+    fn open_conn(&mut self, stream: TcpStream, addr: SocketAddr, now: Now) {
+        let config = &self.shell.config;
+        if self.shell.conns.len() >= config.max_clients {
+            log::debug!("refusing {addr}: {} connections", self.shell.conns.len());
+            refuse(stream, "the server is full; try again later");
+            return;
+        }
+        let ip = addr.ip();
+        let from_ip = self.per_ip.get(&ip).copied().unwrap_or(0);
+        if config.max_per_ip > 0 && from_ip >= config.max_per_ip {
+            log::debug!("refusing {addr}: {from_ip} connections from {ip}");
+            refuse(stream, "too many connections from your address");
+            return;
+        }
+        let _ = stream.set_nodelay(true);
+        let mut stream = Stream::Tcp(stream);
+        let entry = self.shell.conns.vacant_entry();
+        let key = entry.key();
+        if let Err(e) =
+            self.poll
+                .registry()
+                .register(&mut stream, token_of(key), Interest::READABLE)
+        {
+            log::warn!("cannot register {addr}: {e}");
+            return;
+        }
+        self.next_serial += 1;
+        let id = ConnId {
+            key,
+            serial: self.next_serial,
+        };
+        entry.insert(Conn::new(stream, addr, id, &self.shell.config));
+        *self.per_ip.entry(ip).or_insert(0) += 1;
+        log::debug!("{addr} connected as #{}", id.serial);
+        self.core.connected(id, addr, now, &mut self.shell);
+    }
+}
+
+/// Best-effort refusal of a connection that is not kept: one ERROR line, then close.
+fn refuse(stream: TcpStream, why: &str) {
+    let line = ServerMsg::Error {
+        code: ErrorCode::ServerFull,
+        text: why,
+    }
+    .to_line();
+    let _ = (&stream).write(&line);
+}

@@ -1,0 +1,169 @@
+//! The operator consoles: standard input and the control socket's connections, read without
+//! blocking, framed into lines, each line handed to the core with the console's id. (Output goes
+//! through the shell's `Outbox::console`.)
+
+use std::io;
+
+use chat_common::framing::{Frame, LineFramer};
+use mio::Token;
+
+use super::{Reactor, Shell, FIRST_CONTROL};
+use crate::chat::{Audience, ConsoleId, Now, Outbox};
+use crate::console::control::{ControlConn, Written};
+
+/// Console bytes read per round, so a huge piped script cannot starve the sockets.
+const CONSOLE_READ_PER_ROUND: usize = 64 * 1024;
+/// Standard input's console id.
+const STDIN: ConsoleId = ConsoleId(0);
+
+impl Reactor {
+    pub(super) fn read_console(&mut self, now: Now) {
+        let mut buf = [0u8; 4096];
+        let mut total = 0;
+        loop {
+            let Some(stdin) = self.stdin.as_mut() else {
+                return;
+            };
+            if total >= CONSOLE_READ_PER_ROUND {
+                return;
+            }
+            match stdin.read(&mut buf) {
+                Ok(0) => {
+                    self.console_closed(now);
+                    return;
+                }
+                Ok(n) => {
+                    total += n;
+                    let mut framer =
+                        std::mem::replace(&mut self.console_framer, LineFramer::new(1));
+                    self.console_bytes(STDIN, &mut framer, &buf[..n], now);
+                    self.console_framer = framer;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    log::warn!("console read failed: {e}");
+                    self.console_closed(now);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Frames console bytes and runs each command line.
+    fn console_bytes(&mut self, from: ConsoleId, framer: &mut LineFramer, bytes: &[u8], now: Now) {
+        let reply = Audience::One(from);
+        let mut rest = bytes;
+        while !rest.is_empty() && !self.shell.is_cut(from) {
+            let (used, frame) = framer.feed(rest);
+            rest = &rest[used..];
+            match frame {
+                Some(Frame::Line(line)) => self.core.console_line(from, line, now, &mut self.shell),
+                Some(Frame::TooLong) => self
+                    .shell
+                    .console(reply, format_args!("error: command line too long")),
+                Some(Frame::BadUtf8) => self
+                    .shell
+                    .console(reply, format_args!("error: command is not UTF-8")),
+                None => {}
+            }
+        }
+    }
+
+    /// Accepts every waiting operator on the control socket.
+    pub(super) fn accept_controls(&mut self, _now: Now) {
+        loop {
+            let Some(control) = self.control.as_mut() else {
+                return;
+            };
+            match control.listener().accept() {
+                Ok((stream, _)) => {
+                    let entry = self.shell.controls.vacant_entry();
+                    let key = entry.key();
+                    let token = Token(FIRST_CONTROL + key);
+                    match ControlConn::new(stream, &self.shell.registry, token) {
+                        Ok(conn) => {
+                            entry.insert(conn);
+                            self.core.console_opened();
+                            self.shell.console(
+                                Audience::All,
+                                format_args!("console {} connected", key + 1),
+                            );
+                        }
+                        Err(e) => log::warn!("cannot register a control connection: {e}"),
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    log::warn!("control accept failed: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Reads a control console's commands until `WouldBlock`.
+    pub(super) fn read_control(&mut self, key: usize, now: Now) {
+        let mut buf = [0u8; 4096];
+        let mut total = 0;
+        while total < CONSOLE_READ_PER_ROUND {
+            let Some(control) = self.shell.controls.get_mut(key) else {
+                return;
+            };
+            if control.cut {
+                return;
+            }
+            match control.read(&mut buf) {
+                Ok(0) => return self.close_control(key, now),
+                Ok(n) => {
+                    total += n;
+                    let mut framer = std::mem::replace(&mut control.framer, LineFramer::new(1));
+                    self.console_bytes(ConsoleId(key + 1), &mut framer, &buf[..n], now);
+                    if let Some(control) = self.shell.controls.get_mut(key) {
+                        control.framer = framer;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => return self.close_control(key, now),
+            }
+        }
+    }
+
+    /// Closes a control console: one fewer operator (with none left, waiting joins are denied).
+    pub(super) fn close_control(&mut self, key: usize, now: Now) {
+        let Some(mut control) = self.shell.controls.try_remove(key) else {
+            return;
+        };
+        control.deregister(&self.shell.registry);
+        self.shell
+            .console(Audience::All, format_args!("console {} closed", key + 1));
+        self.core.console_closed(now, &mut self.shell);
+    }
+
+    fn console_closed(&mut self, now: Now) {
+        if let Some(mut stdin) = self.stdin.take() {
+            stdin.deregister(self.poll.registry());
+        }
+        self.shell
+            .console(Audience::All, format_args!("console closed"));
+        self.core.console_closed(now, &mut self.shell);
+    }
+}
+
+impl Shell {
+    /// Whether console `id` was cut off this round (it runs no more commands).
+    fn is_cut(&self, id: ConsoleId) -> bool {
+        id != STDIN && self.controls.get(id.0 - 1).is_none_or(|c| c.cut)
+    }
+
+    /// A control console can take more output.
+    pub(super) fn flush_control(&mut self, key: usize) {
+        if let Some(control) = self.controls.get_mut(key) {
+            if control.flush(&self.registry) == Written::CutOff {
+                self.cut_controls.push(key);
+            }
+        }
+    }
+}

@@ -1,0 +1,338 @@
+//! The I/O shell: one thread, one `mio::Poll`, every socket, the consoles and the signals.
+//!
+//! The shell moves bytes and keeps deadlines; the rules of the room are the core's
+//! ([`crate::chat::Core`]). It reads and frames input and hands each line to the core as an
+//! event; the core answers through the [`Shell`], which implements its [`Outbox`]: lines are
+//! queued (a line formatted once is shared by every queue), connections closed, consoles
+//! written, timers armed. Handlers never block and never remove a connection while the loop is
+//! iterating: a connection to be cut is marked *doomed* and reaped at the end of the round, so a
+//! fan-out can never see a slab key change under it.
+//!
+//! One round: wait for events (the timeout comes from the timer heap, or is zero while some
+//! connection still has input to process), handle them, fire due timers, give paced or capped
+//! connections their turn, then reap doomed connections and flush every connection whose output
+//! queue grew, each in one write of its gathered lines.
+//!
+//! # Layout
+//! - `accept`: new connections, the descriptor limit.
+//! - `input`: reading, pacing, framing, and handing lines to the core.
+//! - `output`: the [`Outbox`] the core writes to, queues, flushing, stalls.
+//! - `leave`: closing politely, dooming, reaping.
+//! - `console`: the operator consoles' input and output.
+//! - `shutdown`: signals and the goodbye round.
+//! - [`conn`], [`stream`]: one connection's state and its byte stream.
+
+mod accept;
+pub mod conn;
+mod console;
+mod input;
+mod leave;
+mod output;
+mod shutdown;
+pub mod stream;
+
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use chat_common::framing::LineFramer;
+use mio::net::TcpListener;
+use mio::{Events, Interest, Poll, Registry, Token};
+use slab::Slab;
+
+use crate::chat::{ConnId, Core, Now};
+use crate::config::{Config, CONSOLE_MAX_LINE, READ_CHUNK};
+use crate::console::control::{ControlConn, ControlListener};
+use crate::console::io::{ConsoleInput, ConsoleOut, StdinSource};
+use crate::timers::{TimerKind, Timers};
+use conn::{Conn, GATHER_BYTES};
+
+const LISTENER: Token = Token(0);
+const CONSOLE: Token = Token(1);
+const SIGNALS: Token = Token(2);
+const CONSOLE_OUT: Token = Token(3);
+const CONTROL_LISTENER: Token = Token(4);
+/// Connection tokens are slab keys shifted past the fixed tokens.
+const FIRST_CONN: usize = 5;
+/// Control console tokens are their slab keys shifted this far, past any connection's token.
+const FIRST_CONTROL: usize = usize::MAX / 2;
+
+const EVENTS_CAPACITY: usize = 1024;
+
+fn token_of(key: usize) -> Token {
+    Token(key + FIRST_CONN)
+}
+
+/// The connections and everything the core's effects touch: the [`crate::chat::Outbox`].
+pub struct Shell {
+    registry: Registry,
+    conns: Slab<Conn>,
+    timers: Timers,
+    config: Config,
+    /// Operator console output (standard output).
+    console_out: ConsoleOut,
+    /// Remote operator consoles (`--control`); console id = slab key + 1 (0 is standard input).
+    controls: Slab<ControlConn>,
+    /// Control consoles to cut off at the end of the round (they stopped reading or failed).
+    cut_controls: Vec<usize>,
+    /// Where several queued lines are gathered for one `write` (reused, never shrunk).
+    gather: Vec<u8>,
+    /// Connections whose output queue grew this round (each at most once: `Conn::dirty`).
+    dirty: Vec<usize>,
+    /// Connections to cut at the end of the round, with the reason members leave for.
+    doomed: Vec<(ConnId, chat_common::protocol::LeaveReason)>,
+    /// What every output queue holds, as `--max-queue` counts it.
+    queued: usize,
+    /// The most `queued` reached since memory was last given back.
+    queued_peak: usize,
+    /// Whether a [`TimerKind::Trim`] is armed.
+    trim_armed: bool,
+    /// Whether a console asked to quit (acted on once the core call returns).
+    quit_requested: bool,
+    /// Whether shutdown has begun.
+    shutting_down: bool,
+}
+
+/// The whole server.
+pub struct Reactor {
+    poll: Poll,
+    /// `None` once shutdown has begun (no new connections).
+    listener: Option<TcpListener>,
+    core: Core,
+    shell: Shell,
+    /// Operator console input; `None` once it reached end of file or failed.
+    stdin: Option<StdinSource>,
+    /// The control socket (`--control`), if any.
+    control: Option<ControlListener>,
+    console_framer: LineFramer,
+    signals: signal_hook_mio::v1_0::Signals,
+    /// Shared read buffer for every socket ([`READ_CHUNK`] bytes).
+    scratch: Vec<u8>,
+    /// Connections with input left to process (read cap reached or allowance refilled).
+    ready: VecDeque<ConnId>,
+    /// Open connections per address, for `--max-per-ip`.
+    per_ip: HashMap<IpAddr, usize>,
+    next_serial: u64,
+    /// A descriptor kept in reserve: closed to accept-and-refuse when descriptors run out.
+    spare_fd: Option<std::fs::File>,
+    /// When shutdown gives up waiting for BYE to be flushed.
+    shutdown_deadline: Option<Instant>,
+}
+
+impl std::fmt::Debug for Shell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shell")
+            .field("connections", &self.conns.len())
+            .field("queued", &self.queued)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Reactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reactor")
+            .field("shell", &self.shell)
+            .field("online", &self.core.online())
+            .field("waiting", &self.core.waiting())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Reactor {
+    /// Sets up the poll, registers the listener, the console and the signals.
+    pub fn new(
+        listener: std::net::TcpListener,
+        config: Config,
+        console: ConsoleInput,
+    ) -> io::Result<Reactor> {
+        listener.set_nonblocking(true)?;
+        let mut listener = TcpListener::from_std(listener);
+        let poll = Poll::new()?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let mut signals = signal_hook_mio::v1_0::Signals::new([
+            signal_hook::consts::SIGINT,
+            signal_hook::consts::SIGTERM,
+        ])?;
+        poll.registry()
+            .register(&mut signals, SIGNALS, Interest::READABLE)?;
+        let stdin = match console {
+            ConsoleInput::Stdin => StdinSource::open(poll.registry(), CONSOLE),
+            ConsoleInput::None => None,
+        };
+        if stdin.is_none() {
+            log::info!("no operator console: joins will be denied unless --auto-approve");
+        }
+        let consoles = usize::from(stdin.is_some());
+        let control = match &config.control {
+            Some(path) => {
+                let mut control = ControlListener::bind(path).map_err(|e| {
+                    io::Error::new(
+                        e.kind(),
+                        format!("cannot open the control socket {}: {e}", path.display()),
+                    )
+                })?;
+                poll.registry().register(
+                    control.listener(),
+                    CONTROL_LISTENER,
+                    Interest::READABLE,
+                )?;
+                Some(control)
+            }
+            None => None,
+        };
+        Ok(Reactor {
+            listener: Some(listener),
+            core: Core::new(config.clone(), consoles),
+            shell: Shell {
+                registry: poll.registry().try_clone()?,
+                conns: Slab::with_capacity(1024.min(config.max_clients)),
+                timers: Timers::default(),
+                console_out: ConsoleOut::open(CONSOLE_OUT),
+                controls: Slab::new(),
+                cut_controls: Vec::new(),
+                gather: Vec::with_capacity(GATHER_BYTES),
+                dirty: Vec::new(),
+                doomed: Vec::new(),
+                queued: 0,
+                queued_peak: 0,
+                trim_armed: false,
+                quit_requested: false,
+                shutting_down: false,
+                config,
+            },
+            poll,
+            stdin,
+            control,
+            console_framer: LineFramer::new(CONSOLE_MAX_LINE),
+            signals,
+            scratch: vec![0; READ_CHUNK],
+            ready: VecDeque::new(),
+            per_ip: HashMap::new(),
+            next_serial: 0,
+            spare_fd: std::fs::File::open("/dev/null").ok(),
+            shutdown_deadline: None,
+        })
+    }
+
+    /// Runs until `quit`, SIGINT or SIGTERM, then returns after saying BYE to everyone.
+    pub fn run(&mut self) -> io::Result<()> {
+        let mut events = Events::with_capacity(EVENTS_CAPACITY);
+        loop {
+            let now = Instant::now();
+            if let Some(deadline) = self.shutdown_deadline {
+                if now >= deadline || self.shell.all_flushed() {
+                    self.shell.console_out.flush(&self.shell.registry);
+                    log::info!("shutdown complete");
+                    return Ok(());
+                }
+            }
+            let timeout = self.poll_timeout(now);
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            let now = Now::read();
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER => self.accept_all(now),
+                    CONSOLE => self.read_console(now),
+                    SIGNALS => self.read_signals(now),
+                    CONSOLE_OUT => self.shell.console_out.flush(&self.shell.registry),
+                    CONTROL_LISTENER => self.accept_controls(now),
+                    Token(t) if t >= FIRST_CONTROL => {
+                        let key = t - FIRST_CONTROL;
+                        if event.is_writable() {
+                            self.shell.flush_control(key);
+                        }
+                        if event.is_readable() || event.is_read_closed() || event.is_error() {
+                            self.read_control(key, now);
+                        }
+                    }
+                    Token(t) => {
+                        let key = t - FIRST_CONN;
+                        if event.is_writable() {
+                            self.shell.mark_dirty(key);
+                        }
+                        let closed = event.is_read_closed() || event.is_error();
+                        if event.is_readable() || closed {
+                            self.drive_input(key, closed, now);
+                        }
+                    }
+                }
+            }
+            if self.stdin.as_ref().is_some_and(StdinSource::always_ready) {
+                self.read_console(now);
+            }
+            let now = Now::read();
+            self.fire_timers(now);
+            self.drive_ready(now);
+            self.settle(now);
+        }
+    }
+
+    fn poll_timeout(&self, now: Instant) -> Option<Duration> {
+        let console_busy = self.stdin.as_ref().is_some_and(StdinSource::always_ready);
+        if !self.ready.is_empty() || console_busy {
+            return Some(Duration::ZERO);
+        }
+        let timer = self.shell.timers.next_timeout(now);
+        let shutdown = self
+            .shutdown_deadline
+            .map(|d| d.saturating_duration_since(now));
+        match (timer, shutdown) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Fires every due timer: the core's go to the core, the shell's are handled here.
+    fn fire_timers(&mut self, now: Now) {
+        while let Some(t) = self.shell.timers.pop_due(now.at) {
+            if t.kind == TimerKind::Trim {
+                self.shell.trim();
+                continue;
+            }
+            if let TimerKind::Core(timer @ crate::chat::CoreTimer::Announce) = t.kind {
+                let id = ConnId { key: 0, serial: 0 };
+                self.core.timer(id, timer, now, &mut self.shell);
+                continue;
+            }
+            let Some(conn) = self.shell.conns.get_mut(t.key) else {
+                continue;
+            };
+            if conn.id.serial != t.serial || conn.doomed {
+                continue;
+            }
+            let id = conn.id;
+            match t.kind {
+                TimerKind::Core(timer) => self.core.timer(id, timer, now, &mut self.shell),
+                TimerKind::Refill => {
+                    conn.refill_armed = false;
+                    self.requeue(id);
+                }
+                TimerKind::Linger => {
+                    if conn.closing {
+                        self.shell
+                            .doom(id, chat_common::protocol::LeaveReason::Quit);
+                    }
+                }
+                TimerKind::Release => {
+                    conn.release_armed = false;
+                    if conn.out.is_empty() {
+                        conn.out.clear();
+                    }
+                }
+                TimerKind::Stall => self.shell.check_stall(t.key, now.at),
+                TimerKind::Trim => {}
+            }
+        }
+        let conns = &self.shell.conns;
+        self.shell.timers.sweep(conns.len(), |key, serial| {
+            conns.get(key).is_some_and(|c| c.id.serial == serial)
+        });
+    }
+}

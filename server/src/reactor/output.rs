@@ -1,0 +1,248 @@
+//! Output: the [`Outbox`] the core writes its effects to, the per-connection queues, and the
+//! end-of-round flush.
+//!
+//! A queue is bounded by `--max-queue` in memory terms (bytes plus a per-line overhead); a
+//! connection whose queue would pass it is doomed instead. A queue whose bytes have not moved
+//! for `--stall-timeout` dooms its connection too, however small it is. WRITABLE interest is on
+//! exactly while a queue holds bytes the socket would not take; a failed `reregister` dooms the
+//! connection, since it would never be woken again.
+
+use std::fmt;
+use std::rc::Rc;
+use std::time::Instant;
+
+use chat_common::protocol::LeaveReason;
+use mio::Interest;
+
+use super::conn::OutQueue;
+use super::{token_of, Shell};
+use crate::chat::{Audience, ConnId, ConsoleId, CoreTimer, Outbox};
+use crate::config::{CLOSE_LINGER, QUEUE_RELEASE_DELAY};
+use crate::console::control::Written;
+use crate::timers::{TimerKind, NO_CONN};
+
+/// Memory is given back to the system after the queues held at least this much in all ...
+const TRIM_PEAK: usize = 16 * 1024 * 1024;
+/// ... and have since shrunk below this, for a second.
+const TRIM_LOW: usize = 1024 * 1024;
+
+impl Outbox for Shell {
+    fn send(&mut self, to: ConnId, line: &Rc<[u8]>) {
+        self.push(to, line);
+    }
+
+    fn close(&mut self, id: ConnId) {
+        self.close_conn(id, Instant::now());
+    }
+
+    fn console(&mut self, to: Audience, line: fmt::Arguments<'_>) {
+        match to {
+            Audience::All => {
+                self.console_out.line(&self.registry, line);
+                for (key, control) in self.controls.iter_mut() {
+                    if control.line(&self.registry, line) == Written::CutOff {
+                        self.cut_controls.push(key);
+                    }
+                }
+            }
+            Audience::One(ConsoleId(0)) => self.console_out.line(&self.registry, line),
+            Audience::One(ConsoleId(id)) => {
+                let key = id - 1;
+                if let Some(control) = self.controls.get_mut(key) {
+                    if control.line(&self.registry, line) == Written::CutOff {
+                        self.cut_controls.push(key);
+                    }
+                }
+            }
+        }
+    }
+
+    fn arm(&mut self, at: Instant, id: ConnId, timer: CoreTimer) {
+        let (key, serial) = match timer {
+            CoreTimer::Announce => (NO_CONN, 0),
+            _ => (id.key, id.serial),
+        };
+        self.timers.arm(at, key, serial, TimerKind::Core(timer));
+    }
+
+    fn quit(&mut self) {
+        self.quit_requested = true;
+    }
+}
+
+impl Shell {
+    /// Queues a line for one connection; a connection whose queue would pass `--max-queue` is
+    /// doomed instead (a slow reader must not make the server hold unbounded memory).
+    pub(super) fn push(&mut self, id: ConnId, line: &Rc<[u8]>) {
+        let Some(conn) = self.conns.get_mut(id.key) else {
+            return;
+        };
+        if conn.doomed || conn.id.serial != id.serial {
+            return;
+        }
+        let cost = OutQueue::cost_of(line);
+        if conn.out.cost() + cost > self.config.max_queue {
+            log::debug!(
+                "#{} is {} bytes behind: dropping",
+                id.serial,
+                conn.out.bytes()
+            );
+            self.doom(id, LeaveReason::Dropped);
+            return;
+        }
+        conn.out.push(Rc::clone(line));
+        self.queued += cost;
+        if !conn.dirty {
+            conn.dirty = true;
+            self.dirty.push(id.key);
+        }
+    }
+
+    pub(super) fn mark_dirty(&mut self, key: usize) {
+        if let Some(conn) = self.conns.get_mut(key) {
+            if !conn.dirty {
+                conn.dirty = true;
+                self.dirty.push(key);
+            }
+        }
+    }
+
+    /// Writes every dirty queue; keeps WRITABLE interest exactly while bytes remain.
+    pub(super) fn flush(&mut self, now: Instant) {
+        while let Some(key) = self.dirty.pop() {
+            let Some(conn) = self.conns.get_mut(key) else {
+                continue;
+            };
+            conn.dirty = false;
+            if conn.doomed {
+                continue;
+            }
+            let id = conn.id;
+            let before = conn.out.cost();
+            let result = conn.out.write_to(&mut conn.stream, &mut self.gather);
+            let moved = before - conn.out.cost();
+            self.queued = self.queued.saturating_sub(moved);
+            let mut interest = None;
+            match result {
+                Ok(true) => {
+                    conn.waiting_since = None;
+                    if conn.out.drained() && !conn.release_armed {
+                        conn.release_armed = true;
+                        let at = now + QUEUE_RELEASE_DELAY;
+                        self.timers.arm(at, key, id.serial, TimerKind::Release);
+                    }
+                    if conn.wants_write {
+                        conn.wants_write = false;
+                        interest = Some(Interest::READABLE);
+                    }
+                    if conn.closing && !conn.write_shut {
+                        conn.write_shut = true;
+                        let _ = conn.stream.shutdown_write();
+                        if conn.read_closed || self.shutting_down {
+                            self.doom(id, LeaveReason::Quit);
+                        }
+                    }
+                }
+                Ok(false) => {
+                    if moved > 0 || conn.waiting_since.is_none() {
+                        conn.waiting_since = Some(now);
+                    }
+                    if !conn.stall_armed {
+                        conn.stall_armed = true;
+                        let at = now + self.config.stall_timeout;
+                        self.timers.arm(at, key, id.serial, TimerKind::Stall);
+                    }
+                    if !conn.wants_write {
+                        conn.wants_write = true;
+                        interest = Some(Interest::READABLE | Interest::WRITABLE);
+                    }
+                }
+                Err(e) => {
+                    log::debug!("write error on #{}: {e}", id.serial);
+                    self.doom(id, LeaveReason::Quit);
+                }
+            }
+            if let Some(interest) = interest {
+                self.reregister(id, interest);
+            }
+        }
+        if self.queued > self.queued_peak {
+            self.queued_peak = self.queued;
+        }
+        if self.queued_peak >= TRIM_PEAK && self.queued < TRIM_LOW && !self.trim_armed {
+            self.trim_armed = true;
+            self.timers
+                .arm(now + QUEUE_RELEASE_DELAY, NO_CONN, 0, TimerKind::Trim);
+        }
+    }
+
+    fn reregister(&mut self, id: ConnId, interest: Interest) {
+        let Some(conn) = self.conns.get_mut(id.key) else {
+            return;
+        };
+        if let Err(e) = self
+            .registry
+            .reregister(&mut conn.stream, token_of(id.key), interest)
+        {
+            // Without the right interest it would never be woken again: cut it.
+            log::warn!("cannot reregister #{}: {e}", id.serial);
+            self.doom(id, LeaveReason::Dropped);
+        }
+    }
+
+    /// The stall timer of `key` fired: cut it if its queue has not moved for the stall timeout,
+    /// else look again when it could have.
+    pub(super) fn check_stall(&mut self, key: usize, now: Instant) {
+        let stall = self.config.stall_timeout;
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        conn.stall_armed = false;
+        let Some(since) = conn.waiting_since.filter(|_| !conn.out.is_empty()) else {
+            return;
+        };
+        let id = conn.id;
+        if now.saturating_duration_since(since) >= stall {
+            log::debug!(
+                "#{}'s output has not moved for {stall:?}: dropping",
+                id.serial
+            );
+            self.doom(id, LeaveReason::Dropped);
+        } else {
+            conn.stall_armed = true;
+            self.timers
+                .arm(since + stall, key, id.serial, TimerKind::Stall);
+        }
+    }
+
+    /// Gives freed memory back to the system if the queues are still small (after a join storm
+    /// or a burst, glibc would otherwise keep the freed pages).
+    pub(super) fn trim(&mut self) {
+        self.trim_armed = false;
+        if self.queued >= TRIM_LOW {
+            return;
+        }
+        self.queued_peak = self.queued;
+        crate::memory::give_back();
+    }
+
+    /// Lets a connection leave politely: what is queued goes out, then its write half is shut
+    /// and it is closed when the peer closes too or the linger timer fires.
+    pub(super) fn close_conn(&mut self, id: ConnId, now: Instant) {
+        let Some(conn) = self.conns.get_mut(id.key) else {
+            return;
+        };
+        if conn.id.serial != id.serial || conn.doomed || conn.closing {
+            return;
+        }
+        conn.closing = true;
+        self.timers
+            .arm(now + CLOSE_LINGER, id.key, id.serial, TimerKind::Linger);
+        self.mark_dirty(id.key);
+    }
+
+    /// Whether nothing is waiting to be written anywhere.
+    pub(super) fn all_flushed(&self) -> bool {
+        self.conns.iter().all(|(_, c)| c.out.is_empty())
+    }
+}

@@ -1,0 +1,35 @@
+//! Stopping: SIGINT and SIGTERM act like the console's `quit`; the listener closes, every
+//! connection gets BYE, and the loop exits once every BYE is out or the grace period ends.
+
+use super::Reactor;
+use crate::chat::{Audience, Now, Outbox};
+use crate::config::SHUTDOWN_GRACE;
+
+impl Reactor {
+    pub(super) fn read_signals(&mut self, now: Now) {
+        let mut got = false;
+        for signal in self.signals.pending() {
+            log::info!("signal {signal}");
+            got = true;
+        }
+        if got {
+            self.begin_shutdown("signal", now);
+        }
+    }
+
+    /// Stops accepting, says BYE to every connection and arms the grace deadline.
+    pub(super) fn begin_shutdown(&mut self, why: &str, now: Now) {
+        if self.shutdown_deadline.is_some() {
+            return;
+        }
+        log::info!("shutting down ({why})");
+        self.shell
+            .console(Audience::All, format_args!("shutting down"));
+        self.shutdown_deadline = Some(now.at + SHUTDOWN_GRACE);
+        self.shell.shutting_down = true;
+        if let Some(mut listener) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
+        self.core.shutdown(&mut self.shell);
+    }
+}
