@@ -43,6 +43,9 @@ const PRIVATE_ANSWER_WINDOW: Duration = Duration::from_secs(30);
 /// Own privates remembered for matching errors, at most.
 const MAX_PENDING_PRIVATES: usize = 256;
 
+/// Lines typed ahead before admission, held to be sent once admitted, at most.
+const MAX_HELD: usize = 100;
+
 /// Rows scrolled by one step of the mouse wheel.
 const WHEEL_ROWS: usize = 3;
 
@@ -54,6 +57,8 @@ pub struct Now {
     pub instant: Instant,
     /// `14:02`, local time.
     pub clock: String,
+    /// The wall clock, to compare with the times of HIST lines.
+    pub utc: chrono::DateTime<chrono::Utc>,
 }
 
 /// Where the connection is.
@@ -145,6 +150,10 @@ pub struct App {
     row_cache: ((usize, usize), std::collections::HashMap<u64, usize>),
     /// A pasted block waiting for a second Enter: its line count.
     pub confirm: Option<usize>,
+    /// Lines sent before admission, to send once admitted (at most [`MAX_HELD`]).
+    held: Vec<String>,
+    /// Admitted: send the held lines at the first line that is not HIST.
+    flush_held: bool,
     /// Own privates not yet known to be delivered: entry id, lowercase target, when sent.
     pending_privates: VecDeque<(u64, String, Instant)>,
     /// HIST lines are arriving (a separator comes before the first live line).
@@ -220,6 +229,8 @@ impl App {
             widest_prefix: 0,
             row_cache: ((0, 0), std::collections::HashMap::new()),
             confirm: None,
+            held: Vec::new(),
+            flush_held: false,
             pending_privates: VecDeque::new(),
             in_history: false,
             last_live: None,
@@ -427,11 +438,20 @@ impl App {
             self.in_history = false;
             self.note(now, Kind::Separator, "──── history above, live below ────");
         }
+        if self.flush_held && !matches!(msg, ServerMsg::Hist { .. }) {
+            self.flush_held = false;
+            if self.link == Link::Member {
+                for line in std::mem::take(&mut self.held) {
+                    self.echo(now, &line);
+                    self.send(line);
+                }
+            }
+        }
         if matches!(
             msg,
             ServerMsg::Msg { .. } | ServerMsg::Act { .. } | ServerMsg::Priv { .. }
         ) {
-            self.last_live = Some(chrono::Utc::now());
+            self.last_live = Some(now.utc);
         }
         match msg {
             ServerMsg::NameQuery { prompt } => match self.wanted.clone() {
@@ -461,6 +481,9 @@ impl App {
                 self.notice(now, &format!("you are in as {name}; {others}"));
                 // Who is here, for the count and for Tab completion.
                 self.send("/who");
+                // Held lines go after the room's history, at the first line that is not HIST
+                // (the answer to /who at the latest), so they show below it.
+                self.flush_held = true;
             }
             ServerMsg::Denied { text } => {
                 let why = format!("refused: {}", sanitize(text));
@@ -711,10 +734,24 @@ impl App {
                 self.reconnect(now);
             }
             Plan::Send(lines) => {
+                if matches!(
+                    self.link,
+                    Link::Connecting | Link::LoggingIn | Link::Waiting
+                ) && self.held.len() + lines.len() <= MAX_HELD
+                {
+                    // Typed ahead while logging in: sent, in order, once admitted.
+                    self.editor.take();
+                    self.notice(
+                        now,
+                        &format!("held until you are in: {} line(s)", lines.len()),
+                    );
+                    self.held.extend(lines);
+                    return;
+                }
                 if self.link != Link::Member {
                     self.problem(
                         now,
-                        "not in the room yet: the line stays in the input until you are",
+                        "not in the room: the line stays in the input until you are",
                     );
                     return;
                 }
@@ -848,6 +885,11 @@ impl App {
             KeyCode::Char('k') if ctrl => self.editor.kill_after(),
             KeyCode::Char('w') if ctrl => self.editor.delete_word(),
             KeyCode::Char('l') if ctrl => self.effects.push(Effect::Redraw),
+            // Typed before raw mode, Enter reached the terminal's line discipline, which turned
+            // it into LF: it arrives as Ctrl-J. It is Enter all the same.
+            KeyCode::Char('j') if ctrl => {
+                self.on_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE), now)
+            }
             KeyCode::Char('b') if alt => self.editor.word_left(),
             KeyCode::Char('f') if alt => self.editor.word_right(),
             KeyCode::Char(_) if ctrl || alt => {}
@@ -1022,6 +1064,7 @@ mod tests {
         Now {
             instant: Instant::now(),
             clock: "12:00".to_owned(),
+            utc: chrono::Utc::now(),
         }
     }
 
@@ -1091,6 +1134,50 @@ mod tests {
     }
 
     #[test]
+    fn lines_typed_before_admission_are_held_until_welcome() {
+        // Regression: typed-ahead lines were kept in the input and glued together.
+        let mut a = app();
+        let n = now();
+        a.on_net(NetEvent::Connected(dummy_writer()), &n);
+        typed(&mut a, "one");
+        key(&mut a, KeyCode::Enter, KeyModifiers::NONE);
+        typed(&mut a, "/me two");
+        key(&mut a, KeyCode::Enter, KeyModifiers::NONE);
+        assert!(a.take_effects().is_empty());
+        assert!(a.editor.is_empty());
+        a.on_line("NAME? name", &n);
+        a.on_line("WELCOME bob 1", &n);
+        a.on_line("HIST 2026-12-01T16:05:09.123Z MSG alice - earlier", &n);
+        assert_eq!(
+            a.take_effects(),
+            ["bob", "/who"].map(|l| Effect::Send(l.into()))
+        );
+        a.on_line("INFO online (1): bob", &n);
+        assert_eq!(
+            a.take_effects(),
+            ["one", "/me two"].map(|l| Effect::Send(l.into()))
+        );
+        let shown = rows(&mut a);
+        let earlier = shown.iter().position(|r| r.contains("earlier")).unwrap();
+        let one = shown.iter().position(|r| r.contains("│ one")).unwrap();
+        assert!(earlier < one, "{shown:#?}");
+    }
+
+    #[test]
+    fn ctrl_j_is_enter() {
+        // Typed before raw mode, Enter comes as Ctrl-J.
+        let mut a = joined();
+        typed(&mut a, "one");
+        key(&mut a, KeyCode::Char('j'), KeyModifiers::CONTROL);
+        typed(&mut a, "two");
+        key(&mut a, KeyCode::Char('j'), KeyModifiers::CONTROL);
+        assert_eq!(
+            a.take_effects(),
+            [Effect::Send("one".into()), Effect::Send("two".into())]
+        );
+    }
+
+    #[test]
     fn own_lines_show_once_as_sent() {
         let mut a = joined();
         typed(&mut a, "hello **all**");
@@ -1145,7 +1232,7 @@ mod tests {
         assert!(a.take_effects().is_empty());
         let later = Now {
             instant: n.instant + Duration::from_secs(2),
-            clock: n.clock.clone(),
+            ..n.clone()
         };
         a.tick(&later);
         assert_eq!(a.take_effects(), [Effect::Connect]);

@@ -78,9 +78,11 @@ impl Drop for TerminalGuard {
 }
 
 fn now() -> Now {
+    let local = chrono::Local::now();
     Now {
         instant: Instant::now(),
-        clock: chrono::Local::now().format("%H:%M").to_string(),
+        clock: local.format("%H:%M").to_string(),
+        utc: local.with_timezone(&chrono::Utc),
     }
 }
 
