@@ -4,12 +4,16 @@
 # to CPU 0 and the generator to CPU 1. Prints one table: our figures and the ratio to each anchor.
 #
 # Usage: scripts/bench.sh [--quick] [--repeat N] [--servers "ours ngircd inspircd"] [--out DIR]
+#                        [--baseline BIN]
 #   --quick    smaller members/messages/time: about a minute instead of several
 #   --repeat N run everything N times (interleaved) and print each figure's median: on a shared
 #              machine single runs vary by tens of percent
 #   --servers  which servers to run (default all three; ours alone needs no IRC server)
 #   --out DIR  keep each run's JSON report there (default: a temporary directory, removed);
 #              the *.json already in DIR are deleted first, so the table shows only this run
+#   --baseline BIN  also run another chat-server binary (an earlier build) as server "base",
+#              interleaved with the others, and add "base" and "ours/base" columns: the way to
+#              tell a change's cost from the machine's noise
 # Installs ngircd and inspircd with apt when missing. Needs 2+ CPUs for the pinning (runs
 # unpinned, with a warning, on one). Exits non-zero when a build or a server start fails; a
 # scenario that does not check out (loss, timeout) is marked in the table, not fatal.
@@ -20,18 +24,25 @@ quick=0
 repeat=1
 servers="ours ngircd inspircd"
 out=""
+baseline=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) quick=1 ;;
         --servers) servers="$2"; shift ;;
         --out) out="$2"; shift ;;
         --repeat) repeat="$2"; shift ;;
+        --baseline) baseline="$2"; shift ;;
         -h|--help) sed -n '2,/^set -euo/{/^#/p}' "$0"; exit 0 ;;
         *) echo "bench.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
     esac
     shift
 done
 case "$repeat" in ''|*[!0-9]*|0) echo "bench.sh: --repeat needs a positive number" >&2; exit 2 ;; esac
+if [ -n "$baseline" ]; then
+    [ -x "$baseline" ] || { echo "bench.sh: --baseline $baseline is not an executable" >&2; exit 2; }
+    baseline=$(cd "$(dirname "$baseline")" && pwd)/$(basename "$baseline")
+    servers="$servers base"
+fi
 
 step() { printf '==> %s\n' "$*" >&2; }
 
@@ -189,14 +200,16 @@ start_server() {
 start_server_once() {
     local log="$work/$1.log" port
     case "$1" in
-        ours)
-            : > "$work/ours.out"
-            $pin_server "$server_bin" --auto-approve --rate 0 --max-clients 20000 \
-                --listen 127.0.0.1:0 < /dev/null > "$work/ours.out" 2> "$log" &
+        ours|base)
+            local bin=$server_bin
+            [ "$1" = base ] && bin=$baseline
+            : > "$work/$1.out"
+            $pin_server "$bin" --auto-approve --rate 0 --max-clients 20000 \
+                --listen 127.0.0.1:0 < /dev/null > "$work/$1.out" 2> "$log" &
             server_pid=$!
             local i
             for i in $(seq 150); do
-                server_addr=$(sed -n 's/^listening on //p' "$work/ours.out" | head -n1)
+                server_addr=$(sed -n 's/^listening on //p' "$work/$1.out" | head -n1)
                 [ -n "$server_addr" ] && return 0
                 kill -0 "$server_pid" 2>/dev/null || break
                 sleep 0.1
@@ -373,6 +386,10 @@ row() { # row LABEL SCENARIO WHAT
         i=$(fig inspircd "$2" "$3")
         line+=$(printf ' | %12s | %8s' "$i" "$(ratio "$o" "$i")")
     fi
+    if has base; then
+        i=$(fig base "$2" "$3")
+        line+=$(printf ' | %12s | %9s' "$i" "$(ratio "$o" "$i")")
+    fi
     echo "$line |"
 }
 
@@ -381,6 +398,7 @@ header=$(printf '| %-44s | %12s' "figure (higher/lower is better)" "ours")
 sep="|$(printf -- '-%.0s' $(seq 46))|$(printf -- '-%.0s' $(seq 14))"
 if has ngircd; then header+=$(printf ' | %12s | %8s' ngircd "ours/ng"); sep+="|--------------|----------"; fi
 if has inspircd; then header+=$(printf ' | %12s | %8s' inspircd "ours/insp"); sep+="|--------------|----------"; fi
+if has base; then header+=$(printf ' | %12s | %9s' base "ours/base"); sep+="|--------------|-----------"; fi
 echo "$header |"
 echo "$sep|"
 row "fanout-100: deliveries/s (higher)" fanout-100 dps

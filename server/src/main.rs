@@ -103,6 +103,27 @@ struct Args {
     /// Append logs to this file instead of standard error.
     #[arg(long, value_name = "PATH")]
     log_file: Option<PathBuf>,
+    /// Print the man page (man) or a shell completion script (bash, zsh, fish, elvish,
+    /// powershell) to standard output, and exit.
+    #[arg(long, value_name = "WHAT", value_parser = ["man", "bash", "zsh", "fish", "elvish", "powershell"])]
+    generate: Option<String>,
+}
+
+/// Writes the man page or a completion script generated from the flags' own definition.
+fn generate(what: &str) -> io::Result<()> {
+    use clap::CommandFactory;
+    let mut command = Args::command();
+    let mut out = io::stdout().lock();
+    let shell = match what {
+        "man" => return clap_mangen::Man::new(command).render(&mut out),
+        "bash" => clap_complete::Shell::Bash,
+        "zsh" => clap_complete::Shell::Zsh,
+        "fish" => clap_complete::Shell::Fish,
+        "elvish" => clap_complete::Shell::Elvish,
+        _ => clap_complete::Shell::PowerShell,
+    };
+    clap_complete::generate(shell, &mut command, "chat-server", &mut out);
+    Ok(())
 }
 
 fn seconds(flag: &str, secs: f64) -> Result<Duration, String> {
@@ -265,6 +286,15 @@ fn raise_fd_limit(max_clients: usize) {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(what) = &args.generate {
+        return match generate(what) {
+            Ok(()) => ExitCode::from(exit::OK),
+            Err(e) => {
+                eprintln!("chat-server: {e}");
+                ExitCode::from(exit::RUNTIME)
+            }
+        };
+    }
     let config = match args.config() {
         Ok(c) => c,
         Err(e) => {
@@ -312,6 +342,55 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("chat-server: {e}");
             ExitCode::from(exit::RUNTIME)
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// docs/PROTOCOL.md lists every flag `--help` shows: the docs and the program cannot drift
+    /// apart.
+    #[test]
+    fn every_flag_is_documented() {
+        let doc =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/PROTOCOL.md"))
+                .unwrap();
+        let command = Args::command();
+        for arg in command.get_arguments() {
+            let Some(long) = arg.get_long() else { continue };
+            if matches!(long, "help" | "version" | "generate") {
+                continue;
+            }
+            let flag = format!("`--{long}");
+            assert!(
+                doc.contains(&flag),
+                "docs/PROTOCOL.md does not mention --{long}"
+            );
+        }
+        Args::command().debug_assert();
+    }
+
+    #[test]
+    fn the_man_page_names_every_flag() {
+        let mut page = Vec::new();
+        clap_mangen::Man::new(Args::command())
+            .render(&mut page)
+            .unwrap();
+        let page = String::from_utf8(page).unwrap();
+        for long in [
+            "--control",
+            "--history",
+            "--stall-timeout",
+            "--max-pending-per-ip",
+        ] {
+            assert!(
+                page.contains(&long.replace('-', "\\-")),
+                "{long} missing from the man page"
+            );
         }
     }
 }
