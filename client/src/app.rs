@@ -1258,6 +1258,90 @@ mod tests {
     }
 
     #[test]
+    fn history_already_on_screen_is_not_repeated_after_a_reconnection() {
+        let mut a = joined();
+        let n = now();
+        a.on_line("MSG alice - seen live", &n);
+        a.on_line("LEAVE bob dropped", &n);
+        assert!(matches!(
+            a.link,
+            Link::Retrying {
+                code: ExitCode::Lost,
+                ..
+            }
+        ));
+        a.take_effects();
+        let later = Now {
+            instant: n.instant + Duration::from_secs(2),
+            utc: n.utc + chrono::Duration::seconds(60),
+            ..n.clone()
+        };
+        a.tick(&later);
+        a.on_net(NetEvent::Connected(dummy_writer()), &later);
+        a.on_line("NAME? again", &later);
+        a.on_line("WELCOME bob 2", &later);
+        let old = (n.utc - chrono::Duration::seconds(1)).to_rfc3339();
+        let new = (n.utc + chrono::Duration::seconds(30)).to_rfc3339();
+        a.on_line(&format!("HIST {old} MSG alice - seen live"), &later);
+        a.on_line(&format!("HIST {new} MSG alice - said while away"), &later);
+        a.on_line("INFO online (2): alice, bob", &later);
+        let shown = rows(&mut a);
+        assert_eq!(
+            shown.iter().filter(|r| r.contains("seen live")).count(),
+            1,
+            "{shown:#?}"
+        );
+        assert_eq!(
+            shown
+                .iter()
+                .filter(|r| r.contains("said while away"))
+                .count(),
+            1
+        );
+    }
+
+    #[test]
+    fn the_mouse_wheel_scrolls() {
+        use crossterm::event::{MouseEvent, MouseEventKind};
+        let mut a = joined();
+        let n = now();
+        for i in 0..50 {
+            a.on_line(&format!("MSG alice - line {i}"), &n);
+        }
+        a.visible_rows(80, 10);
+        let wheel = |kind| {
+            Event::Mouse(MouseEvent {
+                kind,
+                column: 0,
+                row: 0,
+                modifiers: KeyModifiers::NONE,
+            })
+        };
+        a.on_terminal(wheel(MouseEventKind::ScrollUp), &n);
+        assert_eq!(a.scroll, WHEEL_ROWS);
+        a.on_terminal(wheel(MouseEventKind::ScrollDown), &n);
+        assert_eq!(a.scroll, 0);
+    }
+
+    #[test]
+    fn mentions_and_privates_highlight_and_ring_unless_told_not_to() {
+        let mut a = joined();
+        let n = now();
+        a.on_line("MSG alice - hey Bob, look", &n);
+        a.on_line("MSG alice - nothing for bobby", &n);
+        a.on_line("PRIV alice bob - psst", &n);
+        assert_eq!(a.take_effects(), [Effect::Bell, Effect::Bell]);
+        let flags: Vec<bool> = a.store.iter().rev().take(3).map(|e| e.highlight).collect();
+        assert_eq!(flags, [true, false, true]);
+        let mut quiet = App::new(Settings {
+            bell: false,
+            ..a.settings.clone()
+        });
+        quiet.on_line("PRIV alice bob - psst", &n);
+        assert!(quiet.take_effects().is_empty());
+    }
+
+    #[test]
     fn backoff_doubles_up_to_thirty_seconds() {
         let secs: Vec<u64> = (1..=8).map(|n| backoff(n).as_secs()).collect();
         assert_eq!(secs, [1, 2, 4, 8, 16, 30, 30, 30]);
