@@ -4,7 +4,7 @@
 //! drawing. The rules are all in `app.rs`; this loop only carries out their effects. The
 //! terminal is put back on every way out, a panic included.
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, TryRecvError};
 use std::sync::Arc;
@@ -139,6 +139,7 @@ pub fn run(config: &Config) -> Outcome {
         let _ = signal_hook::flag::register(signal, Arc::clone(&terminate));
     }
     let mut terminating = false;
+    let mut tty_alive = true;
     let outcome = loop {
         let mut changed = false;
         if terminate.load(Ordering::Relaxed) && !terminating {
@@ -170,6 +171,38 @@ pub fn run(config: &Config) -> Outcome {
                 break;
             }
         }
+        // A terminal that hung up (its window closed) gives no more keys: leave as SIGHUP
+        // would, and wait on the channel instead of the terminal.
+        if tty_alive && !io::stdin().is_terminal() {
+            tty_alive = false;
+            if !terminating {
+                terminating = true;
+                app.terminate(&now());
+            }
+        }
+        if !tty_alive {
+            if let Ok((tag, event)) = rx.recv_timeout(TICK) {
+                if tag == generation {
+                    if let NetEvent::Connected(w) = event {
+                        w.close();
+                    } else {
+                        app.on_net(event, &now());
+                    }
+                }
+            }
+            app.tick(&now());
+            for effect in app.take_effects() {
+                if let Effect::Send(line) = effect {
+                    if let Some(w) = &mut writer {
+                        let _ = w.send_line(&line);
+                    }
+                }
+            }
+            if let Some(outcome) = app.outcome.take() {
+                break outcome;
+            }
+            continue;
+        }
         // Keys, pastes, the mouse, resizes.
         match event::poll(TICK) {
             Ok(true) => {
@@ -177,16 +210,21 @@ pub fn run(config: &Config) -> Outcome {
                 while let Ok(true) = event::poll(Duration::ZERO) {
                     match event::read() {
                         Ok(ev) => app.on_terminal(ev, &now()),
-                        Err(_) => break,
+                        Err(_) => {
+                            tty_alive = io::stdin().is_terminal();
+                            break;
+                        }
                     }
                 }
             }
             Ok(false) => {}
-            Err(e) => {
-                break Outcome::fail(
-                    ExitCode::Failure,
-                    format!("cannot read the terminal: {}", describe(&e)),
-                )
+            // The terminal is gone or broken: leave through the dead-terminal path above.
+            Err(_) => {
+                tty_alive = false;
+                if !terminating {
+                    terminating = true;
+                    app.terminate(&now());
+                }
             }
         }
         app.tick(&now());
