@@ -1013,10 +1013,10 @@ impl App {
             Link::Member if self.leaving.is_some() => "leaving...".to_owned(),
             Link::Member => "connected".to_owned(),
             Link::Retrying { at, why, .. } => format!(
-                "disconnected ({}): retry {} in {} s · /reconnect · Ctrl-C gives up",
-                why,
+                "reconnecting in {} s (try {}) · /reconnect · Ctrl-C gives up · {}",
+                at.saturating_duration_since(now).as_secs() + 1,
                 self.attempt,
-                at.saturating_duration_since(now).as_secs() + 1
+                why
             ),
             Link::Ended { .. } => "disconnected · /reconnect · Ctrl-C quits".to_owned(),
         };

@@ -6,7 +6,6 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
-use std::sync::mpsc::SyncSender;
 use std::thread;
 use std::time::Duration;
 
@@ -189,18 +188,15 @@ pub enum NetEvent {
     Closed(Option<String>),
 }
 
-/// One report, tagged with the connection attempt it belongs to, so the reports of an
-/// abandoned connection are recognised and ignored.
-pub type Report = (u64, NetEvent);
-
 /// Starts the network thread of connection attempt `generation`: connects to `addr` unless a
-/// `stream` is handed over, then reports every line until the connection ends.
-pub fn spawn(
-    addr: String,
-    generation: u64,
-    stream: Option<Stream>,
-    tx: SyncSender<Report>,
-) -> io::Result<()> {
+/// `stream` is handed over, then reports every line until the connection ends. Each report
+/// goes to `report` tagged with `generation`, so the reports of an abandoned connection are
+/// recognised and ignored; `report` returns false when nobody listens any more (the thread
+/// ends), and may block (a bounded channel), which slows the server down through TCP.
+pub fn spawn<F>(addr: String, generation: u64, stream: Option<Stream>, report: F) -> io::Result<()>
+where
+    F: Fn(u64, NetEvent) -> bool + Send + 'static,
+{
     thread::Builder::new()
         .name(format!("network-{generation}"))
         .spawn(move || {
@@ -208,18 +204,18 @@ pub fn spawn(
                 Ok(stream) => stream,
                 Err(outcome) => {
                     let why = outcome.message.unwrap_or_default();
-                    let _ = tx.send((generation, NetEvent::Failed(why)));
+                    report(generation, NetEvent::Failed(why));
                     return;
                 }
             };
             let (reader, writer) = match stream.split() {
                 Ok(halves) => halves,
                 Err(e) => {
-                    let _ = tx.send((generation, NetEvent::Failed(describe(&e))));
+                    report(generation, NetEvent::Failed(describe(&e)));
                     return;
                 }
             };
-            if tx.send((generation, NetEvent::Connected(writer))).is_err() {
+            if !report(generation, NetEvent::Connected(writer)) {
                 return;
             }
             let mut lines = LineReader::new(reader);
@@ -230,7 +226,7 @@ pub fn spawn(
                     Err(e) => NetEvent::Closed(Some(describe(&e))),
                 };
                 let last = matches!(event, NetEvent::Closed(_));
-                if tx.send((generation, event)).is_err() || last {
+                if !report(generation, event) || last {
                     return;
                 }
             }

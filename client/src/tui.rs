@@ -1,17 +1,21 @@
 //! The terminal thread of the full-screen interface: it owns the terminal (raw mode, the
 //! alternate screen, bracketed paste, the mouse) and the writing half of the connection, and
-//! runs the loop: network reports from the channel, keys from the terminal, timers, then one
-//! drawing. The rules are all in `app.rs`; this loop only carries out their effects. The
-//! terminal is put back on every way out, a panic included.
+//! runs the loop: it sleeps on one channel until a network report (from the network thread) or
+//! a terminal event (from a small thread that only reads keys, since reading blocks) arrives or
+//! a timer is due, lets `App` handle it, carries out the effects, and draws. The rules are all in
+//! `app.rs`. The terminal is put back on every way out: leaving, a signal, a panic; a terminal
+//! that hangs up (its window closed) makes the client leave the room politely.
 
 use std::io::{self, IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, TryRecvError};
+use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
 use std::sync::Arc;
+use std::thread;
 use std::time::{Duration, Instant};
 
 use crossterm::event::{
     self, DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture,
+    Event,
 };
 use crossterm::terminal::{
     disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen,
@@ -20,18 +24,54 @@ use crossterm::{cursor, execute};
 use ratatui::backend::CrosstermBackend;
 use ratatui::Terminal;
 
-use crate::app::{App, Effect, Now, Settings};
+use crate::app::{App, Effect, Link, Now, Settings};
 use crate::config::Config;
 use crate::exit::{ExitCode, Outcome};
 use crate::layout::Look;
 use crate::net::{self, describe, NetEvent, Writer, CHANNEL_SIZE};
 
-/// How long the loop waits for a key before it looks at the channel again. Short enough that
-/// a server line shows at once to a person, long enough to cost nothing while idle.
-const TICK: Duration = Duration::from_millis(20);
+/// The longest the loop sleeps with nothing happening: timers (reconnection, the end of a
+/// leave) are checked at least this often, and the reconnection countdown redrawn.
+const WAIT: Duration = Duration::from_millis(250);
 
-/// Redraw at least this often (the reconnection countdown in the status line).
-const REFRESH: Duration = Duration::from_millis(500);
+/// How long the key thread waits for a key before it checks that the terminal is still there.
+const KEY_POLL: Duration = Duration::from_millis(500);
+
+/// At most this many queued events are handled before a frame is drawn.
+const BATCH: usize = 256;
+
+/// What wakes the terminal thread.
+#[derive(Debug)]
+enum Wake {
+    /// A report of the network thread of connection attempt `.0`.
+    Net(u64, NetEvent),
+    /// A key, a paste, the mouse, a resize.
+    Term(Event),
+    /// The terminal hung up or cannot be read.
+    TerminalGone,
+}
+
+/// Starts the thread that reads the terminal's events into the channel. It ends when the
+/// terminal goes away (reporting it) or nobody listens.
+fn spawn_keys(tx: SyncSender<Wake>) -> io::Result<()> {
+    thread::Builder::new()
+        .name("keys".into())
+        .spawn(move || loop {
+            let wake = match event::poll(KEY_POLL) {
+                Ok(true) => match event::read() {
+                    Ok(event) => Wake::Term(event),
+                    Err(_) => Wake::TerminalGone,
+                },
+                Ok(false) if io::stdin().is_terminal() => continue,
+                Ok(false) | Err(_) => Wake::TerminalGone,
+            };
+            let gone = matches!(wake, Wake::TerminalGone);
+            if tx.send(wake).is_err() || gone {
+                return;
+            }
+        })
+        .map(drop)
+}
 
 /// The terminal in full-screen mode; dropping it puts the terminal back.
 struct TerminalGuard {
@@ -86,6 +126,19 @@ fn now() -> Now {
     }
 }
 
+/// Starts a network thread reporting into the terminal thread's channel.
+fn spawn_net(
+    addr: &str,
+    generation: u64,
+    stream: Option<net::Stream>,
+    tx: &SyncSender<Wake>,
+) -> io::Result<()> {
+    let tx = tx.clone();
+    net::spawn(addr.to_owned(), generation, stream, move |tag, event| {
+        tx.send(Wake::Net(tag, event)).is_ok()
+    })
+}
+
 /// Runs the full-screen interface until the user leaves; returns how it ended.
 pub fn run(config: &Config) -> Outcome {
     // Connect before taking the screen, so an unreachable server is one plain line.
@@ -95,7 +148,7 @@ pub fn run(config: &Config) -> Outcome {
     };
     let (tx, rx) = mpsc::sync_channel(CHANNEL_SIZE);
     let mut generation = 1;
-    if let Err(e) = net::spawn(config.addr.clone(), generation, Some(stream), tx.clone()) {
+    if let Err(e) = spawn_net(&config.addr, generation, Some(stream), &tx) {
         return Outcome::fail(
             ExitCode::Failure,
             format!("cannot start the network thread: {e}"),
@@ -121,6 +174,14 @@ pub fn run(config: &Config) -> Outcome {
             );
         }
     };
+    if let Err(e) = spawn_keys(tx.clone()) {
+        drop(terminal);
+        drop(guard);
+        return Outcome::fail(
+            ExitCode::Failure,
+            format!("cannot start the key thread: {e}"),
+        );
+    }
     let mut app = App::new(Settings {
         addr: config.addr.clone(),
         name: config.name.clone(),
@@ -131,7 +192,6 @@ pub fn run(config: &Config) -> Outcome {
     });
     app.notice(&now(), &format!("connecting to {}...", config.addr));
     let mut writer: Option<Writer> = None;
-    let mut last_draw: Option<Instant> = None;
     // SIGTERM and SIGHUP leave through the loop, so the terminal is put back.
     let terminate = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP] {
@@ -140,92 +200,48 @@ pub fn run(config: &Config) -> Outcome {
     }
     let mut terminating = false;
     let mut tty_alive = true;
+    let mut changed = true;
+    let mut last_draw: Option<Instant> = None;
     let outcome = loop {
-        let mut changed = false;
-        if terminate.load(Ordering::Relaxed) && !terminating {
-            terminating = true;
-            app.terminate(&now());
+        // Sleep until something happens or a timer may be due, then take what is queued.
+        let mut batch = Vec::new();
+        match rx.recv_timeout(WAIT) {
+            Ok(wake) => batch.push(wake),
+            Err(RecvTimeoutError::Timeout) => {}
+            // Unreachable while this thread holds `tx`; nothing to wait for then anyway.
+            Err(RecvTimeoutError::Disconnected) => thread::sleep(WAIT),
         }
-        // Network reports; those of an abandoned connection are dropped.
-        loop {
+        while batch.len() < BATCH {
             match rx.try_recv() {
-                Ok((tag, event)) => {
-                    changed = true;
-                    if tag != generation {
-                        if let NetEvent::Connected(stale) = event {
-                            stale.close();
-                        }
-                        continue;
-                    }
-                    match event {
-                        NetEvent::Connected(w) => {
-                            writer = Some(w);
-                            app.connected();
-                        }
-                        other => app.on_net(other, &now()),
+                Ok(wake) => batch.push(wake),
+                Err(_) => break,
+            }
+        }
+        for wake in batch {
+            changed = true;
+            match wake {
+                Wake::Net(tag, event) if tag != generation => {
+                    // A report of an abandoned connection.
+                    if let NetEvent::Connected(stale) = event {
+                        stale.close();
                     }
                 }
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+                Wake::Net(_, NetEvent::Connected(w)) => {
+                    writer = Some(w);
+                    app.connected();
+                }
+                Wake::Net(_, event) => app.on_net(event, &now()),
+                Wake::Term(event) => app.on_terminal(event, &now()),
+                Wake::TerminalGone => tty_alive = false,
             }
             if app.outcome.is_some() {
                 break;
             }
         }
-        // A terminal that hung up (its window closed) gives no more keys: leave as SIGHUP
-        // would, and wait on the channel instead of the terminal.
-        if tty_alive && !io::stdin().is_terminal() {
-            tty_alive = false;
-            if !terminating {
-                terminating = true;
-                app.terminate(&now());
-            }
-        }
-        if !tty_alive {
-            if let Ok((tag, event)) = rx.recv_timeout(TICK) {
-                if tag == generation {
-                    if let NetEvent::Connected(w) = event {
-                        w.close();
-                    } else {
-                        app.on_net(event, &now());
-                    }
-                }
-            }
-            app.tick(&now());
-            for effect in app.take_effects() {
-                if let Effect::Send(line) = effect {
-                    if let Some(w) = &mut writer {
-                        let _ = w.send_line(&line);
-                    }
-                }
-            }
-            if let Some(outcome) = app.outcome.take() {
-                break outcome;
-            }
-            continue;
-        }
-        // Keys, pastes, the mouse, resizes.
-        match event::poll(TICK) {
-            Ok(true) => {
-                changed = true;
-                while let Ok(true) = event::poll(Duration::ZERO) {
-                    match event::read() {
-                        Ok(ev) => app.on_terminal(ev, &now()),
-                        Err(_) => {
-                            tty_alive = io::stdin().is_terminal();
-                            break;
-                        }
-                    }
-                }
-            }
-            Ok(false) => {}
-            // The terminal is gone or broken: leave through the dead-terminal path above.
-            Err(_) => {
-                tty_alive = false;
-                if !terminating {
-                    terminating = true;
-                    app.terminate(&now());
-                }
-            }
+        let gone = !tty_alive || terminate.load(Ordering::Relaxed);
+        if gone && !terminating {
+            terminating = true;
+            app.terminate(&now());
         }
         app.tick(&now());
         // Effects, until there are none (a failed write is a lost connection: more effects).
@@ -252,9 +268,7 @@ pub fn run(config: &Config) -> Outcome {
                             w.close();
                         }
                         generation += 1;
-                        if let Err(e) =
-                            net::spawn(config.addr.clone(), generation, None, tx.clone())
-                        {
+                        if let Err(e) = spawn_net(&config.addr, generation, None, &tx) {
                             app.on_net(NetEvent::Failed(e.to_string()), &now());
                         }
                     }
@@ -274,16 +288,22 @@ pub fn run(config: &Config) -> Outcome {
         if let Some(outcome) = app.outcome.take() {
             break outcome;
         }
-        let due = last_draw.is_none_or(|at| at.elapsed() >= REFRESH);
-        if changed || due {
+        // The countdown of a reconnection changes every second with nothing else happening.
+        let countdown = matches!(app.link, Link::Retrying { .. })
+            && last_draw.is_none_or(|at| at.elapsed() >= Duration::from_secs(1));
+        if tty_alive && (changed || countdown) {
             let at = Instant::now();
             if let Err(e) = terminal.draw(|frame| crate::ui::draw(frame, &mut app, at)) {
-                break Outcome::fail(
-                    ExitCode::Failure,
-                    format!("cannot draw on the terminal: {}", describe(&e)),
-                );
+                if io::stdin().is_terminal() {
+                    break Outcome::fail(
+                        ExitCode::Failure,
+                        format!("cannot draw on the terminal: {}", describe(&e)),
+                    );
+                }
+                tty_alive = false;
             }
             last_draw = Some(at);
+            changed = false;
             if bell {
                 let mut out = io::stdout();
                 let _ = out.write_all(b"\x07");

@@ -175,7 +175,7 @@ fn reconnects_after_the_server_restarts_keeping_the_draft() {
     screen.keys("unsent draft");
     drop(alice);
     drop(server);
-    screen.wait_text("disconnected");
+    screen.wait_text("reconnecting in");
     let server = Server::start_on(&addr, true, Console::Closed);
     let rows = screen.wait_for("a second admission", |rows| {
         rows_with(rows, "you are in as bob").len() == 2
