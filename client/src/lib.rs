@@ -2,7 +2,8 @@
 //! it is a full-screen chat (message pane with scrollback, status line, input line), where the
 //! client lays out every row itself so no peer can forge one; in a pipe, with `TERM=dumb` or
 //! `--plain` it prints one message per line. Either way two threads share the work: one reads
-//! the socket, the other the keyboard, talking over a channel. The binary (`main.rs`) only
+//! the socket, the other owns the terminal (full screen: fed over one channel by the network
+//! thread and by a small thread that only reads keys, since reading blocks). The binary (`main.rs`) only
 //! turns the command line into a [`config::Config`] and calls [`run`].
 //!
 //! # Layout
