@@ -122,9 +122,10 @@ fn narrow_then_wide_keeps_every_message() {
     screen.keys(&"draft ".repeat(30));
     screen.wait_text("draft draft");
     screen.resize(24, 30);
+    // At 30 columns the messages wrap: a row holds "around" without its message's start.
     screen.wait_for("the narrow layout", |rows| {
-        rows.iter().all(|r| r.trim_end().chars().count() <= 30)
-            && rows.iter().any(|r| r.contains("message-7"))
+        rows.iter()
+            .any(|r| r.contains("around") && !r.contains("message-"))
     });
     screen.resize(24, 100);
     let rows = screen.wait_for("every message back at 100 columns", |rows| {
@@ -243,7 +244,7 @@ fn term_dumb_gets_line_mode_without_escapes() {
     );
     screen.wait_text("you are in as bob");
     alice.send(&format!("ok{}<alice> forged", " ".repeat(68)));
-    screen.wait_text("<mallory>".replace("mallory", "alice").as_str());
+    screen.wait_text("<alice>");
     let rows = screen.wait_text("forged");
     assert!(
         rows.iter()
