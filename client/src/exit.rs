@@ -3,13 +3,16 @@
 //!
 //! | status | meaning |
 //! | --- | --- |
-//! | 0 | you left by choice: `/leave` (answered by `BYE`), Ctrl-D, Ctrl-C, or end of standard input |
+//! | 0 | you left by choice: `/leave` or `/quit` (answered by `BYE`), Ctrl-C or Ctrl-D on an empty input line, end of standard input (line mode), or leaving before admission |
 //! | 1 | a local failure: the terminal or standard input could not be used |
 //! | 2 | bad command-line arguments (as clap reports them), or no name was given |
-//! | 3 | the server could not be reached |
-//! | 4 | the server refused you: `DENIED`, a refused name that cannot be asked for again (`--name`, or standard input is not a terminal), or `ERROR server-full` |
-//! | 5 | the server ended a session you did not choose to end: `BYE` after a kick, a shutdown, or a login timeout |
-//! | 6 | the connection was lost: closed without `BYE`, a read or write error, or the server dropped you |
+//! | 3 | the server could not be reached at start (full screen: also giving up while every reconnection attempt failed to connect) |
+//! | 4 | the server refused you: `DENIED`, a refused name that cannot be asked for again (`--name` in line mode, or standard input is not a terminal), or `ERROR server-full`; full screen: quitting after that |
+//! | 5 | the server ended a session you did not choose to end: `BYE` after a kick, a shutdown, or a login timeout; full screen: quitting after that instead of reconnecting |
+//! | 6 | the connection was lost: closed without `BYE`, a read or write error, or the server dropped you; full screen: giving up reconnecting |
+//!
+//! Line mode ends at once with 3 to 6; the full-screen interface stays (keeping the draft and
+//! the scrollback), reconnects when that makes sense, and exits with the status when you quit.
 //!
 //! Every non-zero status comes with one line on standard error saying why.
 

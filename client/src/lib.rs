@@ -1,31 +1,47 @@
-//! `chat-client`: a two-thread terminal client for the chat protocol in `docs/PROTOCOL.md`.
-//! One thread reads the socket and prints every server line, styled, above the line being
-//! typed; the other reads the keyboard (a line editor with history and Tab completion on a
-//! terminal, plain lines from a pipe) and sends requests. The binary (`main.rs`) only turns the
-//! command line into a [`config::Config`] and calls [`run`].
+//! `chat-client`: a terminal client for the chat protocol in `docs/PROTOCOL.md`. On a terminal
+//! it is a full-screen chat (message pane with scrollback, status line, input line), where the
+//! client lays out every row itself so no peer can forge one; in a pipe, with `TERM=dumb` or
+//! `--plain` it prints one message per line. Either way two threads share the work: one reads
+//! the socket, the other owns the terminal (full screen: fed over one channel by the network
+//! thread and by a small thread that only reads keys, since reading blocks). The binary (`main.rs`) only
+//! turns the command line into a [`config::Config`] and calls [`run`].
 //!
 //! # Layout
-//! - [`config`]: the validated settings and the color decision (`--color`, `NO_COLOR`).
+//! - [`config`]: the validated settings: address and default port, mode, colors.
 //! - [`exit`]: every exit status, in one table, and [`exit::Outcome`].
-//! - [`render`]: pure rendering of server lines and own messages into any `WriteColor`.
-//! - [`screen`]: where rendered lines go (standard output, or the editor's printer).
-//! - [`input`]: the keyboard: line editor, completion, plain line reading.
+//! - [`net`]: connecting, the stream (TLS-ready), line framing, the network thread.
+//! - Full screen: [`tui`] (the terminal loop), [`app`] (state and rules), [`ui`] (drawing),
+//!   [`layout`] (message -> rows), [`store`] (the messages), [`editor`] (the input line),
+//!   [`compose`] (what Enter sends, paste included).
+//! - Line mode: [`session`] (login and the two threads), [`render`] (one line per message),
+//!   [`screen`] (standard output), [`input`] (standard input, and Tab completion).
 //! - [`roster`]: the names online, for completion.
-//! - [`session`]: connection, login, the network thread, and how a session ends.
-//! - [`term`]: the terminal settings restored when the network thread ends the process.
 
 use std::io::Write;
 
+pub mod app;
+pub mod compose;
 pub mod config;
+pub mod editor;
 pub mod exit;
 pub mod input;
+pub mod layout;
+pub mod net;
 pub mod render;
 pub mod roster;
 pub mod screen;
 pub mod session;
-pub mod term;
+pub mod store;
+pub mod tui;
+pub mod ui;
 
-pub use session::run;
+/// Runs the interface `config` asks for and says how it ended.
+pub fn run(config: &config::Config) -> exit::Outcome {
+    match config.mode {
+        config::Mode::FullScreen => tui::run(config),
+        config::Mode::Line => session::run(config),
+    }
+}
 
 /// Ends the process as `outcome` says: its message, if any, as one line on standard error
 /// (`chat-client: ...`), then its exit status.

@@ -1,22 +1,34 @@
 //! The `chat-client` binary: command line -> [`Config`] -> [`chat_client::run`] -> exit status.
-//! The exit statuses are listed in `exit.rs`.
+//! The exit statuses are listed in `exit.rs`; keys and flags in `docs/CLIENT.md`.
 
 use std::io::IsTerminal;
 
-use chat_client::config::{parse_name, use_colors, ColorMode, Config, DEFAULT_ADDR};
+use chat_client::config::{
+    choose_mode, parse_name, use_colors, with_default_port, ColorMode, Config, DEFAULT_ADDR,
+};
 use clap::Parser;
 
-/// A terminal client for the chat server.
-///
-/// Type a line to say it to the room. Commands: /private NAME TEXT, /color COLOR TEXT,
-/// /who, /help, /leave; markup: **bold**, __italic__, ~~strike~~. Tab completes commands,
-/// colors and names; Ctrl-D or Ctrl-C leaves. When standard input is not a terminal, its lines
-/// are sent in order after admission, and end of input leaves.
+/// Keys of the full-screen interface, shown by both -h and --help.
+const AFTER_HELP: &str = "\
+Full screen (a terminal on both ends, TERM not dumb, no --plain):
+  Enter send          Ctrl-C clear the line; on an empty line leave
+  Up/Down history     Ctrl-R search history   Tab complete
+  PgUp/PgDn, Home/End, mouse wheel  scroll    Ctrl-D on an empty line leave
+  Commands: /private NAME TEXT (/msg), /color COLOR TEXT, /me TEXT, /nick NAME,
+  /who, /help, /reconnect, /leave (/quit). Markup: **bold** __italic__ ~~strike~~ `code`,
+  \\ keeps the next marker literal. A pasted block is sent line by line to the first
+  line's target, never as commands. Exit status: see docs/CLIENT.md.";
+
+/// A terminal client for the chat server: a full-screen chat on a terminal, one line per
+/// message otherwise.
 #[derive(Debug, Parser)]
-#[command(version, about, long_about)]
+#[command(version, about, long_about = None, after_help = AFTER_HELP, disable_help_flag = true)]
 struct Args {
-    /// The name to join with (1-32 of A-Z a-z 0-9 _ -); asked for when absent. A refused
-    /// --name ends the client with status 4.
+    /// Print this help (-h and --help print the same).
+    #[arg(short, long, action = clap::ArgAction::HelpShort)]
+    help: Option<bool>,
+
+    /// The name to join with (1-32 of A-Z a-z 0-9 _ -); asked for when absent.
     #[arg(long, value_parser = parse_name)]
     name: Option<String>,
 
@@ -25,7 +37,19 @@ struct Args {
     #[arg(long, value_enum, default_value_t = ColorMode::Auto)]
     color: ColorMode,
 
-    /// The server's address, HOST:PORT.
+    /// Line mode even on a terminal: one message per line, no full-screen interface.
+    #[arg(long)]
+    plain: bool,
+
+    /// Do not ring the terminal bell on a mention or a private message.
+    #[arg(long)]
+    no_bell: bool,
+
+    /// Leave the mouse to the terminal (no wheel scrolling; selection works as usual).
+    #[arg(long)]
+    no_mouse: bool,
+
+    /// The server: HOST or HOST:PORT (port 55555 when none is given).
     #[arg(default_value = DEFAULT_ADDR)]
     addr: String,
 }
@@ -35,12 +59,22 @@ fn main() {
     let stdin_is_terminal = std::io::stdin().is_terminal();
     let stdout_is_terminal = std::io::stdout().is_terminal();
     let no_color = std::env::var_os("NO_COLOR");
+    let term = std::env::var_os("TERM");
+    // A dumb terminal takes no escape at all: auto colors are off there too.
+    let dumb = term.as_deref().is_some_and(|t| t == "dumb");
     let config = Config {
-        addr: args.addr,
+        addr: with_default_port(&args.addr),
         name: args.name,
-        colors: use_colors(args.color, no_color.as_deref(), stdout_is_terminal),
+        colors: use_colors(args.color, no_color.as_deref(), stdout_is_terminal && !dumb),
         stdin_is_terminal,
-        interactive: stdin_is_terminal && stdout_is_terminal,
+        mode: choose_mode(
+            args.plain,
+            stdin_is_terminal,
+            stdout_is_terminal,
+            term.as_deref(),
+        ),
+        bell: !args.no_bell,
+        mouse: !args.no_mouse,
     };
     chat_client::finish(chat_client::run(&config))
 }

@@ -1,5 +1,7 @@
-//! Rendering: a parsed server line, or the user's own request, becomes one styled line of
-//! output in any [`WriteColor`]. This module owns how the chat looks, and it is pure: it never
+//! Line mode's rendering: a parsed server line, or the user's own request, becomes one styled
+//! line of output in any [`WriteColor`]. Runs of spaces in peer text are shortened to one, so a
+//! terminal's own wrapping cannot start a row that looks like a new line; without styles, markup
+//! stays visible as typed ([`markup::unstyled`]). This module owns how the chat looks, and it is pure: it never
 //! reads a socket or a terminal, never decides whether colors are wanted (the caller hands it a
 //! `termcolor::Buffer::ansi()` or `Buffer::no_color()`), and never writes a character a peer
 //! sent without passing it through [`sanitize`]. Only [`span_spec`] and the fixed styles below
@@ -13,6 +15,7 @@
 //! - `! error (code): text` and `! denied: text` in red;
 //! - `?? raw line` for a line the client could not parse, sanitized.
 
+use std::borrow::Cow;
 use std::io;
 
 use chat_common::markup::{self, Style};
@@ -22,11 +25,6 @@ use termcolor::{ColorSpec, WriteColor};
 
 /// The word shown instead of the user's own name in private messages.
 pub const YOU: &str = "you";
-
-/// The line printed after `/help`, about the keys the client itself handles.
-pub const KEYS_HELP: &str =
-    "keys: Tab completes commands, colors and names; Up/Down browse history; \
-     Ctrl-D or Ctrl-C leaves";
 
 /// Maps a chat color to the terminal's color of the same name.
 pub fn term_color(color: Color) -> termcolor::Color {
@@ -48,7 +46,8 @@ pub fn span_spec(style: Style, color: Option<Color>) -> ColorSpec {
     spec.set_fg(color.map(term_color))
         .set_bold(style.bold)
         .set_italic(style.italic)
-        .set_strikethrough(style.strike);
+        .set_strikethrough(style.strike)
+        .set_dimmed(style.code);
     spec
 }
 
@@ -76,18 +75,53 @@ fn styled<W: WriteColor + ?Sized>(out: &mut W, spec: &ColorSpec, text: &str) -> 
     out.reset()
 }
 
-/// Writes peer-controlled text with its control characters removed.
-fn clean<W: WriteColor + ?Sized>(out: &mut W, text: &str) -> io::Result<()> {
-    out.write_all(sanitize(text).as_bytes())
+/// Shortens every run of whitespace (any kind: no-break, ideographic, ...) to one space, so
+/// padding cannot push the rest of a line onto a row of its own. Borrows when nothing changes.
+pub fn shorten_spaces(text: &str) -> Cow<'_, str> {
+    let mut previous_space = false;
+    let needs = text.chars().any(|c| {
+        let space = c.is_whitespace();
+        let needs = space && (previous_space || c != ' ');
+        previous_space = space;
+        needs
+    });
+    if !needs {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut previous_space = false;
+    for c in text.chars() {
+        if c.is_whitespace() {
+            if !previous_space {
+                out.push(' ');
+            }
+            previous_space = true;
+        } else {
+            out.push(c);
+            previous_space = false;
+        }
+    }
+    Cow::Owned(out)
 }
 
-/// Writes message text: sanitized, then its markup rendered as terminal styles in `color`.
+/// Writes peer-controlled text with its control characters removed and its space runs
+/// shortened.
+fn clean<W: WriteColor + ?Sized>(out: &mut W, text: &str) -> io::Result<()> {
+    out.write_all(shorten_spaces(&sanitize(text)).as_bytes())
+}
+
+/// Writes message text: sanitized, spaces shortened, then its markup rendered as terminal
+/// styles in `color`, or kept visible as typed when the output takes no styles.
 pub fn chat_text<W: WriteColor + ?Sized>(
     out: &mut W,
     text: &str,
     color: Option<Color>,
 ) -> io::Result<()> {
     let text = sanitize(text);
+    let text = shorten_spaces(&text);
+    if !out.supports_color() {
+        return out.write_all(markup::unstyled(&text).as_bytes());
+    }
     for span in markup::parse(&text) {
         styled(out, &span_spec(span.style, color), span.text)?;
     }
@@ -301,15 +335,10 @@ mod tests {
         both(|b| server_msg(b, &parsed, me))
     }
 
-    /// The ANSI rendering of one MSG line, checked to match its plain rendering once the style
-    /// sequences are taken out.
+    /// The ANSI rendering of one MSG line, checked to hold no sequence but SGR.
     fn ansi(line: &str) -> String {
-        let (ansi, plain) = msg(line, Some("me"));
-        assert_eq!(
-            strip_sgr(&ansi),
-            plain,
-            "styles must only add SGR sequences"
-        );
+        let (ansi, _) = msg(line, Some("me"));
+        strip_sgr(&ansi);
         ansi
     }
 
@@ -485,6 +514,21 @@ mod tests {
             ansi("MSG a red **x"),
             format!("<a> {RESET}\x1b[31m**x{RESET}\n")
         );
+    }
+
+    #[test]
+    fn without_styles_markup_stays_visible_and_spaces_are_shortened() {
+        let (_, plain) = msg("MSG a - the meeting is ~~cancelled~~ on", None);
+        assert_eq!(plain, "<a> the meeting is ~~cancelled~~ on\n");
+        let (_, plain) = msg("MSG a - `2**10` \\*x\\*", None);
+        assert_eq!(plain, "<a> `2**10` *x*\n");
+        // Issue 11: padding to the terminal's width could forge a row.
+        let forged = format!("MSG mallory - ok{}<alice> hi", " ".repeat(68));
+        let (ansi, plain) = msg(&forged, None);
+        assert_eq!(plain, "<mallory> ok <alice> hi\n");
+        assert_eq!(ansi, plain);
+        let (_, plain) = msg("INFO a \u{3000}\u{a0}  b", None);
+        assert_eq!(plain, "-- a b\n");
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! The names the client believes are online, for Tab completion: learned from `JOIN`, `LEAVE`
-//! and the `/who` reply (`INFO online (N): a, b, c`, continued on further INFO lines). It is a
+//! The names the client believes are online, for Tab completion: learned from `JOIN`, `LEAVE`,
+//! `NICK` and the `/who` reply (`INFO online (N): a, b, c`, continued on further INFO lines). It is a
 //! hint and nothing more: a wrong guess only makes completion offer a stale name, and the
 //! server stays the authority. Pure; the network thread updates it, the line editor reads it.
 
@@ -43,6 +43,10 @@ impl Roster {
     pub fn observe(&mut self, msg: &ServerMsg<'_>) {
         match *msg {
             ServerMsg::Join { name } => self.add(name),
+            ServerMsg::Nick { old, new } => {
+                self.names.remove(&old.to_ascii_lowercase());
+                self.add(new);
+            }
             ServerMsg::Leave { name, .. } => {
                 self.names.remove(&name.to_ascii_lowercase());
             }
@@ -127,6 +131,17 @@ mod tests {
             reason: LeaveReason::Kicked,
         });
         assert_eq!(r.matching(""), ["albert"]);
+    }
+
+    #[test]
+    fn renames_replace_the_old_name() {
+        let mut r = Roster::new();
+        r.observe(&ServerMsg::Join { name: "alice" });
+        r.observe(&ServerMsg::Nick {
+            old: "Alice",
+            new: "al",
+        });
+        assert_eq!(r.matching("a"), ["al"]);
     }
 
     #[test]

@@ -35,8 +35,8 @@ fn messages_flow_both_ways_and_leave_exits_zero() {
     bob.type_line("\u{a0} \u{3000}");
     bob.type_line("hello **alice**");
     assert_eq!(alice.expect("MSG "), "MSG bob - hello **alice**");
-    // Echoed locally, markup rendered (no escapes: standard output is a pipe).
-    assert_eq!(bob.stdout.expect("<bob>"), "<bob> hello alice");
+    // Echoed locally; no styles into a pipe, so the markup stays visible as typed.
+    assert_eq!(bob.stdout.expect("<bob>"), "<bob> hello **alice**");
 
     alice.send("hi bob");
     assert_eq!(bob.stdout.expect("<alice>"), "<alice> hi bob");
@@ -102,8 +102,8 @@ fn colors_and_markup_are_styled_only_when_asked() {
     assert_eq!(always.stdout.expect("<alice>"), styled);
     // --color always overrides NO_COLOR.
     assert_eq!(no_color.stdout.expect("<alice>"), styled);
-    assert_eq!(piped.stdout.expect("<alice>"), "<alice> hi there");
-    assert_eq!(never.stdout.expect("<alice>"), "<alice> hi there");
+    assert_eq!(piped.stdout.expect("<alice>"), "<alice> **hi** there");
+    assert_eq!(never.stdout.expect("<alice>"), "<alice> **hi** there");
 
     // Not one escape byte anywhere when output is not a terminal, or with --color never.
     for client in [&mut piped, &mut never] {
@@ -324,7 +324,8 @@ fn hostile_server_lines_are_defused() {
     let out = bob.stdout.rest();
     let want = [
         "<evil> [2Jwiped]52;c;Y2xpcA== gnp.exe",
-        "\x1b[0m\x1b[1m\x1b[35m[private]\x1b[0m <evil -> you> \x1b[0m\x1b[31m[31m\x1b[0m\x1b[0m\x1b[1m\x1b[31mx\x1b[0m",
+        // `**` right after a letter opens nothing (markers work at word edges only).
+        "\x1b[0m\x1b[1m\x1b[35m[private]\x1b[0m <evil -> you> \x1b[0m\x1b[31m[31m**x**\x1b[0m",
         "-- bell[?1049h",
         "?? HELLO [1mnot a tag",
         "?? MSG bad!name - spoof",
@@ -341,4 +342,39 @@ fn hostile_server_lines_are_defused() {
         assert!(!all.contains(bad), "{bad:?} in {all:?}");
     }
     assert!(!all.contains("\x1b]") && !all.contains("\x1b[2J") && !all.contains("\x1b[?"));
+}
+
+#[test]
+fn short_and_long_help_agree_and_list_every_flag() {
+    let help = |flag: &str| {
+        let out = std::process::Command::new(util::client_bin())
+            .arg(flag)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let short = help("-h");
+    assert_eq!(short, help("--help"));
+    for flag in [
+        "--name",
+        "--color",
+        "--plain",
+        "--no-bell",
+        "--no-mouse",
+        "Ctrl-R",
+        "PgUp",
+    ] {
+        assert!(short.contains(flag), "{flag} missing from:\n{short}");
+    }
+}
+
+#[test]
+fn a_host_without_a_port_means_port_55555() {
+    // Whether or not something listens there, the client says where it connects first.
+    let mut client = Client::start(&["--name", "bob", "127.0.0.1"], &[]);
+    assert_eq!(
+        client.stdout.expect("connecting"),
+        "-- connecting to 127.0.0.1:55555..."
+    );
 }

@@ -1,232 +1,304 @@
-//! The real `chat-client` under a pseudo-terminal, as a person would run it: the line editor,
-//! the name prompt, styles written as SGR sequences around the right words, incoming lines
-//! printed without losing the line being typed, and the terminal put back after an end the
-//! server decided. The test plays the terminal: it answers the editor's cursor-position query.
+//! The real `chat-client` in a pseudo-terminal, as a person runs it, with the screen read back
+//! by a terminal emulator (`vt100`): the full-screen interface at several sizes, against the
+//! real server (and a scripted one for protocol version 2). Each test asserts on the rows a
+//! person sees and on what went over the wire.
 #![allow(clippy::unwrap_used)]
 
 mod util;
 
-use std::fs::File;
-use std::io::{Read, Write};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{self, Receiver};
-use std::thread;
-use std::time::{Duration, Instant};
+use util::screen::Screen;
+use util::{fake_server, free_addr, Console, Peer, Server};
 
-use nix::pty::{openpty, Winsize};
-use nix::sys::termios::{tcgetattr, LocalFlags};
-use util::{client_bin, Console, Peer, Server, TIMEOUT};
-
-/// The editor asks where the cursor is; a terminal answers `ESC [ row ; col R`.
-const CURSOR_QUERY: &[u8] = b"\x1b[6n";
-const CURSOR_REPLY: &[u8] = b"\x1b[1;1R";
-
-/// The client running in a pseudo-terminal; killed on drop.
-struct Terminal {
-    child: Child,
-    master: File,
-    rx: Receiver<Vec<u8>>,
-    /// Everything the client wrote so far.
-    output: Vec<u8>,
-    /// How much of `output` earlier `expect` calls consumed.
-    mark: usize,
-}
-
-impl Terminal {
-    fn start(args: &[&str], envs: &[(&str, &str)]) -> Self {
-        let size = Winsize {
-            ws_row: 24,
-            ws_col: 100,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        };
-        let pty = openpty(&size, None).unwrap();
-        let mut cmd = Command::new(client_bin());
-        cmd.args(args)
-            .env("TERM", "xterm")
-            .env_remove("NO_COLOR")
-            .envs(envs.iter().copied())
-            .stdin(Stdio::from(pty.slave.try_clone().unwrap()))
-            .stdout(Stdio::from(pty.slave.try_clone().unwrap()))
-            .stderr(Stdio::from(pty.slave));
-        let child = cmd.spawn().unwrap();
-        // Our copies of the slave end must go, so reads end when the client exits.
-        drop(cmd);
-        let master = File::from(pty.master);
-        let mut reader = master.try_clone().unwrap();
-        let mut answerer = master.try_clone().unwrap();
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            let mut all = Vec::new();
-            let mut answered = 0;
-            let mut chunk = [0u8; 4096];
-            // Ends with EIO once the client, the last holder of the slave end, exits.
-            while let Ok(n @ 1..) = reader.read(&mut chunk) {
-                all.extend_from_slice(&chunk[..n]);
-                let asked = all
-                    .windows(CURSOR_QUERY.len())
-                    .filter(|w| *w == CURSOR_QUERY)
-                    .count();
-                while answered < asked {
-                    let _ = answerer.write_all(CURSOR_REPLY);
-                    answered += 1;
-                }
-                if tx.send(chunk[..n].to_vec()).is_err() {
-                    break;
-                }
-            }
-        });
-        Terminal {
-            child,
-            master,
-            rx,
-            output: Vec::new(),
-            mark: 0,
-        }
-    }
-
-    /// Waits until the output after the last match holds `needle`; consumes up to its end.
-    #[track_caller]
-    fn expect(&mut self, needle: &str) {
-        let needle = needle.as_bytes();
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            if let Some(at) = self.output[self.mark..]
-                .windows(needle.len())
-                .position(|w| w == needle)
-            {
-                self.mark += at + needle.len();
-                return;
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.rx.recv_timeout(left) {
-                Ok(bytes) => self.output.extend_from_slice(&bytes),
-                Err(_) => panic!(
-                    "no {:?} in the terminal; after the last match it shows {:?}",
-                    String::from_utf8_lossy(needle),
-                    String::from_utf8_lossy(&self.output[self.mark..])
-                ),
-            }
-        }
-    }
-
-    /// Types keys.
-    fn keys(&mut self, keys: &str) {
-        self.master.write_all(keys.as_bytes()).unwrap();
-        self.master.flush().unwrap();
-    }
-
-    /// Waits for the client to exit; returns its status.
-    #[track_caller]
-    fn wait(&mut self) -> i32 {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code().expect("killed by a signal");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "client did not exit; terminal shows {:?}",
-                String::from_utf8_lossy(&self.output)
-            );
-            thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    /// Everything written until the client closed the terminal (bounded by [`TIMEOUT`]).
-    fn rest(&mut self) -> String {
-        let deadline = Instant::now() + TIMEOUT;
-        while let Ok(bytes) = self
-            .rx
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-        {
-            self.output.extend_from_slice(&bytes);
-        }
-        String::from_utf8_lossy(&self.output).into_owned()
-    }
-}
-
-impl Drop for Terminal {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-#[test]
-fn styles_wrap_the_right_words_and_typing_survives_incoming_lines() {
-    let server = Server::start(true, Console::Closed);
-    let mut alice = Peer::join(&server.addr, "alice");
-    let mut term = Terminal::start(&[&server.addr], &[]);
-
-    // Asked for a name; a taken one is explained and asked again.
-    term.expect("name: ");
-    term.keys("alice\r");
-    term.expect("name-taken");
-    term.expect("name: ");
-    term.keys("bob\r");
-    term.expect("you are in as bob");
-    alice.expect("JOIN bob");
-
-    // A half-typed line, then a colored message with markup arrives.
-    term.expect("> ");
-    term.keys("draft");
-    term.expect("draft");
-    alice.send("/color green plain **big** news");
-    term.expect("<alice> \x1b[0m\x1b[32mplain \x1b[0m\x1b[0m\x1b[1m\x1b[32mbig\x1b[0m\x1b[0m\x1b[32m news\x1b[0m");
-    // The editor redraws the half-typed line below the message, and it is still there.
-    term.expect("draft");
-    term.keys(" more\r");
-    assert_eq!(alice.expect("MSG "), "MSG bob - draft more");
-
-    alice.send("/private bob __quiet__");
-    term.expect("\x1b[0m\x1b[1m\x1b[35m[private]\x1b[0m <alice -> you> \x1b[0m\x1b[3mquiet\x1b[0m");
-
-    term.keys("/leave\r");
-    assert_eq!(term.wait(), 0);
-    alice.expect("LEAVE bob left");
-}
-
-#[test]
-fn no_color_means_no_style_sequence_and_ctrl_d_leaves() {
-    let server = Server::start(true, Console::Closed);
-    let mut alice = Peer::join(&server.addr, "alice");
-    let mut term = Terminal::start(&["--name", "bob", &server.addr], &[("NO_COLOR", "1")]);
-    term.expect("you are in as bob");
-    alice.expect("JOIN bob");
-    alice.send("/color red **loud** ~~gone~~");
-    term.expect("<alice> loud gone");
-    alice.send("/private bob hi");
-    term.expect("[private] <alice -> you> hi");
-    term.expect("> ");
-    term.keys("\x04");
-    assert_eq!(term.wait(), 0);
-    alice.expect("LEAVE bob left");
-    // The line editor moves the cursor, but nothing sets a color or a style.
-    let all = term.rest();
-    assert!(!all.contains("m\x1b") && !all.contains("\x1b[0m") && !all.contains("\x1b[1m"));
-    let sgr = all.match_indices("\x1b[").any(|(i, _)| {
-        let rest = &all[i + 2..];
-        let end = rest.find(|c: char| !(c.is_ascii_digit() || c == ';'));
-        end.is_some_and(|e| rest[e..].starts_with('m'))
+/// The client joined as `name` on `server` in a `rows` x `cols` terminal.
+fn joined(server: &Server, name: &str, rows: u16, cols: u16, extra: &[&str]) -> Screen {
+    let mut args = vec!["--name", name];
+    args.extend_from_slice(extra);
+    args.push(&server.addr);
+    let screen = Screen::start(&args, &[], rows, cols);
+    screen.wait_for("the connected status line", |rows| {
+        rows.iter().any(|r| r.contains(" · connected"))
     });
-    assert!(!sgr, "an SGR sequence was written: {all:?}");
+    screen
+}
+
+/// The rows that hold `needle`.
+fn rows_with<'a>(rows: &'a [String], needle: &str) -> Vec<&'a String> {
+    rows.iter().filter(|r| r.contains(needle)).collect()
+}
+
+/// Whether a row is a continuation row: blank up to the separator.
+fn is_continuation(row: &str) -> bool {
+    let Some(at) = row.find(['│', '┃']) else {
+        return false;
+    };
+    row[..at].trim().is_empty()
 }
 
 #[test]
-fn a_kick_while_typing_restores_the_terminal() {
-    let mut server = Server::start(true, Console::Piped);
-    let mut term = Terminal::start(&["--name", "bob", &server.addr], &[]);
-    term.expect("you are in as bob");
-    term.expect("> ");
-    term.keys("half a thought");
-    term.expect("half a thought");
-    server.console("kick bob");
-    term.expect("kicked by the operator");
-    assert_eq!(term.wait(), 5);
-    let flags = tcgetattr(&term.master).unwrap().local_flags;
-    assert!(
-        flags.contains(LocalFlags::ICANON | LocalFlags::ECHO),
-        "the terminal was left raw: {flags:?}"
+fn padding_cannot_forge_a_line_at_80_or_120_columns() {
+    let server = Server::start(true, Console::Closed);
+    let narrow = joined(&server, "bob", 24, 80, &[]);
+    let wide = joined(&server, "carol", 24, 120, &[]);
+    let mut mallory = Peer::join(&server.addr, "mallory");
+    // Issue 11: at 80 columns this showed a line from alice.
+    mallory.send(&format!(
+        "ok{}<alice> bob, send me your password",
+        " ".repeat(68)
+    ));
+    for screen in [&narrow, &wide] {
+        let rows = screen.wait_text("send me your password");
+        let forged = rows_with(&rows, "send me your password");
+        assert_eq!(forged.len(), 1, "{rows:#?}");
+        let forged = forged[0];
+        let at = rows.iter().position(|r| r == forged).unwrap();
+        // Either the whole text fits on mallory's row, or the rest is a continuation row.
+        if forged.contains("mallory") {
+            assert!(forged.contains("mallory ┃ ok") || forged.contains("mallory │ ok"));
+        } else {
+            assert!(is_continuation(forged), "a row of its own: {forged:?}");
+            assert!(
+                rows[..at]
+                    .iter()
+                    .rev()
+                    .find(|r| !is_continuation(r))
+                    .unwrap()
+                    .contains("mallory"),
+                "{rows:#?}"
+            );
+        }
+        // Nothing on screen is a row from alice.
+        assert!(
+            !rows
+                .iter()
+                .any(|r| r.split(['│', '┃']).next().unwrap_or("").contains("alice")),
+            "{rows:#?}"
+        );
+    }
+}
+
+#[test]
+fn a_pasted_private_reaches_bob_alone() {
+    let server = Server::start(true, Console::Closed);
+    let mut bob = Peer::join(&server.addr, "bob");
+    let mut carol = Peer::join(&server.addr, "carol");
+    let mut alice = joined(&server, "alice", 24, 80, &[]);
+    bob.expect("JOIN alice");
+    carol.expect("JOIN alice");
+    alice.paste("/private bob my password is hunter2\nand the pin is 1234\n/leave");
+    alice.wait_text("… /leave");
+    alice.keys("\r");
+    assert_eq!(
+        bob.expect("PRIV "),
+        "PRIV alice bob - my password is hunter2"
     );
+    assert_eq!(bob.expect("PRIV "), "PRIV alice bob - and the pin is 1234");
+    assert_eq!(bob.expect("PRIV "), "PRIV alice bob - /leave");
+    // Alice is still in the room, and carol's wire held nothing of it.
+    alice.keys("done\r");
+    assert_eq!(carol.expect("MSG "), "MSG alice - done");
+    for line in &carol.seen {
+        assert!(
+            !line.contains("hunter2") && !line.contains("1234") && !line.starts_with("LEAVE"),
+            "carol saw {line:?}"
+        );
+    }
+    // Echoed once each, as sent.
+    let rows = alice.wait_text("done");
+    assert_eq!(rows_with(&rows, "→*bob* │ my password is hunter2").len(), 1);
+    assert_eq!(rows_with(&rows, "→*bob* │ and the pin is 1234").len(), 1);
+    assert_eq!(rows_with(&rows, "→*bob* │ /leave").len(), 1);
+}
+
+#[test]
+fn narrow_then_wide_keeps_every_message() {
+    let server = Server::start(true, Console::Closed);
+    let mut screen = joined(&server, "bob", 24, 80, &[]);
+    let mut alice = Peer::join(&server.addr, "alice");
+    for i in 0..8 {
+        alice.send(&format!("message-{i} with some words to wrap around"));
+    }
+    screen.wait_text("message-7");
+    // A draft long enough to wrap the input line, as in the issue.
+    screen.keys(&"draft ".repeat(30));
+    screen.wait_text("draft draft");
+    screen.resize(24, 30);
+    // At 30 columns the messages wrap: a row holds "around" without its message's start.
+    screen.wait_for("the narrow layout", |rows| {
+        rows.iter()
+            .any(|r| r.contains("around") && !r.contains("message-"))
+    });
+    screen.resize(24, 100);
+    let rows = screen.wait_for("every message back at 100 columns", |rows| {
+        (0..8).all(|i| {
+            rows.iter()
+                .any(|r| r.contains(&format!("message-{i} with")))
+        })
+    });
+    for i in 0..8 {
+        assert_eq!(
+            rows_with(&rows, &format!("message-{i} ")).len(),
+            1,
+            "{rows:#?}"
+        );
+    }
+}
+
+#[test]
+fn ctrl_c_clears_a_line_and_leaves_only_on_an_empty_one() {
+    let server = Server::start(true, Console::Closed);
+    let mut alice = Peer::join(&server.addr, "alice");
+    let mut screen = joined(&server, "bob", 24, 80, &[]);
+    alice.expect("JOIN bob");
+    screen.keys("half a thought");
+    screen.wait_text("> half a thought");
+    screen.keys("\x03");
+    screen.wait_for("an empty input line", |rows| {
+        rows.last().is_some_and(|r| r.trim_end() == ">")
+    });
+    assert!(screen.running());
+    // Still in the room.
+    alice.send("still there?");
+    screen.wait_text("still there?");
+    screen.keys("\x03");
+    assert_eq!(screen.wait_exit(), 0);
+    alice.expect("LEAVE bob left");
+    assert!(!alice.seen.iter().any(|l| l.contains("half")));
+}
+
+#[test]
+fn reconnects_after_the_server_restarts_keeping_the_draft() {
+    let addr = free_addr();
+    let server = Server::start_on(&addr, true, Console::Closed);
+    let mut screen = joined(&server, "bob", 24, 100, &[]);
+    let mut alice = Peer::join(&server.addr, "alice");
+    alice.send("before the restart");
+    screen.wait_text("before the restart");
+    screen.keys("unsent draft");
+    drop(alice);
+    drop(server);
+    screen.wait_text("reconnecting in");
+    let server = Server::start_on(&addr, true, Console::Closed);
+    let rows = screen.wait_for("a second admission", |rows| {
+        rows_with(rows, "you are in as bob").len() == 2
+            && rows.iter().any(|r| r.contains(" · connected"))
+    });
+    assert!(
+        rows_with(&rows, "before the restart").len() == 1,
+        "{rows:#?}"
+    );
+    assert!(
+        rows.last().unwrap().starts_with("> unsent draft"),
+        "{rows:#?}"
+    );
+    let mut carol = Peer::join(&server.addr, "carol");
+    carol.send("after");
+    screen.wait_text("after");
+}
+
+#[test]
+fn no_color_writes_no_color_or_style() {
+    let server = Server::start(true, Console::Closed);
+    let mut alice = Peer::join(&server.addr, "alice");
+    let screen = Screen::start(
+        &["--name", "bob", &server.addr],
+        &[("NO_COLOR", "1")],
+        24,
+        80,
+    );
+    screen.wait_text(" · connected");
+    alice.send("/color red **loud** and ~~gone~~");
+    let rows = screen.wait_text("loud");
+    // Without styles the markup stays visible.
+    assert!(
+        rows.iter().any(|r| r.contains("**loud** and ~~gone~~")),
+        "{rows:#?}"
+    );
+    let raw = String::from_utf8_lossy(&screen.raw()).into_owned();
+    for (at, _) in raw.match_indices("\x1b[") {
+        let rest = &raw[at + 2..];
+        let end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == ';' || c == '?'))
+            .unwrap_or(rest.len());
+        if rest[end..].starts_with('m') {
+            let params = &rest[..end];
+            assert!(
+                params.split(';').all(|p| matches!(
+                    p,
+                    "" | "0" | "39" | "49" | "22" | "23" | "24" | "27" | "29"
+                )),
+                "a color or style was set: ESC[{params}m"
+            );
+        }
+    }
+}
+
+#[test]
+fn term_dumb_gets_line_mode_without_escapes() {
+    let server = Server::start(true, Console::Closed);
+    let mut alice = Peer::join(&server.addr, "alice");
+    let mut screen = Screen::start(
+        &["--name", "bob", &server.addr],
+        &[("TERM", "dumb")],
+        24,
+        80,
+    );
+    screen.wait_text("you are in as bob");
+    alice.send(&format!("ok{}<alice> forged", " ".repeat(68)));
+    screen.wait_text("<alice>");
+    let rows = screen.wait_text("forged");
+    assert!(
+        rows.iter()
+            .any(|r| r.starts_with("<alice> ok <alice> forged")),
+        "{rows:#?}"
+    );
+    screen.keys("/leave\r");
+    assert_eq!(screen.wait_exit(), 0);
+    assert!(!screen.raw().contains(&0x1b), "an escape in line mode");
+}
+
+#[test]
+fn version_2_lines_from_a_scripted_server() {
+    let (addr, script) = fake_server(|mut conn| {
+        conn.send("NAME? name please");
+        conn.expect("bob");
+        conn.send("WELCOME bob 2");
+        conn.send("HIST 2026-12-01T16:05:09.123Z MSG alice - from the **past**");
+        conn.send("HIST 2026-12-01T16:06:10.000Z ACT alice waved then");
+        conn.expect("/who");
+        conn.send("INFO online (2): alice, bob");
+        conn.send("ACT alice waves");
+        conn.send("NICK alice al");
+        conn.send("PRIV al bob - psst");
+        conn.expect("/me ");
+        conn.expect("/nick ");
+        conn.send("NICK bob robert");
+        conn.expect("/leave");
+        conn.send("BYE goodbye");
+    });
+    let mut screen = Screen::start(&["--name", "bob", &addr], &[], 24, 80);
+    let rows = screen.wait_text("psst");
+    let text: Vec<String> = rows.iter().map(|r| r.trim_end().to_owned()).collect();
+    let find = |needle: &str| {
+        text.iter()
+            .position(|r| r.contains(needle))
+            .unwrap_or_else(|| panic!("no {needle:?} in {text:#?}"))
+    };
+    let past = find("from the past");
+    // History keeps its own time, then the separator, then live lines.
+    assert!(text[past].starts_with("16:05"), "{text:#?}");
+    assert!(text[past + 1].starts_with("16:06") && text[past + 1].contains("* │ alice waved then"));
+    assert!(find("history above, live below") > past + 1);
+    assert!(text[find("alice waves")].contains("* │ alice waves"));
+    assert!(text[find("is now known as")].contains("-- │ alice is now known as al"));
+    assert!(text[find("psst")].contains("*al* ┃ psst"), "{text:#?}");
+    // A private rings the bell.
+    screen.wait_raw("the bell", |raw| raw.contains(&0x07));
+    screen.keys("/me waves back\r");
+    screen.wait_text("* │ bob waves back");
+    screen.keys("/nick robert\r");
+    screen.wait_text("you are now known as robert");
+    screen.wait_text("· robert · 2 online · connected");
+    screen.keys("/quit\r");
+    assert_eq!(screen.wait_exit(), 0);
+    script.join().unwrap();
 }

@@ -1,27 +1,45 @@
-//! Markup parsing: message text with `**bold**`, `__italic__` and `~~strike~~` becomes a list of
-//! styled [`Span`]s that borrow from the text. This module owns the markup rules below and nothing
+//! Markup parsing: message text with `**bold**`, `__italic__`, `~~strike~~` and `` `code` `` becomes
+//! a list of styled [`Span`]s that borrow from the text, and [`unstyled`] gives the text as a
+//! reader without styles should see it. This module owns the markup rules below and nothing
 //! else: it never renders, never touches a terminal or writes an escape sequence (the client maps
 //! [`Style`] to terminal attributes), and never panics, whatever a peer sent.
 //!
 //! # Rules
-//! - A *marker run* is a maximal run of one of the characters `*`, `_` or `~`. A run of exactly
-//!   two is a marker: `**` bold, `__` italic, `~~` strike. A run of three is a marker plus one
-//!   literal character on the outside: the marker is the last two characters when it opens and the
-//!   first two when it closes, so `***bold***` is `*`, bold `bold`, `*`. Runs of one, or of four
-//!   or more, are literal: `****` is an empty pair, and a line of `~~~~~~` is a separator.
-//! - An opening marker matches the nearest following marker of the same kind inside the range
-//!   being parsed, and the text between them is parsed the same way with that attribute added. A
-//!   marker with no such closer stays literal. Ranges therefore never cross: in `**a __b** c__`
-//!   the bold range is `a __b`, where `__` has no closer and stays literal, then ` c__` is literal.
-//! - An attribute that is already on is never opened again: the next marker of its kind closes
-//!   it, so each marker toggles. `**a **b** c**` is bold `a `, plain `b`, bold ` c`. This also
-//!   bounds nesting to three levels, one per attribute.
+//! - **Code.** A run of one or more backticks opens a code span that ends at the next run of
+//!   exactly as many backticks. Everything between is literal: no marker and no backslash
+//!   means anything inside, so `` `__init__.py` `` and `` `2**10` `` show as typed. A run with no
+//!   such closer is literal text.
+//! - **Escapes.** Outside code, a backslash before one of `` \ * _ ~ ` `` is dropped and keeps
+//!   that character literal: `\*\*not bold\*\*`. Any other backslash is an ordinary character,
+//!   so `C:\Users` needs no escaping.
+//! - **Markers.** A *marker run* is a maximal run of one of the characters `*`, `_` or `~`
+//!   (escaped characters end a run). A run of exactly two is a marker: `**` bold, `__` italic,
+//!   `~~` strike. A run of three is a marker plus one literal character on the outside: the
+//!   marker is the last two characters when it opens and the first two when it closes, so
+//!   `***bold***` is `*`, bold `bold`, `*`. Runs of one, or of four or more, are literal.
+//! - **Markers work at the edges of words only.** A run can open when the character after it is
+//!   not whitespace and, looking back over opening punctuation (`( [ { " '`) and other marker
+//!   characters, it starts a word (text start or whitespace before). A run can close when the
+//!   character before it is not whitespace and, looking ahead over closing punctuation
+//!   (`. , ; : ! ? ) ] } " '`) and marker characters, it ends a word. So `2**10 and 3**4`,
+//!   `snake__case__name` and `__init__.py` are literal, while `**bold**,` and `(~~gone~~)` work.
+//! - An opening run matches the nearest following run of the same kind that can close, inside
+//!   the range being parsed, and the text between them is parsed the same way with that
+//!   attribute added. A run with no such closer stays literal. Ranges therefore never cross: in
+//!   `**a __b** c__` the bold range is `a __b`, where `__` has no closer and stays literal. A run
+//!   of a kind that is already on inside its range is literal.
 //! - No span is empty, and adjacent spans with the same style are merged when they touch in the
-//!   text. Spans borrow from the text, so two spans separated only by consumed markers can share
-//!   a style: `**__a__**__**b**__` is bold+italic `a`, then bold+italic `b`.
+//!   text. Spans borrow from the text, so two spans separated only by removed bytes (markers,
+//!   code delimiters, escaping backslashes) can share a style.
+//! - **Without styles** (a terminal without colors, `NO_COLOR`, a pipe), [`unstyled`] keeps every
+//!   marker and code delimiter visible, since they carry meaning (`~~cancelled~~` is not
+//!   `cancelled`), and drops only the escaping backslashes.
 //!
-//! Parsing is linear in the length of the text and recurses at most three levels deep.
+//! Parsing takes O(n log n) time in the length of the text and recurses at most three levels
+//! deep.
 
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::ops::Range;
 
 /// Text attributes of a span.
@@ -33,12 +51,14 @@ pub struct Style {
     pub italic: bool,
     /// Struck through, from `~~`.
     pub strike: bool,
+    /// Literal code, from backticks.
+    pub code: bool,
 }
 
 /// A run of text with one style; `text` borrows from the input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Span<'a> {
-    /// The text, a slice of the parsed input with the consumed markers left out.
+    /// The text, a slice of the parsed input with the removed bytes left out.
     pub text: &'a str,
     /// The attributes that apply to the whole of `text`.
     pub style: Style,
@@ -103,44 +123,108 @@ impl Marker {
     }
 }
 
-/// Parses `text` into spans, in order. Adjacent spans with the same style are merged when they
-/// touch in `text` (see the module doc for the one case where they cannot); no span is empty.
-pub fn parse(text: &str) -> Vec<Span<'_>> {
-    parse_with_markers(text).0
+/// What a removed byte range was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removed {
+    /// A two-character marker token (`**`, `__`, `~~`) that opened or closed a range.
+    Marker,
+    /// The backticks that open or close a code span.
+    CodeDelimiter,
+    /// A backslash that keeps the next character literal.
+    Escape,
 }
 
-/// Like [`parse`], and also returns the byte ranges of the marker tokens it consumed, in order.
-/// Each range covers exactly one two-byte token and they come in pairs, so deleting them from
-/// `text` leaves exactly the concatenation of the spans' texts.
-pub(crate) fn parse_with_markers(text: &str) -> (Vec<Span<'_>>, Vec<Range<usize>>) {
+/// The whole result of a parse: the spans, and every byte range left out of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parsed<'a> {
+    /// The spans, in order; see [`parse`].
+    pub spans: Vec<Span<'a>>,
+    /// The removed byte ranges, in order and disjoint, with what each was. Deleting them from
+    /// the text leaves exactly the concatenation of the spans' texts.
+    pub removed: Vec<(Range<usize>, Removed)>,
+}
+
+/// Parses `text` into spans, in order. Adjacent spans with the same style are merged when they
+/// touch in `text`; no span is empty.
+pub fn parse(text: &str) -> Vec<Span<'_>> {
+    parse_detailed(text).spans
+}
+
+/// The text as shown without styles: every marker and code delimiter stays visible (they carry
+/// meaning), and only the backslashes of escapes are dropped. Borrows when there is no escape.
+pub fn unstyled(text: &str) -> Cow<'_, str> {
+    let parsed = parse_detailed(text);
+    let mut escapes = parsed
+        .removed
+        .iter()
+        .filter(|(_, kind)| *kind == Removed::Escape)
+        .map(|(range, _)| range.clone())
+        .peekable();
+    if escapes.peek().is_none() {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    for range in escapes {
+        out.push_str(text.get(at..range.start).unwrap_or(""));
+        at = range.end;
+    }
+    out.push_str(text.get(at..).unwrap_or(""));
+    Cow::Owned(out)
+}
+
+/// Like [`parse`], and also returns every byte range the spans leave out, and why.
+pub fn parse_detailed(text: &str) -> Parsed<'_> {
+    let units = tokenize(text);
     let mut parser = Parser {
-        runs: marker_runs(text.as_bytes()),
+        runs: link_runs(&units),
+        units,
         spans: Vec::new(),
-        markers: Vec::new(),
+        removed: Vec::new(),
     };
-    let all_runs = 0..parser.runs.len();
-    parser.level(all_runs, 0..text.len(), Style::default());
+    let all = 0..parser.units.len();
+    parser.level(all, Style::default());
     let spans = parser
         .spans
         .into_iter()
         .filter_map(|(range, style)| text.get(range).map(|text| Span { text, style }))
         .collect();
-    let mut markers = parser.markers;
-    markers.sort_unstable_by_key(|range| range.start);
-    (spans, markers)
+    let mut removed = parser.removed;
+    removed.sort_unstable_by_key(|(range, _)| range.start);
+    Parsed { spans, removed }
 }
 
-/// A marker run of two or three characters: the only runs that can open or close a range.
-#[derive(Debug, Clone, Copy)]
+/// Characters a backslash can escape.
+fn is_escapable(byte: u8) -> bool {
+    matches!(byte, b'\\' | b'*' | b'_' | b'~' | b'`')
+}
+
+/// One piece of the text, found by [`tokenize`].
+#[derive(Debug, Clone)]
+enum Unit {
+    /// Literal bytes.
+    Text(Range<usize>),
+    /// A backslash (removed) and the literal character after it.
+    Escape(usize),
+    /// A code span: opening backticks, literal content, closing backticks.
+    Code {
+        open: Range<usize>,
+        content: Range<usize>,
+        close: Range<usize>,
+    },
+    /// A marker run of two or three characters, which may open or close a range.
+    Run(Run),
+}
+
+/// A marker run of two or three characters.
+#[derive(Debug, Clone)]
 struct Run {
     marker: Marker,
-    /// Byte offset of the run's first character.
+    /// Byte offsets of the run.
     start: usize,
-    /// Byte offset just past the run's last character.
     end: usize,
-    /// Index (in the run list) of the next run of the same marker, which is this run's closer
-    /// when it opens.
-    next_same: Option<usize>,
+    can_open: bool,
+    can_close: bool,
 }
 
 impl Run {
@@ -155,86 +239,233 @@ impl Run {
     }
 }
 
-/// Finds the marker runs of two or three characters and links each to the next of its kind.
-/// Markers are ASCII and never occur inside a multi-byte character, so every offset found here
-/// is a char boundary.
-fn marker_runs(bytes: &[u8]) -> Vec<Run> {
-    let mut runs = Vec::new();
+/// Splits the text into units: escapes and code spans first (left to right, as a reader reads),
+/// marker runs with their word-edge flags, and literal text between. Every offset is a char
+/// boundary, since all the special characters are ASCII.
+fn tokenize(text: &str) -> Vec<Unit> {
+    let bytes = text.as_bytes();
+    let backticks = BacktickRuns::new(bytes);
+    let mut units = Vec::new();
+    let mut literal_start = 0;
     let mut i = 0;
-    while let Some(&byte) = bytes.get(i) {
-        let start = i;
-        i += 1;
-        let Some(marker) = Marker::from_byte(byte) else {
-            continue;
-        };
-        while bytes.get(i) == Some(&byte) {
-            i += 1;
+    let flush = |units: &mut Vec<Unit>, start: usize, end: usize| {
+        if start < end {
+            units.push(Unit::Text(start..end));
         }
-        if matches!(i - start, 2 | 3) {
-            runs.push(Run {
-                marker,
-                start,
-                end: i,
-                next_same: None,
-            });
+    };
+    while let Some(&byte) = bytes.get(i) {
+        match byte {
+            b'\\' if bytes.get(i + 1).copied().is_some_and(is_escapable) => {
+                flush(&mut units, literal_start, i);
+                units.push(Unit::Escape(i));
+                i += 2;
+                literal_start = i;
+            }
+            b'`' => {
+                let len = bytes[i..].iter().take_while(|&&b| b == b'`').count();
+                match backticks.closer(i + len, len) {
+                    Some(close) => {
+                        flush(&mut units, literal_start, i);
+                        units.push(Unit::Code {
+                            open: i..i + len,
+                            content: i + len..close,
+                            close: close..close + len,
+                        });
+                        i = close + len;
+                        literal_start = i;
+                    }
+                    None => i += len,
+                }
+            }
+            _ => match Marker::from_byte(byte) {
+                Some(marker) => {
+                    let len = bytes[i..].iter().take_while(|&&b| b == byte).count();
+                    if matches!(len, 2 | 3) {
+                        flush(&mut units, literal_start, i);
+                        units.push(Unit::Run(Run {
+                            marker,
+                            start: i,
+                            end: i + len,
+                            can_open: opens_word(text, i, i + len),
+                            can_close: closes_word(text, i, i + len),
+                        }));
+                        literal_start = i + len;
+                    }
+                    i += len;
+                }
+                None => i += 1,
+            },
         }
     }
+    flush(&mut units, literal_start, bytes.len());
+    units
+}
+
+/// Every maximal run of backticks, by length, so a code span's closer is found by a search.
+struct BacktickRuns {
+    /// Run length -> start offsets of the runs of that length, ascending.
+    by_len: BTreeMap<usize, Vec<usize>>,
+}
+
+impl BacktickRuns {
+    fn new(bytes: &[u8]) -> Self {
+        let mut by_len: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'`' {
+                let len = bytes[i..].iter().take_while(|&&b| b == b'`').count();
+                by_len.entry(len).or_default().push(i);
+                i += len;
+            } else {
+                i += 1;
+            }
+        }
+        BacktickRuns { by_len }
+    }
+
+    /// The start of the first run of exactly `len` backticks at or after `from`.
+    fn closer(&self, from: usize, len: usize) -> Option<usize> {
+        let starts = self.by_len.get(&len)?;
+        let at = starts.partition_point(|&s| s < from);
+        starts.get(at).copied()
+    }
+}
+
+/// Opening punctuation a marker may follow at the start of a word.
+fn is_opening_punct(c: char) -> bool {
+    matches!(c, '(' | '[' | '{' | '"' | '\'' | '*' | '_' | '~' | '`')
+}
+
+/// Closing punctuation a marker may precede at the end of a word.
+fn is_closing_punct(c: char) -> bool {
+    matches!(
+        c,
+        '.' | ',' | ';' | ':' | '!' | '?' | ')' | ']' | '}' | '"' | '\'' | '*' | '_' | '~' | '`'
+    )
+}
+
+/// Whether the run at `start..end` starts a word and is followed by something that is not
+/// whitespace.
+fn opens_word(text: &str, start: usize, end: usize) -> bool {
+    let next = text.get(end..).and_then(|t| t.chars().next());
+    if next.is_none_or(char::is_whitespace) {
+        return false;
+    }
+    let before = text.get(..start).unwrap_or("");
+    match before.chars().rev().find(|&c| !is_opening_punct(c)) {
+        None => true,
+        Some(c) => c.is_whitespace(),
+    }
+}
+
+/// Whether the run at `start..end` ends a word and follows something that is not whitespace.
+fn closes_word(text: &str, start: usize, end: usize) -> bool {
+    let previous = text.get(..start).and_then(|t| t.chars().next_back());
+    if previous.is_none_or(char::is_whitespace) {
+        return false;
+    }
+    let after = text.get(end..).unwrap_or("");
+    match after.chars().find(|&c| !is_closing_punct(c)) {
+        None => true,
+        Some(c) => c.is_whitespace(),
+    }
+}
+
+/// For each unit that is a run that can open, the index of the next run of the same kind that
+/// can close (its closer when it opens).
+fn link_runs(units: &[Unit]) -> Vec<Option<usize>> {
+    let mut next = vec![None; units.len()];
     let (mut bold, mut italic, mut strike) = (None, None, None);
-    for (index, run) in runs.iter_mut().enumerate().rev() {
-        let next = match run.marker {
+    for (index, unit) in units.iter().enumerate().rev() {
+        let Unit::Run(run) = unit else {
+            continue;
+        };
+        let slot = match run.marker {
             Marker::Bold => &mut bold,
             Marker::Italic => &mut italic,
             Marker::Strike => &mut strike,
         };
-        run.next_same = next.replace(index);
+        next[index] = *slot;
+        if run.can_close {
+            *slot = Some(index);
+        }
     }
-    runs
+    next
 }
 
-/// The state of one parse: the runs found up front, and the output built so far.
+/// The state of one parse: the units found up front, and the output built so far.
 struct Parser {
-    runs: Vec<Run>,
+    units: Vec<Unit>,
+    /// Per unit: the closer of the run there, when it opens.
+    runs: Vec<Option<usize>>,
     /// Byte ranges of the spans, in order, merged when they touch and share a style.
     spans: Vec<(Range<usize>, Style)>,
-    /// Byte ranges of the consumed tokens, in the order they were matched.
-    markers: Vec<Range<usize>>,
+    /// Byte ranges removed from the spans, in the order they were found.
+    removed: Vec<(Range<usize>, Removed)>,
 }
 
 impl Parser {
-    /// Parses the bytes in `bytes`, whose marker runs are those indexed by `runs`, with `style`
-    /// already on. Recurses only with an attribute added that was off, so at most three deep.
-    fn level(&mut self, runs: Range<usize>, bytes: Range<usize>, style: Style) {
-        let mut literal_start = bytes.start;
-        let mut index = runs.start;
-        while index < runs.end {
-            let Some(open) = self.runs.get(index).copied() else {
+    /// Parses the units in `units` with `style` already on. Recurses only with an attribute
+    /// added that was off, so at most three deep.
+    fn level(&mut self, units: Range<usize>, style: Style) {
+        let mut index = units.start;
+        while index < units.end {
+            let Some(unit) = self.units.get(index).cloned() else {
                 break;
             };
-            let close = match open.next_same {
-                Some(close) if close < runs.end && !open.marker.is_on(style) => {
-                    self.runs.get(close).copied().map(|run| (close, run))
+            match unit {
+                Unit::Text(range) => self.emit(range, style),
+                Unit::Escape(at) => {
+                    self.removed.push((at..at + 1, Removed::Escape));
+                    self.emit(at + 1..at + 2, style);
                 }
-                _ => None,
-            };
-            let Some((close_index, close)) = close else {
-                // No closer in this range: the run stays in the literal text.
-                index += 1;
-                continue;
-            };
-            let marker = open.marker;
-            let (open, close) = (open.opener(), close.closer());
-            self.emit(literal_start..open.start, style);
-            self.markers.push(open.clone());
-            self.markers.push(close.clone());
-            self.level(
-                index + 1..close_index,
-                open.end..close.start,
-                marker.apply(style),
-            );
-            literal_start = close.end;
-            index = close_index + 1;
+                Unit::Code {
+                    open,
+                    content,
+                    close,
+                } => {
+                    self.removed.push((open, Removed::CodeDelimiter));
+                    self.emit(
+                        content,
+                        Style {
+                            code: true,
+                            ..style
+                        },
+                    );
+                    self.removed.push((close, Removed::CodeDelimiter));
+                }
+                Unit::Run(run) => {
+                    let close = match self.runs.get(index).copied().flatten() {
+                        Some(close)
+                            if run.can_open && close < units.end && !run.marker.is_on(style) =>
+                        {
+                            match self.units.get(close) {
+                                Some(Unit::Run(closer)) => Some((close, closer.closer())),
+                                _ => None,
+                            }
+                        }
+                        _ => None,
+                    };
+                    match close {
+                        Some((close_index, closer)) => {
+                            let opener = run.opener();
+                            self.emit(run.start..opener.start, style);
+                            self.removed.push((opener, Removed::Marker));
+                            self.level(index + 1..close_index, run.marker.apply(style));
+                            self.removed.push((closer.clone(), Removed::Marker));
+                            if let Some(Unit::Run(closing)) = self.units.get(close_index) {
+                                let tail = closer.end..closing.end;
+                                self.emit(tail, style);
+                            }
+                            index = close_index;
+                        }
+                        // No closer in this range: the run stays in the literal text.
+                        None => self.emit(run.start..run.end, style),
+                    }
+                }
+            }
+            index += 1;
         }
-        self.emit(literal_start..bytes.end, style);
     }
 
     /// Appends a span, merging it into the previous one when they touch and share a style.
@@ -259,24 +490,31 @@ mod tests {
     use proptest::prelude::*;
 
     /// A short code for a style, so expectations read as `("text", "bi")`.
-    fn code(style: Style) -> &'static str {
-        match (style.bold, style.italic, style.strike) {
-            (false, false, false) => "",
-            (true, false, false) => "b",
-            (false, true, false) => "i",
-            (false, false, true) => "s",
-            (true, true, false) => "bi",
-            (true, false, true) => "bs",
-            (false, true, true) => "is",
-            (true, true, true) => "bis",
+    fn code(style: Style) -> String {
+        let mut s = String::new();
+        for (on, c) in [
+            (style.bold, 'b'),
+            (style.italic, 'i'),
+            (style.strike, 's'),
+            (style.code, 'c'),
+        ] {
+            if on {
+                s.push(c);
+            }
         }
+        s
     }
 
-    fn p(text: &str) -> Vec<(&str, &'static str)> {
+    fn p(text: &str) -> Vec<(&str, String)> {
         parse(text)
             .iter()
             .map(|s| (s.text, code(s.style)))
             .collect()
+    }
+
+    /// Expectations as `&[("text", "codes")]`.
+    fn want<'a>(pairs: &[(&'a str, &str)]) -> Vec<(&'a str, String)> {
+        pairs.iter().map(|(t, c)| (*t, (*c).to_owned())).collect()
     }
 
     /// Byte offset of `part` inside `whole`, which it borrows from.
@@ -286,132 +524,189 @@ mod tests {
 
     #[test]
     fn plain_text_is_one_unstyled_span() {
-        assert_eq!(p("hello world"), [("hello world", "")]);
-        assert_eq!(p(""), []);
+        assert_eq!(p("hello world"), want(&[("hello world", "")]));
+        assert_eq!(p(""), want(&[]));
     }
 
     #[test]
     fn each_marker_alone() {
-        assert_eq!(p("**bold**"), [("bold", "b")]);
-        assert_eq!(p("__italic__"), [("italic", "i")]);
-        assert_eq!(p("~~strike~~"), [("strike", "s")]);
-        assert_eq!(p("a **b** c"), [("a ", ""), ("b", "b"), (" c", "")]);
+        assert_eq!(p("**bold**"), want(&[("bold", "b")]));
+        assert_eq!(p("__italic__"), want(&[("italic", "i")]));
+        assert_eq!(p("~~strike~~"), want(&[("strike", "s")]));
+        assert_eq!(p("`code`"), want(&[("code", "c")]));
+        assert_eq!(p("a **b** c"), want(&[("a ", ""), ("b", "b"), (" c", "")]));
     }
 
     #[test]
     fn nested_markers_add_attributes() {
         assert_eq!(
             p("**bold __both__ bold**"),
-            [("bold ", "b"), ("both", "bi"), (" bold", "b")]
+            want(&[("bold ", "b"), ("both", "bi"), (" bold", "b")])
         );
-    }
-
-    #[test]
-    fn all_three_combine() {
-        assert_eq!(p("**__~~all~~__**"), [("all", "bis")]);
+        assert_eq!(p("**__~~all~~__**"), want(&[("all", "bis")]));
         assert_eq!(
             p("~~s **sb __sbi__ sb** s~~"),
-            [
+            want(&[
                 ("s ", "s"),
                 ("sb ", "bs"),
                 ("sbi", "bis"),
                 (" sb", "bs"),
                 (" s", "s")
-            ]
+            ])
         );
+        assert_eq!(p("**see `x**y`**"), want(&[("see ", "b"), ("x**y", "bc")]));
     }
 
     #[test]
     fn unclosed_markers_stay_literal() {
-        assert_eq!(p("**open"), [("**open", "")]);
-        assert_eq!(p("a __b"), [("a __b", "")]);
-        assert_eq!(p("~~x ** y"), [("~~x ** y", "")]);
-        assert_eq!(p("**a** **b"), [("a", "b"), (" **b", "")]);
+        assert_eq!(p("**open"), want(&[("**open", "")]));
+        assert_eq!(p("a __b"), want(&[("a __b", "")]));
+        assert_eq!(p("~~x ** y"), want(&[("~~x ** y", "")]));
+        assert_eq!(p("**a** **b"), want(&[("a", "b"), (" **b", "")]));
+        assert_eq!(p("`open"), want(&[("`open", "")]));
     }
 
     #[test]
-    fn adjacent_pairs() {
-        assert_eq!(p("**a**__b__"), [("a", "b"), ("b", "i")]);
-        assert_eq!(p("**a**~~b~~**c**"), [("a", "b"), ("b", "s"), ("c", "b")]);
-    }
-
-    #[test]
-    fn markers_at_start_and_end() {
+    fn markers_work_only_at_word_edges() {
+        // Regressions from issue 11: these were mangled.
+        assert_eq!(p("__init__.py"), want(&[("__init__.py", "")]));
+        assert_eq!(p("2**10"), want(&[("2**10", "")]));
+        assert_eq!(p("2**10 and 3**4"), want(&[("2**10 and 3**4", "")]));
+        assert_eq!(p("snake__case__name"), want(&[("snake__case__name", "")]));
+        assert_eq!(p("a ** b ** c"), want(&[("a ** b ** c", "")]));
+        // Punctuation around a word is fine.
         assert_eq!(
-            p("**start** middle __end__"),
-            [("start", "b"), (" middle ", ""), ("end", "i")]
+            p("(**bold**), \"__it__\"!"),
+            want(&[
+                ("(", ""),
+                ("bold", "b"),
+                ("), \"", ""),
+                ("it", "i"),
+                ("\"!", "")
+            ])
+        );
+        assert_eq!(
+            p("the meeting is ~~cancelled~~ on"),
+            want(&[("the meeting is ", ""), ("cancelled", "s"), (" on", "")])
         );
     }
 
     #[test]
+    fn code_is_literal() {
+        assert_eq!(p("`__init__.py`"), want(&[("__init__.py", "c")]));
+        assert_eq!(p("`2**10`"), want(&[("2**10", "c")]));
+        assert_eq!(p("`a\\*b`"), want(&[("a\\*b", "c")]));
+        // A longer fence holds a shorter one.
+        assert_eq!(p("``a`b``"), want(&[("a`b", "c")]));
+        assert_eq!(p("`a``b"), want(&[("`a``b", "")]));
+        assert_eq!(
+            p("run `ls` then `cd`"),
+            want(&[("run ", ""), ("ls", "c"), (" then ", ""), ("cd", "c")])
+        );
+    }
+
+    #[test]
+    fn backslash_keeps_the_next_marker_literal() {
+        assert_eq!(
+            p("\\*\\*not bold\\*\\*"),
+            want(&[("*", ""), ("*not bold", ""), ("*", ""), ("*", "")])
+        );
+        let joined = |t: &str| parse(t).iter().map(|s| s.text).collect::<String>();
+        assert_eq!(joined("\\*\\*not bold\\*\\*"), "**not bold**");
+        assert_eq!(joined("\\~~x~~"), "~~x~~");
+        assert_eq!(joined("\\`code\\`"), "`code`");
+        assert_eq!(joined("a\\\\b"), "a\\b");
+        // Other backslashes are ordinary.
+        assert_eq!(p("C:\\Users\\n"), want(&[("C:\\Users\\n", "")]));
+        assert_eq!(p("end\\"), want(&[("end\\", "")]));
+    }
+
+    #[test]
+    fn unstyled_keeps_markers_and_drops_escapes() {
+        assert_eq!(
+            unstyled("the meeting is ~~cancelled~~ on"),
+            "the meeting is ~~cancelled~~ on"
+        );
+        assert_eq!(unstyled("`x` **y**"), "`x` **y**");
+        assert_eq!(unstyled("\\*\\*a\\*\\*"), "**a**");
+        assert_eq!(unstyled("`\\*`"), "`\\*`");
+        assert!(matches!(unstyled("plain"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn adjacent_pairs() {
+        assert_eq!(p("**a** __b__"), want(&[("a", "b"), (" ", ""), ("b", "i")]));
+        // Without a space the closer does not end a word: literal, like `__init__.py`.
+        assert_eq!(p("**a**__b__"), want(&[("**a**__b__", "")]));
+        assert_eq!(p("**__a__**"), want(&[("a", "bi")]));
+    }
+
+    #[test]
     fn empty_pairs_and_long_runs_stay_literal() {
-        assert_eq!(p("****"), [("****", "")]);
-        assert_eq!(p("____"), [("____", "")]);
-        assert_eq!(p("~~~~~~~~"), [("~~~~~~~~", "")]);
-        assert_eq!(p("a****b"), [("a****b", "")]);
-        // A run of four inside a range is literal, not a closer and a new opener.
-        assert_eq!(p("**a****b**"), [("a****b", "b")]);
+        assert_eq!(p("****"), want(&[("****", "")]));
+        assert_eq!(p("~~~~~~~~"), want(&[("~~~~~~~~", "")]));
+        assert_eq!(p("a****b"), want(&[("a****b", "")]));
+        assert_eq!(p("**a****b**"), want(&[("a****b", "b")]));
     }
 
     #[test]
     fn crossing_markers_first_opened_wins() {
-        assert_eq!(p("**a __b** c__"), [("a __b", "b"), (" c__", "")]);
-        assert_eq!(p("__x **y__ z**"), [("x **y", "i"), (" z**", "")]);
+        assert_eq!(p("**a __b** c__"), want(&[("a __b", "b"), (" c__", "")]));
+        assert_eq!(p("__x **y__ z**"), want(&[("x **y", "i"), (" z**", "")]));
     }
 
     #[test]
-    fn reapplied_attribute_toggles() {
-        assert_eq!(p("**a **b** c**"), [("a ", "b"), ("b", ""), (" c", "b")]);
-        assert_eq!(p("__a __b__"), [("a ", "i"), ("b__", "")]);
+    fn a_kind_already_on_is_literal_inside() {
+        assert_eq!(p("**a **b** c**"), want(&[("a **b", "b"), (" c**", "")]));
     }
 
     #[test]
     fn unicode_inside_and_around_markers() {
-        assert_eq!(p("**héllo 世界**"), [("héllo 世界", "b")]);
-        assert_eq!(p("é__😀__ü"), [("é", ""), ("😀", "i"), ("ü", "")]);
-        assert_eq!(p("~~ß**"), [("~~ß**", "")]);
+        assert_eq!(p("**héllo 世界**"), want(&[("héllo 世界", "b")]));
+        assert_eq!(
+            p("é __😀__ ü"),
+            want(&[("é ", ""), ("😀", "i"), (" ü", "")])
+        );
+        assert_eq!(p("~~ß**"), want(&[("~~ß**", "")]));
     }
 
     #[test]
     fn lone_marker_characters_are_literal() {
-        assert_eq!(p("2 * 3 = 6"), [("2 * 3 = 6", "")]);
-        assert_eq!(p("snake_case_name"), [("snake_case_name", "")]);
-        assert_eq!(p("~5 minutes"), [("~5 minutes", "")]);
-        assert_eq!(p("*_~*_~"), [("*_~*_~", "")]);
+        assert_eq!(p("2 * 3 = 6"), want(&[("2 * 3 = 6", "")]));
+        assert_eq!(p("~5 minutes"), want(&[("~5 minutes", "")]));
+        assert_eq!(p("*_~*_~"), want(&[("*_~*_~", "")]));
     }
 
     #[test]
     fn triples_keep_the_extra_character_outside() {
-        assert_eq!(p("***bold***"), [("*", ""), ("bold", "b"), ("*", "")]);
-        assert_eq!(p("___it___"), [("_", ""), ("it", "i"), ("_", "")]);
-        assert_eq!(p("***a**"), [("*", ""), ("a", "b")]);
-        assert_eq!(p("**a***"), [("a", "b"), ("*", "")]);
-        assert_eq!(p("**a***b**"), [("a", "b"), ("*b**", "")]);
+        assert_eq!(
+            p("***bold***"),
+            want(&[("*", ""), ("bold", "b"), ("*", "")])
+        );
+        assert_eq!(p("___it___"), want(&[("_", ""), ("it", "i"), ("_", "")]));
+        assert_eq!(p("***a**"), want(&[("*", ""), ("a", "b")]));
+        assert_eq!(p("**a***"), want(&[("a", "b"), ("*", "")]));
     }
 
     #[test]
-    fn other_punctuation_is_untouched() {
-        let text = "// see https://x.y/a-b?c=d#e, 50% off! (#1) `code` [x] <y> ==";
-        assert_eq!(p(text), [(text, "")]);
-        assert_eq!(p("--strike-- //italic//"), [("--strike-- //italic//", "")]);
-    }
-
-    #[test]
-    fn same_style_spans_split_only_by_markers() {
-        // The one case where equal styles follow each other: no borrowed slice covers both.
-        assert_eq!(p("**__a__**__**b**__"), [("a", "bi"), ("b", "bi")]);
-    }
-
-    #[test]
-    fn reports_consumed_marker_ranges() {
-        let (spans, markers) = parse_with_markers("x**a**y");
-        assert_eq!(spans.len(), 3);
-        assert_eq!(markers, [1..3, 4..6]);
-        let (_, markers) = parse_with_markers("***a***");
-        assert_eq!(markers, [1..3, 4..6]);
-        let (_, markers) = parse_with_markers("**__a__**");
-        assert_eq!(markers, [0..2, 2..4, 5..7, 7..9]);
-        assert_eq!(parse_with_markers("**a").1, []);
+    fn reports_removed_ranges() {
+        let parsed = parse_detailed("x **a** `c` \\*");
+        let removed: Vec<_> = parsed
+            .removed
+            .iter()
+            .map(|(r, k)| (r.clone(), *k))
+            .collect();
+        assert_eq!(
+            removed,
+            [
+                (2..4, Removed::Marker),
+                (5..7, Removed::Marker),
+                (8..9, Removed::CodeDelimiter),
+                (10..11, Removed::CodeDelimiter),
+                (12..13, Removed::Escape),
+            ]
+        );
+        assert!(parse_detailed("**a").removed.is_empty());
     }
 
     #[test]
@@ -419,23 +714,28 @@ mod tests {
         // Shapes that would hurt a naive matcher; 4096 bytes, the default line limit.
         let shapes = [
             "**".repeat(2048),
-            "**a".repeat(1365),
+            "**a ".repeat(1024),
             "**__~~".repeat(682),
-            "**a__b~~c".repeat(455),
+            " **a__b~~c".repeat(409),
             "*_~".repeat(1365),
             "__a **b ~~c ".repeat(341),
             "é**".repeat(1024),
+            "`".repeat(4096),
+            "`a``b```c".repeat(455),
+            "\\".repeat(4096),
+            "\\*".repeat(2048),
         ];
         for text in &shapes {
-            let (spans, markers) = parse_with_markers(text);
-            let total: usize = spans.iter().map(|s| s.text.len()).sum();
-            assert_eq!(total + 2 * markers.len(), text.len());
+            let parsed = parse_detailed(text);
+            let total: usize = parsed.spans.iter().map(|s| s.text.len()).sum();
+            let removed: usize = parsed.removed.iter().map(|(r, _)| r.len()).sum();
+            assert_eq!(total + removed, text.len());
         }
     }
 
-    /// Strings built mostly from marker characters, spaces and multi-byte characters.
+    /// Strings built mostly from marker characters, spaces, punctuation and multi-byte characters.
     fn markupish() -> impl Strategy<Value = String> {
-        "[*_~ a\u{e9}\u{4e16}\u{1F600}]{0,64}"
+        "[*_~` \\\\.(a\u{e9}\u{4e16}\u{1F600}]{0,64}"
     }
 
     proptest! {
@@ -445,39 +745,49 @@ mod tests {
         fn never_panics(text in any::<String>(), marked in markupish()) {
             let _ = parse(&text);
             let _ = parse(&marked);
+            let _ = unstyled(&text);
         }
 
         #[test]
-        fn spans_are_input_minus_whole_marker_pairs(text in markupish()) {
-            let (spans, markers) = parse_with_markers(&text);
-            prop_assert_eq!(markers.len() % 2, 0);
+        fn spans_are_input_minus_removed_ranges(text in markupish()) {
+            let parsed = parse_detailed(&text);
             let mut kept = String::new();
             let mut at = 0;
-            for range in &markers {
+            let mut markers = 0;
+            for (range, kind) in &parsed.removed {
                 prop_assert!(range.start >= at);
                 let token = text.get(range.clone()).unwrap();
-                prop_assert!(matches!(token, "**" | "__" | "~~"), "token {:?}", token);
+                match kind {
+                    Removed::Marker => {
+                        markers += 1;
+                        prop_assert!(matches!(token, "**" | "__" | "~~"), "token {:?}", token);
+                    }
+                    Removed::CodeDelimiter => prop_assert!(token.bytes().all(|b| b == b'`')),
+                    Removed::Escape => {
+                        prop_assert_eq!(token, "\\");
+                        prop_assert!(text.as_bytes().get(range.end).copied().is_some_and(is_escapable));
+                    }
+                }
                 kept.push_str(text.get(at..range.start).unwrap());
                 at = range.end;
             }
+            prop_assert_eq!(markers % 2, 0);
             kept.push_str(text.get(at..).unwrap());
-            let joined: String = spans.iter().map(|s| s.text).collect();
+            let joined: String = parsed.spans.iter().map(|s| s.text).collect();
             prop_assert_eq!(joined, kept);
         }
 
         #[test]
         fn spans_are_non_empty_and_merged_when_touching(text in markupish()) {
-            let (spans, markers) = parse_with_markers(&text);
+            let parsed = parse_detailed(&text);
             let mut previous: Option<(usize, Style)> = None;
-            for span in &spans {
+            for span in &parsed.spans {
                 prop_assert!(!span.text.is_empty());
                 let start = offset(&text, span.text);
                 if let Some((end, style)) = previous {
                     prop_assert!(start >= end);
                     if style == span.style {
-                        // Equal styles in a row only with a consumed marker between them.
                         prop_assert!(start > end);
-                        prop_assert!(markers.iter().any(|m| m.start >= end && m.end <= start));
                     }
                 }
                 previous = Some((start + span.text.len(), span.style));
@@ -485,7 +795,16 @@ mod tests {
         }
 
         #[test]
-        fn text_without_marker_characters_is_one_plain_span(text in "[^*_~]{0,64}") {
+        fn unstyled_is_the_text_without_escaping_backslashes(text in markupish()) {
+            let parsed = parse_detailed(&text);
+            let escapes = parsed.removed.iter().filter(|(_, k)| *k == Removed::Escape).count();
+            let shown = unstyled(&text);
+            prop_assert_eq!(shown.len() + escapes, text.len());
+            prop_assert_eq!(shown.replace('\\', ""), text.replace('\\', ""));
+        }
+
+        #[test]
+        fn text_without_special_characters_is_one_plain_span(text in "[^*_~`\\\\]{0,64}") {
             let spans = parse(&text);
             if text.is_empty() {
                 prop_assert!(spans.is_empty());
@@ -495,14 +814,12 @@ mod tests {
         }
 
         #[test]
-        fn wrapping_in_bold_adds_bold_everywhere(text in "[_~ a\u{e9}]{1,32}") {
-            let wrapped = format!("**{text}**");
-            let outer: Vec<_> = parse(&wrapped).iter().map(|s| (s.text, s.style)).collect();
-            let inner: Vec<_> = parse(&text)
-                .iter()
-                .map(|s| (s.text, Marker::Bold.apply(s.style)))
-                .collect();
-            prop_assert_eq!(outer, inner);
+        fn code_content_is_never_parsed(inner in "[*_~ a\\\\]{1,32}") {
+            let wrapped = format!("`{inner}`");
+            prop_assert_eq!(
+                parse(&wrapped),
+                vec![Span { text: &inner, style: Style { code: true, ..Style::default() } }]
+            );
         }
     }
 }

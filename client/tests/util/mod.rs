@@ -3,6 +3,8 @@
 //! Every wait has a deadline ([`TIMEOUT`]); every child is killed when its guard drops.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod screen;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -11,8 +13,9 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// How long any one expected event may take.
-pub const TIMEOUT: Duration = Duration::from_secs(5);
+/// How long any one expected event may take: generous, for a loaded 2-core machine; only a
+/// failing test ever waits this long.
+pub const TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The client binary under test.
 pub fn client_bin() -> PathBuf {
@@ -130,8 +133,14 @@ pub struct Server {
 impl Server {
     #[track_caller]
     pub fn start(auto_approve: bool, console: Console) -> Self {
+        Server::start_on("127.0.0.1:0", auto_approve, console)
+    }
+
+    /// Starts the server listening on `addr` (a fixed port, to restart it on the same one).
+    #[track_caller]
+    pub fn start_on(addr: &str, auto_approve: bool, console: Console) -> Self {
         let mut cmd = Command::new(server_bin());
-        cmd.args(["--listen", "127.0.0.1:0"])
+        cmd.args(["--listen", addr])
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
         if auto_approve {
@@ -165,6 +174,12 @@ impl Server {
         writeln!(stdin, "{line}").unwrap();
         stdin.flush().unwrap();
     }
+}
+
+/// A port that was free a moment ago on 127.0.0.1.
+pub fn free_addr() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().to_string()
 }
 
 impl Drop for Server {

@@ -1,0 +1,1430 @@
+//! The full-screen interface's state and rules: what each server line, key and timer does to
+//! the stored messages, the input line, the connection state and the scroll position. It never
+//! touches a socket, a terminal or the clock: events come in with the time (`Now`), and what
+//! must happen outside (send a line, connect, disconnect, ring the bell, end) goes out as
+//! [`Effect`]s that the terminal loop (`tui.rs`) carries out. So every rule is unit-testable.
+//!
+//! # The connection, as [`Link`] states
+//! `Connecting -> LoggingIn -> (Naming) -> (Waiting) -> Member`. A connection lost, or ended by
+//! the server without a kick (a shutdown), goes to `Retrying` with backoff 1, 2, 4 ... 30 s; a
+//! kick or a denial goes to `Ended`, where only `/reconnect` connects again. The draft, the
+//! scrollback and the name survive all of it; the same name is offered again at the next
+//! `NAME?`.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use chat_common::protocol::{
+    parse_request, validate_name, ErrorCode, LeaveReason, Request, ServerMsg,
+};
+use chat_common::sanitize::sanitize;
+use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEventKind};
+use ratatui::text::Line;
+use unicode_width::UnicodeWidthStr;
+
+use crate::compose::{self, Local, Plan, CONFIRM_LINES};
+use crate::editor::Editor;
+use crate::exit::{ExitCode, Outcome};
+use crate::input::complete;
+use crate::layout::{self, Look};
+use crate::net::{Incoming, NetEvent};
+use crate::roster::{parse_who_header, Roster};
+use crate::store::{Entry, Kind, Store};
+
+/// How long to wait for `BYE` after sending `/leave` before ending anyway.
+pub const LEAVE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The longest wait between two reconnection attempts.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// How long an own private stays a candidate for an `ERROR no-such-user` answer.
+const PRIVATE_ANSWER_WINDOW: Duration = Duration::from_secs(30);
+
+/// Own privates remembered for matching errors, at most.
+const MAX_PENDING_PRIVATES: usize = 256;
+
+/// Lines typed ahead before admission, held to be sent once admitted, at most.
+const MAX_HELD: usize = 100;
+
+/// Rows scrolled by one step of the mouse wheel.
+const WHEEL_ROWS: usize = 3;
+
+/// The moment an event happened: the monotonic instant (timers) and the local wall-clock
+/// `HH:MM` (the time column).
+#[derive(Debug, Clone)]
+pub struct Now {
+    /// For timers.
+    pub instant: Instant,
+    /// `14:02`, local time.
+    pub clock: String,
+    /// The wall clock, to compare with the times of HIST lines.
+    pub utc: chrono::DateTime<chrono::Utc>,
+}
+
+/// Where the connection is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Link {
+    /// A connection attempt is under way.
+    Connecting,
+    /// Connected; the server has not admitted us yet.
+    LoggingIn,
+    /// The server asked for a name and the input line asks the user.
+    Naming,
+    /// The operator must approve.
+    Waiting,
+    /// In the room.
+    Member,
+    /// Disconnected; the next attempt starts at `at`. Giving up ends with `code`.
+    Retrying {
+        /// When the next attempt starts.
+        at: Instant,
+        /// The exit status if the user gives up now.
+        code: ExitCode,
+        /// What happened, for people.
+        why: String,
+    },
+    /// Ended by the server (a kick, a denial): no attempt without `/reconnect`.
+    Ended {
+        /// The exit status when the user leaves.
+        code: ExitCode,
+        /// What happened, for people.
+        why: String,
+    },
+}
+
+/// What the terminal loop must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Send this line to the server.
+    Send(String),
+    /// Start a new connection attempt (the current one, if any, is abandoned).
+    Connect,
+    /// Close the current connection and ignore whatever it still reports.
+    Disconnect,
+    /// Ring the terminal bell.
+    Bell,
+    /// Redraw the whole screen (Ctrl-L).
+    Redraw,
+}
+
+/// Settings of the interface.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The server's address, shown in the status line.
+    pub addr: String,
+    /// The name to offer first (`--name`).
+    pub name: Option<String>,
+    /// Styles on or off.
+    pub look: Look,
+    /// Ring the bell for mentions and privates.
+    pub bell: bool,
+}
+
+/// The whole state of the full-screen interface.
+#[derive(Debug)]
+pub struct App {
+    settings: Settings,
+    /// Every shown line.
+    pub store: Store,
+    /// The input line.
+    pub editor: Editor,
+    roster: Roster,
+    /// The connection's state.
+    pub link: Link,
+    /// The name in the room (or the last one we had), and the one to offer at `NAME?`.
+    me: Option<String>,
+    wanted: Option<String>,
+    /// The chat draft, set aside while the input line asks for a name.
+    draft: Option<String>,
+    /// Members online as the server last said, adjusted by JOIN and LEAVE.
+    online: Option<usize>,
+    /// Rows scrolled up from the bottom; 0 follows new lines.
+    pub scroll: usize,
+    /// Messages that arrived while scrolled up.
+    pub unread: usize,
+    /// The message pane's size when last drawn: width, height.
+    pub pane: (usize, usize),
+    /// The widest prefix seen, for the prefix column.
+    widest_prefix: usize,
+    /// Row counts of entries by id, for the (width, prefix column) they were counted at.
+    row_cache: ((usize, usize), std::collections::HashMap<u64, usize>),
+    /// A pasted block waiting for a second Enter: its line count.
+    pub confirm: Option<usize>,
+    /// Lines sent before admission, to send once admitted (at most [`MAX_HELD`]).
+    held: Vec<String>,
+    /// Admitted: send the held lines at the first line that is not HIST.
+    flush_held: bool,
+    /// Own privates not yet known to be delivered: entry id, lowercase target, when sent.
+    pending_privates: VecDeque<(u64, String, Instant)>,
+    /// HIST lines are arriving (a separator comes before the first live line).
+    in_history: bool,
+    /// When the last live line arrived: history older than this is already on screen.
+    last_live: Option<chrono::DateTime<chrono::Utc>>,
+    /// Reconnection attempts since the last admission.
+    attempt: u32,
+    /// The exit status if the user gives up reconnecting: why the connection went.
+    give_up_code: ExitCode,
+    /// `/leave` was sent: end when the server confirms, or at this deadline.
+    leaving: Option<Instant>,
+    effects: Vec<Effect>,
+    /// Set when the interface should end, with how.
+    pub outcome: Option<Outcome>,
+}
+
+/// Whether `text` mentions `name` as a word (without regard to ASCII case).
+pub fn mentions(text: &str, name: &str) -> bool {
+    if name.is_empty() {
+        return false;
+    }
+    let hay = text.to_ascii_lowercase();
+    let needle = name.to_ascii_lowercase();
+    let is_name_char = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    hay.match_indices(&needle).any(|(at, _)| {
+        let before = hay[..at].chars().next_back();
+        let after = hay[at + needle.len()..].chars().next();
+        !before.is_some_and(is_name_char) && !after.is_some_and(is_name_char)
+    })
+}
+
+/// The local `HH:MM` of an RFC 3339 time, or `None` when it does not parse.
+pub fn local_clock(rfc3339: &str) -> Option<String> {
+    let time = chrono::DateTime::parse_from_rfc3339(rfc3339).ok()?;
+    Some(
+        time.with_timezone(&chrono::Local)
+            .format("%H:%M")
+            .to_string(),
+    )
+}
+
+/// The wait before reconnection attempt `attempt` (1-based): 1, 2, 4, ... 30 s.
+pub fn backoff(attempt: u32) -> Duration {
+    let secs = 1u64 << attempt.saturating_sub(1).min(5);
+    Duration::from_secs(secs).min(MAX_BACKOFF)
+}
+
+/// Whether a `BYE` that the user did not ask for means a kick. Version 1 and 2 of the
+/// protocol give `BYE` no reason code, so the words are the only sign; a new server wording
+/// at worst makes the client try to reconnect after a kick.
+fn bye_is_kick(text: &str) -> bool {
+    text.to_ascii_lowercase().contains("kick")
+}
+
+impl App {
+    /// A new interface, about to connect.
+    pub fn new(settings: Settings) -> Self {
+        let wanted = settings.name.clone();
+        App {
+            settings,
+            store: Store::new(),
+            editor: Editor::new(),
+            roster: Roster::new(),
+            link: Link::Connecting,
+            me: None,
+            wanted,
+            draft: None,
+            online: None,
+            scroll: 0,
+            unread: 0,
+            pane: (80, 20),
+            widest_prefix: 0,
+            row_cache: ((0, 0), std::collections::HashMap::new()),
+            confirm: None,
+            held: Vec::new(),
+            flush_held: false,
+            pending_privates: VecDeque::new(),
+            in_history: false,
+            last_live: None,
+            attempt: 0,
+            give_up_code: ExitCode::Lost,
+            leaving: None,
+            effects: Vec::new(),
+            outcome: None,
+        }
+    }
+
+    /// The effects produced so far, in order; the caller carries them out.
+    pub fn take_effects(&mut self) -> Vec<Effect> {
+        std::mem::take(&mut self.effects)
+    }
+
+    /// The look (styles on or off).
+    pub fn look(&self) -> Look {
+        self.settings.look
+    }
+
+    fn send(&mut self, line: impl Into<String>) {
+        self.effects.push(Effect::Send(line.into()));
+    }
+
+    /// Stores `entry`, keeping the view still when scrolled up.
+    fn push(&mut self, entry: Entry) -> u64 {
+        self.widest_prefix = self.widest_prefix.max(layout::prefix_text(&entry).width());
+        if self.scroll > 0 {
+            let (width, _) = self.pane;
+            let prefix = layout::prefix_width(width, self.widest_prefix);
+            self.scroll += layout::layout(&entry, width, prefix, self.settings.look).len();
+            if entry.has_markup() {
+                self.unread += 1;
+            }
+        }
+        self.store.push(entry)
+    }
+
+    fn note(&mut self, now: &Now, kind: Kind, text: &str) {
+        self.push(Entry::new(&now.clock, kind, text));
+    }
+
+    /// A notice from the client itself.
+    pub fn notice(&mut self, now: &Now, text: &str) {
+        self.note(now, Kind::Notice, text);
+    }
+
+    fn problem(&mut self, now: &Now, text: &str) {
+        self.note(now, Kind::Error, text);
+    }
+
+    /// The connection attempt succeeded (the terminal loop keeps the writing half).
+    pub fn connected(&mut self) {
+        if self.link == Link::Connecting {
+            self.link = Link::LoggingIn;
+        }
+    }
+
+    /// A report of the network thread (of the current connection attempt).
+    pub fn on_net(&mut self, event: NetEvent, now: &Now) {
+        match event {
+            NetEvent::Connected(_) => self.connected(),
+            NetEvent::Failed(why) => {
+                // A failed attempt only updates the status line: the pane already says why
+                // the connection went.
+                let code = match &self.link {
+                    Link::Connecting if self.attempt > 0 => self.give_up_code,
+                    _ => ExitCode::Unreachable,
+                };
+                self.attempt = self.attempt.saturating_add(1);
+                let wait = backoff(self.attempt);
+                self.effects.push(Effect::Disconnect);
+                self.link = Link::Retrying {
+                    at: now.instant + wait,
+                    code,
+                    why,
+                };
+            }
+            NetEvent::Line(Incoming::Line(line)) => self.on_line(&line, now),
+            NetEvent::Line(Incoming::TooLong) => self.note(
+                now,
+                Kind::Unparsed,
+                "(an over-long line from the server was skipped)",
+            ),
+            NetEvent::Line(Incoming::BadUtf8) => self.note(
+                now,
+                Kind::Unparsed,
+                "(a line that is not UTF-8 was skipped)",
+            ),
+            NetEvent::Closed(why) => {
+                if self.leaving.is_some() {
+                    self.outcome = Some(Outcome::success());
+                    return;
+                }
+                if matches!(self.link, Link::Ended { .. } | Link::Retrying { .. }) {
+                    return;
+                }
+                let why = match why {
+                    Some(why) => format!("lost the connection: {why}"),
+                    None => "the server closed the connection".to_owned(),
+                };
+                self.retry(now, ExitCode::Lost, &why);
+            }
+        }
+    }
+
+    /// Disconnects and schedules the next attempt with backoff.
+    fn retry(&mut self, now: &Now, code: ExitCode, why: &str) {
+        self.give_up_code = code;
+        self.attempt = self.attempt.saturating_add(1);
+        let wait = backoff(self.attempt);
+        self.effects.push(Effect::Disconnect);
+        self.problem(now, &format!("{why}; reconnecting in {} s", wait.as_secs()));
+        self.link = Link::Retrying {
+            at: now.instant + wait,
+            code,
+            why: why.to_owned(),
+        };
+        self.end_naming();
+    }
+
+    /// Disconnects for good (a kick, a denial): only `/reconnect` connects again.
+    fn end(&mut self, now: &Now, code: ExitCode, why: &str) {
+        self.effects.push(Effect::Disconnect);
+        self.problem(
+            now,
+            &format!("{why}; /reconnect to try again, Ctrl-C on an empty line to quit"),
+        );
+        self.link = Link::Ended {
+            code,
+            why: why.to_owned(),
+        };
+        self.end_naming();
+    }
+
+    /// `/reconnect`, or a retry that is due: a new connection attempt now.
+    fn reconnect(&mut self, now: &Now) {
+        if matches!(
+            self.link,
+            Link::Member | Link::Waiting | Link::LoggingIn | Link::Naming
+        ) {
+            self.notice(now, "already connected");
+            return;
+        }
+        if matches!(self.link, Link::Ended { .. }) || self.attempt <= 1 {
+            self.notice(now, &format!("connecting to {}...", self.settings.addr));
+        }
+        self.link = Link::Connecting;
+        self.effects.push(Effect::Connect);
+    }
+
+    /// Timers: a due reconnection attempt, the end of a leave that got no answer, forgetting
+    /// old privates.
+    pub fn tick(&mut self, now: &Now) {
+        if let Link::Retrying { at, .. } = self.link {
+            if now.instant >= at {
+                self.reconnect(now);
+            }
+        }
+        if let Some(deadline) = self.leaving {
+            if now.instant >= deadline {
+                self.outcome = Some(Outcome::success());
+            }
+        }
+        while self
+            .pending_privates
+            .front()
+            .is_some_and(|(_, _, at)| now.instant.duration_since(*at) > PRIVATE_ANSWER_WINDOW)
+        {
+            self.pending_privates.pop_front();
+        }
+    }
+
+    /// Stops asking for a name; the chat draft comes back.
+    fn end_naming(&mut self) {
+        if let Some(draft) = self.draft.take() {
+            self.editor.set(&draft);
+        }
+    }
+
+    fn start_naming(&mut self, now: &Now, prompt: &str) {
+        self.notice(now, prompt);
+        if self.draft.is_none() {
+            self.draft = Some(self.editor.text().to_owned());
+            self.editor.set("");
+        }
+        self.link = Link::Naming;
+    }
+
+    fn is_me(&self, name: &str) -> bool {
+        self.me
+            .as_deref()
+            .is_some_and(|me| me.eq_ignore_ascii_case(name))
+    }
+
+    /// One line from the server.
+    pub fn on_line(&mut self, line: &str, now: &Now) {
+        let Ok(msg) = ServerMsg::parse(line) else {
+            self.note(now, Kind::Unparsed, line);
+            return;
+        };
+        self.roster.observe(&msg);
+        if self.in_history && !matches!(msg, ServerMsg::Hist { .. }) {
+            self.in_history = false;
+            self.note(now, Kind::Separator, "──── history above, live below ────");
+        }
+        if self.flush_held && !matches!(msg, ServerMsg::Hist { .. }) {
+            self.flush_held = false;
+            if self.link == Link::Member {
+                for line in std::mem::take(&mut self.held) {
+                    self.echo(now, &line);
+                    self.send(line);
+                }
+            }
+        }
+        if matches!(
+            msg,
+            ServerMsg::Msg { .. } | ServerMsg::Act { .. } | ServerMsg::Priv { .. }
+        ) {
+            self.last_live = Some(now.utc);
+        }
+        match msg {
+            ServerMsg::NameQuery { prompt } => match self.wanted.clone() {
+                Some(name) => {
+                    self.link = Link::LoggingIn;
+                    self.send(name);
+                }
+                None => self.start_naming(now, prompt),
+            },
+            ServerMsg::Wait { text } => {
+                self.link = Link::Waiting;
+                self.notice(now, &format!("waiting for approval... ({text})"));
+            }
+            ServerMsg::Welcome { name, online } => {
+                self.link = Link::Member;
+                self.me = Some(name.to_owned());
+                self.wanted = Some(name.to_owned());
+                self.roster.set_me(name);
+                self.online = Some(online);
+                self.attempt = 0;
+                self.end_naming();
+                let others = if online <= 1 {
+                    "nobody else is here yet".to_owned()
+                } else {
+                    format!("{online} online, you included")
+                };
+                self.notice(now, &format!("you are in as {name}; {others}"));
+                // Who is here, for the count and for Tab completion.
+                self.send("/who");
+                // Held lines go after the room's history, at the first line that is not HIST
+                // (the answer to /who at the latest), so they show below it.
+                self.flush_held = true;
+            }
+            ServerMsg::Denied { text } => {
+                let why = format!("refused: {}", sanitize(text));
+                self.end(now, ExitCode::Refused, &why);
+            }
+            ServerMsg::Join { name } => {
+                self.online = self.online.map(|n| n + 1);
+                self.note(now, Kind::Event, &format!("{name} joined"));
+            }
+            ServerMsg::Leave { name, reason } if self.is_me(name) => match reason {
+                LeaveReason::Kicked => self.end(now, ExitCode::Removed, "the operator removed you"),
+                _ => self.retry(
+                    now,
+                    ExitCode::Lost,
+                    &format!("the server dropped you ({})", reason.as_str()),
+                ),
+            },
+            ServerMsg::Leave { name, reason } => {
+                self.online = self.online.map(|n| n.saturating_sub(1));
+                let text = match reason {
+                    LeaveReason::Left => format!("{name} left"),
+                    other => format!("{name} left ({})", other.as_str()),
+                };
+                self.note(now, Kind::Event, &text);
+            }
+            ServerMsg::Msg { from, color, text } => {
+                let mut entry = Entry::new(
+                    &now.clock,
+                    Kind::Msg {
+                        from: from.to_owned(),
+                    },
+                    text,
+                );
+                entry.color = color;
+                self.incoming(entry, false);
+            }
+            ServerMsg::Act { from, text } => {
+                let entry = Entry::new(
+                    &now.clock,
+                    Kind::Act {
+                        from: from.to_owned(),
+                    },
+                    text,
+                );
+                self.incoming(entry, false);
+            }
+            ServerMsg::Priv {
+                from,
+                to,
+                color,
+                text,
+            } => {
+                let mut entry = Entry::new(
+                    &now.clock,
+                    Kind::Private {
+                        from: from.to_owned(),
+                        to: to.to_owned(),
+                    },
+                    text,
+                );
+                entry.color = color;
+                self.incoming(entry, true);
+            }
+            ServerMsg::Nick { old, new } => {
+                if self.is_me(old) {
+                    self.me = Some(new.to_owned());
+                    self.wanted = Some(new.to_owned());
+                    self.roster.set_me(new);
+                    self.note(now, Kind::Event, &format!("you are now known as {new}"));
+                } else {
+                    self.note(now, Kind::Event, &format!("{old} is now known as {new}"));
+                }
+            }
+            ServerMsg::Hist { time, line } => self.history(now, time, line),
+            ServerMsg::Info { text } => {
+                if let Some((count, _)) = parse_who_header(text) {
+                    self.online = Some(count);
+                }
+                self.notice(now, text);
+            }
+            ServerMsg::Error { code, text } => self.server_error(now, code, text),
+            ServerMsg::Bye { text } => {
+                if self.leaving.is_some() {
+                    self.outcome = Some(Outcome::success());
+                    return;
+                }
+                let why = format!("the server ended the session: {}", sanitize(text));
+                if bye_is_kick(text) {
+                    self.end(now, ExitCode::Removed, &why);
+                } else {
+                    self.retry(now, ExitCode::Removed, &why);
+                }
+            }
+        }
+    }
+
+    /// A message from someone else (or a private to ourselves): highlight and bell.
+    fn incoming(&mut self, mut entry: Entry, private: bool) {
+        let me = self.me.clone().unwrap_or_default();
+        entry.highlight = private || mentions(&entry.text, &me);
+        if entry.highlight && self.settings.bell {
+            self.effects.push(Effect::Bell);
+        }
+        self.push(entry);
+    }
+
+    /// A `HIST` line: shown dimmed with its own time, unless already on screen from before a
+    /// reconnection.
+    fn history(&mut self, now: &Now, time: &str, line: &str) {
+        if let (Some(last), Ok(at)) = (self.last_live, chrono::DateTime::parse_from_rfc3339(time)) {
+            if at.with_timezone(&chrono::Utc) <= last {
+                return;
+            }
+        }
+        self.in_history = true;
+        let clock = local_clock(time).unwrap_or_else(|| "--:--".to_owned());
+        let entry = match ServerMsg::parse(line) {
+            Ok(ServerMsg::Msg { from, color, text }) => {
+                let mut e = Entry::new(
+                    &clock,
+                    Kind::Msg {
+                        from: from.to_owned(),
+                    },
+                    text,
+                );
+                e.color = color;
+                e.own = self.is_me(from);
+                e
+            }
+            Ok(ServerMsg::Act { from, text }) => {
+                let mut e = Entry::new(
+                    &clock,
+                    Kind::Act {
+                        from: from.to_owned(),
+                    },
+                    text,
+                );
+                e.own = self.is_me(from);
+                e
+            }
+            _ => Entry::new(&now.clock, Kind::Unparsed, line),
+        };
+        let mut entry = entry;
+        entry.history = true;
+        self.push(entry);
+    }
+
+    fn server_error(&mut self, now: &Now, code: ErrorCode, text: &str) {
+        match code {
+            ErrorCode::BadName | ErrorCode::NameTaken if !matches!(self.link, Link::Member) => {
+                self.problem(now, &format!("{text} ({code}); choose another name"));
+                self.wanted = None;
+            }
+            ErrorCode::ServerFull if !matches!(self.link, Link::Member) => {
+                self.retry(
+                    now,
+                    ExitCode::Refused,
+                    &format!("the server is full: {text}"),
+                );
+            }
+            ErrorCode::NoSuchUser => {
+                if let Some(id) = self.unanswered_private() {
+                    if let Some(entry) = self.store.get_mut(id) {
+                        entry.failed = Some(sanitize(text).into_owned());
+                        self.row_cache.1.remove(&id);
+                        return;
+                    }
+                }
+                self.problem(now, &format!("{text} ({code})"));
+            }
+            _ => self.problem(now, &format!("{text} ({code})")),
+        }
+    }
+
+    /// The own private that an `ERROR no-such-user` answers: the server answers in order, and
+    /// only privates to someone not online fail, so the oldest pending one to a name the
+    /// roster does not know (or else the oldest pending one).
+    fn unanswered_private(&mut self) -> Option<u64> {
+        let at = self
+            .pending_privates
+            .iter()
+            .position(|(_, to, _)| {
+                self.roster
+                    .matching(to)
+                    .iter()
+                    .all(|n| !n.eq_ignore_ascii_case(to))
+            })
+            .unwrap_or(0);
+        self.pending_privates.remove(at).map(|(id, _, _)| id)
+    }
+
+    /// Asks to leave: by `/leave` when in the room, at once otherwise.
+    fn leave(&mut self, now: &Now) {
+        match &self.link {
+            Link::Member => {
+                self.send("/leave");
+                self.leaving = Some(now.instant + LEAVE_TIMEOUT);
+            }
+            Link::Retrying { code, why, .. } | Link::Ended { code, why } => {
+                self.outcome = Some(Outcome::fail(*code, why.clone()));
+            }
+            Link::Connecting | Link::LoggingIn | Link::Naming | Link::Waiting => {
+                self.effects.push(Effect::Disconnect);
+                self.outcome = Some(Outcome::success());
+            }
+        }
+    }
+
+    /// The process was asked to end (SIGTERM, SIGHUP): leave as the user would.
+    pub fn terminate(&mut self, now: &Now) {
+        self.leave(now);
+    }
+
+    /// Sends what the input line holds (Enter).
+    fn submit(&mut self, now: &Now) {
+        if self.link == Link::Naming {
+            let typed = self.editor.text().to_owned();
+            match validate_name(&typed) {
+                Ok(name) => {
+                    let name = name.to_owned();
+                    self.editor.take();
+                    self.wanted = Some(name.clone());
+                    self.link = Link::LoggingIn;
+                    self.send(name);
+                    self.end_naming();
+                }
+                Err(why) => self.problem(now, &format!("{why}; try another name")),
+            }
+            return;
+        }
+        let plan = match compose::plan(self.editor.text()) {
+            Ok(plan) => plan,
+            Err(refusal) => {
+                self.problem(now, &refusal.0);
+                return;
+            }
+        };
+        match plan {
+            Plan::Nothing => {
+                self.editor.take();
+            }
+            Plan::Leave => {
+                self.editor.take();
+                self.leave(now);
+            }
+            Plan::Local(Local::Reconnect) => {
+                self.editor.take();
+                self.reconnect(now);
+            }
+            Plan::Send(lines) => {
+                if matches!(
+                    self.link,
+                    Link::Connecting | Link::LoggingIn | Link::Waiting
+                ) && self.held.len() + lines.len() <= MAX_HELD
+                {
+                    // Typed ahead while logging in: sent, in order, once admitted.
+                    self.editor.take();
+                    self.notice(
+                        now,
+                        &format!("held until you are in: {} line(s)", lines.len()),
+                    );
+                    self.held.extend(lines);
+                    return;
+                }
+                if self.link != Link::Member {
+                    self.problem(
+                        now,
+                        "not in the room: the line stays in the input until you are",
+                    );
+                    return;
+                }
+                if lines.len() > CONFIRM_LINES && self.confirm.is_none() {
+                    self.confirm = Some(lines.len());
+                    return;
+                }
+                self.confirm = None;
+                self.editor.take();
+                for line in lines {
+                    self.echo(now, &line);
+                    self.send(line);
+                }
+            }
+        }
+    }
+
+    /// Shows an own line exactly as it was sent (the server never sends it back).
+    fn echo(&mut self, now: &Now, line: &str) {
+        let me = self.me.clone().unwrap_or_default();
+        let entry = match parse_request(line) {
+            Ok(Request::Say { color, text }) => {
+                let mut e = Entry::new(&now.clock, Kind::Msg { from: me }, text);
+                e.color = color;
+                e
+            }
+            Ok(Request::Me { text }) => Entry::new(&now.clock, Kind::Act { from: me }, text),
+            Ok(Request::Private { to, color, text }) => {
+                let mut e = Entry::new(
+                    &now.clock,
+                    Kind::Private {
+                        from: me,
+                        to: to.to_owned(),
+                    },
+                    text,
+                );
+                e.color = color;
+                e.own = true;
+                let id = self.push(e);
+                if self.pending_privates.len() == MAX_PENDING_PRIVATES {
+                    self.pending_privates.pop_front();
+                }
+                self.pending_privates
+                    .push_back((id, to.to_ascii_lowercase(), now.instant));
+                return;
+            }
+            Ok(Request::Help) => {
+                self.notice(
+                    now,
+                    "keys: Enter sends; Ctrl-C clears the line, or leaves on an empty one; \
+                     Up/Down history; Ctrl-R searches it; Tab completes; PgUp/PgDn, Home/End \
+                     and the mouse wheel scroll; /reconnect connects again",
+                );
+                return;
+            }
+            _ => return,
+        };
+        let mut entry = entry;
+        entry.own = true;
+        self.push(entry);
+    }
+
+    /// Scrolls up (positive) or down (negative) by `rows`.
+    fn scroll_by(&mut self, rows: isize) {
+        if rows >= 0 {
+            self.scroll = self.scroll.saturating_add(rows.unsigned_abs());
+        } else {
+            self.scroll = self.scroll.saturating_sub(rows.unsigned_abs());
+        }
+        if self.scroll == 0 {
+            self.unread = 0;
+        }
+    }
+
+    /// A terminal event: a key, a paste, the mouse, a resize.
+    pub fn on_terminal(&mut self, event: Event, now: &Now) {
+        match event {
+            Event::Key(key) if key.kind != KeyEventKind::Release => self.on_key(key, now),
+            Event::Paste(text) => {
+                self.confirm = None;
+                if self.editor.search().is_some() {
+                    self.editor.accept_search();
+                }
+                self.editor.insert(&text);
+            }
+            Event::Mouse(mouse) => match mouse.kind {
+                MouseEventKind::ScrollUp => self.scroll_by(WHEEL_ROWS as isize),
+                MouseEventKind::ScrollDown => self.scroll_by(-(WHEEL_ROWS as isize)),
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+
+    fn page(&self) -> isize {
+        self.pane.1.saturating_sub(1).max(1) as isize
+    }
+
+    fn on_key(&mut self, key: KeyEvent, now: &Now) {
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        let alt = key.modifiers.contains(KeyModifiers::ALT);
+        if self.confirm.is_some() && key.code != KeyCode::Enter {
+            self.confirm = None;
+            if key.code == KeyCode::Esc {
+                return;
+            }
+        }
+        match key.code {
+            KeyCode::Char('c') if ctrl => {
+                if self.editor.search().is_some() {
+                    self.editor.cancel_search();
+                } else if self.editor.is_empty() {
+                    self.leave(now);
+                } else {
+                    // Cleared, not lost: Up brings it back.
+                    self.editor.take();
+                }
+            }
+            KeyCode::Char('d') if ctrl => {
+                if self.editor.is_empty() {
+                    self.leave(now);
+                } else {
+                    self.editor.delete();
+                }
+            }
+            KeyCode::Char('g') if ctrl => self.editor.cancel_search(),
+            KeyCode::Char('r') if ctrl => self.editor.search_back(),
+            KeyCode::Char('a') if ctrl => self.editor.home(),
+            KeyCode::Char('e') if ctrl => self.editor.end(),
+            KeyCode::Char('u') if ctrl => self.editor.kill_before(),
+            KeyCode::Char('k') if ctrl => self.editor.kill_after(),
+            KeyCode::Char('w') if ctrl => self.editor.delete_word(),
+            KeyCode::Char('l') if ctrl => self.effects.push(Effect::Redraw),
+            // Typed before raw mode, Enter reached the terminal's line discipline, which turned
+            // it into LF: it arrives as Ctrl-J. It is Enter all the same.
+            KeyCode::Char('j') if ctrl => {
+                self.on_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE), now)
+            }
+            KeyCode::Char('b') if alt => self.editor.word_left(),
+            KeyCode::Char('f') if alt => self.editor.word_right(),
+            KeyCode::Char(_) if ctrl || alt => {}
+            KeyCode::Char(c) => {
+                let mut buf = [0u8; 4];
+                let s = c.encode_utf8(&mut buf);
+                if self.editor.search().is_some() {
+                    self.editor.search_type(s);
+                } else {
+                    self.editor.insert(s);
+                }
+            }
+            KeyCode::Enter => {
+                if self.editor.search().is_some() {
+                    self.editor.accept_search();
+                } else {
+                    self.submit(now);
+                }
+            }
+            KeyCode::Esc => self.editor.cancel_search(),
+            KeyCode::Backspace if alt => self.editor.delete_word(),
+            KeyCode::Backspace => self.editor.backspace(),
+            KeyCode::Delete => self.editor.delete(),
+            KeyCode::Left if ctrl => self.editor.word_left(),
+            KeyCode::Right if ctrl => self.editor.word_right(),
+            KeyCode::Left => self.editor.left(),
+            KeyCode::Right => self.editor.right(),
+            KeyCode::Up => self.editor.up(),
+            KeyCode::Down => self.editor.down(),
+            KeyCode::Tab => {
+                let roster = &self.roster;
+                self.editor.tab(|before| complete(before, roster));
+            }
+            KeyCode::PageUp => self.scroll_by(self.page()),
+            KeyCode::PageDown => self.scroll_by(-self.page()),
+            KeyCode::Home => self.scroll = usize::MAX,
+            KeyCode::End => self.scroll_by(isize::MIN),
+            _ => {}
+        }
+    }
+
+    /// How many rows `entry` takes at `width` with a `prefix` column, remembered per entry
+    /// until the width or the prefix column changes (scrolling far back stays cheap).
+    fn row_count(&mut self, index: usize, width: usize, prefix: usize) -> usize {
+        if self.row_cache.0 != (width, prefix) {
+            self.row_cache = ((width, prefix), std::collections::HashMap::new());
+        }
+        let Some(entry) = self.store.newest(index) else {
+            return 0;
+        };
+        if let Some(&n) = self.row_cache.1.get(&entry.id) {
+            return n;
+        }
+        let n = layout::layout(entry, width, prefix, self.settings.look).len();
+        let id = entry.id;
+        if self.row_cache.1.len() >= crate::store::MAX_ENTRIES * 2 {
+            self.row_cache.1.clear();
+        }
+        self.row_cache.1.insert(id, n);
+        n
+    }
+
+    /// The rows of the message pane, `width` by `height`, at the current scroll position
+    /// (clamped here to the top of what is stored).
+    pub fn visible_rows(&mut self, width: usize, height: usize) -> Vec<Line<'static>> {
+        self.pane = (width, height);
+        let prefix = layout::prefix_width(width, self.widest_prefix);
+        // Pass 1: row counts from the newest entry up, until the window is covered.
+        let want = self.scroll.saturating_add(height);
+        let mut total = 0;
+        let mut counts = Vec::new();
+        for index in 0..self.store.len() {
+            let n = self.row_count(index, width, prefix);
+            counts.push(n);
+            total += n;
+            if total >= want {
+                break;
+            }
+        }
+        if total < want {
+            self.scroll = total.saturating_sub(height);
+        }
+        if self.scroll == 0 {
+            self.unread = 0;
+        }
+        // Pass 2: lay out only the entries that reach into the window.
+        let (low, high) = (self.scroll, self.scroll + height);
+        let mut below = 0;
+        let mut chunks: Vec<Vec<Line<'static>>> = Vec::new();
+        for (entry, n) in self.store.iter().rev().zip(counts) {
+            let (start, end) = (below, below + n);
+            below = end;
+            if end <= low {
+                continue;
+            }
+            if start >= high {
+                break;
+            }
+            let mut rows = layout::layout(entry, width, prefix, self.settings.look);
+            // Rows of this entry below the window's bottom, and above its top.
+            rows.truncate(n.saturating_sub(low.saturating_sub(start)));
+            let skip_top = end.saturating_sub(high);
+            rows.drain(..skip_top.min(rows.len()));
+            chunks.push(rows);
+        }
+        chunks.into_iter().rev().flatten().collect()
+    }
+
+    /// The status line's words: server, name, online count, connection state, unread mark.
+    pub fn status(&self, now: Instant) -> String {
+        let name = self.me.as_deref().unwrap_or("-");
+        let online = match (&self.link, self.online) {
+            (Link::Member, Some(n)) => format!(" · {n} online"),
+            _ => String::new(),
+        };
+        let state = match &self.link {
+            Link::Connecting => "connecting...".to_owned(),
+            Link::LoggingIn => "logging in...".to_owned(),
+            Link::Naming => "choose a name".to_owned(),
+            Link::Waiting => "waiting for approval".to_owned(),
+            Link::Member if self.leaving.is_some() => "leaving...".to_owned(),
+            Link::Member => "connected".to_owned(),
+            Link::Retrying { at, why, .. } => format!(
+                "reconnecting in {} s (try {}) · /reconnect · Ctrl-C gives up · {}",
+                at.saturating_duration_since(now).as_secs() + 1,
+                self.attempt,
+                why
+            ),
+            Link::Ended { .. } => "disconnected · /reconnect · Ctrl-C quits".to_owned(),
+        };
+        let mut status = format!(
+            "[ {} · {}{} · {} ]",
+            sanitize(&self.settings.addr),
+            name,
+            online,
+            state
+        );
+        if let Some(lines) = self.confirm {
+            status.push_str(&format!(
+                " [ paste of {lines} lines: Enter sends them, Esc goes back ]"
+            ));
+        } else if self.scroll > 0 {
+            status.push_str(&format!(" [ more below: {} new ]", self.unread));
+        }
+        status
+    }
+
+    /// The prompt before the input text.
+    pub fn prompt(&self) -> String {
+        if let Some(search) = self.editor.search() {
+            let state = if search.found.is_some() || search.query.is_empty() {
+                "search"
+            } else {
+                "failing search"
+            };
+            format!("({state}) '{}': ", search.query)
+        } else if self.link == Link::Naming {
+            "name: ".to_owned()
+        } else {
+            "> ".to_owned()
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crossterm::event::KeyEvent;
+
+    fn now() -> Now {
+        Now {
+            instant: Instant::now(),
+            clock: "12:00".to_owned(),
+            utc: chrono::Utc::now(),
+        }
+    }
+
+    fn app() -> App {
+        App::new(Settings {
+            addr: "127.0.0.1:55555".into(),
+            name: Some("bob".into()),
+            look: Look { styles: false },
+            bell: true,
+        })
+    }
+
+    fn joined() -> App {
+        let mut a = app();
+        let n = now();
+        a.on_net(NetEvent::Connected(dummy_writer()), &n);
+        for line in ["NAME? name please", "WELCOME bob 2"] {
+            a.on_line(line, &n);
+        }
+        a.take_effects();
+        a
+    }
+
+    fn dummy_writer() -> crate::net::Writer {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let stream = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        crate::net::Writer::Plain(stream)
+    }
+
+    fn key(app: &mut App, code: KeyCode, mods: KeyModifiers) {
+        app.on_terminal(Event::Key(KeyEvent::new(code, mods)), &now());
+    }
+
+    fn typed(app: &mut App, text: &str) {
+        for c in text.chars() {
+            key(app, KeyCode::Char(c), KeyModifiers::NONE);
+        }
+    }
+
+    fn rows(app: &mut App) -> Vec<String> {
+        app.visible_rows(80, 30).iter().map(layout::plain).collect()
+    }
+
+    #[test]
+    fn login_offers_the_name_and_asks_who_is_here() {
+        let mut a = app();
+        let n = now();
+        a.on_line("NAME? choose", &n);
+        assert_eq!(a.take_effects(), [Effect::Send("bob".into())]);
+        a.on_line("WELCOME bob 3", &n);
+        assert_eq!(a.take_effects(), [Effect::Send("/who".into())]);
+        assert_eq!(a.link, Link::Member);
+        assert!(a.status(n.instant).contains("bob · 3 online · connected"));
+    }
+
+    #[test]
+    fn ctrl_c_clears_a_line_and_leaves_only_on_an_empty_one() {
+        let mut a = joined();
+        typed(&mut a, "half a thought");
+        key(&mut a, KeyCode::Char('c'), KeyModifiers::CONTROL);
+        assert_eq!(a.editor.text(), "");
+        assert!(a.take_effects().is_empty());
+        key(&mut a, KeyCode::Char('c'), KeyModifiers::CONTROL);
+        assert_eq!(a.take_effects(), [Effect::Send("/leave".into())]);
+        a.on_line("BYE goodbye", &now());
+        assert_eq!(a.outcome, Some(Outcome::success()));
+    }
+
+    #[test]
+    fn lines_typed_before_admission_are_held_until_welcome() {
+        // Regression: typed-ahead lines were kept in the input and glued together.
+        let mut a = app();
+        let n = now();
+        a.on_net(NetEvent::Connected(dummy_writer()), &n);
+        typed(&mut a, "one");
+        key(&mut a, KeyCode::Enter, KeyModifiers::NONE);
+        typed(&mut a, "/me two");
+        key(&mut a, KeyCode::Enter, KeyModifiers::NONE);
+        assert!(a.take_effects().is_empty());
+        assert!(a.editor.is_empty());
+        a.on_line("NAME? name", &n);
+        a.on_line("WELCOME bob 1", &n);
+        a.on_line("HIST 2026-12-01T16:05:09.123Z MSG alice - earlier", &n);
+        assert_eq!(
+            a.take_effects(),
+            ["bob", "/who"].map(|l| Effect::Send(l.into()))
+        );
+        a.on_line("INFO online (1): bob", &n);
+        assert_eq!(
+            a.take_effects(),
+            ["one", "/me two"].map(|l| Effect::Send(l.into()))
+        );
+        let shown = rows(&mut a);
+        let earlier = shown.iter().position(|r| r.contains("earlier")).unwrap();
+        let one = shown.iter().position(|r| r.contains("│ one")).unwrap();
+        assert!(earlier < one, "{shown:#?}");
+    }
+
+    #[test]
+    fn ctrl_j_is_enter() {
+        // Typed before raw mode, Enter comes as Ctrl-J.
+        let mut a = joined();
+        typed(&mut a, "one");
+        key(&mut a, KeyCode::Char('j'), KeyModifiers::CONTROL);
+        typed(&mut a, "two");
+        key(&mut a, KeyCode::Char('j'), KeyModifiers::CONTROL);
+        assert_eq!(
+            a.take_effects(),
+            [Effect::Send("one".into()), Effect::Send("two".into())]
+        );
+    }
+
+    #[test]
+    fn own_lines_show_once_as_sent() {
+        let mut a = joined();
+        typed(&mut a, "hello **all**");
+        key(&mut a, KeyCode::Enter, KeyModifiers::NONE);
+        assert_eq!(a.take_effects(), [Effect::Send("hello **all**".into())]);
+        let shown = rows(&mut a);
+        assert_eq!(
+            shown.iter().filter(|r| r.contains("hello")).count(),
+            1,
+            "{shown:?}"
+        );
+    }
+
+    #[test]
+    fn a_private_to_nobody_shows_the_error_against_it() {
+        let mut a = joined();
+        typed(&mut a, "/private zed secret");
+        key(&mut a, KeyCode::Enter, KeyModifiers::NONE);
+        a.take_effects();
+        a.on_line("ERROR no-such-user nobody named zed is in the room", &now());
+        let shown = rows(&mut a);
+        let at = shown.iter().position(|r| r.contains("→*zed*")).unwrap();
+        assert!(
+            shown[at + 1].contains("✗ not delivered: nobody named zed"),
+            "{shown:?}"
+        );
+        assert!(!shown.iter().any(|r| r.contains("!!")), "{shown:?}");
+    }
+
+    #[test]
+    fn a_big_paste_waits_for_a_second_enter() {
+        let mut a = joined();
+        a.on_terminal(Event::Paste("1\n2\n3\n4\n5\n6".into()), &now());
+        key(&mut a, KeyCode::Enter, KeyModifiers::NONE);
+        assert!(a.take_effects().is_empty());
+        assert!(a.status(Instant::now()).contains("paste of 6 lines"));
+        key(&mut a, KeyCode::Enter, KeyModifiers::NONE);
+        assert_eq!(a.take_effects().len(), 6);
+        assert!(a.editor.is_empty());
+    }
+
+    #[test]
+    fn a_shutdown_reconnects_with_backoff_and_keeps_the_draft() {
+        let mut a = joined();
+        typed(&mut a, "draft");
+        let n = now();
+        a.on_line("BYE server shutting down", &n);
+        assert_eq!(a.take_effects(), [Effect::Disconnect]);
+        assert!(matches!(a.link, Link::Retrying { .. }));
+        assert_eq!(a.editor.text(), "draft");
+        a.tick(&n);
+        assert!(a.take_effects().is_empty());
+        let later = Now {
+            instant: n.instant + Duration::from_secs(2),
+            ..n.clone()
+        };
+        a.tick(&later);
+        assert_eq!(a.take_effects(), [Effect::Connect]);
+        a.on_net(NetEvent::Connected(dummy_writer()), &later);
+        a.on_line("NAME? again", &later);
+        assert_eq!(a.take_effects(), [Effect::Send("bob".into())]);
+        assert_eq!(a.editor.text(), "draft");
+    }
+
+    #[test]
+    fn a_kick_does_not_reconnect() {
+        let mut a = joined();
+        a.on_line("BYE kicked by the operator", &now());
+        assert!(matches!(
+            a.link,
+            Link::Ended {
+                code: ExitCode::Removed,
+                ..
+            }
+        ));
+        key(&mut a, KeyCode::Char('c'), KeyModifiers::CONTROL);
+        assert_eq!(a.outcome.as_ref().unwrap().code, ExitCode::Removed);
+    }
+
+    #[test]
+    fn history_already_on_screen_is_not_repeated_after_a_reconnection() {
+        let mut a = joined();
+        let n = now();
+        a.on_line("MSG alice - seen live", &n);
+        a.on_line("LEAVE bob dropped", &n);
+        assert!(matches!(
+            a.link,
+            Link::Retrying {
+                code: ExitCode::Lost,
+                ..
+            }
+        ));
+        a.take_effects();
+        let later = Now {
+            instant: n.instant + Duration::from_secs(2),
+            utc: n.utc + chrono::Duration::seconds(60),
+            ..n.clone()
+        };
+        a.tick(&later);
+        a.on_net(NetEvent::Connected(dummy_writer()), &later);
+        a.on_line("NAME? again", &later);
+        a.on_line("WELCOME bob 2", &later);
+        let old = (n.utc - chrono::Duration::seconds(1)).to_rfc3339();
+        let new = (n.utc + chrono::Duration::seconds(30)).to_rfc3339();
+        a.on_line(&format!("HIST {old} MSG alice - seen live"), &later);
+        a.on_line(&format!("HIST {new} MSG alice - said while away"), &later);
+        a.on_line("INFO online (2): alice, bob", &later);
+        let shown = rows(&mut a);
+        assert_eq!(
+            shown.iter().filter(|r| r.contains("seen live")).count(),
+            1,
+            "{shown:#?}"
+        );
+        assert_eq!(
+            shown
+                .iter()
+                .filter(|r| r.contains("said while away"))
+                .count(),
+            1
+        );
+    }
+
+    #[test]
+    fn the_mouse_wheel_scrolls() {
+        use crossterm::event::{MouseEvent, MouseEventKind};
+        let mut a = joined();
+        let n = now();
+        for i in 0..50 {
+            a.on_line(&format!("MSG alice - line {i}"), &n);
+        }
+        a.visible_rows(80, 10);
+        let wheel = |kind| {
+            Event::Mouse(MouseEvent {
+                kind,
+                column: 0,
+                row: 0,
+                modifiers: KeyModifiers::NONE,
+            })
+        };
+        a.on_terminal(wheel(MouseEventKind::ScrollUp), &n);
+        assert_eq!(a.scroll, WHEEL_ROWS);
+        a.on_terminal(wheel(MouseEventKind::ScrollDown), &n);
+        assert_eq!(a.scroll, 0);
+    }
+
+    #[test]
+    fn mentions_and_privates_highlight_and_ring_unless_told_not_to() {
+        let mut a = joined();
+        let n = now();
+        a.on_line("MSG alice - hey Bob, look", &n);
+        a.on_line("MSG alice - nothing for bobby", &n);
+        a.on_line("PRIV alice bob - psst", &n);
+        assert_eq!(a.take_effects(), [Effect::Bell, Effect::Bell]);
+        let flags: Vec<bool> = a.store.iter().rev().take(3).map(|e| e.highlight).collect();
+        assert_eq!(flags, [true, false, true]);
+        let mut quiet = App::new(Settings {
+            bell: false,
+            ..a.settings.clone()
+        });
+        quiet.on_line("PRIV alice bob - psst", &n);
+        assert!(quiet.take_effects().is_empty());
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_thirty_seconds() {
+        let secs: Vec<u64> = (1..=8).map(|n| backoff(n).as_secs()).collect();
+        assert_eq!(secs, [1, 2, 4, 8, 16, 30, 30, 30]);
+    }
+
+    #[test]
+    fn mentions_are_whole_words() {
+        assert!(mentions("hi bob!", "bob"));
+        assert!(mentions("BOB: hi", "bob"));
+        assert!(!mentions("bobby", "bob"));
+        assert!(!mentions("jim-bob", "bob"));
+        assert!(!mentions("anything", ""));
+    }
+
+    #[test]
+    fn version_2_lines_render() {
+        let mut a = joined();
+        let n = now();
+        a.on_line("HIST 2026-12-01T16:05:09.123Z MSG alice - earlier", &n);
+        a.on_line("HIST 2026-12-01T16:06:09.123Z ACT alice waved", &n);
+        a.on_line("ACT alice waves", &n);
+        a.on_line("NICK alice al", &n);
+        let shown = rows(&mut a);
+        let text: Vec<&str> = shown.iter().map(|r| r[6..].trim_start()).collect();
+        let at = text.iter().position(|r| r.ends_with("earlier")).unwrap();
+        assert!(text[at].starts_with("alice │ earlier"), "{text:?}");
+        assert!(text[at + 1].starts_with("* │ alice waved"), "{text:?}");
+        assert!(
+            text[at + 2].contains("history above, live below"),
+            "{text:?}"
+        );
+        assert!(text[at + 3].starts_with("* │ alice waves"), "{text:?}");
+        assert!(
+            text[at + 4].starts_with("-- │ alice is now known as al"),
+            "{text:?}"
+        );
+    }
+
+    #[test]
+    fn every_scroll_position_shows_the_right_window() {
+        let mut a = joined();
+        let n = now();
+        for i in 0..40 {
+            let words = "word ".repeat(i % 7 * 9);
+            a.on_line(&format!("MSG alice - m{i} {words}"), &n);
+        }
+        let prefix = layout::prefix_width(50, a.widest_prefix);
+        let all: Vec<String> = a
+            .store
+            .iter()
+            .flat_map(|e| layout::layout(e, 50, prefix, a.look()))
+            .map(|l| layout::plain(&l))
+            .collect();
+        for scroll in 0..all.len() + 5 {
+            a.scroll = scroll;
+            let got: Vec<String> = a.visible_rows(50, 7).iter().map(layout::plain).collect();
+            let end = all.len() - a.scroll.min(all.len() - 7);
+            assert_eq!(got, all[end - 7..end], "scroll {scroll}");
+        }
+    }
+
+    #[test]
+    fn scrolled_up_the_view_stays_and_counts_unread() {
+        let mut a = joined();
+        let n = now();
+        for i in 0..100 {
+            a.on_line(&format!("MSG alice - line {i}"), &n);
+        }
+        let small = |a: &mut App| -> Vec<String> {
+            a.visible_rows(80, 10).iter().map(layout::plain).collect()
+        };
+        small(&mut a);
+        key(&mut a, KeyCode::PageUp, KeyModifiers::NONE);
+        let before = small(&mut a);
+        assert!(!before.last().unwrap().contains("line 99"), "{before:?}");
+        a.on_line("MSG alice - new one", &n);
+        assert_eq!(small(&mut a), before);
+        assert!(a.status(n.instant).contains("1 new"));
+        key(&mut a, KeyCode::End, KeyModifiers::NONE);
+        assert!(small(&mut a).last().unwrap().contains("new one"));
+        key(&mut a, KeyCode::Home, KeyModifiers::NONE);
+        assert!(small(&mut a)
+            .iter()
+            .any(|r| r.contains("you are in as bob")));
+    }
+}

@@ -1,0 +1,320 @@
+//! The terminal thread of the full-screen interface: it owns the terminal (raw mode, the
+//! alternate screen, bracketed paste, the mouse) and the writing half of the connection, and
+//! runs the loop: it sleeps on one channel until a network report (from the network thread) or
+//! a terminal event (from a small thread that only reads keys, since reading blocks) arrives or
+//! a timer is due, lets `App` handle it, carries out the effects, and draws. The rules are all in
+//! `app.rs`. The terminal is put back on every way out: leaving, a signal, a panic; a terminal
+//! that hangs up (its window closed) makes the client leave the room politely.
+
+use std::io::{self, IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crossterm::event::{
+    self, DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture,
+    Event,
+};
+use crossterm::terminal::{
+    disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen,
+};
+use crossterm::{cursor, execute};
+use ratatui::backend::CrosstermBackend;
+use ratatui::Terminal;
+
+use crate::app::{App, Effect, Link, Now, Settings};
+use crate::config::Config;
+use crate::exit::{ExitCode, Outcome};
+use crate::layout::Look;
+use crate::net::{self, describe, NetEvent, Writer, CHANNEL_SIZE};
+
+/// The longest the loop sleeps with nothing happening: timers (reconnection, the end of a
+/// leave) are checked at least this often, and the reconnection countdown redrawn.
+const WAIT: Duration = Duration::from_millis(250);
+
+/// How long the key thread waits for a key before it checks that the terminal is still there.
+const KEY_POLL: Duration = Duration::from_millis(500);
+
+/// At most this many queued events are handled before a frame is drawn.
+const BATCH: usize = 256;
+
+/// What wakes the terminal thread.
+#[derive(Debug)]
+enum Wake {
+    /// A report of the network thread of connection attempt `.0`.
+    Net(u64, NetEvent),
+    /// A key, a paste, the mouse, a resize.
+    Term(Event),
+    /// The terminal hung up or cannot be read.
+    TerminalGone,
+}
+
+/// Starts the thread that reads the terminal's events into the channel. It ends when the
+/// terminal goes away (reporting it) or nobody listens.
+fn spawn_keys(tx: SyncSender<Wake>) -> io::Result<()> {
+    thread::Builder::new()
+        .name("keys".into())
+        .spawn(move || loop {
+            let wake = match event::poll(KEY_POLL) {
+                Ok(true) => match event::read() {
+                    Ok(event) => Wake::Term(event),
+                    Err(_) => Wake::TerminalGone,
+                },
+                Ok(false) if io::stdin().is_terminal() => continue,
+                Ok(false) | Err(_) => Wake::TerminalGone,
+            };
+            let gone = matches!(wake, Wake::TerminalGone);
+            if tx.send(wake).is_err() || gone {
+                return;
+            }
+        })
+        .map(drop)
+}
+
+/// The terminal in full-screen mode; dropping it puts the terminal back.
+struct TerminalGuard {
+    mouse: bool,
+}
+
+/// Puts the terminal back as it was. Best effort: there is nobody to tell about a failure.
+fn restore(mouse: bool) {
+    let mut out = io::stdout();
+    if mouse {
+        let _ = execute!(out, DisableMouseCapture);
+    }
+    let _ = execute!(
+        out,
+        DisableBracketedPaste,
+        LeaveAlternateScreen,
+        cursor::Show
+    );
+    let _ = disable_raw_mode();
+}
+
+impl TerminalGuard {
+    fn enter(mouse: bool) -> io::Result<Self> {
+        enable_raw_mode()?;
+        let guard = TerminalGuard { mouse };
+        let mut out = io::stdout();
+        execute!(out, EnterAlternateScreen, EnableBracketedPaste)?;
+        if mouse {
+            execute!(out, EnableMouseCapture)?;
+        }
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            restore(mouse);
+            previous(info);
+        }));
+        Ok(guard)
+    }
+}
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        restore(self.mouse);
+    }
+}
+
+fn now() -> Now {
+    let local = chrono::Local::now();
+    Now {
+        instant: Instant::now(),
+        clock: local.format("%H:%M").to_string(),
+        utc: local.with_timezone(&chrono::Utc),
+    }
+}
+
+/// Starts a network thread reporting into the terminal thread's channel.
+fn spawn_net(
+    addr: &str,
+    generation: u64,
+    stream: Option<net::Stream>,
+    tx: &SyncSender<Wake>,
+) -> io::Result<()> {
+    let tx = tx.clone();
+    net::spawn(addr.to_owned(), generation, stream, move |tag, event| {
+        tx.send(Wake::Net(tag, event)).is_ok()
+    })
+}
+
+/// Runs the full-screen interface until the user leaves; returns how it ended.
+pub fn run(config: &Config) -> Outcome {
+    // Connect before taking the screen, so an unreachable server is one plain line.
+    let stream = match net::connect(&config.addr) {
+        Ok(stream) => stream,
+        Err(outcome) => return outcome,
+    };
+    let (tx, rx) = mpsc::sync_channel(CHANNEL_SIZE);
+    let mut generation = 1;
+    if let Err(e) = spawn_net(&config.addr, generation, Some(stream), &tx) {
+        return Outcome::fail(
+            ExitCode::Failure,
+            format!("cannot start the network thread: {e}"),
+        );
+    }
+    let guard = match TerminalGuard::enter(config.mouse) {
+        Ok(guard) => guard,
+        Err(e) => {
+            restore(config.mouse);
+            return Outcome::fail(
+                ExitCode::Failure,
+                format!("cannot use the terminal: {}", describe(&e)),
+            );
+        }
+    };
+    let mut terminal = match Terminal::new(CrosstermBackend::new(io::stdout())) {
+        Ok(terminal) => terminal,
+        Err(e) => {
+            drop(guard);
+            return Outcome::fail(
+                ExitCode::Failure,
+                format!("cannot use the terminal: {}", describe(&e)),
+            );
+        }
+    };
+    if let Err(e) = spawn_keys(tx.clone()) {
+        drop(terminal);
+        drop(guard);
+        return Outcome::fail(
+            ExitCode::Failure,
+            format!("cannot start the key thread: {e}"),
+        );
+    }
+    let mut app = App::new(Settings {
+        addr: config.addr.clone(),
+        name: config.name.clone(),
+        look: Look {
+            styles: config.colors,
+        },
+        bell: config.bell,
+    });
+    app.notice(&now(), &format!("connecting to {}...", config.addr));
+    let mut writer: Option<Writer> = None;
+    // SIGTERM and SIGHUP leave through the loop, so the terminal is put back.
+    let terminate = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP] {
+        // Without the handler the signal ends the process as before; nothing else changes.
+        let _ = signal_hook::flag::register(signal, Arc::clone(&terminate));
+    }
+    let mut terminating = false;
+    let mut tty_alive = true;
+    let mut changed = true;
+    let mut last_draw: Option<Instant> = None;
+    let outcome = loop {
+        // Sleep until something happens or a timer may be due, then take what is queued.
+        let mut batch = Vec::new();
+        match rx.recv_timeout(WAIT) {
+            Ok(wake) => batch.push(wake),
+            Err(RecvTimeoutError::Timeout) => {}
+            // Unreachable while this thread holds `tx`; nothing to wait for then anyway.
+            Err(RecvTimeoutError::Disconnected) => thread::sleep(WAIT),
+        }
+        while batch.len() < BATCH {
+            match rx.try_recv() {
+                Ok(wake) => batch.push(wake),
+                Err(_) => break,
+            }
+        }
+        for wake in batch {
+            changed = true;
+            match wake {
+                Wake::Net(tag, event) if tag != generation => {
+                    // A report of an abandoned connection.
+                    if let NetEvent::Connected(stale) = event {
+                        stale.close();
+                    }
+                }
+                Wake::Net(_, NetEvent::Connected(w)) => {
+                    writer = Some(w);
+                    app.connected();
+                }
+                Wake::Net(_, event) => app.on_net(event, &now()),
+                Wake::Term(event) => app.on_terminal(event, &now()),
+                Wake::TerminalGone => tty_alive = false,
+            }
+            if app.outcome.is_some() {
+                break;
+            }
+        }
+        let gone = !tty_alive || terminate.load(Ordering::Relaxed);
+        if gone && !terminating {
+            terminating = true;
+            app.terminate(&now());
+        }
+        app.tick(&now());
+        // Effects, until there are none (a failed write is a lost connection: more effects).
+        let mut bell = false;
+        loop {
+            let effects = app.take_effects();
+            if effects.is_empty() {
+                break;
+            }
+            changed = true;
+            for effect in effects {
+                match effect {
+                    Effect::Send(line) => {
+                        let failed = match &mut writer {
+                            Some(w) => w.send_line(&line).err(),
+                            None => None,
+                        };
+                        if let Some(e) = failed {
+                            app.on_net(NetEvent::Closed(Some(describe(&e))), &now());
+                        }
+                    }
+                    Effect::Connect => {
+                        if let Some(w) = writer.take() {
+                            w.close();
+                        }
+                        generation += 1;
+                        if let Err(e) = spawn_net(&config.addr, generation, None, &tx) {
+                            app.on_net(NetEvent::Failed(e.to_string()), &now());
+                        }
+                    }
+                    Effect::Disconnect => {
+                        if let Some(w) = writer.take() {
+                            w.close();
+                        }
+                        generation += 1;
+                    }
+                    Effect::Bell => bell = true,
+                    Effect::Redraw => {
+                        let _ = terminal.clear();
+                    }
+                }
+            }
+        }
+        if let Some(outcome) = app.outcome.take() {
+            break outcome;
+        }
+        // The countdown of a reconnection changes every second with nothing else happening.
+        let countdown = matches!(app.link, Link::Retrying { .. })
+            && last_draw.is_none_or(|at| at.elapsed() >= Duration::from_secs(1));
+        if tty_alive && (changed || countdown) {
+            let at = Instant::now();
+            if let Err(e) = terminal.draw(|frame| crate::ui::draw(frame, &mut app, at)) {
+                if io::stdin().is_terminal() {
+                    break Outcome::fail(
+                        ExitCode::Failure,
+                        format!("cannot draw on the terminal: {}", describe(&e)),
+                    );
+                }
+                tty_alive = false;
+            }
+            last_draw = Some(at);
+            changed = false;
+            if bell {
+                let mut out = io::stdout();
+                let _ = out.write_all(b"\x07");
+                let _ = out.flush();
+            }
+        }
+    };
+    if let Some(w) = writer.take() {
+        w.close();
+    }
+    drop(terminal);
+    drop(guard);
+    outcome
+}
