@@ -24,6 +24,7 @@ pub mod roster;
 pub mod screen;
 pub mod session;
 pub mod term;
+pub mod tls;
 
 pub use session::run;
 
