@@ -32,6 +32,7 @@ pub mod roster;
 pub mod screen;
 pub mod session;
 pub mod store;
+pub mod tls;
 pub mod tui;
 pub mod ui;
 
