@@ -113,7 +113,7 @@ pub const HELP_LINES: [&str; 10] = [
     "/who                              list the members online",
     "/leave                            leave the room (/quit works too)",
     "//text                            say text that starts with /",
-    "markup: **bold** __italic__ ~~strike~~, nestable",
+    "markup: **bold** __italic__ ~~strike~~ `code`, nestable; \\** keeps a marker literal",
     "history: the room's last messages are shown to newcomers (never privates)",
 ];
 
