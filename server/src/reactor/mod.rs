@@ -20,9 +20,11 @@
 //! - `leave`: closing politely, dooming, reaping.
 //! - `console`: the operator consoles' input and output.
 //! - `shutdown`: signals and the goodbye round.
+//! - `cluster`: the cluster bridge's messages (`--cluster`), woken by its own token.
 //! - [`conn`], [`stream`]: one connection's state and its byte stream.
 
 mod accept;
+mod cluster;
 pub mod conn;
 mod console;
 mod input;
@@ -42,7 +44,7 @@ use mio::{Events, Interest, Poll, Registry, Token};
 use slab::Slab;
 
 use crate::chat::{ConnId, Core, Now};
-use crate::config::{Config, CONSOLE_MAX_LINE, READ_CHUNK};
+use crate::config::{Config, CONSOLE_MAX_LINE, READ_CHUNK, SHUTDOWN_GRACE};
 use crate::console::control::{ControlConn, ControlListener};
 use crate::console::io::{ConsoleInput, ConsoleOut, StdinSource};
 use crate::timers::{TimerKind, Timers};
@@ -57,6 +59,8 @@ const CONTROL_LISTENER: Token = Token(4);
 const FIRST_CONN: usize = 5;
 /// Control console tokens are their slab keys shifted this far, past any connection's token.
 const FIRST_CONTROL: usize = usize::MAX / 2;
+/// The cluster bridge's waker: just below the control consoles, past any connection's token.
+const CLUSTER: Token = Token(FIRST_CONTROL - 1);
 
 const EVENTS_CAPACITY: usize = 1024;
 
@@ -92,6 +96,10 @@ pub struct Shell {
     quit_requested: bool,
     /// Whether shutdown has begun.
     shutting_down: bool,
+    /// The cluster bridge (`--cluster`).
+    cluster: Option<crate::cluster::Link>,
+    /// Whether the bridge may have more messages than one round took.
+    cluster_busy: bool,
 }
 
 /// The whole server.
@@ -182,6 +190,13 @@ impl Reactor {
             }
             None => None,
         };
+        let cluster = match &config.cluster {
+            Some(c) => {
+                let waker = mio::Waker::new(poll.registry(), CLUSTER)?;
+                Some(crate::cluster::Link::start(c.clone(), waker)?)
+            }
+            None => None,
+        };
         Ok(Reactor {
             listener: Some(listener),
             core: Core::new(config.clone(), consoles),
@@ -200,6 +215,8 @@ impl Reactor {
                 trim_armed: false,
                 quit_requested: false,
                 shutting_down: false,
+                cluster,
+                cluster_busy: false,
                 config,
             },
             poll,
@@ -224,6 +241,9 @@ impl Reactor {
             if let Some(deadline) = self.shutdown_deadline {
                 if now >= deadline || self.shell.all_flushed() {
                     self.shell.console_out.flush(&self.shell.registry);
+                    if let Some(link) = self.shell.cluster.as_mut() {
+                        link.wait_left(SHUTDOWN_GRACE);
+                    }
                     log::info!("shutdown complete");
                     return Ok(());
                 }
@@ -243,6 +263,7 @@ impl Reactor {
                     SIGNALS => self.read_signals(now),
                     CONSOLE_OUT => self.shell.console_out.flush(&self.shell.registry),
                     CONTROL_LISTENER => self.accept_controls(now),
+                    CLUSTER => self.shell.cluster_busy = true,
                     Token(t) if t >= FIRST_CONTROL => {
                         let key = t - FIRST_CONTROL;
                         if event.is_writable() {
@@ -268,6 +289,7 @@ impl Reactor {
                 self.read_console(now);
             }
             let now = Now::read();
+            self.drive_cluster(now);
             self.fire_timers(now);
             self.drive_ready(now);
             self.settle(now);
@@ -276,7 +298,7 @@ impl Reactor {
 
     fn poll_timeout(&self, now: Instant) -> Option<Duration> {
         let console_busy = self.stdin.as_ref().is_some_and(StdinSource::always_ready);
-        if !self.ready.is_empty() || console_busy {
+        if !self.ready.is_empty() || console_busy || self.shell.cluster_busy {
             return Some(Duration::ZERO);
         }
         let timer = self.shell.timers.next_timeout(now);
