@@ -114,14 +114,28 @@ fn await_line(c: &mut Client, prefix: &str, within: Duration) -> String {
     }
 }
 
-/// Logs `name` in, and waits until every client in `others` saw it join.
+/// Logs `name` in, waits until every client in `others` saw it join, and until its own server
+/// lists everyone in `/who` (JOINs of members whose join raced with this one are skipped), so
+/// the next line the newcomer reads is whatever the test does next.
 #[track_caller]
 fn join(server: &Server, name: &str, others: &mut [&mut Client]) -> Client {
-    let c = server.login(name);
+    let mut c = server.login(name);
     for o in others.iter_mut() {
         await_line(o, &format!("JOIN {name}"), util::TIMEOUT);
     }
-    c
+    let want = others.len() + 1;
+    let deadline = Instant::now() + util::TIMEOUT;
+    loop {
+        c.send_line("/who");
+        let info = await_line(&mut c, "INFO online (", util::TIMEOUT);
+        if info.starts_with(&format!("INFO online ({want}):")) {
+            return c;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name}'s server never listed {want}: {info}"
+        );
+    }
 }
 
 #[test]
@@ -375,4 +389,46 @@ fn a_stopped_server_is_gone_from_the_room_and_cuts_its_members_off_when_it_wakes
     // Nothing the stopped server relayed while it was out reaches the room.
     a.send_line("still here");
     bob2.expect_exact("MSG alice - still here");
+}
+
+#[test]
+fn a_server_that_quits_leaves_the_room_at_once() {
+    let redis = Redis::start();
+    let s1 = node(&redis, &["--auto-approve"]);
+    let mut s2 = node(&redis, &["--auto-approve"]);
+    let mut a = s1.login("alice");
+    let mut b = join(&s2, "bob", &mut [&mut a]);
+    s2.console("quit");
+    b.expect_exact("BYE server shutting down");
+    // Well before the 5 s interval: the quitting server announced its own members.
+    match a.try_next_line(Duration::from_secs(3)) {
+        Ok(line) => assert_eq!(line, "LEAVE bob quit"),
+        Err(e) => panic!("no LEAVE within 3 s: {e:?}"),
+    }
+    let status = s2.wait_exit(util::TIMEOUT);
+    assert!(status.success(), "{status:?}");
+    let mut again = s1.connect();
+    again.login("bob");
+}
+
+#[test]
+fn without_redis_a_cluster_server_refuses_joins_until_redis_answers() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("redis://127.0.0.1:{port}");
+    let mut s = Server::start_with(&["--cluster", &url, "--auto-approve"], Console::Piped);
+    let mut c = s.connect();
+    c.expect("DENIED the server lost its cluster");
+    let redis = Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _redis = Redis { child: redis, port };
+    s.expect_console("cluster: in the room as server ");
+    s.login("alice");
 }
