@@ -4,6 +4,8 @@
 # to CPU 0 and the generator to CPU 1. Prints one table: our figures and the ratio to each anchor.
 #
 # Usage: scripts/bench.sh [--quick] [--repeat N] [--servers "ours ngircd inspircd"] [--out DIR]
+#        scripts/bench.sh --scale-out [--quick] [--out DIR]   (1 vs 2 servers through Redis:
+#              scripts/bench-cluster.sh)
 #   --quick    smaller members/messages/time: about a minute instead of several
 #   --repeat N run everything N times (interleaved) and print each figure's median: on a shared
 #              machine single runs vary by tens of percent
@@ -26,6 +28,7 @@ while [ $# -gt 0 ]; do
         --servers) servers="$2"; shift ;;
         --out) out="$2"; shift ;;
         --repeat) repeat="$2"; shift ;;
+        --scale-out) shift; exec "$(dirname "$0")/bench-cluster.sh" "$@" ;;
         -h|--help) sed -n '2,/^set -euo/{/^#/p}' "$0"; exit 0 ;;
         *) echo "bench.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
     esac
