@@ -30,7 +30,7 @@ done
 if [ "$quick" = 1 ]; then
     BIG_N=200; BIG_S=20; BIG_M=200; RATE_N=300; RATES="1 2 4"; RATE_D=3
 else
-    BIG_N=1000; BIG_S=50; BIG_M=500; RATE_N=1000; RATES="0.5 1 2 4 8"; RATE_D=5
+    BIG_N=1000; BIG_S=50; BIG_M=500; RATE_N=1000; RATES="1 2 4 8 16 32"; RATE_D=5
 fi
 RATE_S=100
 

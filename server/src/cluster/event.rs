@@ -8,7 +8,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use chat_common::protocol::LeaveReason;
+use chat_common::protocol::{validate_name, LeaveReason};
 
 use crate::chat::ConnId;
 
@@ -63,48 +63,63 @@ impl Event {
         }
     }
 
-    /// Decodes an entry's kind and arguments; `None` for anything malformed.
+    /// Decodes an entry's kind and arguments; `None` for anything malformed: names must follow
+    /// the name rule and lines be one protocol line of the right kind, so even a stray writer
+    /// cannot make a server send its members something outside the grammar.
     pub fn decode(kind: &[u8], a: &[u8], b: &[u8], _c: &[u8]) -> Option<Event> {
-        let text = |v: &[u8]| std::str::from_utf8(v).ok().map(str::to_owned);
-        let line = |v: &[u8]| {
-            let ok = v.last() == Some(&b'\n') && !v[..v.len() - 1].contains(&b'\n');
+        let text = |v: &[u8]| {
+            let t = std::str::from_utf8(v).ok()?;
+            (!t.chars().any(char::is_control)).then(|| t.to_owned())
+        };
+        let name = |v: &[u8]| {
+            let t = std::str::from_utf8(v).ok()?;
+            (validate_name(t).ok()? == t).then(|| t.to_owned())
+        };
+        let line = |v: &[u8], tags: &[&[u8]]| {
+            let body = v.strip_suffix(b"\n")?;
+            let ok = tags.iter().any(|t| body.starts_with(t))
+                && std::str::from_utf8(body).is_ok_and(|t| !t.chars().any(char::is_control));
             ok.then(|| v.to_vec())
         };
         Some(match kind {
-            b"J" => Event::Join { name: text(a)? },
+            b"J" => Event::Join { name: name(a)? },
             b"L" => Event::Leave {
-                name: text(a)?,
+                name: name(a)?,
                 reason: LeaveReason::parse(std::str::from_utf8(b).ok()?)?,
             },
             b"N" => Event::Nick {
-                old: text(a)?,
-                new: text(b)?,
+                old: name(a)?,
+                new: name(b)?,
             },
-            b"M" => Event::Msg { line: line(a)? },
-            b"I" => Event::Info { line: line(a)? },
+            b"M" => Event::Msg {
+                line: line(a, &[b"MSG ", b"ACT "])?,
+            },
+            b"I" => Event::Info {
+                line: line(a, &[b"INFO "])?,
+            },
             b"P" => Event::Priv {
-                to: text(a)?,
-                line: line(b)?,
+                to: name(a)?,
+                line: line(b, &[b"PRIV "])?,
             },
             b"R" => Event::Request {
-                name: text(a)?,
+                name: name(a)?,
                 addr: text(b)?,
             },
             b"D" => Event::Decided {
-                name: text(a)?,
+                name: name(a)?,
                 how: text(b)?,
             },
             b"A" => Event::Approve {
                 server: text(a)?,
-                name: text(b)?,
+                name: name(b)?,
             },
             b"X" => Event::Deny {
                 server: text(a)?,
-                name: text(b)?,
+                name: name(b)?,
             },
             b"K" => Event::Kick {
                 server: text(a)?,
-                name: text(b)?,
+                name: name(b)?,
             },
             b"G" => Event::Down { server: text(a)? },
             _ => return None,
@@ -294,5 +309,9 @@ mod tests {
         assert_eq!(Event::decode(b"M", b"MSG a - x", b"", b""), None, "no LF");
         assert_eq!(Event::decode(b"M", b"MSG a\n - x\n", b"", b""), None);
         assert_eq!(Event::decode(b"J", b"\xff", b"", b""), None);
+        assert_eq!(Event::decode(b"J", b"a b", b"", b""), None, "not a name");
+        assert_eq!(Event::decode(b"M", b"BYE x\n", b"", b""), None, "not a MSG");
+        assert_eq!(Event::decode(b"M", b"MSG a - \x1b[2J\n", b"", b""), None);
+        assert_eq!(Event::decode(b"R", b"al", b"1.2.3.4:5\x07", b""), None);
     }
 }
