@@ -291,10 +291,8 @@ fn a_killed_server_s_members_leave_as_quit_within_the_interval_and_their_names_a
     s2.signal("KILL");
     await_line(&mut a, "LEAVE bob quit", interval() + SLACK);
     let took = killed.elapsed();
-    assert!(
-        took >= interval() - Duration::from_millis(500),
-        "too soon: {took:?}"
-    );
+    // Not at once (that would be a clean exit): only once its heartbeat went stale.
+    assert!(took >= interval() / 2, "too soon: {took:?}");
     let mut again = s1.connect();
     again.login("bob");
     a.expect_exact("JOIN bob");

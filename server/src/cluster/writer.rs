@@ -59,6 +59,8 @@ pub(super) struct Writer {
     /// theirs that was stuck in a stopped Redis may still run and bring them back to life, so
     /// they are made to leave the room before the next join.
     stale: Vec<String>,
+    /// The last reason a join failed, so each new one is logged once.
+    last_join_error: Option<String>,
     next_beat: Instant,
 }
 
@@ -93,6 +95,7 @@ impl Writer {
             seq: 0,
             pending: VecDeque::new(),
             stale: Vec::new(),
+            last_join_error: None,
             next_beat: now,
         }
     }
@@ -152,7 +155,14 @@ impl Writer {
             Ok(true) => true,
             Ok(false) => false,
             Err(e) => {
-                log::debug!("cluster: cannot join yet: {e}");
+                // Once per outage at warn (a wrong password or address must be seen), then debug.
+                let text = e.to_string();
+                if self.last_join_error.as_deref() != Some(text.as_str()) {
+                    log::warn!("cluster: cannot join the room yet: {text}");
+                    self.last_join_error = Some(text);
+                } else {
+                    log::debug!("cluster: cannot join yet: {e}");
+                }
                 self.con = None;
                 std::thread::sleep(self.config.heartbeat());
                 true
@@ -399,6 +409,7 @@ impl Writer {
             id: at,
         };
         self.stale.retain(|s| *s != server);
+        self.last_join_error = None;
         self.server = Some(server);
         self.shared.joined.store(true, Ordering::SeqCst);
         Ok(deliver(&self.to_core, &self.waker, up))
