@@ -430,3 +430,53 @@ fn without_redis_a_cluster_server_refuses_joins_until_redis_answers() {
     s.expect_console("cluster: in the room as server ");
     s.login("alice");
 }
+
+#[test]
+fn two_servers_claiming_one_name_at_once_admit_exactly_one() {
+    let redis = Redis::start();
+    let s1 = node(&redis, &["--auto-approve"]);
+    let s2 = node(&redis, &["--auto-approve"]);
+    for round in 0..5 {
+        let name = format!("dup{round}");
+        let mut c1 = s1.connect_prompted();
+        let mut c2 = s2.connect_prompted();
+        c1.send_line(&name);
+        c2.send_line(&name);
+        let got = [c1.next_line(), c2.next_line()];
+        let welcomed = got.iter().filter(|l| l.starts_with("WELCOME ")).count();
+        let refused = got
+            .iter()
+            .filter(|l| l.starts_with("ERROR name-taken "))
+            .count();
+        assert_eq!((welcomed, refused), (1, 1), "{got:?}");
+    }
+}
+
+#[test]
+fn a_restarted_redis_that_lost_the_room_makes_every_server_start_it_again() {
+    let mut redis = Redis::start();
+    let mut s1 = node(&redis, &["--auto-approve", "--cluster-timeout", SHORT]);
+    let mut a = s1.login("alice");
+    // Redis dies and comes back empty on the same port (no persistence).
+    let port = redis.port;
+    redis.signal("KILL");
+    let _ = redis.child.wait();
+    redis = Redis {
+        child: Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+        port,
+    };
+    await_line(
+        &mut a,
+        "BYE the server lost its cluster; reconnect",
+        interval() + SLACK,
+    );
+    s1.expect_console("cluster: in the room as server ");
+    let mut again = s1.connect();
+    again.login("alice");
+    drop(redis);
+}
