@@ -305,8 +305,8 @@ impl Core {
                 name: name.to_string(),
                 how,
             };
+            // The LEAVE-like event frees the name in Redis in the same step.
             self.publish(event, now, out);
-            self.release(name, out);
         }
         out.close(id);
     }

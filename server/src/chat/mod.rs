@@ -363,7 +363,6 @@ impl Core {
                     now,
                     out,
                 );
-                self.release(name, out);
                 if !self.shutting_down {
                     self.broadcast(&ServerMsg::Leave { name, reason }, None, out);
                     out.console(
@@ -384,7 +383,6 @@ impl Core {
                     now,
                     out,
                 );
-                self.release(name, out);
                 if reason == LeaveReason::Quit && !self.shutting_down {
                     self.announce(
                         operator::Announcement::Withdrawn,

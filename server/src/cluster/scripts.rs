@@ -73,9 +73,11 @@ return n
     )
 }
 
-/// Appends a batch of events. KEYS: servers, who, seq, log. ARGV: my id, the sequence number
-/// of the batch's first event, the log's MAXLEN, then five per event: kind, ms, a, b, c.
-/// Returns -1 when this server was declared dead (nothing appended), else 1.
+/// Appends a batch of events. KEYS: servers, who, seq, log, names. ARGV: my id, the sequence
+/// number of the batch's first event, the log's MAXLEN, then five per event: kind, ms, a, b, c.
+/// A `LEAVE` or a decided join frees its name in the same step, so nobody who read the event can
+/// find the name still held. Returns -1 when this server was declared dead (nothing appended),
+/// else 1.
 pub const PUBLISH: &str = r#"
 local me = ARGV[1]
 if not redis.call('ZSCORE', KEYS[1], me) then return -1 end
@@ -94,6 +96,9 @@ for i = 4, #ARGV, 5 do
       redis.call('HSET', KEYS[2], string.lower(a), me .. '\tW\t' .. a .. '\t' .. b)
     elseif k == 'L' or k == 'D' then
       del_mine(string.lower(a))
+      if redis.call('HGET', KEYS[5], string.lower(a)) == me then
+        redis.call('HDEL', KEYS[5], string.lower(a))
+      end
     elseif k == 'N' then
       del_mine(string.lower(a))
       redis.call('HSET', KEYS[2], string.lower(b), me .. '\tM\t' .. b)

@@ -306,7 +306,7 @@ impl Writer {
             .count();
         let script = self.publish_script.clone();
         let mut inv = script.prepare_invoke();
-        for k in ["servers", "who", "seq", "log"] {
+        for k in ["servers", "who", "seq", "log", "names"] {
             inv.key(self.config.key(k));
         }
         inv.arg(&server).arg(self.seq + 1).arg(LOG_MAXLEN);
