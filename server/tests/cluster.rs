@@ -487,3 +487,35 @@ fn a_restarted_redis_that_lost_the_room_makes_every_server_start_it_again() {
     again.login("alice");
     drop(redis);
 }
+
+#[test]
+fn a_server_whose_queue_to_a_stuck_redis_overflows_cuts_itself_off_instead_of_growing() {
+    let redis = Redis::start();
+    let mut s1 = node(&redis, &["--auto-approve"]);
+    let mut a = s1.login("alice");
+    redis.signal("STOP");
+    // 48 MiB of lines, more than the 32 MiB the server may queue for Redis, sent well within
+    // the 5 s interval (a writer thread keeps the socket drained while this one reads).
+    let line = util::filler("x", 4000);
+    let mut writer = a.stream().try_clone().unwrap();
+    let flood = thread::spawn(move || {
+        let payload = format!("{line}\n").repeat(64);
+        for _ in 0..(48 * 1024 * 1024 / payload.len()) {
+            if writer.write_all(payload.as_bytes()).is_err() {
+                break;
+            }
+        }
+    });
+    await_line(
+        &mut a,
+        "BYE the server lost its cluster; reconnect",
+        Duration::from_secs(4),
+    );
+    s1.expect_console("cluster lost (its queue to Redis overflowed)");
+    let _ = flood.join();
+    let peak = s1.proc_status_kib("VmHWM");
+    assert!(peak < 96 * 1024, "peak memory {peak} KiB");
+    redis.signal("CONT");
+    s1.expect_console("cluster: in the room as server ");
+    s1.login("alice");
+}
