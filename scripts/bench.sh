@@ -5,6 +5,8 @@
 #
 # Usage: scripts/bench.sh [--quick] [--repeat N] [--servers "ours ngircd inspircd"] [--out DIR]
 #                        [--baseline BIN]
+#        scripts/bench.sh --scale-out [--quick] [--out DIR]   (1 vs 2 servers through Redis:
+#              scripts/bench-cluster.sh)
 #   --quick    smaller members/messages/time: about a minute instead of several
 #   --repeat N run everything N times (interleaved) and print each figure's median: on a shared
 #              machine single runs vary by tens of percent
@@ -32,6 +34,7 @@ while [ $# -gt 0 ]; do
         --out) out="$2"; shift ;;
         --repeat) repeat="$2"; shift ;;
         --baseline) baseline="$2"; shift ;;
+        --scale-out) shift; exec "$(dirname "$0")/bench-cluster.sh" "$@" ;;
         -h|--help) sed -n '2,/^set -euo/{/^#/p}' "$0"; exit 0 ;;
         *) echo "bench.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
     esac

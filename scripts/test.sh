@@ -18,6 +18,7 @@ need_pkg() { # need_pkg COMMAND DEBIAN-PACKAGE
 }
 
 need_pkg nc netcat-openbsd
+need_pkg redis-server redis-server # server/tests/cluster.rs starts its own
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

@@ -63,6 +63,10 @@ pub struct Args {
     /// Server address.
     #[arg(default_value = "127.0.0.1:55555")]
     pub addr: SocketAddr,
+    /// A server of a cluster (`chat-server --cluster`); repeated, member i connects to the
+    /// (i mod count)-th one, so the room is spread evenly. Replaces the positional address.
+    #[arg(long = "addr", value_name = "ADDR")]
+    pub addrs: Vec<SocketAddr>,
     /// Wire protocol.
     #[arg(long, value_enum, default_value_t = Proto::Chat)]
     pub proto: Proto,
@@ -122,8 +126,10 @@ pub struct Args {
 /// A validated run description.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Server address.
+    /// Server address (the first of `addrs`).
     pub addr: SocketAddr,
+    /// Every server's address (at least one); member i connects to `addrs[i % len]`.
+    pub addrs: Vec<SocketAddr>,
     /// Wire protocol.
     pub proto: Proto,
     /// What to run.
@@ -158,6 +164,16 @@ pub struct Config {
     pub server_pid: Option<u32>,
     /// JSON output.
     pub json: bool,
+}
+
+impl Config {
+    /// The server member `i` connects to.
+    pub fn addr_for(&self, i: usize) -> SocketAddr {
+        self.addrs
+            .get(i % self.addrs.len().max(1))
+            .copied()
+            .unwrap_or(self.addr)
+    }
 }
 
 /// The most memory the per-receiver order trackers may take together.
@@ -282,7 +298,12 @@ impl Args {
             return Err(format!("--channel {:?} is no channel name", self.channel));
         }
         Ok(Config {
-            addr: self.addr,
+            addr: self.addrs.first().copied().unwrap_or(self.addr),
+            addrs: if self.addrs.is_empty() {
+                vec![self.addr]
+            } else {
+                self.addrs.clone()
+            },
             proto: self.proto,
             scenario: self.scenario,
             members: self.members,

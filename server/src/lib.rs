@@ -8,6 +8,8 @@
 //! - [`config`]: every limit, named, with its default; the validated [`Config`].
 //! - [`chat`]: the core: sessions, names, the waiting room, history, bans, and what every
 //!   request and console command does. Events in, effects out; no I/O, no clock.
+//! - [`cluster`]: one room over several servers through Redis (`--cluster`): the bridge
+//!   threads and the room's events as the Redis stream holds them.
 //! - [`reactor`]: the I/O shell: the event loop, connections, queues, timers, signals.
 //! - [`console`]: the operator's commands (pure parsing) and the consoles' non-blocking I/O.
 //! - [`timers`]: every deadline in one heap.
@@ -17,6 +19,7 @@
 
 pub mod bucket;
 pub mod chat;
+pub mod cluster;
 pub mod config;
 pub mod console;
 pub mod memory;

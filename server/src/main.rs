@@ -104,6 +104,18 @@ struct Args {
     /// the console's commands; with it the server can run with stdin at /dev/null.
     #[arg(long, value_name = "PATH")]
     control: Option<PathBuf>,
+    /// Serve one room together with every server using this Redis (6.2 or later):
+    /// redis://[:PASSWORD@]HOST[:PORT][/DB]. See docs/CLUSTER.md.
+    #[arg(long, value_name = "URL")]
+    cluster: Option<String>,
+    /// The room's name in Redis (with --cluster): servers with the same Redis and room name share
+    /// one room.
+    #[arg(long, value_name = "NAME", default_value = chat_server::cluster::DEFAULT_ROOM)]
+    cluster_room: String,
+    /// Seconds a server may go without reaching Redis (with --cluster) before the others count
+    /// it gone and it cuts its own members off.
+    #[arg(long, value_name = "SECS", default_value_t = chat_server::cluster::DEFAULT_TIMEOUT_SECS)]
+    cluster_timeout: f64,
     /// Room messages kept and shown to newcomers (0: no history).
     #[arg(long, value_name = "N", default_value_t = config::DEFAULT_HISTORY)]
     history: usize,
@@ -195,6 +207,41 @@ impl Args {
         } else {
             seconds("name-cooldown", self.name_cooldown)?
         };
+        let cluster = match &self.cluster {
+            None => None,
+            Some(url) => {
+                let room_ok = !self.cluster_room.is_empty()
+                    && self.cluster_room.len() <= 64
+                    && self
+                        .cluster_room
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
+                if !room_ok {
+                    return Err("--cluster-room must be 1 to 64 of A-Z a-z 0-9 _ - .".into());
+                }
+                let min = chat_server::cluster::MIN_TIMEOUT_SECS;
+                if !(self.cluster_timeout >= min && self.cluster_timeout <= 3600.0) {
+                    return Err(format!(
+                        "--cluster-timeout must be between {min} and 3600 seconds"
+                    ));
+                }
+                if !url.starts_with("redis://")
+                    && !url.starts_with("redis+unix://")
+                    && !url.starts_with("unix://")
+                {
+                    return Err(
+                        "--cluster must be a redis:// URL (rediss:// is not built in: see docs/CLUSTER.md)"
+                            .into(),
+                    );
+                }
+                Some(chat_server::cluster::ClusterConfig {
+                    url: url.clone(),
+                    room: self.cluster_room.clone(),
+                    timeout: Duration::from_secs_f64(self.cluster_timeout),
+                    history: self.history,
+                })
+            }
+        };
         let config = Config {
             auto_approve: self.auto_approve,
             max_line: self.max_line,
@@ -213,6 +260,7 @@ impl Args {
             name_cooldown,
             history: self.history,
             control: self.control.clone(),
+            cluster,
         };
         config.check()?;
         Ok(config)

@@ -64,10 +64,11 @@ impl Engine<'_> {
             let i = self.started;
             self.started += 1;
             self.t_first_connect.get_or_insert_with(Instant::now);
-            let mut stream = match TcpStream::connect(self.cfg.addr) {
+            let addr = self.cfg.addr_for(i);
+            let mut stream = match TcpStream::connect(addr) {
                 Ok(s) => s,
                 Err(e) => {
-                    self.fail(i, format!("connect {}: {e}", self.cfg.addr));
+                    self.fail(i, format!("connect {addr}: {e}"));
                     continue;
                 }
             };

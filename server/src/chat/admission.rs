@@ -14,6 +14,7 @@ use chat_common::protocol::{validate_name, ErrorCode, ServerMsg};
 use super::operator::Announcement;
 use super::{Audience, ConnId, Core, CoreTimer, Now, Outbox, Phase, Session, NAME_PROMPT};
 use crate::bucket::Bucket;
+use crate::cluster::event::Event;
 use crate::config::NICK_BURST;
 
 impl Core {
@@ -32,6 +33,12 @@ impl Core {
             out.close(id);
             return;
         }
+        if self.cut_off() {
+            let text = super::remote::CUT_OFF_DENIED;
+            self.send(id, &ServerMsg::Denied { text }, out);
+            out.close(id);
+            return;
+        }
         if self.sessions.len() <= id.key {
             self.sessions.resize_with(id.key + 1, || None);
         }
@@ -45,7 +52,7 @@ impl Core {
         out.arm(now.at + self.config.login_timeout, id, CoreTimer::Login);
     }
 
-    fn prompt(&mut self, id: ConnId, out: &mut impl Outbox) {
+    pub(super) fn prompt(&mut self, id: ConnId, out: &mut impl Outbox) {
         self.send(
             id,
             &ServerMsg::NameQuery {
@@ -69,7 +76,11 @@ impl Core {
             return;
         };
         let ip = addr.ip();
-        if self.room.holder(name).is_some() {
+        if self.cut_off() {
+            let text = super::remote::CUT_OFF_DENIED;
+            return self.deny(id, text, false, now, out);
+        }
+        if self.room.holder(name).is_some() || self.remote.as_ref().is_some_and(|r| r.taken(name)) {
             let text = format!("the name {name} is taken");
             self.send_error(id, ErrorCode::NameTaken, &text, out);
             self.prompt(id, out);
@@ -81,10 +92,10 @@ impl Core {
             self.prompt(id, out);
             return;
         }
-        if self.config.auto_approve {
-            self.admit(id, name, now, out);
+        let wait = if self.config.auto_approve {
+            false
         } else if self.consoles == 0 {
-            self.deny(
+            return self.deny(
                 id,
                 "no operator is present to approve joins",
                 false,
@@ -94,7 +105,7 @@ impl Core {
         } else if self.room.waiting() >= self.config.max_pending {
             // debug, not warn: a peer can trigger this as often as it likes.
             log::debug!("waiting room full: refusing {name}");
-            self.refuse_join(
+            return self.refuse_join(
                 id,
                 "too many joins are waiting for the operator; try again later",
                 out,
@@ -103,12 +114,44 @@ impl Core {
             >= self.config.max_pending_per_ip
         {
             log::debug!("{ip} has too many waiting joins: refusing {name}");
-            self.refuse_join(
+            return self.refuse_join(
                 id,
                 "too many joins from your address are waiting for the operator; try again later",
                 out,
             );
         } else {
+            true
+        };
+        if self.remote.is_some() {
+            // The name must be the cluster's too: the answer comes back as an event.
+            if let Some(session) = self.session_mut(id) {
+                session.phase = Phase::Claiming {
+                    name: Rc::from(name),
+                };
+            }
+            self.claim(id, name, super::remote::Purpose::Join { wait }, out);
+            return;
+        }
+        self.proceed(id, name, wait, now, out);
+    }
+
+    /// A free name goes on: into the room at once, or into the waiting room.
+    pub(super) fn proceed(
+        &mut self,
+        id: ConnId,
+        name: &str,
+        wait: bool,
+        now: Now,
+        out: &mut impl Outbox,
+    ) {
+        if !wait {
+            return self.admit(id, name, now, out);
+        }
+        let Some(addr) = self.session(id).map(|s| s.addr) else {
+            return;
+        };
+        let ip = addr.ip();
+        {
             let name: Rc<str> = Rc::from(name);
             if let Some(session) = self.session_mut(id) {
                 session.phase = Phase::Waiting {
@@ -124,6 +167,14 @@ impl Core {
                 now.at + self.config.approval_timeout,
                 id,
                 CoreTimer::Approval,
+            );
+            self.publish(
+                Event::Request {
+                    name: name.to_string(),
+                    addr: addr.to_string(),
+                },
+                now,
+                out,
             );
             self.announce(
                 Announcement::Request,
@@ -194,7 +245,14 @@ impl Core {
             self.unpend(addr.ip());
         }
         self.room.admit(&name, id);
-        let online = self.room.online();
+        self.publish(
+            Event::Join {
+                name: name.to_string(),
+            },
+            now,
+            out,
+        );
+        let online = self.everyone();
         self.send(
             id,
             &ServerMsg::Welcome {
@@ -242,6 +300,13 @@ impl Core {
             if cool {
                 self.start_cooldown(session.addr.ip(), name, now);
             }
+            let how = "denied".to_owned();
+            let event = Event::Decided {
+                name: name.to_string(),
+                how,
+            };
+            // The LEAVE-like event frees the name in Redis in the same step.
+            self.publish(event, now, out);
         }
         out.close(id);
     }

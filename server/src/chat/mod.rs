@@ -17,10 +17,13 @@
 //! - `admission`: connecting, naming, the waiting room, approval, denial, bans, cool-downs.
 //! - `requests`: what an admitted member's line does.
 //! - `operator`: what a console command does, and the coalescing of announcements.
+//! - `remote`: the rest of the room under `--cluster`: other servers' members and joins, name
+//!   claims, and what the room's log does here.
 
 mod admission;
 pub mod history;
 mod operator;
+mod remote;
 mod requests;
 pub mod room;
 
@@ -34,6 +37,7 @@ use chat_common::framing::Frame;
 use chat_common::protocol::{ErrorCode, LeaveReason, ServerMsg};
 
 use crate::bucket::Bucket;
+use crate::cluster::event::{Event, ToBridge};
 use crate::config::Config;
 use history::History;
 use operator::Announcer;
@@ -107,6 +111,10 @@ pub trait Outbox {
     fn arm(&mut self, at: Instant, id: ConnId, timer: CoreTimer);
     /// The operator asked the server to stop; the shell calls [`Core::shutdown`] next.
     fn quit(&mut self);
+    /// Hands a request to the cluster bridge (only ever called under `--cluster`).
+    fn cluster(&mut self, msg: ToBridge) {
+        let _ = msg;
+    }
 }
 
 /// The name prompt.
@@ -117,6 +125,9 @@ pub const NAME_PROMPT: &str = "choose a name: 1-32 of A-Z a-z 0-9 _ -";
 enum Phase {
     /// Connected; no valid name offered yet. The login timer runs.
     AwaitingName,
+    /// Offered a valid name that is being claimed in the cluster (`--cluster` only); the answer
+    /// ([`Core::cluster_input`]) admits it, lets it wait, or refuses the name.
+    Claiming { name: Rc<str> },
     /// Offered a valid name, reserved; the operator decides. The approval timer runs.
     Waiting { name: Rc<str>, since: Instant },
     /// In the room.
@@ -156,6 +167,8 @@ pub struct Core {
     shutting_down: bool,
     /// Reused buffer that lines are formatted into before being shared.
     fmt: Vec<u8>,
+    /// The rest of the room, under `--cluster`.
+    remote: Option<remote::Remote>,
 }
 
 impl Core {
@@ -163,6 +176,7 @@ impl Core {
     pub fn new(config: Config, consoles: usize) -> Core {
         Core {
             history: History::new(config.history),
+            remote: config.cluster.is_some().then(remote::Remote::default),
             config,
             sessions: Vec::new(),
             room: Room::default(),
@@ -275,7 +289,7 @@ impl Core {
         };
         match &session.phase {
             Phase::AwaitingName => self.offer_name(id, line, now, out),
-            Phase::Waiting { .. } => self.send_error(
+            Phase::Waiting { .. } | Phase::Claiming { .. } => self.send_error(
                 id,
                 ErrorCode::NotAdmitted,
                 "wait for the operator to approve you; this line was dropped",
@@ -341,6 +355,14 @@ impl Core {
         match &session.phase {
             Phase::Member { name } => {
                 self.room.remove(name, id);
+                self.publish(
+                    Event::Leave {
+                        name: name.to_string(),
+                        reason,
+                    },
+                    now,
+                    out,
+                );
                 if !self.shutting_down {
                     self.broadcast(&ServerMsg::Leave { name, reason }, None, out);
                     out.console(
@@ -352,6 +374,15 @@ impl Core {
             Phase::Waiting { name, .. } => {
                 self.room.remove(name, id);
                 self.unpend(session.addr.ip());
+                let how = "withdrawn".to_owned();
+                self.publish(
+                    Event::Decided {
+                        name: name.to_string(),
+                        how,
+                    },
+                    now,
+                    out,
+                );
                 if reason == LeaveReason::Quit && !self.shutting_down {
                     self.announce(
                         operator::Announcement::Withdrawn,
@@ -361,7 +392,7 @@ impl Core {
                     );
                 }
             }
-            Phase::AwaitingName => {}
+            Phase::AwaitingName | Phase::Claiming { .. } => {}
         }
     }
 
@@ -388,7 +419,7 @@ impl Core {
 fn session_name(session: &Session) -> Option<&Rc<str>> {
     match &session.phase {
         Phase::Waiting { name, .. } | Phase::Member { name } => Some(name),
-        Phase::AwaitingName => None,
+        Phase::AwaitingName | Phase::Claiming { .. } => None,
     }
 }
 

@@ -15,6 +15,7 @@ use chat_common::protocol::{LeaveReason, ServerMsg};
 use chat_common::sanitize::sanitize;
 
 use super::{Audience, ConnId, ConsoleId, Core, CoreTimer, Now, Outbox, Phase};
+use crate::cluster::event::Event;
 use crate::console::{self, Command};
 
 /// Most join requests and withdrawals printed in one second; the rest are summed up.
@@ -113,6 +114,24 @@ impl Core {
                     _ => None,
                 });
                 let Some((id, name)) = waiting else {
+                    // Perhaps a join waiting on another server: its server decides.
+                    if let Some(join) = self.remote_join(name) {
+                        let (server, name) = (join.server.to_string(), join.name.to_string());
+                        let event = if approve {
+                            Event::Approve { server, name }
+                        } else {
+                            Event::Deny { server, name }
+                        };
+                        self.publish(event, now, out);
+                        let verb = if approve { "approve" } else { "deny" };
+                        return out.console(
+                            reply,
+                            format_args!(
+                                "{verb} {}: asked server {}, where it waits",
+                                join.name, join.server
+                            ),
+                        );
+                    }
                     return match name {
                         None => out.console(reply, format_args!("error: nobody is waiting")),
                         Some(n) => out.console(
@@ -129,9 +148,10 @@ impl Core {
                 }
             }
             Command::Pending => {
+                let remote = self.remote_joins();
                 out.console(
                     reply,
-                    format_args!("pending: {} waiting", self.room.waiting()),
+                    format_args!("pending: {} waiting", self.room.waiting() + remote.len()),
                 );
                 for id in self.room.pending() {
                     if let Some(s) = self.session(id) {
@@ -144,15 +164,28 @@ impl Core {
                         }
                     }
                 }
+                for j in remote {
+                    let secs = now.at.saturating_duration_since(j.since).as_secs();
+                    out.console(
+                        reply,
+                        format_args!(
+                            "  {} from {}, waiting {secs}s on server {}",
+                            j.name, j.addr, j.server
+                        ),
+                    );
+                }
             }
             Command::Who => {
-                out.console(reply, format_args!("online: {}", self.room.online()));
+                out.console(reply, format_args!("online: {}", self.everyone()));
                 for &id in self.room.members() {
                     if let Some(s) = self.session(id) {
                         if let Phase::Member { name } = &s.phase {
                             out.console(reply, format_args!("  {name} from {}", s.addr));
                         }
                     }
+                }
+                for (name, server) in self.remote_members() {
+                    out.console(reply, format_args!("  {name} on server {server}"));
                 }
             }
             Command::Kick(name) => {
@@ -167,6 +200,20 @@ impl Core {
                         self.kick(id, "kicked by the operator", now, out);
                         out.console(Audience::All, format_args!("kicked {name}"));
                     }
+                    None if self.remote_member(name).is_some() => {
+                        let Some((name, server)) = self.remote_member(name) else {
+                            return;
+                        };
+                        let event = Event::Kick {
+                            server: server.to_string(),
+                            name: name.to_string(),
+                        };
+                        self.publish(event, now, out);
+                        out.console(
+                            reply,
+                            format_args!("kick {name}: asked server {server}, where it is"),
+                        );
+                    }
                     None => out.console(
                         reply,
                         format_args!("error: no member named {}", sanitize(name)),
@@ -175,10 +222,18 @@ impl Core {
             }
             Command::Say(text) => {
                 let text = format!("operator: {}", sanitize(text));
-                self.broadcast(&ServerMsg::Info { text: &text }, None, out);
+                let line = self.format(&ServerMsg::Info { text: &text });
+                self.fan_out(&line, None, out);
+                self.publish(
+                    Event::Info {
+                        line: line.to_vec(),
+                    },
+                    now,
+                    out,
+                );
                 out.console(
                     Audience::All,
-                    format_args!("said to {} members", self.room.online()),
+                    format_args!("said to {} members", self.everyone()),
                 );
             }
             Command::Ban(ip) => {
@@ -210,6 +265,47 @@ impl Core {
         }
     }
 
+    /// Another server's console asked this one to approve or deny its waiting join `name`.
+    pub(super) fn decide_by_name(
+        &mut self,
+        name: &str,
+        approve: bool,
+        now: Now,
+        out: &mut impl Outbox,
+    ) {
+        let waiting =
+            self.room
+                .holder(name)
+                .and_then(|id| match self.session(id).map(|s| &s.phase) {
+                    Some(Phase::Waiting { name, .. }) => Some((id, Rc::clone(name))),
+                    _ => None,
+                });
+        let Some((id, name)) = waiting else {
+            return;
+        };
+        if approve {
+            self.admit(id, &name, now, out);
+        } else {
+            self.deny(id, "the operator refused you", true, now, out);
+            out.console(Audience::All, format_args!("denied {name}"));
+        }
+    }
+
+    /// Another server's console asked this one to kick its member `name`.
+    pub(super) fn kick_by_name(&mut self, name: &str, now: Now, out: &mut impl Outbox) {
+        let member =
+            self.room
+                .holder(name)
+                .and_then(|id| match self.session(id).map(|s| &s.phase) {
+                    Some(Phase::Member { name }) => Some((id, Rc::clone(name))),
+                    _ => None,
+                });
+        if let Some((id, name)) = member {
+            self.kick(id, "kicked by the operator", now, out);
+            out.console(Audience::All, format_args!("kicked {name}"));
+        }
+    }
+
     /// A member out: BYE `why` to it, `LEAVE <name> kicked` to the others.
     fn kick(&mut self, id: ConnId, why: &str, now: Now, out: &mut impl Outbox) {
         self.send(id, &ServerMsg::Bye { text: why }, out);
@@ -232,7 +328,7 @@ impl Core {
             cut += 1;
             match session.phase {
                 Phase::Member { .. } => self.kick(id, "your address was banned", now, out),
-                Phase::Waiting { .. } | Phase::AwaitingName => {
+                Phase::Waiting { .. } | Phase::AwaitingName | Phase::Claiming { .. } => {
                     self.deny(id, "your address is banned", false, now, out);
                 }
             }

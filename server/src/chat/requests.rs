@@ -13,6 +13,7 @@ use chat_common::protocol::{
 use chat_common::sanitize::{is_blank, sanitize};
 
 use super::{Audience, ConnId, Core, Now, Outbox, Phase};
+use crate::cluster::event::Event;
 use crate::config::{NICK_BURST, NICK_INTERVAL, WHO_LINE_BYTES};
 
 impl Core {
@@ -39,11 +40,25 @@ impl Core {
                 });
                 self.fan_out(&line, Some(id), out);
                 self.history.record(now.wall, &line);
+                self.publish(
+                    Event::Msg {
+                        line: line.to_vec(),
+                    },
+                    now,
+                    out,
+                );
             }
             Ok(Request::Me { text }) => {
                 let line = self.format(&ServerMsg::Act { from: name, text });
                 self.fan_out(&line, Some(id), out);
                 self.history.record(now.wall, &line);
+                self.publish(
+                    Event::Msg {
+                        line: line.to_vec(),
+                    },
+                    now,
+                    out,
+                );
             }
             Ok(Request::Private { to, color, text }) => {
                 let target = self.room.holder(to).and_then(|t| {
@@ -61,6 +76,22 @@ impl Core {
                             text,
                         };
                         self.send(target, &msg, out);
+                    }
+                    None if self.remote_member(to).is_some() => {
+                        let Some((to, _)) = self.remote_member(to) else {
+                            return;
+                        };
+                        let line = self.format(&ServerMsg::Priv {
+                            from: name,
+                            to: &to,
+                            color,
+                            text,
+                        });
+                        let event = Event::Priv {
+                            to: to.to_string(),
+                            line: line.to_vec(),
+                        };
+                        self.publish(event, now, out);
                     }
                     None => {
                         let text = format!("nobody named {to} is in the room");
@@ -94,9 +125,16 @@ impl Core {
             let text = format!("you are already called {new}");
             return self.send(id, &ServerMsg::Info { text: &text }, out);
         }
-        if self.room.holder(new).is_some_and(|holder| holder != id) {
+        let case_only = new.eq_ignore_ascii_case(old);
+        if self.room.holder(new).is_some_and(|holder| holder != id)
+            || (!case_only && self.remote.as_ref().is_some_and(|r| r.taken(new)))
+        {
             let text = format!("the name {new} is taken");
             return self.send_error(id, ErrorCode::NameTaken, &text, out);
+        }
+        if self.renaming(id) {
+            let text = "a rename is already under way";
+            return self.send_error(id, ErrorCode::RateLimited, text, out);
         }
         let Some(session) = self.session_mut(id) else {
             return;
@@ -110,11 +148,41 @@ impl Core {
             let text = format!("too many renames; try again in {wait} s");
             return self.send_error(id, ErrorCode::RateLimited, &text, out);
         }
+        if self.remote.is_some() && !case_only {
+            // The new name must be the cluster's too: the answer comes back as an event.
+            let purpose = super::remote::Purpose::Rename {
+                old: Rc::clone(old),
+            };
+            return self.claim(id, new, purpose, out);
+        }
+        self.apply_rename(id, old, new, now, out);
+    }
+
+    /// The rename itself, once the new name is known to be free.
+    pub(super) fn apply_rename(
+        &mut self,
+        id: ConnId,
+        old: &Rc<str>,
+        new: &str,
+        now: Now,
+        out: &mut impl Outbox,
+    ) {
+        let Some(session) = self.session_mut(id) else {
+            return;
+        };
         let new: Rc<str> = Rc::from(new);
         session.phase = Phase::Member {
             name: Rc::clone(&new),
         };
         self.room.rename(old, &new, id);
+        self.publish(
+            Event::Nick {
+                old: old.to_string(),
+                new: new.to_string(),
+            },
+            now,
+            out,
+        );
         self.broadcast(&ServerMsg::Nick { old, new: &new }, None, out);
         out.console(Audience::All, format_args!("renamed {old} {new}"));
     }
@@ -122,6 +190,7 @@ impl Core {
     /// `/who`: the members' current names, sorted, in INFO lines of at most `WHO_LINE_BYTES`.
     fn who(&mut self, id: ConnId, out: &mut impl Outbox) {
         let mut names: Vec<Rc<str>> = self.member_names().collect();
+        names.extend(self.remote_names());
         names.sort_unstable_by_key(|n| n.to_ascii_lowercase());
         let mut text = format!("online ({}):", names.len());
         let mut first = true;

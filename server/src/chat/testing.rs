@@ -12,6 +12,7 @@ use chat_common::framing::Frame;
 use proptest::prelude::*;
 
 use super::{Audience, ConnId, ConsoleId, Core, CoreTimer, Now, Outbox};
+use crate::cluster::event::{Entry, Event, FromBridge, LogId, RemoteEntry, ToBridge};
 use crate::config::Config;
 
 /// Records every effect.
@@ -25,6 +26,8 @@ struct Recorder {
     console: Vec<(Audience, String)>,
     timers: Vec<(Instant, ConnId, CoreTimer)>,
     quit: bool,
+    /// What the core asked of the cluster bridge.
+    bridge: Vec<ToBridge>,
 }
 
 impl Outbox for Recorder {
@@ -48,6 +51,9 @@ impl Outbox for Recorder {
     }
     fn quit(&mut self) {
         self.quit = true;
+    }
+    fn cluster(&mut self, msg: ToBridge) {
+        self.bridge.push(msg);
     }
 }
 
@@ -440,4 +446,301 @@ proptest! {
             prop_assert_eq!(names.len(), live.len(), "two members share a name");
         }
     }
+}
+
+// ---- the core under --cluster: the bridge is the recorder's `bridge` and `cluster_input` ----
+
+impl Harness {
+    /// A core in a cluster, in the room as server `s1`, with `zed` a member of server `s2` and
+    /// the log read up to 5-0.
+    fn cluster() -> Harness {
+        let mut h = Harness::new(Config {
+            auto_approve: true,
+            cluster: Some(crate::cluster::ClusterConfig {
+                url: "redis://127.0.0.1".into(),
+                room: "chat".into(),
+                timeout: Duration::from_secs(5),
+                history: 50,
+            }),
+            ..Config::default()
+        });
+        let up = FromBridge::Up {
+            epoch: 1,
+            server: "s1".into(),
+            at: LogId(5, 0),
+            remote: vec![RemoteEntry {
+                server: "s2".into(),
+                name: "zed".into(),
+                waiting: None,
+            }],
+            history: vec![],
+        };
+        h.bridge(up);
+        h.clear();
+        h
+    }
+
+    fn bridge(&mut self, msg: FromBridge) {
+        self.core.cluster_input(msg, self.now, &mut self.out);
+    }
+
+    fn entries(&mut self, last: LogId, events: Vec<(&str, Event)>) {
+        let entries = events
+            .into_iter()
+            .map(|(origin, event)| Entry {
+                origin: origin.into(),
+                wall: self.now.wall,
+                event,
+            })
+            .collect();
+        self.bridge(FromBridge::Entries {
+            epoch: 1,
+            entries,
+            last,
+        });
+    }
+
+    /// The last claim asked of the bridge: (connection, name).
+    fn last_claim(&self) -> (ConnId, String) {
+        self.out
+            .bridge
+            .iter()
+            .rev()
+            .find_map(|m| match m {
+                ToBridge::Claim { id, name, .. } => Some((*id, name.clone())),
+                _ => None,
+            })
+            .expect("no claim")
+    }
+
+    fn published(&self) -> Vec<Event> {
+        self.out
+            .bridge
+            .iter()
+            .filter_map(|m| match m {
+                ToBridge::Publish { event, .. } => Some(event.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Connects, offers `name`, and lets Redis grant it at log position `tip`.
+    fn cluster_join(&mut self, name: &str, tip: LogId) -> ConnId {
+        let id = self.join(name);
+        let (claimed, n) = self.last_claim();
+        assert_eq!((claimed, n.as_str()), (id, name));
+        self.bridge(FromBridge::Claimed {
+            id,
+            name: name.into(),
+            ok: true,
+            tip,
+        });
+        id
+    }
+}
+
+#[test]
+fn a_cluster_join_waits_for_its_claim_then_counts_the_whole_room() {
+    let mut h = Harness::cluster();
+    let a = h.join("al");
+    assert_eq!(h.got(a), ["NAME? choose a name: 1-32 of A-Z a-z 0-9 _ -"]);
+    h.line(a, "too early");
+    assert!(
+        h.last(a).starts_with("ERROR not-admitted "),
+        "{:?}",
+        h.got(a)
+    );
+    let (id, name) = h.last_claim();
+    h.bridge(FromBridge::Claimed {
+        id,
+        name,
+        ok: true,
+        tip: LogId(4, 0),
+    });
+    assert_eq!(h.last(a), "WELCOME al 2");
+    assert_eq!(h.published(), [Event::Join { name: "al".into() }]);
+    h.line(a, "/who");
+    assert_eq!(h.last(a), "INFO online (2): al, zed");
+}
+
+#[test]
+fn a_name_held_elsewhere_is_refused_at_once_or_when_redis_says_so() {
+    let mut h = Harness::cluster();
+    let a = h.join("ZED");
+    assert!(
+        h.got(a)[1].starts_with("ERROR name-taken "),
+        "{:?}",
+        h.got(a)
+    );
+    assert!(h.out.bridge.is_empty(), "no claim for a name known taken");
+    h.line(a, "bo");
+    let (id, name) = h.last_claim();
+    h.bridge(FromBridge::Claimed {
+        id,
+        name,
+        ok: false,
+        tip: LogId(4, 0),
+    });
+    assert!(
+        h.got(a)[3].starts_with("ERROR name-taken "),
+        "{:?}",
+        h.got(a)
+    );
+    assert_eq!(h.last(a), "NAME? choose a name: 1-32 of A-Z a-z 0-9 _ -");
+}
+
+#[test]
+fn a_newcomer_is_admitted_once_the_log_is_read_up_to_its_claim() {
+    let mut h = Harness::cluster();
+    let a = h.cluster_join("al", LogId(9, 0));
+    assert_eq!(h.got(a).len(), 1, "parked: {:?}", h.got(a));
+    h.entries(LogId(7, 0), vec![("s2", Event::Join { name: "bo".into() })]);
+    assert_eq!(h.got(a).len(), 1, "still parked: {:?}", h.got(a));
+    h.entries(LogId(9, 0), vec![]);
+    assert_eq!(h.last(a), "WELCOME al 3", "zed and bo counted, no JOIN bo");
+    assert!(!h.got(a).iter().any(|l| l.starts_with("JOIN")));
+}
+
+#[test]
+fn the_other_servers_lines_reach_members_and_the_history_and_privates_route() {
+    let mut h = Harness::cluster();
+    let a = h.cluster_join("al", LogId(1, 0));
+    h.clear();
+    let events = vec![
+        (
+            "s2",
+            Event::Msg {
+                line: b"MSG zed - hi\n".to_vec(),
+            },
+        ),
+        (
+            "s2",
+            Event::Priv {
+                to: "AL".into(),
+                line: b"PRIV zed al - psst\n".to_vec(),
+            },
+        ),
+        (
+            "s2",
+            Event::Nick {
+                old: "zed".into(),
+                new: "Zz".into(),
+            },
+        ),
+    ];
+    h.entries(LogId(8, 0), events);
+    assert_eq!(
+        h.got(a),
+        ["MSG zed - hi", "PRIV zed al - psst", "NICK zed Zz"]
+    );
+    h.line(a, "/msg zz hello");
+    assert!(h.got(a).len() == 3, "no error: {:?}", h.got(a));
+    let published = h.published();
+    assert_eq!(
+        published.last(),
+        Some(&Event::Priv {
+            to: "Zz".into(),
+            line: b"PRIV al Zz - hello\n".to_vec()
+        })
+    );
+    let b = h.cluster_join("bo", LogId(8, 0));
+    assert!(
+        h.got(b).iter().any(|l| l.ends_with(" MSG zed - hi")),
+        "{:?}",
+        h.got(b)
+    );
+}
+
+#[test]
+fn only_the_owning_server_s_events_change_its_members() {
+    let mut h = Harness::cluster();
+    let a = h.cluster_join("al", LogId(1, 0));
+    h.clear();
+    h.entries(
+        LogId(9, 0),
+        vec![(
+            "s3",
+            Event::Leave {
+                name: "zed".into(),
+                reason: chat_common::protocol::LeaveReason::Quit,
+            },
+        )],
+    );
+    assert!(h.got(a).is_empty(), "{:?}", h.got(a));
+    h.entries(
+        LogId(10, 0),
+        vec![(
+            "s2",
+            Event::Leave {
+                name: "zed".into(),
+                reason: chat_common::protocol::LeaveReason::Quit,
+            },
+        )],
+    );
+    assert_eq!(h.got(a), ["LEAVE zed quit"]);
+}
+
+#[test]
+fn consoles_decide_and_kick_on_other_servers_through_the_log() {
+    let mut h = Harness::cluster();
+    h.entries(
+        LogId(9, 0),
+        vec![(
+            "s2",
+            Event::Request {
+                name: "cy".into(),
+                addr: "10.0.0.1:4000".into(),
+            },
+        )],
+    );
+    assert!(h
+        .out
+        .console
+        .iter()
+        .any(|(_, l)| l.starts_with("join request: cy from 10.0.0.1:4000")));
+    h.console("approve CY");
+    h.console("kick zed");
+    assert_eq!(
+        h.published(),
+        [
+            Event::Approve {
+                server: "s2".into(),
+                name: "cy".into()
+            },
+            Event::Kick {
+                server: "s2".into(),
+                name: "zed".into()
+            },
+        ]
+    );
+    // And this server acts on what is asked of it.
+    let a = h.cluster_join("al", LogId(9, 0));
+    h.entries(
+        LogId(10, 0),
+        vec![(
+            "s2",
+            Event::Kick {
+                server: "s1".into(),
+                name: "al".into(),
+            },
+        )],
+    );
+    assert_eq!(h.last(a), "BYE kicked by the operator");
+}
+
+#[test]
+fn a_cut_off_server_says_bye_refuses_joins_and_publishes_nothing() {
+    let mut h = Harness::cluster();
+    let a = h.cluster_join("al", LogId(1, 0));
+    h.clear();
+    h.bridge(FromBridge::Down { why: "test".into() });
+    assert_eq!(h.got(a), ["BYE the server lost its cluster; reconnect"]);
+    assert!(h.out.closed.contains(&a));
+    let b = h.connect_from("127.0.0.1");
+    assert!(
+        h.got(b)[0].starts_with("DENIED the server lost its cluster"),
+        "{:?}",
+        h.got(b)
+    );
+    assert!(h.out.bridge.is_empty(), "{:?}", h.out.bridge);
 }

@@ -21,9 +21,11 @@
 //! - `console`: the operator consoles' input and output.
 //! - `shutdown`: signals and the goodbye round.
 //! - `reload`: SIGHUP, the TLS certificate and key reloaded for new connections.
+//! - `cluster`: the cluster bridge's messages (`--cluster`), woken by its own token.
 //! - [`conn`], [`stream`], [`tls`]: one connection's state, its byte stream, the TLS engine.
 
 mod accept;
+mod cluster;
 pub mod conn;
 mod console;
 mod input;
@@ -45,7 +47,7 @@ use mio::{Events, Interest, Poll, Registry, Token};
 use slab::Slab;
 
 use crate::chat::{ConnId, Core, Now};
-use crate::config::{Config, CONSOLE_MAX_LINE, READ_CHUNK};
+use crate::config::{Config, CONSOLE_MAX_LINE, READ_CHUNK, SHUTDOWN_GRACE};
 use crate::console::control::{ControlConn, ControlListener};
 use crate::console::io::{ConsoleInput, ConsoleOut, StdinSource};
 use crate::timers::{TimerKind, Timers};
@@ -63,6 +65,8 @@ const CONTROL_LISTENER: Token = Token(5);
 const FIRST_CONN: usize = 6;
 /// Control console tokens are their slab keys shifted this far, past any connection's token.
 const FIRST_CONTROL: usize = usize::MAX / 2;
+/// The cluster bridge's waker: just below the control consoles, past any connection's token.
+const CLUSTER: Token = Token(FIRST_CONTROL - 1);
 
 const EVENTS_CAPACITY: usize = 1024;
 
@@ -113,6 +117,10 @@ pub struct Shell {
     quit_requested: bool,
     /// Whether shutdown has begun.
     shutting_down: bool,
+    /// The cluster bridge (`--cluster`).
+    cluster: Option<crate::cluster::Link>,
+    /// Whether the bridge may have more messages than one round took.
+    cluster_busy: bool,
 }
 
 /// The whole server.
@@ -215,6 +223,13 @@ impl Reactor {
             }
             None => None,
         };
+        let cluster = match &config.cluster {
+            Some(c) => {
+                let waker = mio::Waker::new(poll.registry(), CLUSTER)?;
+                Some(crate::cluster::Link::start(c.clone(), waker)?)
+            }
+            None => None,
+        };
         Ok(Reactor {
             listener,
             tls_listener,
@@ -235,6 +250,8 @@ impl Reactor {
                 trim_armed: false,
                 quit_requested: false,
                 shutting_down: false,
+                cluster,
+                cluster_busy: false,
                 config,
             },
             poll,
@@ -259,6 +276,9 @@ impl Reactor {
             if let Some(deadline) = self.shutdown_deadline {
                 if now >= deadline || self.shell.all_flushed() {
                     self.shell.console_out.flush(&self.shell.registry);
+                    if let Some(link) = self.shell.cluster.as_mut() {
+                        link.wait_left(SHUTDOWN_GRACE);
+                    }
                     log::info!("shutdown complete");
                     return Ok(());
                 }
@@ -279,6 +299,7 @@ impl Reactor {
                     SIGNALS => self.read_signals(now),
                     CONSOLE_OUT => self.shell.console_out.flush(&self.shell.registry),
                     CONTROL_LISTENER => self.accept_controls(now),
+                    CLUSTER => self.shell.cluster_busy = true,
                     Token(t) if t >= FIRST_CONTROL => {
                         let key = t - FIRST_CONTROL;
                         if event.is_writable() {
@@ -304,6 +325,7 @@ impl Reactor {
                 self.read_console(now);
             }
             let now = Now::read();
+            self.drive_cluster(now);
             self.fire_timers(now);
             self.drive_ready(now);
             self.settle(now);
@@ -312,7 +334,7 @@ impl Reactor {
 
     fn poll_timeout(&self, now: Instant) -> Option<Duration> {
         let console_busy = self.stdin.as_ref().is_some_and(StdinSource::always_ready);
-        if !self.ready.is_empty() || console_busy {
+        if !self.ready.is_empty() || console_busy || self.shell.cluster_busy {
             return Some(Duration::ZERO);
         }
         let timer = self.shell.timers.next_timeout(now);

@@ -69,6 +69,12 @@ impl Outbox for Shell {
     fn quit(&mut self) {
         self.quit_requested = true;
     }
+
+    fn cluster(&mut self, msg: crate::cluster::event::ToBridge) {
+        if let Some(link) = self.cluster.as_mut() {
+            link.send(msg);
+        }
+    }
 }
 
 impl Shell {

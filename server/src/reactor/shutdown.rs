@@ -43,5 +43,9 @@ impl Reactor {
             let _ = self.poll.registry().deregister(&mut listener);
         }
         self.core.shutdown(&mut self.shell);
+        if let Some(link) = self.shell.cluster.as_mut() {
+            // The other servers announce this one's members gone and their names are freed.
+            link.leave();
+        }
     }
 }

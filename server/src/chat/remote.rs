@@ -1,0 +1,590 @@
+//! The room beyond this server (`--cluster`): the other servers' members and waiting joins as
+//! the room's log tells them, names being claimed in Redis, and what each of the log's events
+//! does here. The core stays free of I/O: it asks the cluster through
+//! [`Outbox::cluster`](super::Outbox::cluster) and hears back through [`Core::cluster_input`].
+//!
+//! A view entry is changed only by an event of the server that owns it, so a late event of a
+//! server that has since rejoined under a new id can never remove someone else's member.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::{Instant, SystemTime};
+
+use chat_common::protocol::{ErrorCode, LeaveReason, ServerMsg};
+
+use super::history::History;
+use super::operator::Announcement;
+use super::{Audience, ConnId, Core, Now, Outbox, Phase};
+use crate::cluster::event::{wall_ms, Entry, Event, FromBridge, LogId, RemoteEntry, ToBridge};
+
+/// The BYE a cut-off server says to its members and waiting joins.
+pub const CUT_OFF_BYE: &str = "the server lost its cluster; reconnect";
+/// The DENIED a cut-off server answers joins with.
+pub const CUT_OFF_DENIED: &str = "the server lost its cluster; try another server or later";
+
+/// What a claimed name is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Purpose {
+    /// A join: admit it at once, or let it wait for an operator.
+    Join { wait: bool },
+    /// A member's rename from this name.
+    Rename { old: Rc<str> },
+}
+
+/// A join waiting on another server.
+#[derive(Debug, Clone)]
+pub(super) struct RemoteJoin {
+    pub name: Rc<str>,
+    pub server: Rc<str>,
+    pub addr: Box<str>,
+    pub since: Instant,
+}
+
+/// What this server knows of the rest of the room.
+#[derive(Debug, Default)]
+pub(super) struct Remote {
+    /// In the room (joined and not cut off): only then are joins accepted.
+    pub up: bool,
+    /// The bridge's epoch of the current membership; older entries are ignored.
+    pub epoch: u64,
+    /// This server's id in the current epoch.
+    pub server: Rc<str>,
+    /// Lowercased name -> (name, server) of the other servers' members.
+    pub members: HashMap<Box<str>, (Rc<str>, Rc<str>)>,
+    /// Lowercased name -> the other servers' waiting joins.
+    pub pending: HashMap<Box<str>, RemoteJoin>,
+    /// Lowercased name -> the local connection claiming it, and why.
+    pub claiming: HashMap<Box<str>, (ConnId, Purpose)>,
+    /// How far the log has been read.
+    pub read: LogId,
+    /// Joins whose name is claimed, waiting for the log to be read up to where it stood at
+    /// the claim (so the newcomer's count, `/who` and history include everyone before it);
+    /// their names stay in `claiming` meanwhile.
+    pub parked: Vec<(ConnId, Rc<str>, bool, LogId)>,
+}
+
+fn fold(name: &str) -> Box<str> {
+    name.to_ascii_lowercase().into_boxed_str()
+}
+
+impl Remote {
+    /// Whether another server (or a claim under way here) holds `name`.
+    pub fn taken(&self, name: &str) -> bool {
+        let key = fold(name);
+        self.members.contains_key(&key)
+            || self.pending.contains_key(&key)
+            || self.claiming.contains_key(&key)
+    }
+}
+
+impl Core {
+    /// Members in the whole room (every server's).
+    pub(super) fn everyone(&self) -> usize {
+        self.room.online() + self.remote.as_ref().map_or(0, |r| r.members.len())
+    }
+
+    /// Whether the cluster is on and this server is cut off from it.
+    pub(super) fn cut_off(&self) -> bool {
+        self.remote.as_ref().is_some_and(|r| !r.up)
+    }
+
+    /// Appends an event to the room's log (nothing without `--cluster` or while cut off).
+    pub(super) fn publish(&self, event: Event, now: Now, out: &mut impl Outbox) {
+        if self.remote.as_ref().is_some_and(|r| r.up) && !self.shutting_down {
+            out.cluster(ToBridge::Publish {
+                event,
+                wall_ms: wall_ms(now.wall),
+            });
+        }
+    }
+
+    /// Frees a name in Redis (nothing without `--cluster`).
+    pub(super) fn release(&self, name: &str, out: &mut impl Outbox) {
+        if self.remote.as_ref().is_some_and(|r| r.up) && !self.shutting_down {
+            out.cluster(ToBridge::Release { name: name.into() });
+        }
+    }
+
+    /// Asks Redis for `name` on behalf of `id`; `release`: the old name of a rename.
+    pub(super) fn claim(
+        &mut self,
+        id: ConnId,
+        name: &str,
+        purpose: Purpose,
+        out: &mut impl Outbox,
+    ) {
+        let Some(remote) = self.remote.as_mut() else {
+            return;
+        };
+        let release = match &purpose {
+            Purpose::Rename { old } => Some(old.to_string()),
+            Purpose::Join { .. } => None,
+        };
+        remote.claiming.insert(fold(name), (id, purpose));
+        out.cluster(ToBridge::Claim {
+            id,
+            name: name.into(),
+            release,
+        });
+    }
+
+    /// Whether `id` has a rename claim under way.
+    pub(super) fn renaming(&self, id: ConnId) -> bool {
+        self.remote.as_ref().is_some_and(|r| {
+            r.claiming
+                .values()
+                .any(|(c, p)| *c == id && matches!(p, Purpose::Rename { .. }))
+        })
+    }
+
+    /// The other servers' member names.
+    pub(super) fn remote_names(&self) -> Vec<Rc<str>> {
+        self.remote.as_ref().map_or_else(Vec::new, |r| {
+            r.members.values().map(|(n, _)| Rc::clone(n)).collect()
+        })
+    }
+
+    /// A member of another server called `name` (any case): its name and server.
+    pub(super) fn remote_member(&self, name: &str) -> Option<(Rc<str>, Rc<str>)> {
+        self.remote
+            .as_ref()
+            .and_then(|r| r.members.get(&fold(name)).cloned())
+    }
+
+    /// A join waiting on another server called `name` (any case), or the oldest one.
+    pub(super) fn remote_join(&self, name: Option<&str>) -> Option<RemoteJoin> {
+        let r = self.remote.as_ref()?;
+        match name {
+            Some(n) => r.pending.get(&fold(n)).cloned(),
+            None => r.pending.values().min_by_key(|j| j.since).cloned(),
+        }
+    }
+
+    /// The other servers' waiting joins, oldest first.
+    pub(super) fn remote_joins(&self) -> Vec<RemoteJoin> {
+        let mut joins: Vec<RemoteJoin> = self
+            .remote
+            .as_ref()
+            .map_or_else(Vec::new, |r| r.pending.values().cloned().collect());
+        joins.sort_by_key(|j| j.since);
+        joins
+    }
+
+    /// The other servers' members with their servers, for the console's `who`.
+    pub(super) fn remote_members(&self) -> Vec<(Rc<str>, Rc<str>)> {
+        let mut all: Vec<(Rc<str>, Rc<str>)> = self
+            .remote
+            .as_ref()
+            .map_or_else(Vec::new, |r| r.members.values().cloned().collect());
+        all.sort_by_key(|(n, _)| n.to_ascii_lowercase());
+        all
+    }
+
+    /// The cluster bridge reports something.
+    pub fn cluster_input(&mut self, msg: FromBridge, now: Now, out: &mut impl Outbox) {
+        if self.remote.is_none() || self.shutting_down {
+            return;
+        }
+        match msg {
+            FromBridge::Up {
+                epoch,
+                server,
+                at,
+                remote,
+                history,
+            } => {
+                self.cluster_up(epoch, &server, remote, history, now, out);
+                if let Some(r) = self.remote.as_mut() {
+                    r.read = at;
+                }
+            }
+            FromBridge::Entries {
+                epoch,
+                entries,
+                last,
+            } => {
+                if self
+                    .remote
+                    .as_ref()
+                    .is_some_and(|r| r.up && r.epoch == epoch)
+                {
+                    for entry in entries {
+                        self.remote_event(entry, now, out);
+                    }
+                    self.caught_up(last, now, out);
+                }
+            }
+            FromBridge::Claimed { id, name, ok, tip } => {
+                self.claimed(id, &name, ok, tip, now, out);
+            }
+            FromBridge::Down { why } => self.cluster_down(&why, out),
+        }
+    }
+
+    fn cluster_up(
+        &mut self,
+        epoch: u64,
+        server: &str,
+        entries: Vec<RemoteEntry>,
+        history: Vec<(SystemTime, Vec<u8>)>,
+        now: Now,
+        out: &mut impl Outbox,
+    ) {
+        let server: Rc<str> = Rc::from(server);
+        let mut remote = Remote {
+            up: true,
+            epoch,
+            server: Rc::clone(&server),
+            ..Remote::default()
+        };
+        let mut servers: HashMap<String, Rc<str>> = HashMap::new();
+        for e in entries {
+            let origin = Rc::clone(
+                servers
+                    .entry(e.server.clone())
+                    .or_insert_with(|| Rc::from(e.server.as_str())),
+            );
+            let name: Rc<str> = Rc::from(e.name.as_str());
+            match e.waiting {
+                None => {
+                    remote.members.insert(fold(&name), (name, origin));
+                }
+                Some(addr) => {
+                    remote.pending.insert(
+                        fold(&name),
+                        RemoteJoin {
+                            name,
+                            server: origin,
+                            addr: addr.into_boxed_str(),
+                            since: now.at,
+                        },
+                    );
+                }
+            }
+        }
+        let (members, waiting) = (remote.members.len(), remote.pending.len());
+        self.remote = Some(remote);
+        self.history = History::new(self.config.history);
+        for (at, line) in history {
+            self.history.record(at, &Rc::from(line));
+        }
+        out.console(
+            Audience::All,
+            format_args!(
+                "cluster: in the room as server {server} ({members} members and {waiting} waiting joins on other servers)"
+            ),
+        );
+    }
+
+    /// Cut off from the room: every member and waiting join here is told BYE and closed (the
+    /// other servers announce them gone), and joins are refused until the bridge is back.
+    fn cluster_down(&mut self, why: &str, out: &mut impl Outbox) {
+        let Some(remote) = self.remote.as_mut() else {
+            return;
+        };
+        if !remote.up {
+            return;
+        }
+        *remote = Remote {
+            epoch: remote.epoch,
+            ..Remote::default()
+        };
+        let bye = self.format(&ServerMsg::Bye { text: CUT_OFF_BYE });
+        let mut cut = 0;
+        for key in 0..self.sessions.len() {
+            let Some(id) = self.id_at(key) else { continue };
+            let in_room = self
+                .session(id)
+                .is_some_and(|s| !matches!(s.phase, Phase::AwaitingName));
+            if !in_room {
+                continue;
+            }
+            let Some(session) = self.take_session(id) else {
+                continue;
+            };
+            match &session.phase {
+                Phase::Member { name } => self.room.remove(name, id),
+                Phase::Waiting { name, .. } => {
+                    self.room.remove(name, id);
+                    self.unpend(session.addr.ip());
+                }
+                Phase::Claiming { .. } | Phase::AwaitingName => {}
+            }
+            out.send(id, &bye);
+            out.close(id);
+            cut += 1;
+        }
+        log::warn!("cluster lost ({why}): {cut} connections cut");
+        out.console(
+            Audience::All,
+            format_args!(
+                "cluster lost ({why}): {cut} members and waiting joins cut off; joins are refused until Redis answers"
+            ),
+        );
+    }
+
+    /// The log has been read up to `last`: parked joins it covers go on.
+    fn caught_up(&mut self, last: LogId, now: Now, out: &mut impl Outbox) {
+        let Some(r) = self.remote.as_mut() else {
+            return;
+        };
+        r.read = r.read.max(last);
+        let read = r.read;
+        if r.parked.iter().all(|p| p.3 > read) {
+            return;
+        }
+        let (ready, parked): (Vec<_>, Vec<_>) = r.parked.drain(..).partition(|p| p.3 <= read);
+        r.parked = parked;
+        for (id, name, wait, _) in ready {
+            if let Some(r) = self.remote.as_mut() {
+                r.claiming.remove(&fold(&name));
+            }
+            let claiming = matches!(self.session(id).map(|s| &s.phase),
+                Some(Phase::Claiming { name: n }) if *n == name);
+            if claiming {
+                self.proceed(id, &name, wait, now, out);
+            } else {
+                self.release(&name, out);
+            }
+        }
+    }
+
+    /// Redis answered a claim.
+    fn claimed(
+        &mut self,
+        id: ConnId,
+        name: &str,
+        ok: bool,
+        tip: LogId,
+        now: Now,
+        out: &mut impl Outbox,
+    ) {
+        let key = fold(name);
+        let purpose = match self.remote.as_mut() {
+            Some(r) if r.up => match r.claiming.get(&key) {
+                Some((c, _)) if *c == id => r.claiming.remove(&key).map(|(_, p)| p),
+                _ => None,
+            },
+            _ => return,
+        };
+        let phase = self.session(id).map(|s| s.phase.clone());
+        match (purpose, phase) {
+            (Some(Purpose::Join { wait }), Some(Phase::Claiming { name: n })) if &*n == name => {
+                let read = self.remote.as_ref().map_or(tip, |r| r.read);
+                if ok && tip > read {
+                    if let Some(r) = self.remote.as_mut() {
+                        r.claiming.insert(key, (id, Purpose::Join { wait }));
+                        r.parked.push((id, n, wait, tip));
+                    }
+                } else if ok {
+                    self.proceed(id, name, wait, now, out);
+                } else {
+                    if let Some(s) = self.session_mut(id) {
+                        s.phase = Phase::AwaitingName;
+                    }
+                    let text = format!("the name {name} is taken");
+                    self.send_error(id, ErrorCode::NameTaken, &text, out);
+                    self.prompt(id, out);
+                }
+            }
+            (Some(Purpose::Rename { old }), Some(Phase::Member { name: current }))
+                if current == old =>
+            {
+                if ok {
+                    self.apply_rename(id, &old, name, now, out);
+                } else {
+                    let text = format!("the name {name} is taken");
+                    self.send_error(id, ErrorCode::NameTaken, &text, out);
+                }
+            }
+            _ => {
+                if ok {
+                    self.release(name, out);
+                }
+            }
+        }
+    }
+
+    /// One entry of another server.
+    fn remote_event(&mut self, entry: Entry, now: Now, out: &mut impl Outbox) {
+        let Some(remote) = self.remote.as_mut() else {
+            return;
+        };
+        let origin = entry.origin;
+        let owned_by = |server: &Rc<str>| **server == *origin;
+        match entry.event {
+            Event::Join { name } => {
+                let key = fold(&name);
+                if remote.members.contains_key(&key) {
+                    return;
+                }
+                let was_waiting = remote
+                    .pending
+                    .get(&key)
+                    .is_some_and(|j| owned_by(&j.server));
+                if was_waiting {
+                    remote.pending.remove(&key);
+                }
+                let name: Rc<str> = Rc::from(name.as_str());
+                remote
+                    .members
+                    .insert(key, (Rc::clone(&name), Rc::from(origin.as_str())));
+                self.broadcast(&ServerMsg::Join { name: &name }, None, out);
+                let online = self.everyone();
+                let how = if was_waiting { "approved" } else { "joined" };
+                out.console(
+                    Audience::All,
+                    format_args!("{how} {name} on server {origin} ({online} online)"),
+                );
+            }
+            Event::Leave { name, reason } => {
+                let key = fold(&name);
+                if remote.members.get(&key).is_some_and(|(_, s)| owned_by(s)) {
+                    let Some((name, _)) = remote.members.remove(&key) else {
+                        return;
+                    };
+                    self.broadcast(
+                        &ServerMsg::Leave {
+                            name: &name,
+                            reason,
+                        },
+                        None,
+                        out,
+                    );
+                    out.console(
+                        Audience::All,
+                        format_args!("left {name} ({})", reason.as_str()),
+                    );
+                } else if remote
+                    .pending
+                    .get(&key)
+                    .is_some_and(|j| owned_by(&j.server))
+                {
+                    remote.pending.remove(&key);
+                    self.announce(
+                        Announcement::Withdrawn,
+                        now,
+                        out,
+                        format_args!("join request withdrawn: {name}"),
+                    );
+                }
+            }
+            Event::Nick { old, new } => {
+                let key = fold(&old);
+                if !remote.members.get(&key).is_some_and(|(_, s)| owned_by(s)) {
+                    return;
+                }
+                let Some((old, server)) = remote.members.remove(&key) else {
+                    return;
+                };
+                let new: Rc<str> = Rc::from(new.as_str());
+                remote.members.insert(fold(&new), (Rc::clone(&new), server));
+                self.broadcast(
+                    &ServerMsg::Nick {
+                        old: &old,
+                        new: &new,
+                    },
+                    None,
+                    out,
+                );
+                out.console(Audience::All, format_args!("renamed {old} {new}"));
+            }
+            Event::Msg { line } => {
+                let line: Rc<[u8]> = Rc::from(line);
+                self.fan_out(&line, None, out);
+                self.history.record(entry.wall, &line);
+            }
+            Event::Info { line } => {
+                let line: Rc<[u8]> = Rc::from(line);
+                self.fan_out(&line, None, out);
+            }
+            Event::Priv { to, line } => {
+                let target = self.room.holder(&to).filter(|&t| {
+                    self.session(t)
+                        .is_some_and(|s| matches!(s.phase, Phase::Member { .. }))
+                });
+                if let Some(target) = target {
+                    out.send(target, &Rc::from(line));
+                }
+            }
+            Event::Request { name, addr } => {
+                let name: Rc<str> = Rc::from(name.as_str());
+                remote.pending.insert(
+                    fold(&name),
+                    RemoteJoin {
+                        name: Rc::clone(&name),
+                        server: Rc::from(origin.as_str()),
+                        addr: addr.clone().into_boxed_str(),
+                        since: now.at,
+                    },
+                );
+                self.announce(
+                    Announcement::Request,
+                    now,
+                    out,
+                    format_args!("join request: {name} from {addr} (approve {name} / deny {name})"),
+                );
+            }
+            Event::Decided { name, how } => {
+                let key = fold(&name);
+                if !remote
+                    .pending
+                    .get(&key)
+                    .is_some_and(|j| owned_by(&j.server))
+                {
+                    return;
+                }
+                remote.pending.remove(&key);
+                match how.as_str() {
+                    "withdrawn" => self.announce(
+                        Announcement::Withdrawn,
+                        now,
+                        out,
+                        format_args!("join request withdrawn: {name}"),
+                    ),
+                    _ => out.console(Audience::All, format_args!("denied {name}")),
+                }
+            }
+            Event::Approve { server, name } => {
+                if *remote.server == *server {
+                    self.decide_by_name(&name, true, now, out);
+                }
+            }
+            Event::Deny { server, name } => {
+                if *remote.server == *server {
+                    self.decide_by_name(&name, false, now, out);
+                }
+            }
+            Event::Kick { server, name } => {
+                if *remote.server == *server {
+                    self.kick_by_name(&name, now, out);
+                }
+            }
+            Event::Down { server } => {
+                let gone: Vec<Box<str>> = remote
+                    .members
+                    .iter()
+                    .filter(|(_, (_, s))| **s == *server)
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                remote.pending.retain(|_, j| *j.server != *server);
+                for key in gone {
+                    if let Some((name, _)) =
+                        self.remote.as_mut().and_then(|r| r.members.remove(&key))
+                    {
+                        let reason = LeaveReason::Quit;
+                        self.broadcast(
+                            &ServerMsg::Leave {
+                                name: &name,
+                                reason,
+                            },
+                            None,
+                            out,
+                        );
+                        out.console(Audience::All, format_args!("left {name} (quit)"));
+                    }
+                }
+            }
+        }
+    }
+}
