@@ -365,6 +365,7 @@ impl App {
         // by line; the way on goes after the last.
         let mut lines: Vec<&str> = why.lines().filter(|l| !l.trim().is_empty()).collect();
         let last = lines.pop().unwrap_or_default();
+        let last = last.strip_suffix('.').unwrap_or(last);
         for line in lines {
             self.problem(now, line);
         }
@@ -1293,6 +1294,12 @@ mod tests {
         let outcome = a.outcome.as_ref().unwrap();
         assert_eq!(outcome.code, ExitCode::CertificateChanged);
         assert_eq!(outcome.message.as_deref(), Some(warning));
+        assert!(
+            shown
+                .iter()
+                .any(|r| r.contains("Connection refused; /reconnect to try again")),
+            "{shown:#?}"
+        );
     }
 
     #[test]
