@@ -294,7 +294,12 @@ impl App {
     pub fn on_net(&mut self, event: NetEvent, now: &Now) {
         match event {
             NetEvent::Connected(_) => self.connected(),
-            NetEvent::Failed(why) => {
+            NetEvent::Failed(code, why) if code != ExitCode::Unreachable => {
+                // The server's certificate (changed, untrusted, expired, wrong host) or the
+                // local setup: trying again cannot help, so only `/reconnect` does.
+                self.end(now, code, &why);
+            }
+            NetEvent::Failed(_, why) => {
                 // A failed attempt only updates the status line: the pane already says why
                 // the connection went.
                 let code = match &self.link {
@@ -356,9 +361,17 @@ impl App {
     /// Disconnects for good (a kick, a denial): only `/reconnect` connects again.
     fn end(&mut self, now: &Now, code: ExitCode, why: &str) {
         self.effects.push(Effect::Disconnect);
+        // A reason of several lines (the warning about a changed certificate) is shown line
+        // by line; the way on goes after the last.
+        let mut lines: Vec<&str> = why.lines().filter(|l| !l.trim().is_empty()).collect();
+        let last = lines.pop().unwrap_or_default();
+        let last = last.strip_suffix('.').unwrap_or(last);
+        for line in lines {
+            self.problem(now, line);
+        }
         self.problem(
             now,
-            &format!("{why}; /reconnect to try again, Ctrl-C on an empty line to quit"),
+            &format!("{last}; /reconnect to try again, Ctrl-C on an empty line to quit"),
         );
         self.link = Link::Ended {
             code,
@@ -1091,7 +1104,7 @@ mod tests {
     fn dummy_writer() -> crate::net::Writer {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let stream = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        crate::net::Writer::Plain(stream)
+        crate::net::Writer::new(crate::net::Stream::Plain(stream))
     }
 
     fn key(app: &mut App, code: KeyCode, mods: KeyModifiers) {
@@ -1240,6 +1253,53 @@ mod tests {
         a.on_line("NAME? again", &later);
         assert_eq!(a.take_effects(), [Effect::Send("bob".into())]);
         assert_eq!(a.editor.text(), "draft");
+    }
+
+    #[test]
+    fn a_changed_certificate_on_reconnection_is_not_retried() {
+        let mut a = joined();
+        let n = now();
+        a.on_line("BYE server shutting down", &n);
+        let later = Now {
+            instant: n.instant + Duration::from_secs(2),
+            ..n.clone()
+        };
+        a.tick(&later);
+        assert_eq!(a.take_effects(), [Effect::Disconnect, Effect::Connect]);
+        let warning = "\n@@@\nWARNING: SERVER CERTIFICATE HAS CHANGED!\nConnection refused.";
+        a.on_net(
+            NetEvent::Failed(ExitCode::CertificateChanged, warning.into()),
+            &later,
+        );
+        assert_eq!(a.take_effects(), [Effect::Disconnect]);
+        assert!(matches!(
+            a.link,
+            Link::Ended {
+                code: ExitCode::CertificateChanged,
+                ..
+            }
+        ));
+        let shown = rows(&mut a);
+        assert!(
+            shown.iter().any(|r| r.contains("CERTIFICATE HAS CHANGED")),
+            "{shown:#?}"
+        );
+        // No timer brings it back.
+        a.tick(&Now {
+            instant: later.instant + Duration::from_secs(3600),
+            ..later.clone()
+        });
+        assert!(a.take_effects().is_empty());
+        key(&mut a, KeyCode::Char('c'), KeyModifiers::CONTROL);
+        let outcome = a.outcome.as_ref().unwrap();
+        assert_eq!(outcome.code, ExitCode::CertificateChanged);
+        assert_eq!(outcome.message.as_deref(), Some(warning));
+        assert!(
+            shown
+                .iter()
+                .any(|r| r.contains("Connection refused; /reconnect to try again")),
+            "{shown:#?}"
+        );
     }
 
     #[test]

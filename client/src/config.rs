@@ -1,15 +1,19 @@
 //! The validated settings of one run ([`Config`]): the server address (with the default port
-//! filled in), the interface ([`Mode`]), and the color decision. `main.rs` turns the command
+//! filled in) and how to connect to it, plain or TLS ([`Connector`]), the interface ([`Mode`]),
+//! and the color decision. `main.rs` turns the command
 //! line and the environment into a `Config`; nothing here reads a terminal or a socket, so the
 //! decisions are unit-tested as plain functions.
 
 use std::ffi::OsStr;
-use std::net::{IpAddr, SocketAddr};
+use std::net::Ipv6Addr;
 
 use chat_common::protocol::validate_name;
 
-/// The server port used when an address names none.
-pub const DEFAULT_PORT: u16 = 55555;
+use crate::net::Connector;
+use crate::tls::{parse_target, Target};
+
+/// The server port used when an address names none, plain or TLS alike.
+pub use crate::tls::DEFAULT_PORT;
 
 /// The server address used when none is given.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:55555";
@@ -55,22 +59,29 @@ pub fn choose_mode(plain: bool, stdin_tty: bool, stdout_tty: bool, term: Option<
     }
 }
 
-/// Fills in [`DEFAULT_PORT`] when `raw` names a host only: `localhost`, `10.0.0.1`, `::1` or
-/// `[::1]` get `:55555`; `HOST:PORT` and `[V6]:PORT` stay as they are.
-pub fn with_default_port(raw: &str) -> String {
-    let raw = raw.trim();
-    if raw.parse::<SocketAddr>().is_ok() {
-        return raw.to_owned();
+/// The server address from the command line: `tls://HOST[:PORT]`, or `HOST[:PORT]` (TLS when
+/// `tls_flag`, `--tls`, is set), the port [`DEFAULT_PORT`] when none is given; an IPv6 address
+/// in brackets (`[::1]:4000`), or bare and whole without a port (`::1`). `tls_only` names the
+/// TLS flags given (`--ca`, `--trust-new`): with a plain address they are a mistake, refused
+/// rather than silently connecting in clear text. The error is one line for people.
+pub fn parse_server(raw: &str, tls_flag: bool, tls_only: &[&str]) -> Result<Target, String> {
+    let trimmed = raw.trim();
+    let (scheme, rest) = match trimmed.find("://") {
+        Some(i) => trimmed.split_at(i + 3),
+        None => ("", trimmed),
+    };
+    let target = if rest.parse::<Ipv6Addr>().is_ok() {
+        parse_target(&format!("{scheme}[{rest}]"), tls_flag)
+    } else {
+        parse_target(trimmed, tls_flag)
     }
-    if let Ok(ip) = raw.parse::<IpAddr>() {
-        return SocketAddr::new(ip, DEFAULT_PORT).to_string();
-    }
-    if raw.starts_with('[') && raw.ends_with(']') {
-        return format!("{raw}:{DEFAULT_PORT}");
-    }
-    match raw.rsplit_once(':') {
-        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => raw.to_owned(),
-        _ => format!("{raw}:{DEFAULT_PORT}"),
+    .map_err(|e| e.to_string())?;
+    match tls_only.first() {
+        Some(flag) if !target.tls => Err(format!(
+            "{flag} needs a TLS connection: use tls://{} or --tls",
+            target.server()
+        )),
+        _ => Ok(target),
     }
 }
 
@@ -85,8 +96,8 @@ pub fn parse_name(raw: &str) -> Result<String, String> {
 /// Everything one run needs, decided before connecting.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
-    /// Where the server listens, `HOST:PORT`.
-    pub addr: String,
+    /// Where the server listens, and how to connect to it (plain or TLS, what TLS trusts).
+    pub server: Connector,
     /// The name from `--name`, already valid; `None` means ask.
     pub name: Option<String>,
     /// Whether rendering writes color and style sequences.
@@ -102,6 +113,7 @@ pub struct Config {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -130,16 +142,47 @@ mod tests {
         assert!(parse_name(&"x".repeat(33)).is_err());
     }
 
+    fn server(raw: &str, tls: bool) -> (String, bool) {
+        let target = parse_server(raw, tls, &[]).unwrap_or_else(|e| panic!("{raw}: {e}"));
+        (target.server(), target.tls)
+    }
+
     #[test]
     fn a_host_alone_gets_the_default_port() {
-        assert_eq!(with_default_port("localhost"), "localhost:55555");
-        assert_eq!(with_default_port("chat.example"), "chat.example:55555");
-        assert_eq!(with_default_port("10.0.0.1"), "10.0.0.1:55555");
-        assert_eq!(with_default_port("::1"), "[::1]:55555");
-        assert_eq!(with_default_port("[::1]"), "[::1]:55555");
-        assert_eq!(with_default_port("localhost:4000"), "localhost:4000");
-        assert_eq!(with_default_port("[::1]:4000"), "[::1]:4000");
-        assert_eq!(with_default_port("127.0.0.1:1"), "127.0.0.1:1");
+        let plain = |raw: &str| server(raw, false).0;
+        assert_eq!(plain("localhost"), "localhost:55555");
+        assert_eq!(plain("chat.example"), "chat.example:55555");
+        assert_eq!(plain("10.0.0.1"), "10.0.0.1:55555");
+        assert_eq!(plain("::1"), "[::1]:55555");
+        assert_eq!(plain("[::1]"), "[::1]:55555");
+        assert_eq!(plain("localhost:4000"), "localhost:4000");
+        assert_eq!(plain("[::1]:4000"), "[::1]:4000");
+        assert_eq!(plain("127.0.0.1:1"), "127.0.0.1:1");
+    }
+
+    #[test]
+    fn tls_by_scheme_or_flag() {
+        assert_eq!(
+            server("tls://localhost", false),
+            ("localhost:55555".into(), true)
+        );
+        assert_eq!(server("tls://::1", false), ("[::1]:55555".into(), true));
+        assert_eq!(server("localhost:7", true), ("localhost:7".into(), true));
+        assert_eq!(server("localhost:7", false), ("localhost:7".into(), false));
+    }
+
+    #[test]
+    fn bad_addresses_and_tls_flags_without_tls_are_refused() {
+        assert!(parse_server("x:0", false, &[])
+            .unwrap_err()
+            .contains("\"x:0\""));
+        assert!(parse_server("http://x", false, &[]).is_err());
+        let err = parse_server("localhost", false, &["--ca"]).unwrap_err();
+        assert_eq!(
+            err,
+            "--ca needs a TLS connection: use tls://localhost:55555 or --tls"
+        );
+        assert!(parse_server("localhost", true, &["--ca", "--trust-new"]).is_ok());
     }
 
     #[test]

@@ -9,7 +9,10 @@
 //! # Layout
 //! - [`config`]: the validated settings: address and default port, mode, colors.
 //! - [`exit`]: every exit status, in one table, and [`exit::Outcome`].
-//! - [`net`]: connecting, the stream (TLS-ready), line framing, the network thread.
+//! - [`net`]: where and how to connect, the one stream type (plain or TLS), line framing, the
+//!   network thread.
+//! - [`tls`]: TLS addresses, trust (system roots, `--ca`, `known_servers`), the handshake;
+//!   [`trust`]: the first connection and TLS's first-use question on the terminal.
 //! - Full screen: [`tui`] (the terminal loop), [`app`] (state and rules), [`ui`] (drawing),
 //!   [`layout`] (message -> rows), [`store`] (the messages), [`editor`] (the input line),
 //!   [`compose`] (what Enter sends, paste included).
@@ -33,6 +36,7 @@ pub mod screen;
 pub mod session;
 pub mod store;
 pub mod tls;
+pub mod trust;
 pub mod tui;
 pub mod ui;
 

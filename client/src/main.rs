@@ -2,10 +2,14 @@
 //! The exit statuses are listed in `exit.rs`; keys and flags in `docs/CLIENT.md`.
 
 use std::io::IsTerminal;
+use std::path::PathBuf;
 
 use chat_client::config::{
-    choose_mode, parse_name, use_colors, with_default_port, ColorMode, Config, DEFAULT_ADDR,
+    choose_mode, parse_name, parse_server, use_colors, ColorMode, Config, DEFAULT_ADDR,
 };
+use chat_client::exit::{ExitCode, Outcome};
+use chat_client::net::Connector;
+use chat_client::tls::TlsOptions;
 use clap::Parser;
 
 /// Keys of the full-screen interface, shown by both -h and --help.
@@ -17,7 +21,10 @@ Full screen (a terminal on both ends, TERM not dumb, no --plain):
   Commands: /private NAME TEXT (/msg), /color COLOR TEXT, /me TEXT, /nick NAME,
   /who, /help, /reconnect, /leave (/quit). Markup: **bold** __italic__ ~~strike~~ `code`,
   \\ keeps the next marker literal. A pasted block is sent line by line to the first
-  line's target, never as commands. Exit status: see docs/CLIENT.md.";
+  line's target, never as commands. Exit status: see docs/CLIENT.md.
+TLS: chat-client tls://HOST[:PORT] (or --tls). An unknown self-signed server is shown by
+  its fingerprint and remembered on yes in known_servers ($CHAT_CONFIG_DIR, else
+  $XDG_CONFIG_HOME/chat or ~/.config/chat); a changed certificate is refused.";
 
 /// A terminal client for the chat server: a full-screen chat on a terminal, one line per
 /// message otherwise.
@@ -49,7 +56,22 @@ struct Args {
     #[arg(long)]
     no_mouse: bool,
 
-    /// The server: HOST or HOST:PORT (port 55555 when none is given).
+    /// Speak TLS to a server given as HOST[:PORT] (as tls://HOST[:PORT] does).
+    #[arg(long)]
+    tls: bool,
+
+    /// TLS: also trust the certificate authorities in this PEM file (repeatable); the system's
+    /// are always trusted.
+    #[arg(long = "ca", value_name = "FILE")]
+    ca_files: Vec<PathBuf>,
+
+    /// TLS: accept an unknown self-signed server on first use without asking, and remember it
+    /// (a changed certificate is still refused).
+    #[arg(long)]
+    trust_new: bool,
+
+    /// The server: HOST, HOST:PORT, tls://HOST or tls://HOST:PORT (port 55555 when none is
+    /// given).
     #[arg(default_value = DEFAULT_ADDR)]
     addr: String,
 }
@@ -62,8 +84,23 @@ fn main() {
     let term = std::env::var_os("TERM");
     // A dumb terminal takes no escape at all: auto colors are off there too.
     let dumb = term.as_deref().is_some_and(|t| t == "dumb");
+    let mut tls_only = Vec::new();
+    if !args.ca_files.is_empty() {
+        tls_only.push("--ca");
+    }
+    if args.trust_new {
+        tls_only.push("--trust-new");
+    }
+    let target = match parse_server(&args.addr, args.tls, &tls_only) {
+        Ok(target) => target,
+        Err(why) => chat_client::finish(Outcome::fail(ExitCode::Usage, why)),
+    };
+    let tls = TlsOptions {
+        ca_files: args.ca_files,
+        ..TlsOptions::default()
+    };
     let config = Config {
-        addr: with_default_port(&args.addr),
+        server: Connector::new(target, tls, args.trust_new),
         name: args.name,
         colors: use_colors(args.color, no_color.as_deref(), stdout_is_terminal && !dumb),
         stdin_is_terminal,

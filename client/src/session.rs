@@ -31,9 +31,10 @@ use chat_common::sanitize::{is_blank, sanitize};
 use crate::config::Config;
 use crate::exit::{ExitCode, Outcome};
 use crate::input::{read_line, Input};
-use crate::net::{connect, describe, Incoming, LineReader, Writer};
+use crate::net::{describe, Incoming, LineReader, Stream, Writer};
 use crate::render;
 use crate::screen::Screen;
+use crate::trust;
 
 /// How long to wait for `BYE` after sending `/leave` before exiting anyway.
 pub const LEAVE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -238,7 +239,7 @@ impl Shared {
 
 /// What the network thread needs.
 struct Network {
-    reader: LineReader<Box<dyn Read + Send>>,
+    reader: LineReader<Stream>,
     screen: Screen,
     me: String,
     shared: Arc<Shared>,
@@ -370,12 +371,19 @@ fn chat(
 pub fn run(config: &Config) -> Outcome {
     let mut screen = Screen::stdout(config.colors);
     show(&mut screen, |b| {
-        render::notice(b, &format!("connecting to {}...", config.addr))
+        render::notice(b, &format!("connecting to {}...", config.server.target))
     });
-    let stream = match connect(&config.addr) {
+    // Only a person at a terminal can answer TLS's first-use question.
+    let mut server = config.server.clone();
+    let stream = match trust::connect_first(&mut server, config.stdin_is_terminal) {
         Ok(stream) => stream,
         Err(outcome) => return outcome,
     };
+    if let Some(tls) = stream.tls_description() {
+        show(&mut screen, |b| {
+            render::notice(b, &format!("secured with {tls}"))
+        });
+    }
     let (reader, mut writer) = match stream.split() {
         Ok(halves) => halves,
         Err(e) => return lost(&e),

@@ -28,7 +28,8 @@ use crate::app::{App, Effect, Link, Now, Settings};
 use crate::config::Config;
 use crate::exit::{ExitCode, Outcome};
 use crate::layout::Look;
-use crate::net::{self, describe, NetEvent, Writer, CHANNEL_SIZE};
+use crate::net::{self, describe, Connector, NetEvent, Writer, CHANNEL_SIZE};
+use crate::trust;
 
 /// The longest the loop sleeps with nothing happening: timers (reconnection, the end of a
 /// leave) are checked at least this often, and the reconnection countdown redrawn.
@@ -128,27 +129,30 @@ fn now() -> Now {
 
 /// Starts a network thread reporting into the terminal thread's channel.
 fn spawn_net(
-    addr: &str,
+    connector: &Connector,
     generation: u64,
     stream: Option<net::Stream>,
     tx: &SyncSender<Wake>,
 ) -> io::Result<()> {
     let tx = tx.clone();
-    net::spawn(addr.to_owned(), generation, stream, move |tag, event| {
+    net::spawn(connector.clone(), generation, stream, move |tag, event| {
         tx.send(Wake::Net(tag, event)).is_ok()
     })
 }
 
 /// Runs the full-screen interface until the user leaves; returns how it ended.
 pub fn run(config: &Config) -> Outcome {
-    // Connect before taking the screen, so an unreachable server is one plain line.
-    let stream = match net::connect(&config.addr) {
+    // Connect before taking the screen, so an unreachable server is one plain line and TLS's
+    // first-use question is asked on the terminal as it is. Reconnections reuse `server`,
+    // which keeps the answer, and never ask.
+    let mut server = config.server.clone();
+    let stream = match trust::connect_first(&mut server, true) {
         Ok(stream) => stream,
         Err(outcome) => return outcome,
     };
     let (tx, rx) = mpsc::sync_channel(CHANNEL_SIZE);
     let mut generation = 1;
-    if let Err(e) = spawn_net(&config.addr, generation, Some(stream), &tx) {
+    if let Err(e) = spawn_net(&server, generation, Some(stream), &tx) {
         return Outcome::fail(
             ExitCode::Failure,
             format!("cannot start the network thread: {e}"),
@@ -183,14 +187,14 @@ pub fn run(config: &Config) -> Outcome {
         );
     }
     let mut app = App::new(Settings {
-        addr: config.addr.clone(),
+        addr: server.target.to_string(),
         name: config.name.clone(),
         look: Look {
             styles: config.colors,
         },
         bell: config.bell,
     });
-    app.notice(&now(), &format!("connecting to {}...", config.addr));
+    app.notice(&now(), &format!("connecting to {}...", server.target));
     let mut writer: Option<Writer> = None;
     // SIGTERM and SIGHUP leave through the loop, so the terminal is put back.
     let terminate = Arc::new(AtomicBool::new(false));
@@ -227,6 +231,9 @@ pub fn run(config: &Config) -> Outcome {
                     }
                 }
                 Wake::Net(_, NetEvent::Connected(w)) => {
+                    if let Some(tls) = w.tls_description() {
+                        app.notice(&now(), &format!("secured with {tls}"));
+                    }
                     writer = Some(w);
                     app.connected();
                 }
@@ -268,8 +275,9 @@ pub fn run(config: &Config) -> Outcome {
                             w.close();
                         }
                         generation += 1;
-                        if let Err(e) = spawn_net(&config.addr, generation, None, &tx) {
-                            app.on_net(NetEvent::Failed(e.to_string()), &now());
+                        if let Err(e) = spawn_net(&server, generation, None, &tx) {
+                            let failed = NetEvent::Failed(ExitCode::Unreachable, e.to_string());
+                            app.on_net(failed, &now());
                         }
                     }
                     Effect::Disconnect => {

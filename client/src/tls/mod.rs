@@ -50,7 +50,7 @@ use rustls::{ClientConfig, ClientConnection, RootCertStore};
 
 pub use addr::{parse_target, AddrError, Target, DEFAULT_PORT};
 pub use error::TlsError;
-pub use stream::{Stream, TlsStream};
+pub use stream::TlsStream;
 
 use verify::{Refusal, Verifier};
 

@@ -1,5 +1,6 @@
 //! [`TlsStream`]: a blocking TLS connection that one thread reads while another writes, as the
-//! client does with a `TcpStream` and `try_clone`; and [`Stream`], plain or TLS behind one type.
+//! client does with a `TcpStream` and `try_clone`. The client's one stream type, plain or TLS,
+//! is `crate::net::Stream`.
 //!
 //! # Sharing one rustls connection between a reader and a writer
 //! A `ClientConnection` is one state machine (not `Sync`), so it sits behind a mutex, and the
@@ -207,65 +208,5 @@ impl Write for TlsStream {
 
     fn flush(&mut self) -> io::Result<()> {
         self.flush_tls()
-    }
-}
-
-/// A connection to the server, plain or TLS, with the `TcpStream` methods the client uses.
-#[derive(Debug)]
-pub enum Stream {
-    /// Plain TCP.
-    Plain(TcpStream),
-    /// TLS.
-    Tls(TlsStream),
-}
-
-impl Stream {
-    /// Another handle on the same connection, for a second thread.
-    pub fn try_clone(&self) -> io::Result<Stream> {
-        match self {
-            Stream::Plain(s) => s.try_clone().map(Stream::Plain),
-            Stream::Tls(s) => s.try_clone().map(Stream::Tls),
-        }
-    }
-
-    /// Shuts the connection down (after close_notify for TLS).
-    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        match self {
-            Stream::Plain(s) => s.shutdown(how),
-            Stream::Tls(s) => s.shutdown(how),
-        }
-    }
-
-    /// As `TcpStream::set_read_timeout`.
-    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        match self {
-            Stream::Plain(s) => s.set_read_timeout(timeout),
-            Stream::Tls(s) => s.set_read_timeout(timeout),
-        }
-    }
-}
-
-impl Read for Stream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Stream::Plain(s) => s.read(buf),
-            Stream::Tls(s) => s.read(buf),
-        }
-    }
-}
-
-impl Write for Stream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Stream::Plain(s) => s.write(buf),
-            Stream::Tls(s) => s.write(buf),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Stream::Plain(s) => s.flush(),
-            Stream::Tls(s) => s.flush(),
-        }
     }
 }

@@ -139,8 +139,16 @@ impl Server {
     /// Starts the server listening on `addr` (a fixed port, to restart it on the same one).
     #[track_caller]
     pub fn start_on(addr: &str, auto_approve: bool, console: Console) -> Self {
+        Server::start_with(addr, auto_approve, console, &[])
+    }
+
+    /// Starts the server listening on `addr` with `extra` flags (`--tls-listen ...`); further
+    /// `listening on` lines stay in `stdout` for the test to read.
+    #[track_caller]
+    pub fn start_with(addr: &str, auto_approve: bool, console: Console, extra: &[&str]) -> Self {
         let mut cmd = Command::new(server_bin());
         cmd.args(["--listen", addr])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
         if auto_approve {
@@ -166,6 +174,17 @@ impl Server {
             .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
             .to_owned();
         server
+    }
+
+    /// Sends a signal (`HUP`, `TERM`, ...) with the `kill` command.
+    #[track_caller]
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{name} failed");
     }
 
     /// Types an operator command.
@@ -329,6 +348,16 @@ impl Client {
         let stdin = self.stdin.as_mut().expect("stdin closed");
         stdin.write_all(format!("{line}\n").as_bytes()).unwrap();
         stdin.flush().unwrap();
+    }
+
+    /// Types a line if the client still reads: one that has already exited (refusing to
+    /// connect) leaves a broken pipe, which is no failure here.
+    pub fn offer_line(&mut self, line: &str) {
+        if let Some(stdin) = self.stdin.as_mut() {
+            let _ = stdin
+                .write_all(format!("{line}\n").as_bytes())
+                .and_then(|()| stdin.flush());
+        }
     }
 
     /// Closes the client's standard input (end of input).
