@@ -169,7 +169,7 @@ impl Core {
                 CoreTimer::Approval,
             );
             self.publish(
-                Event::Request {
+                || Event::Request {
                     name: name.to_string(),
                     addr: addr.to_string(),
                 },
@@ -246,7 +246,7 @@ impl Core {
         }
         self.room.admit(&name, id);
         self.publish(
-            Event::Join {
+            || Event::Join {
                 name: name.to_string(),
             },
             now,
@@ -306,7 +306,7 @@ impl Core {
                 how,
             };
             // The LEAVE-like event frees the name in Redis in the same step.
-            self.publish(event, now, out);
+            self.publish(|| event, now, out);
         }
         out.close(id);
     }

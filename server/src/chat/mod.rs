@@ -356,7 +356,7 @@ impl Core {
             Phase::Member { name } => {
                 self.room.remove(name, id);
                 self.publish(
-                    Event::Leave {
+                    || Event::Leave {
                         name: name.to_string(),
                         reason,
                     },
@@ -374,11 +374,10 @@ impl Core {
             Phase::Waiting { name, .. } => {
                 self.room.remove(name, id);
                 self.unpend(session.addr.ip());
-                let how = "withdrawn".to_owned();
                 self.publish(
-                    Event::Decided {
+                    || Event::Decided {
                         name: name.to_string(),
-                        how,
+                        how: "withdrawn".to_owned(),
                     },
                     now,
                     out,

@@ -122,7 +122,7 @@ impl Core {
                         } else {
                             Event::Deny { server, name }
                         };
-                        self.publish(event, now, out);
+                        self.publish(|| event, now, out);
                         let verb = if approve { "approve" } else { "deny" };
                         return out.console(
                             reply,
@@ -208,7 +208,7 @@ impl Core {
                             server: server.to_string(),
                             name: name.to_string(),
                         };
-                        self.publish(event, now, out);
+                        self.publish(|| event, now, out);
                         out.console(
                             reply,
                             format_args!("kick {name}: asked server {server}, where it is"),
@@ -225,7 +225,7 @@ impl Core {
                 let line = self.format(&ServerMsg::Info { text: &text });
                 self.fan_out(&line, None, out);
                 self.publish(
-                    Event::Info {
+                    || Event::Info {
                         line: line.to_vec(),
                     },
                     now,

@@ -41,7 +41,7 @@ impl Core {
                 self.fan_out(&line, Some(id), out);
                 self.history.record(now.wall, &line);
                 self.publish(
-                    Event::Msg {
+                    || Event::Msg {
                         line: line.to_vec(),
                     },
                     now,
@@ -53,7 +53,7 @@ impl Core {
                 self.fan_out(&line, Some(id), out);
                 self.history.record(now.wall, &line);
                 self.publish(
-                    Event::Msg {
+                    || Event::Msg {
                         line: line.to_vec(),
                     },
                     now,
@@ -91,7 +91,7 @@ impl Core {
                             to: to.to_string(),
                             line: line.to_vec(),
                         };
-                        self.publish(event, now, out);
+                        self.publish(|| event, now, out);
                     }
                     None => {
                         let text = format!("nobody named {to} is in the room");
@@ -176,7 +176,7 @@ impl Core {
         };
         self.room.rename(old, &new, id);
         self.publish(
-            Event::Nick {
+            || Event::Nick {
                 old: old.to_string(),
                 new: new.to_string(),
             },
