@@ -444,7 +444,7 @@ fn main() -> ExitCode {
         });
         announce.push(format!("listening on {local} (TLS)"));
     }
-    info!("{config:?}");
+    log::debug!("{config:?}");
     // Everything is bound (the control socket too) before `listening on` is printed, so a
     // script that waits for that line can use every socket at once.
     let mut reactor = match Reactor::new(listeners, config, ConsoleInput::Stdin) {
