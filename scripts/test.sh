@@ -19,6 +19,14 @@ need_pkg() { # need_pkg COMMAND DEBIAN-PACKAGE
 
 need_pkg nc netcat-openbsd
 need_pkg redis-server redis-server # server/tests/cluster.rs starts its own
+need_pkg openssl openssl           # server/tests/tls.rs: `openssl s_client` as a raw member
+
+# The heavy tests (ten thousand members, accept storms) need tens of thousands of descriptors
+# and fail, rather than skip, without them (testkit/src/limits.rs): raise the soft limit as far
+# as the hard limit allows, and the hard limit first where we may (root).
+ulimit -Hn 65536 2>/dev/null || true
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" || true
+echo "open-file limit: $(ulimit -n) (hard $(ulimit -Hn))"
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
