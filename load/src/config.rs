@@ -96,9 +96,16 @@ pub struct Args {
     /// Stop when nothing at all arrived for this many seconds while something is expected.
     #[arg(long, default_value_t = 10.0)]
     pub stall: f64,
-    /// Idle scenario: seconds to stay connected after every member is in, before measuring.
+    /// Idle and join-storm: seconds to stay connected once every member is in and every JOIN
+    /// notice has arrived, before the server's memory is read (the server gives freed memory
+    /// back only after its queues have been small for a second: hold longer than that).
     #[arg(long, default_value_t = 1.0)]
     pub hold: f64,
+    /// Slow readers: while members are being admitted, each admitted member reads at most this
+    /// many bytes per second (in rounds every 100 ms), so the JOIN notices of the storm pile up
+    /// in the server; once every member is in, all read at full speed. Unpaced by default.
+    #[arg(long, value_name = "BYTES_PER_S")]
+    pub read_rate: Option<u64>,
     /// Connections being opened or admitted at once (join-storm always uses 1).
     #[arg(long, default_value_t = 64)]
     pub parallel: usize,
@@ -144,8 +151,10 @@ pub struct Config {
     pub timeout: Duration,
     /// Silence bound.
     pub stall: Duration,
-    /// Idle hold time.
+    /// Idle and join-storm hold time.
     pub hold: Duration,
+    /// Bytes per second each admitted member reads while admission goes on; `None` = unpaced.
+    pub read_rate: Option<u64>,
     /// Connections in progress at once.
     pub parallel: usize,
     /// Filler bytes per message.
@@ -168,6 +177,8 @@ const MAX_TRACKER_BYTES: u128 = 1 << 30;
 pub const MAX_SECONDS: f64 = 1_000_000.0;
 /// The most members: a descriptor each, and N(N-1)/2 JOIN notices must fit a `u64`.
 pub const MAX_MEMBERS: usize = 1_000_000;
+/// The highest --read-rate, bytes per second (1 GB/s: no member reads faster anyway).
+pub const MAX_READ_RATE: u64 = 1_000_000_000;
 /// The most filler bytes per message: the whole line must stay well below the longest line a
 /// member accepts (16 KiB; longer ones are counted as foreign).
 pub const MAX_PAD: usize = 8 * 1024;
@@ -263,6 +274,12 @@ impl Args {
                 ));
             }
         }
+        if self.read_rate == Some(0) || self.read_rate.is_some_and(|r| r > MAX_READ_RATE) {
+            return Err(format!(
+                "--read-rate {} is out of range: it must be 1 to {MAX_READ_RATE} bytes per second",
+                self.read_rate.unwrap_or(0)
+            ));
+        }
         let prefix_ok = self.prefix.starts_with(|c: char| c.is_ascii_alphabetic())
             && self
                 .prefix
@@ -294,6 +311,7 @@ impl Args {
             timeout: secs("timeout", self.timeout, false)?,
             stall: secs("stall", self.stall, false)?,
             hold: secs("hold", self.hold, true)?,
+            read_rate: self.read_rate,
             parallel: if self.scenario == Scenario::JoinStorm {
                 1
             } else {
@@ -375,6 +393,8 @@ mod tests {
             &["--rate", "1", "--duration", "1e300"],
             &["--pad", "100000"],
             &["-n", "1000001"],
+            &["--read-rate", "0"],
+            &["--read-rate", "2000000000"],
         ] {
             let e = parse(args).expect_err(&format!("{args:?}"));
             assert!(

@@ -175,3 +175,37 @@ fn a_server_that_is_not_there_fails_fast() {
     assert_eq!(r.int("failed"), 3);
     assert!(r.get("error").contains("connect"), "{}", r.json);
 }
+
+/// Slow readers (`--read-rate`) must still get every JOIN notice once admission is over, and the
+/// storm's memory figures (peak and kept per member) must be there.
+#[test]
+fn slow_readers_get_every_join_notice_and_memory_is_reported() {
+    let server = Server::start(&["--auto-approve"]);
+    let pid = server.pid().to_string();
+    let r = run_load(
+        server.addr(),
+        &[
+            "--scenario",
+            "join-storm",
+            "-n",
+            "40",
+            "--read-rate",
+            "50",
+            "--hold",
+            "0.1",
+            "--timeout",
+            "30",
+            "--server-pid",
+            &pid,
+        ],
+        LIMIT,
+    );
+    assert_eq!(r.get("ok"), "true", "{}", r.json);
+    assert_eq!(r.int("read_rate"), 50);
+    assert_eq!(r.int("joins_received"), 40 * 39 / 2);
+    assert!(
+        r.num("rss_peak_per_member_b") >= r.num("rss_per_member_b"),
+        "{}",
+        r.json
+    );
+}

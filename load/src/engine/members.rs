@@ -53,6 +53,11 @@ pub(super) struct Member {
     /// bytes; the other lines (name, registration, PONG) are a few bytes each.
     pub(super) out: Vec<u8>,
     pub(super) out_pos: usize,
+    /// Slow readers (`pace.rs`): bytes this member may still read in the current round.
+    pub(super) allow: u64,
+    /// Slow readers: bytes may wait unread in its socket (an event came that was not read to
+    /// the end); the pacing rounds read it, and the end of admission reads it all.
+    pub(super) backlog: bool,
 }
 
 impl Engine<'_> {
@@ -151,10 +156,24 @@ impl Engine<'_> {
     /// Reads what the socket holds and handles every complete line. With `to_end` (the peer
     /// closed or the socket failed) reads until end of file or an error.
     pub(super) fn read(&mut self, i: usize, to_end: bool) {
+        self.read_some(i, to_end, usize::MAX);
+    }
+
+    /// Reads at most `limit` bytes (slow readers, `pace.rs`) and handles every complete line;
+    /// returns the bytes read and whether the socket is drained (it would block, or is gone), so
+    /// that nothing waits in it unseen: edge-triggered, bytes left there raise no new event.
+    pub(super) fn read_some(&mut self, i: usize, to_end: bool, limit: usize) -> (usize, bool) {
         let mut buf = std::mem::take(&mut self.buf);
         let mut lines = std::mem::replace(&mut self.members[i].lines, RawLineFramer::new(1));
+        let mut got = 0usize;
+        let mut drained = true;
         while let Some(stream) = self.members[i].stream.as_mut() {
-            let n = match stream.read(&mut buf) {
+            let want = buf.len().min(limit - got);
+            if want == 0 {
+                drained = false;
+                break;
+            }
+            let n = match stream.read(&mut buf[..want]) {
                 Ok(0) => {
                     self.close(i, "the server closed the connection");
                     break;
@@ -172,6 +191,7 @@ impl Engine<'_> {
             let now = Instant::now();
             self.last_progress = now;
             let now_ns = now.duration_since(self.clock).as_nanos() as u64;
+            got += n;
             let mut rest = &buf[..n];
             while !rest.is_empty() {
                 let (used, frame) = lines.feed(rest);
@@ -182,7 +202,7 @@ impl Engine<'_> {
                 }
                 rest = &rest[used..];
             }
-            if n < buf.len() && !to_end {
+            if n < want && !to_end {
                 // A short read of a TCP socket took everything it held; bytes that arrive later
                 // raise a new edge. Saves the read that would only say WouldBlock, one syscall
                 // per wakeup. A FIN that came with the data has its own flag (`to_end`).
@@ -194,6 +214,7 @@ impl Engine<'_> {
         self.members[i].lines = lines;
         self.buf = buf;
         self.flush(i);
+        (got, drained)
     }
 
     /// Writes what member `i` has pending, until done or the socket would block.
