@@ -5,6 +5,7 @@
 //! a socket.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
@@ -121,6 +122,14 @@ pub struct Args {
     /// The server's process id: report its CPU seconds and memory.
     #[arg(long)]
     pub server_pid: Option<u32>,
+    /// Every member connects with TLS (the server's `--tls-listen` address), checking the
+    /// server's certificate against --ca and the address's IP.
+    #[arg(long, requires = "ca")]
+    pub tls: bool,
+    /// With --tls: PEM file of the certificates to trust (a CA, or the server's own
+    /// self-signed certificate if it is no CA).
+    #[arg(long, value_name = "FILE", requires = "tls")]
+    pub ca: Option<PathBuf>,
     /// Print one JSON object instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -165,6 +174,8 @@ pub struct Config {
     pub channel: String,
     /// Server process to sample.
     pub server_pid: Option<u32>,
+    /// With --tls: the certificates to trust; `None`: plain TCP.
+    pub tls_ca: Option<PathBuf>,
     /// JSON output.
     pub json: bool,
 }
@@ -321,6 +332,7 @@ impl Args {
             prefix: self.prefix,
             channel: self.channel,
             server_pid: self.server_pid,
+            tls_ca: if self.tls { self.ca } else { None },
             json: self.json,
         })
     }

@@ -30,6 +30,8 @@ pub struct Report {
     /// `--read-rate`: bytes per second each admitted member reads during admission (`None`:
     /// unpaced).
     pub read_rate: Option<u64>,
+    /// Members connected with TLS.
+    pub tls: bool,
 
     /// Everything arrived once, in order, in time, and nothing was refused, no error and no
     /// foreign line came from the server.
@@ -154,6 +156,7 @@ impl Report {
             window: cfg.window.unwrap_or(0),
             rate: cfg.rate,
             read_rate: cfg.read_rate,
+            tls: cfg.tls_ca.is_some(),
             ..Report::default()
         }
     }
@@ -173,6 +176,7 @@ impl Report {
             ("window", self.window.to_string()),
             ("rate", f(self.rate)),
             ("read_rate", ou(self.read_rate)),
+            ("tls", self.tls.to_string()),
             ("ok", self.ok.to_string()),
             ("timed_out", self.timed_out.to_string()),
             ("stalled", self.stalled.to_string()),

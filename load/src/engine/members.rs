@@ -3,13 +3,17 @@
 //! member's state machine (`State`) is changed here and by the protocol handlers; nothing here
 //! decides what a line means (that is `protocol.rs`).
 
-use std::io::{self, Read, Write};
+use std::io;
+use std::sync::Arc;
 use std::time::Instant;
 
 use chat_common::framing::{RawFrame, RawLineFramer};
 use mio::net::TcpStream;
 use mio::{Interest, Token};
+use rustls::pki_types::ServerName;
+use rustls::ClientConnection;
 
+use super::stream::Stream;
 use super::Engine;
 use crate::config::Proto;
 use crate::irc;
@@ -43,7 +47,7 @@ pub(super) enum State {
 #[derive(Debug)]
 pub(super) struct Member {
     pub(super) name: String,
-    pub(super) stream: Option<TcpStream>,
+    pub(super) stream: Option<Stream>,
     pub(super) state: State,
     /// The incomplete line of this connection (bounded by [`MAX_LINE`]).
     pub(super) lines: RawLineFramer,
@@ -69,15 +73,29 @@ impl Engine<'_> {
             let i = self.started;
             self.started += 1;
             self.t_first_connect.get_or_insert_with(Instant::now);
-            let mut stream = match TcpStream::connect(self.cfg.addr) {
+            let addr = self.cfg.addr;
+            let tcp = match TcpStream::connect(addr) {
                 Ok(s) => s,
                 Err(e) => {
-                    self.fail(i, format!("connect {}: {e}", self.cfg.addr));
+                    self.fail(i, format!("connect {addr}: {e}"));
                     continue;
                 }
             };
+            let mut stream = match &self.tls {
+                None => Stream::Plain(tcp),
+                Some(config) => {
+                    let name = ServerName::IpAddress(addr.ip().into());
+                    match ClientConnection::new(Arc::clone(config), name) {
+                        Ok(tls) => Stream::tls(tcp, tls),
+                        Err(e) => {
+                            self.fail(i, format!("TLS: {e}"));
+                            continue;
+                        }
+                    }
+                }
+            };
             if let Err(e) = self.poll.registry().register(
-                &mut stream,
+                stream.tcp_mut(),
                 Token(i),
                 Interest::READABLE | Interest::WRITABLE,
             ) {
@@ -120,7 +138,7 @@ impl Engine<'_> {
 
     /// Checks a connect in progress; true when it is done and the member may read and write.
     pub(super) fn finish_connect(&mut self, i: usize) -> bool {
-        let Some(stream) = self.members[i].stream.as_ref() else {
+        let Some(stream) = self.members[i].stream.as_ref().map(Stream::tcp) else {
             return false;
         };
         match stream.take_error() {
@@ -147,9 +165,10 @@ impl Engine<'_> {
                 let m = &mut self.members[i];
                 irc::register(&m.name, &mut m.out);
                 m.state = State::AwaitRegistered;
-                self.flush(i);
             }
         }
+        // IRC's registration, and with TLS the ClientHello.
+        self.flush(i);
         true
     }
 
@@ -167,6 +186,10 @@ impl Engine<'_> {
         let mut lines = std::mem::replace(&mut self.members[i].lines, RawLineFramer::new(1));
         let mut got = 0usize;
         let mut drained = true;
+        let stream_drains = self.members[i]
+            .stream
+            .as_ref()
+            .is_some_and(Stream::short_read_drains);
         while let Some(stream) = self.members[i].stream.as_mut() {
             let want = buf.len().min(limit - got);
             if want == 0 {
@@ -202,7 +225,7 @@ impl Engine<'_> {
                 }
                 rest = &rest[used..];
             }
-            if n < want && !to_end {
+            if n < want && !to_end && stream_drains {
                 // A short read of a TCP socket took everything it held; bytes that arrive later
                 // raise a new edge. Saves the read that would only say WouldBlock, one syscall
                 // per wakeup. A FIN that came with the data has its own flag (`to_end`).
@@ -242,6 +265,10 @@ impl Engine<'_> {
         m.out_pos = 0;
         if m.out.capacity() > OUT_KEEP {
             m.out.shrink_to(OUT_KEEP);
+        }
+        // TLS records the socket did not take wait for the next writable edge.
+        if let Err(e) = stream.flush_records() {
+            self.close(i, &format!("write: {e}"));
         }
     }
 

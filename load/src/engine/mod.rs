@@ -21,12 +21,15 @@ mod pace;
 mod protocol;
 mod report;
 mod senders;
+mod stream;
 
 use std::io;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chat_common::framing::RawLineFramer;
 use mio::{Events, Poll};
+use rustls::ClientConfig;
 
 use crate::config::{Config, Scenario};
 use crate::order::OrderTracker;
@@ -52,7 +55,7 @@ enum Phase {
 }
 
 /// Runs the scenario `cfg` describes and reports what happened. `Err` only when the run could
-/// not start at all (no poll instance).
+/// not start at all (no poll instance, or an unusable --ca file).
 pub fn run(cfg: &Config) -> io::Result<Report> {
     let mut engine = Engine::new(cfg)?;
     engine.run()?;
@@ -61,6 +64,8 @@ pub fn run(cfg: &Config) -> io::Result<Report> {
 
 struct Engine<'c> {
     cfg: &'c Config,
+    /// With --tls: the configuration every member's session is made from.
+    tls: Option<Arc<ClientConfig>>,
     poll: Poll,
     clock: Instant,
     deadline: Instant,
@@ -149,8 +154,13 @@ impl<'c> Engine<'c> {
             Vec::new()
         };
         let n64 = n as u64;
+        let tls = match &cfg.tls_ca {
+            Some(ca) => Some(crate::tls::client_config(ca).map_err(io::Error::other)?),
+            None => None,
+        };
         Ok(Engine {
             cfg,
+            tls,
             poll: Poll::new()?,
             clock: now,
             deadline: now + cfg.timeout,
