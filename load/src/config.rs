@@ -61,9 +61,12 @@ impl Scenario {
 #[derive(Debug, Parser)]
 #[command(name = "chat-load", version)]
 pub struct Args {
-    /// Server address.
-    #[arg(default_value = "127.0.0.1:55555")]
-    pub addr: SocketAddr,
+    /// Server address (default 127.0.0.1:55555); for several servers use --addr instead.
+    pub addr: Option<SocketAddr>,
+    /// A server address; repeat it to spread the members over several servers round-robin
+    /// (member i connects to the (i mod K)-th). Not together with the positional address.
+    #[arg(long = "addr", value_name = "ADDR", conflicts_with = "addr")]
+    pub addrs: Vec<SocketAddr>,
     /// Wire protocol.
     #[arg(long, value_enum, default_value_t = Proto::Chat)]
     pub proto: Proto,
@@ -138,8 +141,8 @@ pub struct Args {
 /// A validated run description.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Server address.
-    pub addr: SocketAddr,
+    /// Server addresses, at least one; member `i` connects to `addrs[i % addrs.len()]`.
+    pub addrs: Vec<SocketAddr>,
     /// Wire protocol.
     pub proto: Proto,
     /// What to run.
@@ -310,7 +313,11 @@ impl Args {
             return Err(format!("--channel {:?} is no channel name", self.channel));
         }
         Ok(Config {
-            addr: self.addr,
+            addrs: match self.addr {
+                Some(a) => vec![a],
+                None if self.addrs.is_empty() => vec![SocketAddr::from(([127, 0, 0, 1], 55555))],
+                None => self.addrs,
+            },
             proto: self.proto,
             scenario: self.scenario,
             members: self.members,
@@ -363,6 +370,18 @@ mod tests {
         assert_eq!(c.window, None);
         let c = parse(&["--scenario", "join-storm", "--parallel", "50"]).unwrap();
         assert_eq!((c.parallel, c.senders, c.messages), (1, 0, 0));
+    }
+
+    #[test]
+    fn addresses_positional_or_repeated() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.addrs, ["127.0.0.1:55555".parse::<SocketAddr>().unwrap()]);
+        let c = parse(&["127.0.0.1:7"]).unwrap();
+        assert_eq!(c.addrs, ["127.0.0.1:7".parse::<SocketAddr>().unwrap()]);
+        let c = parse(&["--addr", "127.0.0.1:7", "--addr", "127.0.0.2:8"]).unwrap();
+        assert_eq!(c.addrs.len(), 2);
+        assert_eq!(c.addrs[1], "127.0.0.2:8".parse::<SocketAddr>().unwrap());
+        assert!(parse(&["--addr", "127.0.0.1:7", "127.0.0.1:8"]).is_err());
     }
 
     #[test]

@@ -15,7 +15,7 @@ pub struct Report {
     pub scenario: &'static str,
     /// Protocol name.
     pub proto: &'static str,
-    /// Server address.
+    /// Server address (several: joined by commas, in the order members were spread over them).
     pub addr: String,
     /// N.
     pub members: usize,
@@ -149,7 +149,12 @@ impl Report {
         Report {
             scenario: cfg.scenario.as_str(),
             proto: cfg.proto.as_str(),
-            addr: cfg.addr.to_string(),
+            addr: cfg
+                .addrs
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
             members: cfg.members,
             senders: cfg.senders,
             messages: cfg.messages,

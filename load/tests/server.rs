@@ -209,3 +209,28 @@ fn slow_readers_get_every_join_notice_and_memory_is_reported() {
         r.json
     );
 }
+
+/// `--addr` repeated spreads members round-robin: with a live server and a dead address, the
+/// members sent to the dead one (every second) fail, and only they.
+#[test]
+fn repeated_addr_spreads_members_round_robin() {
+    let server = Server::start(&["--auto-approve"]);
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    let live = server.addr().to_string();
+    let mut cmd = std::process::Command::new(util::load_bin());
+    let out = cmd
+        .args(["--json", "--scenario", "idle", "-n", "6", "--hold", "0"])
+        .args(["--timeout", "10", "--parallel", "1"])
+        .args(["--addr", &live, "--addr", &dead])
+        .output()
+        .unwrap();
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["failed"], 3, "{r}");
+    assert_eq!(r["admitted"], 3, "{r}");
+    assert_eq!(r["addr"], format!("{live},{dead}"), "{r}");
+    assert!(r["error"].as_str().unwrap().contains(&dead), "{r}");
+}

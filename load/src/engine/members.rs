@@ -73,7 +73,7 @@ impl Engine<'_> {
             let i = self.started;
             self.started += 1;
             self.t_first_connect.get_or_insert_with(Instant::now);
-            let addr = self.cfg.addr;
+            let addr = self.cfg.addrs[i % self.cfg.addrs.len()];
             let tcp = match TcpStream::connect(addr) {
                 Ok(s) => s,
                 Err(e) => {
@@ -141,10 +141,11 @@ impl Engine<'_> {
         let Some(stream) = self.members[i].stream.as_ref().map(Stream::tcp) else {
             return false;
         };
+        let addr = self.cfg.addrs[i % self.cfg.addrs.len()];
         match stream.take_error() {
             Ok(None) => {}
             Ok(Some(e)) | Err(e) => {
-                self.fail(i, format!("connect {}: {e}", self.cfg.addr));
+                self.fail(i, format!("connect {addr}: {e}"));
                 return false;
             }
         }
@@ -153,7 +154,7 @@ impl Engine<'_> {
             // Not connected yet: a spurious event (mio documents these).
             Err(e) if e.kind() == io::ErrorKind::NotConnected => return false,
             Err(e) => {
-                self.fail(i, format!("connect {}: {e}", self.cfg.addr));
+                self.fail(i, format!("connect {addr}: {e}"));
                 return false;
             }
         }

@@ -154,6 +154,9 @@ impl<'c> Engine<'c> {
             Vec::new()
         };
         let n64 = n as u64;
+        if cfg.addrs.is_empty() {
+            return Err(io::Error::other("no server address"));
+        }
         let tls = match &cfg.tls_ca {
             Some(ca) => Some(crate::tls::client_config(ca).map_err(io::Error::other)?),
             None => None,
