@@ -110,6 +110,11 @@ pub struct Args {
     /// in the server; once every member is in, all read at full speed. Unpaced by default.
     #[arg(long, value_name = "BYTES_PER_S")]
     pub read_rate: Option<u64>,
+    /// SO_RCVBUF of every member's socket, set before it connects (the kernel doubles it and
+    /// has a floor). Small, with --read-rate, the backlog of slow readers waits in the server's
+    /// queues instead of the generator's kernel buffers. Default: the kernel's autotuning.
+    #[arg(long, value_name = "BYTES")]
+    pub recv_buffer: Option<usize>,
     /// Connections being opened or admitted at once (join-storm always uses 1).
     #[arg(long, default_value_t = 64)]
     pub parallel: usize,
@@ -167,6 +172,8 @@ pub struct Config {
     pub hold: Duration,
     /// Bytes per second each admitted member reads while admission goes on; `None` = unpaced.
     pub read_rate: Option<u64>,
+    /// SO_RCVBUF for every member's socket; `None` = the kernel's default.
+    pub recv_buffer: Option<usize>,
     /// Connections in progress at once.
     pub parallel: usize,
     /// Filler bytes per message.
@@ -193,6 +200,8 @@ pub const MAX_SECONDS: f64 = 1_000_000.0;
 pub const MAX_MEMBERS: usize = 1_000_000;
 /// The highest --read-rate, bytes per second (1 GB/s: no member reads faster anyway).
 pub const MAX_READ_RATE: u64 = 1_000_000_000;
+/// The largest --recv-buffer (64 MiB: more than any kernel grants).
+pub const MAX_RECV_BUFFER: usize = 64 << 20;
 /// The most filler bytes per message: the whole line must stay well below the longest line a
 /// member accepts (16 KiB; longer ones are counted as foreign).
 pub const MAX_PAD: usize = 8 * 1024;
@@ -294,6 +303,12 @@ impl Args {
                 self.read_rate.unwrap_or(0)
             ));
         }
+        if self.recv_buffer == Some(0) || self.recv_buffer.is_some_and(|b| b > MAX_RECV_BUFFER) {
+            return Err(format!(
+                "--recv-buffer {} is out of range: it must be 1 to {MAX_RECV_BUFFER} bytes",
+                self.recv_buffer.unwrap_or(0)
+            ));
+        }
         let prefix_ok = self.prefix.starts_with(|c: char| c.is_ascii_alphabetic())
             && self
                 .prefix
@@ -330,6 +345,7 @@ impl Args {
             stall: secs("stall", self.stall, false)?,
             hold: secs("hold", self.hold, true)?,
             read_rate: self.read_rate,
+            recv_buffer: self.recv_buffer,
             parallel: if self.scenario == Scenario::JoinStorm {
                 1
             } else {
@@ -425,6 +441,7 @@ mod tests {
             &["--pad", "100000"],
             &["-n", "1000001"],
             &["--read-rate", "0"],
+            &["--recv-buffer", "0"],
             &["--read-rate", "2000000000"],
         ] {
             let e = parse(args).expect_err(&format!("{args:?}"));

@@ -30,6 +30,8 @@ pub struct Report {
     /// `--read-rate`: bytes per second each admitted member reads during admission (`None`:
     /// unpaced).
     pub read_rate: Option<u64>,
+    /// `--recv-buffer`: SO_RCVBUF asked for each member's socket (`None`: kernel default).
+    pub recv_buffer: Option<u64>,
     /// Members connected with TLS.
     pub tls: bool,
 
@@ -161,6 +163,7 @@ impl Report {
             window: cfg.window.unwrap_or(0),
             rate: cfg.rate,
             read_rate: cfg.read_rate,
+            recv_buffer: cfg.recv_buffer.map(|b| b as u64),
             tls: cfg.tls_ca.is_some(),
             ..Report::default()
         }
@@ -181,6 +184,7 @@ impl Report {
             ("window", self.window.to_string()),
             ("rate", f(self.rate)),
             ("read_rate", ou(self.read_rate)),
+            ("recv_buffer", ou(self.recv_buffer)),
             ("tls", self.tls.to_string()),
             ("ok", self.ok.to_string()),
             ("timed_out", self.timed_out.to_string()),

@@ -191,6 +191,8 @@ fn slow_readers_get_every_join_notice_and_memory_is_reported() {
             "40",
             "--read-rate",
             "50",
+            "--recv-buffer",
+            "4096",
             "--hold",
             "0.1",
             "--timeout",
@@ -202,6 +204,7 @@ fn slow_readers_get_every_join_notice_and_memory_is_reported() {
     );
     assert_eq!(r.get("ok"), "true", "{}", r.json);
     assert_eq!(r.int("read_rate"), 50);
+    assert_eq!(r.int("recv_buffer"), 4096);
     assert_eq!(r.int("joins_received"), 40 * 39 / 2);
     assert!(
         r.num("rss_peak_per_member_b") >= r.num("rss_per_member_b"),

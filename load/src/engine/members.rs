@@ -4,6 +4,7 @@
 //! decides what a line means (that is `protocol.rs`).
 
 use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -12,6 +13,7 @@ use mio::net::TcpStream;
 use mio::{Interest, Token};
 use rustls::pki_types::ServerName;
 use rustls::ClientConnection;
+use socket2::{Domain, Protocol, Socket, Type};
 
 use super::stream::Stream;
 use super::Engine;
@@ -74,7 +76,7 @@ impl Engine<'_> {
             self.started += 1;
             self.t_first_connect.get_or_insert_with(Instant::now);
             let addr = self.cfg.addrs[i % self.cfg.addrs.len()];
-            let tcp = match TcpStream::connect(addr) {
+            let tcp = match connect(addr, self.cfg.recv_buffer) {
                 Ok(s) => s,
                 Err(e) => {
                     self.fail(i, format!("connect {addr}: {e}"));
@@ -284,4 +286,22 @@ impl Engine<'_> {
         self.t_last_admit = Some(Instant::now());
         self.start_connects();
     }
+}
+
+/// Starts a non-blocking connect to `addr`; with `recv_buffer`, on a socket whose SO_RCVBUF is
+/// set first, so the window it offers the server is small from the handshake on.
+fn connect(addr: SocketAddr, recv_buffer: Option<usize>) -> io::Result<TcpStream> {
+    let Some(size) = recv_buffer else {
+        return TcpStream::connect(addr);
+    };
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_nonblocking(true)?;
+    socket.set_recv_buffer_size(size)?;
+    match socket.connect(&addr.into()) {
+        Ok(()) => {}
+        // Under way: the first writable event tells how it ended (`finish_connect`).
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+        Err(e) => return Err(e),
+    }
+    Ok(TcpStream::from_std(socket.into()))
 }
