@@ -2,6 +2,9 @@
 # Benchmarks chat-server against two IRC servers, ngIRCd and InspIRCd, with chat-load: the same
 # scenarios against each server in turn, a fresh server process per scenario, the server pinned
 # to CPU 0 and the generator to CPU 1. Prints one table: our figures and the ratio to each anchor.
+# One scenario is ours alone: fanout-100-tls, fanout-100 with every member on TLS (a self-signed
+# certificate made at run time with openssl), and the ratio of its server CPU per delivery to
+# plain fanout-100's.
 #
 # Usage: scripts/bench.sh [--quick] [--repeat N] [--servers "ours ngircd inspircd"] [--out DIR]
 #                        [--baseline BIN]
@@ -73,6 +76,9 @@ need_pkg() { # need_pkg PATH DEBIAN-PACKAGE
 case " $servers " in *" ngircd "*) need_pkg /usr/sbin/ngircd ngircd ;; esac
 case " $servers " in *" inspircd "*) need_pkg /usr/sbin/inspircd inspircd ;; esac
 command -v taskset >/dev/null 2>&1 || need_pkg /usr/bin/taskset util-linux
+has_ours=0
+case " $servers " in *" ours "*|*" base "*) has_ours=1 ;; esac
+[ "$has_ours" = 0 ] || command -v openssl >/dev/null 2>&1 || need_pkg /usr/bin/openssl openssl
 
 # Every member is a descriptor in the generator and in the server (both inherit this limit).
 want_fds=$((IDLE_N + 1000))
@@ -108,6 +114,15 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
+if [ "$has_ours" = 1 ]; then
+    # fanout-100-tls: a self-signed certificate for 127.0.0.1, CA:FALSE so rustls accepts it as
+    # the server's own and chat-load can trust it directly with --ca.
+    openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost \
+        -addext subjectAltName=IP:127.0.0.1,DNS:localhost \
+        -addext basicConstraints=critical,CA:FALSE \
+        -keyout "$work/tls-key.pem" -out "$work/tls-cert.pem" 2>/dev/null ||
+        { echo "bench.sh: openssl could not make a test certificate" >&2; exit 1; }
+fi
 
 # ---- servers --------------------------------------------------------------------------------
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -188,12 +203,12 @@ write_inspircd_conf() { # PORT
 EOF
 }
 
-# start_server NAME: sets server_pid and server_addr; three tries (a port can be taken between
-# the check and the bind).
+# start_server NAME [tls]: sets server_pid and server_addr (with tls, ours only: the address
+# of its TLS listener); three tries (a port can be taken between the check and the bind).
 start_server() {
     local try
     for try in 1 2 3; do
-        start_server_once "$1" && return 0
+        start_server_once "$1" "${2:-}" && return 0
         stop_server
         echo "bench.sh: $1 did not start (try $try of 3)" >&2
     done
@@ -204,15 +219,20 @@ start_server_once() {
     local log="$work/$1.log" port
     case "$1" in
         ours|base)
-            local bin=$server_bin
+            local bin=$server_bin tls=() pattern='s/^listening on \([^ ]*\)$/\1/p'
             [ "$1" = base ] && bin=$baseline
+            if [ "$2" = tls ]; then
+                tls=(--tls-listen 127.0.0.1:0 --tls-cert "$work/tls-cert.pem"
+                     --tls-key "$work/tls-key.pem")
+                pattern='s/^listening on \(.*\) (TLS)$/\1/p'
+            fi
             : > "$work/$1.out"
             $pin_server "$bin" --auto-approve --rate 0 --max-clients 20000 \
-                --listen 127.0.0.1:0 < /dev/null > "$work/$1.out" 2> "$log" &
+                --listen 127.0.0.1:0 "${tls[@]}" < /dev/null > "$work/$1.out" 2> "$log" &
             server_pid=$!
             local i
             for i in $(seq 150); do
-                server_addr=$(sed -n 's/^listening on //p' "$work/$1.out" | head -n1)
+                server_addr=$(sed -n "$pattern" "$work/$1.out" | head -n1)
                 [ -n "$server_addr" ] && return 0
                 kill -0 "$server_pid" 2>/dev/null || break
                 sleep 0.1
@@ -261,16 +281,18 @@ run_scenario() {
         ngircd) proto=irc; parallel=8; big=$TIME_ANCHOR_BIG ;;
         inspircd) proto=irc; parallel=512; big=$TIME_ANCHOR_BIG; storm_n=$STORM_N_INSP ;;
     esac
-    local args=(--proto "$proto" --parallel "$parallel" --stall 5)
+    local args=(--proto "$proto" --parallel "$parallel" --stall 5) tls=""
     case "$sc" in
         fanout-100) args+=(--scenario messages -n 100 -s 100 -m "$F100_M" -w 32 --timeout 60) ;;
+        fanout-100-tls) args+=(--scenario messages -n 100 -s 100 -m "$F100_M" -w 32 --timeout 60
+                               --tls --ca "$work/tls-cert.pem"); tls=tls ;;
         fanout-1000) args+=(--scenario messages -n "$F1K_N" -s 10 -m "$F1K_M" -w 64 --timeout 90) ;;
         latency-1000) args+=(--scenario messages -n "$LAT_N" -s 10 --rate 5 --duration "$LAT_D"
                              --timeout 90) ;;
         idle-10000) args+=(--scenario idle -n "$IDLE_N" --hold 1 --timeout "$big") ;;
         join-storm) args+=(--scenario join-storm -n "$storm_n" --timeout "$big") ;;
     esac
-    start_server "$srv"
+    start_server "$srv" "$tls"
     step "$srv: $sc, run $rep of $repeat (chat-load ${args[*]})"
     local json="$out/$srv-$sc.$rep.json"
     $pin_load "$load_bin" --json --server-pid "$server_pid" "${args[@]}" "$server_addr" \
@@ -281,7 +303,7 @@ run_scenario() {
     stop_server
 }
 
-scenarios="fanout-100 fanout-1000 latency-1000 idle-10000 join-storm"
+scenarios="fanout-100 fanout-100-tls fanout-1000 latency-1000 idle-10000 join-storm"
 step "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 # Each repeat starts the servers' turns one place further round (ours ngircd inspircd, then
 # ngircd inspircd ours, ...): a run right after another server's run can meet the kernel still
@@ -290,7 +312,10 @@ read -r -a order <<< "$servers"
 for rep in $(seq "$repeat"); do
     for sc in $scenarios; do
         for i in "${!order[@]}"; do
-            run_scenario "${order[$(( (i + rep - 1) % ${#order[@]} ))]}" "$sc" "$rep"
+            srv=${order[$(( (i + rep - 1) % ${#order[@]} ))]}
+            # TLS is measured on ours only (the anchors' TLS set-up would be a bench of its own).
+            case "$sc:$srv" in *-tls:ngircd|*-tls:inspircd) continue ;; esac
+            run_scenario "$srv" "$sc" "$rep"
         done
     done
 done
@@ -407,6 +432,8 @@ echo "$sep|"
 row "fanout-100: deliveries/s (higher)" fanout-100 dps
 row "fanout-100: p99 latency ms (lower)" fanout-100 p99
 row "fanout-100: server CPU ns/delivery (lower)" fanout-100 cpu
+row "fanout-100 TLS: deliveries/s (higher)" fanout-100-tls dps
+row "fanout-100 TLS: server CPU ns/deliv. (lower)" fanout-100-tls cpu
 row "fanout-$F1K_N: deliveries/s (higher)" fanout-1000 dps
 row "fanout-$F1K_N: p99 latency ms (lower)" fanout-1000 p99
 row "fanout-$F1K_N: server CPU ns/delivery (lower)" fanout-1000 cpu
@@ -424,6 +451,13 @@ storm_total() { # SERVER: "N members in T s" (the median of each over the repeat
     awk -v a="$a" -v t="$t" 'BEGIN { if (a == "null" || t == "null") print "-";
         else printf "%.0f members in %.2f s\n", a, t }'
 }
+for srv in ours base; do
+    has "$srv" || continue
+    # The ratio of the medians: what encrypting each member's stream costs the server.
+    awk -v t="$(median "$srv" fanout-100-tls cpu)" -v p="$(median "$srv" fanout-100 cpu)" -v s="$srv" \
+        'BEGIN { if (t != "null" && p != "null" && p > 0)
+            printf "fanout-100 with TLS members (%s): server CPU per delivery %.0f ns vs %.0f plain, %.2fx\n", s, t, p, t / p }'
+done
 line="join-storm totals: ours $(storm_total ours)"
 has ngircd && line+=", ngircd $(storm_total ngircd)"
 has inspircd && line+=", inspircd $(storm_total inspircd) (its registration completes on a 1 s timer, so it joins $STORM_N_INSP)"

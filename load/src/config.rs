@@ -5,6 +5,7 @@
 //! a socket.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
@@ -60,12 +61,11 @@ impl Scenario {
 #[derive(Debug, Parser)]
 #[command(name = "chat-load", version)]
 pub struct Args {
-    /// Server address.
-    #[arg(default_value = "127.0.0.1:55555")]
-    pub addr: SocketAddr,
-    /// A server of a cluster (`chat-server --cluster`); repeated, member i connects to the
-    /// (i mod count)-th one, so the room is spread evenly. Replaces the positional address.
-    #[arg(long = "addr", value_name = "ADDR")]
+    /// Server address (default 127.0.0.1:55555); for several servers use --addr instead.
+    pub addr: Option<SocketAddr>,
+    /// A server address; repeat it to spread the members over several servers round-robin
+    /// (member i connects to the (i mod K)-th). Not together with the positional address.
+    #[arg(long = "addr", value_name = "ADDR", conflicts_with = "addr")]
     pub addrs: Vec<SocketAddr>,
     /// Wire protocol.
     #[arg(long, value_enum, default_value_t = Proto::Chat)]
@@ -100,9 +100,21 @@ pub struct Args {
     /// Stop when nothing at all arrived for this many seconds while something is expected.
     #[arg(long, default_value_t = 10.0)]
     pub stall: f64,
-    /// Idle scenario: seconds to stay connected after every member is in, before measuring.
+    /// Idle and join-storm: seconds to stay connected once every member is in and every JOIN
+    /// notice has arrived, before the server's memory is read (the server gives freed memory
+    /// back only after its queues have been small for a second: hold longer than that).
     #[arg(long, default_value_t = 1.0)]
     pub hold: f64,
+    /// Slow readers: while members are being admitted, each admitted member reads at most this
+    /// many bytes per second (in rounds every 100 ms), so the JOIN notices of the storm pile up
+    /// in the server; once every member is in, all read at full speed. Unpaced by default.
+    #[arg(long, value_name = "BYTES_PER_S")]
+    pub read_rate: Option<u64>,
+    /// SO_RCVBUF of every member's socket, set before it connects (the kernel doubles it and
+    /// has a floor). Small, with --read-rate, the backlog of slow readers waits in the server's
+    /// queues instead of the generator's kernel buffers. Default: the kernel's autotuning.
+    #[arg(long, value_name = "BYTES")]
+    pub recv_buffer: Option<usize>,
     /// Connections being opened or admitted at once (join-storm always uses 1).
     #[arg(long, default_value_t = 64)]
     pub parallel: usize,
@@ -118,6 +130,14 @@ pub struct Args {
     /// The server's process id: report its CPU seconds and memory.
     #[arg(long)]
     pub server_pid: Option<u32>,
+    /// Every member connects with TLS (the server's `--tls-listen` address), checking the
+    /// server's certificate against --ca and the address's IP.
+    #[arg(long, requires = "ca")]
+    pub tls: bool,
+    /// With --tls: PEM file of the certificates to trust (a CA, or the server's own
+    /// self-signed certificate if it is no CA).
+    #[arg(long, value_name = "FILE", requires = "tls")]
+    pub ca: Option<PathBuf>,
     /// Print one JSON object instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -126,9 +146,7 @@ pub struct Args {
 /// A validated run description.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Server address (the first of `addrs`).
-    pub addr: SocketAddr,
-    /// Every server's address (at least one); member i connects to `addrs[i % len]`.
+    /// Server addresses, at least one; member `i` connects to `addrs[i % addrs.len()]`.
     pub addrs: Vec<SocketAddr>,
     /// Wire protocol.
     pub proto: Proto,
@@ -150,8 +168,12 @@ pub struct Config {
     pub timeout: Duration,
     /// Silence bound.
     pub stall: Duration,
-    /// Idle hold time.
+    /// Idle and join-storm hold time.
     pub hold: Duration,
+    /// Bytes per second each admitted member reads while admission goes on; `None` = unpaced.
+    pub read_rate: Option<u64>,
+    /// SO_RCVBUF for every member's socket; `None` = the kernel's default.
+    pub recv_buffer: Option<usize>,
     /// Connections in progress at once.
     pub parallel: usize,
     /// Filler bytes per message.
@@ -162,18 +184,10 @@ pub struct Config {
     pub channel: String,
     /// Server process to sample.
     pub server_pid: Option<u32>,
+    /// With --tls: the certificates to trust; `None`: plain TCP.
+    pub tls_ca: Option<PathBuf>,
     /// JSON output.
     pub json: bool,
-}
-
-impl Config {
-    /// The server member `i` connects to.
-    pub fn addr_for(&self, i: usize) -> SocketAddr {
-        self.addrs
-            .get(i % self.addrs.len().max(1))
-            .copied()
-            .unwrap_or(self.addr)
-    }
 }
 
 /// The most memory the per-receiver order trackers may take together.
@@ -184,6 +198,10 @@ const MAX_TRACKER_BYTES: u128 = 1 << 30;
 pub const MAX_SECONDS: f64 = 1_000_000.0;
 /// The most members: a descriptor each, and N(N-1)/2 JOIN notices must fit a `u64`.
 pub const MAX_MEMBERS: usize = 1_000_000;
+/// The highest --read-rate, bytes per second (1 GB/s: no member reads faster anyway).
+pub const MAX_READ_RATE: u64 = 1_000_000_000;
+/// The largest --recv-buffer (64 MiB: more than any kernel grants).
+pub const MAX_RECV_BUFFER: usize = 64 << 20;
 /// The most filler bytes per message: the whole line must stay well below the longest line a
 /// member accepts (16 KiB; longer ones are counted as foreign).
 pub const MAX_PAD: usize = 8 * 1024;
@@ -279,6 +297,18 @@ impl Args {
                 ));
             }
         }
+        if self.read_rate == Some(0) || self.read_rate.is_some_and(|r| r > MAX_READ_RATE) {
+            return Err(format!(
+                "--read-rate {} is out of range: it must be 1 to {MAX_READ_RATE} bytes per second",
+                self.read_rate.unwrap_or(0)
+            ));
+        }
+        if self.recv_buffer == Some(0) || self.recv_buffer.is_some_and(|b| b > MAX_RECV_BUFFER) {
+            return Err(format!(
+                "--recv-buffer {} is out of range: it must be 1 to {MAX_RECV_BUFFER} bytes",
+                self.recv_buffer.unwrap_or(0)
+            ));
+        }
         let prefix_ok = self.prefix.starts_with(|c: char| c.is_ascii_alphabetic())
             && self
                 .prefix
@@ -298,11 +328,10 @@ impl Args {
             return Err(format!("--channel {:?} is no channel name", self.channel));
         }
         Ok(Config {
-            addr: self.addrs.first().copied().unwrap_or(self.addr),
-            addrs: if self.addrs.is_empty() {
-                vec![self.addr]
-            } else {
-                self.addrs.clone()
+            addrs: match self.addr {
+                Some(a) => vec![a],
+                None if self.addrs.is_empty() => vec![SocketAddr::from(([127, 0, 0, 1], 55555))],
+                None => self.addrs,
             },
             proto: self.proto,
             scenario: self.scenario,
@@ -315,6 +344,8 @@ impl Args {
             timeout: secs("timeout", self.timeout, false)?,
             stall: secs("stall", self.stall, false)?,
             hold: secs("hold", self.hold, true)?,
+            read_rate: self.read_rate,
+            recv_buffer: self.recv_buffer,
             parallel: if self.scenario == Scenario::JoinStorm {
                 1
             } else {
@@ -324,6 +355,7 @@ impl Args {
             prefix: self.prefix,
             channel: self.channel,
             server_pid: self.server_pid,
+            tls_ca: if self.tls { self.ca } else { None },
             json: self.json,
         })
     }
@@ -354,6 +386,18 @@ mod tests {
         assert_eq!(c.window, None);
         let c = parse(&["--scenario", "join-storm", "--parallel", "50"]).unwrap();
         assert_eq!((c.parallel, c.senders, c.messages), (1, 0, 0));
+    }
+
+    #[test]
+    fn addresses_positional_or_repeated() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.addrs, ["127.0.0.1:55555".parse::<SocketAddr>().unwrap()]);
+        let c = parse(&["127.0.0.1:7"]).unwrap();
+        assert_eq!(c.addrs, ["127.0.0.1:7".parse::<SocketAddr>().unwrap()]);
+        let c = parse(&["--addr", "127.0.0.1:7", "--addr", "127.0.0.2:8"]).unwrap();
+        assert_eq!(c.addrs.len(), 2);
+        assert_eq!(c.addrs[1], "127.0.0.2:8".parse::<SocketAddr>().unwrap());
+        assert!(parse(&["--addr", "127.0.0.1:7", "127.0.0.1:8"]).is_err());
     }
 
     #[test]
@@ -396,6 +440,9 @@ mod tests {
             &["--rate", "1", "--duration", "1e300"],
             &["--pad", "100000"],
             &["-n", "1000001"],
+            &["--read-rate", "0"],
+            &["--recv-buffer", "0"],
+            &["--read-rate", "2000000000"],
         ] {
             let e = parse(args).expect_err(&format!("{args:?}"));
             assert!(

@@ -13,6 +13,7 @@
 //! - [`order`]: per-receiver loss, duplicate and order bookkeeping.
 //! - [`stats`]: the latency histogram and its percentiles.
 //! - [`procfs`]: CPU seconds and memory of a process from `/proc`.
+//! - [`tls`]: the TLS client configuration of `--tls` members.
 //! - [`report`]: the figures, as a table or one JSON object.
 
 pub mod config;
@@ -23,6 +24,7 @@ pub mod procfs;
 pub mod report;
 pub mod stats;
 pub mod text;
+pub mod tls;
 
 /// Raises this process's open-file soft limit to its hard limit, so N members fit; returns the
 /// limit now in force.

@@ -15,7 +15,7 @@ pub struct Report {
     pub scenario: &'static str,
     /// Protocol name.
     pub proto: &'static str,
-    /// Server address.
+    /// Server address (several: joined by commas, in the order members were spread over them).
     pub addr: String,
     /// N.
     pub members: usize,
@@ -27,6 +27,13 @@ pub struct Report {
     pub window: u64,
     /// Messages per second per sender (0 = unpaced).
     pub rate: f64,
+    /// `--read-rate`: bytes per second each admitted member reads during admission (`None`:
+    /// unpaced).
+    pub read_rate: Option<u64>,
+    /// `--recv-buffer`: SO_RCVBUF asked for each member's socket (`None`: kernel default).
+    pub recv_buffer: Option<u64>,
+    /// Members connected with TLS.
+    pub tls: bool,
 
     /// Everything arrived once, in order, in time, and nothing was refused, no error and no
     /// foreign line came from the server.
@@ -109,8 +116,13 @@ pub struct Report {
     pub server_rss_after_kib: Option<u64>,
     /// Server VmHWM at the end, KiB.
     pub server_hwm_kib: Option<u64>,
-    /// Idle: (RSS after - RSS before) / members admitted, bytes (`None` when none got in).
+    /// Idle and join-storm: (RSS after the hold - RSS before) / members admitted, bytes
+    /// (`None` when none got in): what the server keeps per idle member once every JOIN notice
+    /// has been delivered.
     pub rss_per_member_b: Option<f64>,
+    /// Idle and join-storm: (VmHWM - RSS before) / members admitted, bytes: the server's peak
+    /// growth per member during the storm.
+    pub rss_peak_per_member_b: Option<f64>,
 
     /// Server CPU nanoseconds per delivery over the message phase: what a delivery costs the
     /// server, steady even when other processes compete for the CPU.
@@ -139,12 +151,20 @@ impl Report {
         Report {
             scenario: cfg.scenario.as_str(),
             proto: cfg.proto.as_str(),
-            addr: cfg.addr.to_string(),
+            addr: cfg
+                .addrs
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
             members: cfg.members,
             senders: cfg.senders,
             messages: cfg.messages,
             window: cfg.window.unwrap_or(0),
             rate: cfg.rate,
+            read_rate: cfg.read_rate,
+            recv_buffer: cfg.recv_buffer.map(|b| b as u64),
+            tls: cfg.tls_ca.is_some(),
             ..Report::default()
         }
     }
@@ -163,6 +183,9 @@ impl Report {
             ("messages", self.messages.to_string()),
             ("window", self.window.to_string()),
             ("rate", f(self.rate)),
+            ("read_rate", ou(self.read_rate)),
+            ("recv_buffer", ou(self.recv_buffer)),
+            ("tls", self.tls.to_string()),
             ("ok", self.ok.to_string()),
             ("timed_out", self.timed_out.to_string()),
             ("stalled", self.stalled.to_string()),
@@ -203,6 +226,7 @@ impl Report {
             ("server_rss_after_kib", ou(self.server_rss_after_kib)),
             ("server_hwm_kib", ou(self.server_hwm_kib)),
             ("rss_per_member_b", of(self.rss_per_member_b)),
+            ("rss_peak_per_member_b", of(self.rss_peak_per_member_b)),
             ("server_ns_per_delivery", of(self.server_ns_per_delivery)),
             ("gen_ns_per_delivery", of(self.gen_ns_per_delivery)),
             ("gen_busy", of(self.gen_busy)),

@@ -175,3 +175,65 @@ fn a_server_that_is_not_there_fails_fast() {
     assert_eq!(r.int("failed"), 3);
     assert!(r.get("error").contains("connect"), "{}", r.json);
 }
+
+/// Slow readers (`--read-rate`) must still get every JOIN notice once admission is over, and the
+/// storm's memory figures (peak and kept per member) must be there.
+#[test]
+fn slow_readers_get_every_join_notice_and_memory_is_reported() {
+    let server = Server::start(&["--auto-approve"]);
+    let pid = server.pid().to_string();
+    let r = run_load(
+        server.addr(),
+        &[
+            "--scenario",
+            "join-storm",
+            "-n",
+            "40",
+            "--read-rate",
+            "50",
+            "--recv-buffer",
+            "4096",
+            "--hold",
+            "0.1",
+            "--timeout",
+            "30",
+            "--server-pid",
+            &pid,
+        ],
+        LIMIT,
+    );
+    assert_eq!(r.get("ok"), "true", "{}", r.json);
+    assert_eq!(r.int("read_rate"), 50);
+    assert_eq!(r.int("recv_buffer"), 4096);
+    assert_eq!(r.int("joins_received"), 40 * 39 / 2);
+    assert!(
+        r.num("rss_peak_per_member_b") >= r.num("rss_per_member_b"),
+        "{}",
+        r.json
+    );
+}
+
+/// `--addr` repeated spreads members round-robin: with a live server and a dead address, the
+/// members sent to the dead one (every second) fail, and only they.
+#[test]
+fn repeated_addr_spreads_members_round_robin() {
+    let server = Server::start(&["--auto-approve"]);
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    let live = server.addr().to_string();
+    let mut cmd = std::process::Command::new(util::load_bin());
+    let out = cmd
+        .args(["--json", "--scenario", "idle", "-n", "6", "--hold", "0"])
+        .args(["--timeout", "10", "--parallel", "1"])
+        .args(["--addr", &live, "--addr", &dead])
+        .output()
+        .unwrap();
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["failed"], 3, "{r}");
+    assert_eq!(r["admitted"], 3, "{r}");
+    assert_eq!(r["addr"], format!("{live},{dead}"), "{r}");
+    assert!(r["error"].as_str().unwrap().contains(&dead), "{r}");
+}

@@ -3,13 +3,19 @@
 //! member's state machine (`State`) is changed here and by the protocol handlers; nothing here
 //! decides what a line means (that is `protocol.rs`).
 
-use std::io::{self, Read, Write};
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use chat_common::framing::{RawFrame, RawLineFramer};
 use mio::net::TcpStream;
 use mio::{Interest, Token};
+use rustls::pki_types::ServerName;
+use rustls::ClientConnection;
+use socket2::{Domain, Protocol, Socket, Type};
 
+use super::stream::Stream;
 use super::Engine;
 use crate::config::Proto;
 use crate::irc;
@@ -43,7 +49,7 @@ pub(super) enum State {
 #[derive(Debug)]
 pub(super) struct Member {
     pub(super) name: String,
-    pub(super) stream: Option<TcpStream>,
+    pub(super) stream: Option<Stream>,
     pub(super) state: State,
     /// The incomplete line of this connection (bounded by [`MAX_LINE`]).
     pub(super) lines: RawLineFramer,
@@ -53,6 +59,11 @@ pub(super) struct Member {
     /// bytes; the other lines (name, registration, PONG) are a few bytes each.
     pub(super) out: Vec<u8>,
     pub(super) out_pos: usize,
+    /// Slow readers (`pace.rs`): bytes this member may still read in the current round.
+    pub(super) allow: u64,
+    /// Slow readers: bytes may wait unread in its socket (an event came that was not read to
+    /// the end); the pacing rounds read it, and the end of admission reads it all.
+    pub(super) backlog: bool,
 }
 
 impl Engine<'_> {
@@ -64,16 +75,29 @@ impl Engine<'_> {
             let i = self.started;
             self.started += 1;
             self.t_first_connect.get_or_insert_with(Instant::now);
-            let addr = self.cfg.addr_for(i);
-            let mut stream = match TcpStream::connect(addr) {
+            let addr = self.cfg.addrs[i % self.cfg.addrs.len()];
+            let tcp = match connect(addr, self.cfg.recv_buffer) {
                 Ok(s) => s,
                 Err(e) => {
                     self.fail(i, format!("connect {addr}: {e}"));
                     continue;
                 }
             };
+            let mut stream = match &self.tls {
+                None => Stream::Plain(tcp),
+                Some(config) => {
+                    let name = ServerName::IpAddress(addr.ip().into());
+                    match ClientConnection::new(Arc::clone(config), name) {
+                        Ok(tls) => Stream::tls(tcp, tls),
+                        Err(e) => {
+                            self.fail(i, format!("TLS: {e}"));
+                            continue;
+                        }
+                    }
+                }
+            };
             if let Err(e) = self.poll.registry().register(
-                &mut stream,
+                stream.tcp_mut(),
                 Token(i),
                 Interest::READABLE | Interest::WRITABLE,
             ) {
@@ -116,13 +140,14 @@ impl Engine<'_> {
 
     /// Checks a connect in progress; true when it is done and the member may read and write.
     pub(super) fn finish_connect(&mut self, i: usize) -> bool {
-        let Some(stream) = self.members[i].stream.as_ref() else {
+        let Some(stream) = self.members[i].stream.as_ref().map(Stream::tcp) else {
             return false;
         };
+        let addr = self.cfg.addrs[i % self.cfg.addrs.len()];
         match stream.take_error() {
             Ok(None) => {}
             Ok(Some(e)) | Err(e) => {
-                self.fail(i, format!("connect {}: {e}", self.cfg.addr));
+                self.fail(i, format!("connect {addr}: {e}"));
                 return false;
             }
         }
@@ -131,7 +156,7 @@ impl Engine<'_> {
             // Not connected yet: a spurious event (mio documents these).
             Err(e) if e.kind() == io::ErrorKind::NotConnected => return false,
             Err(e) => {
-                self.fail(i, format!("connect {}: {e}", self.cfg.addr));
+                self.fail(i, format!("connect {addr}: {e}"));
                 return false;
             }
         }
@@ -143,19 +168,38 @@ impl Engine<'_> {
                 let m = &mut self.members[i];
                 irc::register(&m.name, &mut m.out);
                 m.state = State::AwaitRegistered;
-                self.flush(i);
             }
         }
+        // IRC's registration, and with TLS the ClientHello.
+        self.flush(i);
         true
     }
 
     /// Reads what the socket holds and handles every complete line. With `to_end` (the peer
     /// closed or the socket failed) reads until end of file or an error.
     pub(super) fn read(&mut self, i: usize, to_end: bool) {
+        self.read_some(i, to_end, usize::MAX);
+    }
+
+    /// Reads at most `limit` bytes (slow readers, `pace.rs`) and handles every complete line;
+    /// returns the bytes read and whether the socket is drained (it would block, or is gone), so
+    /// that nothing waits in it unseen: edge-triggered, bytes left there raise no new event.
+    pub(super) fn read_some(&mut self, i: usize, to_end: bool, limit: usize) -> (usize, bool) {
         let mut buf = std::mem::take(&mut self.buf);
         let mut lines = std::mem::replace(&mut self.members[i].lines, RawLineFramer::new(1));
+        let mut got = 0usize;
+        let mut drained = true;
+        let stream_drains = self.members[i]
+            .stream
+            .as_ref()
+            .is_some_and(Stream::short_read_drains);
         while let Some(stream) = self.members[i].stream.as_mut() {
-            let n = match stream.read(&mut buf) {
+            let want = buf.len().min(limit - got);
+            if want == 0 {
+                drained = false;
+                break;
+            }
+            let n = match stream.read(&mut buf[..want]) {
                 Ok(0) => {
                     self.close(i, "the server closed the connection");
                     break;
@@ -173,6 +217,7 @@ impl Engine<'_> {
             let now = Instant::now();
             self.last_progress = now;
             let now_ns = now.duration_since(self.clock).as_nanos() as u64;
+            got += n;
             let mut rest = &buf[..n];
             while !rest.is_empty() {
                 let (used, frame) = lines.feed(rest);
@@ -183,7 +228,7 @@ impl Engine<'_> {
                 }
                 rest = &rest[used..];
             }
-            if n < buf.len() && !to_end {
+            if n < want && !to_end && stream_drains {
                 // A short read of a TCP socket took everything it held; bytes that arrive later
                 // raise a new edge. Saves the read that would only say WouldBlock, one syscall
                 // per wakeup. A FIN that came with the data has its own flag (`to_end`).
@@ -195,6 +240,7 @@ impl Engine<'_> {
         self.members[i].lines = lines;
         self.buf = buf;
         self.flush(i);
+        (got, drained)
     }
 
     /// Writes what member `i` has pending, until done or the socket would block.
@@ -223,6 +269,10 @@ impl Engine<'_> {
         if m.out.capacity() > OUT_KEEP {
             m.out.shrink_to(OUT_KEEP);
         }
+        // TLS records the socket did not take wait for the next writable edge.
+        if let Err(e) = stream.flush_records() {
+            self.close(i, &format!("write: {e}"));
+        }
     }
 
     pub(super) fn on_admitted(&mut self, i: usize) {
@@ -236,4 +286,22 @@ impl Engine<'_> {
         self.t_last_admit = Some(Instant::now());
         self.start_connects();
     }
+}
+
+/// Starts a non-blocking connect to `addr`; with `recv_buffer`, on a socket whose SO_RCVBUF is
+/// set first, so the window it offers the server is small from the handshake on.
+fn connect(addr: SocketAddr, recv_buffer: Option<usize>) -> io::Result<TcpStream> {
+    let Some(size) = recv_buffer else {
+        return TcpStream::connect(addr);
+    };
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_nonblocking(true)?;
+    socket.set_recv_buffer_size(size)?;
+    match socket.connect(&addr.into()) {
+        Ok(()) => {}
+        // Under way: the first writable event tells how it ended (`finish_connect`).
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+        Err(e) => return Err(e),
+    }
+    Ok(TcpStream::from_std(socket.into()))
 }

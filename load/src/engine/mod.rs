@@ -3,28 +3,33 @@
 //! phases and the engine's state; the rest of the engine is split along its seams:
 //! `members` (connections: connect, read, write, close), `protocol` (what a received line
 //! means, chat or IRC, and the bookkeeping of deliveries), `senders` (windows, pacing, the
-//! messages sent) and `report` (the figures computed at the end).
+//! messages sent), `pace` (slow readers, `--read-rate`) and `report` (the figures computed at
+//! the end).
 //!
 //! A run goes through phases: `Admitting` (at most `--parallel` connections being opened or
 //! admitted at once; one at a time for join-storm), `Settling` (until every JOIN notice of the
 //! admissions has arrived, so messages do not race the join flood), then `Sending` (messages),
-//! `Holding` (idle) or straight to the end (join-storm). The overall deadline and the stall
-//! bound end any phase. Reads go through one shared 64 KiB buffer; per member only an
+//! `Holding` (idle and join-storm: the server's memory is read at its end). The overall deadline
+//! and the stall bound end any phase. Reads go through one shared 64 KiB buffer; per member only an
 //! incomplete line (bounded by a `RawLineFramer`) and unsent bytes are kept, so 10,000 members
 //! cost a few MiB. The loop never blocks except in `poll`, and never sleeps; paced, it polls with
 //! a zero timeout through the last fraction of a millisecond before a send is due (see
 //! `whole_ms_down`).
 
 mod members;
+mod pace;
 mod protocol;
 mod report;
 mod senders;
+mod stream;
 
 use std::io;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chat_common::framing::RawLineFramer;
 use mio::{Events, Poll};
+use rustls::ClientConfig;
 
 use crate::config::{Config, Scenario};
 use crate::order::OrderTracker;
@@ -50,7 +55,7 @@ enum Phase {
 }
 
 /// Runs the scenario `cfg` describes and reports what happened. `Err` only when the run could
-/// not start at all (no poll instance).
+/// not start at all (no poll instance, or an unusable --ca file).
 pub fn run(cfg: &Config) -> io::Result<Report> {
     let mut engine = Engine::new(cfg)?;
     engine.run()?;
@@ -59,6 +64,8 @@ pub fn run(cfg: &Config) -> io::Result<Report> {
 
 struct Engine<'c> {
     cfg: &'c Config,
+    /// With --tls: the configuration every member's session is made from.
+    tls: Option<Arc<ClientConfig>>,
     poll: Poll,
     clock: Instant,
     deadline: Instant,
@@ -98,6 +105,8 @@ struct Engine<'c> {
     /// after nothing was): the stall check counts from here.
     last_progress: Instant,
     hold_until: Option<Instant>,
+    /// Slow readers: when the last pacing round ran (`pace.rs`).
+    last_pace: Instant,
 
     t_first_connect: Option<Instant>,
     t_admitted: Option<Instant>,
@@ -126,6 +135,8 @@ impl<'c> Engine<'c> {
                 lines: RawLineFramer::new(MAX_LINE),
                 out: Vec::new(),
                 out_pos: 0,
+                allow: 0,
+                backlog: false,
             })
             .collect();
         let trackers = if cfg.scenario == Scenario::Messages {
@@ -143,8 +154,16 @@ impl<'c> Engine<'c> {
             Vec::new()
         };
         let n64 = n as u64;
+        if cfg.addrs.is_empty() {
+            return Err(io::Error::other("no server address"));
+        }
+        let tls = match &cfg.tls_ca {
+            Some(ca) => Some(crate::tls::client_config(ca).map_err(io::Error::other)?),
+            None => None,
+        };
         Ok(Engine {
             cfg,
+            tls,
             poll: Poll::new()?,
             clock: now,
             deadline: now + cfg.timeout,
@@ -170,6 +189,7 @@ impl<'c> Engine<'c> {
             next_due_ns: 0,
             last_progress: now,
             hold_until: None,
+            last_pace: now,
             t_first_connect: None,
             t_admitted: None,
             t_last_admit: None,
@@ -280,6 +300,14 @@ impl<'c> Engine<'c> {
         if self.members[i].state == State::Connecting && !self.finish_connect(i) {
             return;
         }
+        if self.pacing() && self.members[i].state == State::Member {
+            // A slow reader: its pacing round reads it (`pace.rs`).
+            self.members[i].backlog = true;
+            if writable {
+                self.flush(i);
+            }
+            return;
+        }
         // Always try to read: a connect that just finished may have data waiting that this
         // (edge-triggered) event reported together with writability.
         self.read(i, to_end);
@@ -326,6 +354,9 @@ impl<'c> Engine<'c> {
         if let Some(h) = self.hold_until {
             until = until.min(h);
         }
+        if let Some(p) = self.next_pace() {
+            until = until.min(p);
+        }
         if self.phase == Phase::Sending && self.cfg.interval_ns.is_some() {
             if let Some(due) = self
                 .clock
@@ -347,6 +378,7 @@ impl<'c> Engine<'c> {
     /// Moves between phases and lets senders send; called after every poll round.
     fn advance(&mut self) {
         if self.phase == Phase::Admitting {
+            self.pace_round(Instant::now());
             self.start_connects();
             if self.admitted + self.failed < self.cfg.members {
                 return;
@@ -361,6 +393,7 @@ impl<'c> Engine<'c> {
                 return;
             }
             self.phase = Phase::Settling;
+            self.end_pacing();
             self.last_progress = Instant::now();
         }
         if self.phase == Phase::Settling {
@@ -369,8 +402,7 @@ impl<'c> Engine<'c> {
             }
             self.report.settle_s = self.t_admitted.map(|t| t.elapsed().as_secs_f64());
             match self.cfg.scenario {
-                Scenario::JoinStorm => self.phase = Phase::Done,
-                Scenario::Idle => {
+                Scenario::JoinStorm | Scenario::Idle => {
                     self.hold_until = Some(Instant::now() + self.cfg.hold);
                     self.phase = Phase::Holding;
                 }

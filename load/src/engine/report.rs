@@ -87,8 +87,9 @@ impl Engine<'_> {
             r.server_rss_before_kib = Some(a.rss_kib);
             r.server_rss_after_kib = Some(b.rss_kib);
             r.server_hwm_kib = Some(b.hwm_kib);
-            if cfg.scenario == Scenario::Idle {
+            if matches!(cfg.scenario, Scenario::Idle | Scenario::JoinStorm) {
                 r.rss_per_member_b = rss_per_member(a.rss_kib, b.rss_kib, self.admitted);
+                r.rss_peak_per_member_b = rss_per_member(a.rss_kib, b.hwm_kib, self.admitted);
             }
         }
         if let (Some(a), Some(b)) = (self.gen_start, gen_end) {
