@@ -54,6 +54,11 @@ impl OutQueue {
         self.bytes + self.chunks.len() * QUEUE_LINE_OVERHEAD
     }
 
+    /// Bytes of slot storage the queue holds (what [`OutQueue::clear`] frees, the lines apart).
+    pub fn storage(&self) -> usize {
+        self.chunks.capacity() * std::mem::size_of::<Rc<[u8]>>()
+    }
+
     /// What queuing `line` would add to [`OutQueue::cost`].
     pub fn cost_of(line: &[u8]) -> usize {
         line.len() + QUEUE_LINE_OVERHEAD

@@ -14,7 +14,9 @@ impl Shell {
             if conn.id.serial == id.serial && !conn.doomed {
                 conn.doomed = true;
                 self.queued = self.queued.saturating_sub(conn.out.cost());
+                let storage = conn.out.storage();
                 conn.out.clear();
+                self.freed(storage, std::time::Instant::now());
                 self.doomed.push((id, reason));
             }
         }

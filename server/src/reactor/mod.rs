@@ -109,8 +109,8 @@ pub struct Shell {
     doomed: Vec<(ConnId, chat_common::protocol::LeaveReason)>,
     /// What every output queue holds, as `--max-queue` counts it.
     queued: usize,
-    /// The most `queued` reached since memory was last given back.
-    queued_peak: usize,
+    /// Queue storage freed since memory was last given back to the system.
+    freed: usize,
     /// Whether a [`TimerKind::Trim`] is armed.
     trim_armed: bool,
     /// Whether a console asked to quit (acted on once the core call returns).
@@ -246,7 +246,7 @@ impl Reactor {
                 dirty: Vec::new(),
                 doomed: Vec::new(),
                 queued: 0,
-                queued_peak: 0,
+                freed: 0,
                 trim_armed: false,
                 quit_requested: false,
                 shutting_down: false,
@@ -381,7 +381,9 @@ impl Reactor {
                 TimerKind::Release => {
                     conn.release_armed = false;
                     if conn.out.is_empty() {
+                        let storage = conn.out.storage();
                         conn.out.clear();
+                        self.shell.freed(storage, now.at);
                     }
                 }
                 TimerKind::Stall => self.shell.check_stall(t.key, now.at),

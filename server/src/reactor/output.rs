@@ -22,9 +22,11 @@ use crate::config::{CLOSE_LINGER, QUEUE_RELEASE_DELAY};
 use crate::console::control::Written;
 use crate::timers::{TimerKind, NO_CONN};
 
-/// Memory is given back to the system after the queues held at least this much in all ...
-const TRIM_PEAK: usize = 16 * 1024 * 1024;
-/// ... and have since shrunk below this, for a second.
+/// Memory is given back to the system once queue storage of at least this much has been freed
+/// since the last time (a join storm leaves every member's queue with spare capacity that its
+/// release timer frees a second after it drains) ...
+const TRIM_AFTER_FREED: usize = 8 * 1024 * 1024;
+/// ... and the queues hold less than this in all, a second later.
 const TRIM_LOW: usize = 1024 * 1024;
 
 impl Outbox for Shell {
@@ -177,14 +179,6 @@ impl Shell {
                 self.reregister(id, interest);
             }
         }
-        if self.queued > self.queued_peak {
-            self.queued_peak = self.queued;
-        }
-        if self.queued_peak >= TRIM_PEAK && self.queued < TRIM_LOW && !self.trim_armed {
-            self.trim_armed = true;
-            self.timers
-                .arm(now + QUEUE_RELEASE_DELAY, NO_CONN, 0, TimerKind::Trim);
-        }
     }
 
     fn reregister(&mut self, id: ConnId, interest: Interest) {
@@ -227,14 +221,32 @@ impl Shell {
     }
 
     /// Gives freed memory back to the system if the queues are still small (after a join storm
-    /// or a burst, glibc would otherwise keep the freed pages).
+    /// or a burst, glibc would otherwise keep the freed pages): the storage of every drained
+    /// queue is released, then the allocator's free pages.
     pub(super) fn trim(&mut self) {
         self.trim_armed = false;
         if self.queued >= TRIM_LOW {
             return;
         }
-        self.queued_peak = self.queued;
+        self.freed = 0;
+        // Storage of drained queues first (their own release timers may not have fired yet),
+        // so that what is given back includes it: one pass over the connections, once a storm.
+        for (_, conn) in self.conns.iter_mut() {
+            if conn.out.is_empty() {
+                conn.out.clear();
+            }
+        }
         crate::memory::give_back();
+    }
+
+    /// Counts queue storage just freed; enough of it arms a [`TimerKind::Trim`] a second later.
+    pub(super) fn freed(&mut self, bytes: usize, now: Instant) {
+        self.freed += bytes;
+        if self.freed >= TRIM_AFTER_FREED && !self.trim_armed {
+            self.trim_armed = true;
+            self.timers
+                .arm(now + QUEUE_RELEASE_DELAY, NO_CONN, 0, TimerKind::Trim);
+        }
     }
 
     /// Lets a connection leave politely: what is queued goes out, then its write half is shut
