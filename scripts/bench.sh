@@ -314,7 +314,7 @@ for rep in $(seq "$repeat"); do
         for i in "${!order[@]}"; do
             srv=${order[$(( (i + rep - 1) % ${#order[@]} ))]}
             # TLS is measured on ours only (the anchors' TLS set-up would be a bench of its own).
-            case "$sc:$srv" in *-tls:ngircd|*-tls:inspircd) continue ;; esac
+            case "$sc:$srv" in *-tls:ngircd|*-tls:inspircd|*-tls:base) continue ;; esac
             run_scenario "$srv" "$sc" "$rep"
         done
     done
