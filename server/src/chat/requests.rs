@@ -33,32 +33,15 @@ impl Core {
         match parse_request(&clean) {
             Err(e) => self.send_error(id, e.code(), &e.to_string(), out),
             Ok(Request::Say { color, text }) => {
-                let line = self.format(&ServerMsg::Msg {
+                let msg = ServerMsg::Msg {
                     from: name,
                     color,
                     text,
-                });
-                self.fan_out(&line, Some(id), out);
-                self.history.record(now.wall, &line);
-                self.publish(
-                    || Event::Msg {
-                        line: line.to_vec(),
-                    },
-                    now,
-                    out,
-                );
+                };
+                self.relay(id, &msg, now, out);
             }
             Ok(Request::Me { text }) => {
-                let line = self.format(&ServerMsg::Act { from: name, text });
-                self.fan_out(&line, Some(id), out);
-                self.history.record(now.wall, &line);
-                self.publish(
-                    || Event::Msg {
-                        line: line.to_vec(),
-                    },
-                    now,
-                    out,
-                );
+                self.relay(id, &ServerMsg::Act { from: name, text }, now, out);
             }
             Ok(Request::Private { to, color, text }) => {
                 let target = self.room.holder(to).and_then(|t| {
@@ -112,6 +95,21 @@ impl Core {
                 }
             }
         }
+    }
+
+    /// A room message (`MSG` or `ACT`): formatted once, to every other member, into the history
+    /// and, with a cluster, to the other servers; all the same bytes.
+    fn relay(&mut self, from: ConnId, msg: &ServerMsg<'_>, now: Now, out: &mut impl Outbox) {
+        let line = self.format(msg);
+        self.fan_out(&line, Some(from), out);
+        self.history.record(now.wall, &line);
+        self.publish(
+            || Event::Msg {
+                line: line.to_vec(),
+            },
+            now,
+            out,
+        );
     }
 
     /// `/nick`: the name rule, uniqueness (a change of case is the member's own name), the
