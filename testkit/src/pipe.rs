@@ -4,7 +4,7 @@
 use std::io::{BufRead, BufReader, Read};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::TIMEOUT;
 
@@ -41,22 +41,31 @@ pub struct PipeLines {
     rx: Receiver<String>,
     /// Every line received so far.
     pub seen: Vec<String>,
+    /// How long one wait may take.
+    timeout: Duration,
 }
 
 impl PipeLines {
-    /// Reads `source` line by line on a thread.
+    /// Reads `source` line by line on a thread; each wait takes at most [`TIMEOUT`].
     pub fn spawn<R: Read + Send + 'static>(source: R) -> PipeLines {
+        PipeLines::with_timeout(source, TIMEOUT)
+    }
+
+    /// The same with another deadline per wait (a full-screen client under a pty is slower to
+    /// answer than a server).
+    pub fn with_timeout<R: Read + Send + 'static>(source: R, timeout: Duration) -> PipeLines {
         PipeLines {
             rx: pipe_lines(source),
             seen: Vec::new(),
+            timeout,
         }
     }
 
-    /// Waits up to [`TIMEOUT`] for a line that satisfies `pred` (`what` names it in the failure
+    /// Waits up to its timeout for a line that satisfies `pred` (`what` names it in the failure
     /// message), skipping others; returns it.
     #[track_caller]
     pub fn expect_by(&mut self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + TIMEOUT;
+        let deadline = Instant::now() + self.timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.rx.recv_timeout(left) {
@@ -82,10 +91,10 @@ impl PipeLines {
         self.expect_by(what, |line| line.contains(what))
     }
 
-    /// Every line until the output ends (within [`TIMEOUT`]), all lines seen included.
+    /// Every line until the output ends (within its timeout), all lines seen included.
     #[track_caller]
     pub fn rest(&mut self) -> Vec<String> {
-        let deadline = Instant::now() + TIMEOUT;
+        let deadline = Instant::now() + self.timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.rx.recv_timeout(left) {

@@ -5,11 +5,10 @@
 
 pub mod screen;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -34,84 +33,8 @@ pub fn server_bin() -> PathBuf {
     path
 }
 
-/// Lines of a child's output, read by a thread; everything received is kept for messages.
-pub struct Lines {
-    rx: Receiver<String>,
-    pub seen: Vec<String>,
-}
-
-impl Lines {
-    /// Reads `source` line by line (lossily: the tests look for invalid bytes themselves).
-    pub fn spawn<R: Read + Send + 'static>(source: R) -> Self {
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            let mut reader = BufReader::new(source);
-            let mut line = Vec::new();
-            loop {
-                line.clear();
-                match reader.read_until(b'\n', &mut line) {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {
-                        let text = String::from_utf8_lossy(&line);
-                        let text = text.strip_suffix('\n').unwrap_or(&text).to_owned();
-                        if tx.send(text).is_err() {
-                            break;
-                        }
-                    }
-                }
-            }
-        });
-        Lines {
-            rx,
-            seen: Vec::new(),
-        }
-    }
-
-    /// Waits for a line that satisfies `pred`; returns it.
-    #[track_caller]
-    pub fn expect_by(&mut self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.rx.recv_timeout(left) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    if pred(&line) {
-                        return line;
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) => {
-                    panic!("timed out waiting for {what:?}; seen: {:#?}", self.seen)
-                }
-                Err(RecvTimeoutError::Disconnected) => {
-                    panic!("output ended before {what:?}; seen: {:#?}", self.seen)
-                }
-            }
-        }
-    }
-
-    /// Waits for a line containing `what`.
-    #[track_caller]
-    pub fn expect(&mut self, what: &str) -> String {
-        self.expect_by(what, |line| line.contains(what))
-    }
-
-    /// Everything until the output ends (bounded by [`TIMEOUT`]).
-    #[track_caller]
-    pub fn rest(&mut self) -> Vec<String> {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.rx.recv_timeout(left) {
-                Ok(line) => self.seen.push(line),
-                Err(RecvTimeoutError::Disconnected) => return self.seen.clone(),
-                Err(RecvTimeoutError::Timeout) => {
-                    panic!("output did not end; seen: {:#?}", self.seen)
-                }
-            }
-        }
-    }
-}
+/// Lines of a child's output, read by a thread (the test kit's, with this suite's deadline).
+pub type Lines = chat_testkit::PipeLines;
 
 /// How the server's operator console is set up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,7 +83,7 @@ impl Server {
         });
         let mut child = cmd.spawn().unwrap();
         let stdin = child.stdin.take();
-        let stdout = Lines::spawn(child.stdout.take().unwrap());
+        let stdout = Lines::with_timeout(child.stdout.take().unwrap(), TIMEOUT);
         // The guard exists before the first wait, so a failed start still kills the child.
         let mut server = Server {
             child,
@@ -333,7 +256,7 @@ impl Client {
             .stderr(Stdio::piped());
         let mut child = cmd.spawn().unwrap();
         let stdin = child.stdin.take();
-        let stdout = Lines::spawn(child.stdout.take().unwrap());
+        let stdout = Lines::with_timeout(child.stdout.take().unwrap(), TIMEOUT);
         let stderr = Lines::spawn(child.stderr.take().unwrap());
         Client {
             child,
