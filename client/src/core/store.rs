@@ -1,5 +1,5 @@
 //! The messages of the full-screen interface, stored as what was said (never as screen rows),
-//! so every view, at any width, is laid out again from them (`layout.rs`). Bounded by
+//! so every view, at any width, is laid out again from them (`tui/layout.rs`, `line/render.rs`). Bounded by
 //! [`MAX_ENTRIES`]: the oldest go first. Pure: no terminal, no socket, no clock (times come in
 //! as arguments).
 
@@ -31,8 +31,10 @@ pub enum Kind {
         /// Who acts.
         from: String,
     },
-    /// Joins, leaves, renames: client-written words around names.
+    /// Joins and leaves: client-written words around names.
     Event,
+    /// Renames: client-written words around names.
+    Rename,
     /// Notices: the server's INFO lines and the client's own.
     Notice,
     /// Errors and refusals.
@@ -64,6 +66,8 @@ pub struct Entry {
     pub history: bool,
     /// Why the server refused it (an own private to nobody), shown against it.
     pub failed: Option<String>,
+    /// The server's own time of the line (RFC 3339, sanitized), when it gave one (HIST).
+    pub stamp: Option<String>,
 }
 
 impl Entry {
@@ -79,6 +83,7 @@ impl Entry {
             highlight: false,
             history: false,
             failed: None,
+            stamp: None,
         }
     }
 

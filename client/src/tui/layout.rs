@@ -13,7 +13,7 @@ use ratatui::text::{Line, Span};
 use unicode_segmentation::UnicodeSegmentation;
 use unicode_width::UnicodeWidthStr;
 
-use crate::store::{Entry, Kind};
+use crate::core::store::{Entry, Kind};
 
 /// Width of the time column, `14:02`.
 pub const TIME_WIDTH: usize = 5;
@@ -99,7 +99,7 @@ pub fn prefix_text(entry: &Entry) -> String {
             }
         }
         Kind::Act { .. } => "*".to_owned(),
-        Kind::Event | Kind::Notice | Kind::Separator => "--".to_owned(),
+        Kind::Event | Kind::Rename | Kind::Notice | Kind::Separator => "--".to_owned(),
         Kind::Error => "!!".to_owned(),
         Kind::Unparsed => "??".to_owned(),
     }
@@ -179,7 +179,7 @@ fn text_cells(entry: &Entry, look: Look) -> Vec<Cell> {
         base = base.fg(term_color(c));
     }
     match entry.kind {
-        Kind::Event | Kind::Unparsed => base = base.fg(Color::DarkGray),
+        Kind::Event | Kind::Rename | Kind::Unparsed => base = base.fg(Color::DarkGray),
         Kind::Error => base = base.fg(Color::Red),
         Kind::Separator => base = base.fg(Color::DarkGray),
         _ => {}
@@ -363,7 +363,9 @@ fn prefix_style(entry: &Entry) -> Style {
         Kind::Private { .. } => Style::default()
             .fg(Color::Magenta)
             .add_modifier(Modifier::BOLD),
-        Kind::Event | Kind::Separator | Kind::Unparsed => Style::default().fg(Color::DarkGray),
+        Kind::Event | Kind::Rename | Kind::Separator | Kind::Unparsed => {
+            Style::default().fg(Color::DarkGray)
+        }
         Kind::Notice => Style::default().fg(Color::Cyan),
         Kind::Error => Style::default().fg(Color::Red).add_modifier(Modifier::BOLD),
     };

@@ -2,8 +2,9 @@
 //! alternate screen, bracketed paste, the mouse) and the writing half of the connection, and
 //! runs the loop: it sleeps on one channel until a network report (from the network thread) or
 //! a terminal event (from a small thread that only reads keys, since reading blocks) arrives or
-//! a timer is due, lets `App` handle it, carries out the effects, and draws. The rules are all in
-//! `app.rs`. The terminal is put back on every way out: leaving, a signal, a panic; a terminal
+//! a timer is due, lets `App` handle it, carries out the effects, and draws. The protocol's rules
+//! are the shared brain's (`core/brain.rs`), the view's own in `app.rs`; `ui.rs` draws, `layout.rs`
+//! turns a message into rows, `editor.rs` is the input line, `complete.rs` is Tab. The terminal is put back on every way out: leaving, a signal, a panic; a terminal
 //! that hangs up (its window closed) makes the client leave the room politely.
 
 use std::io::{self, IsTerminal, Write};
@@ -24,12 +25,18 @@ use crossterm::{cursor, execute};
 use ratatui::backend::CrosstermBackend;
 use ratatui::Terminal;
 
-use crate::app::{App, Effect, Link, Now, Settings};
+use self::app::{App, Effect, Settings};
+use self::layout::Look;
 use crate::config::Config;
+use crate::core::{Link, Now};
 use crate::exit::{ExitCode, Outcome};
-use crate::layout::Look;
-use crate::net::{self, describe, Connector, NetEvent, Writer, CHANNEL_SIZE};
-use crate::trust;
+use crate::net::{self, describe, trust, Connector, NetEvent, Writer, CHANNEL_SIZE};
+
+pub mod app;
+pub mod complete;
+pub mod editor;
+pub mod layout;
+pub mod ui;
 
 /// The longest the loop sleeps with nothing happening: timers (reconnection, the end of a
 /// leave) are checked at least this often, and the reconnection countdown redrawn.
@@ -119,12 +126,7 @@ impl Drop for TerminalGuard {
 }
 
 fn now() -> Now {
-    let local = chrono::Local::now();
-    Now {
-        instant: Instant::now(),
-        clock: local.format("%H:%M").to_string(),
-        utc: local.with_timezone(&chrono::Utc),
-    }
+    Now::read()
 }
 
 /// Starts a network thread reporting into the terminal thread's channel.
@@ -231,17 +233,14 @@ pub fn run(config: &Config) -> Outcome {
                     }
                 }
                 Wake::Net(_, NetEvent::Connected(w)) => {
-                    if let Some(tls) = w.tls_description() {
-                        app.notice(&now(), &format!("secured with {tls}"));
-                    }
+                    app.connected(w.tls_description(), &now());
                     writer = Some(w);
-                    app.connected();
                 }
                 Wake::Net(_, event) => app.on_net(event, &now()),
                 Wake::Term(event) => app.on_terminal(event, &now()),
                 Wake::TerminalGone => tty_alive = false,
             }
-            if app.outcome.is_some() {
+            if app.brain.outcome.is_some() {
                 break;
             }
         }
@@ -293,15 +292,15 @@ pub fn run(config: &Config) -> Outcome {
                 }
             }
         }
-        if let Some(outcome) = app.outcome.take() {
+        if let Some(outcome) = app.brain.outcome.take() {
             break outcome;
         }
         // The countdown of a reconnection changes every second with nothing else happening.
-        let countdown = matches!(app.link, Link::Retrying { .. })
+        let countdown = matches!(app.brain.link, Link::Retrying { .. })
             && last_draw.is_none_or(|at| at.elapsed() >= Duration::from_secs(1));
         if tty_alive && (changed || countdown) {
             let at = Instant::now();
-            if let Err(e) = terminal.draw(|frame| crate::ui::draw(frame, &mut app, at)) {
+            if let Err(e) = terminal.draw(|frame| ui::draw(frame, &mut app, at)) {
                 if io::stdin().is_terminal() {
                     break Outcome::fail(
                         ExitCode::Failure,

@@ -1,0 +1,945 @@
+//! The protocol brain, shared by both interfaces (The Elm Architecture, as ratatui describes
+//! it): one message type ([`Msg`]), one [`Brain::update`] that changes the state and returns
+//! what must happen outside ([`Effect`]s), and views that only read the state (the full screen
+//! in `tui/`, line mode in `line/`). The login (name, waiting room, admission), every server
+//! line, reconnecting, leaving and what each event shows (the [`Entry`]s in the [`Store`]) are
+//! decided here, once. It never touches a socket, a terminal or the clock: events come in with
+//! the time ([`Now`]).
+//!
+//! # The connection, as [`Link`] states
+//! `Connecting -> LoggingIn -> (Naming) -> (Waiting) -> Member`. When the view reconnects
+//! ([`Settings::reconnect`], the full screen), a connection lost, or ended by the server without
+//! a kick (a shutdown), goes to `Retrying` with backoff 1, 2, 4 ... 30 s; a kick or a denial goes
+//! to `Ended`, where only `/reconnect` connects again. The scrollback and the name survive all of
+//! it; the same name is offered again at the next `NAME?`. When it does not (line mode), every
+//! end is an [`Outcome`] at once.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use chat_common::framing::DEFAULT_MAX_LINE;
+use chat_common::protocol::{
+    parse_request, validate_name, ErrorCode, LeaveReason, Request, ServerMsg,
+};
+use chat_common::sanitize::sanitize;
+
+use super::compose::{self, Local, Plan};
+use super::roster::{parse_who_header, Roster};
+use super::store::{Entry, Kind, Store};
+use crate::exit::{ExitCode, Outcome};
+use crate::net::Incoming;
+
+/// How long to wait for `BYE` after sending `/leave` before ending anyway.
+pub const LEAVE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The longest wait between two reconnection attempts.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// How long an own private stays a candidate for an `ERROR no-such-user` answer.
+const PRIVATE_ANSWER_WINDOW: Duration = Duration::from_secs(30);
+
+/// Own privates remembered for matching errors, at most.
+const MAX_PENDING_PRIVATES: usize = 256;
+
+/// Lines typed ahead before admission, held to be sent once admitted, at most.
+pub const MAX_HELD: usize = 100;
+
+/// The moment an event happened: the monotonic instant (timers) and the local wall-clock
+/// `HH:MM` (the time column).
+#[derive(Debug, Clone)]
+pub struct Now {
+    /// For timers.
+    pub instant: Instant,
+    /// `14:02`, local time.
+    pub clock: String,
+    /// The wall clock, to compare with the times of HIST lines.
+    pub utc: chrono::DateTime<chrono::Utc>,
+}
+
+impl Now {
+    /// The current moment, read from the system clocks (views call this; the brain never does).
+    pub fn read() -> Now {
+        let local = chrono::Local::now();
+        Now {
+            instant: Instant::now(),
+            clock: local.format("%H:%M").to_string(),
+            utc: local.with_timezone(&chrono::Utc),
+        }
+    }
+}
+
+/// Where the connection is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Link {
+    /// A connection attempt is under way.
+    Connecting,
+    /// Connected; the server has not admitted us yet.
+    LoggingIn,
+    /// The server asked for a name and the view asks the user.
+    Naming,
+    /// The operator must approve.
+    Waiting,
+    /// In the room.
+    Member,
+    /// Disconnected; the next attempt starts at `at`. Giving up ends with `code`.
+    Retrying {
+        /// When the next attempt starts.
+        at: Instant,
+        /// The exit status if the user gives up now.
+        code: ExitCode,
+        /// What happened, for people.
+        why: String,
+    },
+    /// Ended by the server (a kick, a denial): no attempt without `/reconnect`.
+    Ended {
+        /// The exit status when the user leaves.
+        code: ExitCode,
+        /// What happened, for people.
+        why: String,
+    },
+}
+
+/// Everything that can happen to the brain: the one message type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Msg {
+    /// The connection attempt succeeded; `tls` describes the TLS session, if any.
+    Connected {
+        /// `TLS 1.3, TLS13_AES_256_GCM_SHA384`, or `None` for plain TCP.
+        tls: Option<String>,
+    },
+    /// The connection attempt failed: the exit status it stands for and why.
+    Failed(ExitCode, String),
+    /// One framed line from the server.
+    Line(Incoming),
+    /// The connection ended: at end of stream (`None`) or on an error (why).
+    Closed(Option<String>),
+    /// The user entered `text` (one line, or a pasted block); `confirmed` when a long block was
+    /// already confirmed (line mode never asks).
+    Enter {
+        /// What the input held.
+        text: String,
+        /// A block over [`compose::CONFIRM_LINES`] lines may be sent.
+        confirmed: bool,
+    },
+    /// Standard input ended (line mode).
+    InputEnded,
+    /// The user (Ctrl-C or Ctrl-D on an empty line) or the system (SIGTERM, SIGHUP) asks to
+    /// leave.
+    Leave,
+    /// Time passed: timers may be due.
+    Tick,
+}
+
+/// What the view must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Send this line to the server.
+    Send(String),
+    /// Start a new connection attempt (the current one, if any, is abandoned).
+    Connect,
+    /// Close the current connection and ignore whatever it still reports.
+    Disconnect,
+    /// Ring the terminal bell.
+    Bell,
+    /// The entered text was used (sent, held, or a name refused): clear the input.
+    TakeInput,
+    /// A pasted block of this many lines waits for confirmation (a second Enter).
+    AskConfirm(usize),
+    /// The stored entry with this id changed (an own private was refused).
+    Updated(u64),
+}
+
+/// How the view wants the brain to behave.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The server's address, for notices and the status line.
+    pub addr: String,
+    /// The name to offer first (`--name`).
+    pub name: Option<String>,
+    /// Ring the bell for mentions and privates.
+    pub bell: bool,
+    /// Reconnect after a drop (full screen); otherwise every end is final (line mode).
+    pub reconnect: bool,
+    /// A refused name can be asked for again (a person at a terminal without `--name`);
+    /// otherwise a refused name ends the run with status 4.
+    pub ask_again: bool,
+    /// Ask the server who is here after admission (`/who`), for the online count and
+    /// completion.
+    pub who_on_join: bool,
+    /// What `/help` adds about the view's own keys, if anything.
+    pub keys_help: Option<&'static str>,
+}
+
+/// The whole protocol state of a client.
+#[derive(Debug)]
+pub struct Brain {
+    settings: Settings,
+    /// Every shown line, as what was said.
+    pub store: Store,
+    /// The names online, for completion.
+    pub roster: Roster,
+    /// The connection's state.
+    pub link: Link,
+    /// The name in the room (or the last one we had).
+    me: Option<String>,
+    /// The name to offer at `NAME?`.
+    wanted: Option<String>,
+    /// The name last offered.
+    offered: Option<String>,
+    /// Why the server refused the name last offered (until the next `NAME?`).
+    refused: Option<String>,
+    /// Members online as the server last said, adjusted by JOIN and LEAVE.
+    online: Option<usize>,
+    /// Lines sent before admission, to send once admitted (at most [`MAX_HELD`]).
+    held: Vec<String>,
+    /// Admitted: send the held lines at the first line that is not HIST.
+    flush_held: bool,
+    /// Own privates not yet known to be delivered: entry id, lowercase target, when sent.
+    pending_privates: VecDeque<(u64, String, Instant)>,
+    /// HIST lines are arriving (a separator comes before the first live line).
+    in_history: bool,
+    /// When the last live line arrived: history older than this is already on screen.
+    last_live: Option<chrono::DateTime<chrono::Utc>>,
+    /// Reconnection attempts since the last admission.
+    pub attempt: u32,
+    /// `/leave` was sent: end when the server confirms, or at this deadline.
+    leaving: Option<Instant>,
+    effects: Vec<Effect>,
+    /// Set when the interface should end, with how.
+    pub outcome: Option<Outcome>,
+}
+
+/// Whether `text` mentions `name` as a word (without regard to ASCII case).
+pub fn mentions(text: &str, name: &str) -> bool {
+    if name.is_empty() {
+        return false;
+    }
+    let hay = text.to_ascii_lowercase();
+    let needle = name.to_ascii_lowercase();
+    let is_name_char = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    hay.match_indices(&needle).any(|(at, _)| {
+        let before = hay[..at].chars().next_back();
+        let after = hay[at + needle.len()..].chars().next();
+        !before.is_some_and(is_name_char) && !after.is_some_and(is_name_char)
+    })
+}
+
+/// The local `HH:MM` of an RFC 3339 time, or `None` when it does not parse.
+pub fn local_clock(rfc3339: &str) -> Option<String> {
+    let time = chrono::DateTime::parse_from_rfc3339(rfc3339).ok()?;
+    Some(
+        time.with_timezone(&chrono::Local)
+            .format("%H:%M")
+            .to_string(),
+    )
+}
+
+/// The wait before reconnection attempt `attempt` (1-based): 1, 2, 4, ... 30 s.
+pub fn backoff(attempt: u32) -> Duration {
+    let secs = 1u64 << attempt.saturating_sub(1).min(5);
+    Duration::from_secs(secs).min(MAX_BACKOFF)
+}
+
+/// Whether a `BYE` that the user did not ask for means a kick. Version 1 and 2 of the
+/// protocol give `BYE` no reason code, so the words are the only sign; a new server wording
+/// at worst makes the client try to reconnect after a kick.
+fn bye_is_kick(text: &str) -> bool {
+    text.to_ascii_lowercase().contains("kick")
+}
+
+/// The name a `/nick` line asks for, when the line is a `/nick` with anything after it.
+fn nick_argument(line: &str) -> Option<&str> {
+    let rest = line.strip_prefix('/')?;
+    let (word, args) = rest.split_once(' ').unwrap_or((rest, ""));
+    let args = args.trim_matches(' ');
+    (word.eq_ignore_ascii_case("nick") && !args.is_empty()).then_some(args)
+}
+
+impl Brain {
+    /// A new brain, about to connect.
+    pub fn new(settings: Settings) -> Self {
+        let wanted = settings.name.clone();
+        Brain {
+            settings,
+            store: Store::new(),
+            roster: Roster::new(),
+            link: Link::Connecting,
+            me: None,
+            wanted,
+            offered: None,
+            refused: None,
+            online: None,
+            held: Vec::new(),
+            flush_held: false,
+            pending_privates: VecDeque::new(),
+            in_history: false,
+            last_live: None,
+            attempt: 0,
+            leaving: None,
+            effects: Vec::new(),
+            outcome: None,
+        }
+    }
+
+    /// The settings the brain runs with.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The name in the room (or the last one we had).
+    pub fn me(&self) -> Option<&str> {
+        self.me.as_deref()
+    }
+
+    /// Members online, while in the room.
+    pub fn online(&self) -> Option<usize> {
+        match self.link {
+            Link::Member => self.online,
+            _ => None,
+        }
+    }
+
+    /// Whether `/leave` was sent and the answer is awaited.
+    pub fn is_leaving(&self) -> bool {
+        self.leaving.is_some()
+    }
+
+    /// Whether the user's next line is wanted: a name while naming, a chat line in the room.
+    pub fn wants_input(&self) -> bool {
+        self.outcome.is_none()
+            && self.leaving.is_none()
+            && matches!(self.link, Link::Naming | Link::Member)
+    }
+
+    /// Handles one message and returns what the view must do, in order.
+    pub fn update(&mut self, msg: Msg, now: &Now) -> Vec<Effect> {
+        match msg {
+            Msg::Connected { tls } => {
+                if let Some(tls) = tls {
+                    self.notice(now, &format!("secured with {tls}"));
+                }
+                if self.link == Link::Connecting {
+                    self.link = Link::LoggingIn;
+                }
+            }
+            Msg::Failed(code, why) => self.failed(now, code, why),
+            Msg::Line(Incoming::Line(line)) => self.on_line(&line, now),
+            Msg::Line(Incoming::TooLong) => self.note(
+                now,
+                Kind::Unparsed,
+                "(an over-long line from the server was skipped)",
+            ),
+            Msg::Line(Incoming::BadUtf8) => self.note(
+                now,
+                Kind::Unparsed,
+                "(a line that is not UTF-8 was skipped)",
+            ),
+            Msg::Closed(why) => self.closed(now, why),
+            Msg::Enter { text, confirmed } => self.enter(now, &text, confirmed),
+            Msg::InputEnded => {
+                if self.link == Link::Naming && !self.settings.ask_again {
+                    self.effects.push(Effect::Disconnect);
+                    self.outcome = Some(Outcome::fail(
+                        ExitCode::Usage,
+                        "no name given: standard input ended (use --name NAME)",
+                    ));
+                } else {
+                    self.leave(now);
+                }
+            }
+            Msg::Leave => self.leave(now),
+            Msg::Tick => self.tick(now),
+        }
+        std::mem::take(&mut self.effects)
+    }
+
+    fn send(&mut self, line: impl Into<String>) {
+        self.effects.push(Effect::Send(line.into()));
+    }
+
+    fn push(&mut self, entry: Entry) -> u64 {
+        self.store.push(entry)
+    }
+
+    fn note(&mut self, now: &Now, kind: Kind, text: &str) {
+        self.push(Entry::new(&now.clock, kind, text));
+    }
+
+    /// A notice from the client itself (`connecting to ...`).
+    pub fn notice(&mut self, now: &Now, text: &str) {
+        self.note(now, Kind::Notice, text);
+    }
+
+    fn problem(&mut self, now: &Now, text: &str) {
+        self.note(now, Kind::Error, text);
+    }
+
+    fn failed(&mut self, now: &Now, code: ExitCode, why: String) {
+        if code != ExitCode::Unreachable {
+            // The server's certificate (changed, untrusted, expired, wrong host) or the local
+            // setup: trying again cannot help, so only `/reconnect` does.
+            self.stop(now, code, &why, false);
+            return;
+        }
+        if !self.settings.reconnect {
+            self.effects.push(Effect::Disconnect);
+            self.outcome = Some(Outcome::fail(code, why));
+            return;
+        }
+        // A failed attempt only updates the status line: the pane already says why the
+        // connection went. Giving up now means the connection is lost (status 6).
+        self.attempt = self.attempt.saturating_add(1);
+        let wait = backoff(self.attempt);
+        self.effects.push(Effect::Disconnect);
+        self.link = Link::Retrying {
+            at: now.instant + wait,
+            code: ExitCode::Lost,
+            why,
+        };
+    }
+
+    fn closed(&mut self, now: &Now, why: Option<String>) {
+        if self.leaving.is_some() {
+            self.outcome = Some(Outcome::success());
+            return;
+        }
+        if matches!(self.link, Link::Ended { .. } | Link::Retrying { .. }) {
+            return;
+        }
+        if let (None, Some(refusal)) = (&why, &self.refused) {
+            if !self.settings.ask_again {
+                let name = self.offered.clone().unwrap_or_default();
+                let why = format!("name {name:?} refused: {refusal}");
+                self.stop(now, ExitCode::Refused, &why, false);
+                return;
+            }
+        }
+        let why = match why {
+            Some(why) => format!("lost the connection: {why}"),
+            None if self.link == Link::Member => "the server closed the connection".to_owned(),
+            None => "the server closed the connection before admitting you".to_owned(),
+        };
+        self.stop(now, ExitCode::Lost, &why, true);
+    }
+
+    /// The connection is over, for `why`: retry (`retry`, when the view reconnects), wait for
+    /// `/reconnect`, or end (line mode).
+    fn stop(&mut self, now: &Now, code: ExitCode, why: &str, retry: bool) {
+        self.effects.push(Effect::Disconnect);
+        if !self.settings.reconnect {
+            self.outcome = Some(Outcome::fail(code, why));
+        } else if retry {
+            self.retry(now, why);
+        } else {
+            self.end(now, code, why);
+        }
+    }
+
+    /// Schedules the next attempt with backoff. Giving up while retrying exits with status 6
+    /// (the connection was lost), whatever ended it (`exit.rs`).
+    fn retry(&mut self, now: &Now, why: &str) {
+        self.attempt = self.attempt.saturating_add(1);
+        let wait = backoff(self.attempt);
+        self.problem(now, &format!("{why}; reconnecting in {} s", wait.as_secs()));
+        self.link = Link::Retrying {
+            at: now.instant + wait,
+            code: ExitCode::Lost,
+            why: why.to_owned(),
+        };
+    }
+
+    /// Disconnected for good (a kick, a denial): only `/reconnect` connects again.
+    fn end(&mut self, now: &Now, code: ExitCode, why: &str) {
+        // A reason of several lines (the warning about a changed certificate) is shown line
+        // by line; the way on goes after the last.
+        let mut lines: Vec<&str> = why.lines().filter(|l| !l.trim().is_empty()).collect();
+        let last = lines.pop().unwrap_or_default();
+        let last = last.strip_suffix('.').unwrap_or(last);
+        for line in lines {
+            self.problem(now, line);
+        }
+        self.problem(
+            now,
+            &format!("{last}; /reconnect to try again, Ctrl-C on an empty line to quit"),
+        );
+        self.link = Link::Ended {
+            code,
+            why: why.to_owned(),
+        };
+    }
+
+    /// `/reconnect`, or a retry that is due: a new connection attempt now.
+    fn reconnect(&mut self, now: &Now) {
+        if matches!(
+            self.link,
+            Link::Member | Link::Waiting | Link::LoggingIn | Link::Naming | Link::Connecting
+        ) {
+            self.notice(now, "already connected");
+            return;
+        }
+        if matches!(self.link, Link::Ended { .. }) || self.attempt <= 1 {
+            self.notice(now, &format!("connecting to {}...", self.settings.addr));
+        }
+        self.link = Link::Connecting;
+        self.effects.push(Effect::Connect);
+    }
+
+    /// Timers: a due reconnection attempt, the end of a leave that got no answer, forgetting
+    /// old privates.
+    fn tick(&mut self, now: &Now) {
+        if let Link::Retrying { at, .. } = self.link {
+            if now.instant >= at {
+                self.reconnect(now);
+            }
+        }
+        if let Some(deadline) = self.leaving {
+            if now.instant >= deadline {
+                self.outcome = Some(Outcome::success());
+            }
+        }
+        while self
+            .pending_privates
+            .front()
+            .is_some_and(|(_, _, at)| now.instant.duration_since(*at) > PRIVATE_ANSWER_WINDOW)
+        {
+            self.pending_privates.pop_front();
+        }
+    }
+
+    fn is_me(&self, name: &str) -> bool {
+        self.me
+            .as_deref()
+            .is_some_and(|me| me.eq_ignore_ascii_case(name))
+    }
+
+    /// One line from the server.
+    fn on_line(&mut self, line: &str, now: &Now) {
+        let Ok(msg) = ServerMsg::parse(line) else {
+            self.note(now, Kind::Unparsed, line);
+            return;
+        };
+        self.roster.observe(&msg);
+        if self.in_history && !matches!(msg, ServerMsg::Hist { .. }) {
+            self.in_history = false;
+            self.note(now, Kind::Separator, "──── history above, live below ────");
+        }
+        if self.flush_held && !matches!(msg, ServerMsg::Hist { .. }) {
+            self.flush_held = false;
+            if self.link == Link::Member {
+                for line in std::mem::take(&mut self.held) {
+                    self.echo(now, &line);
+                    self.send(line);
+                }
+            }
+        }
+        if matches!(
+            msg,
+            ServerMsg::Msg { .. } | ServerMsg::Act { .. } | ServerMsg::Priv { .. }
+        ) {
+            self.last_live = Some(now.utc);
+        }
+        match msg {
+            ServerMsg::NameQuery { prompt } => self.name_query(now, prompt),
+            ServerMsg::Wait { text } => {
+                self.link = Link::Waiting;
+                self.notice(now, &format!("waiting for approval... ({text})"));
+            }
+            ServerMsg::Welcome { name, online } => {
+                self.link = Link::Member;
+                self.me = Some(name.to_owned());
+                self.wanted = Some(name.to_owned());
+                self.refused = None;
+                self.roster.set_me(name);
+                self.online = Some(online);
+                self.attempt = 0;
+                let others = if online <= 1 {
+                    "nobody else is here yet".to_owned()
+                } else {
+                    format!("{online} online, you included")
+                };
+                self.notice(now, &format!("you are in as {name}; {others}"));
+                if self.settings.who_on_join {
+                    // Who is here, for the count and for Tab completion.
+                    self.send("/who");
+                }
+                // Held lines go after the room's history, at the first line that is not HIST
+                // (the answer to /who at the latest), so they show below it.
+                self.flush_held = true;
+            }
+            ServerMsg::Denied { text } => {
+                let why = format!("refused: {}", sanitize(text));
+                self.stop(now, ExitCode::Refused, &why, false);
+            }
+            ServerMsg::Join { name } => {
+                self.online = self.online.map(|n| n + 1);
+                self.note(now, Kind::Event, &format!("{name} joined"));
+            }
+            ServerMsg::Leave { name, reason } if self.is_me(name) => match reason {
+                LeaveReason::Kicked => self.stop(
+                    now,
+                    ExitCode::Removed,
+                    "the operator removed you (kicked)",
+                    false,
+                ),
+                _ => self.stop(
+                    now,
+                    ExitCode::Lost,
+                    &format!("the server dropped you ({})", reason.as_str()),
+                    true,
+                ),
+            },
+            ServerMsg::Leave { name, reason } => {
+                self.online = self.online.map(|n| n.saturating_sub(1));
+                let text = match reason {
+                    LeaveReason::Left => format!("{name} left"),
+                    other => format!("{name} left ({})", other.as_str()),
+                };
+                self.note(now, Kind::Event, &text);
+            }
+            ServerMsg::Msg { from, color, text } => {
+                let mut entry = Entry::new(
+                    &now.clock,
+                    Kind::Msg {
+                        from: from.to_owned(),
+                    },
+                    text,
+                );
+                entry.color = color;
+                self.incoming(entry, false);
+            }
+            ServerMsg::Act { from, text } => {
+                let entry = Entry::new(
+                    &now.clock,
+                    Kind::Act {
+                        from: from.to_owned(),
+                    },
+                    text,
+                );
+                self.incoming(entry, false);
+            }
+            ServerMsg::Priv {
+                from,
+                to,
+                color,
+                text,
+            } => {
+                let mut entry = Entry::new(
+                    &now.clock,
+                    Kind::Private {
+                        from: from.to_owned(),
+                        to: to.to_owned(),
+                    },
+                    text,
+                );
+                entry.color = color;
+                self.incoming(entry, true);
+            }
+            ServerMsg::Nick { old, new } => {
+                if self.is_me(old) {
+                    self.me = Some(new.to_owned());
+                    self.wanted = Some(new.to_owned());
+                    self.roster.set_me(new);
+                    self.note(now, Kind::Rename, &format!("you are now known as {new}"));
+                } else {
+                    self.note(now, Kind::Rename, &format!("{old} is now known as {new}"));
+                }
+            }
+            ServerMsg::Hist { time, line } => self.history(now, time, line),
+            ServerMsg::Info { text } => {
+                if let Some((count, _)) = parse_who_header(text) {
+                    self.online = Some(count);
+                }
+                self.notice(now, text);
+            }
+            ServerMsg::Error { code, text } => self.server_error(now, code, text),
+            ServerMsg::Bye { text } => {
+                if self.leaving.is_some() {
+                    self.notice(now, &format!("bye: {text}"));
+                    self.effects.push(Effect::Disconnect);
+                    self.outcome = Some(Outcome::success());
+                    return;
+                }
+                let why = format!("the server ended the session: {}", sanitize(text));
+                let kick = bye_is_kick(text);
+                self.stop(now, ExitCode::Removed, &why, !kick);
+            }
+        }
+    }
+
+    /// `NAME?`: offer the wanted name, ask the user, or (a refused name that cannot be asked
+    /// for again) end.
+    fn name_query(&mut self, now: &Now, prompt: &str) {
+        if let Some(why) = self.refused.take() {
+            if !self.settings.ask_again {
+                let name = self.offered.clone().unwrap_or_default();
+                let why = format!("name {name:?} refused: {why}");
+                self.stop(now, ExitCode::Refused, &why, false);
+                return;
+            }
+        }
+        match self.wanted.clone() {
+            Some(name) => {
+                self.link = Link::LoggingIn;
+                self.offer(name);
+            }
+            None => {
+                self.notice(now, prompt);
+                self.link = Link::Naming;
+            }
+        }
+    }
+
+    fn offer(&mut self, name: String) {
+        self.offered = Some(name.clone());
+        self.send(name);
+    }
+
+    /// A message from someone else (or a private to ourselves): highlight and bell.
+    fn incoming(&mut self, mut entry: Entry, private: bool) {
+        let me = self.me.clone().unwrap_or_default();
+        entry.highlight = private || mentions(&entry.text, &me);
+        if entry.highlight && self.settings.bell {
+            self.effects.push(Effect::Bell);
+        }
+        self.push(entry);
+    }
+
+    /// A `HIST` line: shown dimmed with its own time, unless already on screen from before a
+    /// reconnection.
+    fn history(&mut self, now: &Now, time: &str, line: &str) {
+        if let (Some(last), Ok(at)) = (self.last_live, chrono::DateTime::parse_from_rfc3339(time)) {
+            if at.with_timezone(&chrono::Utc) <= last {
+                return;
+            }
+        }
+        self.in_history = true;
+        let clock = local_clock(time).unwrap_or_else(|| "--:--".to_owned());
+        let mut entry = match ServerMsg::parse(line) {
+            Ok(ServerMsg::Msg { from, color, text }) => {
+                let mut e = Entry::new(
+                    &clock,
+                    Kind::Msg {
+                        from: from.to_owned(),
+                    },
+                    text,
+                );
+                e.color = color;
+                e.own = self.is_me(from);
+                e
+            }
+            Ok(ServerMsg::Act { from, text }) => {
+                let mut e = Entry::new(
+                    &clock,
+                    Kind::Act {
+                        from: from.to_owned(),
+                    },
+                    text,
+                );
+                e.own = self.is_me(from);
+                e
+            }
+            _ => Entry::new(&now.clock, Kind::Unparsed, line),
+        };
+        entry.history = true;
+        entry.stamp = Some(sanitize(time).into_owned());
+        self.push(entry);
+    }
+
+    fn server_error(&mut self, now: &Now, code: ErrorCode, text: &str) {
+        match code {
+            ErrorCode::BadName | ErrorCode::NameTaken if !matches!(self.link, Link::Member) => {
+                let why = format!("{} ({code})", sanitize(text));
+                if self.settings.ask_again {
+                    self.problem(now, &format!("error ({code}): {text}; choose another name"));
+                }
+                self.refused = Some(why);
+                self.wanted = None;
+            }
+            ErrorCode::ServerFull if !matches!(self.link, Link::Member) => {
+                let why = format!("the server is full: {}", sanitize(text));
+                self.stop(now, ExitCode::Refused, &why, true);
+            }
+            ErrorCode::NoSuchUser => {
+                if let Some(id) = self.unanswered_private() {
+                    if let Some(entry) = self.store.get_mut(id) {
+                        entry.failed = Some(sanitize(text).into_owned());
+                        self.effects.push(Effect::Updated(id));
+                        return;
+                    }
+                }
+                self.problem(now, &format!("error ({code}): {text}"));
+            }
+            _ => self.problem(now, &format!("error ({code}): {text}")),
+        }
+    }
+
+    /// The own private that an `ERROR no-such-user` answers: the server answers in order, and
+    /// only privates to someone not online fail, so the oldest pending one to a name the
+    /// roster does not know (or else the oldest pending one).
+    fn unanswered_private(&mut self) -> Option<u64> {
+        let at = self
+            .pending_privates
+            .iter()
+            .position(|(_, to, _)| {
+                self.roster
+                    .matching(to)
+                    .iter()
+                    .all(|n| !n.eq_ignore_ascii_case(to))
+            })
+            .unwrap_or(0);
+        self.pending_privates.remove(at).map(|(id, _, _)| id)
+    }
+
+    /// Asks to leave: by `/leave` when in the room, at once otherwise.
+    fn leave(&mut self, now: &Now) {
+        match &self.link {
+            Link::Member => {
+                if self.leaving.is_none() {
+                    self.send("/leave");
+                    self.leaving = Some(now.instant + LEAVE_TIMEOUT);
+                }
+            }
+            Link::Retrying { code, why, .. } | Link::Ended { code, why } => {
+                self.outcome = Some(Outcome::fail(*code, why.clone()));
+            }
+            Link::Connecting | Link::LoggingIn | Link::Naming | Link::Waiting => {
+                self.effects.push(Effect::Disconnect);
+                self.outcome = Some(Outcome::success());
+            }
+        }
+    }
+
+    /// The user entered `text`.
+    fn enter(&mut self, now: &Now, text: &str, confirmed: bool) {
+        if self.link == Link::Naming {
+            self.enter_name(now, text);
+            return;
+        }
+        let plan = match compose::plan(text) {
+            Ok(plan) => plan,
+            Err(refusal) => {
+                self.problem(now, &refusal.0);
+                return;
+            }
+        };
+        match plan {
+            Plan::Nothing => self.effects.push(Effect::TakeInput),
+            Plan::Leave => {
+                self.effects.push(Effect::TakeInput);
+                self.leave(now);
+            }
+            Plan::Local(Local::Reconnect) => {
+                self.effects.push(Effect::TakeInput);
+                self.reconnect(now);
+            }
+            Plan::Send(lines) => {
+                if let [line] = lines.as_slice() {
+                    if let Some(Err(why)) = nick_argument(line).map(validate_name) {
+                        // Said here, with the reason: the server would only answer `usage`.
+                        self.problem(now, &format!("{why}"));
+                        return;
+                    }
+                }
+                if matches!(
+                    self.link,
+                    Link::Connecting | Link::LoggingIn | Link::Waiting
+                ) && self.held.len() + lines.len() <= MAX_HELD
+                {
+                    // Typed ahead while logging in: sent, in order, once admitted.
+                    self.effects.push(Effect::TakeInput);
+                    self.notice(
+                        now,
+                        &format!("held until you are in: {} line(s)", lines.len()),
+                    );
+                    self.held.extend(lines);
+                    return;
+                }
+                if self.link != Link::Member {
+                    self.problem(
+                        now,
+                        "not in the room: the line stays in the input until you are",
+                    );
+                    return;
+                }
+                if lines.len() > compose::CONFIRM_LINES && !confirmed {
+                    self.effects.push(Effect::AskConfirm(lines.len()));
+                    return;
+                }
+                self.effects.push(Effect::TakeInput);
+                for line in lines {
+                    self.echo(now, &line);
+                    self.send(line);
+                }
+            }
+        }
+    }
+
+    /// A name typed while naming: offered when valid; otherwise explained (and the input
+    /// cleared for the next try) or, when nobody can be asked again, the end.
+    fn enter_name(&mut self, now: &Now, typed: &str) {
+        if typed.trim().is_empty() {
+            self.effects.push(Effect::TakeInput);
+            return;
+        }
+        self.effects.push(Effect::TakeInput);
+        match validate_name(typed) {
+            Ok(name) => {
+                let name = name.to_owned();
+                self.link = Link::LoggingIn;
+                self.offer(name);
+            }
+            Err(why) if self.settings.ask_again => {
+                self.problem(now, &format!("{why}; try another name"));
+            }
+            Err(why) => {
+                let why = format!("name {:?} refused: {why}", sanitize(typed));
+                self.stop(now, ExitCode::Refused, &why, false);
+            }
+        }
+    }
+
+    /// Shows an own line exactly as it was sent (the server never sends it back).
+    fn echo(&mut self, now: &Now, line: &str) {
+        if line.len() > DEFAULT_MAX_LINE {
+            // The server refuses it (`ERROR line-too-long`): nothing to show as said.
+            return;
+        }
+        let me = self.me.clone().unwrap_or_default();
+        let mut entry = match parse_request(line) {
+            Ok(Request::Say { color, text }) => {
+                let mut e = Entry::new(&now.clock, Kind::Msg { from: me }, text);
+                e.color = color;
+                e
+            }
+            Ok(Request::Me { text }) => Entry::new(&now.clock, Kind::Act { from: me }, text),
+            Ok(Request::Private { to, color, text }) => {
+                let mut e = Entry::new(
+                    &now.clock,
+                    Kind::Private {
+                        from: me,
+                        to: to.to_owned(),
+                    },
+                    text,
+                );
+                e.color = color;
+                e.own = true;
+                let id = self.push(e);
+                if self.pending_privates.len() == MAX_PENDING_PRIVATES {
+                    self.pending_privates.pop_front();
+                }
+                self.pending_privates
+                    .push_back((id, to.to_ascii_lowercase(), now.instant));
+                return;
+            }
+            Ok(Request::Help) => {
+                if let Some(keys) = self.settings.keys_help {
+                    self.notice(now, keys);
+                }
+                return;
+            }
+            _ => return,
+        };
+        entry.own = true;
+        self.push(entry);
+    }
+}
