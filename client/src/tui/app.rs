@@ -664,6 +664,109 @@ mod tests {
     }
 
     #[test]
+    fn giving_up_reconnecting_exits_lost_whatever_ended_the_connection() {
+        // Regression (issue 19): 5 after a server's TERM, 6 after its kill -9, while exit.rs
+        // said 3. Now 6 ("gave up reconnecting") after a shutdown, a drop, a full server, and
+        // while attempts fail to connect.
+        let shutdown = "BYE server shutting down";
+        let full = "ERROR server-full the room is full";
+        for end in [Some(shutdown), None, Some(full)] {
+            let mut a = match end {
+                Some(line) if line == full => {
+                    let mut a = app();
+                    a.on_net(NetEvent::Connected(dummy_writer()), &now());
+                    a
+                }
+                _ => joined(),
+            };
+            let n = now();
+            match end {
+                Some(line) => a.on_line(line, &n),
+                None => a.on_net(NetEvent::Closed(None), &n),
+            }
+            assert!(matches!(a.brain.link, Link::Retrying { .. }), "{end:?}");
+            key(&mut a, KeyCode::Char('c'), KeyModifiers::CONTROL);
+            assert_eq!(
+                a.brain.outcome.as_ref().unwrap().code,
+                ExitCode::Lost,
+                "{end:?}"
+            );
+        }
+        // An attempt that failed to connect: still 6.
+        let mut a = joined();
+        let n = now();
+        a.on_net(NetEvent::Closed(Some("reset".into())), &n);
+        let later = Now {
+            instant: n.instant + Duration::from_secs(2),
+            ..n.clone()
+        };
+        a.tick(&later);
+        assert_eq!(a.take_effects(), [Effect::Disconnect, Effect::Connect]);
+        let refused = "cannot connect to 127.0.0.1:55555: connection refused";
+        a.on_net(
+            NetEvent::Failed(ExitCode::Unreachable, refused.into()),
+            &later,
+        );
+        key(&mut a, KeyCode::Char('c'), KeyModifiers::CONTROL);
+        assert_eq!(a.brain.outcome.as_ref().unwrap().code, ExitCode::Lost);
+    }
+
+    #[test]
+    fn a_refused_name_is_cleared_from_the_prompt() {
+        // Regression (issue 19): `you` refused, then `Alice` typed, sent `youAlice`.
+        let mut a = App::new(Settings {
+            name: None,
+            ..settings()
+        });
+        let n = now();
+        a.on_net(NetEvent::Connected(dummy_writer()), &n);
+        a.on_line("NAME? your name?", &n);
+        typed(&mut a, "you");
+        key(&mut a, KeyCode::Enter, KeyModifiers::NONE);
+        assert!(a.take_effects().is_empty());
+        assert_eq!(a.editor.text(), "");
+        assert!(rows(&mut a).iter().any(|r| r.contains("reserved")));
+        typed(&mut a, "Alice");
+        key(&mut a, KeyCode::Enter, KeyModifiers::NONE);
+        assert_eq!(a.take_effects(), [Effect::Send("Alice".into())]);
+        // Refused by the server this time: asked again with an empty prompt.
+        a.on_line("ERROR name-taken somebody is Alice", &n);
+        a.on_line("NAME? another", &n);
+        assert_eq!(a.editor.text(), "");
+        typed(&mut a, "Bob");
+        key(&mut a, KeyCode::Enter, KeyModifiers::NONE);
+        assert_eq!(a.take_effects(), [Effect::Send("Bob".into())]);
+    }
+
+    #[test]
+    fn nick_to_a_bad_name_says_why() {
+        // Regression (issue 19): `/nick bad name!` went out and came back as `usage`.
+        let mut a = joined();
+        for (line, why) in [
+            ("/nick bad name!", "A-Z a-z 0-9 _ - (not ' ')"),
+            ("/nick alice!", "(not '!')"),
+            ("/NICK you", "reserved"),
+            (&format!("/nick {}", "x".repeat(40)), "at most 32"),
+        ] {
+            typed(&mut a, line);
+            key(&mut a, KeyCode::Enter, KeyModifiers::NONE);
+            assert!(a.take_effects().is_empty(), "{line}");
+            let shown = rows(&mut a);
+            let last = shown.iter().rev().find(|r| !r.trim().is_empty()).unwrap();
+            assert!(
+                last.contains("!! │") && last.contains(why),
+                "{line}: {last}"
+            );
+            // The line stays for editing.
+            assert_eq!(a.editor.text(), line);
+            a.editor.take();
+        }
+        typed(&mut a, "/nick robert");
+        key(&mut a, KeyCode::Enter, KeyModifiers::NONE);
+        assert_eq!(a.take_effects(), [Effect::Send("/nick robert".into())]);
+    }
+
+    #[test]
     fn a_changed_certificate_on_reconnection_is_not_retried() {
         let mut a = joined();
         let n = now();
