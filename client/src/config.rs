@@ -110,6 +110,10 @@ pub struct Config {
     pub bell: bool,
     /// Take the mouse for the wheel (full screen).
     pub mouse: bool,
+    /// Where session tokens are kept (protocol version 3); `None`: nowhere (not remembered).
+    pub tokens: Option<std::path::PathBuf>,
+    /// `--forget`: drop this server's token (for `--name`, or every name) before connecting.
+    pub forget: bool,
 }
 
 #[cfg(test)]

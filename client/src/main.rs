@@ -19,7 +19,7 @@ Full screen (a terminal on both ends, TERM not dumb, no --plain):
   Up/Down history     Ctrl-R search history   Tab complete
   PgUp/PgDn, Home/End, mouse wheel  scroll    Ctrl-D on an empty line leave
   Commands: /private NAME TEXT (/msg), /color COLOR TEXT, /me TEXT, /nick NAME,
-  /who, /help, /reconnect, /leave (/quit). Markup: **bold** __italic__ ~~strike~~ `code`,
+  /who, /help, /reconnect, /forget, /leave (/quit). Markup: **bold** __italic__ ~~strike~~ `code`,
   \\ keeps the next marker literal. A pasted block is sent line by line to the first
   line's target, never as commands. Exit status: see docs/CLIENT.md.
 TLS: chat-client tls://HOST[:PORT] (or --tls). An unknown self-signed server is shown by
@@ -70,6 +70,11 @@ struct Args {
     #[arg(long)]
     trust_new: bool,
 
+    /// Forget the session token kept for this server (for --name, or for every name) before
+    /// connecting: the join is a new member's, approved by the operator again.
+    #[arg(long)]
+    forget: bool,
+
     /// The server: HOST, HOST:PORT, tls://HOST or tls://HOST:PORT (port 55555 when none is
     /// given).
     #[arg(default_value = DEFAULT_ADDR)]
@@ -112,6 +117,8 @@ fn main() {
         ),
         bell: !args.no_bell,
         mouse: !args.no_mouse,
+        tokens: chat_client::net::tokens::default_path(),
+        forget: args.forget,
     };
     chat_client::finish(chat_client::run(&config))
 }

@@ -14,10 +14,11 @@
 //! it; the same name is offered again at the next `NAME?`. When it does not (line mode), every
 //! end is an [`Outcome`] at once.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use chat_common::framing::DEFAULT_MAX_LINE;
+use chat_common::protocol::v3::{split_tags, V3Msg, V3ParseError, VERSION};
 use chat_common::protocol::{
     parse_request, validate_name, ErrorCode, LeaveReason, Request, ServerMsg,
 };
@@ -43,6 +44,20 @@ const MAX_PENDING_PRIVATES: usize = 256;
 
 /// Lines typed ahead before admission, held to be sent once admitted, at most.
 pub const MAX_HELD: usize = 100;
+
+/// How long to wait for the answer to `HELLO 3` before taking the server for a version 2 one
+/// (a netcat-like server that answers nothing) and going on with the name.
+pub const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Message ids remembered (shown, and which of them were the user's own), at most: a resume
+/// never shows a message twice within the last this many.
+pub const MAX_IDS: usize = 10_000;
+
+/// Own lines sent in version 3 and not yet given an id by `ECHO`, at most.
+const MAX_PENDING_ECHOES: usize = 256;
+
+/// What the text of a line in the user's name that this client did not send starts with.
+pub const NOT_YOURS: &str = "not sent by you, though in your name:";
 
 /// The moment an event happened: the monotonic instant (timers) and the local wall-clock
 /// `HH:MM` (the time column).
@@ -99,6 +114,67 @@ pub enum Link {
     },
 }
 
+/// Which protocol version the current connection speaks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Version {
+    /// Nothing said yet (`HELLO 3` goes out at the first `NAME?`).
+    Unasked,
+    /// `HELLO 3` was sent at `NAME? <prompt>`; the answer is awaited until `at`.
+    Asked {
+        /// The `NAME?` prompt.
+        prompt: String,
+        /// When to stop waiting.
+        at: Instant,
+        /// The prompt was acted on at once (the name sent right after `HELLO 3`, or asked
+        /// for): only a `RESUME` must wait for the answer, since only a version 3 server
+        /// takes one.
+        acted: bool,
+    },
+    /// The server answered `HELLO 3`.
+    V3,
+    /// A version 1 or 2 server (it refused `HELLO`, or never answered).
+    V2,
+}
+
+/// A session token kept for a name at this server (protocol version 3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionToken {
+    /// The member's name.
+    pub name: String,
+    /// The secret: kept, never shown.
+    pub token: String,
+    /// The id of the last message this client got in that session, if known.
+    pub last_id: Option<String>,
+}
+
+/// Message ids seen, bounded by [`MAX_IDS`] (the oldest forgotten first), each with whether it
+/// was the user's own.
+#[derive(Debug, Default)]
+struct SeenIds {
+    own: HashMap<String, bool>,
+    order: VecDeque<String>,
+}
+
+impl SeenIds {
+    fn insert(&mut self, id: &str, own: bool) {
+        if let Some(was) = self.own.get_mut(id) {
+            *was |= own;
+            return;
+        }
+        if self.order.len() >= MAX_IDS {
+            if let Some(old) = self.order.pop_front() {
+                self.own.remove(&old);
+            }
+        }
+        self.order.push_back(id.to_owned());
+        self.own.insert(id.to_owned(), own);
+    }
+
+    fn contains(&self, id: &str) -> bool {
+        self.own.contains_key(id)
+    }
+}
+
 /// Everything that can happen to the brain: the one message type.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Msg {
@@ -145,8 +221,15 @@ pub enum Effect {
     TakeInput,
     /// A pasted block of this many lines waits for confirmation (a second Enter).
     AskConfirm(usize),
-    /// The stored entry with this id changed (an own private was refused).
+    /// The entry with this id changed (an own private was refused).
     Updated(u64),
+    /// Keep this session token for `name` at this server (protocol version 3).
+    SaveToken(SessionToken),
+    /// Drop the session token of `name` at this server.
+    ForgetToken {
+        /// The member's name.
+        name: String,
+    },
 }
 
 /// How the view wants the brain to behave.
@@ -168,6 +251,10 @@ pub struct Settings {
     pub who_on_join: bool,
     /// What `/help` adds about the view's own keys, if anything.
     pub keys_help: Option<&'static str>,
+    /// Speak protocol version 3 when the server does (`HELLO 3`, tags, tokens, resume).
+    pub hello: bool,
+    /// The session tokens kept for this server, by name.
+    pub tokens: Vec<SessionToken>,
 }
 
 /// The whole protocol state of a client.
@@ -204,6 +291,21 @@ pub struct Brain {
     pub attempt: u32,
     /// `/leave` was sent: end when the server confirms, or at this deadline.
     leaving: Option<Instant>,
+    /// The protocol version of the current connection.
+    version: Version,
+    /// Session tokens by lowercase name.
+    tokens: HashMap<String, SessionToken>,
+    /// `RESUME` was sent on this connection.
+    resuming: bool,
+    /// The next `NAME?` is a version 2 server's answer to `HELLO 3` (taken for a bad name),
+    /// and the prompt was already acted on.
+    skip_name_query: bool,
+    /// The id of the newest message received (version 3), for the next `RESUME`.
+    last_id: Option<String>,
+    /// Ids already shown, and which were the user's own.
+    ids: SeenIds,
+    /// Own lines sent in version 3 awaiting their `ECHO`, oldest first: entry ids.
+    awaiting_echo: VecDeque<u64>,
     effects: Vec<Effect>,
     /// Set when the interface should end, with how.
     pub outcome: Option<Outcome>,
@@ -259,6 +361,11 @@ impl Brain {
     /// A new brain, about to connect.
     pub fn new(settings: Settings) -> Self {
         let wanted = settings.name.clone();
+        let tokens = settings
+            .tokens
+            .iter()
+            .map(|t| (t.name.to_ascii_lowercase(), t.clone()))
+            .collect();
         Brain {
             settings,
             store: Store::new(),
@@ -276,9 +383,32 @@ impl Brain {
             last_live: None,
             attempt: 0,
             leaving: None,
+            version: Version::Unasked,
+            tokens,
+            resuming: false,
+            skip_name_query: false,
+            last_id: None,
+            ids: SeenIds::default(),
+            awaiting_echo: VecDeque::new(),
             effects: Vec::new(),
             outcome: None,
         }
+    }
+
+    /// Whether the current connection speaks protocol version 3.
+    pub fn speaks_v3(&self) -> bool {
+        self.version == Version::V3
+    }
+
+    /// The session to remember for the current name, if the server gave it a token: its
+    /// token and the id of the last message received.
+    pub fn session(&self) -> Option<SessionToken> {
+        let name = self.me.as_deref().or(self.wanted.as_deref())?;
+        let kept = self.tokens.get(&name.to_ascii_lowercase())?;
+        Some(SessionToken {
+            last_id: self.last_id.clone().or_else(|| kept.last_id.clone()),
+            ..kept.clone()
+        })
     }
 
     /// The settings the brain runs with.
@@ -321,6 +451,13 @@ impl Brain {
                 if self.link == Link::Connecting {
                     self.link = Link::LoggingIn;
                 }
+                self.version = if self.settings.hello {
+                    Version::Unasked
+                } else {
+                    Version::V2
+                };
+                self.resuming = false;
+                self.skip_name_query = false;
             }
             Msg::Failed(code, why) => self.failed(now, code, why),
             Msg::Line(Incoming::Line(line)) => self.on_line(&line, now),
@@ -487,6 +624,16 @@ impl Brain {
     /// Timers: a due reconnection attempt, the end of a leave that got no answer, forgetting
     /// old privates.
     fn tick(&mut self, now: &Now) {
+        if let Version::Asked { prompt, at, acted } = &self.version {
+            if now.instant >= *at {
+                // Nobody answered `HELLO 3`: a version 1 or 2 server (or a person).
+                let (prompt, acted) = (prompt.clone(), *acted);
+                self.version = Version::V2;
+                if !acted {
+                    self.name_query(now, &prompt);
+                }
+            }
+        }
         if let Link::Retrying { at, .. } = self.link {
             if now.instant >= at {
                 self.reconnect(now);
@@ -513,11 +660,54 @@ impl Brain {
     }
 
     /// One line from the server.
-    fn on_line(&mut self, line: &str, now: &Now) {
+    fn on_line(&mut self, raw: &str, now: &Now) {
+        // A version 2 line never starts with `@`; a prefix on any line is read and set aside.
+        let (tags, line) = split_tags(raw);
+        let id = tags.and_then(|t| t.id()).map(str::to_owned);
+        let time = tags.and_then(|t| t.time()).map(str::to_owned);
+        match V3Msg::parse(line) {
+            Ok(v3) => return self.on_v3(now, v3, raw),
+            Err(V3ParseError::NotV3) => {}
+            Err(_) => return self.note(now, Kind::Unparsed, raw),
+        }
         let Ok(msg) = ServerMsg::parse(line) else {
-            self.note(now, Kind::Unparsed, line);
+            self.note(now, Kind::Unparsed, raw);
             return;
         };
+        if let Version::Asked { prompt, acted, .. } = &self.version {
+            // Anything but `HELLO 3`: a version 1 or 2 server. Its refusal of `HELLO 3` is
+            // not shown, so the session looks exactly as a version 2 one.
+            let (prompt, acted) = (prompt.clone(), *acted);
+            self.version = Version::V2;
+            match msg {
+                ServerMsg::Error { code, .. } => {
+                    // A version 2 server takes `HELLO 3` for a bad name and asks again (a
+                    // `NAME?` follows); one that calls it an unknown command does not.
+                    if acted {
+                        self.skip_name_query = code == ErrorCode::BadName;
+                    } else if code != ErrorCode::BadName {
+                        self.name_query(now, &prompt);
+                    }
+                    return;
+                }
+                // The server asks again without saying why: the prompt was answered already.
+                ServerMsg::NameQuery { .. } if acted => return,
+                _ => {}
+            }
+        }
+        if let (
+            Some(id),
+            ServerMsg::Msg { .. }
+            | ServerMsg::Act { .. }
+            | ServerMsg::Priv { .. }
+            | ServerMsg::Hist { .. },
+        ) = (&id, &msg)
+        {
+            if self.ids.contains(id) {
+                // Already shown (a resume replays from the last id this client reported).
+                return;
+            }
+        }
         self.roster.observe(&msg);
         if self.in_history && !matches!(msg, ServerMsg::Hist { .. }) {
             self.in_history = false;
@@ -549,6 +739,7 @@ impl Brain {
                 self.me = Some(name.to_owned());
                 self.wanted = Some(name.to_owned());
                 self.refused = None;
+                self.resuming = false;
                 self.roster.set_me(name);
                 self.online = Some(online);
                 self.attempt = 0;
@@ -596,43 +787,21 @@ impl Brain {
                 };
                 self.note(now, Kind::Event, &text);
             }
-            ServerMsg::Msg { from, color, text } => {
-                let mut entry = Entry::new(
-                    &now.clock,
-                    Kind::Msg {
-                        from: from.to_owned(),
-                    },
-                    text,
-                );
-                entry.color = color;
-                self.incoming(entry, false);
+            ServerMsg::Msg { .. } | ServerMsg::Act { .. } | ServerMsg::Priv { .. } => {
+                let clock = time
+                    .as_deref()
+                    .and_then(local_clock)
+                    .unwrap_or_else(|| now.clock.clone());
+                if let Some(entry) = message_entry(&msg, &clock) {
+                    self.said(now, entry, id.as_deref(), line);
+                }
             }
-            ServerMsg::Act { from, text } => {
-                let entry = Entry::new(
-                    &now.clock,
-                    Kind::Act {
-                        from: from.to_owned(),
-                    },
-                    text,
+            ServerMsg::Nick { new, .. } if self.is_me(new) && !self.is_me_renaming(&msg) => {
+                // Nobody else can take the name this client holds: a lying server.
+                self.problem(
+                    now,
+                    &format!("the server says someone else is now {new}, your name; not believed"),
                 );
-                self.incoming(entry, false);
-            }
-            ServerMsg::Priv {
-                from,
-                to,
-                color,
-                text,
-            } => {
-                let mut entry = Entry::new(
-                    &now.clock,
-                    Kind::Private {
-                        from: from.to_owned(),
-                        to: to.to_owned(),
-                    },
-                    text,
-                );
-                entry.color = color;
-                self.incoming(entry, true);
             }
             ServerMsg::Nick { old, new } => {
                 if self.is_me(old) {
@@ -644,7 +813,7 @@ impl Brain {
                     self.note(now, Kind::Rename, &format!("{old} is now known as {new}"));
                 }
             }
-            ServerMsg::Hist { time, line } => self.history(now, time, line),
+            ServerMsg::Hist { time, line } => self.history(now, time, line, id.as_deref()),
             ServerMsg::Info { text } => {
                 if let Some((count, _)) = parse_who_header(text) {
                     self.online = Some(count);
@@ -666,9 +835,29 @@ impl Brain {
         }
     }
 
-    /// `NAME?`: offer the wanted name, ask the user, or (a refused name that cannot be asked
-    /// for again) end.
+    /// `NAME?`: say `HELLO 3` first (once per connection), then offer the wanted name, ask the
+    /// user, or (a refused name that cannot be asked for again) end.
     fn name_query(&mut self, now: &Now, prompt: &str) {
+        if std::mem::take(&mut self.skip_name_query) {
+            return;
+        }
+        if self.version == Version::Unasked {
+            self.send(format!("HELLO {VERSION}"));
+            // Only a RESUME waits for the answer; a name goes at once, so a version 2
+            // server costs no round trip.
+            let resume = self
+                .wanted
+                .as_ref()
+                .is_some_and(|name| self.tokens.contains_key(&name.to_ascii_lowercase()));
+            self.version = Version::Asked {
+                prompt: prompt.to_owned(),
+                at: now.instant + HELLO_TIMEOUT,
+                acted: !resume,
+            };
+            if resume {
+                return;
+            }
+        }
         if let Some(why) = self.refused.take() {
             if !self.settings.ask_again {
                 let name = self.offered.clone().unwrap_or_default();
@@ -689,9 +878,115 @@ impl Brain {
         }
     }
 
+    /// Offers `name`: by `RESUME` with its token when version 3 and a token is kept (once per
+    /// connection), else plainly.
     fn offer(&mut self, name: String) {
         self.offered = Some(name.clone());
+        if self.version == Version::V3 && !self.resuming {
+            if let Some(kept) = self.tokens.get(&name.to_ascii_lowercase()) {
+                let last = self
+                    .last_id
+                    .as_deref()
+                    .or(kept.last_id.as_deref())
+                    .unwrap_or("-");
+                let line = format!("RESUME {name} {} {last}", kept.token);
+                self.resuming = true;
+                self.send(line);
+                return;
+            }
+        }
         self.send(name);
+    }
+
+    /// A version 3 line (`HELLO`, `TOKEN`, `ECHO`, `GAP`); `raw` is shown as not understood
+    /// when the session does not speak version 3.
+    fn on_v3(&mut self, now: &Now, msg: V3Msg<'_>, raw: &str) {
+        match (msg, &self.version) {
+            (V3Msg::Hello { version }, Version::Asked { prompt, acted, .. }) => {
+                let (prompt, acted) = (prompt.clone(), *acted);
+                self.version = if version >= VERSION {
+                    Version::V3
+                } else {
+                    Version::V2
+                };
+                if !acted {
+                    self.name_query(now, &prompt);
+                }
+            }
+            (V3Msg::Token { secret }, Version::V3) => {
+                let Some(name) = self.me.clone().or_else(|| self.offered.clone()) else {
+                    return;
+                };
+                let kept = SessionToken {
+                    name: name.clone(),
+                    token: secret.to_owned(),
+                    last_id: self.last_id.clone(),
+                };
+                self.tokens.insert(name.to_ascii_lowercase(), kept.clone());
+                self.effects.push(Effect::SaveToken(kept));
+            }
+            (V3Msg::Echo { id }, Version::V3) => {
+                if let Some(entry) = self.awaiting_echo.pop_front() {
+                    self.store.set_msg_id(entry, id);
+                }
+                self.ids.insert(id, true);
+                self.last_id = Some(id.to_owned());
+            }
+            (V3Msg::Gap { text }, Version::V3) => {
+                self.problem(
+                    now,
+                    &format!("some messages were missed while you were away: {text}"),
+                );
+            }
+            _ => self.note(now, Kind::Unparsed, raw),
+        }
+    }
+
+    /// Whether `msg` is the rename this client asked for (`NICK <me> <new>`).
+    fn is_me_renaming(&self, msg: &ServerMsg<'_>) -> bool {
+        matches!(msg, ServerMsg::Nick { old, .. } if self.is_me(old))
+    }
+
+    /// A message line (live or replayed): shown, unless it is an own line whose `ECHO` was
+    /// lost (then it only gets its id), or flagged when it claims the user's name but is not
+    /// theirs.
+    fn said(&mut self, now: &Now, mut entry: Entry, id: Option<&str>, line: &str) {
+        let from_me = match &entry.kind {
+            Kind::Msg { from } | Kind::Act { from } | Kind::Private { from, .. } => {
+                self.is_me(from)
+            }
+            _ => false,
+        };
+        if let Some(id) = id {
+            self.last_id = Some(id.to_owned());
+            if from_me {
+                // An own line whose ECHO never came (the connection dropped): it is already
+                // shown, and now has its id.
+                let pending = self.awaiting_echo.iter().position(|&e| {
+                    self.store
+                        .get(e)
+                        .is_some_and(|own| own.kind == entry.kind && own.text == entry.text)
+                });
+                if let Some(at) = pending {
+                    if let Some(own) = self.awaiting_echo.remove(at) {
+                        self.store.set_msg_id(own, id);
+                    }
+                    self.ids.insert(id, true);
+                    return;
+                }
+            }
+            self.ids.insert(id, false);
+            entry.msg_id = Some(id.to_owned());
+        }
+        if from_me {
+            // The server never sends a member its own MSG, ACT or PRIV back: this line is not
+            // the user's, whatever name it carries, and must not look like theirs.
+            let body = line.split_once(' ').map_or(line, |(_, rest)| rest);
+            self.problem(now, &format!("{NOT_YOURS} {body}"));
+            return;
+        }
+        let private = matches!(entry.kind, Kind::Private { .. });
+        self.incoming(entry, private);
     }
 
     /// A message from someone else (or a private to ourselves): highlight and bell.
@@ -706,42 +1001,30 @@ impl Brain {
 
     /// A `HIST` line: shown dimmed with its own time, unless already on screen from before a
     /// reconnection.
-    fn history(&mut self, now: &Now, time: &str, line: &str) {
-        if let (Some(last), Ok(at)) = (self.last_live, chrono::DateTime::parse_from_rfc3339(time)) {
-            if at.with_timezone(&chrono::Utc) <= last {
-                return;
+    fn history(&mut self, now: &Now, time: &str, line: &str, id: Option<&str>) {
+        if id.is_none() {
+            // Version 2 has no ids: what is older than the last line seen live is on screen.
+            if let (Some(last), Ok(at)) =
+                (self.last_live, chrono::DateTime::parse_from_rfc3339(time))
+            {
+                if at.with_timezone(&chrono::Utc) <= last {
+                    return;
+                }
             }
         }
         self.in_history = true;
         let clock = local_clock(time).unwrap_or_else(|| "--:--".to_owned());
-        let mut entry = match ServerMsg::parse(line) {
-            Ok(ServerMsg::Msg { from, color, text }) => {
-                let mut e = Entry::new(
-                    &clock,
-                    Kind::Msg {
-                        from: from.to_owned(),
-                    },
-                    text,
-                );
-                e.color = color;
-                e.own = self.is_me(from);
-                e
-            }
-            Ok(ServerMsg::Act { from, text }) => {
-                let mut e = Entry::new(
-                    &clock,
-                    Kind::Act {
-                        from: from.to_owned(),
-                    },
-                    text,
-                );
-                e.own = self.is_me(from);
-                e
-            }
-            _ => Entry::new(&now.clock, Kind::Unparsed, line),
+        let parsed = ServerMsg::parse(line);
+        let mut entry = match parsed.as_ref().ok().and_then(|m| message_entry(m, &clock)) {
+            Some(entry) => entry,
+            None => Entry::new(&now.clock, Kind::Unparsed, line),
         };
         entry.history = true;
         entry.stamp = Some(sanitize(time).into_owned());
+        if entry.has_markup() {
+            self.said(now, entry, id, line);
+            return;
+        }
         self.push(entry);
     }
 
@@ -755,14 +1038,24 @@ impl Brain {
                 self.refused = Some(why);
                 self.wanted = None;
             }
+            ErrorCode::BadToken if self.resuming => {
+                self.resuming = false;
+                if let Some(name) = self.offered.clone() {
+                    self.tokens.remove(&name.to_ascii_lowercase());
+                    self.effects.push(Effect::ForgetToken { name });
+                }
+                self.notice(
+                    now,
+                    &format!("the session could not be resumed ({text}); joining again"),
+                );
+            }
             ErrorCode::ServerFull if !matches!(self.link, Link::Member) => {
                 let why = format!("the server is full: {}", sanitize(text));
                 self.stop(now, ExitCode::Refused, &why, true);
             }
             ErrorCode::NoSuchUser => {
                 if let Some(id) = self.unanswered_private() {
-                    if let Some(entry) = self.store.get_mut(id) {
-                        entry.failed = Some(sanitize(text).into_owned());
+                    if self.store.fail(id, text) {
                         self.effects.push(Effect::Updated(id));
                         return;
                     }
@@ -809,6 +1102,25 @@ impl Brain {
         }
     }
 
+    /// `/forget`: drops this server's token for the current name, so the next connection
+    /// joins as a new member.
+    fn forget(&mut self, now: &Now) {
+        let Some(name) = self.me.clone().or_else(|| self.wanted.clone()) else {
+            self.notice(now, "no name yet: no token to forget");
+            return;
+        };
+        self.tokens.remove(&name.to_ascii_lowercase());
+        self.effects
+            .push(Effect::ForgetToken { name: name.clone() });
+        self.notice(
+            now,
+            &format!(
+                "forgot the session token for {name} at {}: the next connection joins as a new member",
+                self.settings.addr
+            ),
+        );
+    }
+
     /// The user entered `text`.
     fn enter(&mut self, now: &Now, text: &str, confirmed: bool) {
         if self.link == Link::Naming {
@@ -831,6 +1143,10 @@ impl Brain {
             Plan::Local(Local::Reconnect) => {
                 self.effects.push(Effect::TakeInput);
                 self.reconnect(now);
+            }
+            Plan::Local(Local::Forget) => {
+                self.effects.push(Effect::TakeInput);
+                self.forget(now);
             }
             Plan::Send(lines) => {
                 if let [line] = lines.as_slice() {
@@ -924,6 +1240,8 @@ impl Brain {
                 e.color = color;
                 e.own = true;
                 let id = self.push(e);
+                self.last_live = Some(now.utc);
+                self.await_echo(id);
                 if self.pending_privates.len() == MAX_PENDING_PRIVATES {
                     self.pending_privates.pop_front();
                 }
@@ -940,6 +1258,57 @@ impl Brain {
             _ => return,
         };
         entry.own = true;
-        self.push(entry);
+        let id = self.push(entry);
+        // History older than this is on screen (a version 2 reconnection does not repeat it).
+        self.last_live = Some(now.utc);
+        self.await_echo(id);
     }
+
+    /// In version 3, the own line `entry` gets its id from the next `ECHO`.
+    fn await_echo(&mut self, entry: u64) {
+        if self.version != Version::V3 {
+            return;
+        }
+        if self.awaiting_echo.len() >= MAX_PENDING_ECHOES {
+            self.awaiting_echo.pop_front();
+        }
+        self.awaiting_echo.push_back(entry);
+    }
+}
+
+/// The entry for a `MSG`, `ACT` or `PRIV` line, at `clock`; `None` for other lines.
+fn message_entry(msg: &ServerMsg<'_>, clock: &str) -> Option<Entry> {
+    let (kind, color, text) = match *msg {
+        ServerMsg::Msg { from, color, text } => (
+            Kind::Msg {
+                from: from.to_owned(),
+            },
+            color,
+            text,
+        ),
+        ServerMsg::Act { from, text } => (
+            Kind::Act {
+                from: from.to_owned(),
+            },
+            None,
+            text,
+        ),
+        ServerMsg::Priv {
+            from,
+            to,
+            color,
+            text,
+        } => (
+            Kind::Private {
+                from: from.to_owned(),
+                to: to.to_owned(),
+            },
+            color,
+            text,
+        ),
+        _ => return None,
+    };
+    let mut entry = Entry::new(clock, kind, text);
+    entry.color = color;
+    Some(entry)
 }

@@ -16,6 +16,8 @@ pub const CONFIRM_LINES: usize = 5;
 pub enum Local {
     /// `/reconnect`: try to connect now.
     Reconnect,
+    /// `/forget`: drop this server's session token for the name (protocol version 3).
+    Forget,
 }
 
 /// What one Enter does.
@@ -55,13 +57,15 @@ pub fn plan(input: &str) -> Result<Plan, Refusal> {
     let Some((first, rest)) = lines.split_first() else {
         return Ok(Plan::Nothing);
     };
-    if first.trim().eq_ignore_ascii_case("/reconnect") {
-        if !rest.is_empty() {
-            return Err(Refusal(
-                "a pasted block cannot start with /reconnect; edit it".into(),
-            ));
+    for (word, local) in [("/reconnect", Local::Reconnect), ("/forget", Local::Forget)] {
+        if first.trim().eq_ignore_ascii_case(word) {
+            if !rest.is_empty() {
+                return Err(Refusal(format!(
+                    "a pasted block cannot start with {word}; edit it"
+                )));
+            }
+            return Ok(Plan::Local(local));
         }
-        return Ok(Plan::Local(Local::Reconnect));
     }
     let request = parse_request(first);
     if rest.is_empty() {
@@ -143,6 +147,7 @@ mod tests {
         assert_eq!(plan("/leave").unwrap(), Plan::Leave);
         assert_eq!(plan("  \n \u{a0}").unwrap(), Plan::Nothing);
         assert_eq!(plan("/reconnect").unwrap(), Plan::Local(Local::Reconnect));
+        assert_eq!(plan("/Forget").unwrap(), Plan::Local(Local::Forget));
     }
 
     #[test]

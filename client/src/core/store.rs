@@ -11,6 +11,14 @@ use chat_common::sanitize::sanitize;
 /// The most entries kept for scrolling back.
 pub const MAX_ENTRIES: usize = 5000;
 
+/// The most bytes the kept entries may hold (their text, names and times, plus
+/// [`ENTRY_OVERHEAD`] each): the oldest go first past it, so a server that floods long lines
+/// (5000 of 64 KiB would be 320 MiB) cannot make the client hold more than this.
+pub const MAX_BYTES: usize = 8 * 1024 * 1024;
+
+/// What one entry costs beyond its strings: the struct and its place in the queue, rounded up.
+pub const ENTRY_OVERHEAD: usize = 256;
+
 /// Who or what a stored line is; decides its prefix column, which only the client writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Kind {
@@ -68,6 +76,8 @@ pub struct Entry {
     pub failed: Option<String>,
     /// The server's own time of the line (RFC 3339, sanitized), when it gave one (HIST).
     pub stamp: Option<String>,
+    /// The room's id of the message (protocol version 3), when known.
+    pub msg_id: Option<String>,
 }
 
 impl Entry {
@@ -84,7 +94,21 @@ impl Entry {
             history: false,
             failed: None,
             stamp: None,
+            msg_id: None,
         }
+    }
+
+    /// What the entry costs against [`MAX_BYTES`].
+    pub fn cost(&self) -> usize {
+        let names = match &self.kind {
+            Kind::Msg { from } | Kind::Act { from } => from.len(),
+            Kind::Private { from, to } => from.len() + to.len(),
+            _ => 0,
+        };
+        let extra = self.failed.as_ref().map_or(0, String::len)
+            + self.stamp.as_ref().map_or(0, String::len)
+            + self.msg_id.as_ref().map_or(0, String::len);
+        ENTRY_OVERHEAD + self.time.len() + self.text.len() + names + extra
     }
 
     /// Whether the text is message text whose markup is rendered.
@@ -101,6 +125,9 @@ impl Entry {
 pub struct Store {
     entries: VecDeque<Entry>,
     next_id: u64,
+    /// The sum of the kept entries' [`Entry::cost`]: at most [`MAX_BYTES`] once the newest
+    /// entry is in (a single entry larger than that is kept alone).
+    bytes: usize,
 }
 
 impl Store {
@@ -109,22 +136,58 @@ impl Store {
         Store::default()
     }
 
-    /// Adds `entry` (dropping the oldest beyond [`MAX_ENTRIES`]); returns its id.
+    /// Adds `entry` (dropping the oldest beyond [`MAX_ENTRIES`] or [`MAX_BYTES`]); returns its
+    /// id.
     pub fn push(&mut self, mut entry: Entry) -> u64 {
         self.next_id += 1;
         entry.id = self.next_id;
-        if self.entries.len() == MAX_ENTRIES {
-            self.entries.pop_front();
+        let cost = entry.cost();
+        while !self.entries.is_empty()
+            && (self.entries.len() >= MAX_ENTRIES || self.bytes + cost > MAX_BYTES)
+        {
+            if let Some(old) = self.entries.pop_front() {
+                self.bytes = self.bytes.saturating_sub(old.cost());
+            }
         }
+        self.bytes += cost;
         self.entries.push_back(entry);
         self.next_id
     }
 
+    /// Sets why the server refused the entry with `id` (an own private to nobody), if it is
+    /// still kept; returns whether it is.
+    pub fn fail(&mut self, id: u64, why: &str) -> bool {
+        let at = self.entries.partition_point(|e| e.id < id);
+        let Some(entry) = self.entries.get_mut(at).filter(|e| e.id == id) else {
+            return false;
+        };
+        let before = entry.cost();
+        entry.failed = Some(sanitize(why).into_owned());
+        let after = entry.cost();
+        self.bytes = self.bytes.saturating_sub(before) + after;
+        true
+    }
+
+    /// Gives the kept entry with `id` its message id (known once the server's `ECHO` says it).
+    pub fn set_msg_id(&mut self, id: u64, msg_id: &str) {
+        let at = self.entries.partition_point(|e| e.id < id);
+        if let Some(entry) = self.entries.get_mut(at).filter(|e| e.id == id) {
+            let before = entry.cost();
+            entry.msg_id = Some(msg_id.to_owned());
+            self.bytes = self.bytes.saturating_sub(before) + entry.cost();
+        }
+    }
+
     /// The entry with `id`, if still kept.
-    pub fn get_mut(&mut self, id: u64) -> Option<&mut Entry> {
+    pub fn get(&self, id: u64) -> Option<&Entry> {
         // Ids ascend with position, so a binary search finds it.
         let at = self.entries.partition_point(|e| e.id < id);
-        self.entries.get_mut(at).filter(|e| e.id == id)
+        self.entries.get(at).filter(|e| e.id == id)
+    }
+
+    /// The bytes the kept entries hold, as counted against [`MAX_BYTES`].
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 
     /// The entry `back` places from the newest (0 is the newest).
@@ -162,13 +225,39 @@ mod tests {
             ids.push(store.push(Entry::new("10:00", Kind::Notice, &format!("n{i}"))));
         }
         assert_eq!(store.len(), MAX_ENTRIES);
-        assert!(store.get_mut(ids[0]).is_none());
+        assert!(store.get(ids[0]).is_none());
         let last = *ids.last().unwrap();
         assert_eq!(
-            store.get_mut(last).unwrap().text,
+            store.get(last).unwrap().text,
             format!("n{}", MAX_ENTRIES + 9)
         );
-        assert_eq!(store.get_mut(ids[20]).unwrap().text, "n20");
+        assert_eq!(store.get(ids[20]).unwrap().text, "n20");
+        assert!(store.fail(ids[20], "why"));
+        assert_eq!(store.get(ids[20]).unwrap().failed.as_deref(), Some("why"));
+        assert!(!store.fail(ids[0], "gone"));
+    }
+
+    #[test]
+    fn the_store_is_bounded_in_bytes() {
+        // Issue 20: 5000 lines of 64 KiB were kept whole (294-302 MiB).
+        let mut store = Store::new();
+        let long = "x".repeat(64 * 1024);
+        // 300 of them are 19 MiB, more than twice the bound (the 5000 of the finding are the
+        // integration test's, tests/memory.rs).
+        for _ in 0..300 {
+            store.push(Entry::new("10:00", Kind::Msg { from: "al".into() }, &long));
+            assert!(store.bytes() <= MAX_BYTES);
+        }
+        let counted: usize = store.iter().map(Entry::cost).sum();
+        assert_eq!(counted, store.bytes());
+        assert!(store.bytes() > MAX_BYTES - 70 * 1024, "{}", store.bytes());
+        assert_eq!(store.len(), MAX_BYTES / (64 * 1024 + ENTRY_OVERHEAD + 7));
+        // One entry larger than the bound is kept alone, then goes first.
+        store.push(Entry::new("10:00", Kind::Notice, &"y".repeat(MAX_BYTES)));
+        assert_eq!(store.len(), 1);
+        store.push(Entry::new("10:00", Kind::Notice, "small"));
+        assert_eq!(store.len(), 1);
+        assert_eq!(store.newest(0).unwrap().text, "small");
     }
 
     #[test]

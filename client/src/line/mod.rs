@@ -21,6 +21,7 @@ use std::time::Duration;
 use crate::config::Config;
 use crate::core::brain::{Brain, Effect, Link, Msg, Now, Settings};
 use crate::exit::{ExitCode, Outcome};
+use crate::net::tokens::Keeper;
 use crate::net::{self, describe, trust, NetEvent, Writer, CHANNEL_SIZE};
 
 use self::input::{read_line, Input};
@@ -82,6 +83,8 @@ fn show_new(screen: &mut Screen, brain: &Brain, shown: &mut u64) {
 /// Runs a whole line-mode session with `config` and says how it ended.
 pub fn run(config: &Config) -> Outcome {
     let mut screen = Screen::stdout(config.colors);
+    let keeper = Keeper::new(config.tokens.clone(), &config.server.target.to_string());
+    let (tokens, notes) = keeper.start(config.forget, config.name.as_deref());
     let mut brain = Brain::new(Settings {
         addr: config.server.target.to_string(),
         name: config.name.clone(),
@@ -91,8 +94,13 @@ pub fn run(config: &Config) -> Outcome {
         ask_again: config.name.is_none() && config.stdin_is_terminal,
         who_on_join: false,
         keys_help: None,
+        hello: true,
+        tokens,
     });
     let mut shown = 0;
+    for note in notes {
+        brain.notice(&Now::read(), &note);
+    }
     brain.notice(
         &Now::read(),
         &format!("connecting to {}...", config.server.target),
@@ -193,8 +201,13 @@ pub fn run(config: &Config) -> Outcome {
                 }
                 Effect::Updated(id) => {
                     show_new(&mut screen, &brain, &mut shown);
-                    if let Some(entry) = brain.store.iter().find(|e| e.id == id) {
+                    if let Some(entry) = brain.store.get(id) {
                         let _ = screen.show(|b| render::failure(b, entry));
+                    }
+                }
+                Effect::SaveToken(_) | Effect::ForgetToken { .. } => {
+                    if let Err(why) = keeper.apply(&effect) {
+                        brain.notice(&now, &why);
                     }
                 }
                 // Line mode never reconnects, rings no bell and has no input line to clear.
@@ -205,6 +218,13 @@ pub fn run(config: &Config) -> Outcome {
         if let Some(outcome) = brain.outcome.take() {
             if let Some(w) = writer.take() {
                 w.close();
+            }
+            // The last id received goes with the token, for the next run's RESUME.
+            if let Some(session) = brain.session() {
+                if let Err(why) = keeper.keep(&session) {
+                    brain.notice(&now, &why);
+                    show_new(&mut screen, &brain, &mut shown);
+                }
             }
             return match failure {
                 Some(failure) if outcome.code == ExitCode::Success => failure,

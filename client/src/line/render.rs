@@ -269,6 +269,8 @@ mod tests {
             ask_again: true,
             who_on_join: false,
             keys_help: None,
+            hello: false,
+            tokens: Vec::new(),
         })
     }
 

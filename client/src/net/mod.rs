@@ -5,6 +5,7 @@
 //! them to the terminal thread over a bounded channel. Nothing here parses a line's meaning or
 //! touches the terminal: the first-use question of TLS comes in as a callback (`trust.rs`).
 
+pub mod tokens;
 pub mod trust;
 
 use std::io::{self, Read, Write};

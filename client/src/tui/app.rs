@@ -38,6 +38,8 @@ pub enum Effect {
     Bell,
     /// Redraw the whole screen (Ctrl-L).
     Redraw,
+    /// Keep or drop a session token (the brain's `SaveToken` and `ForgetToken`).
+    Token(brain::Effect),
 }
 
 /// Settings of the interface.
@@ -51,6 +53,8 @@ pub struct Settings {
     pub look: Look,
     /// Ring the bell for mentions and privates.
     pub bell: bool,
+    /// The session tokens kept for this server.
+    pub tokens: Vec<brain::SessionToken>,
 }
 
 /// The whole state of the full-screen interface: the brain, and the view's own state.
@@ -91,6 +95,8 @@ impl App {
             ask_again: true,
             who_on_join: true,
             keys_help: Some(KEYS_HELP),
+            hello: true,
+            tokens: settings.tokens,
         });
         App {
             brain,
@@ -138,6 +144,9 @@ impl App {
                 brain::Effect::AskConfirm(lines) => self.confirm = Some(lines),
                 brain::Effect::Updated(id) => {
                     self.row_cache.1.remove(&id);
+                }
+                effect @ (brain::Effect::SaveToken(_) | brain::Effect::ForgetToken { .. }) => {
+                    self.effects.push(Effect::Token(effect));
                 }
             }
         }
@@ -491,6 +500,7 @@ mod tests {
             name: Some("bob".into()),
             look: Look { styles: false },
             bell: true,
+            tokens: Vec::new(),
         }
     }
 
@@ -534,7 +544,11 @@ mod tests {
         let mut a = app();
         let n = now();
         a.on_line("NAME? choose", &n);
-        assert_eq!(a.take_effects(), [Effect::Send("bob".into())]);
+        // HELLO 3 first; the name goes at once (no token to resume with, so no wait).
+        assert_eq!(
+            a.take_effects(),
+            [Effect::Send("HELLO 3".into()), Effect::Send("bob".into())]
+        );
         a.on_line("WELCOME bob 3", &n);
         assert_eq!(a.take_effects(), [Effect::Send("/who".into())]);
         assert_eq!(a.brain.link, Link::Member);
@@ -571,7 +585,7 @@ mod tests {
         a.on_line("HIST 2026-12-01T16:05:09.123Z MSG alice - earlier", &n);
         assert_eq!(
             a.take_effects(),
-            ["bob", "/who"].map(|l| Effect::Send(l.into()))
+            ["HELLO 3", "bob", "/who"].map(|l| Effect::Send(l.into()))
         );
         a.on_line("INFO online (1): bob", &n);
         assert_eq!(
@@ -659,7 +673,10 @@ mod tests {
         assert_eq!(a.take_effects(), [Effect::Connect]);
         a.on_net(NetEvent::Connected(dummy_writer()), &later);
         a.on_line("NAME? again", &later);
-        assert_eq!(a.take_effects(), [Effect::Send("bob".into())]);
+        assert_eq!(
+            a.take_effects(),
+            [Effect::Send("HELLO 3".into()), Effect::Send("bob".into())]
+        );
         assert_eq!(a.editor.text(), "draft");
     }
 
@@ -721,6 +738,7 @@ mod tests {
         let n = now();
         a.on_net(NetEvent::Connected(dummy_writer()), &n);
         a.on_line("NAME? your name?", &n);
+        assert_eq!(a.take_effects(), [Effect::Send("HELLO 3".into())]);
         typed(&mut a, "you");
         key(&mut a, KeyCode::Enter, KeyModifiers::NONE);
         assert!(a.take_effects().is_empty());

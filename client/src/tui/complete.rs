@@ -6,7 +6,7 @@ use chat_common::protocol::Color;
 use crate::core::roster::Roster;
 
 /// The commands offered by Tab, with a space after those that take arguments.
-pub const COMMANDS: [&str; 10] = [
+pub const COMMANDS: [&str; 11] = [
     "/private ",
     "/msg ",
     "/color ",
@@ -17,6 +17,7 @@ pub const COMMANDS: [&str; 10] = [
     "/leave",
     "/quit",
     "/reconnect",
+    "/forget",
 ];
 
 /// Completion candidates for `line` (the text before the cursor): where the completed word

@@ -30,6 +30,7 @@ use self::layout::Look;
 use crate::config::Config;
 use crate::core::{Link, Now};
 use crate::exit::{ExitCode, Outcome};
+use crate::net::tokens::Keeper;
 use crate::net::{self, describe, trust, Connector, NetEvent, Writer, CHANNEL_SIZE};
 
 pub mod app;
@@ -188,6 +189,8 @@ pub fn run(config: &Config) -> Outcome {
             format!("cannot start the key thread: {e}"),
         );
     }
+    let keeper = Keeper::new(config.tokens.clone(), &server.target.to_string());
+    let (tokens, notes) = keeper.start(config.forget, config.name.as_deref());
     let mut app = App::new(Settings {
         addr: server.target.to_string(),
         name: config.name.clone(),
@@ -195,7 +198,11 @@ pub fn run(config: &Config) -> Outcome {
             styles: config.colors,
         },
         bell: config.bell,
+        tokens,
     });
+    for note in notes {
+        app.notice(&now(), &note);
+    }
     app.notice(&now(), &format!("connecting to {}...", server.target));
     let mut writer: Option<Writer> = None;
     // SIGTERM and SIGHUP leave through the loop, so the terminal is put back.
@@ -286,6 +293,11 @@ pub fn run(config: &Config) -> Outcome {
                         generation += 1;
                     }
                     Effect::Bell => bell = true,
+                    Effect::Token(effect) => {
+                        if let Err(why) = keeper.apply(&effect) {
+                            app.notice(&now(), &why);
+                        }
+                    }
                     Effect::Redraw => {
                         let _ = terminal.clear();
                     }
@@ -321,7 +333,12 @@ pub fn run(config: &Config) -> Outcome {
     if let Some(w) = writer.take() {
         w.close();
     }
+    // The last id received goes with the token, for the next run's RESUME.
+    let kept = app.brain.session().map(|session| keeper.keep(&session));
     drop(terminal);
     drop(guard);
+    // A failure here was already said in the pane when the token came (TOKEN); only the last
+    // id is lost, and the next resume replays a little more.
+    let _ = kept;
     outcome
 }
