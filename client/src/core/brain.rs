@@ -671,6 +671,16 @@ impl Brain {
             Err(_) => return self.note(now, Kind::Unparsed, raw),
         }
         let Ok(msg) = ServerMsg::parse(line) else {
+            // A version 3 replay may carry a PRIV in HIST, which a version 2 reader refuses.
+            if let Some((time, inner)) = line.strip_prefix("HIST ").and_then(|r| r.split_once(' '))
+            {
+                if matches!(ServerMsg::parse(inner), Ok(ServerMsg::Priv { .. })) && id.is_some() {
+                    if id.as_deref().is_some_and(|id| self.ids.contains(id)) {
+                        return;
+                    }
+                    return self.history(now, time, inner, id.as_deref());
+                }
+            }
             self.note(now, Kind::Unparsed, raw);
             return;
         };
@@ -793,7 +803,7 @@ impl Brain {
                     .and_then(local_clock)
                     .unwrap_or_else(|| now.clock.clone());
                 if let Some(entry) = message_entry(&msg, &clock) {
-                    self.said(now, entry, id.as_deref(), line);
+                    self.said(now, entry, id.as_deref());
                 }
             }
             ServerMsg::Nick { new, .. } if self.is_me(new) && !self.is_me_renaming(&msg) => {
@@ -950,7 +960,7 @@ impl Brain {
     /// A message line (live or replayed): shown, unless it is an own line whose `ECHO` was
     /// lost (then it only gets its id), or flagged when it claims the user's name but is not
     /// theirs.
-    fn said(&mut self, now: &Now, mut entry: Entry, id: Option<&str>, line: &str) {
+    fn said(&mut self, now: &Now, mut entry: Entry, id: Option<&str>) {
         let from_me = match &entry.kind {
             Kind::Msg { from } | Kind::Act { from } | Kind::Private { from, .. } => {
                 self.is_me(from)
@@ -981,7 +991,13 @@ impl Brain {
         if from_me {
             // The server never sends a member its own MSG, ACT or PRIV back: this line is not
             // the user's, whatever name it carries, and must not look like theirs.
-            let body = line.split_once(' ').map_or(line, |(_, rest)| rest);
+            let text = &entry.text;
+            let body = match &entry.kind {
+                Kind::Msg { from } => format!("<{from}> {text}"),
+                Kind::Act { from } => format!("* {from} {text}"),
+                Kind::Private { from, to } => format!("[private] <{from} -> {to}> {text}"),
+                _ => text.clone(),
+            };
             self.problem(now, &format!("{NOT_YOURS} {body}"));
             return;
         }
@@ -1022,7 +1038,7 @@ impl Brain {
         entry.history = true;
         entry.stamp = Some(sanitize(time).into_owned());
         if entry.has_markup() {
-            self.said(now, entry, id, line);
+            self.said(now, entry, id);
             return;
         }
         self.push(entry);
@@ -1311,4 +1327,340 @@ fn message_entry(msg: &ServerMsg<'_>, clock: &str) -> Option<Entry> {
     let mut entry = Entry::new(clock, kind, text);
     entry.color = color;
     Some(entry)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::line::render;
+
+    const TOKEN: &str = "abcdefghijklmnopqrstuvwxyz012345";
+    const NEW_TOKEN: &str = "ZYXWVUTSRQPONMLKJIHGFEDCBA_-9876";
+    const T: &str = "2026-12-01T16:05:09.123Z";
+
+    fn now() -> Now {
+        Now {
+            instant: Instant::now(),
+            clock: "12:00".to_owned(),
+            utc: chrono::Utc::now(),
+        }
+    }
+
+    fn settings(reconnect: bool, tokens: Vec<SessionToken>) -> Settings {
+        Settings {
+            addr: "127.0.0.1:55555".into(),
+            name: Some("bob".into()),
+            bell: false,
+            reconnect,
+            ask_again: reconnect,
+            who_on_join: false,
+            keys_help: None,
+            hello: true,
+            tokens,
+        }
+    }
+
+    fn token(last: Option<&str>) -> SessionToken {
+        SessionToken {
+            name: "bob".into(),
+            token: TOKEN.into(),
+            last_id: last.map(str::to_owned),
+        }
+    }
+
+    fn line(b: &mut Brain, l: &str, n: &Now) -> Vec<Effect> {
+        b.update(Msg::Line(Incoming::Line(l.to_owned())), n)
+    }
+
+    fn sends(effects: &[Effect]) -> Vec<&str> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Send(l) => Some(l.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// What line mode shows of the whole store, without styles.
+    fn shown(b: &Brain) -> Vec<String> {
+        let mut out = termcolor::Buffer::no_color();
+        for e in b.store.iter() {
+            render::entry(&mut out, e, b.me()).unwrap();
+        }
+        String::from_utf8(out.into_inner())
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    fn connected(settings: Settings) -> (Brain, Now) {
+        let mut b = Brain::new(settings);
+        let n = now();
+        b.update(Msg::Connected { tls: None }, &n);
+        (b, n)
+    }
+
+    #[test]
+    fn version_3_says_hello_keeps_the_token_and_knows_its_own_lines_by_echo() {
+        let (mut b, n) = connected(settings(true, Vec::new()));
+        // The name goes right after HELLO 3: no token, so nothing to wait for.
+        assert_eq!(sends(&line(&mut b, "NAME? name?", &n)), ["HELLO 3", "bob"]);
+        assert!(line(&mut b, "HELLO 3", &n).is_empty());
+        assert!(b.speaks_v3());
+        line(&mut b, "WELCOME bob 2", &n);
+        let effects = line(&mut b, &format!("TOKEN {TOKEN}"), &n);
+        assert_eq!(effects, [Effect::SaveToken(token(None))]);
+        line(&mut b, &format!("@id=e1-1;time={T} MSG alice - hi bob"), &n);
+        let said = b.update(
+            Msg::Enter {
+                text: "hello alice".into(),
+                confirmed: true,
+            },
+            &n,
+        );
+        assert_eq!(sends(&said), ["hello alice"]);
+        line(&mut b, "ECHO e1-2", &n);
+        let own = b.store.newest(0).unwrap();
+        assert!(own.own && own.msg_id.as_deref() == Some("e1-2"));
+        let msg = b.store.newest(1).unwrap();
+        assert_eq!(msg.msg_id.as_deref(), Some("e1-1"));
+        assert_eq!(msg.time, local_clock(T).unwrap(), "the tag's time");
+        assert_eq!(b.session(), Some(token(Some("e1-2"))));
+        // A tag on any line is set aside; unknown tags are ignored.
+        line(&mut b, "@x=y;id=e1-3 JOIN carol", &n);
+        assert_eq!(shown(&b).last().unwrap(), "* carol joined");
+    }
+
+    #[test]
+    fn a_version_2_server_sees_hello_refused_and_the_session_shows_as_version_2() {
+        // The same server lines but the answer to HELLO 3, with and without it.
+        let v2 = [
+            "NAME? name?",
+            "WELCOME bob 2",
+            "MSG alice - hi",
+            "JOIN carol",
+        ];
+        let mut plain = Brain::new(Settings {
+            hello: false,
+            ..settings(false, Vec::new())
+        });
+        let n = now();
+        plain.update(Msg::Connected { tls: None }, &n);
+        let mut plain_sent = Vec::new();
+        for l in v2 {
+            plain_sent.extend(line(&mut plain, l, &n));
+        }
+        assert_eq!(sends(&plain_sent), ["bob"]);
+        for refusal in [
+            // The server took HELLO 3 for a name, and asks again.
+            &[
+                "ERROR bad-name a name may hold only A-Z a-z 0-9 _ - (not ' ')",
+                "NAME? name?",
+            ][..],
+            // A server that calls it an unknown command.
+            &["ERROR unknown-command HELLO"][..],
+        ] {
+            let (mut b, n) = connected(settings(false, Vec::new()));
+            let mut sent = line(&mut b, v2[0], &n);
+            for l in refusal.iter().chain(&v2[1..]) {
+                sent.extend(line(&mut b, l, &n));
+            }
+            assert_eq!(sends(&sent), ["HELLO 3", "bob"], "{refusal:?}");
+            assert!(!b.speaks_v3());
+            assert_eq!(shown(&b), shown(&plain), "{refusal:?}");
+            assert_eq!(b.link, Link::Member);
+        }
+        // A netcat-like server that answers nothing: the name already went.
+        let (mut b, n) = connected(settings(false, Vec::new()));
+        assert_eq!(sends(&line(&mut b, "NAME? name?", &n)), ["HELLO 3", "bob"]);
+        let later = Now {
+            instant: n.instant + HELLO_TIMEOUT,
+            ..n.clone()
+        };
+        assert!(b.update(Msg::Tick, &later).is_empty());
+        line(&mut b, "WELCOME bob 1", &later);
+        assert_eq!(b.link, Link::Member);
+        assert!(!b.speaks_v3());
+    }
+
+    #[test]
+    fn a_kept_token_resumes_and_every_missed_message_shows_once_in_order() {
+        let (mut b, n) = connected(settings(false, vec![token(Some("e1-5"))]));
+        // With a token, the answer to HELLO 3 decides between RESUME and a name.
+        assert_eq!(sends(&line(&mut b, "NAME? name?", &n)), ["HELLO 3"]);
+        assert_eq!(
+            sends(&line(&mut b, "HELLO 3", &n)),
+            [format!("RESUME bob {TOKEN} e1-5").as_str()]
+        );
+        line(&mut b, "WELCOME bob 2", &n);
+        let effects = line(&mut b, &format!("TOKEN {NEW_TOKEN}"), &n);
+        assert!(matches!(&effects[..], [Effect::SaveToken(t)] if t.token == NEW_TOKEN));
+        for l in [
+            "GAP messages before e1-6 are no longer kept".to_owned(),
+            format!("@id=e1-6;time={T} HIST {T} MSG alice - one"),
+            format!("@id=e1-7;time={T} HIST {T} PRIV alice bob - two"),
+            format!("@id=e1-6;time={T} HIST {T} MSG alice - one"),
+            "INFO online (2): alice, bob".to_owned(),
+            format!("@id=e1-8;time={T} MSG alice - three"),
+            format!("@id=e1-7;time={T} PRIV alice bob - two"),
+        ] {
+            line(&mut b, &l, &n);
+        }
+        let shown = shown(&b);
+        let tail: Vec<&str> = shown.iter().map(String::as_str).skip(1).collect();
+        assert_eq!(
+            tail,
+            [
+                "! some messages were missed while you were away: messages before e1-6 are no longer kept",
+                &format!("[{T}] <alice> one"),
+                &format!("[{T}] [private] <alice -> you> two"),
+                "-- online (2): alice, bob",
+                "<alice> three",
+            ]
+        );
+        assert_eq!(b.session().unwrap().last_id.as_deref(), Some("e1-8"));
+    }
+
+    #[test]
+    fn a_refused_token_is_dropped_and_the_join_goes_on_as_usual() {
+        let (mut b, n) = connected(settings(false, vec![token(None)]));
+        line(&mut b, "NAME? name?", &n);
+        assert_eq!(
+            sends(&line(&mut b, "HELLO 3", &n)),
+            [format!("RESUME bob {TOKEN} -").as_str()]
+        );
+        let effects = line(&mut b, "ERROR bad-token unknown or expired token", &n);
+        assert!(effects.contains(&Effect::ForgetToken { name: "bob".into() }));
+        assert_eq!(sends(&line(&mut b, "NAME? name?", &n)), ["bob"]);
+        line(&mut b, "WELCOME bob 1", &n);
+        assert_eq!(b.link, Link::Member);
+        assert!(b.session().is_none());
+        // A version 2 server that never answers HELLO: RESUME is never sent.
+        let (mut b, n) = connected(settings(false, vec![token(None)]));
+        line(&mut b, "NAME? name?", &n);
+        let later = Now {
+            instant: n.instant + HELLO_TIMEOUT,
+            ..n.clone()
+        };
+        assert_eq!(sends(&b.update(Msg::Tick, &later)), ["bob"]);
+    }
+
+    #[test]
+    fn after_a_drop_the_full_screen_resumes_by_itself_without_repeating_a_line() {
+        let (mut b, n) = connected(settings(true, Vec::new()));
+        line(&mut b, "NAME? name?", &n);
+        line(&mut b, "HELLO 3", &n);
+        line(&mut b, "WELCOME bob 2", &n);
+        line(&mut b, &format!("TOKEN {TOKEN}"), &n);
+        line(&mut b, &format!("@id=e1-1;time={T} MSG alice - before"), &n);
+        // An own line whose ECHO is lost in the drop.
+        b.update(
+            Msg::Enter {
+                text: "mine".into(),
+                confirmed: true,
+            },
+            &n,
+        );
+        b.update(Msg::Closed(None), &n);
+        let later = Now {
+            instant: n.instant + MAX_BACKOFF,
+            ..n.clone()
+        };
+        assert_eq!(b.update(Msg::Tick, &later), [Effect::Connect]);
+        b.update(Msg::Connected { tls: None }, &later);
+        assert_eq!(sends(&line(&mut b, "NAME? name?", &later)), ["HELLO 3"]);
+        assert_eq!(
+            sends(&line(&mut b, "HELLO 3", &later)),
+            [format!("RESUME bob {TOKEN} e1-1").as_str()]
+        );
+        let before = shown(&b).len();
+        for l in [
+            "WELCOME bob 2".to_owned(),
+            format!("TOKEN {NEW_TOKEN}"),
+            format!("@id=e1-2;time={T} HIST {T} MSG bob - mine"),
+            format!("@id=e1-3;time={T} HIST {T} MSG alice - missed"),
+        ] {
+            line(&mut b, &l, &later);
+        }
+        let shown = shown(&b);
+        let new: Vec<&str> = shown[before..].iter().map(String::as_str).collect();
+        assert_eq!(
+            new,
+            [
+                "-- you are in as bob; 2 online, you included",
+                &format!("[{T}] <alice> missed"),
+            ],
+            "the own line is not repeated and not taken for someone else's"
+        );
+        let own = b.store.iter().find(|e| e.text == "mine").unwrap();
+        assert_eq!(own.msg_id.as_deref(), Some("e1-2"));
+    }
+
+    #[test]
+    fn lines_in_the_users_name_that_it_did_not_send_never_look_like_its_own() {
+        // Issue 20: MSG <your-name> and NICK alice <your-name> from a lying server.
+        let (mut b, n) = connected(settings(false, Vec::new()));
+        for l in [
+            "NAME? name?",
+            "ERROR unknown-command HELLO",
+            "WELCOME bob 2",
+        ] {
+            line(&mut b, l, &n);
+        }
+        b.update(
+            Msg::Enter {
+                text: "hi".into(),
+                confirmed: true,
+            },
+            &n,
+        );
+        for l in [
+            "MSG bob - hi",
+            "ACT bob waves",
+            "PRIV bob carol - psst",
+            // Newer than the own line (so not a repeat of it after a reconnection).
+            "HIST 2099-01-01T00:00:00.000Z MSG bob - earlier",
+            "NICK alice bob",
+            "MSG BOB - shouting",
+        ] {
+            line(&mut b, l, &n);
+        }
+        let shown = shown(&b);
+        assert_eq!(
+            &shown[1..],
+            [
+                "<bob> hi",
+                "! not sent by you, though in your name: <bob> hi",
+                "! not sent by you, though in your name: * bob waves",
+                "! not sent by you, though in your name: [private] <bob -> carol> psst",
+                "! not sent by you, though in your name: <bob> earlier",
+                "! the server says someone else is now bob, your name; not believed",
+                "! not sent by you, though in your name: <BOB> shouting",
+            ]
+        );
+        assert_eq!(b.me(), Some("bob"));
+        let own: Vec<bool> = b.store.iter().map(|e| e.own).collect();
+        assert_eq!(own.iter().filter(|o| **o).count(), 1);
+    }
+
+    #[test]
+    fn forget_drops_the_token_of_the_current_name() {
+        let (mut b, n) = connected(settings(false, vec![token(None)]));
+        for l in ["NAME? name?", "HELLO 3", "WELCOME bob 1"] {
+            line(&mut b, l, &n);
+        }
+        let effects = b.update(
+            Msg::Enter {
+                text: "/forget".into(),
+                confirmed: true,
+            },
+            &n,
+        );
+        assert!(effects.contains(&Effect::ForgetToken { name: "bob".into() }));
+        assert!(sends(&effects).is_empty(), "nothing goes to the server");
+        assert!(b.session().is_none());
+    }
 }

@@ -30,8 +30,9 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const MAX_SERVER_LINE: usize = 16 * DEFAULT_MAX_LINE;
 
 /// Server lines waiting for the terminal thread; when it falls behind, the network thread
-/// waits, and TCP slows the server down.
-pub const CHANNEL_SIZE: usize = 1024;
+/// waits, and TCP slows the server down. With lines of at most [`MAX_SERVER_LINE`] this holds
+/// at most 4 MiB, beside the scrollback's own bound (`core::store::MAX_BYTES`).
+pub const CHANNEL_SIZE: usize = 64;
 
 /// Bytes read from the socket at a time.
 const READ_CHUNK: usize = 16 * 1024;
