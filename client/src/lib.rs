@@ -16,10 +16,11 @@
 //! - [`tui`]: the full-screen view: the terminal loop ([`tui`]), its own state and keys
 //!   ([`tui::app`]), drawing ([`tui::ui`]), message -> rows ([`tui::layout`]), the input line
 //!   ([`tui::editor`]), Tab ([`tui::complete`]).
-//! - [`line`]: line mode: the loop ([`line`]), one line per message ([`line::render`]), standard
+//! - [`line`](mod@line): line mode: the loop ([`line`](mod@line)), one line per message ([`line::render`]), standard
 //!   output ([`line::screen`]) and standard input ([`line::input`]).
 //! - [`net`]: where and how to connect, the one stream type (plain or TLS), line framing, the
-//!   network thread; [`net::trust`]: the first connection and TLS's first-use question.
+//!   network thread; [`net::trust`]: the first connection and TLS's first-use question;
+//!   [`net::tokens`]: the session tokens of protocol version 3, per server and name.
 //! - [`tls`]: TLS addresses, trust (system roots, `--ca`, `known_servers`), the handshake.
 
 use std::io::Write;

@@ -49,7 +49,7 @@ fn the_full_screen_shows_lines_in_your_name_from_the_server_unlike_your_own() {
     );
     let forged = rows
         .iter()
-        .filter(|r| r.contains("!! │ not sent by you, though in your name:"))
+        .filter(|r| r.contains("!! │ not sent by this client, though in your name:"))
         .count();
     assert_eq!(forged, 3, "{rows:#?}");
     assert!(rows
@@ -89,10 +89,10 @@ fn line_mode_shows_lines_in_your_name_from_the_server_unlike_your_own() {
         &client.stdout.seen[from..],
         [
             "<bob> hi",
-            "! not sent by you, though in your name: <bob> hi",
-            "! not sent by you, though in your name: * bob waves",
+            "! not sent by this client, though in your name: <bob> hi",
+            "! not sent by this client, though in your name: * bob waves",
             "! the server says someone else is now bob, your name; not believed",
-            "! not sent by you, though in your name: <bob> i am bob too",
+            "! not sent by this client, though in your name: <bob> i am bob too",
             "-- end",
         ]
     );

@@ -57,7 +57,7 @@ pub const MAX_IDS: usize = 10_000;
 const MAX_PENDING_ECHOES: usize = 256;
 
 /// What the text of a line in the user's name that this client did not send starts with.
-pub const NOT_YOURS: &str = "not sent by you, though in your name:";
+pub const NOT_YOURS: &str = "not sent by this client, though in your name:";
 
 /// The moment an event happened: the monotonic instant (timers) and the local wall-clock
 /// `HH:MM` (the time column).
@@ -815,6 +815,18 @@ impl Brain {
             }
             ServerMsg::Nick { old, new } => {
                 if self.is_me(old) {
+                    // The token goes with the name (the contract's `/nick`).
+                    if let Some(mut kept) = self.tokens.remove(&old.to_ascii_lowercase()) {
+                        kept.name = new.to_owned();
+                        self.effects.push(Effect::ForgetToken {
+                            name: old.to_owned(),
+                        });
+                        self.effects.push(Effect::SaveToken(SessionToken {
+                            last_id: self.last_id.clone().or(kept.last_id.clone()),
+                            ..kept.clone()
+                        }));
+                        self.tokens.insert(new.to_ascii_lowercase(), kept);
+                    }
                     self.me = Some(new.to_owned());
                     self.wanted = Some(new.to_owned());
                     self.roster.set_me(new);
@@ -1633,17 +1645,38 @@ mod tests {
             &shown[1..],
             [
                 "<bob> hi",
-                "! not sent by you, though in your name: <bob> hi",
-                "! not sent by you, though in your name: * bob waves",
-                "! not sent by you, though in your name: [private] <bob -> carol> psst",
-                "! not sent by you, though in your name: <bob> earlier",
+                "! not sent by this client, though in your name: <bob> hi",
+                "! not sent by this client, though in your name: * bob waves",
+                "! not sent by this client, though in your name: [private] <bob -> carol> psst",
+                "! not sent by this client, though in your name: <bob> earlier",
                 "! the server says someone else is now bob, your name; not believed",
-                "! not sent by you, though in your name: <BOB> shouting",
+                "! not sent by this client, though in your name: <BOB> shouting",
             ]
         );
         assert_eq!(b.me(), Some("bob"));
         let own: Vec<bool> = b.store.iter().map(|e| e.own).collect();
         assert_eq!(own.iter().filter(|o| **o).count(), 1);
+    }
+
+    #[test]
+    fn a_rename_carries_the_token_to_the_new_name() {
+        let (mut b, n) = connected(settings(false, Vec::new()));
+        for l in ["NAME? name?", "HELLO 3", "WELCOME bob 1"] {
+            line(&mut b, l, &n);
+        }
+        line(&mut b, &format!("TOKEN {TOKEN}"), &n);
+        let effects = line(&mut b, "NICK bob robert", &n);
+        assert_eq!(
+            effects,
+            [
+                Effect::ForgetToken { name: "bob".into() },
+                Effect::SaveToken(SessionToken {
+                    name: "robert".into(),
+                    ..token(None)
+                }),
+            ]
+        );
+        assert_eq!(b.session().unwrap().name, "robert");
     }
 
     #[test]
