@@ -1081,8 +1081,21 @@ impl Brain {
                 let why = format!("the server is full: {}", sanitize(text));
                 self.stop(now, ExitCode::Refused, &why, true);
             }
+            ErrorCode::Unavailable if !self.awaiting_echo.is_empty() => {
+                // The room could not keep the oldest own line awaiting its ECHO (a full or
+                // failing disk): it reached nobody, and says so against it.
+                if let Some(id) = self.awaiting_echo.pop_front() {
+                    if self.store.fail(id, text) {
+                        self.effects.push(Effect::Updated(id));
+                        return;
+                    }
+                }
+                self.problem(now, &format!("error ({code}): {text}"));
+            }
             ErrorCode::NoSuchUser => {
                 if let Some(id) = self.unanswered_private() {
+                    // It gets no ECHO either.
+                    self.awaiting_echo.retain(|&e| e != id);
                     if self.store.fail(id, text) {
                         self.effects.push(Effect::Updated(id));
                         return;
@@ -1656,6 +1669,37 @@ mod tests {
         assert_eq!(b.me(), Some("bob"));
         let own: Vec<bool> = b.store.iter().map(|e| e.own).collect();
         assert_eq!(own.iter().filter(|o| **o).count(), 1);
+    }
+
+    #[test]
+    fn refused_own_lines_get_no_echo_and_later_echoes_stay_in_step() {
+        let (mut b, n) = connected(settings(false, Vec::new()));
+        for l in ["NAME? name?", "HELLO 3", "WELCOME bob 1"] {
+            line(&mut b, l, &n);
+        }
+        for text in ["/private zed hi", "kept?", "third"] {
+            let enter = Msg::Enter {
+                text: text.into(),
+                confirmed: true,
+            };
+            b.update(enter, &n);
+        }
+        line(&mut b, "ERROR no-such-user nobody named zed", &n);
+        line(
+            &mut b,
+            "ERROR unavailable the room cannot keep messages now",
+            &n,
+        );
+        line(&mut b, "ECHO e1-9", &n);
+        let by_text = |t: &str| b.store.iter().find(|e| e.text == t).unwrap().clone();
+        assert_eq!(by_text("hi").failed.as_deref(), Some("nobody named zed"));
+        let kept = by_text("kept?");
+        assert_eq!(
+            kept.failed.as_deref(),
+            Some("the room cannot keep messages now")
+        );
+        assert_eq!(kept.msg_id, None);
+        assert_eq!(by_text("third").msg_id.as_deref(), Some("e1-9"));
     }
 
     #[test]

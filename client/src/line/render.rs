@@ -218,13 +218,18 @@ pub fn entry<W: WriteColor + ?Sized>(
     }
 }
 
-/// An own private the server could not deliver (`entry.failed`), as a red line of its own.
+/// An own line the server could not deliver (`entry.failed`: a private to nobody, a message
+/// the room could not keep), as a red line of its own.
 pub fn failure<W: WriteColor + ?Sized>(out: &mut W, entry: &Entry) -> io::Result<()> {
     match (&entry.kind, &entry.failed) {
         (Kind::Private { to, .. }, Some(why)) => red_line(out, |out| {
             out.write_all(b"not delivered to ")?;
             clean(out, to)?;
             out.write_all(b": ")?;
+            clean(out, why)
+        }),
+        (_, Some(why)) => red_line(out, |out| {
+            out.write_all(b"not delivered: ")?;
             clean(out, why)
         }),
         _ => Ok(()),
