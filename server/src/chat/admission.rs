@@ -262,8 +262,7 @@ impl Core {
             out,
         );
         let mut buf = std::mem::take(&mut self.fmt);
-        self.history
-            .replay(&mut buf, |line| out.send(id, &Rc::from(line)));
+        self.history.replay(&mut buf, |line| out.send(id, &line));
         self.fmt = buf;
         self.broadcast(&ServerMsg::Join { name: &name }, Some(id), out);
         if was_waiting {

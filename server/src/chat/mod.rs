@@ -8,8 +8,9 @@
 //! one, tell the consoles this, wake me then. The reactor (`crate::reactor`) is the I/O shell
 //! that turns effects into socket writes; tests drive the core with a recording outbox.
 //!
-//! A line is formatted once and its bytes shared: a fan-out hands the same `Rc<[u8]>` to every
-//! recipient, and the history keeps that same line.
+//! A message is built once and shared: a fan-out hands the same `Rc<Outgoing>` to every
+//! recipient, each connection's dialect encodes it once for all its speakers
+//! ([`outgoing`]), and the history keeps that same message.
 //!
 //! # Layout
 //! - [`room`]: names, members and waiting joins (the index the rules consult).
@@ -23,6 +24,7 @@
 mod admission;
 pub mod history;
 mod operator;
+pub mod outgoing;
 mod remote;
 mod requests;
 pub mod room;
@@ -41,6 +43,7 @@ use crate::cluster::event::{Event, ToBridge};
 use crate::config::Config;
 use history::History;
 use operator::Announcer;
+pub use outgoing::{Dialect, Outgoing};
 use room::Room;
 
 /// A connection's identity: its slab key and a serial unique for the server's life, so an effect
@@ -99,8 +102,9 @@ impl Now {
 
 /// Where the core's effects go. The reactor implements it over sockets; tests record.
 pub trait Outbox {
-    /// Queues a line (LF included) for a connection. The same bytes may go to many.
-    fn send(&mut self, to: ConnId, line: &Rc<[u8]>);
+    /// Queues a message for a connection, to be encoded in its dialect. The same message may go
+    /// to many (a refcount each; each dialect encodes it once).
+    fn send(&mut self, to: ConnId, msg: &Rc<Outgoing>);
     /// Closes a connection politely: what is queued (its BYE or DENIED) goes out first. The core
     /// has already forgotten it and sends it nothing more.
     fn close(&mut self, id: ConnId);
@@ -236,11 +240,15 @@ impl Core {
             })
     }
 
-    /// Formats a message once into a line that any number of queues can share.
-    fn format(&mut self, msg: &ServerMsg<'_>) -> Rc<[u8]> {
-        self.fmt.clear();
-        msg.write_to(&mut self.fmt);
-        Rc::from(&self.fmt[..])
+    /// Builds a message once, for any number of queues to share.
+    fn format(&mut self, msg: &ServerMsg<'_>) -> Rc<Outgoing> {
+        Outgoing::new(msg, None, &mut self.fmt)
+    }
+
+    /// [`Core::format`] for a message stamped with the time it was relayed (`MSG`, `ACT`,
+    /// `PRIV`).
+    fn format_at(&mut self, msg: &ServerMsg<'_>, now: Now) -> Rc<Outgoing> {
+        Outgoing::new(msg, Some(now.wall), &mut self.fmt)
     }
 
     fn send(&mut self, to: ConnId, msg: &ServerMsg<'_>, out: &mut impl Outbox) {
@@ -252,8 +260,8 @@ impl Core {
         self.send(to, &ServerMsg::Error { code, text }, out);
     }
 
-    /// Sends a formatted line to every member but `except`.
-    fn fan_out(&self, line: &Rc<[u8]>, except: Option<ConnId>, out: &mut impl Outbox) {
+    /// Sends a built message to every member but `except`.
+    fn fan_out(&self, line: &Rc<Outgoing>, except: Option<ConnId>, out: &mut impl Outbox) {
         for &id in self.room.members() {
             if Some(id) != except {
                 out.send(id, line);

@@ -226,7 +226,7 @@ impl Core {
                 self.fan_out(&line, None, out);
                 self.publish(
                     || Event::Info {
-                        line: line.to_vec(),
+                        line: line.line().to_vec(),
                     },
                     now,
                     out,

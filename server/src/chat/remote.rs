@@ -14,7 +14,7 @@ use chat_common::protocol::{ErrorCode, LeaveReason, ServerMsg};
 
 use super::history::History;
 use super::operator::Announcement;
-use super::{Audience, ConnId, Core, Now, Outbox, Phase};
+use super::{Audience, ConnId, Core, Now, Outbox, Outgoing, Phase};
 use crate::cluster::event::{wall_ms, Entry, Event, FromBridge, LogId, RemoteEntry, ToBridge};
 
 /// The BYE a cut-off server says to its members and waiting joins.
@@ -268,7 +268,7 @@ impl Core {
         self.remote = Some(remote);
         self.history = History::new(self.config.history);
         for (at, line) in history {
-            self.history.record(at, &Rc::from(line));
+            self.history.record(&Outgoing::from_line(&line, Some(at)));
         }
         out.console(
             Audience::All,
@@ -492,12 +492,12 @@ impl Core {
                 out.console(Audience::All, format_args!("renamed {old} {new}"));
             }
             Event::Msg { line } => {
-                let line: Rc<[u8]> = Rc::from(line);
+                let line = Outgoing::from_line(&line, Some(entry.wall));
                 self.fan_out(&line, None, out);
-                self.history.record(entry.wall, &line);
+                self.history.record(&line);
             }
             Event::Info { line } => {
-                let line: Rc<[u8]> = Rc::from(line);
+                let line = Outgoing::from_line(&line, None);
                 self.fan_out(&line, None, out);
             }
             Event::Priv { to, line } => {
@@ -506,7 +506,7 @@ impl Core {
                         .is_some_and(|s| matches!(s.phase, Phase::Member { .. }))
                 });
                 if let Some(target) = target {
-                    out.send(target, &Rc::from(line));
+                    out.send(target, &Outgoing::from_line(&line, Some(entry.wall)));
                 }
             }
             Event::Request { name, addr } => {

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 use chat_common::framing::Frame;
 use proptest::prelude::*;
 
-use super::{Audience, ConnId, ConsoleId, Core, CoreTimer, Now, Outbox};
+use super::{Audience, ConnId, ConsoleId, Core, CoreTimer, Now, Outbox, Outgoing};
 use crate::cluster::event::{Entry, Event, FromBridge, LogId, RemoteEntry, ToBridge};
 use crate::config::Config;
 
@@ -21,7 +21,7 @@ struct Recorder {
     lines: HashMap<ConnId, Vec<String>>,
     /// Each `send` as (recipient, line), in order, and how many times the same bytes were
     /// shared (pointer equality).
-    sends: Vec<(ConnId, Rc<[u8]>)>,
+    sends: Vec<(ConnId, Rc<Outgoing>)>,
     closed: Vec<ConnId>,
     console: Vec<(Audience, String)>,
     timers: Vec<(Instant, ConnId, CoreTimer)>,
@@ -31,8 +31,8 @@ struct Recorder {
 }
 
 impl Outbox for Recorder {
-    fn send(&mut self, to: ConnId, line: &Rc<[u8]>) {
-        let text = String::from_utf8(line.to_vec()).unwrap();
+    fn send(&mut self, to: ConnId, line: &Rc<Outgoing>) {
+        let text = String::from_utf8(line.encoded(super::Dialect::Line).to_vec()).unwrap();
         assert!(text.ends_with('\n'), "{text:?}");
         self.lines
             .entry(to)
@@ -415,7 +415,7 @@ proptest! {
                 Op::Private(i, n) if !live.is_empty() => {
                     let from = live[i % live.len()];
                     h.line(from, &format!("/private {} psst", NAMES[n]));
-                    let privs = h.out.sends.iter().filter(|(_, l)| l.starts_with(b"PRIV ")).count();
+                    let privs = h.out.sends.iter().filter(|(_, l)| l.line().starts_with(b"PRIV ")).count();
                     let errors = h.got(from).iter().filter(|l| l.starts_with("ERROR no-such-user")).count();
                     prop_assert_eq!(privs + errors, 1);
                 }
