@@ -11,10 +11,10 @@ use std::rc::Rc;
 
 use chat_common::protocol::{validate_name, ErrorCode, ServerMsg};
 
+use super::bus::Event;
 use super::operator::Announcement;
 use super::{Audience, ConnId, Core, CoreTimer, Now, Outbox, Phase, Session, NAME_PROMPT};
 use crate::bucket::Bucket;
-use crate::cluster::event::Event;
 use crate::config::NICK_BURST;
 
 impl Core {

@@ -22,6 +22,7 @@
 //!   claims, and what the room's log does here.
 
 mod admission;
+pub mod bus;
 pub mod history;
 mod operator;
 pub mod outgoing;
@@ -39,8 +40,8 @@ use chat_common::framing::Frame;
 use chat_common::protocol::{ErrorCode, LeaveReason, ServerMsg};
 
 use crate::bucket::Bucket;
-use crate::cluster::event::{Event, ToBridge};
 use crate::config::Config;
+use bus::{Event, ToBridge};
 use history::History;
 use operator::Announcer;
 pub use outgoing::{Dialect, Outgoing};

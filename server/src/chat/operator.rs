@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use chat_common::protocol::{LeaveReason, ServerMsg};
 use chat_common::sanitize::sanitize;
 
+use super::bus::Event;
 use super::{Audience, ConnId, ConsoleId, Core, CoreTimer, Now, Outbox, Phase};
-use crate::cluster::event::Event;
 use crate::console::{self, Command};
 
 /// Most join requests and withdrawals printed in one second; the rest are summed up.

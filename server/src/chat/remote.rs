@@ -12,10 +12,10 @@ use std::time::{Instant, SystemTime};
 
 use chat_common::protocol::{ErrorCode, LeaveReason, ServerMsg};
 
+use super::bus::{wall_ms, Entry, Event, FromBridge, LogId, RemoteEntry, ToBridge};
 use super::history::History;
 use super::operator::Announcement;
 use super::{Audience, ConnId, Core, Now, Outbox, Outgoing, Phase};
-use crate::cluster::event::{wall_ms, Entry, Event, FromBridge, LogId, RemoteEntry, ToBridge};
 
 /// The BYE a cut-off server says to its members and waiting joins.
 pub const CUT_OFF_BYE: &str = "the server lost its cluster; reconnect";

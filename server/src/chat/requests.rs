@@ -12,8 +12,8 @@ use chat_common::protocol::{
 };
 use chat_common::sanitize::{is_blank, sanitize};
 
+use super::bus::Event;
 use super::{Audience, ConnId, Core, Now, Outbox, Phase};
-use crate::cluster::event::Event;
 use crate::config::{NICK_BURST, NICK_INTERVAL, WHO_LINE_BYTES};
 
 impl Core {

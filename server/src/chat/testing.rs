@@ -11,8 +11,8 @@ use std::time::{Duration, Instant, SystemTime};
 use chat_common::framing::Frame;
 use proptest::prelude::*;
 
+use super::bus::{Entry, Event, FromBridge, LogId, RemoteEntry, ToBridge};
 use super::{Audience, ConnId, ConsoleId, Core, CoreTimer, Now, Outbox, Outgoing};
-use crate::cluster::event::{Entry, Event, FromBridge, LogId, RemoteEntry, ToBridge};
 use crate::config::Config;
 
 /// Records every effect.
@@ -456,7 +456,7 @@ impl Harness {
     fn cluster() -> Harness {
         let mut h = Harness::new(Config {
             auto_approve: true,
-            cluster: Some(crate::cluster::ClusterConfig {
+            cluster: Some(crate::config::ClusterConfig {
                 url: "redis://127.0.0.1".into(),
                 room: "chat".into(),
                 timeout: Duration::from_secs(5),
