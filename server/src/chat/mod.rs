@@ -15,24 +15,26 @@
 //! # Layout
 //! - [`room`]: names, members and waiting joins (the index the rules consult).
 //! - [`history`]: the room's last messages.
-//! - `admission`: connecting, naming, the waiting room, approval, denial, bans, cool-downs.
+//! - [`admission`]: who may connect and wait: bans, cool-downs, the waiting room's bounds,
+//!   `--max-clients` and `--max-per-ip` (state and rules, no sending).
+//! - `joins`: the way in, step by step: connecting, naming, waiting, approval, denial.
 //! - `requests`: what an admitted member's line does.
 //! - `operator`: what a console command does, and the coalescing of announcements.
 //! - `remote`: the rest of the room under `--cluster`: other servers' members and joins, name
 //!   claims, and what the room's log does here.
 
-mod admission;
+pub mod admission;
 pub mod bus;
 pub mod history;
+mod joins;
 mod operator;
 pub mod outgoing;
 mod remote;
 mod requests;
 pub mod room;
 
-use std::collections::HashMap;
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Instant, SystemTime};
 
@@ -41,6 +43,7 @@ use chat_common::protocol::{ErrorCode, LeaveReason, ServerMsg};
 
 use crate::bucket::Bucket;
 use crate::config::Config;
+pub use admission::{Admission, ConnectRefusal};
 use bus::{Event, ToBridge};
 use history::History;
 use operator::Announcer;
@@ -157,16 +160,8 @@ pub struct Core {
     sessions: Vec<Option<Session>>,
     room: Room,
     history: History,
-    /// Waiting joins per address, for `--max-pending-per-ip`.
-    pending_per_ip: HashMap<IpAddr, usize>,
-    /// (address, lowercased name) -> until when that address may not wait for that name again.
-    cooldowns: HashMap<(IpAddr, Box<str>), Instant>,
-    /// Size at which `cooldowns` is next swept of expired entries.
-    cooldown_sweep_at: usize,
-    /// Addresses whose connections are refused.
-    bans: std::collections::BTreeSet<IpAddr>,
-    /// Consoles open (standard input and remote ones); joins wait only while one is.
-    consoles: usize,
+    /// Bans, cool-downs, the waiting room's bounds, the consoles' presence.
+    admission: Admission,
     announcer: Announcer,
     /// Set by [`Core::shutdown`]: departures are no longer announced.
     shutting_down: bool,
@@ -182,14 +177,10 @@ impl Core {
         Core {
             history: History::new(config.history),
             remote: config.cluster.is_some().then(remote::Remote::default),
+            admission: Admission::new(&config, consoles),
             config,
             sessions: Vec::new(),
             room: Room::default(),
-            pending_per_ip: HashMap::new(),
-            cooldowns: HashMap::new(),
-            cooldown_sweep_at: 64,
-            bans: Default::default(),
-            consoles,
             announcer: Announcer::default(),
             shutting_down: false,
             fmt: Vec::with_capacity(256),
@@ -204,6 +195,13 @@ impl Core {
     /// Joins waiting for the operator.
     pub fn waiting(&self) -> usize {
         self.room.waiting()
+    }
+
+    /// Whether the shell may keep a new socket, given `open` sockets in all and `from_ip` from
+    /// its address (the shell counts; admission decides). On `Err` the shell tells the peer
+    /// why (its Display) if it can, and closes.
+    pub fn may_connect(&self, open: usize, from_ip: usize) -> Result<(), ConnectRefusal> {
+        self.admission.may_connect(open, from_ip)
     }
 
     fn session(&self, id: ConnId) -> Option<&Session> {
@@ -382,7 +380,7 @@ impl Core {
             }
             Phase::Waiting { name, .. } => {
                 self.room.remove(name, id);
-                self.unpend(session.addr.ip());
+                self.admission.unpend(session.addr.ip());
                 self.publish(
                     || Event::Decided {
                         name: name.to_string(),

@@ -244,15 +244,15 @@ impl Core {
                 );
             }
             Command::Unban(ip) => {
-                if self.bans.remove(&ip) {
+                if self.admission.unban(ip) {
                     out.console(Audience::All, format_args!("unbanned {ip}"));
                 } else {
                     out.console(reply, format_args!("error: {ip} is not banned"));
                 }
             }
             Command::Bans => {
-                out.console(reply, format_args!("bans: {}", self.bans.len()));
-                for ip in &self.bans {
+                out.console(reply, format_args!("bans: {}", self.admission.bans().len()));
+                for ip in self.admission.bans() {
                     out.console(reply, format_args!("  {ip}"));
                 }
             }
@@ -316,7 +316,7 @@ impl Core {
     /// Bans `ip`: its members are kicked, its waiting joins denied, its other connections told
     /// and closed. Returns how many connections were cut.
     fn ban(&mut self, ip: IpAddr, now: Now, out: &mut impl Outbox) -> usize {
-        self.bans.insert(ip);
+        self.admission.ban(ip);
         let mut cut = 0;
         for key in 0..self.sessions.len() {
             let Some(id) = self.id_at(key) else {

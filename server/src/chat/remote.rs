@@ -308,7 +308,7 @@ impl Core {
                 Phase::Member { name } => self.room.remove(name, id),
                 Phase::Waiting { name, .. } => {
                     self.room.remove(name, id);
-                    self.unpend(session.addr.ip());
+                    self.admission.unpend(session.addr.ip());
                 }
                 Phase::Claiming { .. } | Phase::AwaitingName => {}
             }
