@@ -86,7 +86,15 @@ impl Core {
                     }
                 }
             }
-            Ok(Request::Nick { name: wanted }) => self.rename(id, name, wanted, now, out),
+            Ok(Request::Nick { name: wanted }) => {
+                // The name as typed, not as sanitized: a control or bidi character in it is
+                // refused (`ERROR bad-name`), never stripped into someone else's name.
+                let typed = match parse_request(line) {
+                    Ok(Request::Nick { name }) => name,
+                    _ => wanted,
+                };
+                self.rename(id, name, typed, now, out);
+            }
             Ok(Request::Leave) => {
                 self.send(id, &ServerMsg::Bye { text: "goodbye" }, out);
                 self.gone(id, LeaveReason::Left, now, out);

@@ -143,6 +143,30 @@ fn a_room_message_goes_to_everyone_but_the_sender_as_one_shared_line() {
 }
 
 #[test]
+fn a_rename_to_a_name_with_a_control_or_bidi_character_is_bad_name_not_stripped() {
+    let mut h = Harness::auto();
+    let a = h.join("mallory");
+    let b = h.join("bob");
+    for typed in [
+        "ali\u{202E}ce",
+        "ali\u{7}ce",
+        "ali\u{2066}ce",
+        "ali\u{85}ce",
+    ] {
+        h.clear();
+        h.line(a, &format!("/nick {typed}"));
+        let got = h.got(a);
+        assert_eq!(got.len(), 1, "{typed:?}: {got:?}");
+        assert!(got[0].starts_with("ERROR bad-name "), "{typed:?}: {got:?}");
+        assert!(
+            h.got(b).is_empty(),
+            "{typed:?}: the others saw {:?}",
+            h.got(b)
+        );
+    }
+}
+
+#[test]
 fn me_is_an_action_and_needs_text() {
     let mut h = Harness::auto();
     let (a, b) = (h.join("a"), h.join("b"));
