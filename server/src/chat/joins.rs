@@ -38,15 +38,15 @@ impl Core {
             out.close(id);
             return;
         }
-        if self.sessions.len() <= id.key {
-            self.sessions.resize_with(id.key + 1, || None);
-        }
-        self.sessions[id.key] = Some(Session {
-            serial: id.serial,
-            addr,
-            phase: Phase::AwaitingName,
-            renames: Bucket::full(f64::from(NICK_BURST), now.at),
-        });
+        self.sessions.insert(
+            id,
+            Session {
+                serial: id.serial,
+                addr,
+                phase: Phase::AwaitingName,
+                renames: Bucket::full(f64::from(NICK_BURST), now.at),
+            },
+        );
         self.prompt(id, out);
         out.arm(now.at + self.config.login_timeout, id, CoreTimer::Login);
     }

@@ -15,6 +15,7 @@
 //! # Layout
 //! - [`room`]: names, members and waiting joins (the index the rules consult).
 //! - [`history`]: the room's last messages.
+//! - `sessions`: every connection's session and where it is in its life.
 //! - [`admission`]: who may connect and wait: bans, cool-downs, the waiting room's bounds,
 //!   `--max-clients` and `--max-per-ip` (state and rules, no sending).
 //! - `joins`: the way in, step by step: connecting, naming, waiting, approval, denial.
@@ -32,16 +33,15 @@ pub mod outgoing;
 mod remote;
 mod requests;
 pub mod room;
+mod sessions;
 
 use std::fmt;
-use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Instant, SystemTime};
 
 use chat_common::framing::Frame;
 use chat_common::protocol::{ErrorCode, LeaveReason, ServerMsg};
 
-use crate::bucket::Bucket;
 use crate::config::Config;
 pub use admission::{Admission, ConnectRefusal};
 use bus::{Event, ToBridge};
@@ -49,6 +49,7 @@ use history::History;
 use operator::Announcer;
 pub use outgoing::{Dialect, Outgoing};
 use room::Room;
+use sessions::{session_name, Phase, Session, Sessions};
 
 /// A connection's identity: its slab key and a serial unique for the server's life, so an effect
 /// or timer meant for a closed connection can never reach the one that reuses its slot.
@@ -128,36 +129,12 @@ pub trait Outbox {
 /// The name prompt.
 pub const NAME_PROMPT: &str = "choose a name: 1-32 of A-Z a-z 0-9 _ -";
 
-/// Where a session is in its life. A closed session is simply gone from the core.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Phase {
-    /// Connected; no valid name offered yet. The login timer runs.
-    AwaitingName,
-    /// Offered a valid name that is being claimed in the cluster (`--cluster` only); the answer
-    /// ([`Core::cluster_input`]) admits it, lets it wait, or refuses the name.
-    Claiming { name: Rc<str> },
-    /// Offered a valid name, reserved; the operator decides. The approval timer runs.
-    Waiting { name: Rc<str>, since: Instant },
-    /// In the room.
-    Member { name: Rc<str> },
-}
-
-/// What the core knows of one connection.
-#[derive(Debug)]
-struct Session {
-    serial: u64,
-    addr: SocketAddr,
-    phase: Phase,
-    /// Renames allowed (members only; see [`crate::config::NICK_BURST`]).
-    renames: Bucket,
-}
-
 /// The rules of the room.
 #[derive(Debug)]
 pub struct Core {
     config: Config,
-    /// Sessions by slab key; `None` where no session lives. Grows to the highest key used.
-    sessions: Vec<Option<Session>>,
+    /// Who is connected and where each is in its life.
+    sessions: Sessions,
     room: Room,
     history: History,
     /// Bans, cool-downs, the waiting room's bounds, the consoles' presence.
@@ -179,7 +156,7 @@ impl Core {
             remote: config.cluster.is_some().then(remote::Remote::default),
             admission: Admission::new(&config, consoles),
             config,
-            sessions: Vec::new(),
+            sessions: Sessions::default(),
             room: Room::default(),
             announcer: Announcer::default(),
             shutting_down: false,
@@ -205,38 +182,21 @@ impl Core {
     }
 
     fn session(&self, id: ConnId) -> Option<&Session> {
-        self.sessions
-            .get(id.key)
-            .and_then(Option::as_ref)
-            .filter(|s| s.serial == id.serial)
+        self.sessions.get(id)
     }
 
     fn session_mut(&mut self, id: ConnId) -> Option<&mut Session> {
-        self.sessions
-            .get_mut(id.key)
-            .and_then(Option::as_mut)
-            .filter(|s| s.serial == id.serial)
+        self.sessions.get_mut(id)
     }
 
     /// Removes and returns a session.
     fn take_session(&mut self, id: ConnId) -> Option<Session> {
-        let slot = self.sessions.get_mut(id.key)?;
-        if slot.as_ref().is_some_and(|s| s.serial == id.serial) {
-            slot.take()
-        } else {
-            None
-        }
+        self.sessions.take(id)
     }
 
     /// The id of the session in slot `key`.
     fn id_at(&self, key: usize) -> Option<ConnId> {
-        self.sessions
-            .get(key)
-            .and_then(Option::as_ref)
-            .map(|s| ConnId {
-                key,
-                serial: s.serial,
-            })
+        self.sessions.id_at(key)
     }
 
     /// Builds a message once, for any number of queues to share.
@@ -408,7 +368,7 @@ impl Core {
         let bye = self.format(&ServerMsg::Bye {
             text: "server shutting down",
         });
-        for key in 0..self.sessions.len() {
+        for key in 0..self.sessions.slots() {
             if let Some(id) = self.id_at(key) {
                 out.send(id, &bye);
                 out.close(id);
@@ -419,13 +379,6 @@ impl Core {
                 }
             }
         }
-    }
-}
-
-fn session_name(session: &Session) -> Option<&Rc<str>> {
-    match &session.phase {
-        Phase::Waiting { name, .. } | Phase::Member { name } => Some(name),
-        Phase::AwaitingName | Phase::Claiming { .. } => None,
     }
 }
 

@@ -42,6 +42,44 @@ pub(super) struct Announcer {
     tick_armed: bool,
 }
 
+impl Announcer {
+    /// An announcement at `now`: `Ok(())` to print it, or it is counted and `Err(Some(at))`
+    /// asks for the summing-up at `at` (`Err(None)`: already asked for).
+    fn offer(&mut self, kind: Announcement, now: Instant) -> Result<(), Option<Instant>> {
+        let start = match self.window_start {
+            Some(start) if now.saturating_duration_since(start) < ANNOUNCE_WINDOW => start,
+            _ => {
+                self.shown = 0;
+                self.window_start = Some(now);
+                now
+            }
+        };
+        if self.shown < ANNOUNCE_PER_SECOND {
+            self.shown += 1;
+            return Ok(());
+        }
+        match kind {
+            Announcement::Request => self.held_requests += 1,
+            Announcement::Withdrawn => self.held_withdrawals += 1,
+        }
+        if self.tick_armed {
+            return Err(None);
+        }
+        self.tick_armed = true;
+        Err(Some(start + ANNOUNCE_WINDOW))
+    }
+
+    /// The window ended: how many requests and withdrawals were held back (and are now
+    /// forgotten).
+    fn tick(&mut self) -> (u64, u64) {
+        self.tick_armed = false;
+        let held = (self.held_requests, self.held_withdrawals);
+        self.held_requests = 0;
+        self.held_withdrawals = 0;
+        held
+    }
+}
+
 impl Core {
     /// Prints an announcement, or counts it when the window's share is used up.
     pub(super) fn announce(
@@ -51,38 +89,19 @@ impl Core {
         out: &mut impl Outbox,
         line: fmt::Arguments<'_>,
     ) {
-        let a = &mut self.announcer;
-        let start = match a.window_start {
-            Some(start) if now.at.saturating_duration_since(start) < ANNOUNCE_WINDOW => start,
-            _ => {
-                a.shown = 0;
-                a.window_start = Some(now.at);
-                now.at
+        match self.announcer.offer(kind, now.at) {
+            Ok(()) => out.console(Audience::All, line),
+            Err(Some(at)) => {
+                let nobody = ConnId { key: 0, serial: 0 };
+                out.arm(at, nobody, CoreTimer::Announce);
             }
-        };
-        if a.shown < ANNOUNCE_PER_SECOND {
-            a.shown += 1;
-            out.console(Audience::All, line);
-            return;
-        }
-        match kind {
-            Announcement::Request => a.held_requests += 1,
-            Announcement::Withdrawn => a.held_withdrawals += 1,
-        }
-        if !a.tick_armed {
-            a.tick_armed = true;
-            let nobody = ConnId { key: 0, serial: 0 };
-            out.arm(start + ANNOUNCE_WINDOW, nobody, CoreTimer::Announce);
+            Err(None) => {}
         }
     }
 
     /// The window ended: sum up what was held back.
     pub(super) fn announce_tick(&mut self, _now: Now, out: &mut impl Outbox) {
-        let a = &mut self.announcer;
-        a.tick_armed = false;
-        let (requests, withdrawals) = (a.held_requests, a.held_withdrawals);
-        a.held_requests = 0;
-        a.held_withdrawals = 0;
+        let (requests, withdrawals) = self.announcer.tick();
         if requests + withdrawals > 0 {
             let waiting = self.room.waiting();
             out.console(
@@ -318,7 +337,7 @@ impl Core {
     fn ban(&mut self, ip: IpAddr, now: Now, out: &mut impl Outbox) -> usize {
         self.admission.ban(ip);
         let mut cut = 0;
-        for key in 0..self.sessions.len() {
+        for key in 0..self.sessions.slots() {
             let Some(id) = self.id_at(key) else {
                 continue;
             };

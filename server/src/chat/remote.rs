@@ -293,7 +293,7 @@ impl Core {
         };
         let bye = self.format(&ServerMsg::Bye { text: CUT_OFF_BYE });
         let mut cut = 0;
-        for key in 0..self.sessions.len() {
+        for key in 0..self.sessions.slots() {
             let Some(id) = self.id_at(key) else { continue };
             let in_room = self
                 .session(id)
