@@ -22,7 +22,7 @@ use std::time::SystemTime;
 use chat_common::protocol::ServerMsg;
 
 /// A wire syntax a connection speaks. Today only [`Dialect::Line`]; a new dialect adds a
-/// variant, its slot in [`Dialect::COUNT`] and its arm in [`Dialect::encode`].
+/// variant, its slot in [`Dialect::COUNT`] and its arm in `Dialect::encode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Dialect {
     /// Version 1 and 2 text lines (netcat, the client): the canonical line as it is.
