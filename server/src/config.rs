@@ -50,6 +50,9 @@ pub const DEFAULT_HISTORY: usize = 50;
 /// reference counts (16) and the allocator's header and rounding (16). So a member fed many tiny
 /// lines is cut off at the same real memory as one fed big lines.
 pub const QUEUE_LINE_OVERHEAD: usize = 64;
+/// What one request to the cluster bridge costs beyond its bytes, counted against
+/// [`QUEUE_LIMIT`] (its slot, its strings' headers).
+pub const BRIDGE_ENTRY_OVERHEAD: usize = 64;
 /// Longest prefix the server puts before a member's text (`PRIV <32> <32> magenta `), so a
 /// burst's cost in a recipient's queue can be bounded at start.
 pub const MAX_LINE_PREFIX: usize = 80;
@@ -76,6 +79,19 @@ pub const QUEUE_RELEASE_DELAY: Duration = Duration::from_secs(1);
 pub const WHO_LINE_BYTES: usize = 400;
 /// Longest console command line, in bytes.
 pub const CONSOLE_MAX_LINE: usize = 4096;
+/// Most join requests and withdrawals printed on the consoles in one [`ANNOUNCE_WINDOW`]; the
+/// rest are summed up in one line when it ends.
+pub const ANNOUNCE_PER_SECOND: u32 = 10;
+/// The window [`ANNOUNCE_PER_SECOND`] counts in.
+pub const ANNOUNCE_WINDOW: Duration = Duration::from_secs(1);
+
+// Limits defined beside the code they bound, named here too so this file lists every one.
+pub use crate::cluster::{INBOX_CAPACITY, INBOX_PER_ROUND, LOG_MAXLEN, QUEUE_LIMIT, READ_COUNT};
+pub use crate::console::control::CONTROL_BACKLOG_MAX;
+pub use crate::console::io::CONSOLE_OUT_MAX;
+pub use crate::reactor::conn::GATHER_BYTES;
+pub use crate::reactor::tls::TLS_BUFFER;
+
 /// Largest `--history`: each entry holds up to `--max-line` bytes.
 pub const MAX_HISTORY: usize = 100_000;
 /// Largest `--send-buffer` accepted (the kernel caps it further at `net.core.wmem_max`).

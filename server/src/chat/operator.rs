@@ -9,7 +9,7 @@
 use std::fmt;
 use std::net::IpAddr;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use chat_common::protocol::{LeaveReason, ServerMsg};
 use chat_common::sanitize::sanitize;
@@ -18,10 +18,7 @@ use super::bus::Event;
 use super::{Audience, ConnId, ConsoleId, Core, CoreTimer, Now, Outbox, Phase};
 use crate::console::{self, Command};
 
-/// Most join requests and withdrawals printed in one second; the rest are summed up.
-pub const ANNOUNCE_PER_SECOND: u32 = 10;
-/// The window the above counts in.
-const ANNOUNCE_WINDOW: Duration = Duration::from_secs(1);
+use crate::config::{ANNOUNCE_PER_SECOND, ANNOUNCE_WINDOW};
 
 /// Which announcement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

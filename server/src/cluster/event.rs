@@ -8,6 +8,8 @@
 
 use chat_common::protocol::{validate_name, LeaveReason};
 
+use crate::config::BRIDGE_ENTRY_OVERHEAD;
+
 pub use crate::chat::bus::{
     from_wall_ms, wall_ms, Entry, Event, FromBridge, LogId, RemoteEntry, ToBridge,
 };
@@ -100,7 +102,7 @@ impl Event {
     /// Bytes this event holds, for the bridge queue's accounting.
     pub fn cost(&self) -> usize {
         let (_, args) = self.encode();
-        64 + args.iter().map(|a| a.len()).sum::<usize>()
+        BRIDGE_ENTRY_OVERHEAD + args.iter().map(|a| a.len()).sum::<usize>()
     }
 }
 
@@ -109,8 +111,10 @@ impl ToBridge {
     pub fn cost(&self) -> usize {
         match self {
             ToBridge::Publish { event, .. } => event.cost(),
-            ToBridge::Claim { name, .. } | ToBridge::Release { name } => 64 + 2 * name.len(),
-            ToBridge::Leave => 64,
+            ToBridge::Claim { name, .. } | ToBridge::Release { name } => {
+                BRIDGE_ENTRY_OVERHEAD + 2 * name.len()
+            }
+            ToBridge::Leave => BRIDGE_ENTRY_OVERHEAD,
         }
     }
 }

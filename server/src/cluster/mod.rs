@@ -39,9 +39,9 @@ pub const QUEUE_LIMIT: usize = 32 * 1024 * 1024;
 /// Messages from the bridge that may wait for the reactor (each holds at most
 /// [`READ_COUNT`] entries, so at most about 16 x 500 x 4 KiB = 32 MiB of lines at the longest
 /// `--max-line`, usually far less); the reader waits (and Redis keeps the log) past it.
-const INBOX_CAPACITY: usize = 16;
+pub const INBOX_CAPACITY: usize = 16;
 /// Entries read in one `XREAD`.
-const READ_COUNT: usize = 500;
+pub const READ_COUNT: usize = 500;
 /// Events appended in one script call.
 const BATCH: usize = 512;
 /// Messages from the bridge the reactor handles in one round before it serves sockets again.
