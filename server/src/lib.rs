@@ -15,6 +15,7 @@
 //!   threads and the encoding of the core's events in the Redis stream.
 //! - [`reactor`]: the I/O shell: the event loop, connections, queues, timers, signals.
 //! - [`console`]: the operator's commands (pure parsing) and the consoles' non-blocking I/O.
+//! - [`listen`]: binding the listeners (backlog, send buffer) and the open-file limit.
 //! - [`timers`]: every deadline in one heap.
 //! - [`tls_config`]: the TLS certificate and key files, loaded into a rustls config.
 //! - [`bucket`]: the token bucket behind every rate.
@@ -25,6 +26,7 @@ pub mod chat;
 pub mod cluster;
 pub mod config;
 pub mod console;
+pub mod listen;
 pub mod memory;
 pub mod reactor;
 pub mod timers;

@@ -7,12 +7,13 @@ use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use chat_server::config::{self, ClusterConfig, Config, ConfigError, LISTEN_BACKLOG};
+use chat_server::config::{self, ClusterConfig, Config, ConfigError};
+use chat_server::listen;
 use chat_server::reactor::Reactor;
 use chat_server::tls_config::TlsFiles;
 use chat_server::{ConsoleInput, Listeners, TlsListener};
 use clap::Parser;
-use log::{info, warn, LevelFilter};
+use log::{info, LevelFilter};
 
 /// Exit statuses, in one place.
 mod exit {
@@ -200,23 +201,9 @@ impl Args {
     }
 }
 
-/// Binds the listener with [`LISTEN_BACKLOG`] (socket2: std has no way to set the backlog) and,
-/// unless `send_buffer` is 0, that send buffer size, which Linux gives every accepted connection.
-fn bind(addr: SocketAddr, send_buffer: usize) -> io::Result<TcpListener> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    socket.set_reuse_address(true)?;
-    if send_buffer > 0 {
-        socket.set_send_buffer_size(send_buffer)?;
-    }
-    socket.bind(&addr.into())?;
-    socket.listen(LISTEN_BACKLOG)?;
-    Ok(socket.into())
-}
-
-/// [`bind`], and the address it got (port 0 picks one); says what failed on standard error.
+/// [`listen::bind`], and the address it got (port 0 picks one); says what failed on standard error.
 fn bind_local(addr: SocketAddr, send_buffer: usize) -> Result<(TcpListener, SocketAddr), ExitCode> {
-    let listener = bind(addr, send_buffer).map_err(|e| {
+    let listener = listen::bind(addr, send_buffer).map_err(|e| {
         eprintln!("chat-server: cannot listen on {addr}: {e}");
         ExitCode::from(exit::BIND)
     })?;
@@ -280,20 +267,6 @@ fn init_logging(args: &Args) -> Result<(), String> {
     result.map_err(|e| format!("cannot start logging: {e}"))
 }
 
-/// Raises the open-file soft limit as far as `--max-clients` needs, up to the hard limit.
-fn raise_fd_limit(max_clients: usize) {
-    // Connections plus the listener, stdin, stdout, stderr, epoll, signal pipe, spare, log.
-    let want = max_clients as u64 + 32;
-    match rlimit::increase_nofile_limit(want) {
-        Ok(got) if got < want => warn!(
-            "open-file limit is {got}, below the {want} that --max-clients {max_clients} needs; \
-             connections past it are refused"
-        ),
-        Ok(_) => {}
-        Err(e) => warn!("cannot raise the open-file limit: {e}"),
-    }
-}
-
 fn main() -> ExitCode {
     let args = Args::parse();
     if let Some(what) = &args.generate {
@@ -340,7 +313,7 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::USAGE);
         }
     };
-    raise_fd_limit(config.max_clients);
+    listen::raise_fd_limit(config.max_clients);
     // Both are bound before either is announced, so a printed address always works.
     let mut listeners = Listeners {
         plain: None,
