@@ -79,6 +79,9 @@ pub const QUEUE_RELEASE_DELAY: Duration = Duration::from_secs(1);
 pub const WHO_LINE_BYTES: usize = 400;
 /// Longest console command line, in bytes.
 pub const CONSOLE_MAX_LINE: usize = 4096;
+/// Bytes of a replay (the history on join) taken into a member's queue at a time, when the
+/// queue has drained: the replay goes as fast as the member reads and never fills its queue.
+pub const REPLAY_SLICE: usize = 64 * 1024;
 /// Most join requests and withdrawals printed on the consoles in one [`ANNOUNCE_WINDOW`]; the
 /// rest are summed up in one line when it ends.
 pub const ANNOUNCE_PER_SECOND: u32 = 10;

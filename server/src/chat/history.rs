@@ -37,12 +37,9 @@ impl History {
         self.entries.push_back(Rc::clone(msg));
     }
 
-    /// Calls `each` with every entry as a `HIST <time> <line>` message (written with `buf` as
-    /// scratch), oldest first; the replayed message keeps the original's time and id.
-    pub fn replay(&self, buf: &mut Vec<u8>, mut each: impl FnMut(Rc<Outgoing>)) {
-        for msg in &self.entries {
-            each(hist(msg, buf));
-        }
+    /// The messages held, oldest first (shared: a refcount each), for a paced replay.
+    pub fn snapshot(&self) -> impl ExactSizeIterator<Item = Rc<Outgoing>> + '_ {
+        self.entries.iter().cloned()
     }
 
     /// Number of messages held.
@@ -90,9 +87,9 @@ mod tests {
             ));
         }
         let mut got = Vec::new();
-        h.replay(&mut Vec::new(), |l| {
-            got.push(String::from_utf8(l.line().to_vec()).unwrap())
-        });
+        for m in h.snapshot() {
+            got.push(String::from_utf8(hist(&m, &mut Vec::new()).line().to_vec()).unwrap());
+        }
         assert_eq!(
             got,
             vec![

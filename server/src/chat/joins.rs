@@ -12,6 +12,7 @@ use chat_common::protocol::{validate_name, ErrorCode, ServerMsg};
 use super::admission::WaitRefusal;
 use super::bus::Event;
 use super::operator::Announcement;
+use super::replay::Replay;
 use super::{Audience, ConnId, Core, CoreTimer, Now, Outbox, Phase, Session, NAME_PROMPT};
 use crate::bucket::Bucket;
 use crate::config::NICK_BURST;
@@ -208,9 +209,9 @@ impl Core {
             },
             out,
         );
-        let mut buf = std::mem::take(&mut self.fmt);
-        self.history.replay(&mut buf, |line| out.send(id, &line));
-        self.fmt = buf;
+        if !self.history.is_empty() {
+            out.replay(id, Replay::history(self.history.snapshot()));
+        }
         self.broadcast(&ServerMsg::Join { name: &name }, Some(id), out);
         if was_waiting {
             out.console(

@@ -15,6 +15,7 @@
 //! # Layout
 //! - [`room`]: names, members and waiting joins (the index the rules consult).
 //! - [`history`]: the room's last messages.
+//! - [`replay`]: paced replays (the history on join), written as the member reads.
 //! - `sessions`: every connection's session and where it is in its life.
 //! - [`admission`]: who may connect and wait: bans, cool-downs, the waiting room's bounds,
 //!   `--max-clients` and `--max-per-ip` (state and rules, no sending).
@@ -31,6 +32,7 @@ mod joins;
 mod operator;
 pub mod outgoing;
 mod remote;
+pub mod replay;
 mod requests;
 pub mod room;
 mod sessions;
@@ -48,6 +50,7 @@ use bus::{Event, ToBridge};
 use history::History;
 use operator::Announcer;
 pub use outgoing::{Dialect, Outgoing};
+pub use replay::Replay;
 use room::Room;
 use sessions::{session_name, Phase, Session, Sessions};
 
@@ -110,6 +113,9 @@ pub trait Outbox {
     /// Queues a message for a connection, to be encoded in its dialect. The same message may go
     /// to many (a refcount each; each dialect encodes it once).
     fn send(&mut self, to: ConnId, msg: &Rc<Outgoing>);
+    /// Queues a paced replay for a connection: written as it reads, after what is queued for it
+    /// so far and before anything queued later (see [`replay`]).
+    fn replay(&mut self, to: ConnId, replay: Replay);
     /// Closes a connection politely: what is queued (its BYE or DENIED) goes out first. The core
     /// has already forgotten it and sends it nothing more.
     fn close(&mut self, id: ConnId);
