@@ -82,6 +82,9 @@ pub const CONSOLE_MAX_LINE: usize = 4096;
 /// Bytes of a replay (the history on join) taken into a member's queue at a time, when the
 /// queue has drained: the replay goes as fast as the member reads and never fills its queue.
 pub const REPLAY_SLICE: usize = 64 * 1024;
+/// What each history entry still to replay costs in a newcomer's queue (its slot: the message
+/// itself is shared with the history).
+pub const REPLAY_ENTRY_COST: usize = std::mem::size_of::<std::rc::Rc<crate::chat::Outgoing>>();
 /// Most join requests and withdrawals printed on the consoles in one [`ANNOUNCE_WINDOW`]; the
 /// rest are summed up in one line when it ends.
 pub const ANNOUNCE_PER_SECOND: u32 = 10;
@@ -232,6 +235,15 @@ impl Config {
             .saturating_add(lines.saturating_mul(MAX_LINE_PREFIX + QUEUE_LINE_OVERHEAD))
     }
 
+    /// The most a newcomer's queue holds when its history replay starts: the replay's slots
+    /// ([`REPLAY_ENTRY_COST`] per entry; the lines themselves are shared and taken a
+    /// [`REPLAY_SLICE`] at a time as it reads) and its `WELCOME` line.
+    pub fn replay_cost(&self) -> usize {
+        self.history
+            .saturating_mul(REPLAY_ENTRY_COST)
+            .saturating_add(MAX_LINE_PREFIX + QUEUE_LINE_OVERHEAD)
+    }
+
     /// Checks every limit, alone and against the others, once: a sender's allowed burst must fit
     /// in a recipient's queue, or one member could get a healthy reader dropped.
     pub fn validate(self) -> Result<Config, ConfigError> {
@@ -259,6 +271,14 @@ impl Config {
         }
         if self.history > MAX_HISTORY {
             return Err(ConfigError::History(self.history));
+        }
+        let replay = self.replay_cost();
+        if replay > self.max_queue {
+            return Err(ConfigError::HistoryTooBigForQueue {
+                history: self.history,
+                cost: replay,
+                max_queue: self.max_queue,
+            });
         }
         if let Some(cluster) = &self.cluster {
             cluster.validate()?;
@@ -357,6 +377,15 @@ pub enum ConfigError {
     ClusterTimeout(f64),
     /// `--cluster` is not a `redis://` URL (the value, its password hidden).
     ClusterUrl(String),
+    /// A newcomer's replay cursor does not fit its queue.
+    HistoryTooBigForQueue {
+        /// `--history`.
+        history: usize,
+        /// [`Config::replay_cost`].
+        cost: usize,
+        /// `--max-queue`.
+        max_queue: usize,
+    },
     /// A full burst does not fit in a reader's queue.
     BurstTooBig {
         /// `--burst`.
@@ -408,6 +437,15 @@ impl fmt::Display for ConfigError {
             ConfigError::ClusterUrl(v) => write!(
                 f,
                 "--cluster must be a redis:// URL (rediss:// is not built in: see docs/CLUSTER.md), not {v:?}"
+            ),
+            ConfigError::HistoryTooBigForQueue {
+                history,
+                cost,
+                max_queue,
+            } => write!(
+                f,
+                "--history {history} needs {cost} bytes of a newcomer's queue for its replay, more than \
+                 --max-queue {max_queue}: lower --history or raise --max-queue"
             ),
             ConfigError::BurstTooBig {
                 burst,
