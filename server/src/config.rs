@@ -42,6 +42,9 @@ pub const DEFAULT_MAX_PENDING_PER_IP: usize = 3;
 /// Default `--name-cooldown`, in seconds: after a join is denied by the operator or the
 /// approval timeout, its address may not wait for that name again for this long.
 pub const DEFAULT_NAME_COOLDOWN_SECS: f64 = 60.0;
+/// Default `--name-hold`, in seconds: a member's name that left (or was renamed away) stays
+/// reserved for its address this long, so nobody else can speak as them at once.
+pub const DEFAULT_NAME_HOLD_SECS: f64 = 60.0;
 /// Default `--history`: room messages kept for newcomers.
 pub const DEFAULT_HISTORY: usize = 50;
 
@@ -191,6 +194,8 @@ pub struct Config {
     pub max_pending_per_ip: usize,
     /// How long a refused (address, name) may not wait again; zero turns it off.
     pub name_cooldown: Duration,
+    /// How long a name that left stays its owner's; zero turns it off.
+    pub name_hold: Duration,
     /// Room messages kept for newcomers (0: none).
     pub history: usize,
     /// The kernel's send buffer per connection in bytes (`--send-buffer`; 0: autotuning).
@@ -219,6 +224,7 @@ impl Default for Config {
             rate_bytes: DEFAULT_RATE_BYTES,
             max_pending_per_ip: DEFAULT_MAX_PENDING_PER_IP,
             name_cooldown: Duration::from_secs_f64(DEFAULT_NAME_COOLDOWN_SECS),
+            name_hold: Duration::from_secs_f64(DEFAULT_NAME_HOLD_SECS),
             history: DEFAULT_HISTORY,
             send_buffer: DEFAULT_SEND_BUFFER,
             control: None,

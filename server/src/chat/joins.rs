@@ -86,6 +86,12 @@ impl Core {
             self.prompt(id, out);
             return;
         }
+        if let Some(left) = self.admission.held_against(ip, name, now.at) {
+            let text = held_text(name, left);
+            self.send_error(id, ErrorCode::NameTaken, &text, out);
+            self.prompt(id, out);
+            return;
+        }
         if self.admission.cooling_down(ip, name, now.at) {
             let text = format!("the name {name} was refused a moment ago; try again later");
             self.send_error(id, ErrorCode::NameTaken, &text, out);
@@ -275,4 +281,12 @@ impl Core {
             }
         }
     }
+}
+
+/// The `ERROR name-taken` text for a name held for the member who just left it.
+pub(super) fn held_text(name: &str, left: std::time::Duration) -> String {
+    let secs = left.as_secs() + 1;
+    format!(
+        "the name {name} was in use a moment ago and is kept for its owner; try again in {secs} s"
+    )
 }

@@ -239,6 +239,22 @@ impl Core {
         self.fan_out(&line, except, out);
     }
 
+    /// A `LEAVE` or `NICK` to every member; into the history too when `who` has a line there,
+    /// so a newcomer sees where one speaker of a name ends.
+    fn announce_in_room(
+        &mut self,
+        msg: &ServerMsg<'_>,
+        who: &str,
+        now: Now,
+        out: &mut impl Outbox,
+    ) {
+        let line = self.format_at(msg, now);
+        self.fan_out(&line, None, out);
+        if self.history.has_spoken(who) {
+            self.history.record_event(&line);
+        }
+    }
+
     /// A line arrived from a connection (or the framer refused one).
     pub fn input(&mut self, id: ConnId, frame: Frame<'_>, now: Now, out: &mut impl Outbox) {
         match frame {
@@ -328,6 +344,7 @@ impl Core {
         match &session.phase {
             Phase::Member { name } => {
                 self.room.remove(name, id);
+                self.admission.hold_name(name, session.addr.ip(), now.at);
                 self.publish(
                     || Event::Leave {
                         name: name.to_string(),
@@ -337,7 +354,7 @@ impl Core {
                     out,
                 );
                 if !self.shutting_down {
-                    self.broadcast(&ServerMsg::Leave { name, reason }, None, out);
+                    self.announce_in_room(&ServerMsg::Leave { name, reason }, name, now, out);
                     out.console(
                         Audience::All,
                         format_args!("left {name} ({})", reason.as_str()),
