@@ -88,6 +88,14 @@ pub const REPLAY_SLICE: usize = 64 * 1024;
 /// What each history entry still to replay costs in a newcomer's queue (its slot: the message
 /// itself is shared with the history).
 pub const REPLAY_ENTRY_COST: usize = std::mem::size_of::<std::rc::Rc<crate::chat::Outgoing>>();
+/// Queue cost of other servers' entries handed to the core at once when a batch is paced (at
+/// most a quarter of `--max-queue` too): see `reactor/cluster.rs`.
+pub const CATCHUP_SLICE: usize = 64 * 1024;
+/// A reader whose output has not moved for this long no longer holds back other servers'
+/// entries (its `--stall-timeout` and `--max-queue` deal with it).
+pub const CATCHUP_PATIENCE: Duration = Duration::from_secs(1);
+/// How often held entries look again at the readers when no event wakes the loop.
+pub const CATCHUP_RECHECK: Duration = Duration::from_millis(20);
 /// Most join requests and withdrawals printed on the consoles in one [`ANNOUNCE_WINDOW`]; the
 /// rest are summed up in one line when it ends.
 pub const ANNOUNCE_PER_SECOND: u32 = 10;
