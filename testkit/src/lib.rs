@@ -20,6 +20,8 @@
 //!   for the descriptor count to settle.
 //! - [`limits`]: raising the open-file limit; tests that need many descriptors fail unless
 //!   [`limits::ALLOW_SKIP`] is set.
+//! - [`room`]: a room of members logged in at once, marker messages that prove nothing else
+//!   arrived, `/who`, and joins from other loopback hosts.
 //! - [`healthy`]: members that chat in the background and check they get everything in order.
 //! - [`pipe`]: a child's output (console, client screen) as lines awaited with a deadline.
 //! - [`misc`]: a lock between heavy and light tests, a seeded random generator, a failure
@@ -33,6 +35,7 @@ pub mod limits;
 pub mod misc;
 pub mod pipe;
 pub mod proc;
+pub mod room;
 pub mod server;
 
 use std::time::Duration;
@@ -43,8 +46,13 @@ pub use limits::{ensure_nofile, nofile_limits, raise_nofile, require_nofile, ALL
 pub use misc::{filler, heavy, light, Failures, Rng, TestLock};
 pub use pipe::{pipe_lines, PipeLines};
 pub use proc::{
-    await_fds, expect_alive, expect_fds_back, fd_baseline, fd_count, fd_list, ignores_sigpipe,
-    listen_backlog, peak_rss_kib, rss_kib, status_kib,
+    await_fds, expect_alive, expect_fds_back, expect_memory_bounded, fd_baseline, fd_count,
+    fd_list, ignores_sigpipe, listen_backlog, peak_rss_kib, rss_bytes, rss_kib, status_kib,
+    FAULT_RSS_BUDGET_KIB, SETTLE,
+};
+pub use room::{
+    churn_once, expect_online, host, join_from, marker, marker_as, offer_from, room,
+    send_tiny_and_sync,
 };
 pub use server::{server_bin, target_bin, Console, Server, ServerBuilder};
 

@@ -151,6 +151,30 @@ pub fn expect_alive(server: &Server) {
     );
 }
 
+/// How long the server may take to notice closes and free descriptors.
+pub const SETTLE: Duration = Duration::from_secs(10);
+
+/// Memory a fault may add to the server's peak, in KiB: "tens of MiB whatever peers send".
+pub const FAULT_RSS_BUDGET_KIB: u64 = 24 * 1024;
+
+/// Asserts the server's peak memory grew by less than `budget_kib` since `before_kib`.
+#[track_caller]
+pub fn expect_memory_bounded(server: &Server, what: &str, before_kib: u64, budget_kib: u64) {
+    let peak = peak_rss_kib(server.pid());
+    let now = rss_kib(server.pid());
+    eprintln!("{what}: RSS before {before_kib} KiB, peak {peak} KiB, now {now} KiB");
+    assert!(
+        peak.saturating_sub(before_kib) < budget_kib,
+        "{what}: peak RSS {peak} KiB grew more than {budget_kib} KiB over {before_kib} KiB"
+    );
+}
+
+/// Memory of the server now, in bytes.
+#[track_caller]
+pub fn rss_bytes(server: &Server) -> u64 {
+    rss_kib(server.pid()) * 1024
+}
+
 /// The listen backlog of the socket listening on 127.0.0.1:`port` (Send-Q of a listening socket
 /// in `ss -ltn`), or `None` when `ss` cannot tell.
 pub fn listen_backlog(port: u16) -> Option<usize> {
