@@ -4,11 +4,6 @@
 //! a server bug, since fixed: a stalled stderr blocked the reactor.
 #![allow(clippy::unwrap_used)]
 
-use std::io::Write;
-use std::net::SocketAddr;
-use std::thread;
-use std::time::Instant;
-
 use chat_testkit::{
     expect_alive, expect_fds_back, fd_count, filler, light, skip_to, Client, Healthy, Server,
     SETTLE, TIMEOUT,
@@ -56,113 +51,21 @@ fn log_file_on_a_full_disk_does_not_disturb_serving() {
     );
 }
 
-/// A server whose stdout (the operator console) or stderr (the log) nobody reads, as when the
-/// operator's terminal is paused (Ctrl-S) or piped into a stuck program. Console lines that are
-/// read go to a channel. Killed when dropped.
-struct StalledPipes {
-    child: std::process::Child,
-    addr: SocketAddr,
-    console: Option<std::sync::mpsc::Receiver<String>>,
-}
-
-impl StalledPipes {
-    /// Starts the server with `args`; `read_stdout` and `read_stderr` say which pipes are read
-    /// (the other ones are left to fill up). Standard input is a pipe kept open.
-    fn start(args: &[&str], read_stdout: bool, read_stderr: bool) -> StalledPipes {
-        use std::io::BufRead;
-        use std::process::{Command, Stdio};
-        let mut child = Command::new(chat_testkit::server_bin())
-            .args(["--listen", "127.0.0.1:0"])
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-        let mut first = String::new();
-        stdout.read_line(&mut first).unwrap();
-        let addr = first
-            .trim()
-            .strip_prefix("listening on ")
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("first line {first:?}"));
-        let console = read_stdout.then(|| {
-            let (tx, rx) = std::sync::mpsc::channel();
-            thread::spawn(move || {
-                for line in stdout.lines() {
-                    let Ok(line) = line else { break };
-                    if tx.send(line).is_err() {
-                        break;
-                    }
-                }
-            });
-            rx
-        });
-        if read_stderr {
-            let mut err = child.stderr.take().unwrap();
-            thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
-        }
-        StalledPipes {
-            child,
-            addr,
-            console,
-        }
-    }
-
-    /// Types a console command.
-    fn console(&mut self, command: &str) {
-        let stdin = self.child.stdin.as_mut().unwrap();
-        stdin.write_all(format!("{command}\n").as_bytes()).unwrap();
-    }
-
-    /// Waits for a console line starting with `prefix`.
-    #[track_caller]
-    fn expect_console(&mut self, prefix: &str) {
-        let rx = self.console.as_ref().expect("stdout is not read");
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(line) if line.starts_with(prefix) => return,
-                Ok(_) => {}
-                Err(e) => panic!("no console line {prefix:?}: {e:?}"),
-            }
-        }
-    }
-
-    /// Joins as `name` and has the operator approve it.
-    #[track_caller]
-    fn approved(&mut self, name: &str) -> Client {
-        let mut c = Client::connect(self.addr);
-        c.expect("NAME? ");
-        c.send_line(name);
-        c.expect("WAIT ");
-        self.console(&format!("approve {name}"));
-        c.expect_welcome(name);
-        c
-    }
-}
-
-impl Drop for StalledPipes {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn a_stalled_console_does_not_freeze_the_room() {
     let _lock = light();
-    let server = StalledPipes::start(&["--auto-approve"], false, true);
-    let mut a = Client::connect(server.addr);
+    let server = Server::builder()
+        .args(&["--auto-approve"])
+        .stall_stdout()
+        .start();
+    let mut a = Client::connect(server.addr());
     a.login("a");
-    let mut b = Client::connect(server.addr);
+    let mut b = Client::connect(server.addr());
     b.login("b");
     a.expect_exact("JOIN b");
     // Each join and leave prints a console line; 1500 of each is far past a pipe's 64 KiB.
     for i in 0..1500 {
-        let mut c = Client::connect(server.addr);
+        let mut c = Client::connect(server.addr());
         let name = format!("churn{i}");
         match c.try_next_line(TIMEOUT) {
             Ok(l) if l.starts_with("NAME? ") => {}
@@ -188,18 +91,21 @@ fn a_stalled_console_does_not_freeze_the_room() {
 #[test]
 fn a_stalled_log_pipe_does_not_freeze_the_room() {
     let _lock = light();
-    let mut server = StalledPipes::start(&["--max-pending", "1"], true, false);
+    let mut server = Server::builder()
+        .args(&["--max-pending", "1"])
+        .stall_stderr()
+        .start();
     let mut a = server.approved("a");
     let mut b = server.approved("b");
     a.expect_exact("JOIN b");
     server.expect_console("approved b");
     // One join waits, so every further join is refused with a warning in the log.
-    let mut waiting = Client::connect(server.addr);
+    let mut waiting = Client::connect(server.addr());
     waiting.expect("NAME? ");
     waiting.send_line("w0");
     waiting.expect("WAIT ");
     for i in 0..3000 {
-        let mut c = Client::connect(server.addr);
+        let mut c = Client::connect(server.addr());
         c.send_line(&format!("x{i}"));
         match c.try_next_line(TIMEOUT) {
             Ok(l) if l.starts_with("NAME? ") => {}
