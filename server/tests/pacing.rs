@@ -58,21 +58,18 @@ fn a_byte_burst_does_not_drop_a_reader_at_a_modest_pace() {
     expect_online(&mut s, &["r", "s"]);
 }
 
-#[test]
-fn rate_bytes_paces_a_sender_by_bytes_without_losing_lines() {
-    let _lock = light();
-    let server = Server::start(&[
-        "--auto-approve",
-        "--burst-bytes",
-        "10000",
-        "--rate-bytes",
-        "20000",
-    ]);
+/// The pacing flags under test and 50 lines of 1000 bytes from `a` to `b` in one write: starts
+/// the server with `--auto-approve` and `flags`, checks that `b` gets every line in order, and
+/// returns how long they took, with the server and both members (nothing unread).
+#[track_caller]
+fn fifty_kb(flags: &[&str]) -> (Server, Client, Client, Duration) {
+    let server = Server::builder()
+        .args(&["--auto-approve"])
+        .args(flags)
+        .start();
     let mut a = server.login("a");
     let mut b = server.login("b");
     a.expect_exact("JOIN b");
-    // 50 lines of 1000 bytes: 10 kB at once, then 40 kB at 20 kB/s, about 2 s. The line limits
-    // (50 per second, burst 500) would let all of them through at once.
     let pad = filler("", 996);
     let batch: String = (0..50).map(|i| format!("{i:03} {pad}\n")).collect();
     let start = Instant::now();
@@ -80,7 +77,16 @@ fn rate_bytes_paces_a_sender_by_bytes_without_losing_lines() {
     for i in 0..50 {
         b.expect_exact(&format!("MSG a - {i:03} {pad}"));
     }
-    let took = start.elapsed();
+    (server, a, b, start.elapsed())
+}
+
+#[test]
+fn rate_bytes_paces_a_sender_by_bytes_without_losing_lines() {
+    let _lock = light();
+    // 50 lines of 1000 bytes: 10 kB at once, then 40 kB at 20 kB/s, about 2 s. The line limits
+    // (50 per second, burst 500) would let all of them through at once.
+    let (_server, mut a, mut b, took) =
+        fifty_kb(&["--burst-bytes", "10000", "--rate-bytes", "20000"]);
     eprintln!("50 kB at --burst-bytes 10000 --rate-bytes 20000 took {took:?}");
     assert!(
         took >= Duration::from_millis(1200),
@@ -93,8 +99,8 @@ fn rate_bytes_paces_a_sender_by_bytes_without_losing_lines() {
 #[test]
 fn rate_zero_turns_byte_pacing_off_too() {
     let _lock = light();
-    let server = Server::start(&[
-        "--auto-approve",
+    // The same 50 kB as above, which byte pacing would spread over about 2 s.
+    let (_server, _a, _b, took) = fifty_kb(&[
         "--rate",
         "0",
         "--burst-bytes",
@@ -102,18 +108,6 @@ fn rate_zero_turns_byte_pacing_off_too() {
         "--rate-bytes",
         "20000",
     ]);
-    let mut a = server.login("a");
-    let mut b = server.login("b");
-    a.expect_exact("JOIN b");
-    // The same 50 kB as above, which byte pacing would spread over about 2 s.
-    let pad = filler("", 996);
-    let batch: String = (0..50).map(|i| format!("{i:03} {pad}\n")).collect();
-    let start = Instant::now();
-    a.send_raw(batch.as_bytes());
-    for i in 0..50 {
-        b.expect_exact(&format!("MSG a - {i:03} {pad}"));
-    }
-    let took = start.elapsed();
     eprintln!("50 kB with --rate 0 took {took:?}");
     assert!(
         took < Duration::from_millis(1000),

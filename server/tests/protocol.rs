@@ -88,7 +88,7 @@ fn names_are_unique_without_regard_to_case_among_members() {
 #[test]
 fn names_are_unique_among_waiting_joins_and_freed_by_deny() {
     // Both joins come from 127.0.0.1: without --name-cooldown 0 the refused name would cool
-    // down for this address (tested in hardening2.rs); here it is about the name being freed.
+    // down for this address (tested in admission.rs); here it is about the name being freed.
     let mut server = Server::start(&["--name-cooldown", "0"]);
     let (mut carol, _) = server.join_waiting("carol");
     let mut other = server.connect_prompted();
