@@ -791,11 +791,7 @@ impl Brain {
             },
             ServerMsg::Leave { name, reason } => {
                 self.online = self.online.map(|n| n.saturating_sub(1));
-                let text = match reason {
-                    LeaveReason::Left => format!("{name} left"),
-                    other => format!("{name} left ({})", other.as_str()),
-                };
-                self.note(now, Kind::Event, &text);
+                self.note(now, Kind::Event, &left_text(name, reason));
             }
             ServerMsg::Msg { .. } | ServerMsg::Act { .. } | ServerMsg::Priv { .. } => {
                 let clock = time
@@ -1045,7 +1041,19 @@ impl Brain {
         let parsed = ServerMsg::parse(line);
         let mut entry = match parsed.as_ref().ok().and_then(|m| message_entry(m, &clock)) {
             Some(entry) => entry,
-            None => Entry::new(&now.clock, Kind::Unparsed, line),
+            // A departure or rename of someone who spoke in the history (issue 20), shown as
+            // the live line is: the room's state is not changed by it.
+            None => match parsed {
+                Ok(ServerMsg::Leave { name, reason }) => {
+                    Entry::new(&clock, Kind::Event, &left_text(name, reason))
+                }
+                Ok(ServerMsg::Nick { old, new }) => Entry::new(
+                    &clock,
+                    Kind::Rename,
+                    &format!("{old} is now known as {new}"),
+                ),
+                _ => Entry::new(&now.clock, Kind::Unparsed, line),
+            },
         };
         entry.history = true;
         entry.stamp = Some(sanitize(time).into_owned());
@@ -1314,6 +1322,14 @@ impl Brain {
             self.awaiting_echo.pop_front();
         }
         self.awaiting_echo.push_back(entry);
+    }
+}
+
+/// `bob left`, or `bob left (kicked)` for any other reason than leaving.
+fn left_text(name: &str, reason: LeaveReason) -> String {
+    match reason {
+        LeaveReason::Left => format!("{name} left"),
+        other => format!("{name} left ({})", other.as_str()),
     }
 }
 
@@ -1700,6 +1716,33 @@ mod tests {
         );
         assert_eq!(kept.msg_id, None);
         assert_eq!(by_text("third").msg_id.as_deref(), Some("e1-9"));
+    }
+
+    #[test]
+    fn departures_and_renames_in_the_history_show_as_live_ones_do_marked_as_history() {
+        let (mut b, n) = connected(settings(false, Vec::new()));
+        for l in [
+            "NAME? name?",
+            "ERROR unknown-command HELLO",
+            "WELCOME bob 2",
+            &format!("HIST {T} MSG alice - first"),
+            &format!("HIST {T} LEAVE alice quit"),
+            &format!("HIST {T} NICK carol alice"),
+            &format!("HIST {T} MSG alice - second"),
+        ] {
+            line(&mut b, l, &n);
+        }
+        assert_eq!(
+            &shown(&b)[1..],
+            [
+                format!("[{T}] <alice> first"),
+                format!("[{T}] * alice left (quit)"),
+                format!("[{T}] -- carol is now known as alice"),
+                format!("[{T}] <alice> second"),
+            ]
+        );
+        assert!(b.store.iter().skip(1).all(|e| e.history));
+        assert_eq!(b.online(), Some(2), "history changes no count");
     }
 
     #[test]
