@@ -349,6 +349,13 @@ fn bye_is_kick(text: &str) -> bool {
     text.to_ascii_lowercase().contains("kick")
 }
 
+/// Whether a `BYE` says that this session was resumed by another connection (version 3's
+/// takeover: `BYE resumed elsewhere`). Resuming it back by itself would make two clients take
+/// the session from each other for ever, so the client waits for `/reconnect`.
+fn bye_is_takeover(text: &str) -> bool {
+    text.to_ascii_lowercase().contains("resumed elsewhere")
+}
+
 /// The name a `/nick` line asks for, when the line is a `/nick` with anything after it.
 fn nick_argument(line: &str) -> Option<&str> {
     let rest = line.strip_prefix('/')?;
@@ -847,8 +854,8 @@ impl Brain {
                     return;
                 }
                 let why = format!("the server ended the session: {}", sanitize(text));
-                let kick = bye_is_kick(text);
-                self.stop(now, ExitCode::Removed, &why, !kick);
+                let again = !bye_is_kick(text) && !bye_is_takeover(text);
+                self.stop(now, ExitCode::Removed, &why, again);
             }
         }
     }
@@ -1743,6 +1750,32 @@ mod tests {
         );
         assert!(b.store.iter().skip(1).all(|e| e.history));
         assert_eq!(b.online(), Some(2), "history changes no count");
+    }
+
+    #[test]
+    fn a_session_resumed_elsewhere_is_not_taken_back_by_itself() {
+        let (mut b, n) = connected(settings(true, vec![token(None)]));
+        for l in ["NAME? name?", "HELLO 3", "WELCOME bob 1"] {
+            line(&mut b, l, &n);
+        }
+        line(&mut b, "BYE resumed elsewhere", &n);
+        assert!(matches!(b.link, Link::Ended { .. }), "{:?}", b.link);
+        let later = Now {
+            instant: n.instant + MAX_BACKOFF,
+            ..n.clone()
+        };
+        assert!(b.update(Msg::Tick, &later).is_empty(), "no reconnection");
+        // A shutdown still reconnects.
+        let (mut b, n) = connected(settings(true, Vec::new()));
+        for l in [
+            "NAME? name?",
+            "HELLO 3",
+            "WELCOME bob 1",
+            "BYE server shutting down",
+        ] {
+            line(&mut b, l, &n);
+        }
+        assert!(matches!(b.link, Link::Retrying { .. }));
     }
 
     #[test]
