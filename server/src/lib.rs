@@ -10,6 +10,9 @@
 //!   request and console command does. Events in, effects out; no I/O, no clock.
 //! - [`cluster`]: one room over several servers through Redis (`--cluster`): the bridge
 //!   threads and the room's events as the Redis stream holds them.
+//! - [`store`]: the durable store (`--data-dir`): the room's log, remembered members and bans,
+//!   written by a thread of its own; message ids.
+//! - [`token`]: member tokens: random secrets, their hashes, constant-time checks.
 //! - [`reactor`]: the I/O shell: the event loop, connections, queues, timers, signals.
 //! - [`console`]: the operator's commands (pure parsing) and the consoles' non-blocking I/O.
 //! - [`timers`]: every deadline in one heap.
@@ -24,8 +27,10 @@ pub mod config;
 pub mod console;
 pub mod memory;
 pub mod reactor;
+pub mod store;
 pub mod timers;
 pub mod tls_config;
+pub mod token;
 
 pub use config::Config;
 pub use console::io::ConsoleInput;
