@@ -172,8 +172,9 @@ impl Db {
     }
 
     /// Applies `writes` in one transaction and commits it (an fsync: durable when this returns
-    /// `Ok`). `next_seq` is persisted with them.
-    pub fn commit(&self, writes: &[Write], next_seq: u64) -> Result<(), StoreError> {
+    /// `Ok`). The next sequence number is persisted with them: at least `next_seq`, and past
+    /// every entry written, so no id is ever given twice.
+    pub fn commit(&self, writes: &[Write], mut next_seq: u64) -> Result<(), StoreError> {
         let txn = self.db.begin_write().map_err(storage)?;
         {
             let mut log = txn.open_table(LOG).map_err(storage)?;
@@ -185,6 +186,7 @@ impl Db {
                 match w {
                     Write::Append(entries) => {
                         for e in entries {
+                            next_seq = next_seq.max(e.seq.saturating_add(1));
                             log.insert(
                                 e.seq,
                                 (e.time_ms, e.kind as u8, &*e.from, &*e.to, &*e.line),
