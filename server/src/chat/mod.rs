@@ -21,8 +21,11 @@
 //!   claims, and what the room's log does here.
 
 mod admission;
+pub mod durable;
+pub mod held;
 pub mod history;
 mod operator;
+pub mod remembered;
 mod remote;
 mod requests;
 pub mod room;

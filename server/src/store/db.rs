@@ -9,7 +9,7 @@ use std::path::Path;
 
 use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 
-use super::{Entry, Kind, MemberRecord, StoreError};
+use super::{Entry, Kind, MemberRecord, StoreError, Write};
 use crate::token::TokenHash;
 
 /// The room's log: seq -> (time in ms since the epoch, kind, from, to, the v2 line).
@@ -27,40 +27,6 @@ const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
 
 /// The database file's name inside the data directory.
 pub const DB_FILE: &str = "chat.redb";
-
-/// A write the disk thread applies inside the round's one transaction.
-#[derive(Debug, Clone)]
-pub enum Write {
-    /// Appends log entries (their sequence numbers were given by the caller).
-    Append(Vec<Entry>),
-    /// Adds or replaces a remembered member.
-    Member(MemberRecord),
-    /// Marks a member seen at this time (ms).
-    Seen {
-        /// The name, any case.
-        name: String,
-        /// When.
-        at_ms: u64,
-    },
-    /// Forgets a member (its token is void).
-    Forget(String),
-    /// Bans an address.
-    Ban(String, u64),
-    /// Lifts a ban.
-    Unban(String),
-    /// Drops room entries before `room_before_ms`, private ones before `priv_before_ms`,
-    /// members last seen before `members_before_ms`, and log entries beyond `max_entries`.
-    Prune {
-        /// Room messages older than this go.
-        room_before_ms: u64,
-        /// Private messages older than this go.
-        priv_before_ms: u64,
-        /// Members last seen before this are forgotten.
-        members_before_ms: u64,
-        /// At most this many log entries stay (the oldest go first).
-        max_entries: u64,
-    },
-}
 
 /// What a store held when it was opened.
 #[derive(Debug, Default)]

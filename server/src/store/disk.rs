@@ -12,7 +12,8 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::db::{Db, Write};
+use super::db::Db;
+use super::Write;
 use super::{Answer, Request, Stats, MAX_REQUESTS_PER_COMMIT, RETRY_INTERVAL};
 
 /// The thread's state.

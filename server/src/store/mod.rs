@@ -37,11 +37,10 @@ use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use db::{Loaded, Write, DB_FILE};
+pub use crate::chat::durable::{Entry, Kind, MemberRecord, Write};
+pub use db::{Loaded, DB_FILE};
 pub use id::MsgId;
 pub use lock::{DirLock, LockError, LOCK_FILE};
-
-use crate::token::TokenHash;
 
 /// Default `--retain`, in days: how long room messages are kept for resumes.
 pub const DEFAULT_RETAIN_DAYS: f64 = 7.0;
@@ -106,58 +105,6 @@ impl fmt::Display for DataDir {
             DataDir::Path(p) => write!(f, "{}", p.display()),
         }
     }
-}
-
-/// What kind of message a log entry is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Kind {
-    /// `MSG`.
-    Msg = 0,
-    /// `ACT`.
-    Act = 1,
-    /// `PRIV` (kept only as long as a resume needs it).
-    Priv = 2,
-}
-
-impl Kind {
-    fn from_u8(b: u8) -> Option<Kind> {
-        [Kind::Msg, Kind::Act, Kind::Priv]
-            .into_iter()
-            .find(|k| *k as u8 == b)
-    }
-}
-
-/// One message of the room's log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
-    /// Its sequence number (the id's second half).
-    pub seq: u64,
-    /// When the server relayed it, in ms since the Unix epoch.
-    pub time_ms: u64,
-    /// What it is.
-    pub kind: Kind,
-    /// The sender's name.
-    pub from: String,
-    /// The recipient's name (privates), else empty.
-    pub to: String,
-    /// The version 2 line, without its LF (`MSG al - hi`).
-    pub line: String,
-}
-
-/// A remembered member.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MemberRecord {
-    /// The name, as the member spells it.
-    pub name: String,
-    /// The hash of its current token.
-    pub token_hash: TokenHash,
-    /// Who approved it first (an operator console's description, or `auto-approve`).
-    pub approved_by: String,
-    /// When, in ms since the Unix epoch.
-    pub approved_at_ms: u64,
-    /// When its last session ended or was last active, in ms since the Unix epoch.
-    pub last_seen_ms: u64,
 }
 
 /// Why the store could not start or keep going.
