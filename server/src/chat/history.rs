@@ -1,17 +1,19 @@
 //! The room's history: its last N messages (`MSG` and `ACT` lines only), for newcomers.
 //!
-//! Each entry is the very line the members' queues got (the same shared bytes, LF included) and
-//! the wall-clock time it was relayed. Memory is bounded by N entries of at most `--max-line`
+//! Each entry is the very message the members' queues got (the same shared [`Outgoing`], with
+//! the wall-clock time it was relayed). Memory is bounded by N entries of at most `--max-line`
 //! plus the line's prefix each; N = 0 keeps nothing.
 
 use std::collections::VecDeque;
 use std::rc::Rc;
 use std::time::SystemTime;
 
+use super::outgoing::Outgoing;
+
 /// The last messages, oldest first.
 #[derive(Debug)]
 pub struct History {
-    entries: VecDeque<(SystemTime, Rc<[u8]>)>,
+    entries: VecDeque<Rc<Outgoing>>,
     capacity: usize,
 }
 
@@ -24,27 +26,22 @@ impl History {
         }
     }
 
-    /// Records a relayed line, forgetting the oldest past the capacity. No copy of the bytes.
-    pub fn record(&mut self, at: SystemTime, line: &Rc<[u8]>) {
+    /// Records a relayed message, forgetting the oldest past the capacity. No copy of the bytes.
+    pub fn record(&mut self, msg: &Rc<Outgoing>) {
         if self.capacity == 0 {
             return;
         }
         if self.entries.len() == self.capacity {
             self.entries.pop_front();
         }
-        self.entries.push_back((at, Rc::clone(line)));
+        self.entries.push_back(Rc::clone(msg));
     }
 
-    /// Writes every entry as a `HIST <time> <line>` line into `buf` (cleared first), oldest
-    /// first, calling `each` with the bytes of one line at a time.
-    pub fn replay(&self, buf: &mut Vec<u8>, mut each: impl FnMut(&[u8])) {
-        for (at, line) in &self.entries {
-            buf.clear();
-            buf.extend_from_slice(b"HIST ");
-            buf.extend_from_slice(humantime::format_rfc3339_millis(*at).to_string().as_bytes());
-            buf.push(b' ');
-            buf.extend_from_slice(line);
-            each(buf);
+    /// Calls `each` with every entry as a `HIST <time> <line>` message (written with `buf` as
+    /// scratch), oldest first; the replayed message keeps the original's time and id.
+    pub fn replay(&self, buf: &mut Vec<u8>, mut each: impl FnMut(Rc<Outgoing>)) {
+        for msg in &self.entries {
+            each(hist(msg, buf));
         }
     }
 
@@ -59,6 +56,23 @@ impl History {
     }
 }
 
+/// `HIST <time> <line>` for a recorded message (no time recorded: the Unix epoch).
+pub fn hist(msg: &Outgoing, buf: &mut Vec<u8>) -> Rc<Outgoing> {
+    let at = msg.wall.unwrap_or(SystemTime::UNIX_EPOCH);
+    buf.clear();
+    buf.extend_from_slice(b"HIST ");
+    buf.extend_from_slice(humantime::format_rfc3339_millis(at).to_string().as_bytes());
+    buf.push(b' ');
+    buf.extend_from_slice(msg.line());
+    let mut out = Outgoing::from_line(buf, msg.wall);
+    if let Some(id) = &msg.id {
+        if let Some(o) = Rc::get_mut(&mut out) {
+            o.id = Some(id.clone());
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -70,12 +84,14 @@ mod tests {
         let mut h = History::new(2);
         let t = UNIX_EPOCH + Duration::from_millis(1_764_605_109_123);
         for i in 0..3 {
-            let line: Rc<[u8]> = Rc::from(format!("MSG a - {i}\n").as_bytes());
-            h.record(t, &line);
+            h.record(&Outgoing::from_line(
+                format!("MSG a - {i}\n").as_bytes(),
+                Some(t),
+            ));
         }
         let mut got = Vec::new();
         h.replay(&mut Vec::new(), |l| {
-            got.push(String::from_utf8(l.to_vec()).unwrap())
+            got.push(String::from_utf8(l.line().to_vec()).unwrap())
         });
         assert_eq!(
             got,
@@ -89,7 +105,7 @@ mod tests {
     #[test]
     fn zero_keeps_nothing() {
         let mut h = History::new(0);
-        h.record(SystemTime::now(), &Rc::from(&b"MSG a - x\n"[..]));
+        h.record(&Outgoing::from_line(b"MSG a - x\n", None));
         assert!(h.is_empty());
     }
 }

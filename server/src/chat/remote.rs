@@ -12,10 +12,10 @@ use std::time::{Instant, SystemTime};
 
 use chat_common::protocol::{ErrorCode, LeaveReason, ServerMsg};
 
+use super::bus::{wall_ms, Entry, Event, FromBridge, LogId, RemoteEntry, ToBridge};
 use super::history::History;
 use super::operator::Announcement;
-use super::{Audience, ConnId, Core, Now, Outbox, Phase};
-use crate::cluster::event::{wall_ms, Entry, Event, FromBridge, LogId, RemoteEntry, ToBridge};
+use super::{Audience, ConnId, Core, Now, Outbox, Outgoing, Phase};
 
 /// The BYE a cut-off server says to its members and waiting joins.
 pub const CUT_OFF_BYE: &str = "the server lost its cluster; reconnect";
@@ -268,7 +268,7 @@ impl Core {
         self.remote = Some(remote);
         self.history = History::new(self.config.history);
         for (at, line) in history {
-            self.history.record(at, &Rc::from(line));
+            self.history.record(&Outgoing::from_line(&line, Some(at)));
         }
         out.console(
             Audience::All,
@@ -293,7 +293,7 @@ impl Core {
         };
         let bye = self.format(&ServerMsg::Bye { text: CUT_OFF_BYE });
         let mut cut = 0;
-        for key in 0..self.sessions.len() {
+        for key in 0..self.sessions.slots() {
             let Some(id) = self.id_at(key) else { continue };
             let in_room = self
                 .session(id)
@@ -308,7 +308,7 @@ impl Core {
                 Phase::Member { name } => self.room.remove(name, id),
                 Phase::Waiting { name, .. } => {
                     self.room.remove(name, id);
-                    self.unpend(session.addr.ip());
+                    self.admission.unpend(session.addr.ip());
                 }
                 Phase::Claiming { .. } | Phase::AwaitingName => {}
             }
@@ -492,12 +492,12 @@ impl Core {
                 out.console(Audience::All, format_args!("renamed {old} {new}"));
             }
             Event::Msg { line } => {
-                let line: Rc<[u8]> = Rc::from(line);
+                let line = Outgoing::from_line(&line, Some(entry.wall));
                 self.fan_out(&line, None, out);
-                self.history.record(entry.wall, &line);
+                self.history.record(&line);
             }
             Event::Info { line } => {
-                let line: Rc<[u8]> = Rc::from(line);
+                let line = Outgoing::from_line(&line, None);
                 self.fan_out(&line, None, out);
             }
             Event::Priv { to, line } => {
@@ -506,7 +506,7 @@ impl Core {
                         .is_some_and(|s| matches!(s.phase, Phase::Member { .. }))
                 });
                 if let Some(target) = target {
-                    out.send(target, &Rc::from(line));
+                    out.send(target, &Outgoing::from_line(&line, Some(entry.wall)));
                 }
             }
             Event::Request { name, addr } => {

@@ -12,8 +12,8 @@ use chat_common::protocol::{
 };
 use chat_common::sanitize::{is_blank, sanitize};
 
+use super::bus::Event;
 use super::{Audience, ConnId, Core, Now, Outbox, Phase};
-use crate::cluster::event::Event;
 use crate::config::{NICK_BURST, NICK_INTERVAL, WHO_LINE_BYTES};
 
 impl Core {
@@ -58,21 +58,25 @@ impl Core {
                             color,
                             text,
                         };
-                        self.send(target, &msg, out);
+                        let line = self.format_at(&msg, now);
+                        out.send(target, &line);
                     }
                     None if self.remote_member(to).is_some() => {
                         let Some((to, _)) = self.remote_member(to) else {
                             return;
                         };
-                        let line = self.format(&ServerMsg::Priv {
-                            from: name,
-                            to: &to,
-                            color,
-                            text,
-                        });
+                        let line = self.format_at(
+                            &ServerMsg::Priv {
+                                from: name,
+                                to: &to,
+                                color,
+                                text,
+                            },
+                            now,
+                        );
                         let event = Event::Priv {
                             to: to.to_string(),
-                            line: line.to_vec(),
+                            line: line.line().to_vec(),
                         };
                         self.publish(|| event, now, out);
                     }
@@ -82,7 +86,15 @@ impl Core {
                     }
                 }
             }
-            Ok(Request::Nick { name: wanted }) => self.rename(id, name, wanted, now, out),
+            Ok(Request::Nick { name: wanted }) => {
+                // The name as typed, not as sanitized: a control or bidi character in it is
+                // refused (`ERROR bad-name`), never stripped into someone else's name.
+                let typed = match parse_request(line) {
+                    Ok(Request::Nick { name }) => name,
+                    _ => wanted,
+                };
+                self.rename(id, name, typed, now, out);
+            }
             Ok(Request::Leave) => {
                 self.send(id, &ServerMsg::Bye { text: "goodbye" }, out);
                 self.gone(id, LeaveReason::Left, now, out);
@@ -100,12 +112,12 @@ impl Core {
     /// A room message (`MSG` or `ACT`): formatted once, to every other member, into the history
     /// and, with a cluster, to the other servers; all the same bytes.
     fn relay(&mut self, from: ConnId, msg: &ServerMsg<'_>, now: Now, out: &mut impl Outbox) {
-        let line = self.format(msg);
+        let line = self.format_at(msg, now);
         self.fan_out(&line, Some(from), out);
-        self.history.record(now.wall, &line);
+        self.history.record(&line);
         self.publish(
             || Event::Msg {
-                line: line.to_vec(),
+                line: line.line().to_vec(),
             },
             now,
             out,

@@ -15,10 +15,11 @@ use chat_common::framing::LineFramer;
 
 use super::stream::Stream;
 use crate::bucket::Bucket;
-use crate::chat::ConnId;
+use crate::chat::{ConnId, Dialect, Outgoing};
 use crate::config::{Config, PACED_READ_CHUNK, QUEUE_LINE_OVERHEAD, READ_CHUNK};
 
-/// Output waiting for one connection: shared, immutable lines.
+/// Output waiting for one connection: shared, immutable messages, sent as their encoding in
+/// the connection's [`Dialect`] (encoded once per dialect and shared, see [`Outgoing`]).
 ///
 /// Invariant: `bytes` is the number of unsent bytes, `chunks[0][head..]` plus every later
 /// chunk; its [`OutQueue::cost`] (bytes plus [`QUEUE_LINE_OVERHEAD`] per line) never exceeds
@@ -26,9 +27,11 @@ use crate::config::{Config, PACED_READ_CHUNK, QUEUE_LINE_OVERHEAD, READ_CHUNK};
 /// empty for a while (not at once: freeing and regrowing it every round cost page faults).
 #[derive(Debug, Default)]
 pub struct OutQueue {
-    chunks: VecDeque<Rc<[u8]>>,
+    chunks: VecDeque<Rc<Outgoing>>,
     head: usize,
     bytes: usize,
+    /// The wire syntax every queued message is written in.
+    dialect: Dialect,
 }
 
 /// Most bytes gathered for one `write` (a longer single line goes whole). Gathering replaced a
@@ -56,12 +59,23 @@ impl OutQueue {
 
     /// Bytes of slot storage the queue holds (what [`OutQueue::clear`] frees, the lines apart).
     pub fn storage(&self) -> usize {
-        self.chunks.capacity() * std::mem::size_of::<Rc<[u8]>>()
+        self.chunks.capacity() * std::mem::size_of::<Rc<Outgoing>>()
     }
 
-    /// What queuing `line` would add to [`OutQueue::cost`].
-    pub fn cost_of(line: &[u8]) -> usize {
-        line.len() + QUEUE_LINE_OVERHEAD
+    /// What queuing `line` would add to [`OutQueue::cost`] (its bytes in this queue's dialect,
+    /// which this encodes if no queue of that dialect did yet).
+    pub fn cost_of(&self, line: &Outgoing) -> usize {
+        line.encoded(self.dialect).len() + QUEUE_LINE_OVERHEAD
+    }
+
+    /// The dialect this queue writes.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// Switches the dialect (before anything is queued: a `HELLO` is a connection's first line).
+    pub fn set_dialect(&mut self, dialect: Dialect) {
+        self.dialect = dialect;
     }
 
     /// Whether nothing is waiting.
@@ -69,9 +83,9 @@ impl OutQueue {
         self.bytes == 0
     }
 
-    /// Appends a line shared with other queues (no copy).
-    pub fn push(&mut self, line: Rc<[u8]>) {
-        self.bytes += line.len();
+    /// Appends a message shared with other queues (no copy).
+    pub fn push(&mut self, line: Rc<Outgoing>) {
+        self.bytes += line.encoded(self.dialect).len();
         self.chunks.push_back(line);
     }
 
@@ -87,9 +101,12 @@ impl OutQueue {
         }
     }
 
-    /// Drops everything queued and frees the storage.
+    /// Drops everything queued and frees the storage (the dialect stays).
     pub fn clear(&mut self) {
-        *self = OutQueue::default();
+        *self = OutQueue {
+            dialect: self.dialect,
+            ..OutQueue::default()
+        };
     }
 
     /// Writes as much as the socket takes, many lines per system call: one line as it is,
@@ -98,7 +115,7 @@ impl OutQueue {
     pub fn write_to<W: Write>(&mut self, sink: &mut W, gather: &mut Vec<u8>) -> io::Result<bool> {
         while let Some(front) = self.chunks.front() {
             let result = if self.chunks.len() == 1 {
-                sink.write(&front[self.head..])
+                sink.write(&front.encoded(self.dialect)[self.head..])
             } else {
                 self.gather(gather);
                 sink.write(gather)
@@ -119,11 +136,8 @@ impl OutQueue {
     fn gather(&self, buf: &mut Vec<u8>) {
         buf.clear();
         for (i, chunk) in self.chunks.iter().enumerate() {
-            let bytes = if i == 0 {
-                &chunk[self.head..]
-            } else {
-                &chunk[..]
-            };
+            let chunk = chunk.encoded(self.dialect);
+            let bytes = if i == 0 { &chunk[self.head..] } else { chunk };
             if !buf.is_empty() && buf.len() + bytes.len() > GATHER_BYTES {
                 break;
             }
@@ -137,7 +151,7 @@ impl OutQueue {
             let Some(front) = self.chunks.front() else {
                 break;
             };
-            let left = front.len() - self.head;
+            let left = front.encoded(self.dialect).len() - self.head;
             if written >= left {
                 written -= left;
                 self.head = 0;
@@ -327,8 +341,8 @@ mod tests {
         }
     }
 
-    fn line(s: &str) -> Rc<[u8]> {
-        Rc::from(s.as_bytes())
+    fn line(s: &str) -> Rc<Outgoing> {
+        Outgoing::from_line(s.as_bytes(), None)
     }
 
     #[test]
@@ -426,6 +440,6 @@ mod tests {
         q.push(line("x\n"));
         q.push(line("y\n"));
         assert_eq!(q.cost(), 4 + 2 * QUEUE_LINE_OVERHEAD);
-        assert_eq!(OutQueue::cost_of(b"x\n"), 2 + QUEUE_LINE_OVERHEAD);
+        assert_eq!(q.cost_of(&line("x\n")), 2 + QUEUE_LINE_OVERHEAD);
     }
 }

@@ -15,9 +15,8 @@ use std::time::Instant;
 use chat_common::protocol::LeaveReason;
 use mio::Interest;
 
-use super::conn::OutQueue;
 use super::{token_of, Shell};
-use crate::chat::{Audience, ConnId, ConsoleId, CoreTimer, Outbox};
+use crate::chat::{Audience, ConnId, ConsoleId, CoreTimer, Outbox, Outgoing};
 use crate::config::{CLOSE_LINGER, QUEUE_RELEASE_DELAY};
 use crate::console::control::Written;
 use crate::timers::{TimerKind, NO_CONN};
@@ -30,7 +29,7 @@ const TRIM_AFTER_FREED: usize = 8 * 1024 * 1024;
 const TRIM_LOW: usize = 1024 * 1024;
 
 impl Outbox for Shell {
-    fn send(&mut self, to: ConnId, line: &Rc<[u8]>) {
+    fn send(&mut self, to: ConnId, line: &Rc<Outgoing>) {
         self.push(to, line);
     }
 
@@ -82,14 +81,14 @@ impl Outbox for Shell {
 impl Shell {
     /// Queues a line for one connection; a connection whose queue would pass `--max-queue` is
     /// doomed instead (a slow reader must not make the server hold unbounded memory).
-    pub(super) fn push(&mut self, id: ConnId, line: &Rc<[u8]>) {
+    pub(super) fn push(&mut self, id: ConnId, line: &Rc<Outgoing>) {
         let Some(conn) = self.conns.get_mut(id.key) else {
             return;
         };
         if conn.doomed || conn.id.serial != id.serial {
             return;
         }
-        let cost = OutQueue::cost_of(line);
+        let cost = conn.out.cost_of(line);
         if conn.out.cost() + cost > self.config.max_queue {
             log::debug!(
                 "#{} is {} bytes behind: dropping",
