@@ -30,6 +30,7 @@ pub mod durable;
 pub mod held;
 pub mod history;
 mod joins;
+pub mod msgid;
 mod operator;
 pub mod outgoing;
 pub mod remembered;

@@ -89,7 +89,7 @@ impl Db {
             let epoch = match epoch {
                 Some(e) => u32::try_from(e).map_err(|_| corrupt("epoch"))?,
                 None => {
-                    let e = super::id::new_epoch()
+                    let e = super::new_epoch()
                         .map_err(|_| StoreError::Disk("no random bytes from the OS".into()))?;
                     meta.insert("epoch", u64::from(e)).map_err(storage)?;
                     e

@@ -23,11 +23,9 @@
 //! - `lock`: one server per directory (`flock`, the holder named).
 //! - `db`: the tables and every read and write, synchronous.
 //! - `disk`: the disk thread.
-//! - [`id`]: message ids (`<epoch>-<seq>`).
 
 mod db;
 mod disk;
-pub mod id;
 mod lock;
 
 use std::fmt;
@@ -38,8 +36,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use crate::chat::durable::{Entry, Kind, MemberRecord, Write};
+pub use crate::chat::msgid::{new_epoch, MsgId};
 pub use db::{Loaded, DB_FILE};
-pub use id::MsgId;
 pub use lock::{DirLock, LockError, LOCK_FILE};
 
 /// Default `--retain`, in days: how long room messages are kept for resumes.

@@ -52,6 +52,48 @@ impl fmt::Display for MsgId {
     }
 }
 
+/// Gives ids in relay order: the core's, seeded from the store at start.
+#[derive(Debug, Clone, Copy)]
+pub struct IdGen {
+    epoch: u32,
+    next: u64,
+}
+
+impl IdGen {
+    /// Ids `epoch-next`, `epoch-(next+1)`, ...
+    pub fn new(epoch: u32, next: u64) -> IdGen {
+        IdGen {
+            epoch,
+            next: next.max(1),
+        }
+    }
+
+    /// A fresh epoch from the OS (the log lives in memory only); falls back to the clock.
+    pub fn ephemeral() -> IdGen {
+        let epoch = new_epoch().unwrap_or_else(|_| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos() ^ d.as_secs() as u32)
+        });
+        IdGen::new(epoch, 1)
+    }
+
+    /// The next id.
+    pub fn next_id(&mut self) -> MsgId {
+        let id = MsgId {
+            epoch: self.epoch,
+            seq: self.next,
+        };
+        self.next += 1;
+        id
+    }
+
+    /// The log's epoch.
+    pub fn epoch(&self) -> u32 {
+        self.epoch
+    }
+}
+
 /// A fresh random epoch from the operating system.
 pub fn new_epoch() -> Result<u32, ring::error::Unspecified> {
     use ring::rand::SecureRandom;
