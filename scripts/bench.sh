@@ -220,7 +220,10 @@ start_server_once() {
     case "$1" in
         ours|base)
             local bin=$server_bin tls=() pattern='s/^listening on \([^ ]*\)$/\1/p'
-            [ "$1" = base ] && bin=$baseline
+            # Ours keeps its store in the run's directory (the default is the user's, and one
+            # server per directory); an earlier build (base) has no store.
+            local store=(--data-dir "${BENCH_DATA_DIR:-none}")
+            [ "$1" = base ] && bin=$baseline && store=()
             if [ "$2" = tls ]; then
                 tls=(--tls-listen 127.0.0.1:0 --tls-cert "$work/tls-cert.pem"
                      --tls-key "$work/tls-key.pem")
@@ -228,7 +231,7 @@ start_server_once() {
             fi
             : > "$work/$1.out"
             $pin_server "$bin" --auto-approve --rate 0 --max-clients 20000 \
-                --listen 127.0.0.1:0 "${tls[@]}" < /dev/null > "$work/$1.out" 2> "$log" &
+                --listen 127.0.0.1:0 "${tls[@]}" "${store[@]}" < /dev/null > "$work/$1.out" 2> "$log" &
             server_pid=$!
             local i
             for i in $(seq 150); do

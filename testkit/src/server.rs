@@ -136,6 +136,15 @@ impl ServerBuilder {
         if let Some(addr) = &self.listen {
             command.args(["--listen", addr]);
         }
+        // Servers under test keep nothing on disk unless the test says where: the default data
+        // directory is the user's, and one server per directory may run.
+        if !self
+            .args
+            .iter()
+            .any(|a| a == "--data-dir" || a.starts_with("--data-dir="))
+        {
+            command.args(["--data-dir", "none"]);
+        }
         let mut child = command
             .args(&self.args)
             .stdin(stdin)

@@ -81,11 +81,13 @@ pub enum ServerMsg<'a> {
         /// The name after.
         new: &'a str,
     },
-    /// `HIST <time> <line>`: one message of the room's history, sent right after `WELCOME`.
+    /// `HIST <time> <line>`: one message of the room's history, sent right after `WELCOME`
+    /// (and, in version 3, a resume's replay, which may hold the member's `PRIV`s).
     Hist {
         /// When the server relayed it: RFC 3339 UTC with milliseconds.
         time: &'a str,
-        /// The original `MSG` or `ACT` line, without its LF; parse it with [`ServerMsg::parse`].
+        /// The original `MSG`, `ACT` (or, in a version 3 replay, `PRIV`) line, without its LF;
+        /// parse it with [`ServerMsg::parse`].
         line: &'a str,
     },
     /// `INFO <text>`: a notice for people.
@@ -287,9 +289,10 @@ impl<'a> ServerMsg<'a> {
                 if time.is_empty() {
                     return Err(bad("HIST", time));
                 }
-                // Only room messages are ever history: anything else is a malformed line.
+                // Only messages are ever history (a `PRIV` only in a version 3 resume's
+                // replay): anything else is a malformed line.
                 match ServerMsg::parse(line) {
-                    Ok(ServerMsg::Msg { .. } | ServerMsg::Act { .. }) => {}
+                    Ok(ServerMsg::Msg { .. } | ServerMsg::Act { .. } | ServerMsg::Priv { .. }) => {}
                     _ => return Err(bad("HIST", line)),
                 }
                 ServerMsg::Hist { time, line }
@@ -421,8 +424,9 @@ mod tests {
     #[test]
     fn history_holds_only_room_messages() {
         assert!(ServerMsg::parse("HIST 2026-12-01T16:05:09.123Z ACT al waves").is_ok());
+        // Version 3: a resume's replay carries the member's privates.
+        assert!(ServerMsg::parse("HIST 2026-12-01T16:05:09.123Z PRIV al bo - hi").is_ok());
         for bad in [
-            "HIST 2026-12-01T16:05:09.123Z PRIV al bo - hi",
             "HIST 2026-12-01T16:05:09.123Z JOIN al",
             "HIST 2026-12-01T16:05:09.123Z HIST x MSG al - hi",
             "HIST  MSG al - hi",

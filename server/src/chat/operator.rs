@@ -214,6 +214,15 @@ impl Core {
                 match member {
                     Some((id, name)) => {
                         self.kick(id, "kicked by the operator", now, out);
+                        self.void_token(&name, out);
+                        out.console(Audience::All, format_args!("kicked {name}"));
+                    }
+                    None if self.detached_name(name).is_some() => {
+                        let Some(name) = self.detached_name(name) else {
+                            return;
+                        };
+                        self.void_token(&name, out);
+                        out.console(Audience::All, format_args!("left {name} (kicked)"));
                         out.console(Audience::All, format_args!("kicked {name}"));
                     }
                     None if self.remote_member(name).is_some() => {
@@ -253,6 +262,7 @@ impl Core {
                 );
             }
             Command::Ban(ip) => {
+                self.store_ban(ip, true, now);
                 let cut = self.ban(ip, now, out);
                 out.console(
                     Audience::All,
@@ -261,6 +271,7 @@ impl Core {
             }
             Command::Unban(ip) => {
                 if self.admission.unban(ip) {
+                    self.store_ban(ip, false, now);
                     out.console(Audience::All, format_args!("unbanned {ip}"));
                 } else {
                     out.console(reply, format_args!("error: {ip} is not banned"));
@@ -272,6 +283,15 @@ impl Core {
                     out.console(reply, format_args!("  {ip}"));
                 }
             }
+            Command::Forget(name) => {
+                let name = sanitize(name).into_owned();
+                if self.void_token(&name, out) {
+                    out.console(Audience::All, format_args!("forgot {name}"));
+                } else {
+                    out.console(reply, format_args!("error: {name} is not remembered"));
+                }
+            }
+            Command::Members => self.list_members(reply, out),
             Command::Quit => out.quit(),
             Command::Help => {
                 for line in console::HELP {
@@ -318,6 +338,7 @@ impl Core {
                 });
         if let Some((id, name)) = member {
             self.kick(id, "kicked by the operator", now, out);
+            self.void_token(&name, out);
             out.console(Audience::All, format_args!("kicked {name}"));
         }
     }

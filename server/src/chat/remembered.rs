@@ -44,8 +44,15 @@ impl Remembered {
         }
     }
 
-    /// The record for `name` if `token` is its current token and it has not expired.
-    pub fn check(&self, name: &str, token: &str, now_ms: u64) -> Result<&MemberRecord, Refusal> {
+    /// The record for `name` if `token` is its current token and it has not expired (unless
+    /// `any_age`: the member is within its resume window).
+    pub fn check(
+        &self,
+        name: &str,
+        token: &str,
+        now_ms: u64,
+        any_age: bool,
+    ) -> Result<&MemberRecord, Refusal> {
         let record = self
             .by_name
             .get(&name.to_ascii_lowercase())
@@ -54,7 +61,7 @@ impl Remembered {
             return Err(Refusal::Mismatch);
         }
         let keep = u64::try_from(self.keep.as_millis()).unwrap_or(u64::MAX);
-        if now_ms.saturating_sub(record.last_seen_ms) > keep {
+        if !any_age && now_ms.saturating_sub(record.last_seen_ms) > keep {
             return Err(Refusal::Expired);
         }
         Ok(record)
@@ -152,15 +159,18 @@ mod tests {
         let t1 = Token::generate().unwrap();
         r.remember("Alice", t1.hash(), "console 0", 1000);
         assert_eq!(
-            r.check("alice", t1.expose(), 1000 + DAY).unwrap().name,
+            r.check("alice", t1.expose(), 1000 + DAY, false)
+                .unwrap()
+                .name,
             "Alice"
         );
         assert_eq!(
-            r.check("bob", t1.expose(), 1000).unwrap_err(),
+            r.check("bob", t1.expose(), 1000, false).unwrap_err(),
             Refusal::Unknown
         );
         assert_eq!(
-            r.check("alice", t1.expose(), 1000 + 31 * DAY).unwrap_err(),
+            r.check("alice", t1.expose(), 1000 + 31 * DAY, false)
+                .unwrap_err(),
             Refusal::Expired
         );
         let t2 = Token::generate().unwrap();
@@ -168,15 +178,15 @@ mod tests {
         assert_eq!(rec.approved_by, "console 0", "the first approver is kept");
         assert_eq!(rec.approved_at_ms, 1000);
         assert_eq!(
-            r.check("alice", t1.expose(), 2000).unwrap_err(),
+            r.check("alice", t1.expose(), 2000, false).unwrap_err(),
             Refusal::Mismatch
         );
-        assert!(r.check("ALICE", t2.expose(), 2000).is_ok());
+        assert!(r.check("ALICE", t2.expose(), 2000, false).is_ok());
         let moved = r.rename("alice", "Alicia").unwrap();
         assert_eq!(moved.name, "Alicia");
-        assert!(r.check("alicia", t2.expose(), 2000).is_ok());
+        assert!(r.check("alicia", t2.expose(), 2000, false).is_ok());
         assert_eq!(
-            r.check("alice", t2.expose(), 2000).unwrap_err(),
+            r.check("alice", t2.expose(), 2000, false).unwrap_err(),
             Refusal::Unknown
         );
         assert!(r.forget("alicia").is_some());
@@ -190,7 +200,7 @@ mod tests {
         r.remember("al", t.hash(), "auto-approve", 0);
         r.remember("bo", t.hash(), "auto-approve", 0);
         assert!(r.seen("AL", 5 * DAY));
-        assert!(r.check("al", t.expose(), 5 * DAY + 1).is_ok());
+        assert!(r.check("al", t.expose(), 5 * DAY + 1, false).is_ok());
         r.expire(DAY);
         assert_eq!(r.list().len(), 1);
         assert_eq!(r.len(), 1);

@@ -56,6 +56,9 @@ pub const RETRY_INTERVAL: Duration = Duration::from_secs(1);
 pub const MAX_LOG_ENTRIES: u64 = 1_000_000;
 /// Log entries kept at most with `--data-dir none`.
 pub const MAX_LOG_ENTRIES_IN_MEMORY: u64 = 100_000;
+/// Private messages are kept at least this long, whatever the resume window (a window of 0
+/// still lets a reconnect within seconds find them).
+pub const MIN_KEEP_PRIVATES: Duration = Duration::from_secs(60);
 /// How often old entries are pruned.
 pub const PRUNE_INTERVAL: Duration = Duration::from_secs(60);
 
