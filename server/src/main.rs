@@ -359,7 +359,7 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    info!("data directory: {}", config.data_dir);
+    log::debug!("data directory: {}", config.data_dir);
     listen::raise_fd_limit(config.max_clients);
     // Both are bound before either is announced, so a printed address always works.
     let mut listeners = Listeners {

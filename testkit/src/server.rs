@@ -285,8 +285,16 @@ impl Server {
     /// are expected to fail before listening.
     #[track_caller]
     pub fn run_to_exit(args: &[&str], within: Duration) -> (ExitStatus, String, String) {
-        let mut child = Command::new(server_bin())
-            .args(args)
+        let mut command = Command::new(server_bin());
+        command.args(args);
+        // As in `start`: the user's data directory is never touched by a test.
+        if !args
+            .iter()
+            .any(|a| *a == "--data-dir" || a.starts_with("--data-dir="))
+        {
+            command.args(["--data-dir", "none"]);
+        }
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

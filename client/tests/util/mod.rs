@@ -70,7 +70,8 @@ impl Server {
     #[track_caller]
     pub fn start_with(addr: &str, auto_approve: bool, console: Console, extra: &[&str]) -> Self {
         let mut cmd = Command::new(server_bin());
-        cmd.args(["--listen", addr])
+        // --data-dir none: one server per data directory, and tests never use the user's.
+        cmd.args(["--listen", addr, "--data-dir", "none"])
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
