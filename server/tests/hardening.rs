@@ -1065,7 +1065,7 @@ impl StalledPipes {
         use std::io::BufRead;
         use std::process::{Command, Stdio};
         let mut child = Command::new(chat_testkit::server_bin())
-            .args(["--listen", "127.0.0.1:0"])
+            .args(["--listen", "127.0.0.1:0", "--data-dir", "none"])
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

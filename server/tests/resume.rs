@@ -247,3 +247,56 @@ fn a_thousand_guessed_tokens_find_nothing() {
     guesser.expect("NAME? ");
     guesser.expect_nothing(Duration::from_millis(100));
 }
+
+#[test]
+fn nick_carries_the_token_and_a_foreign_last_id_gets_a_gap() {
+    let server = Server::start(&["--auto-approve"]);
+    let (mut alice, _) = v3_login(&server, "alice");
+    alice.send_line("/nick alicia");
+    alice.expect("NICK alice alicia");
+    alice.stream().shutdown(Shutdown::Both).unwrap_or(());
+    drop(alice);
+    // The token was issued to alice; /nick moved it to alicia.
+    let (mut bob, _) = v3_login(&server, "bob");
+    bob.send_line("/who");
+    let who = bob.skip_until("INFO online");
+    assert!(who.contains("alicia"), "{who}");
+    drop(bob);
+    let (_, token) = {
+        let mut c = hello(&server);
+        c.send_line("carol");
+        c.expect_welcome("carol");
+        let t = token_of(&c.expect("TOKEN "));
+        (c, t)
+    };
+    let mut again = hello(&server);
+    again.send_line(&format!("RESUME carol {token} 00000000-5"));
+    again.expect_welcome("carol");
+    again.expect("TOKEN ");
+    again.expect("GAP ");
+}
+
+#[test]
+fn a_banned_address_never_reaches_resume() {
+    let mut server = Server::start(&["--auto-approve"]);
+    let (alice, token) = {
+        let mut c = server.connect_from(
+            "127.0.0.7"
+                .parse()
+                .unwrap_or(std::net::IpAddr::from([127, 0, 0, 7])),
+        );
+        c.expect("NAME? ");
+        c.send_line("HELLO 3");
+        c.expect_exact("HELLO 3");
+        c.send_line("alice");
+        c.expect_welcome("alice");
+        let t = token_of(&c.expect("TOKEN "));
+        (c, t)
+    };
+    drop(alice);
+    server.console("ban 127.0.0.7");
+    server.expect_console("banned 127.0.0.7");
+    let mut c = server.connect_from(std::net::IpAddr::from([127, 0, 0, 7]));
+    c.expect("DENIED ");
+    let _ = token;
+}

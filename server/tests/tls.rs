@@ -145,7 +145,7 @@ impl Server {
     fn start(args: &[String]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_chat-server"))
             .args(args)
-            .arg("--auto-approve")
+            .args(["--auto-approve", "--data-dir", "none"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -295,6 +295,7 @@ impl Drop for Server {
 fn run_to_exit(args: &[String]) -> (ExitStatus, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_chat-server"))
         .args(args)
+        .args(["--data-dir", "none"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

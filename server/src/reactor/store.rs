@@ -158,7 +158,7 @@ impl Reactor {
             s.waiting
                 .retain(|id, _| conns.get(id.key).is_some_and(|c| c.id.serial == id.serial));
         }
-        if s.last_prune.elapsed() >= PRUNE_INTERVAL {
+        if s.last_prune.elapsed() >= PRUNE_INTERVAL || s.store.prune_due() {
             s.last_prune = Instant::now();
             s.store.prune(wall_ms());
             let _ = s.store.flush_round();

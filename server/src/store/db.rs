@@ -58,22 +58,26 @@ pub struct Db {
 impl Db {
     /// Opens (or creates) the database at `path`; a crashed one is repaired by redb.
     pub fn open(path: &Path) -> Result<Db, StoreError> {
-        let db = Database::create(path).map_err(|e| match e {
-            redb::DatabaseError::Storage(redb::StorageError::Corrupted(msg)) => {
-                StoreError::Corrupt(format!("{}: {msg}", path.display()))
-            }
-            redb::DatabaseError::UpgradeRequired(v) => StoreError::Corrupt(format!(
-                "{}: written in an unknown format (version {v})",
-                path.display()
-            )),
-            other => StoreError::Disk(format!("{}: {other}", path.display())),
-        })?;
+        let db = Database::builder()
+            .set_cache_size(super::CACHE_BYTES)
+            .create(path)
+            .map_err(|e| match e {
+                redb::DatabaseError::Storage(redb::StorageError::Corrupted(msg)) => {
+                    StoreError::Corrupt(format!("{}: {msg}", path.display()))
+                }
+                redb::DatabaseError::UpgradeRequired(v) => StoreError::Corrupt(format!(
+                    "{}: written in an unknown format (version {v})",
+                    path.display()
+                )),
+                other => StoreError::Disk(format!("{}: {other}", path.display())),
+            })?;
         Ok(Db { db })
     }
 
     /// A database in memory (`--data-dir none`).
     pub fn in_memory() -> Result<Db, StoreError> {
         let db = Database::builder()
+            .set_cache_size(super::CACHE_BYTES)
             .create_with_backend(redb::backends::InMemoryBackend::new())
             .map_err(storage)?;
         Ok(Db { db })

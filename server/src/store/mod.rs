@@ -54,8 +54,16 @@ pub const RETRY_INTERVAL: Duration = Duration::from_secs(1);
 /// Log entries kept at most, whatever `--retain` says: bounds the file, and the memory of
 /// `--data-dir none`.
 pub const MAX_LOG_ENTRIES: u64 = 1_000_000;
-/// Log entries kept at most with `--data-dir none`.
-pub const MAX_LOG_ENTRIES_IN_MEMORY: u64 = 100_000;
+/// Log entries kept at most with `--data-dir none` (at most 4 KiB each: the log then costs at
+/// most about 16 MiB of memory, copy-on-write pages included).
+pub const MAX_LOG_ENTRIES_IN_MEMORY: u64 = 2_000;
+/// Entries appended between prunes beyond the timed ones, so the count bound holds between
+/// them: a quarter of the in-memory bound, a tenth of the on-disk one.
+pub const PRUNE_EVERY_ENTRIES_IN_MEMORY: u64 = MAX_LOG_ENTRIES_IN_MEMORY / 4;
+/// See [`PRUNE_EVERY_ENTRIES_IN_MEMORY`].
+pub const PRUNE_EVERY_ENTRIES: u64 = MAX_LOG_ENTRIES / 10;
+/// redb's page cache (its default is 1 GiB): the log is written far more than read.
+pub const CACHE_BYTES: usize = 4 * 1024 * 1024;
 /// Private messages are kept at least this long, whatever the resume window (a window of 0
 /// still lets a reconnect within seconds find them).
 pub const MIN_KEEP_PRIVATES: Duration = Duration::from_secs(60);
@@ -307,6 +315,7 @@ impl Opened {
             pending_entries: Vec::new(),
             next_batch: 1,
             next_request: 1,
+            appended: 0,
             config: self.config,
             _lock: self.lock,
             thread: Some(handle),
@@ -329,6 +338,8 @@ pub struct Store {
     pending_entries: Vec<Entry>,
     next_batch: u64,
     next_request: u64,
+    /// Entries appended since the last prune.
+    appended: u64,
     config: StoreConfig,
     _lock: Option<DirLock>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -362,12 +373,26 @@ impl Store {
 
     /// Adds a log entry to this round's batch.
     pub fn append(&mut self, entry: Entry) {
+        self.appended += 1;
         self.pending_entries.push(entry);
     }
 
     /// Adds a record write to this round's batch.
     pub fn write(&mut self, w: Write) {
+        if let Write::Append(entries) = &w {
+            self.appended += entries.len() as u64;
+        }
         self.pending.push(w);
+    }
+
+    /// Whether enough entries were appended since the last prune that the count bound needs
+    /// one now.
+    pub fn prune_due(&self) -> bool {
+        let every = match self.config.dir {
+            DataDir::Memory => PRUNE_EVERY_ENTRIES_IN_MEMORY,
+            DataDir::Path(_) => PRUNE_EVERY_ENTRIES,
+        };
+        self.appended >= every
     }
 
     /// Whether this round has anything to hand over.
@@ -432,6 +457,7 @@ impl Store {
 
     /// Queues a prune of what `--retain`, the resume window and `--remember` no longer need.
     pub fn prune(&mut self, now_ms: u64) {
+        self.appended = 0;
         let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         let max_entries = match self.config.dir {
             DataDir::Memory => MAX_LOG_ENTRIES_IN_MEMORY,
