@@ -300,3 +300,47 @@ fn a_banned_address_never_reaches_resume() {
     c.expect("DENIED ");
     let _ = token;
 }
+
+/// A resume storm: many version 3 members cut off at once resume at once; every one is back
+/// (its replay and `INFO online` read) within a bound, and nobody else saw a `LEAVE`.
+#[test]
+fn a_resume_storm_settles_quickly() {
+    const N: usize = 300;
+    let server = Server::start(&["--auto-approve", "--rate", "0", "--max-clients", "2000"]);
+    let mut watcher = server.login("watcher");
+    let mut members = Vec::new();
+    for i in 0..N {
+        let (c, token) = v3_login(&server, &format!("m{i}"));
+        members.push((c, token));
+    }
+    for i in 0..N {
+        watcher.expect(&format!("JOIN m{i}"));
+    }
+    for (c, _) in &members {
+        c.stream().shutdown(Shutdown::Both).unwrap_or(());
+    }
+    let tokens: Vec<String> = members.into_iter().map(|(_, t)| t).collect();
+    let started = std::time::Instant::now();
+    let mut again = Vec::new();
+    for (i, token) in tokens.iter().enumerate() {
+        let mut c = server.connect();
+        c.expect("NAME? ");
+        c.send_line("HELLO 3");
+        c.send_line(&format!("RESUME m{i} {token} -"));
+        again.push(c);
+    }
+    for (i, c) in again.iter_mut().enumerate() {
+        c.expect_exact("HELLO 3");
+        c.expect_welcome(&format!("m{i}"));
+        c.skip_until("INFO online");
+    }
+    let took = started.elapsed();
+    eprintln!("resume storm: {N} members back in {took:?}");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    watcher.send_line("/who");
+    let who = watcher.skip_until("INFO online");
+    assert!(
+        who.starts_with(&format!("INFO online ({})", N + 1)),
+        "{who}"
+    );
+}
