@@ -55,6 +55,9 @@ pub const DAY_SECS: f64 = 86_400.0;
 /// Longest `--remember` and `--retain`, in days (ten years).
 pub const MAX_DAYS: f64 = 3650.0;
 
+/// Default `--name-hold`, in seconds: a member's name that left (or was renamed away) stays
+/// reserved for its address this long, so nobody else can speak as them at once.
+pub const DEFAULT_NAME_HOLD_SECS: f64 = 60.0;
 /// Default `--history`: room messages kept for newcomers.
 pub const DEFAULT_HISTORY: usize = 50;
 
@@ -92,6 +95,20 @@ pub const QUEUE_RELEASE_DELAY: Duration = Duration::from_secs(1);
 pub const WHO_LINE_BYTES: usize = 400;
 /// Longest console command line, in bytes.
 pub const CONSOLE_MAX_LINE: usize = 4096;
+/// Bytes of a replay (the history on join) taken into a member's queue at a time, when the
+/// queue has drained: the replay goes as fast as the member reads and never fills its queue.
+pub const REPLAY_SLICE: usize = 64 * 1024;
+/// What each history entry still to replay costs in a newcomer's queue (its slot: the message
+/// itself is shared with the history).
+pub const REPLAY_ENTRY_COST: usize = std::mem::size_of::<std::rc::Rc<crate::chat::Outgoing>>();
+/// Queue cost of other servers' entries handed to the core at once when a batch is paced (at
+/// most a quarter of `--max-queue` too): see `reactor/cluster.rs`.
+pub const CATCHUP_SLICE: usize = 64 * 1024;
+/// A reader whose output has not moved for this long no longer holds back other servers'
+/// entries (its `--stall-timeout` and `--max-queue` deal with it).
+pub const CATCHUP_PATIENCE: Duration = Duration::from_secs(1);
+/// How often held entries look again at the readers when no event wakes the loop.
+pub const CATCHUP_RECHECK: Duration = Duration::from_millis(20);
 /// Most join requests and withdrawals printed on the consoles in one [`ANNOUNCE_WINDOW`]; the
 /// rest are summed up in one line when it ends.
 pub const ANNOUNCE_PER_SECOND: u32 = 10;
@@ -198,6 +215,8 @@ pub struct Config {
     pub max_pending_per_ip: usize,
     /// How long a refused (address, name) may not wait again; zero turns it off.
     pub name_cooldown: Duration,
+    /// How long a name that left stays its owner's; zero turns it off.
+    pub name_hold: Duration,
     /// Room messages kept for newcomers (0: none).
     pub history: usize,
     /// The kernel's send buffer per connection in bytes (`--send-buffer`; 0: autotuning).
@@ -237,6 +256,7 @@ impl Default for Config {
             rate_bytes: DEFAULT_RATE_BYTES,
             max_pending_per_ip: DEFAULT_MAX_PENDING_PER_IP,
             name_cooldown: Duration::from_secs_f64(DEFAULT_NAME_COOLDOWN_SECS),
+            name_hold: Duration::from_secs_f64(DEFAULT_NAME_HOLD_SECS),
             history: DEFAULT_HISTORY,
             send_buffer: DEFAULT_SEND_BUFFER,
             control: None,
@@ -255,6 +275,15 @@ impl Config {
         let lines = self.burst as usize;
         self.burst_bytes
             .saturating_add(lines.saturating_mul(MAX_LINE_PREFIX + QUEUE_LINE_OVERHEAD))
+    }
+
+    /// The most a newcomer's queue holds when its history replay starts: the replay's slots
+    /// ([`REPLAY_ENTRY_COST`] per entry; the lines themselves are shared and taken a
+    /// [`REPLAY_SLICE`] at a time as it reads) and its `WELCOME` line.
+    pub fn replay_cost(&self) -> usize {
+        self.history
+            .saturating_mul(REPLAY_ENTRY_COST)
+            .saturating_add(MAX_LINE_PREFIX + QUEUE_LINE_OVERHEAD)
     }
 
     /// Checks every limit, alone and against the others, once: a sender's allowed burst must fit
@@ -284,6 +313,14 @@ impl Config {
         }
         if self.history > MAX_HISTORY {
             return Err(ConfigError::History(self.history));
+        }
+        let replay = self.replay_cost();
+        if replay > self.max_queue {
+            return Err(ConfigError::HistoryTooBigForQueue {
+                history: self.history,
+                cost: replay,
+                max_queue: self.max_queue,
+            });
         }
         if let Some(cluster) = &self.cluster {
             cluster.validate()?;
@@ -402,6 +439,15 @@ pub enum ConfigError {
     ClusterTimeout(f64),
     /// `--cluster` is not a `redis://` URL (the value, its password hidden).
     ClusterUrl(String),
+    /// A newcomer's replay cursor does not fit its queue.
+    HistoryTooBigForQueue {
+        /// `--history`.
+        history: usize,
+        /// [`Config::replay_cost`].
+        cost: usize,
+        /// `--max-queue`.
+        max_queue: usize,
+    },
     /// A full burst does not fit in a reader's queue.
     BurstTooBig {
         /// `--burst`.
@@ -457,6 +503,15 @@ impl fmt::Display for ConfigError {
             ConfigError::ClusterUrl(v) => write!(
                 f,
                 "--cluster must be a redis:// URL (rediss:// is not built in: see docs/CLUSTER.md), not {v:?}"
+            ),
+            ConfigError::HistoryTooBigForQueue {
+                history,
+                cost,
+                max_queue,
+            } => write!(
+                f,
+                "--history {history} needs {cost} bytes of a newcomer's queue for its replay, more than \
+                 --max-queue {max_queue}: lower --history or raise --max-queue"
             ),
             ConfigError::BurstTooBig {
                 burst,

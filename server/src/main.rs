@@ -104,6 +104,10 @@ struct Args {
     /// timeout) refused (0: no cool-down).
     #[arg(long, value_name = "SECS", default_value_t = config::DEFAULT_NAME_COOLDOWN_SECS)]
     name_cooldown: f64,
+    /// Seconds a member's name stays reserved for its address after it leaves or renames away
+    /// (0: at once free for anyone).
+    #[arg(long, value_name = "SECS", default_value_t = config::DEFAULT_NAME_HOLD_SECS)]
+    name_hold: f64,
     /// Open a Unix socket (mode 0600) at PATH where operators connect with `nc -U PATH` and use
     /// the console's commands; with it the server can run with stdin at /dev/null.
     #[arg(long, value_name = "PATH")]
@@ -212,6 +216,7 @@ impl Args {
             rate_bytes: self.rate_bytes,
             max_pending_per_ip: self.max_pending_per_ip,
             name_cooldown: config::seconds("name-cooldown", self.name_cooldown, true)?,
+            name_hold: config::seconds("name-hold", self.name_hold, true)?,
             history: self.history,
             send_buffer: self.send_buffer,
             control: self.control.clone(),

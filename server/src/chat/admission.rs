@@ -78,6 +78,12 @@ pub struct Admission {
     bans: BTreeSet<IpAddr>,
     /// Consoles open (standard input and remote ones); joins wait only while one is.
     consoles: usize,
+    /// `--name-hold`: how long a name that left stays its owner's.
+    name_hold: std::time::Duration,
+    /// Lowercased name -> (its last owner's address, until when it is held for it).
+    holds: HashMap<Box<str>, (IpAddr, Instant)>,
+    /// Size at which `holds` is next swept of expired entries.
+    hold_sweep_at: usize,
 }
 
 impl Admission {
@@ -95,6 +101,9 @@ impl Admission {
             cooldown_sweep_at: COOLDOWN_SWEEP_MIN,
             bans: BTreeSet::new(),
             consoles,
+            name_hold: config.name_hold,
+            holds: HashMap::new(),
+            hold_sweep_at: COOLDOWN_SWEEP_MIN,
         }
     }
 
@@ -191,6 +200,34 @@ impl Admission {
         self.cooldowns.insert(key, now + self.name_cooldown);
     }
 
+    /// A member called `name` from `ip` left or was renamed: nobody else may take the name for
+    /// `--name-hold` (IRC's nick delay), so nobody can speak as them in the next moment.
+    pub fn hold_name(&mut self, name: &str, ip: IpAddr, now: Instant) {
+        if self.name_hold.is_zero() {
+            return;
+        }
+        if self.holds.len() >= self.hold_sweep_at {
+            self.holds.retain(|_, (_, until)| *until > now);
+            self.hold_sweep_at = (self.holds.len() * 2).max(COOLDOWN_SWEEP_MIN);
+        }
+        let key = name.to_ascii_lowercase().into_boxed_str();
+        self.holds.insert(key, (ip, now + self.name_hold));
+    }
+
+    /// How long `name` is still held for someone other than `ip` (`None`: free for `ip`).
+    pub fn held_against(
+        &self,
+        ip: IpAddr,
+        name: &str,
+        now: Instant,
+    ) -> Option<std::time::Duration> {
+        let key = name.to_ascii_lowercase();
+        match self.holds.get(key.as_str()) {
+            Some(&(owner, until)) if owner != ip && until > now => Some(until - now),
+            _ => None,
+        }
+    }
+
     /// One more console is open.
     pub fn console_opened(&mut self) {
         self.consoles += 1;
@@ -205,6 +242,28 @@ impl Admission {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_name_that_left_is_held_for_its_owner_s_address_only() {
+        let mut a = Admission::new(&Config::default(), 1);
+        let t = Instant::now();
+        a.hold_name("Alice", ip(2), t);
+        assert!(a.held_against(ip(3), "alice", t).is_some());
+        assert_eq!(
+            a.held_against(ip(2), "ALICE", t),
+            None,
+            "its owner may come back"
+        );
+        let later = t + Config::default().name_hold;
+        assert_eq!(a.held_against(ip(3), "alice", later), None);
+        let off = Config {
+            name_hold: Duration::ZERO,
+            ..Config::default()
+        };
+        let mut a = Admission::new(&off, 1);
+        a.hold_name("alice", ip(2), t);
+        assert_eq!(a.held_against(ip(3), "alice", t), None);
+    }
+
     use super::*;
     use std::net::Ipv4Addr;
     use std::time::Duration;

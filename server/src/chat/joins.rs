@@ -12,6 +12,7 @@ use chat_common::protocol::{validate_name, ErrorCode, ServerMsg};
 use super::admission::WaitRefusal;
 use super::bus::Event;
 use super::operator::Announcement;
+use super::replay::Replay;
 use super::{Audience, ConnId, Core, CoreTimer, Now, Outbox, Phase, Session, NAME_PROMPT};
 use crate::bucket::Bucket;
 use crate::config::NICK_BURST;
@@ -87,6 +88,12 @@ impl Core {
             || self.remote.as_ref().is_some_and(|r| r.taken(name))
         {
             let text = format!("the name {name} is taken");
+            self.send_error(id, ErrorCode::NameTaken, &text, out);
+            self.prompt(id, out);
+            return;
+        }
+        if let Some(left) = self.admission.held_against(ip, name, now.at) {
+            let text = held_text(name, left);
             self.send_error(id, ErrorCode::NameTaken, &text, out);
             self.prompt(id, out);
             return;
@@ -220,9 +227,9 @@ impl Core {
             "auto-approve"
         };
         self.issue_token(id, &name, approved_by, now, out);
-        let mut buf = std::mem::take(&mut self.fmt);
-        self.history.replay(&mut buf, |line| out.send(id, &line));
-        self.fmt = buf;
+        if !self.history.is_empty() {
+            out.replay(id, Replay::history(self.history.snapshot()));
+        }
         self.broadcast(&ServerMsg::Join { name: &name }, Some(id), out);
         if was_waiting {
             out.console(
@@ -286,4 +293,12 @@ impl Core {
             }
         }
     }
+}
+
+/// The `ERROR name-taken` text for a name held for the member who just left it.
+pub(super) fn held_text(name: &str, left: std::time::Duration) -> String {
+    let secs = left.as_secs() + 1;
+    format!(
+        "the name {name} was in use a moment ago and is kept for its owner; try again in {secs} s"
+    )
 }

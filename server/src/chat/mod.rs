@@ -15,6 +15,7 @@
 //! # Layout
 //! - [`room`]: names, members and waiting joins (the index the rules consult).
 //! - [`history`]: the room's last messages.
+//! - [`replay`]: paced replays (the history on join), written as the member reads.
 //! - `sessions`: every connection's session and where it is in its life.
 //! - [`admission`]: who may connect and wait: bans, cool-downs, the waiting room's bounds,
 //!   `--max-clients` and `--max-per-ip` (state and rules, no sending).
@@ -35,6 +36,7 @@ mod operator;
 pub mod outgoing;
 pub mod remembered;
 mod remote;
+pub mod replay;
 mod requests;
 pub mod room;
 mod sessions;
@@ -53,6 +55,7 @@ use bus::{Event, ToBridge};
 use history::History;
 use operator::Announcer;
 pub use outgoing::{Dialect, Outgoing};
+pub use replay::Replay;
 use room::Room;
 use sessions::{session_name, Phase, Session, Sessions};
 pub use v3::{Restored, REPLAY_PAGE};
@@ -118,6 +121,9 @@ pub trait Outbox {
     /// Queues a message for a connection, to be encoded in its dialect. The same message may go
     /// to many (a refcount each; each dialect encodes it once).
     fn send(&mut self, to: ConnId, msg: &Rc<Outgoing>);
+    /// Queues a paced replay for a connection: written as it reads, after what is queued for it
+    /// so far and before anything queued later (see [`replay`]).
+    fn replay(&mut self, to: ConnId, replay: Replay);
     /// Closes a connection politely: what is queued (its BYE or DENIED) goes out first. The core
     /// has already forgotten it and sends it nothing more.
     fn close(&mut self, id: ConnId);
@@ -249,6 +255,22 @@ impl Core {
         self.fan_out(&line, except, out);
     }
 
+    /// A `LEAVE` or `NICK` to every member; into the history too when `who` has a line there,
+    /// so a newcomer sees where one speaker of a name ends.
+    fn announce_in_room(
+        &mut self,
+        msg: &ServerMsg<'_>,
+        who: &str,
+        now: Now,
+        out: &mut impl Outbox,
+    ) {
+        let line = self.format_at(msg, now);
+        self.fan_out(&line, None, out);
+        if self.history.has_spoken(who) {
+            self.history.record_event(&line);
+        }
+    }
+
     /// A line arrived from a connection (or the framer refused one).
     pub fn input(&mut self, id: ConnId, frame: Frame<'_>, now: Now, out: &mut impl Outbox) {
         match frame {
@@ -343,6 +365,7 @@ impl Core {
                     return;
                 }
                 self.room.remove(name, id);
+                self.admission.hold_name(name, session.addr.ip(), now.at);
                 self.publish(
                     || Event::Leave {
                         name: name.to_string(),
@@ -352,7 +375,7 @@ impl Core {
                     out,
                 );
                 if !self.shutting_down {
-                    self.broadcast(&ServerMsg::Leave { name, reason }, None, out);
+                    self.announce_in_room(&ServerMsg::Leave { name, reason }, name, now, out);
                     out.console(
                         Audience::All,
                         format_args!("left {name} ({})", reason.as_str()),

@@ -63,6 +63,14 @@ pub(super) struct Remote {
     pub parked: Vec<(ConnId, Rc<str>, bool, LogId)>,
 }
 
+/// Who spoke a relayed `MSG` or `ACT` line (another server's bytes: parsed).
+fn speaker_of(line: &Outgoing) -> Option<Rc<str>> {
+    match line.msg()? {
+        ServerMsg::Msg { from, .. } | ServerMsg::Act { from, .. } => Some(Rc::from(from)),
+        _ => None,
+    }
+}
+
 fn fold(name: &str) -> Box<str> {
     name.to_ascii_lowercase().into_boxed_str()
 }
@@ -268,7 +276,10 @@ impl Core {
         self.remote = Some(remote);
         self.history = History::new(self.config.history);
         for (at, line) in history {
-            self.history.record(&Outgoing::from_line(&line, Some(at)));
+            let line = Outgoing::from_line(&line, Some(at));
+            if let Some(speaker) = speaker_of(&line) {
+                self.history.record(&line, &speaker);
+            }
         }
         out.console(
             Audience::All,
@@ -445,14 +456,11 @@ impl Core {
                     let Some((name, _)) = remote.members.remove(&key) else {
                         return;
                     };
-                    self.broadcast(
-                        &ServerMsg::Leave {
-                            name: &name,
-                            reason,
-                        },
-                        None,
-                        out,
-                    );
+                    let msg = ServerMsg::Leave {
+                        name: &name,
+                        reason,
+                    };
+                    self.announce_in_room(&msg, &name, now, out);
                     out.console(
                         Audience::All,
                         format_args!("left {name} ({})", reason.as_str()),
@@ -481,20 +489,19 @@ impl Core {
                 };
                 let new: Rc<str> = Rc::from(new.as_str());
                 remote.members.insert(fold(&new), (Rc::clone(&new), server));
-                self.broadcast(
-                    &ServerMsg::Nick {
-                        old: &old,
-                        new: &new,
-                    },
-                    None,
-                    out,
-                );
+                let msg = ServerMsg::Nick {
+                    old: &old,
+                    new: &new,
+                };
+                self.announce_in_room(&msg, &old, now, out);
                 out.console(Audience::All, format_args!("renamed {old} {new}"));
             }
             Event::Msg { line } => {
                 let line = Outgoing::from_line(&line, Some(entry.wall));
                 self.fan_out(&line, None, out);
-                self.history.record(&line);
+                if let Some(speaker) = speaker_of(&line) {
+                    self.history.record(&line, &speaker);
+                }
             }
             Event::Info { line } => {
                 let line = Outgoing::from_line(&line, None);
@@ -574,15 +581,11 @@ impl Core {
                     if let Some((name, _)) =
                         self.remote.as_mut().and_then(|r| r.members.remove(&key))
                     {
-                        let reason = LeaveReason::Quit;
-                        self.broadcast(
-                            &ServerMsg::Leave {
-                                name: &name,
-                                reason,
-                            },
-                            None,
-                            out,
-                        );
+                        let msg = ServerMsg::Leave {
+                            name: &name,
+                            reason: LeaveReason::Quit,
+                        };
+                        self.announce_in_room(&msg, &name, now, out);
                         out.console(Audience::All, format_args!("left {name} (quit)"));
                     }
                 }

@@ -38,10 +38,10 @@ impl Core {
                     color,
                     text,
                 };
-                self.relay(id, &msg, now, out);
+                self.relay(id, name, &msg, now, out);
             }
             Ok(Request::Me { text }) => {
-                self.relay(id, &ServerMsg::Act { from: name, text }, now, out);
+                self.relay(id, name, &ServerMsg::Act { from: name, text }, now, out);
             }
             Ok(Request::Private { to, color, text }) => {
                 let target = self.room.holder(to).and_then(|t| {
@@ -123,9 +123,16 @@ impl Core {
 
     /// A room message (`MSG` or `ACT`): formatted once, to every other member, into the history
     /// and, with a cluster, to the other servers; all the same bytes.
-    fn relay(&mut self, from: ConnId, msg: &ServerMsg<'_>, now: Now, out: &mut impl Outbox) {
+    fn relay(
+        &mut self,
+        from: ConnId,
+        speaker: &Rc<str>,
+        msg: &ServerMsg<'_>,
+        now: Now,
+        out: &mut impl Outbox,
+    ) {
         // Given an id and logged; delivered now, or once the store has it (chat/v3.rs).
-        self.relay_v3(from, msg, now, out);
+        self.relay_v3(from, speaker, msg, now, out);
     }
 
     /// `/nick`: the name rule, uniqueness (a change of case is the member's own name), the
@@ -146,6 +153,17 @@ impl Core {
         {
             let text = format!("the name {new} is taken");
             return self.send_error(id, ErrorCode::NameTaken, &text, out);
+        }
+        let ip = self.session(id).map(|s| s.addr.ip());
+        if let Some(ip) = ip.filter(|_| !case_only) {
+            if let Some(left) = self.admission.held_against(ip, new, now.at) {
+                let text = super::joins::held_text(new, left);
+                return self.send_error(id, ErrorCode::NameTaken, &text, out);
+            }
+            if self.admission.cooling_down(ip, new, now.at) {
+                let text = format!("the name {new} was refused a moment ago; try again later");
+                return self.send_error(id, ErrorCode::NameTaken, &text, out);
+            }
         }
         if self.renaming(id) {
             let text = "a rename is already under way";
@@ -189,6 +207,10 @@ impl Core {
         session.phase = Phase::Member {
             name: Rc::clone(&new),
         };
+        let ip = session.addr.ip();
+        if !new.eq_ignore_ascii_case(old) {
+            self.admission.hold_name(old, ip, now.at);
+        }
         self.room.rename(old, &new, id);
         self.rename_token(old, &new);
         self.publish(
@@ -199,7 +221,7 @@ impl Core {
             now,
             out,
         );
-        self.broadcast(&ServerMsg::Nick { old, new: &new }, None, out);
+        self.announce_in_room(&ServerMsg::Nick { old, new: &new }, old, now, out);
         out.console(Audience::All, format_args!("renamed {old} {new}"));
     }
 

@@ -40,6 +40,11 @@ impl Outbox for Recorder {
             .push(text.trim_end_matches('\n').to_owned());
         self.sends.push((to, Rc::clone(line)));
     }
+    fn replay(&mut self, to: ConnId, mut replay: super::Replay) {
+        while let Some(msg) = replay.next_message() {
+            self.send(to, &msg);
+        }
+    }
     fn close(&mut self, id: ConnId) {
         self.closed.push(id);
     }

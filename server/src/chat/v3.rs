@@ -33,7 +33,11 @@ pub const REPLAY_PAGE: usize = 256;
 #[derive(Debug)]
 pub(super) enum HeldMsg {
     /// `MSG`/`ACT` from `from` to the room.
-    Room { from: ConnId, line: Rc<Outgoing> },
+    Room {
+        from: ConnId,
+        speaker: Rc<str>,
+        line: Rc<Outgoing>,
+    },
     /// `PRIV` from `from` to `to` (a live connection, or none: detached, kept for its resume).
     Priv {
         from: ConnId,
@@ -158,11 +162,9 @@ impl Core {
                 seq: e.seq,
             }
             .to_string();
-            self.history.record(&Outgoing::line_with_id(
-                line.as_bytes(),
-                wall_of(e.time_ms),
-                &id,
-            ));
+            let speaker: Rc<str> = Rc::from(e.from.as_str());
+            let msg = Outgoing::line_with_id(line.as_bytes(), wall_of(e.time_ms), &id);
+            self.history.record(&msg, &speaker);
         }
     }
 
@@ -251,6 +253,7 @@ impl Core {
     pub(super) fn relay_v3(
         &mut self,
         from: ConnId,
+        speaker: &Rc<str>,
         msg: &ServerMsg<'_>,
         now: Now,
         out: &mut impl Outbox,
@@ -259,11 +262,16 @@ impl Core {
             return;
         }
         let (line, entry) = self.stamp(msg, "", now);
+        let held = HeldMsg::Room {
+            from,
+            speaker: Rc::clone(speaker),
+            line,
+        };
         if self.v3.durable {
             self.v3.entries.push(entry);
-            self.v3.held.hold(HeldMsg::Room { from, line });
+            self.v3.held.hold(held);
         } else {
-            self.deliver_held(HeldMsg::Room { from, line }, now, out);
+            self.deliver_held(held, now, out);
         }
     }
 
@@ -315,9 +323,13 @@ impl Core {
     /// cluster, and `ECHO` to a version 3 sender.
     fn deliver_held(&mut self, m: HeldMsg, now: Now, out: &mut impl Outbox) {
         let (from, line) = match m {
-            HeldMsg::Room { from, line } => {
+            HeldMsg::Room {
+                from,
+                speaker,
+                line,
+            } => {
                 self.fan_out(&line, Some(from), out);
-                self.history.record(&line);
+                self.history.record(&line, &speaker);
                 self.publish(
                     || Event::Msg {
                         line: line.line().to_vec(),
