@@ -111,6 +111,8 @@ pub struct Config {
     pub history: usize,
     /// Where to open the remote consoles' Unix socket (`--control`), if anywhere.
     pub control: Option<std::path::PathBuf>,
+    /// The control socket's mode and group (`--control-mode`, `--control-group`).
+    pub control_access: crate::console::control::ControlAccess,
     /// The cluster this server shares its room with (`--cluster`), if any.
     pub cluster: Option<crate::cluster::ClusterConfig>,
 }
@@ -135,6 +137,7 @@ impl Default for Config {
             name_cooldown: Duration::from_secs_f64(DEFAULT_NAME_COOLDOWN_SECS),
             history: DEFAULT_HISTORY,
             control: None,
+            control_access: crate::console::control::ControlAccess::default(),
             cluster: None,
         }
     }

@@ -12,6 +12,7 @@
 //!   threads and the room's events as the Redis stream holds them.
 //! - [`reactor`]: the I/O shell: the event loop, connections, queues, timers, signals.
 //! - [`console`]: the operator's commands (pure parsing) and the consoles' non-blocking I/O.
+//! - [`ctl`]: `chat-server ctl`, one command over the control socket (runs outside the server).
 //! - [`timers`]: every deadline in one heap.
 //! - [`tls_config`]: the TLS certificate and key files, loaded into a rustls config.
 //! - [`bucket`]: the token bucket behind every rate.
@@ -22,6 +23,7 @@ pub mod chat;
 pub mod cluster;
 pub mod config;
 pub mod console;
+pub mod ctl;
 pub mod memory;
 pub mod reactor;
 pub mod timers;

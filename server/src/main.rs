@@ -33,9 +33,13 @@ mod exit {
 #[command(
     version,
     about,
+    args_conflicts_with_subcommands = true,
     after_help = "Operator commands (type on stdin): approve [name], deny [name], pending, who, kick <name>, say <text>, ban <ip>, unban <ip>, bans, quit, help"
 )]
 struct Args {
+    /// Instead of serving: talk to a running server.
+    #[command(subcommand)]
+    sub: Option<Sub>,
     /// Address to listen on (port 0 picks a free port), or `off` for no plain listener.
     #[arg(long, value_name = "ADDR|off", default_value = config::DEFAULT_LISTEN, value_parser = parse_listen)]
     listen: Listen,
@@ -104,6 +108,14 @@ struct Args {
     /// the console's commands; with it the server can run with stdin at /dev/null.
     #[arg(long, value_name = "PATH")]
     control: Option<PathBuf>,
+    /// Permission bits of the --control socket, in octal: 0600 (only the server's user) or
+    /// 0660 with --control-group (that group's members too); never anything for others.
+    #[arg(long, value_name = "MODE", default_value = "0600", value_parser = chat_server::console::control::parse_mode)]
+    control_mode: u32,
+    /// Group that owns the --control socket (a name or a number); with --control-mode 0660 its
+    /// members may use the console.
+    #[arg(long, value_name = "GROUP", value_parser = chat_server::console::control::parse_group)]
+    control_group: Option<u32>,
     /// Serve one room together with every server using this Redis (6.2 or later):
     /// redis://[:PASSWORD@]HOST[:PORT][/DB]. See docs/CLUSTER.md.
     #[arg(long, value_name = "URL")]
@@ -129,6 +141,53 @@ struct Args {
     /// powershell) to standard output, and exit.
     #[arg(long, value_name = "WHAT", value_parser = ["man", "bash", "zsh", "fish", "elvish", "powershell"])]
     generate: Option<String>,
+}
+
+/// What `chat-server SUBCOMMAND` does instead of serving.
+#[derive(Debug, clap::Subcommand)]
+enum Sub {
+    /// Send one console command to a running server's control socket, print its lines, and
+    /// exit 0 when it worked, 1 when it failed, 3 when no server answers, 4 when the answer did
+    /// not finish (e.g. `chat-server ctl who`, `chat-server ctl approve uma`).
+    Ctl(CtlArgs),
+}
+
+/// `chat-server ctl`'s arguments.
+#[derive(Debug, clap::Args)]
+struct CtlArgs {
+    /// The server's control socket [default: $CHAT_CONTROL, else /run/chat/console.sock].
+    #[arg(long, value_name = "PATH")]
+    control: Option<PathBuf>,
+    /// Seconds to wait for the whole answer.
+    #[arg(long, value_name = "SECS", default_value_t = chat_server::ctl::DEFAULT_TIMEOUT_SECS)]
+    timeout: f64,
+    /// The console command and its arguments, e.g. `who` or `kick eve spamming`.
+    #[arg(required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
+    command: Vec<String>,
+}
+
+/// Runs `chat-server ctl`.
+fn ctl(args: &CtlArgs) -> ExitCode {
+    let timeout = match seconds("timeout", args.timeout) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("chat-server ctl: {e}");
+            return ExitCode::from(chat_server::ctl::exit::USAGE);
+        }
+    };
+    let path = args
+        .control
+        .clone()
+        .or_else(|| std::env::var_os(chat_server::ctl::CONTROL_VAR).map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(chat_server::ctl::DEFAULT_CONTROL_PATH));
+    let code = chat_server::ctl::run(
+        &path,
+        &args.command,
+        timeout,
+        &mut io::stdout().lock(),
+        &mut io::stderr().lock(),
+    );
+    ExitCode::from(code)
 }
 
 /// Writes the man page or a completion script generated from the flags' own definition.
@@ -260,6 +319,10 @@ impl Args {
             name_cooldown,
             history: self.history,
             control: self.control.clone(),
+            control_access: chat_server::console::control::ControlAccess {
+                mode: self.control_mode,
+                group: self.control_group,
+            },
             cluster,
         };
         config.check()?;
@@ -373,6 +436,9 @@ fn raise_fd_limit(max_clients: usize) {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(Sub::Ctl(ctl_args)) = &args.sub {
+        return ctl(ctl_args);
+    }
     if let Some(what) = &args.generate {
         return match generate(what) {
             Ok(()) => ExitCode::from(exit::OK),

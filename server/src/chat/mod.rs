@@ -23,6 +23,7 @@
 mod admission;
 pub mod history;
 mod operator;
+pub use operator::CommandOutcome;
 mod remote;
 mod requests;
 pub mod room;

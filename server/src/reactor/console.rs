@@ -1,6 +1,7 @@
 //! The operator consoles: standard input and the control socket's connections, read without
 //! blocking, framed into lines, each line handed to the core with the console's id. (Output goes
-//! through the shell's `Outbox::console`.)
+//! through the shell's `Outbox::console`.) The control socket's own lines live here: `.quiet`,
+//! and the `.end` line that answers the end of a connection's input before it is closed.
 
 use std::io;
 
@@ -8,8 +9,8 @@ use chat_common::framing::{Frame, LineFramer};
 use mio::Token;
 
 use super::{Reactor, Shell, FIRST_CONTROL};
-use crate::chat::{Audience, ConsoleId, Now, Outbox};
-use crate::console::control::{ControlConn, Written};
+use crate::chat::{Audience, CommandOutcome, ConsoleId, Now, Outbox};
+use crate::console::control::{ControlConn, Written, END, QUIET};
 
 /// Console bytes read per round, so a huge piped script cannot starve the sockets.
 const CONSOLE_READ_PER_ROUND: usize = 64 * 1024;
@@ -57,15 +58,37 @@ impl Reactor {
         while !rest.is_empty() && !self.shell.is_cut(from) {
             let (used, frame) = framer.feed(rest);
             rest = &rest[used..];
-            match frame {
-                Some(Frame::Line(line)) => self.core.console_line(from, line, now, &mut self.shell),
-                Some(Frame::TooLong) => self
-                    .shell
-                    .console(reply, format_args!("error: command line too long")),
-                Some(Frame::BadUtf8) => self
-                    .shell
-                    .console(reply, format_args!("error: command is not UTF-8")),
-                None => {}
+            let outcome = match frame {
+                Some(Frame::Line(line)) if from != STDIN && line.trim() == QUIET => {
+                    if let Some(control) = self.shell.controls.get_mut(from.0 - 1) {
+                        control.quiet = true;
+                    }
+                    self.shell
+                        .console(reply, format_args!("{QUIET} console {}", from.0));
+                    CommandOutcome::Done
+                }
+                Some(Frame::Line(line)) => {
+                    self.shell.running = Some(from);
+                    let outcome = self.core.console_line(from, line, now, &mut self.shell);
+                    self.shell.running = None;
+                    outcome
+                }
+                Some(Frame::TooLong) => {
+                    self.shell
+                        .console(reply, format_args!("error: command line too long"));
+                    CommandOutcome::Failed
+                }
+                Some(Frame::BadUtf8) => {
+                    self.shell
+                        .console(reply, format_args!("error: command is not UTF-8"));
+                    CommandOutcome::Failed
+                }
+                None => CommandOutcome::Done,
+            };
+            if outcome == CommandOutcome::Failed && from != STDIN {
+                if let Some(control) = self.shell.controls.get_mut(from.0 - 1) {
+                    control.failed = control.failed.saturating_add(1);
+                }
             }
         }
     }
@@ -111,11 +134,11 @@ impl Reactor {
             let Some(control) = self.shell.controls.get_mut(key) else {
                 return;
             };
-            if control.cut {
+            if control.cut || control.input_ended {
                 return;
             }
             match control.read(&mut buf) {
-                Ok(0) => return self.close_control(key, now),
+                Ok(0) => return self.end_of_control_input(key),
                 Ok(n) => {
                     total += n;
                     let mut framer = std::mem::replace(&mut control.framer, LineFramer::new(1));
@@ -128,6 +151,28 @@ impl Reactor {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(_) => return self.close_control(key, now),
             }
+        }
+    }
+
+    /// A control connection's input ended (`nc -N`, `chat-server ctl`): its commands have run;
+    /// it gets the `.end` line and is closed once that is written.
+    pub(super) fn end_of_control_input(&mut self, key: usize) {
+        let Some(control) = self.shell.controls.get_mut(key) else {
+            return;
+        };
+        if control.input_ended {
+            return;
+        }
+        control.input_ended = true;
+        let failed = control.failed;
+        let registry = &self.shell.registry;
+        let written = if failed == 0 {
+            control.line(registry, format_args!("{END} ok"))
+        } else {
+            control.line(registry, format_args!("{END} failed {failed}"))
+        };
+        if written == Written::CutOff || control.finished() {
+            self.shell.cut_controls.push(key);
         }
     }
 
@@ -161,7 +206,7 @@ impl Shell {
     /// A control console can take more output.
     pub(super) fn flush_control(&mut self, key: usize) {
         if let Some(control) = self.controls.get_mut(key) {
-            if control.flush(&self.registry) == Written::CutOff {
+            if control.flush(&self.registry) == Written::CutOff || control.finished() {
                 self.cut_controls.push(key);
             }
         }

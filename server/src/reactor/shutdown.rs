@@ -43,6 +43,17 @@ impl Reactor {
             let _ = self.poll.registry().deregister(&mut listener);
         }
         self.core.shutdown(&mut self.shell);
+        // A script's console (`ctl quit now`) still learns how its commands went.
+        let quiet: Vec<usize> = self
+            .shell
+            .controls
+            .iter()
+            .filter(|(_, c)| c.quiet)
+            .map(|(key, _)| key)
+            .collect();
+        for key in quiet {
+            self.end_of_control_input(key);
+        }
         if let Some(link) = self.shell.cluster.as_mut() {
             // The other servers announce this one's members gone and their names are freed.
             link.leave();
