@@ -13,6 +13,8 @@
 //! - [`reactor`]: the I/O shell: the event loop, connections, queues, timers, signals.
 //! - [`console`]: the operator's commands (pure parsing) and the consoles' non-blocking I/O.
 //! - [`ctl`]: `chat-server ctl`, one command over the control socket (runs outside the server).
+//! - [`flags`]: the flags' value parsers, whose errors say what each flag accepts.
+//! - [`logging`]: the log, whole lines as text or JSON, marked when it shares the console's terminal.
 //! - [`timers`]: every deadline in one heap.
 //! - [`tls_config`]: the TLS certificate and key files, loaded into a rustls config.
 //! - [`bucket`]: the token bucket behind every rate.
@@ -24,6 +26,8 @@ pub mod cluster;
 pub mod config;
 pub mod console;
 pub mod ctl;
+pub mod flags;
+pub mod logging;
 pub mod memory;
 pub mod reactor;
 pub mod timers;
