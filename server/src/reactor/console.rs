@@ -11,6 +11,7 @@ use mio::Token;
 use super::{Reactor, Shell, FIRST_CONTROL};
 use crate::chat::{Audience, CommandOutcome, ConsoleId, Now, Outbox};
 use crate::console::control::{ControlConn, Written, END, QUIET};
+use crate::console::io::StdinSource;
 
 /// Console bytes read per round, so a huge piped script cannot starve the sockets.
 const CONSOLE_READ_PER_ROUND: usize = 64 * 1024;
@@ -29,6 +30,7 @@ impl Reactor {
                 return;
             }
             match stdin.read(&mut buf) {
+                Ok(0) if stdin.hung_up() => return self.terminal_hung_up(now),
                 Ok(0) => {
                     self.console_closed(now);
                     return;
@@ -42,6 +44,7 @@ impl Reactor {
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) if stdin.hung_up() => return self.terminal_hung_up(now),
                 Err(e) => {
                     log::warn!("console read failed: {e}");
                     self.console_closed(now);
@@ -185,6 +188,37 @@ impl Reactor {
         self.shell
             .console(Audience::All, format_args!("console {} closed", key + 1));
         self.core.console_closed(now, &mut self.shell);
+    }
+
+    /// Whether standard input is a terminal that hung up (checked on SIGHUP, which a hang-up
+    /// sends, to tell it from a reload request).
+    pub(super) fn stdin_hung_up(&self) -> bool {
+        self.terminal_gone || self.stdin.as_ref().is_some_and(StdinSource::hung_up)
+    }
+
+    /// The terminal the server was started in hung up. With no control socket nobody could
+    /// approve a join or stop the server politely any more, so it shuts down (BYE to everyone)
+    /// rather than hold the port headless; with one, it goes on and says where its console is.
+    pub(super) fn terminal_hung_up(&mut self, now: Now) {
+        if self.terminal_gone {
+            return;
+        }
+        self.terminal_gone = true;
+        self.console_closed(now);
+        match self.shell.config.control.clone() {
+            Some(path) => {
+                let path = path.display();
+                log::info!("the terminal hung up; the console goes on at {path} (--control)");
+                self.shell.console(
+                    Audience::All,
+                    format_args!("the terminal hung up; the console goes on at {path}"),
+                );
+            }
+            None => {
+                log::info!("the terminal hung up and there is no --control console");
+                self.begin_shutdown("the terminal hung up", now);
+            }
+        }
     }
 
     fn console_closed(&mut self, now: Now) {

@@ -155,6 +155,8 @@ pub struct Reactor {
     spare_fd: Option<std::fs::File>,
     /// When shutdown gives up waiting for BYE to be flushed.
     shutdown_deadline: Option<Instant>,
+    /// Whether standard input was a terminal that hung up (handled once).
+    terminal_gone: bool,
 }
 
 impl std::fmt::Debug for Shell {
@@ -270,6 +272,7 @@ impl Reactor {
             next_serial: 0,
             spare_fd: std::fs::File::open("/dev/null").ok(),
             shutdown_deadline: None,
+            terminal_gone: false,
         })
     }
 
