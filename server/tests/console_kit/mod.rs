@@ -122,14 +122,13 @@ impl Operator {
     }
 }
 
-/// Runs `chat-server ctl --control SOCK ARGS...` to the end.
+/// Runs `chat-server ctl --control SOCK ARGS...` to the end (its own timeout bounds it).
 #[track_caller]
 pub fn ctl(sock: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_chat-server"))
         .arg("ctl")
         .arg("--control")
         .arg(sock)
-        .args(["--timeout", "10"])
         .args(args)
         .output()
         .unwrap()
