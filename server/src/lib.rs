@@ -15,6 +15,7 @@
 //! - [`ctl`]: `chat-server ctl`, one command over the control socket (runs outside the server).
 //! - [`flags`]: the flags' value parsers, whose errors say what each flag accepts.
 //! - [`logging`]: the log, whole lines as text or JSON, marked when it shares the console's terminal.
+//! - [`manual`]: the man page's sections beyond the flags (console, signals, exit statuses).
 //! - [`timers`]: every deadline in one heap.
 //! - [`tls_config`]: the TLS certificate and key files, loaded into a rustls config.
 //! - [`bucket`]: the token bucket behind every rate.
@@ -28,6 +29,7 @@ pub mod console;
 pub mod ctl;
 pub mod flags;
 pub mod logging;
+pub mod manual;
 pub mod memory;
 pub mod reactor;
 pub mod timers;

@@ -199,7 +199,10 @@ fn generate(what: &str) -> io::Result<()> {
     let mut command = Args::command();
     let mut out = io::stdout().lock();
     let shell = match what {
-        "man" => return clap_mangen::Man::new(command).render(&mut out),
+        "man" => {
+            let sections = chat_server::manual::sections();
+            return chat_common::manual::render(command, &sections, &mut out);
+        }
         "bash" => clap_complete::Shell::Bash,
         "zsh" => clap_complete::Shell::Zsh,
         "fish" => clap_complete::Shell::Fish,
@@ -526,10 +529,19 @@ mod tests {
     }
 
     #[test]
+    fn the_man_pages_exit_statuses_are_the_real_ones() {
+        let listed: Vec<&str> = chat_server::manual::SERVER_EXIT
+            .iter()
+            .map(|(code, _)| *code)
+            .collect();
+        let real = [exit::OK, exit::RUNTIME, exit::USAGE, exit::BIND].map(|c| c.to_string());
+        assert_eq!(listed, real);
+    }
+
+    #[test]
     fn the_man_page_names_every_flag() {
         let mut page = Vec::new();
-        clap_mangen::Man::new(Args::command())
-            .render(&mut page)
+        chat_common::manual::render(Args::command(), &chat_server::manual::sections(), &mut page)
             .unwrap();
         let page = String::from_utf8(page).unwrap();
         for long in [
@@ -543,5 +555,11 @@ mod tests {
                 "{long} missing from the man page"
             );
         }
+        for section in ["CONSOLE", "SIGNALS", "\"EXIT STATUS\"", "\"SEE ALSO\""] {
+            assert!(page.contains(&format!(".SH {section}")), "no {section}");
+        }
+        // The synopsis shows values: `[--listen ADDR|off]`.
+        assert!(page.contains("[\\fB\\-\\-listen\\fR \\fIADDR|off\\fR]"));
+        assert!(page.contains("\\fBchat\\-server ctl\\fR"));
     }
 }
