@@ -223,6 +223,8 @@ pub struct Config {
     pub send_buffer: usize,
     /// Where to open the remote consoles' Unix socket (`--control`), if anywhere.
     pub control: Option<std::path::PathBuf>,
+    /// The control socket's mode and group (`--control-mode`, `--control-group`).
+    pub control_access: crate::console::control::ControlAccess,
     /// The cluster this server shares its room with (`--cluster`), if any.
     pub cluster: Option<ClusterConfig>,
     /// Where the store lives (`--data-dir`; the library's default is in memory, the binary's
@@ -260,6 +262,7 @@ impl Default for Config {
             history: DEFAULT_HISTORY,
             send_buffer: DEFAULT_SEND_BUFFER,
             control: None,
+            control_access: crate::console::control::ControlAccess::default(),
             cluster: None,
             data_dir: crate::store::DataDir::Memory,
             retain: Duration::from_secs_f64(DEFAULT_RETAIN_DAYS * DAY_SECS),

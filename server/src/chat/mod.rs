@@ -33,6 +33,7 @@ pub mod history;
 mod joins;
 pub mod msgid;
 mod operator;
+pub use operator::CommandOutcome;
 pub mod outgoing;
 pub mod remembered;
 mod remote;

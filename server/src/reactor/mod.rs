@@ -102,8 +102,11 @@ pub struct Shell {
     console_out: ConsoleOut,
     /// Remote operator consoles (`--control`); console id = slab key + 1 (0 is standard input).
     controls: Slab<ControlConn>,
-    /// Control consoles to cut off at the end of the round (they stopped reading or failed).
+    /// Control consoles to close at the end of the round (they stopped reading or failed, or
+    /// their input ended and everything they were owed is written).
     cut_controls: Vec<usize>,
+    /// The console whose command the core is running (a quiet console hears only those).
+    running: Option<crate::chat::ConsoleId>,
     /// Where several queued lines are gathered for one `write` (reused, never shrunk).
     gather: Vec<u8>,
     /// Connections whose output queue grew this round (each at most once: `Conn::dirty`).
@@ -159,6 +162,8 @@ pub struct Reactor {
     spare_fd: Option<std::fs::File>,
     /// When shutdown gives up waiting for BYE to be flushed.
     shutdown_deadline: Option<Instant>,
+    /// Whether standard input was a terminal that hung up (handled once).
+    terminal_gone: bool,
 }
 
 impl std::fmt::Debug for Shell {
@@ -215,12 +220,13 @@ impl Reactor {
         let consoles = usize::from(stdin.is_some());
         let control = match &config.control {
             Some(path) => {
-                let mut control = ControlListener::bind(path).map_err(|e| {
-                    io::Error::new(
-                        e.kind(),
-                        format!("cannot open the control socket {}: {e}", path.display()),
-                    )
-                })?;
+                let mut control =
+                    ControlListener::bind(path, config.control_access).map_err(|e| {
+                        io::Error::new(
+                            e.kind(),
+                            format!("cannot open the control socket {}: {e}", path.display()),
+                        )
+                    })?;
                 poll.registry().register(
                     control.listener(),
                     CONTROL_LISTENER,
@@ -249,6 +255,7 @@ impl Reactor {
                 console_out: ConsoleOut::open(CONSOLE_OUT),
                 controls: Slab::new(),
                 cut_controls: Vec::new(),
+                running: None,
                 gather: Vec::with_capacity(GATHER_BYTES),
                 dirty: Vec::new(),
                 doomed: Vec::new(),
@@ -274,6 +281,7 @@ impl Reactor {
             spare_fd: std::fs::File::open("/dev/null").ok(),
             cluster_held: None,
             shutdown_deadline: None,
+            terminal_gone: false,
         })
     }
 

@@ -63,7 +63,12 @@ impl Outbox for Shell {
         match to {
             Audience::All => {
                 self.console_out.line(&self.registry, line);
+                let running = self.running;
                 for (key, control) in self.controls.iter_mut() {
+                    // A quiet console hears only what its own commands cause.
+                    if control.quiet && running != Some(ConsoleId(key + 1)) {
+                        continue;
+                    }
                     if control.line(&self.registry, line) == Written::CutOff {
                         self.cut_controls.push(key);
                     }
