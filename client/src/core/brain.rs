@@ -32,8 +32,10 @@ use super::store::{Entry, Kind, Store};
 use crate::exit::{ExitCode, Outcome};
 use crate::net::Incoming;
 
-/// How long to wait for `BYE` after sending `/leave` before ending anyway.
-pub const LEAVE_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long to wait for `BYE` after sending `/leave` before ending anyway. Generous: a server
+/// reads a member's lines in order (and paces them), and a version 3 session closed before its
+/// `/leave` was read is not gone but dropped, kept in the room for the resume window.
+pub const LEAVE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The longest wait between two reconnection attempts.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
