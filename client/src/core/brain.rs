@@ -239,7 +239,7 @@ pub struct Brain {
     skip_name_query: bool,
     /// The id of the newest message received (version 3), for the next `RESUME`.
     last_id: Option<String>,
-    /// Ids already shown, and which were the user's own.
+    /// Ids already shown (or given to own lines).
     ids: SeenIds,
     /// Own lines sent in version 3 awaiting their `ECHO`, oldest first: entry ids.
     awaiting_echo: VecDeque<u64>,
@@ -895,7 +895,7 @@ impl Brain {
                 if let Some(entry) = self.awaiting_echo.pop_front() {
                     self.store.set_msg_id(entry, id);
                 }
-                self.ids.insert(id, true);
+                self.ids.insert(id);
                 self.last_id = Some(id.to_owned());
                 self.echoes_settled(now);
             }
@@ -938,11 +938,11 @@ impl Brain {
                     if let Some(own) = self.awaiting_echo.remove(at) {
                         self.store.set_msg_id(own, id);
                     }
-                    self.ids.insert(id, true);
+                    self.ids.insert(id);
                     return;
                 }
             }
-            self.ids.insert(id, false);
+            self.ids.insert(id);
             entry.msg_id = Some(id.to_owned());
         }
         if from_me {
