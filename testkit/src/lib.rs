@@ -48,7 +48,9 @@ use std::time::Duration;
 pub use client::{check_grammar, collect_leaves, has_control, skip_to, Client, End, Peer};
 pub use healthy::{HealthReport, Healthy};
 pub use limits::{ensure_nofile, nofile_limits, raise_nofile, require_nofile, ALLOW_SKIP};
-pub use member::{plain, relay, tcp, tls, tls_over, Member, MemberEnd, TlsMember};
+pub use member::{
+    plain, relay, tcp, tcp_from, tls, tls_over, try_tls_over, Member, MemberEnd, TlsMember,
+};
 pub use misc::{filler, heavy, light, Failures, Rng, TestLock};
 pub use pipe::{pipe_lines, PipeLines};
 pub use pki::{CertPair, Pki, TestCa, LOCAL_NAMES};

@@ -4,12 +4,13 @@
 //! checks that a room message goes from one to another. Loopback only.
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, StreamOwned};
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use crate::TIMEOUT;
 
@@ -59,26 +60,65 @@ pub fn tls(addr: SocketAddr, config: &Arc<ClientConfig>) -> TlsMember {
     tls_over(tcp(addr), config)
 }
 
-/// [`tls`] over a socket the caller made (with a small receive buffer, say); it gets the short
-/// read timeout members poll with.
+/// [`tls`] over a socket the caller made (from another loopback address or with a small
+/// receive buffer: [`tcp_from`]); it gets the short read timeout members poll with.
 #[track_caller]
 pub fn tls_over(sock: TcpStream, config: &Arc<ClientConfig>) -> TlsMember {
-    sock.set_nodelay(true).unwrap();
-    sock.set_read_timeout(Some(POLL)).unwrap();
-    sock.set_write_timeout(Some(TIMEOUT)).unwrap();
-    let name = ServerName::try_from("localhost").unwrap();
-    let conn = ClientConnection::new(Arc::clone(config), name).unwrap();
+    try_tls_over(sock, config).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// [`tls_over`], or why the handshake did not finish within [`TIMEOUT`] (the server closed
+/// the connection, say).
+pub fn try_tls_over(sock: TcpStream, config: &Arc<ClientConfig>) -> Result<TlsMember, String> {
+    let setup = |e: std::io::Error| format!("socket set-up: {e}");
+    sock.set_nodelay(true).map_err(setup)?;
+    sock.set_read_timeout(Some(POLL)).map_err(setup)?;
+    sock.set_write_timeout(Some(TIMEOUT)).map_err(setup)?;
+    let name = ServerName::try_from("localhost").map_err(|e| e.to_string())?;
+    let conn = ClientConnection::new(Arc::clone(config), name).map_err(|e| e.to_string())?;
     let mut stream = StreamOwned::new(conn, sock);
     let deadline = Instant::now() + TIMEOUT;
     while stream.conn.is_handshaking() {
         match stream.conn.complete_io(&mut stream.sock) {
+            Ok((0, 0)) if stream.conn.is_handshaking() => {
+                return Err("the server closed the connection during the handshake".into())
+            }
             Ok(_) => {}
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-            Err(e) => panic!("TLS handshake failed: {e}"),
+            Err(e) => return Err(format!("TLS handshake failed: {e}")),
         }
-        assert!(Instant::now() < deadline, "TLS handshake took too long");
+        if Instant::now() >= deadline {
+            return Err("TLS handshake took too long".into());
+        }
     }
-    Member::new(stream)
+    Ok(Member::new(stream))
+}
+
+/// A blocking TCP connection to `addr` from the loopback address `source` (another host, as
+/// the server sees it), with `rcvbuf` as `SO_RCVBUF` when given (set before connecting).
+#[track_caller]
+pub fn tcp_from(addr: SocketAddr, source: IpAddr, rcvbuf: Option<usize>) -> TcpStream {
+    assert!(
+        addr.ip().is_loopback() && source.is_loopback(),
+        "tests only use loopback addresses ({source} -> {addr})"
+    );
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
+        .unwrap_or_else(|e| panic!("socket: {e}"));
+    if let Some(size) = rcvbuf {
+        socket
+            .set_recv_buffer_size(size)
+            .unwrap_or_else(|e| panic!("SO_RCVBUF {size}: {e}"));
+    }
+    socket
+        .bind(&SockAddr::from(SocketAddr::new(source, 0)))
+        .unwrap_or_else(|e| panic!("cannot bind to {source}: {e}"));
+    socket
+        .connect_timeout(&SockAddr::from(addr), TIMEOUT)
+        .unwrap_or_else(|e| panic!("cannot connect to {addr} from {source}: {e}"));
+    let sock: TcpStream = socket.into();
+    sock.set_read_timeout(Some(POLL)).unwrap();
+    sock.set_write_timeout(Some(TIMEOUT)).unwrap();
+    sock
 }
 
 impl TlsMember {
