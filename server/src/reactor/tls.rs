@@ -489,4 +489,72 @@ mod tests {
             }
         }
     }
+    #[test]
+    fn pending_handshakes_are_capped_per_address_and_freed_again() {
+        let mut pending = PendingHandshakes::default();
+        let a: IpAddr = "127.0.0.7".parse().unwrap();
+        let b: IpAddr = "127.0.0.8".parse().unwrap();
+        for _ in 0..MAX_HANDSHAKES_PER_IP {
+            assert!(pending.try_start(a));
+        }
+        assert!(!pending.try_start(a), "one past the cap");
+        assert_eq!(pending.of(a), MAX_HANDSHAKES_PER_IP);
+        assert!(pending.try_start(b), "another address is not affected");
+        pending.end(a);
+        assert!(pending.try_start(a), "a slot came back");
+        for _ in 0..MAX_HANDSHAKES_PER_IP {
+            pending.end(a);
+        }
+        pending.end(b);
+        assert!(
+            pending.per_ip.is_empty(),
+            "no entry left: {:?}",
+            pending.per_ip
+        );
+    }
+
+    #[test]
+    fn a_handshake_past_its_input_budget_is_an_error_and_a_finished_one_is_uncounted() {
+        let mut p = pair();
+        assert!(p.server.counted());
+        assert!(!p.server.handshake_just_finished(), "still handshaking");
+        // Records of a ClientHello that claims 64 KiB, more than the budget in all.
+        let mut hello = vec![0x01, 0x00, 0xff, 0xec];
+        hello.resize(3 * 16 * 1024, 0x41);
+        let mut wire = Vec::new();
+        for chunk in hello.chunks(16 * 1024) {
+            wire.extend_from_slice(&[0x16, 0x03, 0x01]);
+            wire.extend_from_slice(&(chunk.len() as u16).to_be_bytes());
+            wire.extend_from_slice(chunk);
+        }
+        let mut sent = 0;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            assert!(Instant::now() < deadline, "no error after {sent} bytes");
+            if sent < wire.len() {
+                match p.client_sock.write(&wire[sent..]) {
+                    Ok(n) => sent += n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => panic!("client write: {e}"),
+                }
+            }
+            match p.server.read(&mut [0u8; 64]) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                    assert!(
+                        e.to_string().contains("before the TLS handshake finished"),
+                        "{e}"
+                    );
+                    break;
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        // A real handshake is uncounted once, when it finishes.
+        let mut q = pair();
+        q.handshake();
+        assert!(q.server.handshake_just_finished());
+        assert!(!q.server.handshake_just_finished());
+        assert!(!q.server.counted());
+    }
 }
