@@ -15,7 +15,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, TcpStream};
 use std::time::{Duration, Instant};
 
-use chat_server::reactor::tls::{MAX_HANDSHAKES_PER_IP, MAX_HANDSHAKE_INPUT};
+use chat_server::config::{MAX_HANDSHAKES_PER_IP, MAX_HANDSHAKE_INPUT};
 use chat_testkit::{
     expect_fds_back, fd_baseline, heavy, host, light, plain, require_nofile, rss_kib, tcp_from,
     tls_over, try_tls_over, Member, Pki, Server, TlsMember, SETTLE, TIMEOUT,
