@@ -160,6 +160,8 @@ pub struct Reactor {
     ready: VecDeque<ConnId>,
     /// Open connections per address, for `--max-per-ip`.
     per_ip: HashMap<IpAddr, usize>,
+    /// TLS handshakes under way per address, for [`tls::MAX_HANDSHAKES_PER_IP`].
+    handshakes: tls::PendingHandshakes,
     next_serial: u64,
     /// A descriptor kept in reserve: closed to accept-and-refuse when descriptors run out.
     spare_fd: Option<std::fs::File>,
@@ -279,6 +281,7 @@ impl Reactor {
             scratch: vec![0; READ_CHUNK],
             ready: VecDeque::new(),
             per_ip: HashMap::new(),
+            handshakes: tls::PendingHandshakes::default(),
             next_serial: 0,
             spare_fd: std::fs::File::open("/dev/null").ok(),
             cluster_held: None,
