@@ -19,21 +19,33 @@
 //! - Line mode: [`session`] (login and the two threads), [`render`] (one line per message),
 //!   [`screen`] (standard output), [`input`] (standard input, and Tab completion).
 //! - [`roster`]: the names online, for completion.
+//! - Shared by both interfaces: [`config_file`] (`config.toml`), [`clock`] (time formats,
+//!   day-change lines), [`name_column`] (names shown whole or in a unique short form),
+//!   [`filter`] (ignore list, hidden joins, highlight words), [`crowd`] (a run of joins as one
+//!   row), [`split`] (over-long lines split, over-large pastes refused), [`logfile`] (logging
+//!   to a file).
 
 use std::io::Write;
 
 pub mod app;
+pub mod clock;
 pub mod compose;
 pub mod config;
+pub mod config_file;
+pub mod crowd;
 pub mod editor;
 pub mod exit;
+pub mod filter;
 pub mod input;
 pub mod layout;
+pub mod logfile;
+pub mod name_column;
 pub mod net;
 pub mod render;
 pub mod roster;
 pub mod screen;
 pub mod session;
+pub mod split;
 pub mod store;
 pub mod tls;
 pub mod trust;
