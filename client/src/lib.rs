@@ -23,7 +23,8 @@
 //!   day-change lines), [`name_column`] (names shown whole or in a unique short form),
 //!   [`filter`] (ignore list, hidden joins, highlight words), [`crowd`] (a run of joins as one
 //!   row), [`split`] (over-long lines split, over-large pastes refused), [`logfile`] (logging
-//!   to a file).
+//!   to a file), [`status_line`] (the status line fitted by priority), [`who`] (a `/who`
+//!   reply as one entry).
 
 use std::io::Write;
 
@@ -46,11 +47,13 @@ pub mod roster;
 pub mod screen;
 pub mod session;
 pub mod split;
+pub mod status_line;
 pub mod store;
 pub mod tls;
 pub mod trust;
 pub mod tui;
 pub mod ui;
+pub mod who;
 
 /// Runs the interface `config` asks for and says how it ended.
 pub fn run(config: &config::Config) -> exit::Outcome {
