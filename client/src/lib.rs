@@ -42,6 +42,7 @@ pub mod layout;
 pub mod logfile;
 pub mod name_column;
 pub mod net;
+pub mod paste_speed;
 pub mod render;
 pub mod roster;
 pub mod screen;
