@@ -815,7 +815,7 @@ impl App {
                 self.notice(
                     now,
                     "keys: Enter sends; Ctrl-C clears the line, or leaves on an empty one; \
-                     Up/Down history; Ctrl-R searches it; Tab completes; PgUp/PgDn, Home/End \
+                     Up/Down history; Ctrl-R searches it; Tab completes; PgUp/PgDn, Ctrl-Home/End \
                      and the mouse wheel scroll; /reconnect connects again",
                 );
                 return;
@@ -938,8 +938,12 @@ impl App {
             }
             KeyCode::PageUp => self.scroll_by(self.page()),
             KeyCode::PageDown => self.scroll_by(-self.page()),
-            KeyCode::Home => self.scroll = usize::MAX,
-            KeyCode::End => self.scroll_by(isize::MIN),
+            // Home and End edit, as in every line editor; with Ctrl or Alt they scroll to the
+            // oldest kept message and back to the newest (weechat's Alt-Home and Alt-End).
+            KeyCode::Home if ctrl || alt => self.scroll = usize::MAX,
+            KeyCode::End if ctrl || alt => self.scroll_by(isize::MIN),
+            KeyCode::Home => self.editor.home(),
+            KeyCode::End => self.editor.end(),
             _ => {}
         }
     }
@@ -1053,10 +1057,10 @@ impl App {
     /// The prompt before the input text.
     pub fn prompt(&self) -> String {
         if let Some(search) = self.editor.search() {
-            let state = if search.found.is_some() || search.query.is_empty() {
-                "search"
-            } else {
-                "failing search"
+            let state = match (search.failing, search.found) {
+                (false, _) => "search",
+                (true, Some(_)) => "no older match",
+                (true, None) => "no match",
             };
             format!("({state}) '{}': ", search.query)
         } else if self.link == Link::Naming {
@@ -1464,6 +1468,18 @@ mod tests {
     }
 
     #[test]
+    fn home_and_end_edit_the_input() {
+        let mut a = joined();
+        typed(&mut a, "ello");
+        key(&mut a, KeyCode::Home, KeyModifiers::NONE);
+        typed(&mut a, "h");
+        key(&mut a, KeyCode::End, KeyModifiers::NONE);
+        typed(&mut a, "!");
+        assert_eq!(a.editor.text(), "hello!");
+        assert_eq!(a.scroll, 0);
+    }
+
+    #[test]
     fn scrolled_up_the_view_stays_and_counts_unread() {
         let mut a = joined();
         let n = now();
@@ -1480,9 +1496,9 @@ mod tests {
         a.on_line("MSG alice - new one", &n);
         assert_eq!(small(&mut a), before);
         assert!(a.status(n.instant).contains("1 new"));
-        key(&mut a, KeyCode::End, KeyModifiers::NONE);
+        key(&mut a, KeyCode::End, KeyModifiers::CONTROL);
         assert!(small(&mut a).last().unwrap().contains("new one"));
-        key(&mut a, KeyCode::Home, KeyModifiers::NONE);
+        key(&mut a, KeyCode::Home, KeyModifiers::ALT);
         assert!(small(&mut a)
             .iter()
             .any(|r| r.contains("you are in as bob")));

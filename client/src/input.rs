@@ -72,6 +72,13 @@ pub fn complete(line: &str, roster: &Roster) -> (usize, Vec<String>) {
         }
         [p, _, c] if (is(p, "/private") || is(p, "/msg")) && is(c, "/color") => colors(),
         _ if word.starts_with('/') => Vec::new(),
+        // A name at the start of the line is someone being addressed: `alice: ` (weechat's
+        // nick_completer, irssi's completion_char).
+        [] => roster
+            .matching(word)
+            .into_iter()
+            .map(|n| n + ": ")
+            .collect(),
         _ => names(),
     };
     (start, candidates)
@@ -154,7 +161,9 @@ mod tests {
         );
         assert_eq!(c("/private c"), (9, vec!["carol ".into()]));
         assert_eq!(c("hi ca"), (3, vec!["carol ".into()]));
-        assert_eq!(c("ca"), (0, vec!["carol ".into()]));
+        // At the start of the line a name is someone addressed.
+        assert_eq!(c("ca"), (0, vec!["carol: ".into()]));
+        assert_eq!(c("A").1, ["albert: ", "alice: "]);
         // Never yourself.
         assert_eq!(c("/private b").1, Vec::<String>::new());
     }
