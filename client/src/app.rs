@@ -29,6 +29,7 @@ use crate::input::complete;
 use crate::layout::{self, Look};
 use crate::net::{Incoming, NetEvent};
 use crate::roster::{parse_who_header, Roster};
+use crate::status_line::{fit, Part};
 use crate::store::{Entry, Kind, Store};
 
 /// How long to wait for `BYE` after sending `/leave` before ending anyway.
@@ -1015,43 +1016,74 @@ impl App {
         chunks.into_iter().rev().flatten().collect()
     }
 
-    /// The status line's words: server, name, online count, connection state, unread mark.
+    /// The status line's words at any width: server, name, online count, connection state,
+    /// and a waiting paste's question or the unread mark.
     pub fn status(&self, now: Instant) -> String {
-        let name = self.me.as_deref().unwrap_or("-");
-        let online = match (&self.link, self.online) {
-            (Link::Member, Some(n)) => format!(" · {n} online"),
-            _ => String::new(),
+        self.status_for(now, usize::MAX)
+    }
+
+    /// The status line fitted to `width` cells by priority (`status_line.rs`): a waiting
+    /// paste's question first, then the connection state with its reason, the unread mark,
+    /// your name, the online count, the server; shorter wordings before anything is dropped.
+    pub fn status_for(&self, now: Instant, width: usize) -> String {
+        let name = sanitize(self.me.as_deref().unwrap_or("-")).into_owned();
+        let mut parts = vec![
+            Part::new(5, [sanitize(&self.settings.addr).into_owned()]),
+            Part::new(3, [name]),
+        ];
+        if let (Link::Member, Some(n)) = (&self.link, self.online) {
+            parts.push(Part::new(4, [format!("{n} online")]));
+        }
+        let state: Vec<String> = match &self.link {
+            Link::Connecting => vec!["connecting...".into()],
+            Link::LoggingIn => vec!["logging in...".into()],
+            Link::Naming => vec!["choose a name".into()],
+            Link::Waiting => vec!["waiting for approval".into(), "waiting".into()],
+            Link::Member if self.leaving.is_some() => vec!["leaving...".into()],
+            Link::Member => vec!["connected".into()],
+            Link::Retrying { at, why, .. } => {
+                let secs = at.saturating_duration_since(now).as_secs() + 1;
+                vec![
+                    format!(
+                        "reconnecting in {secs} s (try {}) · /reconnect · Ctrl-C gives up · {why}",
+                        self.attempt
+                    ),
+                    format!("reconnecting in {secs} s · {why}"),
+                    format!("retry in {secs} s: {why}"),
+                ]
+            }
+            Link::Ended { .. } => vec![
+                "disconnected · /reconnect · Ctrl-C quits".into(),
+                "disconnected · /reconnect".into(),
+                "disconnected".into(),
+            ],
         };
-        let state = match &self.link {
-            Link::Connecting => "connecting...".to_owned(),
-            Link::LoggingIn => "logging in...".to_owned(),
-            Link::Naming => "choose a name".to_owned(),
-            Link::Waiting => "waiting for approval".to_owned(),
-            Link::Member if self.leaving.is_some() => "leaving...".to_owned(),
-            Link::Member => "connected".to_owned(),
-            Link::Retrying { at, why, .. } => format!(
-                "reconnecting in {} s (try {}) · /reconnect · Ctrl-C gives up · {}",
-                at.saturating_duration_since(now).as_secs() + 1,
-                self.attempt,
-                why
-            ),
-            Link::Ended { .. } => "disconnected · /reconnect · Ctrl-C quits".to_owned(),
-        };
-        let mut status = format!(
-            "[ {} · {}{} · {} ]",
-            sanitize(&self.settings.addr),
-            name,
-            online,
-            state
-        );
+        parts.push(Part::new(1, state));
         if let Some(lines) = self.confirm {
-            status.push_str(&format!(
-                " [ paste of {lines} lines: Enter sends them, Esc goes back ]"
+            parts.push(Part::new(
+                0,
+                [
+                    format!("paste of {lines} lines: Enter sends them, Esc goes back"),
+                    format!("paste of {lines} lines: Enter sends, Esc back"),
+                    format!("{lines} lines: Enter/Esc"),
+                ],
             ));
         } else if self.scroll > 0 {
-            status.push_str(&format!(" [ more below: {} new ]", self.unread));
+            parts.push(Part::new(
+                2,
+                [
+                    format!("more below: {} new", self.unread),
+                    format!("↓ {} new", self.unread),
+                ],
+            ));
         }
-        status
+        // `[ ... ]` around it when there is room for the brackets.
+        let inner = fit(&parts, width.saturating_sub(4));
+        if inner.is_empty() {
+            fit(&parts, width)
+        } else {
+            format!("[ {inner} ]")
+        }
     }
 
     /// The prompt before the input text.

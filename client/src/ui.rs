@@ -105,7 +105,7 @@ pub fn draw(frame: &mut Frame<'_>, app: &mut App, now: Instant) {
         Style::default()
     };
     frame.render_widget(
-        Paragraph::new(Line::styled(app.status(now), status_style)),
+        Paragraph::new(Line::styled(app.status_for(now, width), status_style)),
         status,
     );
 
