@@ -7,8 +7,11 @@ use std::path::PathBuf;
 use chat_client::config::{
     choose_mode, parse_name, parse_server, use_colors, ColorMode, Config, DEFAULT_ADDR,
 };
+use chat_client::config_file::{self, MAX_MAX_LINE};
 use chat_client::exit::{ExitCode, Outcome};
+use chat_client::logfile;
 use chat_client::net::Connector;
+use chat_client::split::MIN_MAX_LINE;
 use chat_client::tls::TlsOptions;
 use clap::Parser;
 
@@ -40,9 +43,9 @@ struct Args {
     name: Option<String>,
 
     /// When to use colors and styles: auto means standard output is a terminal and NO_COLOR
-    /// is unset or empty.
-    #[arg(long, value_enum, default_value_t = ColorMode::Auto)]
-    color: ColorMode,
+    /// is unset or empty. [default: auto, or the configuration file's `color`]
+    #[arg(long, value_enum)]
+    color: Option<ColorMode>,
 
     /// Line mode even on a terminal: one message per line, no full-screen interface.
     #[arg(long)]
@@ -70,14 +73,82 @@ struct Args {
     #[arg(long)]
     trust_new: bool,
 
+    /// The configuration file [default: $XDG_CONFIG_HOME/chat-client/config.toml, else
+    /// ~/.config/chat-client/config.toml; a missing default file is no error].
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// The server's line limit (its --max-line) in bytes: a longer message is split at word
+    /// boundaries before sending [default: 4096, or the configuration file's `max_line`].
+    #[arg(long, value_name = "BYTES", value_parser = parse_max_line)]
+    max_line: Option<usize>,
+
+    /// Log the conversation to a file from the start (one file per server, in the
+    /// configuration file's `log_dir`, else $XDG_STATE_HOME/chat-client/logs).
+    #[arg(long)]
+    log: bool,
+
     /// The server: HOST, HOST:PORT, tls://HOST or tls://HOST:PORT (port 55555 when none is
-    /// given).
-    #[arg(default_value = DEFAULT_ADDR)]
-    addr: String,
+    /// given) [default: the configuration file's `server`, else 127.0.0.1:55555].
+    addr: Option<String>,
+}
+
+/// `--max-line`: a number of bytes within the bounds the configuration file also keeps.
+fn parse_max_line(raw: &str) -> Result<usize, String> {
+    let value: usize = raw
+        .trim()
+        .parse()
+        .map_err(|_| format!("{raw:?} is not a number of bytes"))?;
+    if (MIN_MAX_LINE..=MAX_MAX_LINE).contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!(
+            "{value} is out of range ({MIN_MAX_LINE} to {MAX_MAX_LINE} bytes)"
+        ))
+    }
 }
 
 fn main() {
     let args = Args::parse();
+    let home = std::env::var_os("HOME");
+    let (file_path, explicit) = match &args.config {
+        Some(path) => (Some(path.clone()), true),
+        None => (
+            config_file::default_path(
+                std::env::var_os("XDG_CONFIG_HOME").as_deref(),
+                home.as_deref(),
+            ),
+            false,
+        ),
+    };
+    let mut prefs = match &file_path {
+        Some(path) => match config_file::load(path, explicit) {
+            Ok(prefs) => prefs,
+            Err(e) => chat_client::finish(Outcome::fail(ExitCode::Usage, e.to_string())),
+        },
+        None => config_file::FileConfig::default(),
+    };
+    if let Some(max) = args.max_line {
+        prefs.max_line = max;
+    }
+    prefs.log |= args.log;
+    let log_dir = match &prefs.log_dir {
+        Some(dir) => Some(config_file::expand_home(
+            dir,
+            home.as_deref().map(std::path::Path::new),
+        )),
+        None => logfile::default_dir(
+            std::env::var_os("XDG_STATE_HOME").as_deref(),
+            home.as_deref(),
+        ),
+    };
+    let addr = args
+        .addr
+        .clone()
+        .or_else(|| prefs.server.clone())
+        .unwrap_or_else(|| DEFAULT_ADDR.to_owned());
+    let name = args.name.clone().or_else(|| prefs.name.clone());
+    let color = args.color.or(prefs.color).unwrap_or(ColorMode::Auto);
     let stdin_is_terminal = std::io::stdin().is_terminal();
     let stdout_is_terminal = std::io::stdout().is_terminal();
     let no_color = std::env::var_os("NO_COLOR");
@@ -91,7 +162,7 @@ fn main() {
     if args.trust_new {
         tls_only.push("--trust-new");
     }
-    let target = match parse_server(&args.addr, args.tls, &tls_only) {
+    let target = match parse_server(&addr, args.tls, &tls_only) {
         Ok(target) => target,
         Err(why) => chat_client::finish(Outcome::fail(ExitCode::Usage, why)),
     };
@@ -101,8 +172,8 @@ fn main() {
     };
     let config = Config {
         server: Connector::new(target, tls, args.trust_new),
-        name: args.name,
-        colors: use_colors(args.color, no_color.as_deref(), stdout_is_terminal && !dumb),
+        name,
+        colors: use_colors(color, no_color.as_deref(), stdout_is_terminal && !dumb),
         stdin_is_terminal,
         mode: choose_mode(
             args.plain,
@@ -110,8 +181,10 @@ fn main() {
             stdout_is_terminal,
             term.as_deref(),
         ),
-        bell: !args.no_bell,
-        mouse: !args.no_mouse,
+        bell: !args.no_bell && prefs.bell,
+        mouse: !args.no_mouse && prefs.mouse,
+        prefs,
+        log_dir,
     };
     chat_client::finish(chat_client::run(&config))
 }
