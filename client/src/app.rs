@@ -29,6 +29,7 @@ use crate::input::complete;
 use crate::layout::{self, Look};
 use crate::net::{Incoming, NetEvent};
 use crate::roster::{parse_who_header, Roster};
+use crate::split::split_request;
 use crate::status_line::{fit, Part};
 use crate::store::{Entry, Kind, Store};
 
@@ -119,6 +120,8 @@ pub struct Settings {
     pub look: Look,
     /// Ring the bell for mentions and privates.
     pub bell: bool,
+    /// The server's line limit: longer messages are split before sending (`split.rs`).
+    pub max_line: usize,
 }
 
 /// The whole state of the full-screen interface.
@@ -157,6 +160,9 @@ pub struct App {
     flush_held: bool,
     /// Own privates not yet known to be delivered: entry id, lowercase target, when sent.
     pending_privates: VecDeque<(u64, String, Instant)>,
+    /// Own messages recently sent: entry id, wire length, when sent; an `ERROR
+    /// line-too-long` (a server with a lower limit than `max_line`) marks the longest.
+    recent_own: VecDeque<(u64, usize, Instant)>,
     /// HIST lines are arriving (a separator comes before the first live line).
     in_history: bool,
     /// When the last live line arrived: history older than this is already on screen.
@@ -233,6 +239,7 @@ impl App {
             held: Vec::new(),
             flush_held: false,
             pending_privates: VecDeque::new(),
+            recent_own: VecDeque::new(),
             in_history: false,
             last_live: None,
             attempt: 0,
@@ -668,6 +675,20 @@ impl App {
                 }
                 self.problem(now, &format!("{text} ({code})"));
             }
+            ErrorCode::LineTooLong => {
+                if let Some(id) = self.too_long_line(now.instant) {
+                    if let Some(entry) = self.store.get_mut(id) {
+                        entry.failed = Some(format!(
+                            "the server's line limit is lower than {} bytes ({})",
+                            self.settings.max_line,
+                            sanitize(text)
+                        ));
+                        self.row_cache.1.remove(&id);
+                        return;
+                    }
+                }
+                self.problem(now, &format!("{text} ({code})"));
+            }
             _ => self.problem(now, &format!("{text} ({code})")),
         }
     }
@@ -748,6 +769,19 @@ impl App {
                 self.reconnect(now);
             }
             Plan::Send(lines) => {
+                // A line over the server's limit is sent in pieces that fit, or (when it is
+                // no message) not at all, said before anything is sent.
+                let mut fitted = Vec::with_capacity(lines.len());
+                for line in &lines {
+                    match split_request(line, self.settings.max_line) {
+                        Ok(pieces) => fitted.extend(pieces),
+                        Err(refused) => {
+                            self.problem(now, &refused.to_string());
+                            return;
+                        }
+                    }
+                }
+                let lines = fitted;
                 if matches!(
                     self.link,
                     Link::Connecting | Link::LoggingIn | Link::Waiting
@@ -805,6 +839,7 @@ impl App {
                 e.color = color;
                 e.own = true;
                 let id = self.push(e);
+                self.remember_own(id, line.len(), now.instant);
                 if self.pending_privates.len() == MAX_PENDING_PRIVATES {
                     self.pending_privates.pop_front();
                 }
@@ -825,7 +860,30 @@ impl App {
         };
         let mut entry = entry;
         entry.own = true;
-        self.push(entry);
+        let id = self.push(entry);
+        self.remember_own(id, line.len(), now.instant);
+    }
+
+    fn remember_own(&mut self, id: u64, len: usize, at: Instant) {
+        if self.recent_own.len() == MAX_PENDING_PRIVATES {
+            self.recent_own.pop_front();
+        }
+        self.recent_own.push_back((id, len, at));
+    }
+
+    /// The own line an `ERROR line-too-long` answers: the longest sent within the answer
+    /// window (version 2 errors name no line; the longest is the one over any limit first).
+    fn too_long_line(&mut self, now: Instant) -> Option<u64> {
+        let at = self
+            .recent_own
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, _, sent))| {
+                now.saturating_duration_since(*sent) <= PRIVATE_ANSWER_WINDOW
+            })
+            .max_by_key(|(_, (_, len, _))| *len)
+            .map(|(i, _)| i)?;
+        self.recent_own.remove(at).map(|(id, _, _)| id)
     }
 
     /// Scrolls up (positive) or down (negative) by `rows`.
@@ -849,7 +907,10 @@ impl App {
                 if self.editor.search().is_some() {
                     self.editor.accept_search();
                 }
-                self.editor.insert(&text);
+                // Whole or not at all, and said: the clipboard still holds all of it.
+                if let Err(refused) = self.editor.try_insert(&text) {
+                    self.problem(now, &refused.to_string());
+                }
             }
             Event::Mouse(mouse) => match mouse.kind {
                 MouseEventKind::ScrollUp => self.scroll_by(WHEEL_ROWS as isize),
@@ -912,8 +973,8 @@ impl App {
                 let s = c.encode_utf8(&mut buf);
                 if self.editor.search().is_some() {
                     self.editor.search_type(s);
-                } else {
-                    self.editor.insert(s);
+                } else if self.editor.try_insert(s).is_err() {
+                    self.problem(now, "the input is full: send or cut some of it first");
                 }
             }
             KeyCode::Enter => {
@@ -1123,6 +1184,7 @@ mod tests {
             name: Some("bob".into()),
             look: Look { styles: false },
             bell: true,
+            max_line: chat_common::framing::DEFAULT_MAX_LINE,
         })
     }
 
@@ -1497,6 +1559,79 @@ mod tests {
             let end = all.len() - a.scroll.min(all.len() - 7);
             assert_eq!(got, all[end - 7..end], "scroll {scroll}");
         }
+    }
+
+    fn sent(a: &mut App) -> Vec<String> {
+        a.take_effects()
+            .into_iter()
+            .filter_map(|e| match e {
+                Effect::Send(line) => Some(line),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_over_long_message_is_sent_in_pieces_that_fit() {
+        let mut a = joined();
+        a.take_effects();
+        let words = "lorem ipsum dolor sit amet ".repeat(400);
+        a.on_terminal(Event::Paste(format!("/private alice {words}")), &now());
+        key(&mut a, KeyCode::Enter, KeyModifiers::NONE);
+        let lines = sent(&mut a);
+        assert!(lines.len() >= 3, "{}", lines.len());
+        for line in &lines {
+            assert!(line.len() <= 4096 && line.starts_with("/private alice "));
+        }
+        assert!(a.editor.is_empty());
+        // Each piece is echoed as sent, none marked failed.
+        let own = a.store.iter().filter(|e| e.own).count();
+        assert_eq!(own, lines.len());
+    }
+
+    #[test]
+    fn an_over_long_command_is_refused_before_sending_and_kept() {
+        let mut a = joined();
+        a.take_effects();
+        let line = format!("/nick {}", "x".repeat(5000));
+        a.on_terminal(Event::Paste(line.clone()), &now());
+        key(&mut a, KeyCode::Enter, KeyModifiers::NONE);
+        assert!(sent(&mut a).is_empty());
+        assert_eq!(a.editor.text(), line);
+        assert!(rows(&mut a)
+            .iter()
+            .any(|r| r.contains("not sent: the line is 5006 bytes")));
+    }
+
+    #[test]
+    fn a_paste_over_the_input_cap_is_refused_whole_and_said() {
+        let mut a = joined();
+        typed(&mut a, "keep me");
+        let paste = "a pasted line of some length\n".repeat(10_000);
+        a.on_terminal(Event::Paste(paste), &now());
+        assert_eq!(a.editor.text(), "keep me");
+        let shown = rows(&mut a).join("\n");
+        assert!(shown.contains("paste refused: 10001 lines"), "{shown}");
+    }
+
+    #[test]
+    fn a_line_the_server_finds_too_long_is_marked_not_delivered() {
+        let mut a = joined();
+        a.take_effects();
+        typed(&mut a, "short one");
+        key(&mut a, KeyCode::Enter, KeyModifiers::NONE);
+        let long = "word ".repeat(600);
+        a.on_terminal(Event::Paste(long.trim().to_owned()), &now());
+        key(&mut a, KeyCode::Enter, KeyModifiers::NONE);
+        a.on_line("ERROR line-too-long line too long", &now());
+        let failed: Vec<bool> = a
+            .store
+            .iter()
+            .filter(|e| e.own)
+            .map(|e| e.failed.is_some())
+            .collect();
+        assert_eq!(failed, [false, true]);
+        assert!(rows(&mut a).iter().any(|r| r.contains("✗ not delivered")));
     }
 
     #[test]

@@ -193,6 +193,7 @@ pub fn run(config: &Config) -> Outcome {
             styles: config.colors,
         },
         bell: config.bell,
+        max_line: config.prefs.max_line,
     });
     app.notice(&now(), &format!("connecting to {}...", server.target));
     let mut writer: Option<Writer> = None;
