@@ -20,13 +20,13 @@ use chat_common::protocol::{
 use chat_common::sanitize::sanitize;
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEventKind};
 use ratatui::text::Line;
-use unicode_width::UnicodeWidthStr;
 
 use crate::compose::{self, Local, Plan, CONFIRM_LINES};
 use crate::editor::Editor;
 use crate::exit::{ExitCode, Outcome};
 use crate::input::complete;
 use crate::layout::{self, Look};
+use crate::name_column::{cap_for, NameColumn};
 use crate::net::{Incoming, NetEvent};
 use crate::roster::{parse_who_header, Roster};
 use crate::split::split_request;
@@ -47,6 +47,9 @@ const MAX_PENDING_PRIVATES: usize = 256;
 
 /// Lines typed ahead before admission, held to be sent once admitted, at most.
 const MAX_HELD: usize = 100;
+
+/// Senders remembered for the name column at most (then forgotten and learnt again).
+const MAX_AUTHORS: usize = 10_000;
 
 /// Rows scrolled by one step of the mouse wheel.
 const WHEEL_ROWS: usize = 3;
@@ -148,8 +151,13 @@ pub struct App {
     pub unread: usize,
     /// The message pane's size when last drawn: width, height.
     pub pane: (usize, usize),
-    /// The widest prefix seen, for the prefix column.
-    widest_prefix: usize,
+    /// The name column, and the (pane width, names generation) it was built for.
+    names: Option<((usize, u64), NameColumn)>,
+    /// Bumped whenever the names that can appear change (the roster, a new sender).
+    names_generation: u64,
+    /// Senders of stored messages seen so far (bounded by [`MAX_AUTHORS`]; a new one changes
+    /// the name column).
+    authors: std::collections::HashSet<String>,
     /// Row counts of entries by id, for the (width, prefix column) they were counted at.
     row_cache: ((usize, usize), std::collections::HashMap<u64, usize>),
     /// A pasted block waiting for a second Enter: its line count.
@@ -233,7 +241,9 @@ impl App {
             scroll: 0,
             unread: 0,
             pane: (80, 20),
-            widest_prefix: 0,
+            names: None,
+            names_generation: 0,
+            authors: std::collections::HashSet::new(),
             row_cache: ((0, 0), std::collections::HashMap::new()),
             confirm: None,
             held: Vec::new(),
@@ -266,11 +276,26 @@ impl App {
 
     /// Stores `entry`, keeping the view still when scrolled up.
     fn push(&mut self, entry: Entry) -> u64 {
-        self.widest_prefix = self.widest_prefix.max(layout::prefix_text(&entry).width());
+        if let Kind::Msg { from } | Kind::Act { from } | Kind::Private { from, .. } = &entry.kind {
+            let to = match &entry.kind {
+                Kind::Private { to, .. } => Some(to),
+                _ => None,
+            };
+            for name in std::iter::once(from).chain(to) {
+                if !self.authors.contains(name) {
+                    if self.authors.len() >= MAX_AUTHORS {
+                        self.authors.clear();
+                    }
+                    self.authors.insert(name.clone());
+                    self.names_generation += 1;
+                }
+            }
+        }
         if self.scroll > 0 {
             let (width, _) = self.pane;
-            let prefix = layout::prefix_width(width, self.widest_prefix);
-            self.scroll += layout::layout(&entry, width, prefix, self.settings.look).len();
+            let look = self.settings.look;
+            let rows = layout::layout_named(&entry, width, self.name_column(width), look).len();
+            self.scroll += rows;
             if entry.has_markup() {
                 self.unread += 1;
             }
@@ -455,6 +480,16 @@ impl App {
             return;
         };
         self.roster.observe(&msg);
+        if matches!(
+            msg,
+            ServerMsg::Join { .. }
+                | ServerMsg::Leave { .. }
+                | ServerMsg::Nick { .. }
+                | ServerMsg::Info { .. }
+                | ServerMsg::Welcome { .. }
+        ) {
+            self.names_generation += 1;
+        }
         if self.in_history && !matches!(msg, ServerMsg::Hist { .. }) {
             self.in_history = false;
             self.note(now, Kind::Separator, "──── history above, live below ────");
@@ -1010,9 +1045,29 @@ impl App {
         }
     }
 
+    /// The name column for a pane `width` wide: every name that can appear (the roster, you,
+    /// the senders kept) takes part, so short forms are unique; rebuilt only when the names
+    /// or the width change.
+    fn name_column(&mut self, width: usize) -> &NameColumn {
+        let stamp = (width, self.names_generation);
+        if self.names.as_ref().is_some_and(|(at, _)| *at != stamp) {
+            self.names = None;
+        }
+        let (roster, me, authors) = (&self.roster, &self.me, &self.authors);
+        let (_, column) = self.names.get_or_insert_with(|| {
+            let mut present = roster.matching("");
+            present.extend(me.clone());
+            let widest = present.iter().map(String::len).max().unwrap_or(0);
+            let known = present.iter().chain(authors.iter()).map(String::as_str);
+            (stamp, NameColumn::new(known, widest, cap_for(width)))
+        });
+        column
+    }
+
     /// How many rows `entry` takes at `width` with a `prefix` column, remembered per entry
     /// until the width or the prefix column changes (scrolling far back stays cheap).
-    fn row_count(&mut self, index: usize, width: usize, prefix: usize) -> usize {
+    fn row_count(&mut self, index: usize, width: usize, names: &NameColumn) -> usize {
+        let prefix = names.width();
         if self.row_cache.0 != (width, prefix) {
             self.row_cache = ((width, prefix), std::collections::HashMap::new());
         }
@@ -1022,7 +1077,7 @@ impl App {
         if let Some(&n) = self.row_cache.1.get(&entry.id) {
             return n;
         }
-        let n = layout::layout(entry, width, prefix, self.settings.look).len();
+        let n = layout::layout_named(entry, width, names, self.settings.look).len();
         let id = entry.id;
         if self.row_cache.1.len() >= crate::store::MAX_ENTRIES * 2 {
             self.row_cache.1.clear();
@@ -1035,13 +1090,13 @@ impl App {
     /// (clamped here to the top of what is stored).
     pub fn visible_rows(&mut self, width: usize, height: usize) -> Vec<Line<'static>> {
         self.pane = (width, height);
-        let prefix = layout::prefix_width(width, self.widest_prefix);
+        let names = self.name_column(width).clone();
         // Pass 1: row counts from the newest entry up, until the window is covered.
         let want = self.scroll.saturating_add(height);
         let mut total = 0;
         let mut counts = Vec::new();
         for index in 0..self.store.len() {
-            let n = self.row_count(index, width, prefix);
+            let n = self.row_count(index, width, &names);
             counts.push(n);
             total += n;
             if total >= want {
@@ -1067,7 +1122,7 @@ impl App {
             if start >= high {
                 break;
             }
-            let mut rows = layout::layout(entry, width, prefix, self.settings.look);
+            let mut rows = layout::layout_named(entry, width, &names, self.settings.look);
             // Rows of this entry below the window's bottom, and above its top.
             rows.truncate(n.saturating_sub(low.saturating_sub(start)));
             let skip_top = end.saturating_sub(high);
@@ -1546,11 +1601,11 @@ mod tests {
             let words = "word ".repeat(i % 7 * 9);
             a.on_line(&format!("MSG alice - m{i} {words}"), &n);
         }
-        let prefix = layout::prefix_width(50, a.widest_prefix);
+        let names = a.name_column(50).clone();
         let all: Vec<String> = a
             .store
             .iter()
-            .flat_map(|e| layout::layout(e, 50, prefix, a.look()))
+            .flat_map(|e| layout::layout_named(e, 50, &names, a.look()))
             .map(|l| layout::plain(&l))
             .collect();
         for scroll in 0..all.len() + 5 {
@@ -1559,6 +1614,59 @@ mod tests {
             let end = all.len() - a.scroll.min(all.len() - 7);
             assert_eq!(got, all[end - 7..end], "scroll {scroll}");
         }
+    }
+
+    #[test]
+    fn look_alike_names_never_look_alike_with_or_without_colors() {
+        let mut a = joined();
+        let n = now();
+        for name in ["trustedadminbot_real", "trustedadminbot_fake"] {
+            a.on_line(&format!("JOIN {name}"), &n);
+            a.on_line(&format!("MSG {name} - I am the real one"), &n);
+        }
+        for width in [40, 80, 100, 200] {
+            let rows: Vec<String> = a
+                .visible_rows(width, 10)
+                .iter()
+                .map(layout::plain)
+                .collect();
+            let prefixes: Vec<String> = rows
+                .iter()
+                .filter(|r| r.contains("I am the real one"))
+                .map(|r| r.split('│').next().unwrap().trim().to_owned())
+                .collect();
+            assert_eq!(prefixes.len(), 2, "{rows:#?}");
+            assert_ne!(prefixes[0], prefixes[1], "at {width}: {rows:#?}");
+            if width >= 100 {
+                assert!(prefixes[0].ends_with("trustedadminbot_real"), "{rows:#?}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_name_column_follows_the_members_present() {
+        let mut a = joined();
+        let n = now();
+        let long = "a_rather_long_name_of_25ch";
+        a.on_line(&format!("JOIN {long}"), &n);
+        a.on_line(&format!("MSG {long} - hello"), &n);
+        let wide = a
+            .visible_rows(200, 10)
+            .iter()
+            .map(layout::plain)
+            .collect::<Vec<_>>();
+        let row = wide.iter().find(|r| r.contains("hello")).unwrap();
+        assert!(row.contains(&format!("{long} │ hello")), "{row}");
+        a.on_line(&format!("LEAVE {long} quit"), &n);
+        a.on_line("MSG alice - after", &n);
+        let rows = a
+            .visible_rows(200, 10)
+            .iter()
+            .map(layout::plain)
+            .collect::<Vec<_>>();
+        let row = rows.iter().find(|r| r.contains("after")).unwrap();
+        // Only short names present: the column is narrow again.
+        assert!(row.starts_with("12:00  alice │ after"), "{row:?}");
     }
 
     fn sent(a: &mut App) -> Vec<String> {

@@ -13,6 +13,7 @@ use ratatui::text::{Line, Span};
 use unicode_segmentation::UnicodeSegmentation;
 use unicode_width::UnicodeWidthStr;
 
+use crate::name_column::{Frame, NameColumn};
 use crate::store::{Entry, Kind};
 
 /// Width of the time column, `14:02`.
@@ -294,8 +295,47 @@ fn fit(text: &str, width: usize) -> String {
     out
 }
 
-/// Lays out `entry` for a pane `width` columns wide with a prefix column `prefix` wide.
+/// The prefix column's words for `entry` with names as `names` shows them: whole, or in a
+/// short form no other known name shares (`name_column.rs`).
+pub fn prefix_shown(entry: &Entry, names: &NameColumn) -> String {
+    match &entry.kind {
+        Kind::Msg { from } => names.show(from, Frame::Plain),
+        Kind::Private { to, .. } if entry.own => names.show(to, Frame::PrivateTo),
+        Kind::Private { from, .. } => names.show(from, Frame::Private),
+        _ => prefix_text(entry),
+    }
+}
+
+/// Lays out `entry` for a pane `width` columns wide with a prefix column `prefix` wide
+/// (a name longer than the column is cut with `…`: for tests and transcripts; the
+/// interface uses [`layout_named`], whose short forms are unique).
 pub fn layout(entry: &Entry, width: usize, prefix: usize, look: Look) -> Vec<Line<'static>> {
+    layout_with(entry, width, prefix, fit(&prefix_text(entry), prefix), look)
+}
+
+/// Lays out `entry` for a pane `width` columns wide with the name column `names`.
+pub fn layout_named(
+    entry: &Entry,
+    width: usize,
+    names: &NameColumn,
+    look: Look,
+) -> Vec<Line<'static>> {
+    layout_with(
+        entry,
+        width,
+        names.width(),
+        prefix_shown(entry, names),
+        look,
+    )
+}
+
+fn layout_with(
+    entry: &Entry,
+    width: usize,
+    prefix: usize,
+    shown_prefix: String,
+    look: Look,
+) -> Vec<Line<'static>> {
     let time = shows_time(width, prefix);
     let column = if time {
         text_column(prefix)
@@ -320,7 +360,6 @@ pub fn layout(entry: &Entry, width: usize, prefix: usize, look: Look) -> Vec<Lin
     };
     let time_style = look.pick(Style::default().fg(Color::DarkGray).patch(dim(entry)));
     let prefix_style = look.pick(prefix_style(entry));
-    let shown_prefix = fit(&prefix_text(entry), prefix);
     let pad = prefix.saturating_sub(shown_prefix.width());
     let mut lines = Vec::with_capacity(rows.len());
     for (index, row) in rows.into_iter().enumerate() {
