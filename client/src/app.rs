@@ -12,6 +12,7 @@
 //! `NAME?`.
 
 use std::collections::VecDeque;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use chat_common::protocol::{
@@ -21,17 +22,24 @@ use chat_common::sanitize::sanitize;
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEventKind};
 use ratatui::text::Line;
 
+use crate::clock::{day_changed, DayLines};
 use crate::compose::{self, Local, Plan, CONFIRM_LINES};
+use crate::config_file::FileConfig;
+use crate::crowd::{Crowd, RUN_SECONDS};
 use crate::editor::Editor;
 use crate::exit::{ExitCode, Outcome};
+use crate::filter::Filter;
 use crate::input::complete;
 use crate::layout::{self, Look};
+use crate::logfile::Log;
 use crate::name_column::{cap_for, NameColumn};
 use crate::net::{Incoming, NetEvent};
+use crate::paste_speed::{KeySpeed, PASTE_GAP};
 use crate::roster::{parse_who_header, Roster};
 use crate::split::split_request;
 use crate::status_line::{fit, Part};
 use crate::store::{Entry, Kind, Store};
+use crate::who::{Step as WhoStep, WhoReply};
 
 /// How long to wait for `BYE` after sending `/leave` before ending anyway.
 pub const LEAVE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -110,6 +118,9 @@ pub enum Effect {
     Bell,
     /// Redraw the whole screen (Ctrl-L).
     Redraw,
+    /// Give the terminal back and stop the process (Ctrl-Z), as a shell's job control does;
+    /// the screen comes back on `fg`.
+    Suspend,
 }
 
 /// Settings of the interface.
@@ -123,8 +134,11 @@ pub struct Settings {
     pub look: Look,
     /// Ring the bell for mentions and privates.
     pub bell: bool,
-    /// The server's line limit: longer messages are split before sending (`split.rs`).
-    pub max_line: usize,
+    /// The configuration file's preferences (`config_file.rs`): the line limit, time and
+    /// date formats, highlight words, the ignore list, hidden joins, logging.
+    pub prefs: FileConfig,
+    /// Where log files go (`None`: nowhere found; `/log on` says so).
+    pub log_dir: Option<PathBuf>,
 }
 
 /// The whole state of the full-screen interface.
@@ -168,6 +182,37 @@ pub struct App {
     flush_held: bool,
     /// Own privates not yet known to be delivered: entry id, lowercase target, when sent.
     pending_privates: VecDeque<(u64, String, Instant)>,
+    /// The ignore list, hidden joins and highlight words.
+    filter: Filter,
+    /// A `/who` reply still gathering names into its entry.
+    who: Option<(u64, WhoReply)>,
+    /// The run of joins and leaves shown as one row: its entry, the run, when it began.
+    crowd: Option<(u64, Crowd, Instant)>,
+    /// Day-change lines: the day of the last message shown.
+    days: DayLines,
+    /// The local date and time of the event being handled (set on every event).
+    today: chrono::NaiveDate,
+    local_now: chrono::DateTime<chrono::Local>,
+    /// Who last wrote to you privately, for `/r`.
+    last_private_from: Option<String>,
+    /// `/search`: the text, and the entry found last (the next search looks older).
+    search: Option<(String, Option<u64>)>,
+    /// The "new since you scrolled up" line: its entry, and whether one is due at the next
+    /// message while scrolled up.
+    marker: Option<u64>,
+    marker_due: bool,
+    /// The log file, while logging.
+    log: Option<Log>,
+    /// Keys read faster than a person types are a paste (`paste_speed.rs`); whether the key
+    /// being handled is one.
+    speed: KeySpeed,
+    fast_key: bool,
+    /// An Enter read within a fast burst, shown as a line break until the burst goes on
+    /// (then it was a pasted line break) or ends (then it was Enter: the break goes and the
+    /// input is sent). When it was read.
+    pending_enter: Option<Instant>,
+    /// When the key being handled was read.
+    read_at: Option<Instant>,
     /// Own messages recently sent: entry id, wire length, when sent; an `ERROR
     /// line-too-long` (a server with a lower limit than `max_line`) marks the longest.
     recent_own: VecDeque<(u64, usize, Instant)>,
@@ -184,6 +229,21 @@ pub struct App {
     effects: Vec<Effect>,
     /// Set when the interface should end, with how.
     pub outcome: Option<Outcome>,
+}
+
+/// `entry` as a line of the log file: what line mode shows, without colors.
+pub fn log_text(entry: &Entry, me: &str) -> String {
+    let text = &entry.text;
+    match &entry.kind {
+        Kind::Msg { from } => format!("<{from}> {text}"),
+        Kind::Act { from } => format!("* {from} {text}"),
+        Kind::Private { from, to } if entry.own => format!("[private] <{from} -> {to}> {text}"),
+        Kind::Private { from, .. } => format!("[private] <{from} -> {me}> {text}"),
+        Kind::Event => format!("* {text}"),
+        Kind::Notice | Kind::Separator => format!("-- {text}"),
+        Kind::Error => format!("! {text}"),
+        Kind::Unparsed => format!("?? {text}"),
+    }
 }
 
 /// Whether `text` mentions `name` as a word (without regard to ASCII case).
@@ -228,6 +288,11 @@ impl App {
     /// A new interface, about to connect.
     pub fn new(settings: Settings) -> Self {
         let wanted = settings.name.clone();
+        let filter = Filter::new(
+            &settings.prefs.ignore,
+            settings.prefs.hide_joins,
+            &settings.prefs.highlight,
+        );
         App {
             settings,
             store: Store::new(),
@@ -250,6 +315,21 @@ impl App {
             flush_held: false,
             pending_privates: VecDeque::new(),
             recent_own: VecDeque::new(),
+            filter,
+            who: None,
+            crowd: None,
+            days: DayLines::new(),
+            today: chrono::Local::now().date_naive(),
+            local_now: chrono::Local::now(),
+            last_private_from: None,
+            search: None,
+            marker: None,
+            marker_due: false,
+            log: None,
+            speed: KeySpeed::new(),
+            fast_key: false,
+            pending_enter: None,
+            read_at: None,
             in_history: false,
             last_live: None,
             attempt: 0,
@@ -274,8 +354,50 @@ impl App {
         self.effects.push(Effect::Send(line.into()));
     }
 
-    /// Stores `entry`, keeping the view still when scrolled up.
-    fn push(&mut self, entry: Entry) -> u64 {
+    /// Stores `entry`, keeping the view still when scrolled up: after a day-change line when
+    /// its day is not the last one shown's, after the "new since you scrolled up" line when
+    /// it is the first message since, and logged when logging.
+    fn push(&mut self, mut entry: Entry) -> u64 {
+        let date = *entry.date.get_or_insert(self.today);
+        if entry.kind != Kind::Separator {
+            if let Some(day) = self.days.next(date, self.today) {
+                let text = day_changed(day, &self.settings.prefs.date_format);
+                let mut line = Entry::new("", Kind::Separator, &text);
+                line.date = Some(day);
+                self.store_entry(line);
+            }
+        }
+        if self.scroll > 0 && self.marker_due && entry.has_markup() && !entry.own {
+            self.marker_due = false;
+            let mut line = Entry::new("", Kind::Separator, "──── new since you scrolled up ────");
+            line.date = Some(date);
+            self.marker = Some(self.store_entry(line));
+        }
+        if !entry.history {
+            self.log_entry(&entry);
+        }
+        self.store_entry(entry)
+    }
+
+    /// Writes `entry` to the log, if logging; a failed write stops logging, said once.
+    fn log_entry(&mut self, entry: &Entry) {
+        let Some(log) = &mut self.log else { return };
+        let text = log_text(entry, self.me.as_deref().unwrap_or("you"));
+        if let Err(e) = log.write(&self.local_now, &text) {
+            let path = log.path().display().to_string();
+            self.log = None;
+            let text = format!("logging stopped: cannot write {path}: {e}");
+            self.store_entry(Entry::new(&self.clock(), Kind::Error, &text));
+        }
+    }
+
+    /// The time column's text now.
+    fn clock(&self) -> String {
+        self.settings.prefs.time_format.format(&self.local_now)
+    }
+
+    /// Stores `entry` as it is, keeping the view still when scrolled up.
+    fn store_entry(&mut self, entry: Entry) -> u64 {
         if let Kind::Msg { from } | Kind::Act { from } | Kind::Private { from, .. } = &entry.kind {
             let to = match &entry.kind {
                 Kind::Private { to, .. } => Some(to),
@@ -309,6 +431,7 @@ impl App {
 
     /// A notice from the client itself.
     pub fn notice(&mut self, now: &Now, text: &str) {
+        self.at(now);
         self.note(now, Kind::Notice, text);
     }
 
@@ -325,6 +448,7 @@ impl App {
 
     /// A report of the network thread (of the current connection attempt).
     pub fn on_net(&mut self, event: NetEvent, now: &Now) {
+        self.at(now);
         match event {
             NetEvent::Connected(_) => self.connected(),
             NetEvent::Failed(code, why) if code != ExitCode::Unreachable => {
@@ -432,6 +556,13 @@ impl App {
     /// Timers: a due reconnection attempt, the end of a leave that got no answer, forgetting
     /// old privates.
     pub fn tick(&mut self, now: &Now) {
+        self.at(now);
+        if self
+            .pending_enter
+            .is_some_and(|at| now.instant.saturating_duration_since(at) >= PASTE_GAP)
+        {
+            self.resolve_enter(now);
+        }
         if let Link::Retrying { at, .. } = self.link {
             if now.instant >= at {
                 self.reconnect(now);
@@ -473,8 +604,15 @@ impl App {
             .is_some_and(|me| me.eq_ignore_ascii_case(name))
     }
 
+    /// Sets the wall clock of the event being handled.
+    fn at(&mut self, now: &Now) {
+        self.local_now = now.utc.with_timezone(&chrono::Local);
+        self.today = self.local_now.date_naive();
+    }
+
     /// One line from the server.
     pub fn on_line(&mut self, line: &str, now: &Now) {
+        self.at(now);
         let Ok(msg) = ServerMsg::parse(line) else {
             self.note(now, Kind::Unparsed, line);
             return;
@@ -547,7 +685,9 @@ impl App {
             }
             ServerMsg::Join { name } => {
                 self.online = self.online.map(|n| n + 1);
-                self.note(now, Kind::Event, &format!("{name} joined"));
+                if self.filter.shows_membership(name) {
+                    self.membership(now, &format!("{name} joined"), |crowd| crowd.join(name));
+                }
             }
             ServerMsg::Leave { name, reason } if self.is_me(name) => match reason {
                 LeaveReason::Kicked => self.end(now, ExitCode::Removed, "the operator removed you"),
@@ -559,11 +699,13 @@ impl App {
             },
             ServerMsg::Leave { name, reason } => {
                 self.online = self.online.map(|n| n.saturating_sub(1));
-                let text = match reason {
-                    LeaveReason::Left => format!("{name} left"),
-                    other => format!("{name} left ({})", other.as_str()),
-                };
-                self.note(now, Kind::Event, &text);
+                if self.filter.shows_membership(name) {
+                    let single = match reason {
+                        LeaveReason::Left => format!("{name} left"),
+                        other => format!("{name} left ({})", other.as_str()),
+                    };
+                    self.membership(now, &single, |crowd| crowd.leave(name, reason.as_str()));
+                }
             }
             ServerMsg::Msg { from, color, text } => {
                 let mut entry = Entry::new(
@@ -615,10 +757,32 @@ impl App {
             }
             ServerMsg::Hist { time, line } => self.history(now, time, line),
             ServerMsg::Info { text } => {
+                // A /who reply's further lines join its entry.
+                if let Some((id, reply)) = &mut self.who {
+                    let id = *id;
+                    let step = reply.feed(text);
+                    let whole = reply.text().to_owned();
+                    if step == WhoStep::Done {
+                        self.who = None;
+                    }
+                    if step != WhoStep::NotPart {
+                        if let Some(entry) = self.store.get_mut(id) {
+                            entry.text = sanitize(&whole).into_owned();
+                            self.row_cache.1.remove(&id);
+                            return;
+                        }
+                    }
+                    self.who = None;
+                }
                 if let Some((count, _)) = parse_who_header(text) {
                     self.online = Some(count);
                 }
                 self.notice(now, text);
+                if let Some(reply) = WhoReply::start(text).filter(|r| !r.is_complete()) {
+                    if let Some(entry) = self.store.newest(0) {
+                        self.who = Some((entry.id, reply));
+                    }
+                }
             }
             ServerMsg::Error { code, text } => self.server_error(now, code, text),
             ServerMsg::Bye { text } => {
@@ -639,7 +803,16 @@ impl App {
     /// A message from someone else (or a private to ourselves): highlight and bell.
     fn incoming(&mut self, mut entry: Entry, private: bool) {
         let me = self.me.clone().unwrap_or_default();
-        entry.highlight = private || mentions(&entry.text, &me);
+        if let Kind::Msg { from } | Kind::Act { from } | Kind::Private { from, .. } = &entry.kind {
+            if self.filter.is_ignored(from) {
+                return;
+            }
+            if private && !from.eq_ignore_ascii_case(&me) {
+                self.last_private_from = Some(from.clone());
+            }
+        }
+        self.crowd = None;
+        entry.highlight = private || self.filter.highlights(&entry.text, &me);
         if entry.highlight && self.settings.bell {
             self.effects.push(Effect::Bell);
         }
@@ -655,7 +828,13 @@ impl App {
             }
         }
         self.in_history = true;
-        let clock = local_clock(time).unwrap_or_else(|| "--:--".to_owned());
+        let when = chrono::DateTime::parse_from_rfc3339(time)
+            .ok()
+            .map(|t| t.with_timezone(&chrono::Local));
+        let clock = match &when {
+            Some(t) => self.settings.prefs.time_format.format(t),
+            None => "--:--".to_owned(),
+        };
         let entry = match ServerMsg::parse(line) {
             Ok(ServerMsg::Msg { from, color, text }) => {
                 let mut e = Entry::new(
@@ -683,8 +862,41 @@ impl App {
             _ => Entry::new(&now.clock, Kind::Unparsed, line),
         };
         let mut entry = entry;
+        if let Kind::Msg { from } | Kind::Act { from } = &entry.kind {
+            if self.filter.is_ignored(from) {
+                return;
+            }
+        }
         entry.history = true;
+        entry.date = when.map(|t| t.date_naive());
         self.push(entry);
+    }
+
+    /// A join or leave: the run of them with nothing said in between is one row.
+    fn membership(&mut self, now: &Now, single: &str, change: impl FnOnce(&mut Crowd)) {
+        let newest = self.store.newest(0).map(|e| e.id);
+        let window = Duration::from_secs(RUN_SECONDS);
+        let (id, mut crowd, began) = match self.crowd.take() {
+            Some((id, crowd, began))
+                if Some(id) == newest && now.instant.saturating_duration_since(began) < window =>
+            {
+                (Some(id), crowd, began)
+            }
+            _ => (None, Crowd::new(), now.instant),
+        };
+        change(&mut crowd);
+        let text = crowd.text();
+        if let Some(entry) = id.and_then(|id| self.store.get_mut(id)) {
+            entry.text = text;
+            let id = entry.id;
+            self.row_cache.1.remove(&id);
+            self.crowd = Some((id, crowd, began));
+            // The log keeps one line per join or leave.
+            self.log_entry(&Entry::new("", Kind::Event, single));
+            return;
+        }
+        let id = self.push(Entry::new(&now.clock, Kind::Event, &text));
+        self.crowd = Some((id, crowd, began));
     }
 
     fn server_error(&mut self, now: &Now, code: ErrorCode, text: &str) {
@@ -702,9 +914,7 @@ impl App {
             }
             ErrorCode::NoSuchUser => {
                 if let Some(id) = self.unanswered_private() {
-                    if let Some(entry) = self.store.get_mut(id) {
-                        entry.failed = Some(sanitize(text).into_owned());
-                        self.row_cache.1.remove(&id);
+                    if self.mark_failed(id, sanitize(text).into_owned()) {
                         return;
                     }
                 }
@@ -712,13 +922,12 @@ impl App {
             }
             ErrorCode::LineTooLong => {
                 if let Some(id) = self.too_long_line(now.instant) {
-                    if let Some(entry) = self.store.get_mut(id) {
-                        entry.failed = Some(format!(
-                            "the server's line limit is lower than {} bytes ({})",
-                            self.settings.max_line,
-                            sanitize(text)
-                        ));
-                        self.row_cache.1.remove(&id);
+                    let why = format!(
+                        "the server's line limit is lower than {} bytes ({})",
+                        self.settings.prefs.max_line,
+                        sanitize(text)
+                    );
+                    if self.mark_failed(id, why) {
                         return;
                     }
                 }
@@ -726,6 +935,19 @@ impl App {
             }
             _ => self.problem(now, &format!("{text} ({code})")),
         }
+    }
+
+    /// Marks own entry `id` `✗ not delivered` for `why` (and logs it); false when it is no
+    /// longer kept.
+    fn mark_failed(&mut self, id: u64, why: String) -> bool {
+        let Some(entry) = self.store.get_mut(id) else {
+            return false;
+        };
+        entry.failed = Some(why.clone());
+        let line = format!("not delivered ({why}): {}", entry.text);
+        self.row_cache.1.remove(&id);
+        self.log_entry(&Entry::new("", Kind::Error, &line));
+        true
     }
 
     /// The own private that an `ERROR no-such-user` answers: the server answers in order, and
@@ -803,12 +1025,24 @@ impl App {
                 self.editor.take();
                 self.reconnect(now);
             }
+            Plan::Local(Local::Reply(text)) => match self.last_private_from.clone() {
+                Some(name) => {
+                    // The same path as typing it: split, echoed, marked if refused.
+                    self.editor.set(&format!("/private {name} {text}"));
+                    self.submit(now);
+                }
+                None => self.problem(now, "/r: nobody has written to you privately yet"),
+            },
+            Plan::Local(command) => {
+                self.editor.take();
+                self.local(now, command);
+            }
             Plan::Send(lines) => {
                 // A line over the server's limit is sent in pieces that fit, or (when it is
                 // no message) not at all, said before anything is sent.
                 let mut fitted = Vec::with_capacity(lines.len());
                 for line in &lines {
-                    match split_request(line, self.settings.max_line) {
+                    match split_request(line, self.settings.prefs.max_line) {
                         Ok(pieces) => fitted.extend(pieces),
                         Err(refused) => {
                             self.problem(now, &refused.to_string());
@@ -849,6 +1083,158 @@ impl App {
                     self.send(line);
                 }
             }
+        }
+    }
+
+    /// The client's own commands (`compose::Local`), but `/reconnect` and `/r`.
+    fn local(&mut self, now: &Now, command: Local) {
+        match command {
+            Local::Clear => {
+                self.store.clear();
+                self.row_cache.1.clear();
+                (self.scroll, self.unread) = (0, 0);
+                (self.who, self.crowd, self.search, self.marker) = (None, None, None, None);
+                self.days = DayLines::new();
+            }
+            Local::Ignore(None) => {
+                let names: Vec<&str> = self.filter.ignored().collect();
+                let text = if names.is_empty() {
+                    "nobody is ignored (/ignore NAME hides a name's lines)".to_owned()
+                } else {
+                    format!("ignored: {} (/unignore NAME)", names.join(", "))
+                };
+                self.notice(now, &text);
+            }
+            Local::Ignore(Some(name)) => match self.filter.ignore(&name) {
+                Ok(true) => self.notice(
+                    now,
+                    &format!("ignoring {name}: their lines, joins and leaves are hidden"),
+                ),
+                Ok(false) => self.notice(now, &format!("{name} is ignored already")),
+                Err(e) => self.problem(now, &e.to_string()),
+            },
+            Local::Unignore(name) => {
+                let text = if self.filter.unignore(&name) {
+                    format!("no longer ignoring {name}")
+                } else {
+                    format!("{name} was not ignored")
+                };
+                self.notice(now, &text);
+            }
+            Local::Log(Some(true)) => self.start_log(now),
+            Local::Log(Some(false)) => self.stop_log(now),
+            Local::Log(None) => {
+                let text = match &self.log {
+                    Some(log) => format!("logging to {} (/log off stops)", log.path().display()),
+                    None => "not logging (/log on starts)".to_owned(),
+                };
+                self.notice(now, &text);
+            }
+            Local::Search(text) => self.search_back(now, text),
+            Local::Reconnect | Local::Reply(_) => {}
+        }
+    }
+
+    /// Starts logging this server's conversation to its file (said either way).
+    pub fn start_log(&mut self, now: &Now) {
+        self.at(now);
+        if let Some(log) = &self.log {
+            let text = format!("logging to {} already", log.path().display());
+            self.notice(now, &text);
+            return;
+        }
+        let Some(dir) = self.settings.log_dir.clone() else {
+            self.problem(
+                now,
+                "cannot log: no log directory (set log_dir in config.toml, or HOME)",
+            );
+            return;
+        };
+        match Log::open(&dir, &self.settings.addr, &self.local_now) {
+            Ok(log) => {
+                let text = format!("logging to {}", log.path().display());
+                self.log = Some(log);
+                self.notice(now, &text);
+            }
+            Err(e) => self.problem(now, &format!("cannot log to {}: {e}", dir.display())),
+        }
+    }
+
+    /// Stops logging (marking the end in the file).
+    pub fn stop_log(&mut self, now: &Now) {
+        self.at(now);
+        match self.log.take() {
+            Some(log) => {
+                let path = log.path().display().to_string();
+                match log.close(&self.local_now) {
+                    Ok(()) => self.notice(now, &format!("stopped logging to {path}")),
+                    Err(e) => self.problem(now, &format!("closing {path}: {e}")),
+                }
+            }
+            None => self.notice(now, "not logging"),
+        }
+    }
+
+    /// `/search TEXT`: scrolls to the newest message holding TEXT (any case), above the last
+    /// match when the text is the same or empty.
+    fn search_back(&mut self, now: &Now, text: String) {
+        let (query, before) = match (&self.search, text.is_empty()) {
+            (Some((q, at)), true) => (q.clone(), *at),
+            (Some((q, at)), false) if q.eq_ignore_ascii_case(&text) => (q.clone(), *at),
+            (_, false) => (text, None),
+            (None, true) => {
+                self.problem(now, "usage: /search TEXT (then /search for older matches)");
+                return;
+            }
+        };
+        let needle = query.to_lowercase();
+        let found = self
+            .store
+            .iter()
+            .rev()
+            .filter(|e| before.is_none_or(|b| e.id < b))
+            .find(|e| {
+                e.kind != Kind::Separator
+                    && (e.text.to_lowercase().contains(&needle)
+                        || layout::prefix_text(e).to_lowercase().contains(&needle))
+            })
+            .map(|e| e.id);
+        match found {
+            Some(id) => {
+                self.search = Some((query, Some(id)));
+                self.scroll_to(id);
+            }
+            None => {
+                let older = if before.is_some() {
+                    "no older match"
+                } else {
+                    "no match"
+                };
+                self.search = Some((query.clone(), before));
+                self.problem(now, &format!("/search {query}: {older}"));
+            }
+        }
+    }
+
+    /// Scrolls so that entry `id` is in the middle of the pane.
+    fn scroll_to(&mut self, id: u64) {
+        let (width, height) = self.pane;
+        let names = self.name_column(width).clone();
+        let mut below: usize = 0;
+        for index in 0..self.store.len() {
+            let Some(entry_id) = self.store.newest(index).map(|e| e.id) else {
+                break;
+            };
+            let rows = self.row_count(index, width, &names);
+            if entry_id == id {
+                let middle = height.saturating_sub(rows) / 2;
+                if self.scroll == 0 {
+                    self.leave_bottom();
+                }
+                self.scroll = below.saturating_sub(middle);
+                return;
+            }
+            below += rows;
         }
     }
 
@@ -923,6 +1309,9 @@ impl App {
 
     /// Scrolls up (positive) or down (negative) by `rows`.
     fn scroll_by(&mut self, rows: isize) {
+        if self.scroll == 0 && rows > 0 {
+            self.leave_bottom();
+        }
         if rows >= 0 {
             self.scroll = self.scroll.saturating_add(rows.unsigned_abs());
         } else {
@@ -933,8 +1322,43 @@ impl App {
         }
     }
 
+    /// A terminal event read at `read_at` by the key thread: keys that follow each other
+    /// faster than a person types are a paste (an Enter among them is a line break).
+    pub fn on_terminal_read(&mut self, event: Event, read_at: Instant, now: &Now) {
+        self.fast_key = match &event {
+            Event::Key(key) if key.kind != KeyEventKind::Release => self.speed.key(read_at),
+            Event::Key(_) => self.fast_key,
+            _ => {
+                self.speed.reset();
+                false
+            }
+        };
+        self.read_at = Some(read_at);
+        self.on_terminal(event, now);
+        self.fast_key = false;
+        self.read_at = None;
+    }
+
+    /// An Enter held as a line break turned out to end its burst: it was Enter after all.
+    fn resolve_enter(&mut self, now: &Now) {
+        if self.pending_enter.take().is_some() {
+            if self.editor.text()[..self.editor.cursor()].ends_with('\n') {
+                self.editor.backspace();
+            }
+            self.submit(now);
+        }
+    }
+
+    /// How soon [`App::tick`] has something to do (a held Enter to settle), if sooner than
+    /// the loop's usual wait.
+    pub fn next_timer(&self, now: Instant) -> Option<Duration> {
+        self.pending_enter
+            .map(|at| (at + PASTE_GAP).saturating_duration_since(now))
+    }
+
     /// A terminal event: a key, a paste, the mouse, a resize.
     pub fn on_terminal(&mut self, event: Event, now: &Now) {
+        self.at(now);
         match event {
             Event::Key(key) if key.kind != KeyEventKind::Release => self.on_key(key, now),
             Event::Paste(text) => {
@@ -956,6 +1380,15 @@ impl App {
         }
     }
 
+    /// Leaving the newest line: the old "new since" line goes (while at the bottom, so the
+    /// view does not move), a new one is due at the next message.
+    fn leave_bottom(&mut self) {
+        if let Some(id) = self.marker.take() {
+            self.store.remove(id);
+        }
+        self.marker_due = true;
+    }
+
     fn page(&self) -> isize {
         self.pane.1.saturating_sub(1).max(1) as isize
     }
@@ -963,6 +1396,14 @@ impl App {
     fn on_key(&mut self, key: KeyEvent, now: &Now) {
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
         let alt = key.modifiers.contains(KeyModifiers::ALT);
+        if self.pending_enter.is_some() {
+            if self.fast_key {
+                // The burst goes on: the held Enter was a pasted line break; it stays.
+                self.pending_enter = None;
+            } else {
+                self.resolve_enter(now);
+            }
+        }
         if self.confirm.is_some() && key.code != KeyCode::Enter {
             self.confirm = None;
             if key.code == KeyCode::Esc {
@@ -995,6 +1436,7 @@ impl App {
             KeyCode::Char('k') if ctrl => self.editor.kill_after(),
             KeyCode::Char('w') if ctrl => self.editor.delete_word(),
             KeyCode::Char('l') if ctrl => self.effects.push(Effect::Redraw),
+            KeyCode::Char('z') if ctrl => self.effects.push(Effect::Suspend),
             // Typed before raw mode, Enter reached the terminal's line discipline, which turned
             // it into LF: it arrives as Ctrl-J. It is Enter all the same.
             KeyCode::Char('j') if ctrl => {
@@ -1015,6 +1457,16 @@ impl App {
             KeyCode::Enter => {
                 if self.editor.search().is_some() {
                     self.editor.accept_search();
+                } else if self.fast_key {
+                    // Within a burst of keys faster than typing: held as a line break. If
+                    // the burst goes on it was a paste the terminal did not bracket, and no
+                    // pasted line runs as a command (irssi's paste detection); if it ends
+                    // here it was Enter (`tick`).
+                    if self.editor.try_insert("\n").is_err() {
+                        self.problem(now, "the input is full: send or cut some of it first");
+                    } else {
+                        self.pending_enter = self.read_at;
+                    }
                 } else {
                     self.submit(now);
                 }
@@ -1037,7 +1489,10 @@ impl App {
             KeyCode::PageDown => self.scroll_by(-self.page()),
             // Home and End edit, as in every line editor; with Ctrl or Alt they scroll to the
             // oldest kept message and back to the newest (weechat's Alt-Home and Alt-End).
-            KeyCode::Home if ctrl || alt => self.scroll = usize::MAX,
+            KeyCode::Home if ctrl || alt => {
+                self.scroll_by(1);
+                self.scroll = usize::MAX;
+            }
             KeyCode::End if ctrl || alt => self.scroll_by(isize::MIN),
             KeyCode::Home => self.editor.home(),
             KeyCode::End => self.editor.end(),
@@ -1091,6 +1546,7 @@ impl App {
     pub fn visible_rows(&mut self, width: usize, height: usize) -> Vec<Line<'static>> {
         self.pane = (width, height);
         let names = self.name_column(width).clone();
+        let hit = self.search.as_ref().and_then(|(_, at)| *at);
         // Pass 1: row counts from the newest entry up, until the window is covered.
         let want = self.scroll.saturating_add(height);
         let mut total = 0;
@@ -1123,6 +1579,16 @@ impl App {
                 break;
             }
             let mut rows = layout::layout_named(entry, width, &names, self.settings.look);
+            if hit == Some(entry.id) {
+                // The /search match: its separator points at it, with styles or without.
+                for row in &mut rows {
+                    for span in &mut row.spans {
+                        if matches!(span.content.as_ref(), " │ " | " ┃ ") {
+                            span.content = " » ".into();
+                        }
+                    }
+                }
+            }
             // Rows of this entry below the window's bottom, and above its top.
             rows.truncate(n.saturating_sub(low.saturating_sub(start)));
             let skip_top = end.saturating_sub(high);
@@ -1184,6 +1650,14 @@ impl App {
                     format!("{lines} lines: Enter/Esc"),
                 ],
             ));
+        } else if let (Some((query, Some(_))), true) = (&self.search, self.scroll > 0) {
+            parts.push(Part::new(
+                2,
+                [
+                    format!("search {query:?} · /search: older · Ctrl-End: back"),
+                    format!("search {query:?}"),
+                ],
+            ));
         } else if self.scroll > 0 {
             parts.push(Part::new(
                 2,
@@ -1237,9 +1711,10 @@ mod tests {
         App::new(Settings {
             addr: "127.0.0.1:55555".into(),
             name: Some("bob".into()),
-            look: Look { styles: false },
+            look: Look::new(false),
             bell: true,
-            max_line: chat_common::framing::DEFAULT_MAX_LINE,
+            prefs: FileConfig::default(),
+            log_dir: None,
         })
     }
 
@@ -1586,9 +2061,15 @@ mod tests {
             text[at + 2].contains("history above, live below"),
             "{text:?}"
         );
-        assert!(text[at + 3].starts_with("* │ alice waves"), "{text:?}");
+        // Old history is dated, and so is the return to today.
         assert!(
-            text[at + 4].starts_with("-- │ alice is now known as al"),
+            text[at - 1].contains("day changed to Tue 01 Dec 2026"),
+            "{text:?}"
+        );
+        assert!(text[at + 3].contains("day changed to "), "{text:?}");
+        assert!(text[at + 4].starts_with("* │ alice waves"), "{text:?}");
+        assert!(
+            text[at + 5].starts_with("-- │ alice is now known as al"),
             "{text:?}"
         );
     }
@@ -1740,6 +2221,275 @@ mod tests {
             .collect();
         assert_eq!(failed, [false, true]);
         assert!(rows(&mut a).iter().any(|r| r.contains("✗ not delivered")));
+    }
+
+    fn with_prefs(prefs: FileConfig) -> App {
+        let mut a = App::new(Settings {
+            prefs,
+            ..app().settings.clone()
+        });
+        let n = now();
+        a.on_net(NetEvent::Connected(dummy_writer()), &n);
+        for line in ["NAME? name please", "WELCOME bob 2"] {
+            a.on_line(line, &n);
+        }
+        a.take_effects();
+        a
+    }
+
+    fn command(a: &mut App, line: &str) {
+        a.on_terminal(Event::Paste(line.to_owned()), &now());
+        key(a, KeyCode::Enter, KeyModifiers::NONE);
+    }
+
+    #[test]
+    fn a_who_reply_over_several_lines_is_one_entry() {
+        let mut a = joined();
+        let n = now();
+        let names: Vec<String> = (0..65).map(|i| format!("member{i:02}")).collect();
+        a.on_line(
+            &format!("INFO online (65): {},", names[..30].join(", ")),
+            &n,
+        );
+        a.on_line(&format!("INFO  {},", names[30..60].join(", ")), &n);
+        a.on_line(&format!("INFO  {}", names[60..].join(", ")), &n);
+        a.on_line("INFO the operator says hi", &n);
+        let who: Vec<&Entry> = a
+            .store
+            .iter()
+            .filter(|e| e.text.contains("member"))
+            .collect();
+        assert_eq!(who.len(), 1);
+        assert_eq!(who[0].text, format!("online (65): {}", names.join(", ")));
+        assert!(a.store.iter().any(|e| e.text == "the operator says hi"));
+    }
+
+    #[test]
+    fn sixty_joins_are_one_row_and_a_message_starts_a_new_run() {
+        let mut a = joined();
+        let n = now();
+        for i in 0..60 {
+            a.on_line(&format!("JOIN m{i}"), &n);
+        }
+        let events: Vec<&Entry> = a.store.iter().filter(|e| e.kind == Kind::Event).collect();
+        assert_eq!(events.len(), 1, "{events:#?}");
+        assert_eq!(events[0].text, "60 joined: m0, m1, m2, m3, m4 and 55 more");
+        a.on_line("MSG m1 - hi", &n);
+        a.on_line("LEAVE m2 quit", &n);
+        let last = a.store.newest(0).unwrap();
+        assert_eq!(last.text, "m2 left (quit)");
+        assert_eq!(a.online, Some(2 + 60 - 1));
+    }
+
+    #[test]
+    fn ignored_names_and_hidden_joins_are_not_shown() {
+        let prefs = FileConfig {
+            hide_joins: true,
+            ..FileConfig::default()
+        };
+        let mut a = with_prefs(prefs);
+        let n = now();
+        a.on_line("JOIN carol", &n);
+        assert!(!a.store.iter().any(|e| e.text.contains("carol")));
+        command(&mut a, "/ignore spammer");
+        a.on_line("MSG spammer - buy now", &n);
+        a.on_line("PRIV spammer bob - psst", &n);
+        a.on_line("MSG carol - real", &n);
+        assert!(!a
+            .store
+            .iter()
+            .any(|e| e.text.contains("buy") || e.text == "psst"));
+        assert!(a.store.iter().any(|e| e.text == "real"));
+        assert!(
+            a.take_effects().is_empty(),
+            "no bell for an ignored private"
+        );
+        command(&mut a, "/ignore");
+        assert!(a.store.newest(0).unwrap().text.contains("ignored: spammer"));
+        command(&mut a, "/unignore SPAMMER");
+        a.on_line("MSG spammer - back", &n);
+        assert_eq!(a.store.newest(0).unwrap().text, "back");
+    }
+
+    #[test]
+    fn highlight_words_mark_and_ring() {
+        let prefs = FileConfig {
+            highlight: vec!["deploy".into()],
+            ..FileConfig::default()
+        };
+        let mut a = with_prefs(prefs);
+        a.on_line("MSG alice - the DEPLOY is done", &now());
+        assert!(a.store.newest(0).unwrap().highlight);
+        assert_eq!(a.take_effects(), [Effect::Bell]);
+        a.on_line("MSG alice - redeployed", &now());
+        assert!(!a.store.newest(0).unwrap().highlight);
+    }
+
+    #[test]
+    fn r_answers_the_last_private() {
+        let mut a = joined();
+        a.take_effects();
+        command(&mut a, "/r too early");
+        assert!(sent(&mut a).is_empty());
+        // Refused, and kept for editing.
+        assert_eq!(a.editor.take(), "/r too early");
+        a.on_line("PRIV carol bob - are you there?", &now());
+        a.take_effects();
+        command(&mut a, "/r yes, here");
+        assert_eq!(sent(&mut a), ["/private carol yes, here"]);
+        assert!(a.editor.is_empty());
+    }
+
+    #[test]
+    fn clear_empties_the_pane() {
+        let mut a = joined();
+        a.on_line("MSG alice - something", &now());
+        command(&mut a, "/clear");
+        assert!(a.store.is_empty());
+        a.on_line("MSG alice - after", &now());
+        assert_eq!(a.store.len(), 1);
+    }
+
+    #[test]
+    fn search_scrolls_to_the_newest_match_then_older_ones() {
+        let mut a = joined();
+        let n = now();
+        for i in 0..100 {
+            a.on_line(&format!("MSG alice - line {i}"), &n);
+        }
+        a.visible_rows(80, 10);
+        command(&mut a, "/search LINE 1");
+        let rows: Vec<String> = a.visible_rows(80, 10).iter().map(layout::plain).collect();
+        assert!(a.scroll > 0);
+        assert!(rows.iter().any(|r| r.contains(" » line 19")), "{rows:#?}");
+        assert!(a.status(n.instant).contains("search \"LINE 1\""));
+        command(&mut a, "/search");
+        let rows: Vec<String> = a.visible_rows(80, 10).iter().map(layout::plain).collect();
+        assert!(rows.iter().any(|r| r.contains(" » line 18")), "{rows:#?}");
+        command(&mut a, "/search no such words");
+        assert!(a.store.newest(0).unwrap().text.contains("no match"));
+    }
+
+    #[test]
+    fn a_line_marks_what_is_new_since_you_scrolled_up() {
+        let mut a = joined();
+        let n = now();
+        for i in 0..50 {
+            a.on_line(&format!("MSG alice - old {i}"), &n);
+        }
+        a.visible_rows(80, 10);
+        key(&mut a, KeyCode::PageUp, KeyModifiers::NONE);
+        a.on_line("MSG alice - new one", &n);
+        a.on_line("MSG alice - new two", &n);
+        let texts: Vec<&str> = a
+            .store
+            .iter()
+            .rev()
+            .take(3)
+            .map(|e| e.text.as_str())
+            .collect();
+        assert_eq!(
+            texts,
+            ["new two", "new one", "──── new since you scrolled up ────"]
+        );
+        // Scrolling up again moves the line.
+        key(&mut a, KeyCode::End, KeyModifiers::CONTROL);
+        a.visible_rows(80, 10);
+        key(&mut a, KeyCode::PageUp, KeyModifiers::NONE);
+        a.on_line("MSG alice - newer", &n);
+        let markers = a
+            .store
+            .iter()
+            .filter(|e| e.text.contains("new since"))
+            .count();
+        assert_eq!(markers, 1);
+        assert_eq!(
+            a.store.newest(1).unwrap().text,
+            "──── new since you scrolled up ────"
+        );
+    }
+
+    #[test]
+    fn keys_faster_than_typing_are_a_paste_and_run_nothing() {
+        let mut a = joined();
+        a.take_effects();
+        let t0 = Instant::now();
+        let mut at = t0;
+        let mut feed = |a: &mut App, code: KeyCode, gap_us: u64| {
+            at += Duration::from_micros(gap_us);
+            let event = Event::Key(KeyEvent::new(code, KeyModifiers::NONE));
+            a.on_terminal_read(event, at, &now());
+        };
+        // A paste without brackets: "hi", Enter, "/leave", Enter, "x", microseconds apart.
+        feed(&mut a, KeyCode::Char('h'), 0);
+        for code in [KeyCode::Char('i'), KeyCode::Enter]
+            .into_iter()
+            .chain("/leave".chars().map(KeyCode::Char))
+            .chain([KeyCode::Enter, KeyCode::Char('x')])
+        {
+            feed(&mut a, code, 20);
+        }
+        assert!(sent(&mut a).is_empty());
+        assert_eq!(a.editor.text(), "hi\n/leave\nx");
+        // Typed at a person's pace, Enter sends (the block: every line as text).
+        feed(&mut a, KeyCode::Enter, 200_000);
+        assert_eq!(sent(&mut a), ["hi", "//leave", "x"]);
+        // A fast "ok" + Enter at the end of a burst is Enter, once the burst is over.
+        feed(&mut a, KeyCode::Char('o'), 200_000);
+        feed(&mut a, KeyCode::Char('k'), 20);
+        feed(&mut a, KeyCode::Enter, 20);
+        assert!(sent(&mut a).is_empty());
+        let later = Now {
+            instant: at + PASTE_GAP,
+            ..now()
+        };
+        assert!(a.next_timer(at).is_some());
+        a.tick(&later);
+        assert_eq!(sent(&mut a), ["ok"]);
+        assert!(a.editor.is_empty());
+    }
+
+    #[test]
+    fn logging_writes_plain_lines_with_times() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut a = App::new(Settings {
+            log_dir: Some(dir.path().to_owned()),
+            ..app().settings.clone()
+        });
+        let n = now();
+        a.on_net(NetEvent::Connected(dummy_writer()), &n);
+        a.on_line("NAME? name please", &n);
+        a.on_line("WELCOME bob 2", &n);
+        command(&mut a, "/log on");
+        a.on_line("MSG alice - hi \x1b[31mthere", &n);
+        a.on_line("PRIV alice bob - psst", &n);
+        command(&mut a, "/log off");
+        a.on_line("MSG alice - not logged", &n);
+        let file = dir.path().join("127.0.0.1_55555.log");
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(text.contains(" <alice> hi [31mthere\n"), "{text}");
+        assert!(text.contains(" [private] <alice -> bob> psst\n"), "{text}");
+        assert!(
+            !text.contains("not logged") && !text.contains('\x1b'),
+            "{text}"
+        );
+        assert!(
+            text.lines()
+                .all(|l| l.starts_with("--- ") || l.starts_with("20")),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn history_times_follow_the_time_format() {
+        let prefs = FileConfig {
+            time_format: crate::clock::TimeFormat::parse("%H:%M:%S").unwrap(),
+            ..FileConfig::default()
+        };
+        let mut a = with_prefs(prefs);
+        a.on_line("HIST 2026-12-01T16:05:09.123Z MSG alice - earlier", &now());
+        let entry = a.store.iter().find(|e| e.text == "earlier").unwrap();
+        assert!(entry.time.ends_with(":05:09"), "{:?}", entry.time);
     }
 
     #[test]

@@ -63,8 +63,10 @@ impl Crowd {
             return format!("{} joined", self.joined.concat());
         }
         if self.leaves == 1 && self.joins == 0 {
-            let reason = self.reason.as_deref().unwrap_or("left");
-            return format!("{} left ({reason})", self.left.concat());
+            return match self.reason.as_deref() {
+                None | Some("left") => format!("{} left", self.left.concat()),
+                Some(reason) => format!("{} left ({reason})", self.left.concat()),
+            };
         }
         if self.joins > 0 {
             parts.push(format!(
@@ -108,6 +110,9 @@ mod tests {
         let mut c = Crowd::new();
         c.leave("bob", "quit");
         assert_eq!(c.text(), "bob left (quit)");
+        let mut c = Crowd::new();
+        c.leave("bob", "left");
+        assert_eq!(c.text(), "bob left");
     }
 
     #[test]

@@ -78,14 +78,19 @@ pub fn prefix_width(width: usize, widest: usize) -> usize {
 /// Below this many columns of text the time column is left out, to leave room for the text.
 pub const MIN_TEXT: usize = 10;
 
-/// Where the text column starts, with the time column.
+/// Where the text column starts, with the default time column.
 pub fn text_column(prefix: usize) -> usize {
-    TIME_WIDTH + 1 + prefix + SEPARATOR_WIDTH
+    text_column_at(TIME_WIDTH, prefix)
+}
+
+/// Where the text column starts with a time column `time` wide.
+fn text_column_at(time: usize, prefix: usize) -> usize {
+    time + 1 + prefix + SEPARATOR_WIDTH
 }
 
 /// Whether a pane `width` wide shows the time column.
-fn shows_time(width: usize, prefix: usize) -> bool {
-    width >= text_column(prefix) + MIN_TEXT
+fn shows_time(width: usize, time: usize, prefix: usize) -> bool {
+    width >= text_column_at(time, prefix) + MIN_TEXT
 }
 
 /// The prefix column's words for `entry`: only the client ever writes them.
@@ -121,6 +126,18 @@ struct Cell {
 pub struct Look {
     /// Whether any style is used.
     pub styles: bool,
+    /// The time column's width in cells (the time format's widest, `clock.rs`).
+    pub time_width: usize,
+}
+
+impl Look {
+    /// Styles on or off, with the default `%H:%M` time column.
+    pub const fn new(styles: bool) -> Look {
+        Look {
+            styles,
+            time_width: TIME_WIDTH,
+        }
+    }
 }
 
 impl Look {
@@ -336,9 +353,9 @@ fn layout_with(
     shown_prefix: String,
     look: Look,
 ) -> Vec<Line<'static>> {
-    let time = shows_time(width, prefix);
+    let time = shows_time(width, look.time_width, prefix);
     let column = if time {
-        text_column(prefix)
+        text_column_at(look.time_width, prefix)
     } else {
         prefix + SEPARATOR_WIDTH
     };
@@ -367,7 +384,7 @@ fn layout_with(
         if index == 0 {
             if time {
                 spans.push(Span::styled(
-                    format!("{:<w$} ", entry.time, w = TIME_WIDTH),
+                    format!("{:<w$} ", entry.time, w = look.time_width),
                     time_style,
                 ));
             }
@@ -425,8 +442,8 @@ pub fn plain(line: &Line<'_>) -> String {
 mod tests {
     use super::*;
 
-    const STYLED: Look = Look { styles: true };
-    const PLAIN: Look = Look { styles: false };
+    const STYLED: Look = Look::new(true);
+    const PLAIN: Look = Look::new(false);
 
     fn msg(from: &str, text: &str) -> Entry {
         Entry::new(

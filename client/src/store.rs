@@ -64,6 +64,8 @@ pub struct Entry {
     pub history: bool,
     /// Why the server refused it (an own private to nobody), shown against it.
     pub failed: Option<String>,
+    /// The local date it was said on, for day-change lines (`None`: today, as it arrives).
+    pub date: Option<chrono::NaiveDate>,
 }
 
 impl Entry {
@@ -79,6 +81,7 @@ impl Entry {
             highlight: false,
             history: false,
             failed: None,
+            date: None,
         }
     }
 
@@ -120,6 +123,21 @@ impl Store {
         // Ids ascend with position, so a binary search finds it.
         let at = self.entries.partition_point(|e| e.id < id);
         self.entries.get_mut(at).filter(|e| e.id == id)
+    }
+
+    /// Removes the entry with `id`, if still kept.
+    pub fn remove(&mut self, id: u64) -> Option<Entry> {
+        let at = self.entries.partition_point(|e| e.id < id);
+        if self.entries.get(at).is_some_and(|e| e.id == id) {
+            self.entries.remove(at)
+        } else {
+            None
+        }
+    }
+
+    /// Forgets every entry (`/clear`); ids keep ascending.
+    pub fn clear(&mut self) {
+        self.entries.clear();
     }
 
     /// The entry `back` places from the newest (0 is the newest).
@@ -164,6 +182,12 @@ mod tests {
             format!("n{}", MAX_ENTRIES + 9)
         );
         assert_eq!(store.get_mut(ids[20]).unwrap().text, "n20");
+        assert_eq!(store.remove(ids[20]).unwrap().text, "n20");
+        assert!(store.remove(ids[20]).is_none());
+        assert_eq!(store.get_mut(ids[21]).unwrap().text, "n21");
+        store.clear();
+        assert!(store.is_empty());
+        assert!(store.push(Entry::new("", Kind::Notice, "x")) > last);
     }
 
     #[test]

@@ -25,6 +25,7 @@ use ratatui::backend::CrosstermBackend;
 use ratatui::Terminal;
 
 use crate::app::{App, Effect, Link, Now, Settings};
+use crate::clock::TimeFormat;
 use crate::config::Config;
 use crate::exit::{ExitCode, Outcome};
 use crate::layout::Look;
@@ -46,8 +47,9 @@ const BATCH: usize = 256;
 enum Wake {
     /// A report of the network thread of connection attempt `.0`.
     Net(u64, NetEvent),
-    /// A key, a paste, the mouse, a resize.
-    Term(Event),
+    /// A key, a paste, the mouse, a resize, and when the key thread read it (keys closer
+    /// together than a person types are a paste).
+    Term(Event, Instant),
     /// The terminal hung up or cannot be read.
     TerminalGone,
 }
@@ -60,7 +62,7 @@ fn spawn_keys(tx: SyncSender<Wake>) -> io::Result<()> {
         .spawn(move || loop {
             let wake = match event::poll(KEY_POLL) {
                 Ok(true) => match event::read() {
-                    Ok(event) => Wake::Term(event),
+                    Ok(event) => Wake::Term(event, Instant::now()),
                     Err(_) => Wake::TerminalGone,
                 },
                 Ok(false) if io::stdin().is_terminal() => continue,
@@ -94,15 +96,31 @@ fn restore(mouse: bool) {
     let _ = disable_raw_mode();
 }
 
+/// Raw mode, the alternate screen, bracketed paste and (if wanted) the mouse.
+fn take_terminal(mouse: bool) -> io::Result<()> {
+    enable_raw_mode()?;
+    let mut out = io::stdout();
+    execute!(out, EnterAlternateScreen, EnableBracketedPaste)?;
+    if mouse {
+        execute!(out, EnableMouseCapture)?;
+    }
+    Ok(())
+}
+
+/// Ctrl-Z: the terminal is put back, the process stops itself as the shell's job control
+/// expects (SIGTSTP), and on `fg` (SIGCONT) takes the terminal again; the caller redraws.
+/// Where nobody can resume it (an orphaned process group, which the kernel keeps from
+/// stopping) it simply goes on.
+fn suspend(mouse: bool) -> io::Result<()> {
+    restore(mouse);
+    signal_hook::low_level::raise(signal_hook::consts::SIGTSTP)?;
+    take_terminal(mouse)
+}
+
 impl TerminalGuard {
     fn enter(mouse: bool) -> io::Result<Self> {
-        enable_raw_mode()?;
         let guard = TerminalGuard { mouse };
-        let mut out = io::stdout();
-        execute!(out, EnterAlternateScreen, EnableBracketedPaste)?;
-        if mouse {
-            execute!(out, EnableMouseCapture)?;
-        }
+        take_terminal(mouse)?;
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             restore(mouse);
@@ -118,11 +136,12 @@ impl Drop for TerminalGuard {
     }
 }
 
-fn now() -> Now {
+/// The moment, with the time column in the user's format.
+fn now_in(format: &TimeFormat) -> Now {
     let local = chrono::Local::now();
     Now {
         instant: Instant::now(),
-        clock: local.format("%H:%M").to_string(),
+        clock: format.format(&local),
         utc: local.with_timezone(&chrono::Utc),
     }
 }
@@ -142,6 +161,8 @@ fn spawn_net(
 
 /// Runs the full-screen interface until the user leaves; returns how it ended.
 pub fn run(config: &Config) -> Outcome {
+    let time_format = config.prefs.time_format.clone();
+    let now = || now_in(&time_format);
     // Connect before taking the screen, so an unreachable server is one plain line and TLS's
     // first-use question is asked on the terminal as it is. Reconnections reuse `server`,
     // which keeps the answer, and never ask.
@@ -191,10 +212,15 @@ pub fn run(config: &Config) -> Outcome {
         name: config.name.clone(),
         look: Look {
             styles: config.colors,
+            time_width: config.prefs.time_format.width(),
         },
         bell: config.bell,
-        max_line: config.prefs.max_line,
+        prefs: config.prefs.clone(),
+        log_dir: config.log_dir.clone(),
     });
+    if config.prefs.log {
+        app.start_log(&now());
+    }
     app.notice(&now(), &format!("connecting to {}...", server.target));
     let mut writer: Option<Writer> = None;
     // SIGTERM and SIGHUP leave through the loop, so the terminal is put back.
@@ -210,7 +236,10 @@ pub fn run(config: &Config) -> Outcome {
     let outcome = loop {
         // Sleep until something happens or a timer may be due, then take what is queued.
         let mut batch = Vec::new();
-        match rx.recv_timeout(WAIT) {
+        let wait = app
+            .next_timer(Instant::now())
+            .map_or(WAIT, |soon| soon.min(WAIT));
+        match rx.recv_timeout(wait) {
             Ok(wake) => batch.push(wake),
             Err(RecvTimeoutError::Timeout) => {}
             // Unreachable while this thread holds `tx`; nothing to wait for then anyway.
@@ -239,7 +268,7 @@ pub fn run(config: &Config) -> Outcome {
                     app.connected();
                 }
                 Wake::Net(_, event) => app.on_net(event, &now()),
-                Wake::Term(event) => app.on_terminal(event, &now()),
+                Wake::Term(event, read_at) => app.on_terminal_read(event, read_at, &now()),
                 Wake::TerminalGone => tty_alive = false,
             }
             if app.outcome.is_some() {
@@ -291,6 +320,12 @@ pub fn run(config: &Config) -> Outcome {
                     Effect::Redraw => {
                         let _ = terminal.clear();
                     }
+                    Effect::Suspend => {
+                        if let Err(e) = suspend(config.mouse) {
+                            app.notice(&now(), &format!("cannot suspend: {e}"));
+                        }
+                        let _ = terminal.clear();
+                    }
                 }
             }
         }
@@ -323,6 +358,7 @@ pub fn run(config: &Config) -> Outcome {
     if let Some(w) = writer.take() {
         w.close();
     }
+    app.stop_log(&now());
     drop(terminal);
     drop(guard);
     outcome

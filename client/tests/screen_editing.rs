@@ -15,7 +15,7 @@ const WIDTHS: [u16; 4] = [20, 40, 80, 200];
 const ROWS: u16 = 12;
 
 /// Runs `test` in a client joined to `server` at every width, with and without `NO_COLOR`.
-fn each_terminal(server: &Server, mut test: impl FnMut(&mut Screen, u16)) {
+fn each_terminal(server: &Server, mut test: impl FnMut(&mut Screen, u16, &str)) {
     for cols in WIDTHS {
         for no_color in [false, true] {
             let config = tempfile::tempdir().unwrap();
@@ -26,7 +26,7 @@ fn each_terminal(server: &Server, mut test: impl FnMut(&mut Screen, u16)) {
             }
             let mut screen = Screen::start(&["--name", &name, &server.addr], &envs, ROWS, cols);
             screen.wait_text("connected");
-            test(&mut screen, cols);
+            test(&mut screen, cols, &name);
             screen.keys("\x03\x03");
             drop(screen);
         }
@@ -46,7 +46,7 @@ fn row_of(rows: &[String], needle: &str) -> u16 {
 #[test]
 fn the_cursor_is_on_the_first_cell_of_a_wrapped_row() {
     let server = Server::start(true, Console::Closed);
-    each_terminal(&server, |screen, cols| {
+    each_terminal(&server, |screen, cols, _| {
         // The prompt `> ` and cols-2 b fill the first row; xyz wraps (issue 25 at 100
         // columns: 98 b and xyz, Left three times).
         let bs = "b".repeat(usize::from(cols) - 2);
@@ -66,7 +66,7 @@ fn the_cursor_is_on_the_first_cell_of_a_wrapped_row() {
 #[test]
 fn the_cursor_before_a_wide_character_that_starts_a_row_is_on_that_row() {
     let server = Server::start(true, Console::Closed);
-    each_terminal(&server, |screen, cols| {
+    each_terminal(&server, |screen, cols, _| {
         // One cell is left at the end of the first row: 日 (two cells) starts the next.
         let a = "a".repeat(usize::from(cols) - 3);
         screen.keys(&format!("{a}日本"));
@@ -84,10 +84,11 @@ fn the_cursor_before_a_wide_character_that_starts_a_row_is_on_that_row() {
 #[test]
 fn reverse_search_says_when_nothing_matches() {
     let server = Server::start(true, Console::Closed);
-    each_terminal(&server, |screen, _| {
-        // One word: it must not wrap at 20 columns.
+    each_terminal(&server, |screen, _, name| {
+        // One word: it must not wrap at 20 columns. Its own echo, not a predecessor's line
+        // in the room's history, says it was sent.
         screen.keys("hellohist\r");
-        screen.wait_text("hellohist");
+        screen.wait_text(&format!("{name} │ hellohist"));
         screen.keys("draft");
         screen.keys("\x12hel");
         screen.wait_text("(search) 'hel'");
@@ -110,7 +111,7 @@ fn reverse_search_says_when_nothing_matches() {
 #[test]
 fn home_and_end_edit_the_line() {
     let server = Server::start(true, Console::Closed);
-    each_terminal(&server, |screen, _| {
+    each_terminal(&server, |screen, _, _| {
         screen.keys("ello");
         screen.wait_text("> ello");
         // Home: ESC [ H; End: ESC [ F (xterm).
@@ -124,7 +125,7 @@ fn home_and_end_edit_the_line() {
 fn a_name_completed_at_the_start_of_a_line_is_addressed() {
     let server = Server::start(true, Console::Closed);
     let _alice = Peer::join(&server.addr, "alice");
-    each_terminal(&server, |screen, _| {
+    each_terminal(&server, |screen, _, _| {
         // Tab knows the names once the answer to /who is in.
         screen.wait_text("alice, u");
         screen.keys("al\t");
