@@ -1272,8 +1272,10 @@ impl App {
                 self.notice(
                     now,
                     "keys: Enter sends; Ctrl-C clears the line, or leaves on an empty one; \
-                     Up/Down history; Ctrl-R searches it; Tab completes; PgUp/PgDn, Ctrl-Home/End \
-                     and the mouse wheel scroll; /reconnect connects again",
+                     Up/Down history; Ctrl-R searches it; Tab completes; Home/End edit; \
+                     PgUp/PgDn, Ctrl-Home/Ctrl-End and the mouse wheel scroll; Ctrl-Z suspends. \
+                     The client's own commands: /r TEXT answers the last private, /search TEXT, \
+                     /clear, /ignore [NAME], /unignore NAME, /log [on|off], /reconnect",
                 );
                 return;
             }

@@ -9,7 +9,7 @@ use chat_common::protocol::Color;
 use crate::roster::Roster;
 
 /// The commands offered by Tab, with a space after those that take arguments.
-pub const COMMANDS: [&str; 10] = [
+pub const COMMANDS: [&str; 17] = [
     "/private ",
     "/msg ",
     "/color ",
@@ -20,6 +20,13 @@ pub const COMMANDS: [&str; 10] = [
     "/leave",
     "/quit",
     "/reconnect",
+    "/r ",
+    "/clear",
+    "/search ",
+    "/ignore ",
+    "/unignore ",
+    "/log ",
+    "/reply ",
 ];
 
 /// Longest line read from a plain standard input; the rest of a longer line is dropped. Far
@@ -148,7 +155,9 @@ mod tests {
         assert_eq!(c("/p"), (0, vec!["/private ".to_owned()]));
         assert_eq!(c("/m"), (0, vec!["/msg ".to_owned(), "/me ".to_owned()]));
         assert_eq!(c("/").1.len(), COMMANDS.len());
-        assert_eq!(c("/L"), (0, vec!["/leave".to_owned()]));
+        assert_eq!(c("/Le"), (0, vec!["/leave".to_owned()]));
+        assert_eq!(c("/L").1, ["/leave", "/log "]);
+        assert_eq!(c("/cl").1, ["/clear"]);
         assert_eq!(c("/msg al").1, ["albert ", "alice "]);
         assert_eq!(c("/x").1, Vec::<String>::new());
     }

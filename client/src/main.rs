@@ -19,10 +19,13 @@ use clap::Parser;
 const AFTER_HELP: &str = "\
 Full screen (a terminal on both ends, TERM not dumb, no --plain):
   Enter send          Ctrl-C clear the line; on an empty line leave
-  Up/Down history     Ctrl-R search history   Tab complete
-  PgUp/PgDn, Home/End, mouse wheel  scroll    Ctrl-D on an empty line leave
-  Commands: /private NAME TEXT (/msg), /color COLOR TEXT, /me TEXT, /nick NAME,
-  /who, /help, /reconnect, /leave (/quit). Markup: **bold** __italic__ ~~strike~~ `code`,
+  Up/Down history     Ctrl-R search history   Tab complete   Home/End edit
+  PgUp/PgDn, Ctrl-Home/Ctrl-End, mouse wheel  scroll   Ctrl-Z suspend
+  Ctrl-D on an empty line leave
+  Commands: /private NAME TEXT (/msg), /r TEXT, /color COLOR TEXT, /me TEXT, /nick NAME,
+  /who, /help, /search TEXT, /clear, /ignore [NAME], /unignore NAME, /log [on|off],
+  /reconnect, /leave (/quit). Settings: ~/.config/chat-client/config.toml (docs/CLIENT.md).
+  Markup: **bold** __italic__ ~~strike~~ `code`,
   \\ keeps the next marker literal. A pasted block is sent line by line to the first
   line's target, never as commands. Exit status: see docs/CLIENT.md.
 TLS: chat-client tls://HOST[:PORT] (or --tls). An unknown self-signed server is shown by
