@@ -15,9 +15,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::clock::TimeFormat;
 use crate::config::{parse_name, parse_server, ColorMode};
-use crate::split::MIN_MAX_LINE;
+use crate::core::clock::TimeFormat;
+use crate::core::split::MIN_MAX_LINE;
 
 /// The directory under `$XDG_CONFIG_HOME` (or `~/.config`) that holds the file.
 pub const DIR_NAME: &str = "chat-client";

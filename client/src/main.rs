@@ -8,10 +8,10 @@ use chat_client::config::{
     choose_mode, parse_name, parse_server, use_colors, ColorMode, Config, DEFAULT_ADDR,
 };
 use chat_client::config_file::{self, MAX_MAX_LINE};
+use chat_client::core::logfile;
+use chat_client::core::split::MIN_MAX_LINE;
 use chat_client::exit::{ExitCode, Outcome};
-use chat_client::logfile;
 use chat_client::net::Connector;
-use chat_client::split::MIN_MAX_LINE;
 use chat_client::tls::TlsOptions;
 use clap::Parser;
 
@@ -24,7 +24,7 @@ Full screen (a terminal on both ends, TERM not dumb, no --plain):
   Ctrl-D on an empty line leave
   Commands: /private NAME TEXT (/msg), /r TEXT, /color COLOR TEXT, /me TEXT, /nick NAME,
   /who, /help, /search TEXT, /clear, /ignore [NAME], /unignore NAME, /log [on|off],
-  /reconnect, /leave (/quit). Settings: ~/.config/chat-client/config.toml (docs/CLIENT.md).
+  /reconnect, /forget, /leave (/quit). Settings: ~/.config/chat-client/config.toml (docs/CLIENT.md).
   Markup: **bold** __italic__ ~~strike~~ `code`,
   \\ keeps the next marker literal. A pasted block is sent line by line to the first
   line's target, never as commands. Exit status: see docs/CLIENT.md.
@@ -90,6 +90,10 @@ struct Args {
     /// configuration file's `log_dir`, else $XDG_STATE_HOME/chat-client/logs).
     #[arg(long)]
     log: bool,
+    /// Forget the session token kept for this server (for --name, or for every name) before
+    /// connecting: the join is a new member's, approved by the operator again.
+    #[arg(long)]
+    forget: bool,
 
     /// The server: HOST, HOST:PORT, tls://HOST or tls://HOST:PORT (port 55555 when none is
     /// given) [default: the configuration file's `server`, else 127.0.0.1:55555].
@@ -239,6 +243,8 @@ fn main() {
         mouse: !args.no_mouse && prefs.mouse,
         prefs,
         log_dir,
+        tokens: chat_client::net::tokens::default_path(),
+        forget: args.forget,
     };
     chat_client::finish(chat_client::run(&config))
 }

@@ -197,6 +197,28 @@ where
     (addr, handle)
 }
 
+/// A server played by the test for several connections in turn, on one address: each script
+/// gets the next accepted connection (with read timeouts set), on one thread, in order.
+pub fn fake_server_sessions(
+    scripts: Vec<Box<dyn FnOnce(Peer) + Send>>,
+) -> (String, thread::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let handle = thread::spawn(move || {
+        for script in scripts {
+            let (stream, _) = listener.accept().unwrap();
+            stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+            let reader = BufReader::new(stream.try_clone().unwrap());
+            script(Peer {
+                stream,
+                reader,
+                seen: Vec::new(),
+            });
+        }
+    });
+    (addr, handle)
+}
+
 /// The real client, with piped standard streams; killed on drop.
 pub struct Client {
     child: Child,

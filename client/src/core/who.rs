@@ -5,7 +5,7 @@
 //! entry (wrapped at its width) instead of four with stray spaces. Bounded by the count the
 //! header announces and by [`MAX_TEXT`]. Pure.
 
-use crate::roster::parse_who_header;
+use crate::core::roster::parse_who_header;
 
 /// The longest reply text kept, in bytes (10,000 names of 32 bytes and their separators).
 pub const MAX_TEXT: usize = 10_000 * 34 + 64;

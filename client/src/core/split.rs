@@ -4,7 +4,7 @@
 //!   same target that each fit ([`split_request`]), so it is sent whole in pieces; a line
 //!   that is no message (`/nick`, an unknown command) cannot be split and is refused before
 //!   sending, with the reason;
-//! - the input area's cap ([`crate::editor::MAX_INPUT`]): a paste that would take the input
+//! - the input area's cap ([`crate::tui::editor::MAX_INPUT`]): a paste that would take the input
 //!   past it is **refused whole** ([`check_paste`]): nothing of it is inserted and the user is
 //!   told its size and the cap, so the clipboard still holds all of it. Cutting it at the cap
 //!   (the old behaviour: 4,520 of 6,000 lines, mid-line, without a word) is what this

@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 
 use unicode_segmentation::UnicodeSegmentation;
 
-use crate::split::{check_paste, PasteTooBig};
+use crate::core::split::{check_paste, PasteTooBig};
 
 /// Lines of history kept (in memory only: chat history is nobody's file).
 pub const HISTORY_SIZE: usize = 1000;

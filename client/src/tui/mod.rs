@@ -2,8 +2,9 @@
 //! alternate screen, bracketed paste, the mouse) and the writing half of the connection, and
 //! runs the loop: it sleeps on one channel until a network report (from the network thread) or
 //! a terminal event (from a small thread that only reads keys, since reading blocks) arrives or
-//! a timer is due, lets `App` handle it, carries out the effects, and draws. The rules are all in
-//! `app.rs`. The terminal is put back on every way out: leaving, a signal, a panic; a terminal
+//! a timer is due, lets `App` handle it, carries out the effects, and draws. The protocol's rules
+//! are the shared brain's (`core/brain.rs`), the view's own in `app.rs`; `ui.rs` draws, `layout.rs`
+//! turns a message into rows, `editor.rs` is the input line, `complete.rs` is Tab. The terminal is put back on every way out: leaving, a signal, a panic; a terminal
 //! that hangs up (its window closed) makes the client leave the room politely.
 
 use std::io::{self, IsTerminal, Write};
@@ -24,13 +25,23 @@ use crossterm::{cursor, execute};
 use ratatui::backend::CrosstermBackend;
 use ratatui::Terminal;
 
-use crate::app::{App, Effect, Link, Now, Settings};
-use crate::clock::TimeFormat;
+use self::app::{App, Effect, Settings};
+use self::layout::Look;
 use crate::config::Config;
+use crate::core::clock::TimeFormat;
+use crate::core::{Link, Now};
 use crate::exit::{ExitCode, Outcome};
-use crate::layout::Look;
-use crate::net::{self, describe, Connector, NetEvent, Writer, CHANNEL_SIZE};
-use crate::trust;
+use crate::net::tokens::Keeper;
+use crate::net::{self, describe, trust, Connector, NetEvent, Writer, CHANNEL_SIZE};
+
+pub mod app;
+pub mod complete;
+pub mod editor;
+pub mod layout;
+pub mod name_column;
+pub mod paste_speed;
+pub mod status_line;
+pub mod ui;
 
 /// The longest the loop sleeps with nothing happening: timers (reconnection, the end of a
 /// leave) are checked at least this often, and the reconnection countdown redrawn.
@@ -138,12 +149,7 @@ impl Drop for TerminalGuard {
 
 /// The moment, with the time column in the user's format.
 fn now_in(format: &TimeFormat) -> Now {
-    let local = chrono::Local::now();
-    Now {
-        instant: Instant::now(),
-        clock: format.format(&local),
-        utc: local.with_timezone(&chrono::Utc),
-    }
+    Now::read_in(format)
 }
 
 /// Starts a network thread reporting into the terminal thread's channel.
@@ -207,6 +213,8 @@ pub fn run(config: &Config) -> Outcome {
             format!("cannot start the key thread: {e}"),
         );
     }
+    let keeper = Keeper::new(config.tokens.clone(), &server.target.to_string());
+    let (tokens, notes) = keeper.start(config.forget, config.name.as_deref());
     let mut app = App::new(Settings {
         addr: server.target.to_string(),
         name: config.name.clone(),
@@ -215,11 +223,15 @@ pub fn run(config: &Config) -> Outcome {
             time_width: config.prefs.time_format.width(),
         },
         bell: config.bell,
+        tokens,
         prefs: config.prefs.clone(),
         log_dir: config.log_dir.clone(),
     });
+    for note in notes {
+        app.notice(&now(), &note);
+    }
     if config.prefs.log {
-        app.start_log(&now());
+        app.brain.start_log(&now());
     }
     app.notice(&now(), &format!("connecting to {}...", server.target));
     let mut writer: Option<Writer> = None;
@@ -261,17 +273,14 @@ pub fn run(config: &Config) -> Outcome {
                     }
                 }
                 Wake::Net(_, NetEvent::Connected(w)) => {
-                    if let Some(tls) = w.tls_description() {
-                        app.notice(&now(), &format!("secured with {tls}"));
-                    }
+                    app.connected(w.tls_description(), &now());
                     writer = Some(w);
-                    app.connected();
                 }
                 Wake::Net(_, event) => app.on_net(event, &now()),
                 Wake::Term(event, read_at) => app.on_terminal_read(event, read_at, &now()),
                 Wake::TerminalGone => tty_alive = false,
             }
-            if app.outcome.is_some() {
+            if app.brain.outcome.is_some() {
                 break;
             }
         }
@@ -317,6 +326,11 @@ pub fn run(config: &Config) -> Outcome {
                         generation += 1;
                     }
                     Effect::Bell => bell = true,
+                    Effect::Token(effect) => {
+                        if let Err(why) = keeper.apply(&effect) {
+                            app.notice(&now(), &why);
+                        }
+                    }
                     Effect::Redraw => {
                         let _ = terminal.clear();
                     }
@@ -329,15 +343,15 @@ pub fn run(config: &Config) -> Outcome {
                 }
             }
         }
-        if let Some(outcome) = app.outcome.take() {
+        if let Some(outcome) = app.brain.outcome.take() {
             break outcome;
         }
         // The countdown of a reconnection changes every second with nothing else happening.
-        let countdown = matches!(app.link, Link::Retrying { .. })
+        let countdown = matches!(app.brain.link, Link::Retrying { .. })
             && last_draw.is_none_or(|at| at.elapsed() >= Duration::from_secs(1));
         if tty_alive && (changed || countdown) {
             let at = Instant::now();
-            if let Err(e) = terminal.draw(|frame| crate::ui::draw(frame, &mut app, at)) {
+            if let Err(e) = terminal.draw(|frame| ui::draw(frame, &mut app, at)) {
                 if io::stdin().is_terminal() {
                     break Outcome::fail(
                         ExitCode::Failure,
@@ -358,8 +372,13 @@ pub fn run(config: &Config) -> Outcome {
     if let Some(w) = writer.take() {
         w.close();
     }
-    app.stop_log(&now());
+    app.brain.stop_log(&now());
+    // The last id received goes with the token, for the next run's RESUME.
+    let kept = app.brain.session().map(|session| keeper.keep(&session));
     drop(terminal);
     drop(guard);
+    // A failure here was already said in the pane when the token came (TOKEN); only the last
+    // id is lost, and the next resume replays a little more.
+    let _ = kept;
     outcome
 }

@@ -16,6 +16,8 @@ pub const CONFIRM_LINES: usize = 5;
 pub enum Local {
     /// `/reconnect`: try to connect now.
     Reconnect,
+    /// `/forget`: drop this server's session token for the name (protocol version 3).
+    Forget,
     /// `/clear`: empty the message pane (irssi's and weechat's `/clear`).
     Clear,
     /// `/ignore [NAME]`: hide a name's lines; without a name, list the ignored.
@@ -32,8 +34,9 @@ pub enum Local {
 }
 
 /// The words of the client's own commands, for Tab and `/help`.
-pub const LOCAL_COMMANDS: [&str; 8] = [
+pub const LOCAL_COMMANDS: [&str; 9] = [
     "/reconnect",
+    "/forget",
     "/clear",
     "/ignore ",
     "/unignore ",
@@ -54,6 +57,8 @@ fn local(line: &str) -> Option<Result<Local, Refusal>> {
     let usage = |u: &str| Some(Err(Refusal(format!("usage: {u}"))));
     if is("/reconnect") {
         Some(Ok(Local::Reconnect))
+    } else if is("/forget") {
+        Some(Ok(Local::Forget))
     } else if is("/clear") {
         Some(Ok(Local::Clear))
     } else if is("/ignore") {
@@ -211,6 +216,7 @@ mod tests {
         assert_eq!(plan("/leave").unwrap(), Plan::Leave);
         assert_eq!(plan("  \n \u{a0}").unwrap(), Plan::Nothing);
         assert_eq!(plan("/reconnect").unwrap(), Plan::Local(Local::Reconnect));
+        assert_eq!(plan("/Forget").unwrap(), Plan::Local(Local::Forget));
     }
 
     #[test]

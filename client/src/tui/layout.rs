@@ -13,8 +13,8 @@ use ratatui::text::{Line, Span};
 use unicode_segmentation::UnicodeSegmentation;
 use unicode_width::UnicodeWidthStr;
 
-use crate::name_column::{Frame, NameColumn};
-use crate::store::{Entry, Kind};
+use crate::core::store::{Entry, Kind};
+use crate::tui::name_column::{Frame, NameColumn};
 
 /// Width of the time column, `14:02`.
 pub const TIME_WIDTH: usize = 5;
@@ -105,7 +105,7 @@ pub fn prefix_text(entry: &Entry) -> String {
             }
         }
         Kind::Act { .. } => "*".to_owned(),
-        Kind::Event | Kind::Notice | Kind::Separator => "--".to_owned(),
+        Kind::Event | Kind::Rename | Kind::Notice | Kind::Separator => "--".to_owned(),
         Kind::Error => "!!".to_owned(),
         Kind::Unparsed => "??".to_owned(),
     }
@@ -197,7 +197,7 @@ fn text_cells(entry: &Entry, look: Look) -> Vec<Cell> {
         base = base.fg(term_color(c));
     }
     match entry.kind {
-        Kind::Event | Kind::Unparsed => base = base.fg(Color::DarkGray),
+        Kind::Event | Kind::Rename | Kind::Unparsed => base = base.fg(Color::DarkGray),
         Kind::Error => base = base.fg(Color::Red),
         Kind::Separator => base = base.fg(Color::DarkGray),
         _ => {}
@@ -419,7 +419,9 @@ fn prefix_style(entry: &Entry) -> Style {
         Kind::Private { .. } => Style::default()
             .fg(Color::Magenta)
             .add_modifier(Modifier::BOLD),
-        Kind::Event | Kind::Separator | Kind::Unparsed => Style::default().fg(Color::DarkGray),
+        Kind::Event | Kind::Rename | Kind::Separator | Kind::Unparsed => {
+            Style::default().fg(Color::DarkGray)
+        }
         Kind::Notice => Style::default().fg(Color::Cyan),
         Kind::Error => Style::default().fg(Color::Red).add_modifier(Modifier::BOLD),
     };

@@ -14,7 +14,7 @@ use ratatui::Frame;
 use unicode_segmentation::UnicodeSegmentation;
 use unicode_width::UnicodeWidthStr;
 
-use crate::app::App;
+use super::app::App;
 
 /// The input area shows at most this many rows; a longer draft scrolls to the cursor.
 pub const MAX_INPUT_ROWS: usize = 6;
