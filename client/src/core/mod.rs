@@ -1,6 +1,7 @@
 //! The shared core of both interfaces: the protocol brain ([`brain`]: one message type, one
 //! `update` that returns effects), what it stores ([`store`]: messages as what was said, never
-//! as screen rows), who is online ([`roster`]) and what Enter sends ([`compose`]). Nothing here
+//! as screen rows), who is online ([`roster`]) and what Enter sends ([`compose`]), and what a version 3 session keeps across connections
+//! ([`session`]). Nothing here
 //! touches a socket, a terminal or the clock; the views (`tui/`, `line/`) only read it.
 //! Beside them, the rules both views share (issue 25): [`clock`] (time formats, day-change
 //! lines), [`filter`] (ignore list, hidden joins, highlight words), [`crowd`] (a run of joins
@@ -15,6 +16,7 @@ pub mod crowd;
 pub mod filter;
 pub mod logfile;
 pub mod roster;
+pub mod session;
 pub mod split;
 pub mod store;
 pub mod who;
