@@ -501,7 +501,11 @@ impl Brain {
         let date = *entry.date.get_or_insert(self.today);
         if entry.kind != Kind::Separator {
             if let Some(day) = self.days.next(date, self.today) {
-                let text = day_changed(day, &self.settings.prefs.date_format);
+                // A separator: line mode has the full date on every history line already.
+                let text = format!(
+                    "──── {} ────",
+                    day_changed(day, &self.settings.prefs.date_format)
+                );
                 let mut line = Entry::new("", Kind::Separator, &text);
                 line.date = Some(day);
                 line.history = entry.history;
@@ -806,13 +810,7 @@ impl Brain {
             self.note(now, Kind::Separator, "──── history above, live below ────");
         }
         if self.flush_held && !matches!(msg, ServerMsg::Hist { .. }) {
-            self.flush_held = false;
-            if self.link == Link::Member {
-                for line in std::mem::take(&mut self.held) {
-                    self.echo(now, &line);
-                    self.send(line);
-                }
-            }
+            self.send_held(now);
         }
         if matches!(
             msg,
@@ -955,6 +953,17 @@ impl Brain {
                 let why = format!("the server ended the session: {}", sanitize(text));
                 let again = !bye_is_kick(text) && !bye_is_takeover(text);
                 self.stop(now, ExitCode::Removed, &why, again);
+            }
+        }
+    }
+
+    /// Sends the lines held while logging in, in order (once admitted).
+    fn send_held(&mut self, now: &Now) {
+        self.flush_held = false;
+        if self.link == Link::Member {
+            for line in std::mem::take(&mut self.held) {
+                self.echo(now, &line);
+                self.send(line);
             }
         }
     }
@@ -1394,6 +1403,10 @@ impl Brain {
             Plan::Nothing => self.effects.push(Effect::TakeInput),
             Plan::Leave => {
                 self.effects.push(Effect::TakeInput);
+                // Lines typed before it go first, whatever the server is still sending.
+                if self.flush_held {
+                    self.send_held(now);
+                }
                 self.leave(now);
             }
             Plan::Local(Local::Reconnect) => {
@@ -1481,10 +1494,16 @@ impl Brain {
                         return;
                     }
                 }
-                if matches!(
-                    self.link,
-                    Link::Connecting | Link::LoggingIn | Link::Waiting
-                ) && self.held.len() + lines.len() <= MAX_HELD
+                // Admitted but the held lines not sent yet (the history is still coming): these
+                // go after them, so the order typed is the order sent.
+                let behind_held =
+                    self.link == Link::Member && self.flush_held && !self.held.is_empty();
+                if (behind_held
+                    || matches!(
+                        self.link,
+                        Link::Connecting | Link::LoggingIn | Link::Waiting
+                    ))
+                    && self.held.len() + lines.len() <= MAX_HELD
                 {
                     // Typed ahead while logging in: sent, in order, once admitted.
                     self.effects.push(Effect::TakeInput);

@@ -74,8 +74,15 @@ fn show_new(screen: &mut Screen, brain: &Brain, shown: &mut u64) {
         .rev()
         .take_while(|e| e.id > *shown)
         .collect();
+    // Mentions stand out on a terminal only: a pipe gets exactly the lines it always did.
+    let terminal = !fresh.is_empty() && io::stdout().is_terminal();
     for entry in fresh.into_iter().rev() {
-        let _ = screen.show(|b| render::entry(b, entry, me));
+        let _ = screen.show(|b| {
+            if terminal && entry.highlight {
+                render::mention_mark(b)?;
+            }
+            render::entry(b, entry, me)
+        });
         *shown = entry.id;
     }
 }

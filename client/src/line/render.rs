@@ -179,16 +179,6 @@ pub fn entry<W: WriteColor + ?Sized>(
     if entry.kind == Kind::Separator {
         return Ok(());
     }
-    if entry.highlight && out.supports_color() {
-        // A mention or a private stands out on a terminal (issue 25); a pipe gets the line
-        // exactly as before.
-        let mut spec = ColorSpec::new();
-        spec.set_fg(Some(termcolor::Color::Yellow)).set_bold(true);
-        out.set_color(&spec)?;
-        out.write_all("▶".as_bytes())?;
-        out.reset()?;
-        out.write_all(b" ")?;
-    }
     if let Some(stamp) = entry.stamp.as_deref().filter(|_| entry.history) {
         out.write_all(b"[")?;
         clean(out, stamp)?;
@@ -226,6 +216,21 @@ pub fn entry<W: WriteColor + ?Sized>(
         Kind::Unparsed => unparsed(out, &entry.text),
         Kind::Separator => Ok(()),
     }
+}
+
+/// The mark before a line that mentions the user or is a private to them, on a terminal with
+/// colors (issue 25: a mention stands out in line mode too); nothing without colors, so a
+/// pipe or `NO_COLOR` gets the line exactly as before.
+pub fn mention_mark<W: WriteColor + ?Sized>(out: &mut W) -> io::Result<()> {
+    if !out.supports_color() {
+        return Ok(());
+    }
+    let mut spec = ColorSpec::new();
+    spec.set_fg(Some(termcolor::Color::Yellow)).set_bold(true);
+    out.set_color(&spec)?;
+    out.write_all("▶".as_bytes())?;
+    out.reset()?;
+    out.write_all(b" ")
 }
 
 /// An own line the server could not deliver (`entry.failed`: a private to nobody, a message
@@ -318,8 +323,6 @@ mod tests {
     }
 
     const RESET: &str = "\x1b[0m";
-    /// What a highlighted line (a mention, a private) starts with on a terminal.
-    const MARK: &str = "\x1b[0m\x1b[1m\x1b[33m▶\x1b[0m ";
 
     /// Renders into an ANSI buffer and a no-color buffer; returns both as strings.
     fn both<F: FnMut(&mut Buffer) -> io::Result<()>>(mut f: F) -> (String, String) {
@@ -443,7 +446,7 @@ mod tests {
         let (ansi, _) = msg("PRIV alice bob - hi", Some("bob"));
         assert_eq!(
             ansi,
-            format!("{MARK}{RESET}\x1b[1m\x1b[35m[private]{RESET} <alice -> you> hi\n")
+            format!("{RESET}\x1b[1m\x1b[35m[private]{RESET} <alice -> you> hi\n")
         );
     }
 
@@ -501,7 +504,7 @@ mod tests {
         assert_eq!(
             got,
             format!(
-                "{MARK}{RESET}\x1b[1m\x1b[35m[private]{RESET} <a -> you> {RESET}\x1b[9m\x1b[34mgone{RESET}\n"
+                "{RESET}\x1b[1m\x1b[35m[private]{RESET} <a -> you> {RESET}\x1b[9m\x1b[34mgone{RESET}\n"
             )
         );
     }

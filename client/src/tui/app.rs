@@ -15,7 +15,7 @@ use ratatui::text::Line;
 use super::complete::complete;
 use super::editor::Editor;
 use super::layout::{self, Look};
-use super::name_column::{cap_for, NameColumn};
+use super::name_column::{cap_for, Frame, NameColumn};
 use super::paste_speed::{KeySpeed, PASTE_GAP};
 use super::status_line::{fit, Part};
 use crate::config_file::FileConfig;
@@ -37,6 +37,9 @@ const KEYS_HELP: &str = "keys: Enter sends; Ctrl-C clears the line, or leaves on
 
 /// The line between what was read and what came after scrolling up.
 const MARKER: &str = "──── new since you scrolled up ────";
+
+/// The name column is at least this wide where the pane allows (a quarter of it).
+const COMFORTABLE_COLUMN: usize = 12;
 
 /// Senders remembered for the name column at most (then forgotten and learnt again).
 const MAX_AUTHORS: usize = 10_000;
@@ -107,6 +110,9 @@ pub struct App {
     names_generation: u64,
     /// Senders of stored messages seen so far (bounded by [`MAX_AUTHORS`]).
     authors: HashSet<String>,
+    /// What the widest frame of a name shown so far adds (`*name*` 2, `→*name*` 3), so the
+    /// column fits the names present in the frames in use.
+    frame_extra: usize,
     /// `/search`: the text, and the entry found last (the next search looks older).
     search: Option<(String, Option<u64>)>,
     /// The "new since you scrolled up" line goes above this entry; one is due at the next
@@ -159,6 +165,7 @@ impl App {
             names: None,
             names_generation: 0,
             authors: HashSet::new(),
+            frame_extra: 0,
             search: None,
             marker: None,
             marker_due: false,
@@ -241,6 +248,15 @@ impl App {
                         Kind::Private { to, .. } => Some(to),
                         _ => None,
                     };
+                    let extra = match (&entry.kind, entry.own) {
+                        (Kind::Private { .. }, true) => Frame::PrivateTo.extra(),
+                        (Kind::Private { .. }, false) => Frame::Private.extra(),
+                        _ => 0,
+                    };
+                    if extra > self.frame_extra {
+                        self.frame_extra = extra;
+                        changed_names = true;
+                    }
                     for name in std::iter::once(from).chain(to) {
                         if !self.authors.contains(name) {
                             if self.authors.len() >= MAX_AUTHORS {
@@ -781,12 +797,17 @@ impl App {
             self.names = None;
         }
         let (roster, me, authors) = (&self.brain.roster, self.brain.me(), &self.authors);
+        let extra = self.frame_extra;
         let (_, column) = self.names.get_or_insert_with(|| {
             let mut present = roster.matching("");
             present.extend(me.map(str::to_owned));
-            let widest = present.iter().map(String::len).max().unwrap_or(0);
+            // Never narrower than a usual name where the pane has room: names of members who
+            // left stay whole as long as they are short.
+            let cap = cap_for(width);
+            let widest = (present.iter().map(String::len).max().unwrap_or(0) + extra)
+                .max(COMFORTABLE_COLUMN.min(cap));
             let known = present.iter().chain(authors.iter()).map(String::as_str);
-            (stamp, NameColumn::new(known, widest, cap_for(width)))
+            (stamp, NameColumn::new(known, widest, cap))
         });
         column
     }
@@ -1388,8 +1409,8 @@ mod tests {
             .map(layout::plain)
             .collect::<Vec<_>>();
         let row = rows.iter().find(|r| r.contains("after")).unwrap();
-        // Only short names present: the column is narrow again.
-        assert!(row.starts_with("12:00  alice │ after"), "{row:?}");
+        // Only short names present: the column is back to its comfortable width.
+        assert!(row.starts_with("12:00        alice │ after"), "{row:?}");
     }
 
     fn sent(a: &mut App) -> Vec<String> {
