@@ -744,6 +744,11 @@ impl App {
                     ),
                     format!("reconnecting in {secs} s · {why}"),
                     format!("retry in {secs} s: {why}"),
+                    // The reason's last words (`Connection refused`), without the address.
+                    format!(
+                        "retry in {secs} s: {}",
+                        why.rsplit(": ").next().unwrap_or(why)
+                    ),
                 ]
             }
             Link::Ended { .. } => vec![
