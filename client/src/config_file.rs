@@ -101,8 +101,8 @@ pub struct Colors {
 impl Default for Colors {
     fn default() -> Self {
         Colors {
-            time: UiColor::Default,
-            highlight: UiColor::Indexed(3),
+            time: UiColor::Indexed(8),
+            highlight: UiColor::Default,
             events: UiColor::Indexed(8),
             errors: UiColor::Indexed(1),
             nicks: true,

@@ -128,14 +128,87 @@ pub struct Look {
     pub styles: bool,
     /// The time column's width in cells (the time format's widest, `clock.rs`).
     pub time_width: usize,
+    /// The interface colors (`[colors]` of config.toml).
+    pub palette: Palette,
+}
+
+/// The colors of the parts of the pane, from `[colors]` of the configuration file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Palette {
+    /// The time column.
+    pub time: Color,
+    /// The prefix of a mention or a private (besides its reversed video); `Reset`: none.
+    pub highlight: Color,
+    /// Joins, leaves, renames, separators and day lines.
+    pub events: Color,
+    /// Errors and `✗ not delivered`.
+    pub errors: Color,
+    /// A stable color per name.
+    pub nicks: bool,
+}
+
+impl Palette {
+    /// The colors before any configuration.
+    pub const DEFAULT: Palette = Palette {
+        time: Color::DarkGray,
+        highlight: Color::Reset,
+        events: Color::DarkGray,
+        errors: Color::Red,
+        nicks: true,
+    };
+
+    /// The palette `[colors]` asks for.
+    pub fn from_config(colors: &crate::config_file::Colors) -> Palette {
+        let pick = |c: crate::config_file::UiColor| match c {
+            crate::config_file::UiColor::Default => Color::Reset,
+            crate::config_file::UiColor::Indexed(i) => [
+                Color::Black,
+                Color::Red,
+                Color::Green,
+                Color::Yellow,
+                Color::Blue,
+                Color::Magenta,
+                Color::Cyan,
+                Color::Gray,
+                Color::DarkGray,
+                Color::LightRed,
+                Color::LightGreen,
+                Color::LightYellow,
+                Color::LightBlue,
+                Color::LightMagenta,
+                Color::LightCyan,
+                Color::White,
+            ]
+            .get(usize::from(i))
+            .copied()
+            .unwrap_or(Color::Reset),
+        };
+        Palette {
+            time: pick(colors.time),
+            highlight: pick(colors.highlight),
+            events: pick(colors.events),
+            errors: pick(colors.errors),
+            nicks: colors.nicks,
+        }
+    }
+
+    /// A name's color, or none when names are not colored.
+    fn nick(self, name: &str) -> Style {
+        if self.nicks {
+            Style::default().fg(nick_color(name))
+        } else {
+            Style::default()
+        }
+    }
 }
 
 impl Look {
-    /// Styles on or off, with the default `%H:%M` time column.
+    /// Styles on or off, with the default `%H:%M` time column and colors.
     pub const fn new(styles: bool) -> Look {
         Look {
             styles,
             time_width: TIME_WIDTH,
+            palette: Palette::DEFAULT,
         }
     }
 }
@@ -197,9 +270,9 @@ fn text_cells(entry: &Entry, look: Look) -> Vec<Cell> {
         base = base.fg(term_color(c));
     }
     match entry.kind {
-        Kind::Event | Kind::Rename | Kind::Unparsed => base = base.fg(Color::DarkGray),
-        Kind::Error => base = base.fg(Color::Red),
-        Kind::Separator => base = base.fg(Color::DarkGray),
+        Kind::Event | Kind::Rename | Kind::Unparsed => base = base.fg(look.palette.events),
+        Kind::Error => base = base.fg(look.palette.errors),
+        Kind::Separator => base = base.fg(look.palette.events),
         _ => {}
     }
     if entry.history {
@@ -210,7 +283,7 @@ fn text_cells(entry: &Entry, look: Look) -> Vec<Cell> {
         let who = if entry.own {
             Style::default().add_modifier(Modifier::BOLD)
         } else {
-            Style::default().fg(nick_color(from))
+            look.palette.nick(from)
         };
         push_cells(&mut cells, from, look.pick(who.patch(dim(entry))));
         push_cells(&mut cells, " ", Style::default());
@@ -366,7 +439,7 @@ fn layout_with(
         push_cells(
             &mut cells,
             &format!("✗ not delivered: {why}"),
-            look.pick(Style::default().fg(Color::Red)),
+            look.pick(Style::default().fg(look.palette.errors)),
         );
         rows.extend(wrap(cells, text_width));
     }
@@ -375,8 +448,8 @@ fn layout_with(
     } else {
         SEPARATOR
     };
-    let time_style = look.pick(Style::default().fg(Color::DarkGray).patch(dim(entry)));
-    let prefix_style = look.pick(prefix_style(entry));
+    let time_style = look.pick(Style::default().fg(look.palette.time).patch(dim(entry)));
+    let prefix_style = look.pick(prefix_style(entry, look.palette));
     let pad = prefix.saturating_sub(shown_prefix.width());
     let mut lines = Vec::with_capacity(rows.len());
     for (index, row) in rows.into_iter().enumerate() {
@@ -412,21 +485,26 @@ fn layout_with(
 }
 
 /// The style of the prefix column.
-fn prefix_style(entry: &Entry) -> Style {
+fn prefix_style(entry: &Entry, palette: Palette) -> Style {
     let mut style = match &entry.kind {
-        Kind::Msg { from } if !entry.own => Style::default().fg(nick_color(from)),
+        Kind::Msg { from } if !entry.own => palette.nick(from),
         Kind::Msg { .. } | Kind::Act { .. } => Style::default().add_modifier(Modifier::BOLD),
         Kind::Private { .. } => Style::default()
             .fg(Color::Magenta)
             .add_modifier(Modifier::BOLD),
         Kind::Event | Kind::Rename | Kind::Separator | Kind::Unparsed => {
-            Style::default().fg(Color::DarkGray)
+            Style::default().fg(palette.events)
         }
         Kind::Notice => Style::default().fg(Color::Cyan),
-        Kind::Error => Style::default().fg(Color::Red).add_modifier(Modifier::BOLD),
+        Kind::Error => Style::default()
+            .fg(palette.errors)
+            .add_modifier(Modifier::BOLD),
     };
     if entry.highlight {
         style = style.add_modifier(Modifier::REVERSED);
+        if palette.highlight != Color::Reset {
+            style = style.fg(palette.highlight);
+        }
     }
     if entry.own {
         style = style.add_modifier(Modifier::BOLD);
@@ -459,6 +537,32 @@ mod tests {
 
     fn rows(entry: &Entry, width: usize, look: Look) -> Vec<String> {
         layout(entry, width, 8, look).iter().map(plain).collect()
+    }
+
+    #[test]
+    fn the_default_colors_are_what_an_empty_colors_table_gives() {
+        let colors = crate::config_file::Colors::default();
+        assert_eq!(Palette::from_config(&colors), Palette::DEFAULT);
+    }
+
+    #[test]
+    fn colors_of_the_configuration_file_are_used() {
+        let colors = crate::config_file::Colors {
+            time: crate::config_file::UiColor::Indexed(2),
+            nicks: false,
+            ..crate::config_file::Colors::default()
+        };
+        let look = Look {
+            palette: Palette::from_config(&colors),
+            ..STYLED
+        };
+        let lines = layout(&msg("alice", "hi"), 80, 8, look);
+        let spans = &lines[0].spans;
+        assert_eq!(spans[0].style.fg, Some(Color::Green));
+        assert!(spans
+            .iter()
+            .filter(|s| s.content.contains("alice"))
+            .all(|s| s.style.fg.is_none()));
     }
 
     #[test]

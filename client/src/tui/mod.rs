@@ -221,6 +221,7 @@ pub fn run(config: &Config) -> Outcome {
         look: Look {
             styles: config.colors,
             time_width: config.prefs.time_format.width(),
+            palette: layout::Palette::from_config(&config.prefs.colors),
         },
         bell: config.bell,
         tokens,
