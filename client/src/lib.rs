@@ -8,7 +8,8 @@
 //! [`run`].
 //!
 //! # Layout
-//! - [`config`]: the validated settings: address and default port, mode, colors.
+//! - [`config`]: the validated settings: address and default port, mode, colors;
+//!   [`config_file`]: `config.toml`, the user's defaults and preferences.
 //! - [`exit`]: every exit status, in one table, and [`exit::Outcome`].
 //! - [`core`]: the shared brain ([`core::brain`]), the stored messages ([`core::store`]), the
 //!   names online ([`core::roster`]) and what Enter sends ([`core::compose`]). No socket, no
@@ -26,6 +27,7 @@
 use std::io::Write;
 
 pub mod config;
+pub mod config_file;
 pub mod core;
 pub mod exit;
 pub mod line;

@@ -24,11 +24,20 @@ use chat_common::protocol::{
 };
 use chat_common::sanitize::sanitize;
 
+use std::path::PathBuf;
+
+use super::clock::{day_changed, DayLines, TimeFormat};
 use super::compose::{self, Local, Plan};
+use super::crowd::{Crowd, RUN_SECONDS};
+use super::filter::Filter;
+use super::logfile::Log;
 use super::roster::{parse_who_header, Roster};
 use super::session::{SeenIds, Version};
 pub use super::session::{SessionToken, HELLO_TIMEOUT, MAX_IDS, MAX_PENDING_ECHOES};
+use super::split::split_request;
 use super::store::{Entry, Kind, Store};
+use super::who::{Step as WhoStep, WhoReply};
+use crate::config_file::FileConfig;
 use crate::exit::{ExitCode, Outcome};
 use crate::net::Incoming;
 
@@ -68,10 +77,15 @@ pub struct Now {
 impl Now {
     /// The current moment, read from the system clocks (views call this; the brain never does).
     pub fn read() -> Now {
+        Now::read_in(&TimeFormat::default_time())
+    }
+
+    /// The current moment, with the time column in `format` (`time_format` of config.toml).
+    pub fn read_in(format: &TimeFormat) -> Now {
         let local = chrono::Local::now();
         Now {
             instant: Instant::now(),
-            clock: local.format("%H:%M").to_string(),
+            clock: format.format(&local),
             utc: local.with_timezone(&chrono::Utc),
         }
     }
@@ -154,8 +168,11 @@ pub enum Effect {
     TakeInput,
     /// A pasted block of this many lines waits for confirmation (a second Enter).
     AskConfirm(usize),
-    /// The entry with this id changed (an own private was refused).
+    /// The entry with this id changed (an own private was refused, a `/who` reply or a run
+    /// of joins grew).
     Updated(u64),
+    /// A command for the view itself (`/clear`, `/search`).
+    View(Local),
     /// Keep this session token for `name` at this server (protocol version 3).
     SaveToken(SessionToken),
     /// Drop the session token of `name` at this server.
@@ -188,6 +205,14 @@ pub struct Settings {
     pub hello: bool,
     /// The session tokens kept for this server, by name.
     pub tokens: Vec<SessionToken>,
+    /// The configuration file's preferences (`config_file.rs`): the line limit, time and
+    /// date formats, highlight words, the ignore list, hidden joins, logging.
+    pub prefs: FileConfig,
+    /// Where log files go (`None`: nowhere found; `/log on` says so).
+    pub log_dir: Option<PathBuf>,
+    /// Runs of joins and leaves, and a `/who` reply over several lines, are one entry that
+    /// grows (`Effect::Updated`): the full screen; line mode prints each line as it comes.
+    pub coalesce: bool,
 }
 
 /// The whole protocol state of a client.
@@ -243,6 +268,24 @@ pub struct Brain {
     ids: SeenIds,
     /// Own lines sent in version 3 awaiting their `ECHO`, oldest first: entry ids.
     awaiting_echo: VecDeque<u64>,
+    /// Own messages recently sent: entry id, wire length, when sent; an `ERROR
+    /// line-too-long` (a server with a lower limit than `max_line`) marks the longest.
+    recent_own: VecDeque<(u64, usize, Instant)>,
+    /// The ignore list, hidden joins and highlight words.
+    pub filter: Filter,
+    /// A `/who` reply still gathering names into its entry.
+    who: Option<(u64, WhoReply)>,
+    /// The run of joins and leaves shown as one row: its entry, the run, when it began.
+    crowd: Option<(u64, Crowd, Instant)>,
+    /// Day-change lines: the day of the last message shown.
+    days: DayLines,
+    /// The local date and time of the event being handled (set on every event).
+    today: chrono::NaiveDate,
+    local_now: chrono::DateTime<chrono::Local>,
+    /// Who last wrote to you privately, for `/r`.
+    last_private_from: Option<String>,
+    /// The log file, while logging.
+    log: Option<Log>,
     effects: Vec<Effect>,
     /// Set when the interface should end, with how.
     pub outcome: Option<Outcome>,
@@ -305,6 +348,11 @@ impl Brain {
     /// A new brain, about to connect.
     pub fn new(settings: Settings) -> Self {
         let wanted = settings.name.clone();
+        let filter = Filter::new(
+            &settings.prefs.ignore,
+            settings.prefs.hide_joins,
+            &settings.prefs.highlight,
+        );
         let tokens = settings
             .tokens
             .iter()
@@ -335,6 +383,15 @@ impl Brain {
             last_id: None,
             ids: SeenIds::default(),
             awaiting_echo: VecDeque::new(),
+            recent_own: VecDeque::new(),
+            filter,
+            who: None,
+            crowd: None,
+            days: DayLines::new(),
+            today: chrono::Local::now().date_naive(),
+            local_now: chrono::Local::now(),
+            last_private_from: None,
+            log: None,
             effects: Vec::new(),
             outcome: None,
         }
@@ -388,6 +445,7 @@ impl Brain {
 
     /// Handles one message and returns what the view must do, in order.
     pub fn update(&mut self, msg: Msg, now: &Now) -> Vec<Effect> {
+        self.at(now);
         match msg {
             Msg::Connected { tls } => {
                 if let Some(tls) = tls {
@@ -439,8 +497,98 @@ impl Brain {
         self.effects.push(Effect::Send(line.into()));
     }
 
-    fn push(&mut self, entry: Entry) -> u64 {
+    /// Sets the wall clock of the event being handled.
+    fn at(&mut self, now: &Now) {
+        self.local_now = now.utc.with_timezone(&chrono::Local);
+        self.today = self.local_now.date_naive();
+    }
+
+    /// Stores `entry`: after a day-change line when its day is not the last one shown's
+    /// (dating old history too), and logged when logging.
+    fn push(&mut self, mut entry: Entry) -> u64 {
+        let date = *entry.date.get_or_insert(self.today);
+        if entry.kind != Kind::Separator {
+            if let Some(day) = self.days.next(date, self.today) {
+                // A separator: line mode has the full date on every history line already.
+                let text = format!(
+                    "──── {} ────",
+                    day_changed(day, &self.settings.prefs.date_format)
+                );
+                let mut line = Entry::new("", Kind::Separator, &text);
+                line.date = Some(day);
+                line.history = entry.history;
+                self.store.push(line);
+            }
+        }
+        if !entry.history {
+            self.log_entry(&entry);
+        }
         self.store.push(entry)
+    }
+
+    /// Writes `entry` to the log, if logging; a failed write stops logging, said once.
+    fn log_entry(&mut self, entry: &Entry) {
+        let Some(log) = &mut self.log else { return };
+        let text = log_text(entry, self.me.as_deref().unwrap_or("you"));
+        if let Err(e) = log.write(&self.local_now, &text) {
+            let path = log.path().display().to_string();
+            self.log = None;
+            let clock = self.settings.prefs.time_format.format(&self.local_now);
+            let text = format!("logging stopped: cannot write {path}: {e}");
+            self.store.push(Entry::new(&clock, Kind::Error, &text));
+        }
+    }
+
+    /// Starts logging this server's conversation to its file (said either way).
+    pub fn start_log(&mut self, now: &Now) {
+        self.at(now);
+        if let Some(log) = &self.log {
+            let text = format!("logging to {} already", log.path().display());
+            self.notice(now, &text);
+            return;
+        }
+        let Some(dir) = self.settings.log_dir.clone() else {
+            self.problem(
+                now,
+                "cannot log: no log directory (set log_dir in config.toml, or HOME)",
+            );
+            return;
+        };
+        match Log::open(&dir, &self.settings.addr, &self.local_now) {
+            Ok(log) => {
+                let text = format!("logging to {}", log.path().display());
+                self.log = Some(log);
+                self.notice(now, &text);
+            }
+            Err(e) => self.problem(now, &format!("cannot log to {}: {e}", dir.display())),
+        }
+    }
+
+    /// Stops logging (marking the end in the file).
+    pub fn stop_log(&mut self, now: &Now) {
+        self.at(now);
+        match self.log.take() {
+            Some(log) => {
+                let path = log.path().display().to_string();
+                match log.close(&self.local_now) {
+                    Ok(()) => self.notice(now, &format!("stopped logging to {path}")),
+                    Err(e) => self.problem(now, &format!("closing {path}: {e}")),
+                }
+            }
+            None => self.notice(now, "not logging"),
+        }
+    }
+
+    /// Whether the conversation is being logged.
+    pub fn is_logging(&self) -> bool {
+        self.log.is_some()
+    }
+
+    /// `/clear`: forgets the stored lines (the view empties its pane).
+    pub fn clear(&mut self) {
+        self.store.clear();
+        (self.who, self.crowd) = (None, None);
+        self.days = DayLines::new();
     }
 
     fn note(&mut self, now: &Now, kind: Kind, text: &str) {
@@ -452,7 +600,8 @@ impl Brain {
         self.note(now, Kind::Notice, text);
     }
 
-    fn problem(&mut self, now: &Now, text: &str) {
+    /// An error shown where messages are (a view's own refusals use it too).
+    pub fn problem(&mut self, now: &Now, text: &str) {
         self.note(now, Kind::Error, text);
     }
 
@@ -672,13 +821,7 @@ impl Brain {
             self.note(now, Kind::Separator, "──── history above, live below ────");
         }
         if self.flush_held && !matches!(msg, ServerMsg::Hist { .. }) {
-            self.flush_held = false;
-            if self.link == Link::Member {
-                for line in std::mem::take(&mut self.held) {
-                    self.echo(now, &line);
-                    self.send(line);
-                }
-            }
+            self.send_held(now);
         }
         if matches!(
             msg,
@@ -721,7 +864,9 @@ impl Brain {
             }
             ServerMsg::Join { name } => {
                 self.online = self.online.map(|n| n + 1);
-                self.note(now, Kind::Event, &format!("{name} joined"));
+                if self.filter.shows_membership(name) {
+                    self.membership(now, &format!("{name} joined"), |crowd| crowd.join(name));
+                }
             }
             ServerMsg::Leave { name, reason } if self.is_me(name) => match reason {
                 LeaveReason::Kicked => self.stop(
@@ -739,12 +884,15 @@ impl Brain {
             },
             ServerMsg::Leave { name, reason } => {
                 self.online = self.online.map(|n| n.saturating_sub(1));
-                self.note(now, Kind::Event, &left_text(name, reason));
+                if self.filter.shows_membership(name) {
+                    let single = left_text(name, reason);
+                    self.membership(now, &single, |crowd| crowd.leave(name, reason.as_str()));
+                }
             }
             ServerMsg::Msg { .. } | ServerMsg::Act { .. } | ServerMsg::Priv { .. } => {
                 let clock = time
                     .as_deref()
-                    .and_then(local_clock)
+                    .and_then(|t| self.clock_of(t))
                     .unwrap_or_else(|| now.clock.clone());
                 if let Some(entry) = message_entry(&msg, &clock) {
                     self.said(now, entry, id.as_deref());
@@ -781,10 +929,29 @@ impl Brain {
             }
             ServerMsg::Hist { time, line } => self.history(now, time, line, id.as_deref()),
             ServerMsg::Info { text } => {
+                // A /who reply's further lines join its entry.
+                if let Some((id, reply)) = self.who.as_mut().filter(|_| self.settings.coalesce) {
+                    let id = *id;
+                    let step = reply.feed(text);
+                    let whole = reply.text().to_owned();
+                    if step == WhoStep::Done {
+                        self.who = None;
+                    }
+                    if step != WhoStep::NotPart && self.store.set_text(id, &whole) {
+                        self.effects.push(Effect::Updated(id));
+                        return;
+                    }
+                    self.who = None;
+                }
                 if let Some((count, _)) = parse_who_header(text) {
                     self.online = Some(count);
                 }
                 self.notice(now, text);
+                if let Some(reply) = WhoReply::start(text).filter(|r| !r.is_complete()) {
+                    if let Some(entry) = self.store.newest(0) {
+                        self.who = Some((entry.id, reply));
+                    }
+                }
             }
             ServerMsg::Error { code, text } => self.server_error(now, code, text),
             ServerMsg::Bye { text } => {
@@ -797,6 +964,17 @@ impl Brain {
                 let why = format!("the server ended the session: {}", sanitize(text));
                 let again = !bye_is_kick(text) && !bye_is_takeover(text);
                 self.stop(now, ExitCode::Removed, &why, again);
+            }
+        }
+    }
+
+    /// Sends the lines held while logging in, in order (once admitted).
+    fn send_held(&mut self, now: &Now) {
+        self.flush_held = false;
+        if self.link == Link::Member {
+            for line in std::mem::take(&mut self.held) {
+                self.echo(now, &line);
+                self.send(line);
             }
         }
     }
@@ -965,7 +1143,15 @@ impl Brain {
     /// A message from someone else (or a private to ourselves): highlight and bell.
     fn incoming(&mut self, mut entry: Entry, private: bool) {
         let me = self.me.clone().unwrap_or_default();
-        entry.highlight = private || mentions(&entry.text, &me);
+        if let Kind::Msg { from } | Kind::Act { from } | Kind::Private { from, .. } = &entry.kind {
+            if self.filter.is_ignored(from) {
+                return;
+            }
+            if private && !entry.history && !from.eq_ignore_ascii_case(&me) {
+                self.last_private_from = Some(from.clone());
+            }
+        }
+        entry.highlight = private || self.filter.highlights(&entry.text, &me);
         if entry.highlight && self.settings.bell {
             self.effects.push(Effect::Bell);
         }
@@ -986,7 +1172,13 @@ impl Brain {
             }
         }
         self.in_history = true;
-        let clock = local_clock(time).unwrap_or_else(|| "--:--".to_owned());
+        let when = chrono::DateTime::parse_from_rfc3339(time)
+            .ok()
+            .map(|t| t.with_timezone(&chrono::Local));
+        let clock = match &when {
+            Some(t) => self.settings.prefs.time_format.format(t),
+            None => "--:--".to_owned(),
+        };
         let parsed = ServerMsg::parse(line);
         let mut entry = match parsed.as_ref().ok().and_then(|m| message_entry(m, &clock)) {
             Some(entry) => entry,
@@ -1006,6 +1198,7 @@ impl Brain {
         };
         entry.history = true;
         entry.stamp = Some(sanitize(time).into_owned());
+        entry.date = when.map(|t| t.date_naive());
         if entry.has_markup() {
             self.said(now, entry, id);
             return;
@@ -1044,6 +1237,7 @@ impl Brain {
                 if let Some(id) = self.awaiting_echo.pop_front() {
                     self.echoes_settled(now);
                     if self.store.fail(id, text) {
+                        self.log_failed(id, text);
                         self.effects.push(Effect::Updated(id));
                         return;
                     }
@@ -1056,6 +1250,23 @@ impl Brain {
                     self.awaiting_echo.retain(|&e| e != id);
                     self.echoes_settled(now);
                     if self.store.fail(id, text) {
+                        self.log_failed(id, text);
+                        self.effects.push(Effect::Updated(id));
+                        return;
+                    }
+                }
+                self.problem(now, &format!("error ({code}): {text}"));
+            }
+            ErrorCode::LineTooLong => {
+                if let Some(id) = self.too_long_line(now.instant) {
+                    let why = format!(
+                        "the server's line limit is lower than {} bytes ({})",
+                        self.settings.prefs.max_line,
+                        sanitize(text)
+                    );
+                    self.awaiting_echo.retain(|&e| e != id);
+                    if self.store.fail(id, &why) {
+                        self.log_failed(id, &why);
                         self.effects.push(Effect::Updated(id));
                         return;
                     }
@@ -1064,6 +1275,74 @@ impl Brain {
             }
             _ => self.problem(now, &format!("error ({code}): {text}")),
         }
+    }
+
+    /// Logs that own entry `id` was not delivered.
+    fn log_failed(&mut self, id: u64, why: &str) {
+        if let Some(text) = self.store.get(id).map(|e| e.text.clone()) {
+            let line = format!("not delivered ({why}): {text}");
+            self.log_entry(&Entry::new("", Kind::Error, &line));
+        }
+    }
+
+    /// The own line an `ERROR line-too-long` answers: the longest sent within the answer
+    /// window (version 2 errors name no line; the longest is the one over any limit first).
+    fn too_long_line(&mut self, now: Instant) -> Option<u64> {
+        let at = self
+            .recent_own
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, _, sent))| {
+                now.saturating_duration_since(*sent) <= PRIVATE_ANSWER_WINDOW
+            })
+            .max_by_key(|(_, (_, len, _))| *len)
+            .map(|(i, _)| i)?;
+        self.recent_own.remove(at).map(|(id, _, _)| id)
+    }
+
+    fn remember_own(&mut self, id: u64, len: usize, at: Instant) {
+        if self.recent_own.len() == MAX_PENDING_PRIVATES {
+            self.recent_own.pop_front();
+        }
+        self.recent_own.push_back((id, len, at));
+    }
+
+    /// A join or leave: the run of them with nothing said in between is one row.
+    fn membership(&mut self, now: &Now, single: &str, change: impl FnOnce(&mut Crowd)) {
+        let newest = self.store.newest(0).map(|e| e.id);
+        let window = Duration::from_secs(RUN_SECONDS);
+        let (id, mut crowd, began) = match self.crowd.take() {
+            Some((id, crowd, began))
+                if self.settings.coalesce
+                    && Some(id) == newest
+                    && now.instant.saturating_duration_since(began) < window =>
+            {
+                (Some(id), crowd, began)
+            }
+            _ => (None, Crowd::new(), now.instant),
+        };
+        change(&mut crowd);
+        let text = crowd.text();
+        if let Some(id) = id.filter(|&id| self.store.set_text(id, &text)) {
+            self.effects.push(Effect::Updated(id));
+            self.crowd = Some((id, crowd, began));
+            // The log keeps one line per join or leave.
+            self.log_entry(&Entry::new("", Kind::Event, single));
+            return;
+        }
+        let id = self.push(Entry::new(&now.clock, Kind::Event, &text));
+        self.crowd = Some((id, crowd, began));
+    }
+
+    /// The time column's text for an RFC 3339 time, in the user's format.
+    fn clock_of(&self, rfc3339: &str) -> Option<String> {
+        let time = chrono::DateTime::parse_from_rfc3339(rfc3339).ok()?;
+        Some(
+            self.settings
+                .prefs
+                .time_format
+                .format(&time.with_timezone(&chrono::Local)),
+        )
     }
 
     /// The own private that an `ERROR no-such-user` answers: the server answers in order, and
@@ -1158,6 +1437,10 @@ impl Brain {
             Plan::Nothing => self.effects.push(Effect::TakeInput),
             Plan::Leave => {
                 self.effects.push(Effect::TakeInput);
+                // Lines typed before it go first, whatever the server is still sending.
+                if self.flush_held {
+                    self.send_held(now);
+                }
                 self.leave(now);
             }
             Plan::Local(Local::Reconnect) => {
@@ -1168,7 +1451,76 @@ impl Brain {
                 self.effects.push(Effect::TakeInput);
                 self.forget(now);
             }
+            Plan::Local(Local::Reply(text)) => match self.last_private_from.clone() {
+                // The same path as typing it: split, echoed, marked if refused.
+                Some(name) => self.enter(now, &format!("/private {name} {text}"), confirmed),
+                None => self.problem(now, "/r: nobody has written to you privately yet"),
+            },
+            Plan::Local(Local::Ignore(None)) => {
+                self.effects.push(Effect::TakeInput);
+                let names: Vec<&str> = self.filter.ignored().collect();
+                let text = if names.is_empty() {
+                    "nobody is ignored (/ignore NAME hides a name's lines)".to_owned()
+                } else {
+                    format!("ignored: {} (/unignore NAME)", names.join(", "))
+                };
+                self.notice(now, &text);
+            }
+            Plan::Local(Local::Ignore(Some(name))) => {
+                self.effects.push(Effect::TakeInput);
+                match self.filter.ignore(&name) {
+                    Ok(true) => self.notice(
+                        now,
+                        &format!("ignoring {name}: their lines, joins and leaves are hidden"),
+                    ),
+                    Ok(false) => self.notice(now, &format!("{name} is ignored already")),
+                    Err(e) => self.problem(now, &e.to_string()),
+                }
+            }
+            Plan::Local(Local::Unignore(name)) => {
+                self.effects.push(Effect::TakeInput);
+                let text = if self.filter.unignore(&name) {
+                    format!("no longer ignoring {name}")
+                } else {
+                    format!("{name} was not ignored")
+                };
+                self.notice(now, &text);
+            }
+            Plan::Local(Local::Log(on)) => {
+                self.effects.push(Effect::TakeInput);
+                match on {
+                    Some(true) => self.start_log(now),
+                    Some(false) => self.stop_log(now),
+                    None => {
+                        let text = match &self.log {
+                            Some(log) => {
+                                format!("logging to {} (/log off stops)", log.path().display())
+                            }
+                            None => "not logging (/log on starts)".to_owned(),
+                        };
+                        self.notice(now, &text);
+                    }
+                }
+            }
+            Plan::Local(command @ (Local::Clear | Local::Search(_))) => {
+                // The view's own: the brain only clears what it stores.
+                self.effects.push(Effect::TakeInput);
+                self.effects.push(Effect::View(command));
+            }
             Plan::Send(lines) => {
+                // A line over the server's limit is sent in pieces that fit, or (when it is
+                // no message) not at all, said before anything is sent.
+                let mut fitted = Vec::with_capacity(lines.len());
+                for line in &lines {
+                    match split_request(line, self.settings.prefs.max_line) {
+                        Ok(pieces) => fitted.extend(pieces),
+                        Err(refused) => {
+                            self.problem(now, &refused.to_string());
+                            return;
+                        }
+                    }
+                }
+                let lines = fitted;
                 if let [line] = lines.as_slice() {
                     if let Some(Err(why)) = nick_argument(line).map(validate_name) {
                         // Said here, with the reason: the server would only answer `usage`.
@@ -1176,10 +1528,16 @@ impl Brain {
                         return;
                     }
                 }
-                if matches!(
-                    self.link,
-                    Link::Connecting | Link::LoggingIn | Link::Waiting
-                ) && self.held.len() + lines.len() <= MAX_HELD
+                // Admitted but the held lines not sent yet (the history is still coming): these
+                // go after them, so the order typed is the order sent.
+                let behind_held =
+                    self.link == Link::Member && self.flush_held && !self.held.is_empty();
+                if (behind_held
+                    || matches!(
+                        self.link,
+                        Link::Connecting | Link::LoggingIn | Link::Waiting
+                    ))
+                    && self.held.len() + lines.len() <= MAX_HELD
                 {
                     // Typed ahead while logging in: sent, in order, once admitted.
                     self.effects.push(Effect::TakeInput);
@@ -1236,8 +1594,8 @@ impl Brain {
 
     /// Shows an own line exactly as it was sent (the server never sends it back).
     fn echo(&mut self, now: &Now, line: &str) {
-        if line.len() > DEFAULT_MAX_LINE {
-            // The server refuses it (`ERROR line-too-long`): nothing to show as said.
+        if line.len() > self.settings.prefs.max_line.max(DEFAULT_MAX_LINE) {
+            // Never sent that long (split first); a guard, not a path.
             return;
         }
         let me = self.me.clone().unwrap_or_default();
@@ -1260,6 +1618,7 @@ impl Brain {
                 e.color = color;
                 e.own = true;
                 let id = self.push(e);
+                self.remember_own(id, line.len(), now.instant);
                 self.last_live = Some(now.utc);
                 self.await_echo(id);
                 if self.pending_privates.len() == MAX_PENDING_PRIVATES {
@@ -1279,6 +1638,7 @@ impl Brain {
         };
         entry.own = true;
         let id = self.push(entry);
+        self.remember_own(id, line.len(), now.instant);
         // History older than this is on screen (a version 2 reconnection does not repeat it).
         self.last_live = Some(now.utc);
         self.await_echo(id);
@@ -1293,6 +1653,21 @@ impl Brain {
             self.awaiting_echo.pop_front();
         }
         self.awaiting_echo.push_back(entry);
+    }
+}
+
+/// `entry` as a line of the log file: what line mode shows, without colors.
+pub fn log_text(entry: &Entry, me: &str) -> String {
+    let text = &entry.text;
+    match &entry.kind {
+        Kind::Msg { from } => format!("<{from}> {text}"),
+        Kind::Act { from } => format!("* {from} {text}"),
+        Kind::Private { from, to } if entry.own => format!("[private] <{from} -> {to}> {text}"),
+        Kind::Private { from, .. } => format!("[private] <{from} -> {me}> {text}"),
+        Kind::Event | Kind::Rename => format!("* {text}"),
+        Kind::Notice | Kind::Separator => format!("-- {text}"),
+        Kind::Error => format!("! {text}"),
+        Kind::Unparsed => format!("?? {text}"),
     }
 }
 
@@ -1370,6 +1745,9 @@ mod tests {
             keys_help: None,
             hello: true,
             tokens,
+            prefs: crate::config_file::FileConfig::default(),
+            log_dir: None,
+            coalesce: true,
         }
     }
 

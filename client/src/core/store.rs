@@ -78,6 +78,8 @@ pub struct Entry {
     pub stamp: Option<String>,
     /// The room's id of the message (protocol version 3), when known.
     pub msg_id: Option<String>,
+    /// The local date it was said on, for day-change lines (`None`: the day it arrived).
+    pub date: Option<chrono::NaiveDate>,
 }
 
 impl Entry {
@@ -95,6 +97,7 @@ impl Entry {
             failed: None,
             stamp: None,
             msg_id: None,
+            date: None,
         }
     }
 
@@ -176,6 +179,36 @@ impl Store {
             entry.msg_id = Some(msg_id.to_owned());
             self.bytes = self.bytes.saturating_sub(before) + entry.cost();
         }
+    }
+
+    /// Replaces the text of the kept entry with `id` (a `/who` reply or a run of joins that
+    /// grew); returns whether it is kept.
+    pub fn set_text(&mut self, id: u64, text: &str) -> bool {
+        let at = self.entries.partition_point(|e| e.id < id);
+        let Some(entry) = self.entries.get_mut(at).filter(|e| e.id == id) else {
+            return false;
+        };
+        let before = entry.cost();
+        entry.text = sanitize(text).into_owned();
+        self.bytes = self.bytes.saturating_sub(before) + entry.cost();
+        true
+    }
+
+    /// Removes the entry with `id`, if still kept.
+    pub fn remove(&mut self, id: u64) -> Option<Entry> {
+        let at = self.entries.partition_point(|e| e.id < id);
+        if self.entries.get(at).is_none_or(|e| e.id != id) {
+            return None;
+        }
+        let entry = self.entries.remove(at)?;
+        self.bytes = self.bytes.saturating_sub(entry.cost());
+        Some(entry)
+    }
+
+    /// Forgets every entry (`/clear`); ids keep ascending.
+    pub fn clear(&mut self) {
+        self.entries.clear();
+        self.bytes = 0;
     }
 
     /// The entry with `id`, if still kept.

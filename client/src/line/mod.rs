@@ -13,7 +13,7 @@
 //! session (the user leaving, the server, a drop) ends this loop, even while the input thread
 //! is blocked reading a terminal: the process exits with the outcome.
 
-use std::io;
+use std::io::{self, IsTerminal, Write};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender};
 use std::thread;
 use std::time::Duration;
@@ -74,8 +74,15 @@ fn show_new(screen: &mut Screen, brain: &Brain, shown: &mut u64) {
         .rev()
         .take_while(|e| e.id > *shown)
         .collect();
+    // Mentions stand out on a terminal only: a pipe gets exactly the lines it always did.
+    let terminal = !fresh.is_empty() && io::stdout().is_terminal();
     for entry in fresh.into_iter().rev() {
-        let _ = screen.show(|b| render::entry(b, entry, me));
+        let _ = screen.show(|b| {
+            if terminal && entry.highlight {
+                render::mention_mark(b)?;
+            }
+            render::entry(b, entry, me)
+        });
         *shown = entry.id;
     }
 }
@@ -88,7 +95,8 @@ pub fn run(config: &Config) -> Outcome {
     let mut brain = Brain::new(Settings {
         addr: config.server.target.to_string(),
         name: config.name.clone(),
-        bell: false,
+        // On a terminal a mention or a private rings, as in the full screen (issue 25).
+        bell: config.bell && std::io::stdout().is_terminal(),
         reconnect: false,
         // A name can be asked again only from a person at a terminal, and only without --name.
         ask_again: config.name.is_none() && config.stdin_is_terminal,
@@ -96,7 +104,14 @@ pub fn run(config: &Config) -> Outcome {
         keys_help: None,
         hello: true,
         tokens,
+        prefs: config.prefs.clone(),
+        log_dir: config.log_dir.clone(),
+        // One line per message: runs of joins and /who replies are printed as they come.
+        coalesce: false,
     });
+    if config.prefs.log {
+        brain.start_log(&Now::read());
+    }
     let mut shown = 0;
     for note in notes {
         brain.notice(&Now::read(), &note);
@@ -210,14 +225,26 @@ pub fn run(config: &Config) -> Outcome {
                         brain.notice(&now, &why);
                     }
                 }
-                // Line mode never reconnects, rings no bell and has no input line to clear.
-                Effect::Connect | Effect::Bell | Effect::TakeInput | Effect::AskConfirm(_) => {}
+                Effect::Bell => {
+                    show_new(&mut screen, &brain, &mut shown);
+                    let mut out = std::io::stdout();
+                    let _ = out.write_all(b"\x07").and_then(|()| out.flush());
+                }
+                Effect::View(_) => {
+                    brain.notice(&now, "/clear and /search belong to the full screen");
+                }
+                // Line mode never reconnects and has no input line to clear.
+                Effect::Connect | Effect::TakeInput | Effect::AskConfirm(_) => {}
             }
         }
         show_new(&mut screen, &brain, &mut shown);
         if let Some(outcome) = brain.outcome.take() {
             if let Some(w) = writer.take() {
                 w.close();
+            }
+            if brain.is_logging() {
+                brain.stop_log(&now);
+                show_new(&mut screen, &brain, &mut shown);
             }
             // The last id received goes with the token, for the next run's RESUME.
             if let Some(session) = brain.session() {

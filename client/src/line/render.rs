@@ -218,6 +218,21 @@ pub fn entry<W: WriteColor + ?Sized>(
     }
 }
 
+/// The mark before a line that mentions the user or is a private to them, on a terminal with
+/// colors (issue 25: a mention stands out in line mode too); nothing without colors, so a
+/// pipe or `NO_COLOR` gets the line exactly as before.
+pub fn mention_mark<W: WriteColor + ?Sized>(out: &mut W) -> io::Result<()> {
+    if !out.supports_color() {
+        return Ok(());
+    }
+    let mut spec = ColorSpec::new();
+    spec.set_fg(Some(termcolor::Color::Yellow)).set_bold(true);
+    out.set_color(&spec)?;
+    out.write_all("▶".as_bytes())?;
+    out.reset()?;
+    out.write_all(b" ")
+}
+
 /// An own line the server could not deliver (`entry.failed`: a private to nobody, a message
 /// the room could not keep), as a red line of its own.
 pub fn failure<W: WriteColor + ?Sized>(out: &mut W, entry: &Entry) -> io::Result<()> {
@@ -276,6 +291,9 @@ mod tests {
             keys_help: None,
             hello: false,
             tokens: Vec::new(),
+            prefs: crate::config_file::FileConfig::default(),
+            log_dir: None,
+            coalesce: false,
         })
     }
 

@@ -6,7 +6,7 @@ use chat_common::protocol::Color;
 use crate::core::roster::Roster;
 
 /// The commands offered by Tab, with a space after those that take arguments.
-pub const COMMANDS: [&str; 11] = [
+pub const COMMANDS: [&str; 18] = [
     "/private ",
     "/msg ",
     "/color ",
@@ -17,6 +17,13 @@ pub const COMMANDS: [&str; 11] = [
     "/leave",
     "/quit",
     "/reconnect",
+    "/r ",
+    "/clear",
+    "/search ",
+    "/ignore ",
+    "/unignore ",
+    "/log ",
+    "/reply ",
     "/forget",
 ];
 
@@ -57,6 +64,13 @@ pub fn complete(line: &str, roster: &Roster) -> (usize, Vec<String>) {
         }
         [p, _, c] if (is(p, "/private") || is(p, "/msg")) && is(c, "/color") => colors(),
         _ if word.starts_with('/') => Vec::new(),
+        // A name at the start of the line is someone being addressed: `alice: ` (weechat's
+        // nick_completer, irssi's completion_char).
+        [] => roster
+            .matching(word)
+            .into_iter()
+            .map(|n| n + ": ")
+            .collect(),
         _ => names(),
     };
     (start, candidates)
@@ -86,7 +100,9 @@ mod tests {
         assert_eq!(c("/p"), (0, vec!["/private ".to_owned()]));
         assert_eq!(c("/m"), (0, vec!["/msg ".to_owned(), "/me ".to_owned()]));
         assert_eq!(c("/").1.len(), COMMANDS.len());
-        assert_eq!(c("/L"), (0, vec!["/leave".to_owned()]));
+        assert_eq!(c("/Le"), (0, vec!["/leave".to_owned()]));
+        assert_eq!(c("/L").1, ["/leave", "/log "]);
+        assert_eq!(c("/cl").1, ["/clear"]);
         assert_eq!(c("/msg al").1, ["albert ", "alice "]);
         assert_eq!(c("/x").1, Vec::<String>::new());
     }
@@ -99,7 +115,9 @@ mod tests {
         );
         assert_eq!(c("/private c"), (9, vec!["carol ".into()]));
         assert_eq!(c("hi ca"), (3, vec!["carol ".into()]));
-        assert_eq!(c("ca"), (0, vec!["carol ".into()]));
+        // At the start of the line a name is someone addressed.
+        assert_eq!(c("ca"), (0, vec!["carol: ".into()]));
+        assert_eq!(c("A").1, ["albert: ", "alice: "]);
         // Never yourself.
         assert_eq!(c("/private b").1, Vec::<String>::new());
     }

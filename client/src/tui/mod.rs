@@ -28,6 +28,7 @@ use ratatui::Terminal;
 use self::app::{App, Effect, Settings};
 use self::layout::Look;
 use crate::config::Config;
+use crate::core::clock::TimeFormat;
 use crate::core::{Link, Now};
 use crate::exit::{ExitCode, Outcome};
 use crate::net::tokens::Keeper;
@@ -37,6 +38,9 @@ pub mod app;
 pub mod complete;
 pub mod editor;
 pub mod layout;
+pub mod name_column;
+pub mod paste_speed;
+pub mod status_line;
 pub mod ui;
 
 /// The longest the loop sleeps with nothing happening: timers (reconnection, the end of a
@@ -54,8 +58,9 @@ const BATCH: usize = 256;
 enum Wake {
     /// A report of the network thread of connection attempt `.0`.
     Net(u64, NetEvent),
-    /// A key, a paste, the mouse, a resize.
-    Term(Event),
+    /// A key, a paste, the mouse, a resize, and when the key thread read it (keys closer
+    /// together than a person types are a paste).
+    Term(Event, Instant),
     /// The terminal hung up or cannot be read.
     TerminalGone,
 }
@@ -68,7 +73,7 @@ fn spawn_keys(tx: SyncSender<Wake>) -> io::Result<()> {
         .spawn(move || loop {
             let wake = match event::poll(KEY_POLL) {
                 Ok(true) => match event::read() {
-                    Ok(event) => Wake::Term(event),
+                    Ok(event) => Wake::Term(event, Instant::now()),
                     Err(_) => Wake::TerminalGone,
                 },
                 Ok(false) if io::stdin().is_terminal() => continue,
@@ -102,15 +107,31 @@ fn restore(mouse: bool) {
     let _ = disable_raw_mode();
 }
 
+/// Raw mode, the alternate screen, bracketed paste and (if wanted) the mouse.
+fn take_terminal(mouse: bool) -> io::Result<()> {
+    enable_raw_mode()?;
+    let mut out = io::stdout();
+    execute!(out, EnterAlternateScreen, EnableBracketedPaste)?;
+    if mouse {
+        execute!(out, EnableMouseCapture)?;
+    }
+    Ok(())
+}
+
+/// Ctrl-Z: the terminal is put back, the process stops itself as the shell's job control
+/// expects (SIGTSTP), and on `fg` (SIGCONT) takes the terminal again; the caller redraws.
+/// Where nobody can resume it (an orphaned process group, which the kernel keeps from
+/// stopping) it simply goes on.
+fn suspend(mouse: bool) -> io::Result<()> {
+    restore(mouse);
+    signal_hook::low_level::raise(signal_hook::consts::SIGTSTP)?;
+    take_terminal(mouse)
+}
+
 impl TerminalGuard {
     fn enter(mouse: bool) -> io::Result<Self> {
-        enable_raw_mode()?;
         let guard = TerminalGuard { mouse };
-        let mut out = io::stdout();
-        execute!(out, EnterAlternateScreen, EnableBracketedPaste)?;
-        if mouse {
-            execute!(out, EnableMouseCapture)?;
-        }
+        take_terminal(mouse)?;
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             restore(mouse);
@@ -126,8 +147,9 @@ impl Drop for TerminalGuard {
     }
 }
 
-fn now() -> Now {
-    Now::read()
+/// The moment, with the time column in the user's format.
+fn now_in(format: &TimeFormat) -> Now {
+    Now::read_in(format)
 }
 
 /// Starts a network thread reporting into the terminal thread's channel.
@@ -145,6 +167,8 @@ fn spawn_net(
 
 /// Runs the full-screen interface until the user leaves; returns how it ended.
 pub fn run(config: &Config) -> Outcome {
+    let time_format = config.prefs.time_format.clone();
+    let now = || now_in(&time_format);
     // Connect before taking the screen, so an unreachable server is one plain line and TLS's
     // first-use question is asked on the terminal as it is. Reconnections reuse `server`,
     // which keeps the answer, and never ask.
@@ -196,12 +220,19 @@ pub fn run(config: &Config) -> Outcome {
         name: config.name.clone(),
         look: Look {
             styles: config.colors,
+            time_width: config.prefs.time_format.width(),
+            palette: layout::Palette::from_config(&config.prefs.colors),
         },
         bell: config.bell,
         tokens,
+        prefs: config.prefs.clone(),
+        log_dir: config.log_dir.clone(),
     });
     for note in notes {
         app.notice(&now(), &note);
+    }
+    if config.prefs.log {
+        app.brain.start_log(&now());
     }
     app.notice(&now(), &format!("connecting to {}...", server.target));
     let mut writer: Option<Writer> = None;
@@ -218,7 +249,10 @@ pub fn run(config: &Config) -> Outcome {
     let outcome = loop {
         // Sleep until something happens or a timer may be due, then take what is queued.
         let mut batch = Vec::new();
-        match rx.recv_timeout(WAIT) {
+        let wait = app
+            .next_timer(Instant::now())
+            .map_or(WAIT, |soon| soon.min(WAIT));
+        match rx.recv_timeout(wait) {
             Ok(wake) => batch.push(wake),
             Err(RecvTimeoutError::Timeout) => {}
             // Unreachable while this thread holds `tx`; nothing to wait for then anyway.
@@ -244,7 +278,7 @@ pub fn run(config: &Config) -> Outcome {
                     writer = Some(w);
                 }
                 Wake::Net(_, event) => app.on_net(event, &now()),
-                Wake::Term(event) => app.on_terminal(event, &now()),
+                Wake::Term(event, read_at) => app.on_terminal_read(event, read_at, &now()),
                 Wake::TerminalGone => tty_alive = false,
             }
             if app.brain.outcome.is_some() {
@@ -301,6 +335,12 @@ pub fn run(config: &Config) -> Outcome {
                     Effect::Redraw => {
                         let _ = terminal.clear();
                     }
+                    Effect::Suspend => {
+                        if let Err(e) = suspend(config.mouse) {
+                            app.notice(&now(), &format!("cannot suspend: {e}"));
+                        }
+                        let _ = terminal.clear();
+                    }
                 }
             }
         }
@@ -333,6 +373,7 @@ pub fn run(config: &Config) -> Outcome {
     if let Some(w) = writer.take() {
         w.close();
     }
+    app.brain.stop_log(&now());
     // The last id received goes with the token, for the next run's RESUME.
     let kept = app.brain.session().map(|session| keeper.keep(&session));
     drop(terminal);

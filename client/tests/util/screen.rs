@@ -109,6 +109,38 @@ impl Screen {
         s.parser.screen().rows(0, cols).collect()
     }
 
+    /// Where the terminal's cursor is: row and column, from 0.
+    pub fn cursor(&self) -> (u16, u16) {
+        self.shared
+            .lock()
+            .unwrap()
+            .parser
+            .screen()
+            .cursor_position()
+    }
+
+    /// Waits until the cursor is at `at` (row, column); returns the rows then.
+    #[track_caller]
+    pub fn wait_cursor(&self, what: &str, at: (u16, u16)) -> Vec<String> {
+        let deadline = Instant::now() + PTY_TIMEOUT;
+        loop {
+            if self.cursor() == at {
+                return self.rows();
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            let _ = self
+                .changed
+                .recv_timeout(left.min(Duration::from_millis(200)));
+            if Instant::now() >= deadline {
+                panic!(
+                    "timed out waiting for the cursor at {at:?} ({what}); it is at {:?} on:\n{}",
+                    self.cursor(),
+                    self.rows().join("\n")
+                );
+            }
+        }
+    }
+
     /// Everything the client wrote so far, escape sequences included.
     pub fn raw(&self) -> Vec<u8> {
         self.shared.lock().unwrap().raw.clone()
