@@ -169,6 +169,10 @@ impl ClusterConfig {
     }
 }
 
+/// How long a control console's `quit` waits for its confirmation (`quit` again); `quit now`
+/// needs none.
+pub const QUIT_CONFIRM_WINDOW: Duration = Duration::from_secs(30);
+
 /// Everything the reactor needs to know, validated.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {

@@ -314,7 +314,7 @@ fn a_ban_cuts_members_and_joins_and_refuses_new_connections() {
         .out
         .console
         .iter()
-        .any(|(_, l)| l == "banned 127.0.0.2 (2 connections cut)"));
+        .any(|(_, l)| l == "banned 127.0.0.2 (by stdin; 2 connections cut)"));
     let new = h.connect_from("127.0.0.2");
     assert_eq!(h.got(new), ["DENIED your address is banned"]);
     h.console("unban 127.0.0.2");
