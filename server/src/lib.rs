@@ -13,6 +13,9 @@
 //!   no I/O, no clock; it imports neither the reactor nor the cluster.
 //! - [`cluster`]: one room over several servers through Redis (`--cluster`): the bridge
 //!   threads and the encoding of the core's events in the Redis stream.
+//! - [`store`]: the durable store (`--data-dir`): the room's log, remembered members and bans,
+//!   written by a thread of its own; message ids.
+//! - [`token`]: member tokens: random secrets, their hashes, constant-time checks.
 //! - [`reactor`]: the I/O shell: the event loop, connections, queues, timers, signals.
 //! - [`console`]: the operator's commands (pure parsing) and the consoles' non-blocking I/O.
 //! - [`ctl`]: `chat-server ctl`, one command over the control socket (runs outside the server).
@@ -37,8 +40,10 @@ pub mod logging;
 pub mod manual;
 pub mod memory;
 pub mod reactor;
+pub mod store;
 pub mod timers;
 pub mod tls_config;
+pub mod token;
 
 pub use config::Config;
 pub use console::io::ConsoleInput;

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use chat_server::config::{self, ClusterConfig, Config, ConfigError};
 use chat_server::listen;
 use chat_server::reactor::Reactor;
+use chat_server::store::{self, DataDir, StoreConfig, StoreError};
 use chat_server::tls_config::TlsFiles;
 use chat_server::{ConsoleInput, Listeners, TlsListener};
 use clap::Parser;
@@ -24,6 +25,9 @@ mod exit {
     pub const USAGE: u8 = 2;
     /// The listen address could not be bound.
     pub const BIND: u8 = 3;
+    /// The data directory cannot be used: unwritable, or its store corrupt or failing. (A
+    /// directory held by another server is a usage error: 2.)
+    pub const STORE: u8 = 4;
 }
 
 /// A chat server: one room, private messages, colors and markup; the operator approves joins
@@ -135,6 +139,22 @@ struct Args {
     /// Room messages kept and shown to newcomers (0: no history).
     #[arg(long, value_name = "N", default_value_t = config::DEFAULT_HISTORY, value_parser = chat_server::flags::whole::<usize>)]
     history: usize,
+    /// Where the room's log, remembered members and bans are kept (one server per directory),
+    /// or `none` to keep them in memory only. Default: $XDG_STATE_HOME/chat-server, else
+    /// ~/.local/state/chat-server.
+    #[arg(long, value_name = "DIR|none")]
+    data_dir: Option<String>,
+    /// Days room messages are kept for resumes.
+    #[arg(long, value_name = "DAYS", default_value_t = config::DEFAULT_RETAIN_DAYS)]
+    retain: f64,
+    /// Seconds a version 3 member whose connection dropped stays in the room, able to resume
+    /// as if it never left (0: it leaves at once).
+    #[arg(long, value_name = "SECS", default_value_t = config::DEFAULT_RESUME_WINDOW_SECS)]
+    resume_window: f64,
+    /// Days after its last session a member's token still admits it without the operator
+    /// (0: only within the resume window).
+    #[arg(long, value_name = "DAYS", default_value_t = config::DEFAULT_REMEMBER_DAYS)]
+    remember: f64,
     /// Log level: off, error, warn, info, debug, trace.
     #[arg(long, value_name = "LEVEL", default_value = "info", value_parser = chat_server::logging::parse_level)]
     log_level: LevelFilter,
@@ -270,6 +290,13 @@ impl Args {
                 group: self.control_group,
             },
             cluster,
+            data_dir: match &self.data_dir {
+                Some(dir) => DataDir::parse(dir),
+                None => DataDir::default_dir(),
+            },
+            retain: config::days("retain", self.retain, false)?,
+            resume_window: config::seconds("resume-window", self.resume_window, true)?,
+            remember: config::days("remember", self.remember, true)?,
         }
         .validate()
     }
@@ -341,6 +368,26 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::USAGE);
         }
     };
+    // The store first: a directory held by another server, unwritable or corrupt stops the
+    // start before anything listens.
+    let opened = match store::open(StoreConfig {
+        dir: config.data_dir.clone(),
+        retain: config.retain,
+        keep_privates: config.resume_window.max(store::MIN_KEEP_PRIVATES),
+        remember: config.remember,
+        history: config.history,
+    }) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("chat-server: {e}");
+            let code = match e {
+                StoreError::Lock(_) => exit::USAGE,
+                _ => exit::STORE,
+            };
+            return ExitCode::from(code);
+        }
+    };
+    log::debug!("data directory: {}", config.data_dir);
     listen::raise_fd_limit(config.max_clients);
     // Both are bound before either is announced, so a printed address always works.
     let mut listeners = Listeners {
@@ -378,6 +425,10 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::BIND);
         }
     };
+    if let Err(e) = reactor.attach_store(opened) {
+        eprintln!("chat-server: cannot start the store: {e}");
+        return ExitCode::from(exit::STORE);
+    }
     {
         let mut out = std::io::stdout().lock();
         for line in &announce {

@@ -207,6 +207,7 @@ impl Core {
                 if let Err(e) = self.admission.bans_mut().add(ban) {
                     return fail(out, format_args!("{e}"));
                 }
+                self.store_ban(net, true, now);
                 let cut = self.cut_banned(net, reason, now, out);
                 let shown = describe(&shown, now.wall, &format!("; {cut} connections cut"));
                 out.console(Audience::All, format_args!("banned {shown}"));
@@ -214,6 +215,7 @@ impl Core {
             }
             Command::Unban(net) => match self.admission.bans_mut().remove(net) {
                 Some(_) => {
+                    self.store_ban(net, false, now);
                     out.console(
                         Audience::All,
                         format_args!("unbanned {net} (by {})", by(from)),
@@ -259,6 +261,19 @@ impl Core {
                 }
             }
             Command::Exit => out.close_console(from),
+            Command::Forget(name) => {
+                let name = sanitize(name).into_owned();
+                if self.void_token(&name, out) {
+                    out.console(
+                        Audience::All,
+                        format_args!("forgot {name} (by {})", by(from)),
+                    );
+                    log::info!("forgot {name} (by {})", by(from));
+                } else {
+                    return fail(out, format_args!("{name} is not remembered"));
+                }
+            }
+            Command::Members => self.list_members(reply, out),
             Command::Help => {
                 for line in console::HELP {
                     out.console(reply, format_args!("{line}"));
@@ -417,6 +432,7 @@ impl Core {
                 self.info_to_room(&text, Some(id), now, out);
             }
             self.kick(id, &why, now, out);
+            self.void_token(&name, out);
             let because = reason
                 .as_deref()
                 .map_or_else(String::new, |r| format!(": {r}"));
@@ -425,6 +441,17 @@ impl Core {
                 format_args!("kicked {name} (by {}){because}", by(from)),
             );
             log::info!("kicked {name} (by {}){because}", by(from));
+            return CommandOutcome::Done;
+        }
+        if let Some(name) = self.detached_name(name) {
+            // Remembered but not connected right now (v3): its token is voided.
+            self.void_token(&name, out);
+            out.console(Audience::All, format_args!("left {name} (kicked)"));
+            out.console(
+                Audience::All,
+                format_args!("kicked {name} (by {})", by(from)),
+            );
+            log::info!("kicked {name} (by {})", by(from));
             return CommandOutcome::Done;
         }
         if let Some((name, server)) = self.remote_member(name) {
@@ -478,6 +505,7 @@ impl Core {
                 });
         if let Some((id, name)) = member {
             self.kick(id, "kicked by the operator", now, out);
+            self.void_token(&name, out);
             out.console(
                 Audience::All,
                 format_args!("kicked {name} (by a console of another server)"),

@@ -58,6 +58,10 @@ pub enum Command<'a> {
     Unban(IpNet),
     /// `bans`: list the bans.
     Bans,
+    /// `forget <name>`: void a remembered member's token (the operator must approve it again).
+    Forget(&'a str),
+    /// `members`: list the remembered members.
+    Members,
     /// `quit [now]`: BYE to everyone, then exit (from a control console, `quit` asks first).
     Quit {
         /// `quit now`: no question asked.
@@ -94,7 +98,7 @@ impl fmt::Display for CommandError<'_> {
 }
 
 /// The lines `help` prints.
-pub const HELP: [&str; 13] = [
+pub const HELP: [&str; 15] = [
     "approve [name|all]   admit a waiting join (no name: the oldest; all: every one)",
     "deny [name|all]      refuse a waiting join (no name: the oldest; all: every one)",
     "pending              list the joins waiting for approval",
@@ -104,6 +108,8 @@ pub const HELP: [&str; 13] = [
     "ban <ip|cidr> [for] [why]  cut off an address or range (10.0.0.0/8) until unban, or for 30m, 12h, 7d",
     "unban <ip|cidr>      lift a ban",
     "bans                 list the bans: who made each, why, how long it has left",
+    "members              list the remembered members (who approved them, when, last seen)",
+    "forget <name>        void a member's token: it must be approved again",
     "quit [now]           say goodbye to everyone and stop the server (a control console confirms)",
     "exit                 close this console only (the server goes on)",
     "help                 this list",
@@ -178,6 +184,14 @@ pub fn parse(line: &str) -> Result<Option<Command<'_>>, CommandError<'_>> {
         }
         let net: IpNet = rest.parse().map_err(CommandError::BadAddress)?;
         Ok(Some(Command::Unban(net)))
+    } else if is("forget") {
+        let (name, more) = split_word(rest);
+        if name.is_empty() || !more.is_empty() {
+            return Err(CommandError::Usage("forget <name>"));
+        }
+        Ok(Some(Command::Forget(name)))
+    } else if is("members") {
+        nothing(Command::Members, "members")
     } else if is("bans") {
         nothing(Command::Bans, "bans")
     } else if is("pending") {
@@ -224,6 +238,10 @@ mod tests {
     #[test]
     fn every_command_parses() {
         assert_eq!(parse("approve"), Ok(Some(Command::Approve(Target::Oldest))));
+        assert_eq!(parse("forget Bob"), Ok(Some(Command::Forget("Bob"))));
+        assert_eq!(parse("MEMBERS"), Ok(Some(Command::Members)));
+        assert_eq!(parse("forget"), Err(CommandError::Usage("forget <name>")));
+        assert_eq!(parse("members x"), Err(CommandError::Usage("members")));
         assert_eq!(
             parse("approve bob"),
             Ok(Some(Command::Approve(Target::Named("bob"))))

@@ -33,6 +33,7 @@ mod leave;
 mod output;
 mod reload;
 mod shutdown;
+mod store;
 pub mod stream;
 pub mod tls;
 
@@ -67,6 +68,8 @@ const FIRST_CONN: usize = 6;
 const FIRST_CONTROL: usize = usize::MAX / 2;
 /// The cluster bridge's waker: just below the control consoles, past any connection's token.
 const CLUSTER: Token = Token(FIRST_CONTROL - 1);
+/// The store's waker: just below the cluster's.
+const STORE: Token = Token(FIRST_CONTROL - 2);
 
 const EVENTS_CAPACITY: usize = 1024;
 
@@ -126,6 +129,8 @@ pub struct Shell {
     cluster: Option<crate::cluster::Link>,
     /// Whether the bridge may have more messages than one round took.
     cluster_busy: bool,
+    /// The durable store (`--data-dir`), when the binary attached one.
+    store: Option<store::Attached>,
 }
 
 /// The whole server.
@@ -264,6 +269,7 @@ impl Reactor {
                 shutting_down: false,
                 cluster,
                 cluster_busy: false,
+                store: None,
                 config,
             },
             poll,
@@ -293,6 +299,7 @@ impl Reactor {
                     if let Some(link) = self.shell.cluster.as_mut() {
                         link.wait_left(SHUTDOWN_GRACE);
                     }
+                    self.close_store(SHUTDOWN_GRACE);
                     log::info!("shutdown complete");
                     return Ok(());
                 }
@@ -314,6 +321,11 @@ impl Reactor {
                     CONSOLE_OUT => self.shell.console_out.flush(&self.shell.registry),
                     CONTROL_LISTENER => self.accept_controls(now),
                     CLUSTER => self.shell.cluster_busy = true,
+                    STORE => {
+                        if let Some(s) = self.shell.store.as_mut() {
+                            s.busy = true;
+                        }
+                    }
                     Token(t) if t >= FIRST_CONTROL => {
                         let key = t - FIRST_CONTROL;
                         if event.is_writable() {
@@ -340,15 +352,17 @@ impl Reactor {
             }
             let now = Now::read();
             self.drive_cluster(now);
+            self.drive_store(now);
             self.fire_timers(now);
             self.drive_ready(now);
             self.settle(now);
+            self.hand_to_store(now);
         }
     }
 
     fn poll_timeout(&self, now: Instant) -> Option<Duration> {
         let console_busy = self.stdin.as_ref().is_some_and(StdinSource::always_ready);
-        if !self.ready.is_empty() || console_busy || self.shell.cluster_busy {
+        if !self.ready.is_empty() || console_busy || self.shell.cluster_busy || self.store_busy() {
             return Some(Duration::ZERO);
         }
         let mut timer = self.shell.timers.next_timeout(now);
@@ -372,7 +386,10 @@ impl Reactor {
                 self.shell.trim();
                 continue;
             }
-            if let TimerKind::Core(timer @ crate::chat::CoreTimer::Announce) = t.kind {
+            if let TimerKind::Core(
+                timer @ (crate::chat::CoreTimer::Announce | crate::chat::CoreTimer::Sweep),
+            ) = t.kind
+            {
                 let id = ConnId { key: 0, serial: 0 };
                 self.core.timer(id, timer, now, &mut self.shell);
                 continue;
