@@ -155,6 +155,8 @@ pub struct ClusterConfig {
     pub timeout: Duration,
     /// History entries to seed from the log (`--history`).
     pub history: usize,
+    /// This server's name in the room (`--cluster-name`; default host name and port).
+    pub name: String,
 }
 
 impl fmt::Debug for ClusterConfig {
@@ -570,6 +572,7 @@ mod tests {
             room: "chat".into(),
             timeout: Duration::from_secs(5),
             history: 0,
+            name: "test".to_owned(),
         };
         let cases: Vec<(Config, &str, &str)> = vec![
             (

@@ -35,6 +35,8 @@ pub enum Event {
     Kick { server: String, name: String },
     /// Server `server` is gone from the room (written after its members' `Leave`s).
     Down { server: String },
+    /// Server `server` joined the room (written by its join).
+    Joined { server: String },
 }
 
 /// Milliseconds since the Unix epoch (0 before it).
@@ -129,4 +131,7 @@ pub enum FromBridge {
     /// The server is cut off from the room (Redis unreachable past the interval, the other
     /// servers declared it dead, or its queue to Redis overflowed).
     Down { why: String },
+    /// The server cannot join the room yet (Redis unreachable, or its name still in the
+    /// room): said once per reason, so the consoles know why joins are refused.
+    NotJoined { why: String },
 }

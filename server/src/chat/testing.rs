@@ -492,6 +492,7 @@ impl Harness {
                 room: "chat".into(),
                 timeout: Duration::from_secs(5),
                 history: 50,
+                name: "test".to_owned(),
             }),
             ..Config::default()
         });

@@ -33,6 +33,7 @@ impl Event {
             Event::Deny { server, name } => ("X", [server.as_bytes(), name.as_bytes(), none]),
             Event::Kick { server, name } => ("K", [server.as_bytes(), name.as_bytes(), none]),
             Event::Down { server } => ("G", [server.as_bytes(), none, none]),
+            Event::Joined { server } => ("U", [server.as_bytes(), none, none]),
         }
     }
 
@@ -95,6 +96,7 @@ impl Event {
                 name: name(b)?,
             },
             b"G" => Event::Down { server: text(a)? },
+            b"U" => Event::Joined { server: text(a)? },
             _ => return None,
         })
     }
@@ -168,6 +170,7 @@ mod tests {
                 name: s("al"),
             },
             Event::Down { server: s("s1") },
+            Event::Joined { server: s("s1") },
         ];
         for e in events {
             let (k, [a, b, c]) = e.encode();

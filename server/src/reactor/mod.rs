@@ -66,10 +66,9 @@ const CONTROL_LISTENER: Token = Token(5);
 const FIRST_CONN: usize = 6;
 /// Control console tokens are their slab keys shifted this far, past any connection's token.
 const FIRST_CONTROL: usize = usize::MAX / 2;
-/// The cluster bridge's waker: just below the control consoles, past any connection's token.
-const CLUSTER: Token = Token(FIRST_CONTROL - 1);
-/// The store's waker: just below the cluster's.
-const STORE: Token = Token(FIRST_CONTROL - 2);
+/// The one waker of the poll (mio allows one): the cluster bridge and the store's disk thread
+/// both wake the loop through it. Just below the control consoles, past any connection's token.
+const WAKER: Token = Token(FIRST_CONTROL - 1);
 
 const EVENTS_CAPACITY: usize = 1024;
 
@@ -166,6 +165,8 @@ pub struct Reactor {
     shutdown_deadline: Option<Instant>,
     /// Whether standard input was a terminal that hung up (handled once).
     terminal_gone: bool,
+    /// The poll's one waker, shared by the cluster bridge and the store's disk thread.
+    waker: std::sync::Arc<mio::Waker>,
 }
 
 impl std::fmt::Debug for Shell {
@@ -238,11 +239,12 @@ impl Reactor {
             }
             None => None,
         };
+        let waker = std::sync::Arc::new(mio::Waker::new(poll.registry(), WAKER)?);
         let cluster = match &config.cluster {
-            Some(c) => {
-                let waker = mio::Waker::new(poll.registry(), CLUSTER)?;
-                Some(crate::cluster::Link::start(c.clone(), waker)?)
-            }
+            Some(c) => Some(crate::cluster::Link::start(
+                c.clone(),
+                std::sync::Arc::clone(&waker),
+            )?),
             None => None,
         };
         Ok(Reactor {
@@ -285,6 +287,7 @@ impl Reactor {
             cluster_held: None,
             shutdown_deadline: None,
             terminal_gone: false,
+            waker,
         })
     }
 
@@ -320,8 +323,9 @@ impl Reactor {
                     SIGNALS => self.read_signals(now),
                     CONSOLE_OUT => self.shell.console_out.flush(&self.shell.registry),
                     CONTROL_LISTENER => self.accept_controls(now),
-                    CLUSTER => self.shell.cluster_busy = true,
-                    STORE => {
+                    WAKER => {
+                        // The cluster bridge or the store's disk thread (one waker for both).
+                        self.shell.cluster_busy = self.shell.cluster.is_some();
                         if let Some(s) = self.shell.store.as_mut() {
                             s.busy = true;
                         }

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use super::{Reactor, STORE};
+use super::Reactor;
 use crate::chat::{ConnId, Now, Restored, REPLAY_PAGE};
 use crate::store::{Answer, Opened, Store, PRUNE_INTERVAL};
 
@@ -48,8 +48,8 @@ impl Reactor {
             bans,
             recent: loaded.recent,
         });
-        let waker = mio::Waker::new(self.poll.registry(), STORE)?;
-        let store = opened.start(waker)?;
+        // mio allows one waker per poll: the store shares the loop's (see `Reactor::waker`).
+        let store = opened.start(std::sync::Arc::clone(&self.waker))?;
         self.shell.store = Some(Attached {
             store,
             busy: false,
