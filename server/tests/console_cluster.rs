@@ -75,3 +75,21 @@ fn cluster_names_are_checked_at_start() {
     assert_eq!(status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("--cluster-name"), "{stderr}");
 }
+
+#[test]
+fn decisions_across_servers_carry_the_console_and_the_reason() {
+    let redis = Redis::start();
+    let mut one = node(&redis, "one", &[]);
+    let mut two = node(&redis, "two", &[]);
+    let (mut uma, _) = two.join_waiting("uma");
+    one.expect_console("join request: uma from ");
+    one.console("approve uma");
+    one.expect_console("approve uma: asked server two, where it waits");
+    two.expect_console("approved uma (by stdin on server one; ");
+    uma.expect_welcome("uma");
+    // one knows uma as a member of two once the room's log says so.
+    one.expect_console("approved uma on server two");
+    one.console("kick uma spamming");
+    uma.skip_until("BYE kicked by the operator: spamming");
+    two.expect_console("kicked uma (by stdin on server one): spamming");
+}

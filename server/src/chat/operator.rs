@@ -14,7 +14,7 @@ use chat_common::protocol::{LeaveReason, ServerMsg};
 use chat_common::sanitize::sanitize;
 
 use super::bans::{span, Ban, IpNet, MAX_BAN_REASON};
-use super::bus::Event;
+use super::bus::{kick_note, split_kick_note, Event};
 use super::{Audience, ConnId, ConsoleId, Core, CoreTimer, Now, Outbox, Phase};
 use crate::config::QUIT_CONFIRM_WINDOW;
 use crate::console::{self, Command, Target};
@@ -331,12 +331,21 @@ impl Core {
             let name = Rc::clone(name);
             self.decide_one(id, &name, approve, &by(from), now, out);
         }
+        let asker = self.asker(from);
         for join in remote {
             let (server, name) = (join.server.to_string(), join.name.to_string());
             let event = if approve {
-                Event::Approve { server, name }
+                Event::Approve {
+                    server,
+                    name,
+                    by: asker.clone(),
+                }
             } else {
-                Event::Deny { server, name }
+                Event::Deny {
+                    server,
+                    name,
+                    by: asker.clone(),
+                }
             };
             self.publish(|| event, now, out);
             out.console(
@@ -422,25 +431,7 @@ impl Core {
                 });
         let reason = reason.map(|r| clip(&sanitize(r), MAX_BAN_REASON));
         if let Some((id, name)) = member {
-            let why = match &reason {
-                Some(r) => format!("kicked by the operator: {r}"),
-                None => "kicked by the operator".to_owned(),
-            };
-            if let Some(r) = &reason {
-                // The room learns why too, before the LEAVE.
-                let text = format!("{name} was kicked by the operator: {r}");
-                self.info_to_room(&text, Some(id), now, out);
-            }
-            self.kick(id, &why, now, out);
-            self.void_token(&name, out);
-            let because = reason
-                .as_deref()
-                .map_or_else(String::new, |r| format!(": {r}"));
-            out.console(
-                Audience::All,
-                format_args!("kicked {name} (by {}){because}", by(from)),
-            );
-            log::info!("kicked {name} (by {}){because}", by(from));
+            self.kick_member(id, &name, &by(from), reason.as_deref(), now, out);
             return CommandOutcome::Done;
         }
         if let Some(name) = self.detached_name(name) {
@@ -455,9 +446,11 @@ impl Core {
             return CommandOutcome::Done;
         }
         if let Some((name, server)) = self.remote_member(name) {
+            let asker = self.asker(from);
             let event = Event::Kick {
                 server: server.to_string(),
                 name: name.to_string(),
+                note: kick_note(&asker, reason.as_deref()),
             };
             self.publish(|| event, now, out);
             out.console(
@@ -473,11 +466,21 @@ impl Core {
         CommandOutcome::Failed
     }
 
-    /// Another server's console asked this one to approve or deny its waiting join `name`.
+    /// How console `from` is named to other servers: `control:3 on server one`.
+    fn asker(&self, from: ConsoleId) -> String {
+        match self.remote.as_ref() {
+            Some(r) => format!("{} on server {}", by(from), r.server),
+            None => by(from),
+        }
+    }
+
+    /// Another server's console (`asker`, empty when unknown) asked this one to approve or deny
+    /// its waiting join `name`.
     pub(super) fn decide_by_name(
         &mut self,
         name: &str,
         approve: bool,
+        asker: &str,
         now: Now,
         out: &mut impl Outbox,
     ) {
@@ -491,11 +494,48 @@ impl Core {
         let Some((id, name)) = waiting else {
             return;
         };
-        self.decide_one(id, &name, approve, "a console of another server", now, out);
+        let asker = if asker.is_empty() {
+            "a console of another server"
+        } else {
+            asker
+        };
+        self.decide_one(id, &name, approve, asker, now, out);
     }
 
     /// Another server's console asked this one to kick its member `name`.
-    pub(super) fn kick_by_name(&mut self, name: &str, now: Now, out: &mut impl Outbox) {
+    /// Kicks member `id` called `name` for console `asker`, telling it (and, with a reason,
+    /// the room) why; announced and logged.
+    fn kick_member(
+        &mut self,
+        id: ConnId,
+        name: &str,
+        asker: &str,
+        reason: Option<&str>,
+        now: Now,
+        out: &mut impl Outbox,
+    ) {
+        let why = match reason {
+            Some(r) => format!("kicked by the operator: {r}"),
+            None => "kicked by the operator".to_owned(),
+        };
+        if let Some(r) = reason {
+            // The room learns why too, before the LEAVE.
+            let text = format!("{name} was kicked by the operator: {r}");
+            self.info_to_room(&text, Some(id), now, out);
+        }
+        self.kick(id, &why, now, out);
+        self.void_token(name, out);
+        let because = reason.map_or_else(String::new, |r| format!(": {r}"));
+        out.console(
+            Audience::All,
+            format_args!("kicked {name} (by {asker}){because}"),
+        );
+        log::info!("kicked {name} (by {asker}){because}");
+    }
+
+    /// Another server's console asked this one to kick its member `name`; `note` says who and
+    /// why ([`kick_note`]).
+    pub(super) fn kick_by_name(&mut self, name: &str, note: &str, now: Now, out: &mut impl Outbox) {
         let member =
             self.room
                 .holder(name)
@@ -504,13 +544,14 @@ impl Core {
                     _ => None,
                 });
         if let Some((id, name)) = member {
-            self.kick(id, "kicked by the operator", now, out);
-            self.void_token(&name, out);
-            out.console(
-                Audience::All,
-                format_args!("kicked {name} (by a console of another server)"),
-            );
-            log::info!("kicked {name} (by a console of another server)");
+            let (asker, reason) = split_kick_note(note);
+            let asker = if asker.is_empty() {
+                "a console of another server"
+            } else {
+                asker
+            };
+            let reason = reason.map(|r| clip(&sanitize(r), MAX_BAN_REASON));
+            self.kick_member(id, &name, asker, reason.as_deref(), now, out);
         }
     }
 

@@ -566,19 +566,19 @@ impl Core {
                     _ => out.console(Audience::All, format_args!("denied {name}")),
                 }
             }
-            Event::Approve { server, name } => {
+            Event::Approve { server, name, by } => {
                 if *remote.server == *server {
-                    self.decide_by_name(&name, true, now, out);
+                    self.decide_by_name(&name, true, &sanitize(&by), now, out);
                 }
             }
-            Event::Deny { server, name } => {
+            Event::Deny { server, name, by } => {
                 if *remote.server == *server {
-                    self.decide_by_name(&name, false, now, out);
+                    self.decide_by_name(&name, false, &sanitize(&by), now, out);
                 }
             }
-            Event::Kick { server, name } => {
+            Event::Kick { server, name, note } => {
                 if *remote.server == *server {
-                    self.kick_by_name(&name, now, out);
+                    self.kick_by_name(&name, &note, now, out);
                 }
             }
             Event::Joined { server } => {

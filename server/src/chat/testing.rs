@@ -737,11 +737,13 @@ fn consoles_decide_and_kick_on_other_servers_through_the_log() {
         [
             Event::Approve {
                 server: "s2".into(),
-                name: "cy".into()
+                name: "cy".into(),
+                by: "stdin on server s1".into(),
             },
             Event::Kick {
                 server: "s2".into(),
-                name: "zed".into()
+                name: "zed".into(),
+                note: "stdin on server s1".into(),
             },
         ]
     );
@@ -754,10 +756,16 @@ fn consoles_decide_and_kick_on_other_servers_through_the_log() {
             Event::Kick {
                 server: "s1".into(),
                 name: "al".into(),
+                note: "control:2 on server s2\tflooding".into(),
             },
         )],
     );
-    assert_eq!(h.last(a), "BYE kicked by the operator");
+    assert_eq!(h.last(a), "BYE kicked by the operator: flooding");
+    assert!(h
+        .out
+        .console
+        .iter()
+        .any(|(_, l)| l == "kicked al (by control:2 on server s2): flooding"));
 }
 
 #[test]
