@@ -40,6 +40,7 @@ pub mod tls;
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chat_common::framing::LineFramer;
@@ -66,8 +67,9 @@ const CONTROL_LISTENER: Token = Token(5);
 const FIRST_CONN: usize = 6;
 /// Control console tokens are their slab keys shifted this far, past any connection's token.
 const FIRST_CONTROL: usize = usize::MAX / 2;
-/// The one waker of the poll (mio allows one): the cluster bridge and the store's disk thread
-/// both wake the loop through it. Just below the control consoles, past any connection's token.
+/// The loop's one waker, just below the control consoles, past any connection's token: mio
+/// allows one `Waker` per `Poll`, so the cluster's threads and the store's disk thread share it,
+/// and a wake-up makes the loop look at both inboxes (an empty one costs a `try_recv`).
 const WAKER: Token = Token(FIRST_CONTROL - 1);
 
 const EVENTS_CAPACITY: usize = 1024;
@@ -135,6 +137,8 @@ pub struct Shell {
 /// The whole server.
 pub struct Reactor {
     poll: Poll,
+    /// The loop's one waker ([`WAKER`]), shared by the cluster's and the store's threads.
+    waker: Arc<mio::Waker>,
     /// `None` with `--listen off` or once shutdown has begun (no new connections).
     listener: Option<TcpListener>,
     /// Other servers' entries being handed to the core a slice at a time (`reactor/cluster.rs`).
@@ -158,6 +162,8 @@ pub struct Reactor {
     ready: VecDeque<ConnId>,
     /// Open connections per address, for `--max-per-ip`.
     per_ip: HashMap<IpAddr, usize>,
+    /// TLS handshakes under way per address, for [`tls::MAX_HANDSHAKES_PER_IP`].
+    handshakes: tls::PendingHandshakes,
     next_serial: u64,
     /// A descriptor kept in reserve: closed to accept-and-refuse when descriptors run out.
     spare_fd: Option<std::fs::File>,
@@ -165,8 +171,6 @@ pub struct Reactor {
     shutdown_deadline: Option<Instant>,
     /// Whether standard input was a terminal that hung up (handled once).
     terminal_gone: bool,
-    /// The poll's one waker, shared by the cluster bridge and the store's disk thread.
-    waker: std::sync::Arc<mio::Waker>,
 }
 
 impl std::fmt::Debug for Shell {
@@ -239,15 +243,13 @@ impl Reactor {
             }
             None => None,
         };
-        let waker = std::sync::Arc::new(mio::Waker::new(poll.registry(), WAKER)?);
+        let waker = Arc::new(mio::Waker::new(poll.registry(), WAKER)?);
         let cluster = match &config.cluster {
-            Some(c) => Some(crate::cluster::Link::start(
-                c.clone(),
-                std::sync::Arc::clone(&waker),
-            )?),
+            Some(c) => Some(crate::cluster::Link::start(c.clone(), Arc::clone(&waker))?),
             None => None,
         };
         Ok(Reactor {
+            waker,
             listener,
             tls_listener,
             tls,
@@ -282,12 +284,12 @@ impl Reactor {
             scratch: vec![0; READ_CHUNK],
             ready: VecDeque::new(),
             per_ip: HashMap::new(),
+            handshakes: tls::PendingHandshakes::default(),
             next_serial: 0,
             spare_fd: std::fs::File::open("/dev/null").ok(),
             cluster_held: None,
             shutdown_deadline: None,
             terminal_gone: false,
-            waker,
         })
     }
 
@@ -324,8 +326,7 @@ impl Reactor {
                     CONSOLE_OUT => self.shell.console_out.flush(&self.shell.registry),
                     CONTROL_LISTENER => self.accept_controls(now),
                     WAKER => {
-                        // The cluster bridge or the store's disk thread (one waker for both).
-                        self.shell.cluster_busy = self.shell.cluster.is_some();
+                        self.shell.cluster_busy = true;
                         if let Some(s) = self.shell.store.as_mut() {
                             s.busy = true;
                         }

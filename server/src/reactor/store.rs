@@ -9,6 +9,8 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use super::Reactor;
 use crate::chat::{ConnId, Now, Restored, REPLAY_PAGE};
 use crate::store::{Answer, Opened, Store, PRUNE_INTERVAL};
@@ -48,8 +50,7 @@ impl Reactor {
             bans,
             recent: loaded.recent,
         });
-        // mio allows one waker per poll: the store shares the loop's (see `Reactor::waker`).
-        let store = opened.start(std::sync::Arc::clone(&self.waker))?;
+        let store = opened.start(Arc::clone(&self.waker))?;
         self.shell.store = Some(Attached {
             store,
             busy: false,
