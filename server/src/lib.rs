@@ -16,6 +16,9 @@
 //! - [`tls_config`]: the TLS certificate and key files, loaded into a rustls config.
 //! - [`bucket`]: the token bucket behind every rate.
 //! - [`memory`]: giving freed heap memory back to the system.
+//! - [`metrics`]: the counters, gauges and histograms behind `/metrics` (Prometheus text).
+//! - [`web`]: HTTP heads, the embedded chat page and WebSocket frames (pure; the reactor's
+//!   `web` and `websocket` modules move their bytes).
 
 pub mod bucket;
 pub mod chat;
@@ -23,9 +26,11 @@ pub mod cluster;
 pub mod config;
 pub mod console;
 pub mod memory;
+pub mod metrics;
 pub mod reactor;
 pub mod timers;
 pub mod tls_config;
+pub mod web;
 
 pub use config::Config;
 pub use console::io::ConsoleInput;

@@ -35,6 +35,7 @@ mod reload;
 mod shutdown;
 pub mod stream;
 pub mod tls;
+pub mod websocket;
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
