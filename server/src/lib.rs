@@ -52,6 +52,25 @@ pub struct Listeners {
     pub plain: Option<std::net::TcpListener>,
     /// The TLS listener and its certificate (`--tls-listen`).
     pub tls: Option<TlsListener>,
+    /// The web and metrics listeners (`--http-listen`, `--http-tls-listen`,
+    /// `--metrics-listen`).
+    pub web: WebListeners,
+}
+
+/// The HTTP listeners, each optional; the TLS one uses [`Listeners::tls`]'s certificate.
+#[derive(Debug, Default)]
+pub struct WebListeners {
+    /// The page and its WebSocket over plain HTTP.
+    pub page: Option<std::net::TcpListener>,
+    /// The same over HTTPS (needs the TLS certificate).
+    pub page_tls: Option<std::net::TcpListener>,
+    /// `/metrics`, `/healthz`, `/readyz`.
+    pub metrics: Option<std::net::TcpListener>,
+    /// Which origins may open a WebSocket (`--http-origin`).
+    pub origins: web::http::OriginPolicy,
+    /// The certificate for `page_tls` when there is no [`Listeners::tls`] (whose certificate
+    /// is used otherwise).
+    pub tls: Option<(tls_config::TlsFiles, std::sync::Arc<rustls::ServerConfig>)>,
 }
 
 /// A listener whose connections speak TLS.
@@ -70,6 +89,7 @@ impl From<std::net::TcpListener> for Listeners {
         Listeners {
             plain: Some(plain),
             tls: None,
+            web: WebListeners::default(),
         }
     }
 }

@@ -22,6 +22,8 @@
 //!   [`limits::ALLOW_SKIP`] is set.
 //! - [`healthy`]: members that chat in the background and check they get everything in order.
 //! - [`pipe`]: a child's output (console, client screen) as lines awaited with a deadline.
+//! - [`ws`]: a hand-made WebSocket member (raw handshake, frames masked or not, deadline
+//!   reads) and raw HTTP requests, for the web listener's tests.
 //! - [`misc`]: a lock between heavy and light tests, a seeded random generator, a failure
 //!   collector for many threads, filler text.
 // Test helpers fail the test by panicking: an unwrap here is an assertion.
@@ -34,6 +36,7 @@ pub mod misc;
 pub mod pipe;
 pub mod proc;
 pub mod server;
+pub mod ws;
 
 use std::time::Duration;
 

@@ -19,6 +19,7 @@ use super::stream::Stream;
 use super::tls::TlsStream;
 use super::{token_of, Reactor};
 use crate::chat::{ConnId, Now};
+use crate::metrics::Transport;
 
 impl Reactor {
     /// Accepts from the plain listener, or the TLS one when `tls`.
@@ -83,24 +84,15 @@ impl Reactor {
     }
 
     fn open_conn(&mut self, stream: TcpStream, addr: SocketAddr, tls: bool, now: Now) {
-        let config = &self.shell.config;
-        if self.shell.conns.len() >= config.max_clients {
-            log::debug!("refusing {addr}: {} connections", self.shell.conns.len());
-            refuse(stream, tls, "the server is full; try again later");
-            return;
-        }
-        let ip = addr.ip();
-        let from_ip = self.per_ip.get(&ip).copied().unwrap_or(0);
-        if config.max_per_ip > 0 && from_ip >= config.max_per_ip {
-            log::debug!("refusing {addr}: {from_ip} connections from {ip}");
-            refuse(stream, tls, "too many connections from your address");
+        if let Some(why) = self.over_limits(addr) {
+            refuse(stream, tls, why);
             return;
         }
         let _ = stream.set_nodelay(true);
-        let mut stream = match (tls, &self.tls) {
-            (false, _) => Stream::Tcp(stream),
+        let (stream, transport) = match (tls, &self.tls) {
+            (false, _) => (Stream::Tcp(stream), Transport::Tcp),
             (true, Some((_, config))) => match TlsStream::new(stream, Arc::clone(config)) {
-                Ok(s) => Stream::Tls(Box::new(s)),
+                Ok(s) => (Stream::Tls(Box::new(s)), Transport::Tls),
                 Err(e) => {
                     log::warn!("cannot start TLS with {addr}: {e}");
                     return;
@@ -108,6 +100,34 @@ impl Reactor {
             },
             (true, None) => return,
         };
+        self.register_conn(stream, addr, transport, now);
+    }
+
+    /// Why a new connection from `addr` may not be kept (`--max-clients`, `--max-per-ip`), if
+    /// it may not.
+    pub(super) fn over_limits(&self, addr: SocketAddr) -> Option<&'static str> {
+        let config = &self.shell.config;
+        if self.shell.conns.len() >= config.max_clients {
+            log::debug!("refusing {addr}: {} connections", self.shell.conns.len());
+            return Some("the server is full; try again later");
+        }
+        let ip = addr.ip();
+        let from_ip = self.per_ip.get(&ip).copied().unwrap_or(0);
+        if config.max_per_ip > 0 && from_ip >= config.max_per_ip {
+            log::debug!("refusing {addr}: {from_ip} connections from {ip}");
+            return Some("too many connections from your address");
+        }
+        None
+    }
+
+    /// Makes `stream` a connection like any other (registered, counted, announced to the core).
+    pub(super) fn register_conn(
+        &mut self,
+        mut stream: Stream,
+        addr: SocketAddr,
+        transport: Transport,
+        now: Now,
+    ) {
         let entry = self.shell.conns.vacant_entry();
         let key = entry.key();
         if let Err(e) =
@@ -123,10 +143,18 @@ impl Reactor {
             key,
             serial: self.next_serial,
         };
-        entry.insert(Conn::new(stream, addr, id, &self.shell.config));
-        *self.per_ip.entry(ip).or_insert(0) += 1;
+        let mut conn = Conn::new(stream, addr, id, &self.shell.config);
+        conn.transport = transport;
+        let pending = conn.stream.input_pending();
+        entry.insert(conn);
+        *self.per_ip.entry(addr.ip()).or_insert(0) += 1;
+        self.shell.metrics.accepted(transport);
         log::debug!("{addr} connected as #{}", id.serial);
         self.core.connected(id, addr, now, &mut self.shell);
+        if pending {
+            // Frames that came with a WebSocket's request head: no event will announce them.
+            self.requeue(id);
+        }
     }
 }
 

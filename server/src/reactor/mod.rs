@@ -35,6 +35,7 @@ mod reload;
 mod shutdown;
 pub mod stream;
 pub mod tls;
+mod web;
 pub mod websocket;
 
 use std::collections::{HashMap, VecDeque};
@@ -68,6 +69,11 @@ const FIRST_CONN: usize = 6;
 const FIRST_CONTROL: usize = usize::MAX / 2;
 /// The cluster bridge's waker: just below the control consoles, past any connection's token.
 const CLUSTER: Token = Token(FIRST_CONTROL - 1);
+/// The web listeners: below the cluster's waker (HTTP connections are `web::FIRST_HTTP` + key,
+/// between the members' tokens and these).
+const WEB_PAGE: Token = Token(FIRST_CONTROL - 2);
+const WEB_PAGE_TLS: Token = Token(FIRST_CONTROL - 3);
+const WEB_METRICS: Token = Token(FIRST_CONTROL - 4);
 
 const EVENTS_CAPACITY: usize = 1024;
 
@@ -122,6 +128,8 @@ pub struct Shell {
     cluster: Option<crate::cluster::Link>,
     /// Whether the bridge may have more messages than one round took.
     cluster_busy: bool,
+    /// The counters behind `/metrics`.
+    metrics: crate::metrics::Metrics,
 }
 
 /// The whole server.
@@ -136,6 +144,8 @@ pub struct Reactor {
     tls: Option<(TlsFiles, std::sync::Arc<rustls::ServerConfig>)>,
     core: Core,
     shell: Shell,
+    /// The web listeners and their HTTP connections (not yet members).
+    web: web::Web,
     /// Operator console input; `None` once it reached end of file or failed.
     stdin: Option<StdinSource>,
     /// The control socket (`--control`), if any.
@@ -181,15 +191,25 @@ impl Reactor {
         config: Config,
         console: ConsoleInput,
     ) -> io::Result<Reactor> {
-        let Listeners { plain, tls } = listeners.into();
+        let Listeners {
+            plain,
+            tls,
+            web: web_listeners,
+        } = listeners.into();
         let poll = Poll::new()?;
         let listener = register_listener(&poll, plain, LISTENER)?;
+        let web = web::Web::new(
+            register_listener(&poll, web_listeners.page, WEB_PAGE)?,
+            register_listener(&poll, web_listeners.page_tls, WEB_PAGE_TLS)?,
+            register_listener(&poll, web_listeners.metrics, WEB_METRICS)?,
+            web_listeners.origins,
+        );
         let (tls_listener, tls) = match tls {
             Some(t) => (
                 register_listener(&poll, Some(t.listener), TLS_LISTENER)?,
                 Some((t.files, t.config)),
             ),
-            None => (None, None),
+            None => (None, web_listeners.tls),
         };
         // SIGHUP reloads the TLS certificate (registering it also keeps it from killing us).
         let mut signals = signal_hook_mio::v1_0::Signals::new([
@@ -253,9 +273,11 @@ impl Reactor {
                 shutting_down: false,
                 cluster,
                 cluster_busy: false,
+                metrics: crate::metrics::Metrics::default(),
                 config,
             },
             poll,
+            web,
             stdin,
             control,
             console_framer: LineFramer::new(CONSOLE_MAX_LINE),
@@ -301,6 +323,9 @@ impl Reactor {
                     CONSOLE_OUT => self.shell.console_out.flush(&self.shell.registry),
                     CONTROL_LISTENER => self.accept_controls(now),
                     CLUSTER => self.shell.cluster_busy = true,
+                    WEB_PAGE => self.accept_web(web::WebListener::Page, now),
+                    WEB_PAGE_TLS => self.accept_web(web::WebListener::PageTls, now),
+                    WEB_METRICS => self.accept_web(web::WebListener::Metrics, now),
                     Token(t) if t >= FIRST_CONTROL => {
                         let key = t - FIRST_CONTROL;
                         if event.is_writable() {
@@ -310,6 +335,7 @@ impl Reactor {
                             self.read_control(key, now);
                         }
                     }
+                    Token(t) if t >= web::FIRST_HTTP => self.http_event(t - web::FIRST_HTTP, now),
                     Token(t) => {
                         let key = t - FIRST_CONN;
                         if event.is_writable() {
@@ -328,6 +354,7 @@ impl Reactor {
             let now = Now::read();
             self.drive_cluster(now);
             self.fire_timers(now);
+            self.expire_http(now.at);
             self.drive_ready(now);
             self.settle(now);
         }
@@ -338,7 +365,14 @@ impl Reactor {
         if !self.ready.is_empty() || console_busy || self.shell.cluster_busy {
             return Some(Duration::ZERO);
         }
-        let timer = self.shell.timers.next_timeout(now);
+        let web = self
+            .web
+            .next_deadline()
+            .map(|d| d.saturating_duration_since(now));
+        let timer = match (self.shell.timers.next_timeout(now), web) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let shutdown = self
             .shutdown_deadline
             .map(|d| d.saturating_duration_since(now));

@@ -20,6 +20,7 @@ use super::{token_of, Shell};
 use crate::chat::{Audience, ConnId, ConsoleId, CoreTimer, Outbox};
 use crate::config::{CLOSE_LINGER, QUEUE_RELEASE_DELAY};
 use crate::console::control::Written;
+use crate::metrics::DropReason;
 use crate::timers::{TimerKind, NO_CONN};
 
 /// Memory is given back to the system once queue storage of at least this much has been freed
@@ -96,9 +97,11 @@ impl Shell {
                 id.serial,
                 conn.out.bytes()
             );
+            self.metrics.dropped(DropReason::QueueFull);
             self.doom(id, LeaveReason::Dropped);
             return;
         }
+        self.metrics.deliveries += 1;
         conn.out.push(Rc::clone(line));
         self.queued += cost;
         if !conn.dirty {
@@ -128,12 +131,14 @@ impl Shell {
             }
             let id = conn.id;
             let before = conn.out.cost();
+            let before_bytes = conn.out.bytes();
             let result = match conn.out.write_to(&mut conn.stream, &mut self.gather) {
                 // Lines handed to a TLS stream may still be records it holds: blocked until sent.
                 Ok(true) => conn.stream.flush_pending(),
                 other => other,
             };
             let moved = before - conn.out.cost();
+            self.metrics.bytes_out += (before_bytes - conn.out.bytes()) as u64;
             self.queued = self.queued.saturating_sub(moved);
             let mut interest = None;
             match result {
@@ -212,6 +217,7 @@ impl Shell {
                 "#{}'s output has not moved for {stall:?}: dropping",
                 id.serial
             );
+            self.metrics.dropped(DropReason::Stalled);
             self.doom(id, LeaveReason::Dropped);
         } else {
             conn.stall_armed = true;

@@ -42,6 +42,7 @@ impl Reactor {
         if let Some(mut listener) = self.tls_listener.take() {
             let _ = self.poll.registry().deregister(&mut listener);
         }
+        self.close_web_listeners();
         self.core.shutdown(&mut self.shell);
         if let Some(link) = self.shell.cluster.as_mut() {
             // The other servers announce this one's members gone and their names are freed.

@@ -111,6 +111,13 @@ impl WsStream {
         self.inner.shutdown_write()
     }
 
+    /// Closes with `code` (best effort) and shuts the write half: for a connection refused
+    /// before it becomes a member.
+    pub fn close_with(&mut self, code: u16) {
+        self.close(Some(code));
+        let _ = self.inner.shutdown_write();
+    }
+
     /// Queues a close frame (once) and tries to send it at once.
     fn close(&mut self, code: Option<u16>) {
         if self.close_sent {

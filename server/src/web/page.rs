@@ -59,11 +59,12 @@ macro_rules! asset {
 }
 
 /// Every file of the page.
-pub const ASSETS: [Asset; 4] = [
+pub const ASSETS: [Asset; 5] = [
     asset!("/", "index.html", "text/html; charset=utf-8"),
     asset!("/app.css", "app.css", "text/css; charset=utf-8"),
     asset!("/app.js", "app.js", "text/javascript; charset=utf-8"),
     asset!("/markup.js", "markup.js", "text/javascript; charset=utf-8"),
+    asset!("/favicon.svg", "favicon.svg", "image/svg+xml"),
 ];
 
 /// The file at `path`, if there is one (`/index.html` is `/`).
@@ -110,11 +111,12 @@ mod tests {
     #[test]
     fn every_file_is_served_with_the_policy_and_a_tag() {
         for asset in ASSETS {
-            let out = String::from_utf8(respond(asset.path, false, None, false)).unwrap();
+            let out =
+                String::from_utf8_lossy(&respond(asset.path, false, None, false)).into_owned();
             assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{out}");
             assert!(out.contains("Content-Security-Policy: default-src 'none'; script-src 'self'"));
             assert!(out.contains(&format!("ETag: {}\r\n", asset.etag)));
-            assert!(out.ends_with(std::str::from_utf8(asset.body).unwrap()));
+            assert!(out.as_bytes().ends_with(asset.body));
             assert_eq!(asset.etag.len(), 18);
         }
     }
