@@ -415,3 +415,68 @@ for k in sorted(values):
         assert!(!body.contains(name), "{name} must not be in the metrics");
     }
 }
+
+#[test]
+fn a_close_is_answered_with_its_code_and_the_member_leaves() {
+    let (server, web, _) = start(&["--auto-approve"]);
+    let mut nc = server.connect_prompted();
+    nc.send_line("watcher");
+    nc.skip_until("WELCOME");
+    let mut c = Ws::connect(web);
+    c.expect("NAME?");
+    c.send_text("closer");
+    c.expect("WELCOME");
+    nc.expect("JOIN closer");
+    let mut payload = 1001u16.to_be_bytes().to_vec();
+    payload.extend_from_slice(b"going away");
+    c.send_raw(&frame(0x80 | op::CLOSE, &payload, false))
+        .unwrap();
+    c.expect_close(1001);
+    nc.expect("LEAVE closer quit");
+}
+
+#[test]
+fn one_connection_serves_a_bounded_number_of_requests() {
+    let (_server, web, _) = start(&["--auto-approve"]);
+    let mut stream = TcpStream::connect(web).unwrap();
+    let request = b"HEAD /app.css HTTP/1.1\r\nHost: x\r\n\r\n";
+    // All of them at once (pipelined): answered in order, the last one closing.
+    let all: Vec<u8> = request.repeat(120);
+    stream.write_all(&all).unwrap();
+    let got = String::from_utf8(read_to_close(&mut stream, TIMEOUT)).unwrap();
+    let answers = got.matches("HTTP/1.1 200 OK").count();
+    assert_eq!(answers, 100, "MAX_HTTP_REQUESTS answers, then close");
+    assert_eq!(got.matches("Connection: close").count(), 1);
+}
+
+#[test]
+fn http_connections_beyond_the_limit_are_closed_at_once() {
+    chat_testkit::require_nofile(2048, "http_connections_beyond_the_limit_are_closed_at_once");
+    let (_server, web, _) = start(&["--auto-approve"]);
+    // MAX_HTTP_CONNECTIONS (512) connections that send nothing hold every slot...
+    let held: Vec<TcpStream> = (0..512).map(|_| TcpStream::connect(web).unwrap()).collect();
+    // ... and a request from each of the last few proves they were all accepted first.
+    let mut probe = TcpStream::connect(web).unwrap();
+    probe
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let got = read_to_close(&mut probe, TIMEOUT);
+    assert!(
+        got.is_empty(),
+        "the 513th connection got {:?}",
+        String::from_utf8_lossy(&got)
+    );
+    drop(held);
+    // Once they are gone there is room again (the server may take a moment to see them go).
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let mut s = TcpStream::connect(web).unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let got = read_to_close(&mut s, TIMEOUT);
+        if got.starts_with(b"HTTP/1.1 200 ") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no slot free again");
+    }
+}
