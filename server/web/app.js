@@ -15,6 +15,7 @@
   const MAX_LINE = 4096;          // the server's default --max-line, in UTF-8 bytes
   const RECONNECT_MIN = 1000;     // ms before the first reconnection attempt
   const RECONNECT_MAX = 15000;    // ms between attempts at most
+  const REFUSALS = ["no-such-user", "bad-color", "usage", "line-too-long", "unavailable", "bad-utf8"];
   const COLORS = ["black", "red", "green", "yellow", "blue", "magenta", "cyan", "white"];
 
   const $ = (id) => document.getElementById(id);
@@ -231,6 +232,14 @@
       return;
     }
     if (state.phase === "waiting" && code === "not-admitted") return;
+    // Under version 3 each of our own messages gets ECHO or, refused, one of these errors (the
+    // server answers in order): the oldest row still waiting is the one refused.
+    if (REFUSALS.includes(code) && state.pendingEcho.length) {
+      const own = state.pendingEcho.shift();
+      own.classList.remove("pending");
+      own.classList.add("failed");
+      own.querySelector(".body").appendChild(label("not sent"));
+    }
     row("error", null, [text("Error: " + describe(code, msg))]);
   }
 
