@@ -2,8 +2,8 @@
 // protocol (docs/PROTOCOL.md). It speaks version 3 (tags, ECHO, TOKEN, RESUME) when the server
 // answers HELLO 3, and version 2 otherwise.
 //
-// Safety rules this file keeps: everything a peer sent becomes DOM text nodes (never HTML:
-// no innerHTML anywhere), and the parts of a row that say who wrote it (time, name, the
+// Safety rules this file keeps: everything a peer sent becomes DOM text nodes (never parsed
+// as HTML anywhere), and the parts of a row that say who wrote it (time, name, the
 // private label) are written by this page only, each in its own element, so no text can pass
 // for another member's line. Meaning never rests on color alone: privates carry a "private"
 // label, actions a "*", joins and leaves arrows and words.
