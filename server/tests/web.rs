@@ -480,3 +480,18 @@ fn http_connections_beyond_the_limit_are_closed_at_once() {
         assert!(Instant::now() < deadline, "no slot free again");
     }
 }
+
+#[test]
+fn an_idle_kept_alive_connection_is_closed_at_the_head_deadline() {
+    let (_server, web, _) = start(&["--auto-approve"]);
+    let (mut stream, first) = http(web, "HEAD / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(first.status, 200);
+    let answered = Instant::now();
+    let after = read_to_close(&mut stream, Duration::from_secs(20));
+    let waited = answered.elapsed();
+    assert!(after.is_empty(), "closed without a word: {after:?}");
+    assert!(
+        waited >= Duration::from_secs(9) && waited < Duration::from_secs(15),
+        "closed after {waited:?}"
+    );
+}

@@ -5,7 +5,8 @@
 //! An HTTP connection lives in its own slab, never in the core: it reads one request head at a
 //! time (at most [`http::MAX_HEAD`] bytes, within [`HTTP_HEAD_TIMEOUT`] of the connection or of the
 //! last answer, else `408` and close: slowloris costs a slot for that long and no more), answers
-//! it whole, and serves up to [`MAX_HTTP_REQUESTS`] requests on one connection. A valid upgrade
+//! it whole, and serves up to [`MAX_HTTP_REQUESTS`] requests on one connection; an idle
+//! kept-alive connection is closed [`HTTP_HEAD_TIMEOUT`] after its last answer. A valid upgrade
 //! is answered `101`; once that is written the socket leaves this slab and becomes a member's
 //! connection ([`super::websocket::WsStream`] over it), announced to the core like any other
 //! accepted connection, within `--max-clients` and `--max-per-ip`. At most
@@ -243,8 +244,16 @@ impl Reactor {
             if conn.close_after {
                 return Next::Close;
             }
+            if conn.deadline.is_none() {
+                // The answer is out: the next head (or the connection's end) is due within the
+                // deadline, so an idle kept-alive connection does not hold its slot forever.
+                let deadline = now.at + HTTP_HEAD_TIMEOUT;
+                conn.deadline = Some(deadline);
+                let serial = conn.serial;
+                self.web.deadlines.push_back((deadline, key, serial));
+            }
             // A whole head already buffered (pipelined) is answered before reading more.
-            if let Some(next) = self.http_answer(key, now) {
+            if let Some(next) = self.http_answer(key) {
                 if matches!(next, Next::Keep) {
                     continue;
                 }
@@ -256,16 +265,7 @@ impl Reactor {
             let mut chunk = [0u8; 4096];
             match conn.stream.read(&mut chunk) {
                 Ok(0) => return Next::Close,
-                Ok(n) => {
-                    conn.buf.extend_from_slice(&chunk[..n]);
-                    if conn.deadline.is_none() {
-                        // Bytes after an answer start the next head's clock.
-                        let deadline = now.at + HTTP_HEAD_TIMEOUT;
-                        conn.deadline = Some(deadline);
-                        let serial = conn.serial;
-                        self.web.deadlines.push_back((deadline, key, serial));
-                    }
-                }
+                Ok(n) => conn.buf.extend_from_slice(&chunk[..n]),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     // A TLS handshake reply may wait in the engine.
                     return match conn.stream.flush_pending() {
@@ -281,7 +281,7 @@ impl Reactor {
     }
 
     /// Answers the head at the start of the buffer, if it is whole; `None` when it is not yet.
-    fn http_answer(&mut self, key: usize, now: Now) -> Option<Next> {
+    fn http_answer(&mut self, key: usize) -> Option<Next> {
         let conn = self.web.conns.get(key)?;
         if conn.buf.is_empty() {
             return None;
@@ -340,14 +340,8 @@ impl Reactor {
         conn.sent = 0;
         conn.upgrade = upgrade;
         conn.close_after = close_after;
+        // The next head's clock starts once this answer is out (`http_drive`).
         conn.deadline = None;
-        if !conn.buf.is_empty() && !upgrade && !close_after {
-            // The next head has begun already: its clock starts now.
-            let deadline = now.at + HTTP_HEAD_TIMEOUT;
-            conn.deadline = Some(deadline);
-            let serial = conn.serial;
-            self.web.deadlines.push_back((deadline, key, serial));
-        }
         Some(Next::Keep)
     }
 
@@ -423,13 +417,17 @@ impl Reactor {
             if conn.serial != serial || conn.deadline != Some(at) {
                 continue;
             }
-            log::debug!(
-                "web connection from {} sent no whole head in time",
-                conn.addr
-            );
-            let answer = http::refusal(Status::RequestTimeout);
-            let _ = conn.stream.write(&answer);
-            let _ = conn.stream.flush_pending();
+            if !conn.buf.is_empty() || conn.requests == 0 {
+                // A head begun (or never sent) and not finished: say why (best effort). An
+                // idle kept-alive connection is closed without a word, as browsers expect.
+                log::debug!(
+                    "web connection from {} sent no whole head in time",
+                    conn.addr
+                );
+                let answer = http::refusal(Status::RequestTimeout);
+                let _ = conn.stream.write(&answer);
+                let _ = conn.stream.flush_pending();
+            }
             self.http_close(key);
         }
     }
