@@ -449,34 +449,46 @@ fn one_connection_serves_a_bounded_number_of_requests() {
     assert_eq!(got.matches("Connection: close").count(), 1);
 }
 
-#[test]
-fn http_connections_beyond_the_limit_are_closed_at_once() {
-    chat_testkit::require_nofile(2048, "http_connections_beyond_the_limit_are_closed_at_once");
-    let (_server, web, _) = start(&["--auto-approve"]);
-    // MAX_HTTP_CONNECTIONS (512) connections that send nothing hold every slot...
-    let held: Vec<TcpStream> = (0..512).map(|_| TcpStream::connect(web).unwrap()).collect();
-    // ... and a request from each of the last few proves they were all accepted first.
-    let mut probe = TcpStream::connect(web).unwrap();
+/// A connection to `addr` from the loopback address `source` (127.0.0.x acts as another host).
+fn connect_from(addr: SocketAddr, source: [u8; 4]) -> TcpStream {
+    use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP)).unwrap();
+    let from = SocketAddr::from((source, 0));
+    socket.bind(&SockAddr::from(from)).unwrap();
+    socket.connect(&SockAddr::from(addr)).unwrap();
+    socket.into()
+}
+
+/// Whether a connection from `source` is served (else it was closed at once).
+fn served(addr: SocketAddr, source: [u8; 4]) -> bool {
+    let mut probe = connect_from(addr, source);
     probe
-        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .unwrap();
-    let got = read_to_close(&mut probe, TIMEOUT);
-    assert!(
-        got.is_empty(),
-        "the 513th connection got {:?}",
-        String::from_utf8_lossy(&got)
+    read_to_close(&mut probe, TIMEOUT).starts_with(b"HTTP/1.1 200 ")
+}
+
+#[test]
+fn http_connections_beyond_the_limits_are_closed_at_once() {
+    chat_testkit::require_nofile(
+        2048,
+        "http_connections_beyond_the_limits_are_closed_at_once",
     );
+    let (_server, web, _) = start(&["--auto-approve"]);
+    // MAX_HTTP_PER_IP (32) silent connections from one address: the 33rd from there is closed,
+    // while another address is served.
+    let mut held: Vec<TcpStream> = (0..32).map(|_| connect_from(web, [127, 0, 0, 1])).collect();
+    assert!(!served(web, [127, 0, 0, 1]), "the 33rd from one address");
+    assert!(served(web, [127, 0, 0, 2]), "another address");
+    // MAX_HTTP_CONNECTIONS (512) in all: 16 addresses of 32 each fill it.
+    for host in 2..17u8 {
+        held.extend((0..32).map(|_| connect_from(web, [127, 0, 0, host])));
+    }
+    assert!(!served(web, [127, 0, 0, 99]), "the 513th connection");
     drop(held);
     // Once they are gone there is room again (the server may take a moment to see them go).
     let deadline = Instant::now() + TIMEOUT;
-    loop {
-        let mut s = TcpStream::connect(web).unwrap();
-        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            .unwrap();
-        let got = read_to_close(&mut s, TIMEOUT);
-        if got.starts_with(b"HTTP/1.1 200 ") {
-            break;
-        }
+    while !served(web, [127, 0, 0, 99]) {
         assert!(Instant::now() < deadline, "no slot free again");
     }
 }

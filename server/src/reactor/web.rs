@@ -10,7 +10,8 @@
 //! is answered `101`; once that is written the socket leaves this slab and becomes a member's
 //! connection ([`super::websocket::WsStream`] over it), announced to the core like any other
 //! accepted connection, within `--max-clients` and `--max-per-ip`. At most
-//! [`MAX_HTTP_CONNECTIONS`] wait here; the one beyond is closed at once.
+//! [`MAX_HTTP_CONNECTIONS`] wait here, [`MAX_HTTP_PER_IP`] from one address; the one beyond
+//! is closed at once.
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
@@ -37,6 +38,9 @@ use crate::web::page;
 pub const HTTP_HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most HTTP connections open at once (not yet members); one more is closed at once.
 pub const MAX_HTTP_CONNECTIONS: usize = 512;
+/// Most HTTP connections open at once from one address (so one host cannot take every slot of
+/// [`MAX_HTTP_CONNECTIONS`] with slow heads); one more is closed at once.
+pub const MAX_HTTP_PER_IP: usize = 32;
 /// Most requests answered on one connection before it is closed.
 pub const MAX_HTTP_REQUESTS: u32 = 100;
 
@@ -60,6 +64,8 @@ pub struct Web {
     /// is sorted); an entry whose connection has gone or moved on is skipped.
     deadlines: VecDeque<(Instant, usize, u64)>,
     next_serial: u64,
+    /// Open HTTP connections per address, for [`MAX_HTTP_PER_IP`].
+    per_ip: std::collections::HashMap<std::net::IpAddr, usize>,
 }
 
 /// Which listener a connection came from.
@@ -159,6 +165,11 @@ impl Reactor {
             log::debug!("refusing web connection from {addr}: {MAX_HTTP_CONNECTIONS} open");
             return;
         }
+        let from_ip = self.web.per_ip.get(&addr.ip()).copied().unwrap_or(0);
+        if from_ip >= MAX_HTTP_PER_IP {
+            log::debug!("refusing web connection from {addr}: {from_ip} open from there");
+            return;
+        }
         let _ = stream.set_nodelay(true);
         let tls = which == WebListener::PageTls;
         let mut stream = match (tls, &self.tls) {
@@ -205,6 +216,7 @@ impl Reactor {
             writable: false,
         });
         self.web.deadlines.push_back((deadline, key, serial));
+        *self.web.per_ip.entry(addr.ip()).or_insert(0) += 1;
     }
 
     /// An event on an HTTP connection.
@@ -369,19 +381,30 @@ impl Reactor {
     }
 
     fn http_close(&mut self, key: usize) {
-        if self.web.conns.contains(key) {
-            let mut conn = self.web.conns.remove(key);
+        if let Some(mut conn) = self.http_remove(key) {
             let _ = self.poll.registry().deregister(&mut conn.stream);
             log::debug!("web connection from {} closed", conn.addr);
         }
     }
 
+    /// Takes a connection out of the slab (and its address's count).
+    fn http_remove(&mut self, key: usize) -> Option<HttpConn> {
+        let conn = self.web.conns.try_remove(key)?;
+        let ip = conn.addr.ip();
+        if let Some(n) = self.web.per_ip.get_mut(&ip) {
+            *n -= 1;
+            if *n == 0 {
+                self.web.per_ip.remove(&ip);
+            }
+        }
+        Some(conn)
+    }
+
     /// The `101` is out: the connection becomes a member's.
     fn http_upgrade(&mut self, key: usize, now: Now) {
-        if !self.web.conns.contains(key) {
+        let Some(mut conn) = self.http_remove(key) else {
             return;
-        }
-        let mut conn = self.web.conns.remove(key);
+        };
         let _ = self.poll.registry().deregister(&mut conn.stream);
         self.shell.metrics.ws_upgrades += 1;
         let mut ws = WsStream::new(conn.stream, self.shell.config.max_line, &conn.buf);
