@@ -370,18 +370,36 @@ fn frame_into(out: &mut Vec<u8>, opcode: OpCode, payload: &[u8]) {
 /// left out); returns how many bytes of `lines` were used: every line that ends with an LF, or
 /// the whole of `lines` when it holds no LF at all (so nothing can be stuck).
 pub fn encode_lines(lines: &[u8], out: &mut Vec<u8>) -> usize {
+    // Room for every line's payload and a 4-byte header (a longer one grows the buffer once).
+    out.reserve(lines.len() + 64);
     let mut used = 0;
-    for line in lines.split_inclusive(|&b| b == b'\n') {
-        let complete = line.last() == Some(&b'\n');
-        if !complete && used > 0 {
-            break;
-        }
-        let text = line.strip_suffix(b"\n").unwrap_or(line);
+    for end in memchr::memchr_iter(b'\n', lines) {
+        let text = &lines[used..end];
         let text = text.strip_suffix(b"\r").unwrap_or(text);
-        frame_into(out, OpCode::Data(Data::Text), text);
-        used += line.len();
+        text_frame_into(out, text);
+        used = end + 1;
+    }
+    if used == 0 && !lines.is_empty() {
+        text_frame_into(out, lines);
+        used = lines.len();
     }
     used
+}
+
+/// Appends a final, unmasked text frame: the header written by hand (the hot path of a fan-out
+/// to WebSocket members; [`frame_into`] is the general form, checked against this in tests).
+fn text_frame_into(out: &mut Vec<u8>, text: &[u8]) {
+    let len = text.len();
+    if len < 126 {
+        out.extend_from_slice(&[0x81, len as u8]);
+    } else if len < 65536 {
+        out.extend_from_slice(&[0x81, 126]);
+        out.extend_from_slice(&(len as u16).to_be_bytes());
+    } else {
+        out.extend_from_slice(&[0x81, 127]);
+        out.extend_from_slice(&(len as u64).to_be_bytes());
+    }
+    out.extend_from_slice(text);
 }
 
 /// Appends a pong answering a ping with `payload`.
@@ -577,6 +595,17 @@ mod tests {
         payload.extend_from_slice(b"going away");
         let (_, e) = feed(&mut Decoder::new(10), &client(0x88, &payload), 3);
         assert_eq!(e, Event::Close(Some(1001)));
+    }
+
+    #[test]
+    fn the_hand_written_header_is_tungstenite_s() {
+        for len in [0, 1, 125, 126, 127, 65535, 65536, 70000] {
+            let text = vec![b'a'; len];
+            let (mut fast, mut general) = (Vec::new(), Vec::new());
+            text_frame_into(&mut fast, &text);
+            frame_into(&mut general, OpCode::Data(Data::Text), &text);
+            assert_eq!(fast, general, "{len}");
+        }
     }
 
     #[test]
