@@ -1,5 +1,6 @@
-//! Accepting connections: each listener (plain, TLS) drained to `WouldBlock`, `--max-clients`
-//! and `--max-per-ip` enforced, and running out of descriptors handled without spinning.
+//! Accepting connections: each listener (plain, TLS) drained to `WouldBlock`, the sockets
+//! counted (in all and per address) for the core's admission to decide `--max-clients` and
+//! `--max-per-ip`, and running out of descriptors handled without spinning.
 //!
 //! A TLS connection gets the current certificate (`Reactor::tls`) and from then on is a
 //! connection like any other: its handshake runs as its bytes are read, inside the login
@@ -85,7 +86,7 @@ impl Reactor {
 
     fn open_conn(&mut self, stream: TcpStream, addr: SocketAddr, tls: bool, now: Now) {
         if let Some(why) = self.over_limits(addr) {
-            refuse(stream, tls, why);
+            refuse(stream, tls, &why);
             return;
         }
         let _ = stream.set_nodelay(true);
@@ -103,21 +104,15 @@ impl Reactor {
         self.register_conn(stream, addr, transport, now);
     }
 
-    /// Why a new connection from `addr` may not be kept (`--max-clients`, `--max-per-ip`), if
-    /// it may not.
-    pub(super) fn over_limits(&self, addr: SocketAddr) -> Option<&'static str> {
-        let config = &self.shell.config;
-        if self.shell.conns.len() >= config.max_clients {
-            log::debug!("refusing {addr}: {} connections", self.shell.conns.len());
-            return Some("the server is full; try again later");
-        }
+    /// Why a new connection from `addr` may not be kept (`--max-clients`, `--max-per-ip`: the
+    /// core decides from the shell's counts), if it may not.
+    pub(super) fn over_limits(&self, addr: SocketAddr) -> Option<String> {
         let ip = addr.ip();
         let from_ip = self.per_ip.get(&ip).copied().unwrap_or(0);
-        if config.max_per_ip > 0 && from_ip >= config.max_per_ip {
-            log::debug!("refusing {addr}: {from_ip} connections from {ip}");
-            return Some("too many connections from your address");
-        }
-        None
+        let open = self.shell.conns.len();
+        let why = self.core.may_connect(open, from_ip).err()?;
+        log::debug!("refusing {addr} ({open} connections, {from_ip} from {ip}): {why}");
+        Some(why.to_string())
     }
 
     /// Makes `stream` a connection like any other (registered, counted, announced to the core).

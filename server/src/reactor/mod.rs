@@ -49,7 +49,7 @@ use mio::{Events, Interest, Poll, Registry, Token};
 use slab::Slab;
 
 use crate::chat::{ConnId, Core, Now};
-use crate::config::{Config, CONSOLE_MAX_LINE, READ_CHUNK, SHUTDOWN_GRACE};
+use crate::config::{Config, CATCHUP_RECHECK, CONSOLE_MAX_LINE, READ_CHUNK, SHUTDOWN_GRACE};
 use crate::console::control::{ControlConn, ControlListener};
 use crate::console::io::{ConsoleInput, ConsoleOut, StdinSource};
 use crate::timers::{TimerKind, Timers};
@@ -137,6 +137,8 @@ pub struct Reactor {
     poll: Poll,
     /// `None` with `--listen off` or once shutdown has begun (no new connections).
     listener: Option<TcpListener>,
+    /// Other servers' entries being handed to the core a slice at a time (`reactor/cluster.rs`).
+    cluster_held: Option<cluster::HeldEntries>,
     /// The TLS listener: `None` without `--tls-listen` or once shutdown has begun.
     tls_listener: Option<TcpListener>,
     /// What new TLS connections are served with, and where it is reloaded from on SIGHUP
@@ -287,6 +289,7 @@ impl Reactor {
             per_ip: HashMap::new(),
             next_serial: 0,
             spare_fd: std::fs::File::open("/dev/null").ok(),
+            cluster_held: None,
             shutdown_deadline: None,
         })
     }
@@ -365,14 +368,15 @@ impl Reactor {
         if !self.ready.is_empty() || console_busy || self.shell.cluster_busy {
             return Some(Duration::ZERO);
         }
-        let web = self
-            .web
-            .next_deadline()
-            .map(|d| d.saturating_duration_since(now));
-        let timer = match (self.shell.timers.next_timeout(now), web) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let mut timer = self.shell.timers.next_timeout(now);
+        if self.cluster_held.is_some() {
+            // Held entries wait for readers to drain: look again soon even without an event.
+            timer = Some(timer.map_or(CATCHUP_RECHECK, |t| t.min(CATCHUP_RECHECK)));
+        }
+        if let Some(web) = self.web.next_deadline() {
+            let web = web.saturating_duration_since(now);
+            timer = Some(timer.map_or(web, |t| t.min(web)));
+        }
         let shutdown = self
             .shutdown_deadline
             .map(|d| d.saturating_duration_since(now));

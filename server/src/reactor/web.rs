@@ -417,7 +417,7 @@ impl Reactor {
             // As on the plain port: one ERROR line, then the close (1013: try again later).
             let line = ServerMsg::Error {
                 code: ErrorCode::ServerFull,
-                text: why,
+                text: &why,
             }
             .to_line();
             let _ = ws.write(&line);

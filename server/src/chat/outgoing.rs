@@ -1,0 +1,126 @@
+//! What the core sends: one shared [`Outgoing`] value per message, and the [`Dialect`]s that
+//! encode it for the wire.
+//!
+//! The core builds a message once (a typed `ServerMsg`, written in its version 1/2 form, plus its
+//! metadata: the wall time, and the id a store gives it) and hands the same `Rc<Outgoing>` to
+//! every recipient, the history and the cluster. Each connection speaks one dialect; the first
+//! recipient of a dialect encodes the message for it and every later one reuses those bytes
+//! (a per-dialect cache inside the message), so a fan-out to N members of D dialects costs D
+//! encodings and N refcounts, never N copies.
+//!
+//! The version 1/2 line is the message's canonical form: the core writes it at once (every
+//! dialect starts from it, and it is what the history, the log and the cluster carry), and
+//! [`Outgoing::msg`] reads the typed message back from it (the grammar round-trips exactly), so
+//! a dialect never re-parses the core's intent from anything looser than `ServerMsg`.
+//!
+//! This module must never know a socket: encoding is pure.
+
+use std::cell::OnceCell;
+use std::rc::Rc;
+use std::time::SystemTime;
+
+use chat_common::protocol::ServerMsg;
+
+/// A wire syntax a connection speaks. Today only [`Dialect::Line`]; a new dialect adds a
+/// variant, its slot in [`Dialect::COUNT`] and its arm in `Dialect::encode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Dialect {
+    /// Version 1 and 2 text lines (netcat, the client): the canonical line as it is.
+    #[default]
+    Line,
+}
+
+impl Dialect {
+    /// How many dialects there are (the size of each message's encoding cache).
+    pub const COUNT: usize = 1;
+
+    /// This dialect's slot in the cache.
+    fn index(self) -> usize {
+        match self {
+            Dialect::Line => 0,
+        }
+    }
+
+    /// Encodes `msg` in this dialect (called at most once per message and dialect).
+    fn encode(self, msg: &Outgoing) -> Box<[u8]> {
+        match self {
+            Dialect::Line => msg.line.clone(),
+        }
+    }
+}
+
+/// One message the core sends, shared by refcount among its recipients.
+#[derive(Debug)]
+pub struct Outgoing {
+    /// The version 1/2 line, LF included: the canonical form every dialect starts from.
+    line: Box<[u8]>,
+    /// When the server relayed it, for the lines that carry a time (`MSG`, `ACT`, `PRIV`,
+    /// `HIST`: the history and version 3 `time` tags); `None` for the others.
+    pub wall: Option<SystemTime>,
+    /// The message's id in the room's log, when a store gave it one (version 3 `id` tags).
+    pub id: Option<Box<str>>,
+    /// Encodings for dialects other than [`Dialect::Line`], filled on first use.
+    encoded: [OnceCell<Box<[u8]>>; Dialect::COUNT],
+}
+
+impl Outgoing {
+    /// A message from its typed form, written once into `buf` (a reused scratch buffer).
+    pub fn new(msg: &ServerMsg<'_>, wall: Option<SystemTime>, buf: &mut Vec<u8>) -> Rc<Outgoing> {
+        buf.clear();
+        msg.write_to(buf);
+        Outgoing::from_line(buf, wall)
+    }
+
+    /// A message from its canonical line (LF included), such as another server's relayed line.
+    pub fn from_line(line: &[u8], wall: Option<SystemTime>) -> Rc<Outgoing> {
+        Rc::new(Outgoing {
+            line: Box::from(line),
+            wall,
+            id: None,
+            encoded: Default::default(),
+        })
+    }
+
+    /// The version 1/2 line, LF included.
+    pub fn line(&self) -> &[u8] {
+        &self.line
+    }
+
+    /// The typed message, read back from the canonical line; `None` only for a line that did
+    /// not come from [`Outgoing::new`] and does not parse (another server's bytes).
+    pub fn msg(&self) -> Option<ServerMsg<'_>> {
+        let text = std::str::from_utf8(&self.line).ok()?;
+        ServerMsg::parse(text.strip_suffix('\n').unwrap_or(text)).ok()
+    }
+
+    /// The bytes to send a member speaking `dialect`, encoded on the first call and shared.
+    pub fn encoded(&self, dialect: Dialect) -> &[u8] {
+        match dialect {
+            Dialect::Line => &self.line,
+            #[allow(unreachable_patterns)]
+            other => self.encoded[other.index()].get_or_init(|| other.encode(self)),
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_is_written_once_and_reads_back_typed() {
+        let mut buf = Vec::new();
+        let msg = ServerMsg::Msg {
+            from: "alice",
+            color: None,
+            text: "hi *there*",
+        };
+        let out = Outgoing::new(&msg, Some(SystemTime::UNIX_EPOCH), &mut buf);
+        assert_eq!(out.line(), b"MSG alice - hi *there*\n");
+        assert_eq!(out.encoded(Dialect::Line), out.line());
+        assert_eq!(out.msg(), Some(msg));
+        assert_eq!(Dialect::Line.encode(&out), out.line().into());
+        assert_eq!(Dialect::Line.index(), 0);
+    }
+}
