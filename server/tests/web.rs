@@ -407,6 +407,7 @@ for k in sorted(values):
     assert_eq!(value("chat_connections_accepted_total{transport=ws}"), 1.0);
     assert_eq!(value("chat_websocket_upgrades_total"), 1.0);
     assert!(value("chat_deliveries_total") >= 6.0);
+    assert_eq!(value("chat_messages_relayed_total"), 5.0);
     assert!(value("chat_received_bytes_total") > 0.0);
     assert!(value("chat_sent_bytes_total") > 0.0);
     assert_eq!(value("chat_waiting_joins"), 0.0);

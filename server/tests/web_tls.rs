@@ -1,6 +1,6 @@
 //! The web listener inside TLS (`--http-tls-listen`, with the certificate flags and no
 //! `--tls-listen`): the page over HTTPS and a WebSocket member over `wss://`, through a rustls
-//! client trusting a certificate authority made at test time (rcgen).
+//! client trusting the test kit's certificate authority (made at test time).
 
 #![allow(clippy::unwrap_used)]
 
@@ -9,13 +9,11 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use chat_testkit::pki::Pki;
 use chat_testkit::ws::{frame, op, upgrade_request, SAMPLE_ACCEPT};
 use chat_testkit::{Server, TIMEOUT};
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
-};
 use rustls::pki_types::ServerName;
-use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+use rustls::{ClientConfig, ClientConnection, StreamOwned};
 
 type Tls = StreamOwned<ClientConnection, TcpStream>;
 
@@ -56,21 +54,9 @@ fn read_until(s: &mut Tls, got: &mut Vec<u8>, want: &[u8]) {
 
 #[test]
 fn the_page_and_a_member_over_https() {
-    let dir = std::env::temp_dir().join(format!("chat-web-tls-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "chat web test CA");
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
-    let leaf_params = CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let leaf = leaf_params.signed_by(&key, &ca).unwrap();
-    let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
-    std::fs::write(&cert_path, leaf.pem()).unwrap();
-    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    let pki = Pki::new("web-tls");
+    pki.install(&pki.leaf("web"));
+    let (cert_path, key_path) = (pki.cert_path(), pki.key_path());
     let mut server = Server::start(&[
         "--auto-approve",
         "--http-tls-listen",
@@ -86,16 +72,7 @@ fn the_page_and_a_member_over_https() {
         .trim_end_matches(" (HTTPS)")
         .parse()
         .unwrap();
-    let mut roots = RootCertStore::empty();
-    roots.add(ca.der().clone()).unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = Arc::new(
-        ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth(),
-    );
+    let config = pki.client_config();
 
     let mut page = connect(addr, &config);
     page.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
@@ -116,5 +93,4 @@ fn the_page_and_a_member_over_https() {
     ws.write_all(&frame(0x80 | op::TEXT, b"secure", false))
         .unwrap();
     read_until(&mut ws, &mut got, b"WELCOME secure 1");
-    let _ = std::fs::remove_dir_all(&dir);
 }

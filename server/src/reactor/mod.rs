@@ -130,6 +130,8 @@ pub struct Shell {
     cluster_busy: bool,
     /// The counters behind `/metrics`.
     metrics: crate::metrics::Metrics,
+    /// The last message counted as relayed (its address and time), so a fan-out counts once.
+    last_sent: (usize, Option<std::time::SystemTime>),
 }
 
 /// The whole server.
@@ -276,6 +278,7 @@ impl Reactor {
                 cluster,
                 cluster_busy: false,
                 metrics: crate::metrics::Metrics::default(),
+                last_sent: (0, None),
                 config,
             },
             poll,

@@ -31,6 +31,18 @@ const TRIM_LOW: usize = 1024 * 1024;
 
 impl Outbox for Shell {
     fn send(&mut self, to: ConnId, line: &Rc<Outgoing>) {
+        // A message fans out as consecutive sends of one `Outgoing`: count it at its first
+        // (its address and time tell it from the one before, even at a reused address).
+        let key = (Rc::as_ptr(line) as usize, line.wall);
+        if key != self.last_sent && line.wall.is_some() {
+            self.last_sent = key;
+            if [&b"MSG "[..], b"ACT ", b"PRIV "]
+                .iter()
+                .any(|tag| line.line().starts_with(tag))
+            {
+                self.metrics.relayed += 1;
+            }
+        }
         self.push(to, line);
     }
 

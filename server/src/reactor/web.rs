@@ -460,6 +460,9 @@ impl Reactor {
         if self.shell.shutting_down {
             return Some("shutting down");
         }
+        if self.core.cut_off_from_cluster() {
+            return Some("cut off from the cluster");
+        }
         None
     }
 
