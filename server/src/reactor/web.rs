@@ -39,8 +39,9 @@ pub const HTTP_HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most HTTP connections open at once (not yet members); one more is closed at once.
 pub const MAX_HTTP_CONNECTIONS: usize = 512;
 /// Most HTTP connections open at once from one address (so one host cannot take every slot of
-/// [`MAX_HTTP_CONNECTIONS`] with slow heads); one more is closed at once.
-pub const MAX_HTTP_PER_IP: usize = 32;
+/// [`MAX_HTTP_CONNECTIONS`] with slow heads); one more is closed at once. A quarter of them: room
+/// for a reverse proxy's or a load generator's burst of handshakes from one address.
+pub const MAX_HTTP_PER_IP: usize = 128;
 /// Most requests answered on one connection before it is closed.
 pub const MAX_HTTP_REQUESTS: u32 = 100;
 
