@@ -55,7 +55,7 @@ class ChatServer:
 
     def __init__(self, binary):
         self.proc = subprocess.Popen(
-            [binary, "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
+            [binary, "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--data-dir", "none",
              "--log-level", "warn"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.lines = queue.Queue()
