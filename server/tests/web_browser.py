@@ -307,6 +307,12 @@ def main():
         wait(bob, "robert is back", lambda d: state(d)["phase"] == "member")
         if v3:
             last_row(alice, lambda r: "while you were away" in r["text"], "alice gets what she missed")
+        for d in (alice, bob):
+            leaked = [r["text"] for r in rows(d) if "@id=" in r["text"] or "ECHO " in r["text"]]
+            if leaked:
+                fail("protocol details shown as text: %r" % leaked)
+        if v3 and "pending" in " ".join(r["cls"] for r in rows(alice)[:-1]):
+            fail("an own line never got its ECHO")
         say(alice, "back again")
         if nc.expect("MSG alice") != "MSG alice - back again":
             fail("alice's line after the resume did not arrive")
