@@ -480,7 +480,9 @@ fn http_connections_beyond_the_limits_are_closed_at_once() {
     let (_server, web, _) = start(&["--auto-approve"]);
     // MAX_HTTP_PER_IP (128) silent connections from one address: the 129th from there is
     // closed, while another address is served.
-    let mut held: Vec<TcpStream> = (0..128).map(|_| connect_from(web, [127, 0, 0, 1])).collect();
+    let mut held: Vec<TcpStream> = (0..128)
+        .map(|_| connect_from(web, [127, 0, 0, 1]))
+        .collect();
     assert!(!served(web, [127, 0, 0, 1]), "the 129th from one address");
     assert!(served(web, [127, 0, 0, 2]), "another address");
     // MAX_HTTP_CONNECTIONS (512) in all: 4 addresses of 128 each fill it.
