@@ -120,7 +120,9 @@ pub use crate::cluster::{INBOX_CAPACITY, INBOX_PER_ROUND, LOG_MAXLEN, QUEUE_LIMI
 pub use crate::console::control::CONTROL_BACKLOG_MAX;
 pub use crate::console::io::CONSOLE_OUT_MAX;
 pub use crate::reactor::conn::GATHER_BYTES;
-pub use crate::reactor::tls::TLS_BUFFER;
+pub use crate::reactor::tls::{
+    HANDSHAKE_FOOTPRINT, MAX_HANDSHAKES_PER_IP, MAX_HANDSHAKE_INPUT, TLS_BUFFER,
+};
 
 /// Largest `--history`: each entry holds up to `--max-line` bytes.
 pub const MAX_HISTORY: usize = 100_000;

@@ -42,6 +42,7 @@ pub mod websocket;
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chat_common::framing::LineFramer;
@@ -68,15 +69,15 @@ const CONTROL_LISTENER: Token = Token(5);
 const FIRST_CONN: usize = 6;
 /// Control console tokens are their slab keys shifted this far, past any connection's token.
 const FIRST_CONTROL: usize = usize::MAX / 2;
-/// The cluster bridge's waker: just below the control consoles, past any connection's token.
-const CLUSTER: Token = Token(FIRST_CONTROL - 1);
-/// The store's waker: just below the cluster's.
-const STORE: Token = Token(FIRST_CONTROL - 2);
-/// The web listeners: below the store's waker (HTTP connections are `web::FIRST_HTTP` + key,
-/// between the members' tokens and these).
-const WEB_PAGE: Token = Token(FIRST_CONTROL - 3);
-const WEB_PAGE_TLS: Token = Token(FIRST_CONTROL - 4);
-const WEB_METRICS: Token = Token(FIRST_CONTROL - 5);
+/// The loop's one waker, just below the control consoles, past any connection's token: mio
+/// allows one `Waker` per `Poll`, so the cluster's threads and the store's disk thread share it,
+/// and a wake-up makes the loop look at both inboxes (an empty one costs a `try_recv`).
+const WAKER: Token = Token(FIRST_CONTROL - 1);
+/// The web listeners: below the waker (HTTP connections are `web::FIRST_HTTP` + key, between
+/// the members' tokens and these).
+const WEB_PAGE: Token = Token(FIRST_CONTROL - 2);
+const WEB_PAGE_TLS: Token = Token(FIRST_CONTROL - 3);
+const WEB_METRICS: Token = Token(FIRST_CONTROL - 4);
 
 const EVENTS_CAPACITY: usize = 1024;
 
@@ -145,6 +146,8 @@ pub struct Shell {
 /// The whole server.
 pub struct Reactor {
     poll: Poll,
+    /// The loop's one waker ([`WAKER`]), shared by the cluster's and the store's threads.
+    waker: Arc<mio::Waker>,
     /// `None` with `--listen off` or once shutdown has begun (no new connections).
     listener: Option<TcpListener>,
     /// Other servers' entries being handed to the core a slice at a time (`reactor/cluster.rs`).
@@ -170,6 +173,8 @@ pub struct Reactor {
     ready: VecDeque<ConnId>,
     /// Open connections per address, for `--max-per-ip`.
     per_ip: HashMap<IpAddr, usize>,
+    /// TLS handshakes under way per address, for [`tls::MAX_HANDSHAKES_PER_IP`].
+    handshakes: tls::PendingHandshakes,
     next_serial: u64,
     /// A descriptor kept in reserve: closed to accept-and-refuse when descriptors run out.
     spare_fd: Option<std::fs::File>,
@@ -259,14 +264,13 @@ impl Reactor {
             }
             None => None,
         };
+        let waker = Arc::new(mio::Waker::new(poll.registry(), WAKER)?);
         let cluster = match &config.cluster {
-            Some(c) => {
-                let waker = mio::Waker::new(poll.registry(), CLUSTER)?;
-                Some(crate::cluster::Link::start(c.clone(), waker)?)
-            }
+            Some(c) => Some(crate::cluster::Link::start(c.clone(), Arc::clone(&waker))?),
             None => None,
         };
         Ok(Reactor {
+            waker,
             listener,
             tls_listener,
             tls,
@@ -303,6 +307,7 @@ impl Reactor {
             scratch: vec![0; READ_CHUNK],
             ready: VecDeque::new(),
             per_ip: HashMap::new(),
+            handshakes: tls::PendingHandshakes::default(),
             next_serial: 0,
             spare_fd: std::fs::File::open("/dev/null").ok(),
             cluster_held: None,
@@ -343,8 +348,8 @@ impl Reactor {
                     SIGNALS => self.read_signals(now),
                     CONSOLE_OUT => self.shell.console_out.flush(&self.shell.registry),
                     CONTROL_LISTENER => self.accept_controls(now),
-                    CLUSTER => self.shell.cluster_busy = true,
-                    STORE => {
+                    WAKER => {
+                        self.shell.cluster_busy = true;
                         if let Some(s) = self.shell.store.as_mut() {
                             s.busy = true;
                         }

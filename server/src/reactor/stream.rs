@@ -55,6 +55,27 @@ impl Stream {
         }
     }
 
+    /// Whether this is a TLS connection counted as a pending handshake (until its handshake is
+    /// done).
+    pub fn counted_handshake(&self) -> bool {
+        match self {
+            Stream::Tcp(_) => false,
+            Stream::Tls(s) => s.counted(),
+            // Its TLS handshake (HTTPS) finished before the upgrade, bounded by the web
+            // listener's own limits, and was never counted here.
+            Stream::Ws(_) => false,
+        }
+    }
+
+    /// `true` once, when a TLS handshake counted as pending has just finished.
+    pub fn handshake_just_finished(&mut self) -> bool {
+        match self {
+            Stream::Tcp(_) => false,
+            Stream::Tls(s) => s.handshake_just_finished(),
+            Stream::Ws(_) => false,
+        }
+    }
+
     /// Whether a read would return something that no readiness event will announce (TLS: the
     /// end of stream, seen while returning data).
     pub fn input_pending(&self) -> bool {
