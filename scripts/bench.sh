@@ -4,7 +4,9 @@
 # to CPU 0 and the generator to CPU 1. Prints one table: our figures and the ratio to each anchor.
 # One scenario is ours alone: fanout-100-tls, fanout-100 with every member on TLS (a self-signed
 # certificate made at run time with openssl), and the ratio of its server CPU per delivery to
-# plain fanout-100's.
+# plain fanout-100's. Two more are ours alone too: fanout-100-ws and latency-1000-ws, the same
+# with every member on WebSocket (--http-listen, chat-load --ws), and the ratio of server CPU per
+# delivery to plain fanout-100's (the contract's bound: 1.3x).
 #
 # Usage: scripts/bench.sh [--quick] [--repeat N] [--servers "ours ngircd inspircd"] [--out DIR]
 #                        [--baseline BIN]
@@ -232,6 +234,9 @@ start_server_once() {
                 tls=(--tls-listen 127.0.0.1:0 --tls-cert "$work/tls-cert.pem"
                      --tls-key "$work/tls-key.pem")
                 pattern='s/^listening on \(.*\) (TLS)$/\1/p'
+            elif [ "$2" = ws ]; then
+                tls=(--http-listen 127.0.0.1:0)
+                pattern='s/^listening on \(.*\) (HTTP)$/\1/p'
             fi
             : > "$work/$1.out"
             $pin_server "$bin" --auto-approve --rate 0 --max-clients 20000 \
@@ -296,9 +301,13 @@ run_scenario() {
         fanout-100) args+=(--scenario messages -n 100 -s 100 -m "$F100_M" -w 32 --timeout 60) ;;
         fanout-100-tls) args+=(--scenario messages -n 100 -s 100 -m "$F100_M" -w 32 --timeout 60
                                --tls --ca "$work/tls-cert.pem"); tls=tls ;;
+        fanout-100-ws) args+=(--scenario messages -n 100 -s 100 -m "$F100_M" -w 32 --timeout 60
+                              --ws); tls=ws ;;
         fanout-1000) args+=(--scenario messages -n "$F1K_N" -s 10 -m "$F1K_M" -w 64 --timeout 90) ;;
         latency-1000) args+=(--scenario messages -n "$LAT_N" -s 10 --rate 5 --duration "$LAT_D"
                              --timeout 90) ;;
+        latency-1000-ws) args+=(--scenario messages -n "$LAT_N" -s 10 --rate 5 --duration "$LAT_D"
+                                --timeout 90 --ws); tls=ws ;;
         idle-10000) args+=(--scenario idle -n "$IDLE_N" --hold 1 --timeout "$big") ;;
         join-storm) args+=(--scenario join-storm -n "$storm_n" --timeout "$big") ;;
     esac
@@ -315,7 +324,7 @@ run_scenario() {
 
 # *-disk: ours with its store on disk (--data-dir DIR: every message fsynced before delivery,
 # one commit per round) instead of in memory (--data-dir none), the store's cost.
-scenarios="fanout-100 fanout-100-tls fanout-100-disk fanout-1000 latency-1000 latency-1000-disk idle-10000 join-storm"
+scenarios="fanout-100 fanout-100-tls fanout-100-disk fanout-100-ws fanout-1000 latency-1000 latency-1000-disk latency-1000-ws idle-10000 join-storm"
 step "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 # Each repeat starts the servers' turns one place further round (ours ngircd inspircd, then
 # ngircd inspircd ours, ...): a run right after another server's run can meet the kernel still
@@ -328,6 +337,8 @@ for rep in $(seq "$repeat"); do
             # TLS is measured on ours only (the anchors' TLS set-up would be a bench of its own).
             case "$sc:$srv" in *-tls:ngircd|*-tls:inspircd|*-tls:base) continue ;; esac
             case "$sc:$srv" in *-disk:ngircd|*-disk:inspircd|*-disk:base) continue ;; esac
+            # So is WebSocket (an earlier build has no --http-listen).
+            case "$sc:$srv" in *-ws:ngircd|*-ws:inspircd|*-ws:base) continue ;; esac
             run_scenario "$srv" "$sc" "$rep"
         done
     done
@@ -450,6 +461,9 @@ row "fanout-100 TLS: server CPU ns/deliv. (lower)" fanout-100-tls cpu
 row "fanout-100 store on disk: deliveries/s" fanout-100-disk dps
 row "fanout-100 store on disk: p99 ms (lower)" fanout-100-disk p99
 row "fanout-100 store on disk: CPU ns/deliv." fanout-100-disk cpu
+row "fanout-100 WS: deliveries/s (higher)" fanout-100-ws dps
+row "fanout-100 WS: p99 latency ms (lower)" fanout-100-ws p99
+row "fanout-100 WS: server CPU ns/deliv. (lower)" fanout-100-ws cpu
 row "fanout-$F1K_N: deliveries/s (higher)" fanout-1000 dps
 row "fanout-$F1K_N: p99 latency ms (lower)" fanout-1000 p99
 row "fanout-$F1K_N: server CPU ns/delivery (lower)" fanout-1000 cpu
@@ -457,6 +471,8 @@ row "latency-$LAT_N: p50 ms (lower)" latency-1000 p50
 row "latency-$LAT_N: p99 ms (lower)" latency-1000 p99
 row "latency-$LAT_N: p99.9 ms (lower)" latency-1000 p999
 row "latency-$LAT_N store on disk: p99 ms (lower)" latency-1000-disk p99
+row "latency-$LAT_N WS: p50 ms (lower)" latency-1000-ws p50
+row "latency-$LAT_N WS: p99 ms (lower)" latency-1000-ws p99
 row "idle-$IDLE_N: admit time s (lower)" idle-10000 admit
 row "idle-$IDLE_N: admissions/s (higher)" idle-10000 rate
 row "idle-$IDLE_N: server RSS bytes/member (lower)" idle-10000 rss
@@ -481,6 +497,9 @@ for srv in ours base; do
     awk -v t="$(median "$srv" fanout-100-tls cpu)" -v p="$(median "$srv" fanout-100 cpu)" -v s="$srv" \
         'BEGIN { if (t != "null" && p != "null" && p > 0)
             printf "fanout-100 with TLS members (%s): server CPU per delivery %.0f ns vs %.0f plain, %.2fx\n", s, t, p, t / p }'
+    awk -v w="$(median "$srv" fanout-100-ws cpu)" -v p="$(median "$srv" fanout-100 cpu)" -v s="$srv" \
+        'BEGIN { if (w != "null" && p != "null" && p > 0)
+            printf "fanout-100 with WebSocket members (%s): server CPU per delivery %.0f ns vs %.0f plain, %.2fx (bound 1.3x)\n", s, w, p, w / p }'
 done
 line="join-storm totals: ours $(storm_total ours)"
 has ngircd && line+=", ngircd $(storm_total ngircd)"

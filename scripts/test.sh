@@ -21,6 +21,18 @@ need_pkg nc netcat-openbsd
 need_pkg redis-server redis-server # server/tests/cluster.rs starts its own
 need_pkg openssl openssl           # server/tests/tls.rs: `openssl s_client` as a raw member
 need_pkg systemd-analyze systemd   # server/tests/deploy_unit.rs: verify and rate the unit
+need_pkg node nodejs               # server/tests/web_markup.rs: the page's markup parser
+need_pkg chromium chromium         # server/tests/web_browser.rs: a real browser ...
+need_pkg chromedriver chromium-driver # ... driven by Selenium
+need_pip() { # need_pip MODULE PIP-PACKAGE
+    python3 -c "import $1" >/dev/null 2>&1 && return 0
+    step "installing $2 (python)"
+    python3 -m pip install -q "$2" 2>/dev/null || python3 -m pip install -q --break-system-packages "$2"
+}
+need_pkg python3 python3
+command -v pip3 >/dev/null 2>&1 || python3 -m pip --version >/dev/null 2>&1 || need_pkg pip3 python3-pip
+need_pip selenium selenium                    # server/tests/web_browser.rs
+need_pip prometheus_client prometheus-client  # server/tests/web.rs: /metrics read by Prometheus's parser
 
 # The heavy tests (ten thousand members, accept storms) need tens of thousands of descriptors
 # and fail, rather than skip, without them (testkit/src/limits.rs): raise the soft limit as far

@@ -138,6 +138,10 @@ pub struct Args {
     /// self-signed certificate if it is no CA).
     #[arg(long, value_name = "FILE", requires = "tls")]
     pub ca: Option<PathBuf>,
+    /// Every member connects with WebSocket to `/ws` on --addr (the server's `--http-listen`
+    /// address) and speaks the chat protocol inside it, a line per text message.
+    #[arg(long, conflicts_with = "tls")]
+    pub ws: bool,
     /// Print one JSON object instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -186,6 +190,8 @@ pub struct Config {
     pub server_pid: Option<u32>,
     /// With --tls: the certificates to trust; `None`: plain TCP.
     pub tls_ca: Option<PathBuf>,
+    /// Members speak WebSocket (`--ws`).
+    pub ws: bool,
     /// JSON output.
     pub json: bool,
 }
@@ -227,6 +233,9 @@ impl Args {
                 "--members {} is out of range: it must be 1 to {MAX_MEMBERS}",
                 self.members
             ));
+        }
+        if self.ws && self.proto == Proto::Irc {
+            return Err("--ws members speak the chat protocol: not with --proto irc".into());
         }
         let messages_scenario = self.scenario == Scenario::Messages;
         if messages_scenario && self.members < 2 {
@@ -356,6 +365,7 @@ impl Args {
             channel: self.channel,
             server_pid: self.server_pid,
             tls_ca: if self.tls { self.ca } else { None },
+            ws: self.ws,
             json: self.json,
         })
     }

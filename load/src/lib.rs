@@ -14,6 +14,7 @@
 //! - [`stats`]: the latency histogram and its percentiles.
 //! - [`procfs`]: CPU seconds and memory of a process from `/proc`.
 //! - [`tls`]: the TLS client configuration of `--tls` members.
+//! - [`ws`]: the client side of WebSocket for `--ws` members (upgrade, frames).
 //! - [`report`]: the figures, as a table or one JSON object.
 
 pub mod config;
@@ -25,6 +26,7 @@ pub mod report;
 pub mod stats;
 pub mod text;
 pub mod tls;
+pub mod ws;
 
 /// Raises this process's open-file soft limit to its hard limit, so N members fit; returns the
 /// limit now in force.

@@ -34,6 +34,8 @@ pub struct Report {
     pub recv_buffer: Option<u64>,
     /// Members connected with TLS.
     pub tls: bool,
+    /// Members connected with WebSocket.
+    pub ws: bool,
 
     /// Everything arrived once, in order, in time, and nothing was refused, no error and no
     /// foreign line came from the server.
@@ -165,6 +167,7 @@ impl Report {
             read_rate: cfg.read_rate,
             recv_buffer: cfg.recv_buffer.map(|b| b as u64),
             tls: cfg.tls_ca.is_some(),
+            ws: cfg.ws,
             ..Report::default()
         }
     }
@@ -186,6 +189,7 @@ impl Report {
             ("read_rate", ou(self.read_rate)),
             ("recv_buffer", ou(self.recv_buffer)),
             ("tls", self.tls.to_string()),
+            ("ws", self.ws.to_string()),
             ("ok", self.ok.to_string()),
             ("timed_out", self.timed_out.to_string()),
             ("stalled", self.stalled.to_string()),

@@ -27,6 +27,9 @@
 //! - [`tls_config`]: the TLS certificate and key files, loaded into a rustls config.
 //! - [`bucket`]: the token bucket behind every rate.
 //! - [`memory`]: giving freed heap memory back to the system.
+//! - [`metrics`]: the counters, gauges and histograms behind `/metrics` (Prometheus text).
+//! - [`web`]: HTTP heads, the embedded chat page and WebSocket frames (pure; the reactor's
+//!   `web` and `websocket` modules move their bytes).
 
 pub mod bucket;
 pub mod chat;
@@ -39,11 +42,13 @@ pub mod listen;
 pub mod logging;
 pub mod manual;
 pub mod memory;
+pub mod metrics;
 pub mod reactor;
 pub mod store;
 pub mod timers;
 pub mod tls_config;
 pub mod token;
+pub mod web;
 
 pub use config::Config;
 pub use console::io::ConsoleInput;
@@ -65,6 +70,25 @@ pub struct Listeners {
     pub plain: Option<std::net::TcpListener>,
     /// The TLS listener and its certificate (`--tls-listen`).
     pub tls: Option<TlsListener>,
+    /// The web and metrics listeners (`--http-listen`, `--http-tls-listen`,
+    /// `--metrics-listen`).
+    pub web: WebListeners,
+}
+
+/// The HTTP listeners, each optional; the TLS one uses [`Listeners::tls`]'s certificate.
+#[derive(Debug, Default)]
+pub struct WebListeners {
+    /// The page and its WebSocket over plain HTTP.
+    pub page: Option<std::net::TcpListener>,
+    /// The same over HTTPS (needs the TLS certificate).
+    pub page_tls: Option<std::net::TcpListener>,
+    /// `/metrics`, `/healthz`, `/readyz`.
+    pub metrics: Option<std::net::TcpListener>,
+    /// Which origins may open a WebSocket (`--http-origin`).
+    pub origins: web::http::OriginPolicy,
+    /// The certificate for `page_tls` when there is no [`Listeners::tls`] (whose certificate
+    /// is used otherwise).
+    pub tls: Option<(tls_config::TlsFiles, std::sync::Arc<rustls::ServerConfig>)>,
 }
 
 /// A listener whose connections speak TLS.
@@ -83,6 +107,7 @@ impl From<std::net::TcpListener> for Listeners {
         Listeners {
             plain: Some(plain),
             tls: None,
+            web: WebListeners::default(),
         }
     }
 }

@@ -11,7 +11,8 @@ use chat_server::listen;
 use chat_server::reactor::Reactor;
 use chat_server::store::{self, DataDir, StoreConfig, StoreError};
 use chat_server::tls_config::TlsFiles;
-use chat_server::{ConsoleInput, Listeners, TlsListener};
+use chat_server::web::http::OriginPolicy;
+use chat_server::{ConsoleInput, Listeners, TlsListener, WebListeners};
 use clap::Parser;
 use log::{info, LevelFilter};
 
@@ -50,12 +51,26 @@ struct Args {
     /// Address of a second listener that speaks the same protocol inside TLS.
     #[arg(long, value_name = "ADDR", requires_all = ["tls_cert", "tls_key"], value_parser = chat_server::flags::address)]
     tls_listen: Option<SocketAddr>,
-    /// PEM certificate chain for --tls-listen (read again on SIGHUP).
-    #[arg(long, value_name = "FILE", requires = "tls_listen")]
+    /// PEM certificate chain for --tls-listen and --http-tls-listen (read again on SIGHUP).
+    #[arg(long, value_name = "FILE")]
     tls_cert: Option<PathBuf>,
-    /// PEM private key for --tls-listen (read again on SIGHUP).
-    #[arg(long, value_name = "FILE", requires = "tls_listen")]
+    /// PEM private key for --tls-listen and --http-tls-listen (read again on SIGHUP).
+    #[arg(long, value_name = "FILE")]
     tls_key: Option<PathBuf>,
+    /// Serve the chat page at / and WebSocket members at /ws on this address (HTTP).
+    #[arg(long, value_name = "ADDR")]
+    http_listen: Option<SocketAddr>,
+    /// The same as --http-listen inside TLS (HTTPS, wss://), with --tls-cert and --tls-key.
+    #[arg(long, value_name = "ADDR", requires_all = ["tls_cert", "tls_key"])]
+    http_tls_listen: Option<SocketAddr>,
+    /// An origin (scheme://host[:port]) whose pages may open a WebSocket; repeat for several
+    /// [default: the page's own host, from the request's Host header].
+    #[arg(long, value_name = "ORIGIN", value_parser = parse_origin)]
+    http_origin: Vec<String>,
+    /// Serve /metrics (Prometheus text format), /healthz and /readyz on this address (off by
+    /// default; keep it private).
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<SocketAddr>,
     /// Admit every valid name without asking the operator.
     #[arg(long)]
     auto_approve: bool,
@@ -172,6 +187,21 @@ struct Args {
     /// powershell) to standard output, and exit.
     #[arg(long, value_name = "WHAT", value_parser = ["man", "bash", "zsh", "fish", "elvish", "powershell"])]
     generate: Option<String>,
+}
+
+/// Checks an `--http-origin`: a scheme, `://` and a host, nothing after it.
+fn parse_origin(s: &str) -> Result<String, String> {
+    let s = s.trim_end_matches('/');
+    let rest = s
+        .strip_prefix("http://")
+        .or_else(|| s.strip_prefix("https://"))
+        .ok_or_else(|| format!("{s:?} is not an origin: it must start with http:// or https://"))?;
+    if rest.is_empty() || rest.contains(['/', '?', '#', ' ']) {
+        return Err(format!(
+            "{s:?} is not an origin: scheme://host[:port] and nothing more"
+        ));
+    }
+    Ok(s.to_owned())
 }
 
 /// What `chat-server SUBCOMMAND` does instead of serving.
@@ -349,27 +379,47 @@ fn main() -> ExitCode {
         eprintln!("chat-server: {e}");
         return ExitCode::from(exit::USAGE);
     }
-    let tls = match (&args.tls_listen, &args.tls_cert, &args.tls_key) {
-        (Some(addr), Some(cert), Some(key)) => {
+    let tls_files = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            if args.tls_listen.is_none() && args.http_tls_listen.is_none() {
+                eprintln!(
+                    "chat-server: --tls-cert and --tls-key need --tls-listen or --http-tls-listen"
+                );
+                return ExitCode::from(exit::USAGE);
+            }
             let files = TlsFiles {
                 cert: cert.clone(),
                 key: key.clone(),
             };
             match files.load() {
-                Ok(tls_config) => Some((*addr, files, tls_config)),
+                Ok(tls_config) => Some((files, tls_config)),
                 Err(e) => {
                     eprintln!("chat-server: {e}");
                     return ExitCode::from(exit::USAGE);
                 }
             }
         }
+        (None, None) => None,
+        _ => {
+            eprintln!("chat-server: --tls-cert and --tls-key go together");
+            return ExitCode::from(exit::USAGE);
+        }
+    };
+    let tls = match (&args.tls_listen, &tls_files) {
+        (Some(addr), Some((files, tls_config))) => {
+            Some((*addr, files.clone(), std::sync::Arc::clone(tls_config)))
+        }
         _ => None,
     };
     let plain_addr = match args.listen {
         Listen::At(addr) => Some(addr),
-        Listen::Off if tls.is_some() => None,
+        Listen::Off
+            if tls.is_some() || args.http_listen.is_some() || args.http_tls_listen.is_some() =>
+        {
+            None
+        }
         Listen::Off => {
-            eprintln!("chat-server: --listen off needs --tls-listen: at least one listener");
+            eprintln!("chat-server: --listen off needs --tls-listen or --http-listen: at least one listener");
             return ExitCode::from(exit::USAGE);
         }
     };
@@ -398,6 +448,7 @@ fn main() -> ExitCode {
     let mut listeners = Listeners {
         plain: None,
         tls: None,
+        web: WebListeners::default(),
     };
     let mut announce = Vec::new();
     if let Some(addr) = plain_addr {
@@ -419,6 +470,29 @@ fn main() -> ExitCode {
             config: tls_config,
         });
         announce.push(format!("listening on {local} (TLS)"));
+    }
+    if !args.http_origin.is_empty() {
+        listeners.web.origins = OriginPolicy::List(args.http_origin.clone());
+    }
+    for (addr, what) in [
+        (args.http_listen, "HTTP"),
+        (args.http_tls_listen, "HTTPS"),
+        (args.metrics_listen, "metrics"),
+    ] {
+        let Some(addr) = addr else { continue };
+        let (listener, local) = match bind_local(addr, args.send_buffer) {
+            Ok(l) => l,
+            Err(code) => return code,
+        };
+        match what {
+            "HTTP" => listeners.web.page = Some(listener),
+            "HTTPS" => listeners.web.page_tls = Some(listener),
+            _ => listeners.web.metrics = Some(listener),
+        }
+        announce.push(format!("listening on {local} ({what})"));
+    }
+    if listeners.tls.is_none() && listeners.web.page_tls.is_some() {
+        listeners.web.tls = tls_files;
     }
     log::debug!("{config:?}");
     // Everything is bound (the control socket too) before `listening on` is printed, so a

@@ -25,6 +25,8 @@
 //!   arrived, `/who`, and joins from other loopback hosts.
 //! - [`healthy`]: members that chat in the background and check they get everything in order.
 //! - [`pipe`]: a child's output (console, client screen) as lines awaited with a deadline.
+//! - [`ws`]: a hand-made WebSocket member (raw handshake, frames masked or not, deadline
+//!   reads) and raw HTTP requests, for the web listener's tests.
 //! - [`pki`]: certificates made at test time: a private authority, server certificates it
 //!   signs, self-signed and expired ones, and a rustls client configuration trusting it.
 //! - [`redis`]: a `redis-server` of a test's own, for the cluster's tests.
@@ -44,6 +46,7 @@ pub mod proc;
 pub mod redis;
 pub mod room;
 pub mod server;
+pub mod ws;
 
 use std::time::Duration;
 

@@ -84,6 +84,7 @@ impl Engine<'_> {
                 }
             };
             let mut stream = match &self.tls {
+                None if self.cfg.ws => Stream::ws(tcp, &addr.to_string()),
                 None => Stream::Plain(tcp),
                 Some(config) => {
                     let name = ServerName::IpAddress(addr.ip().into());

@@ -14,6 +14,8 @@ use std::io::{self, Read, Write};
 use mio::net::TcpStream;
 use rustls::ClientConnection;
 
+use crate::ws;
+
 /// One member's connection.
 #[derive(Debug)]
 pub(super) enum Stream {
@@ -21,6 +23,25 @@ pub(super) enum Stream {
     Plain(TcpStream),
     /// TLS over TCP; boxed, since a TLS session is far larger than a socket.
     Tls(Box<TlsStream>),
+    /// WebSocket over TCP (`--ws`): the upgrade, then lines as frames.
+    Ws(Box<WsStream>),
+}
+
+/// A WebSocket client connection: the upgrade request goes out first, the `101` is read before
+/// any frame, then the server's frames are decoded in place and lines go out as frames.
+#[derive(Debug)]
+pub(super) struct WsStream {
+    tcp: TcpStream,
+    /// Bytes to send before anything else (the request, then frames the socket did not take).
+    pending: Vec<u8>,
+    pending_pos: usize,
+    /// The answer's head so far (`None` once the `101` was read).
+    head: Option<Vec<u8>>,
+    frames: ws::FrameReader,
+    /// Bytes read with the head that are frames: decoded by the next read.
+    early: Vec<u8>,
+    /// The server closed (a close frame): reads return end of file.
+    closed: bool,
 }
 
 /// A rustls client session and the socket under it.
@@ -36,11 +57,25 @@ impl Stream {
         Stream::Tls(Box::new(TlsStream { tcp, tls }))
     }
 
+    /// WebSocket over `tcp` to `host` (whose upgrade request goes out on the first flush).
+    pub(super) fn ws(tcp: TcpStream, host: &str) -> Stream {
+        Stream::Ws(Box::new(WsStream {
+            tcp,
+            pending: ws::upgrade_request(host),
+            pending_pos: 0,
+            head: Some(Vec::new()),
+            frames: ws::FrameReader::default(),
+            early: Vec::new(),
+            closed: false,
+        }))
+    }
+
     /// The socket, for connect checks and options.
     pub(super) fn tcp(&self) -> &TcpStream {
         match self {
             Stream::Plain(s) => s,
             Stream::Tls(t) => &t.tcp,
+            Stream::Ws(w) => &w.tcp,
         }
     }
 
@@ -49,6 +84,7 @@ impl Stream {
         match self {
             Stream::Plain(s) => s,
             Stream::Tls(t) => &mut t.tcp,
+            Stream::Ws(w) => &mut w.tcp,
         }
     }
 
@@ -63,6 +99,7 @@ impl Stream {
         match self {
             Stream::Plain(s) => s.read(buf),
             Stream::Tls(t) => t.read(buf),
+            Stream::Ws(w) => w.read(buf),
         }
     }
 
@@ -71,6 +108,7 @@ impl Stream {
         match self {
             Stream::Plain(s) => s.write(buf),
             Stream::Tls(t) => t.write(buf),
+            Stream::Ws(w) => w.write(buf),
         }
     }
 
@@ -80,7 +118,77 @@ impl Stream {
         match self {
             Stream::Plain(_) => Ok(true),
             Stream::Tls(t) => t.flush_records(),
+            Stream::Ws(w) => w.flush_pending(),
         }
+    }
+}
+
+impl WsStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.closed || buf.is_empty() {
+            return Ok(0);
+        }
+        if self.frames.newline_pending() {
+            return Ok(self.frames.decode(buf, 0).0);
+        }
+        loop {
+            let n = if self.early.is_empty() {
+                self.tcp.read(buf)?
+            } else {
+                let n = self.early.len().min(buf.len());
+                buf[..n].copy_from_slice(&self.early[..n]);
+                self.early.drain(..n);
+                n
+            };
+            if n == 0 {
+                return Ok(0);
+            }
+            if let Some(head) = self.head.as_mut() {
+                head.extend_from_slice(&buf[..n]);
+                match ws::answer_head(head) {
+                    Ok(None) => continue,
+                    Ok(Some(len)) => {
+                        self.early = head.split_off(len);
+                        self.head = None;
+                        continue;
+                    }
+                    Err(e) => return Err(io::Error::new(io::ErrorKind::ConnectionRefused, e)),
+                }
+            }
+            let (written, seen) = self.frames.decode(buf, n);
+            if seen == ws::Seen::Closed {
+                self.closed = true;
+                return Ok(written);
+            }
+            if written > 0 {
+                return Ok(written);
+            }
+        }
+    }
+
+    fn write(&mut self, lines: &[u8]) -> io::Result<usize> {
+        if !self.flush_pending()? || self.head.is_some() {
+            // The request first; lines wait until the upgrade is answered.
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        self.pending.clear();
+        self.pending_pos = 0;
+        let used = ws::encode_lines(lines, &mut self.pending);
+        self.flush_pending()?;
+        Ok(used)
+    }
+
+    fn flush_pending(&mut self) -> io::Result<bool> {
+        while self.pending_pos < self.pending.len() {
+            match self.tcp.write(&self.pending[self.pending_pos..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => self.pending_pos += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(true)
     }
 }
 

@@ -206,6 +206,12 @@ impl Core {
         self.room.waiting()
     }
 
+    /// Whether this server is cut off from its cluster (and so refuses joins): `/readyz` says
+    /// so.
+    pub fn cut_off_from_cluster(&self) -> bool {
+        self.cut_off()
+    }
+
     /// Whether the shell may keep a new socket, given `open` sockets in all and `from_ip` from
     /// its address (the shell counts; admission decides). On `Err` the shell tells the peer
     /// why (its Display) if it can, and closes.

@@ -37,7 +37,8 @@ pub(super) struct Session {
     pub joined: Option<Instant>,
 }
 
-/// How a connection reached the server; the shell says ([`super::Core::set_transport`]).
+/// How a connection reached the server; the shell says ([`super::Core::set_transport`]). The
+/// console's `who` shows it and the metrics count by it (its [`Transport::label`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Transport {
     /// The line protocol over plain TCP.
@@ -45,14 +46,43 @@ pub enum Transport {
     Tcp,
     /// The line protocol inside TLS.
     Tls,
+    /// WebSocket over plain HTTP.
+    Ws,
+    /// WebSocket over HTTPS.
+    Wss,
+    /// IRC over plain TCP.
+    Irc,
+    /// IRC over TLS.
+    IrcTls,
+}
+
+impl Transport {
+    /// Every transport, in the order of their metrics series.
+    pub const ALL: [Transport; 6] = [
+        Transport::Tcp,
+        Transport::Tls,
+        Transport::Ws,
+        Transport::Wss,
+        Transport::Irc,
+        Transport::IrcTls,
+    ];
+
+    /// Its name, as `who` shows it and as the metrics' `transport` label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            Transport::Tcp => "tcp",
+            Transport::Tls => "tls",
+            Transport::Ws => "ws",
+            Transport::Wss => "wss",
+            Transport::Irc => "irc",
+            Transport::IrcTls => "irc_tls",
+        }
+    }
 }
 
 impl std::fmt::Display for Transport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Transport::Tcp => "tcp",
-            Transport::Tls => "tls",
-        })
+        f.write_str(self.label())
     }
 }
 

@@ -21,6 +21,7 @@ use super::stream::Stream;
 use super::tls::TlsStream;
 use super::{token_of, Reactor};
 use crate::chat::{ConnId, Now};
+use crate::metrics::Transport;
 
 impl Reactor {
     /// Accepts from the plain listener, or the TLS one when `tls`.
@@ -86,11 +87,8 @@ impl Reactor {
 
     fn open_conn(&mut self, stream: TcpStream, addr: SocketAddr, tls: bool, now: Now) {
         let ip = addr.ip();
-        let from_ip = self.per_ip.get(&ip).copied().unwrap_or(0);
-        let open = self.shell.conns.len();
-        if let Err(why) = self.core.may_connect(open, from_ip) {
-            log::debug!("refusing {addr} ({open} connections, {from_ip} from {ip}): {why}");
-            refuse(stream, tls, &why.to_string());
+        if let Some(why) = self.over_limits(addr) {
+            refuse(stream, tls, &why);
             return;
         }
         if tls && !self.handshakes.try_start(ip) {
@@ -101,10 +99,10 @@ impl Reactor {
             return;
         }
         let _ = stream.set_nodelay(true);
-        let mut stream = match (tls, &self.tls) {
-            (false, _) => Stream::Tcp(stream),
+        let (stream, transport) = match (tls, &self.tls) {
+            (false, _) => (Stream::Tcp(stream), Transport::Tcp),
             (true, Some((_, config))) => match TlsStream::new(stream, Arc::clone(config)) {
-                Ok(s) => Stream::Tls(Box::new(s)),
+                Ok(s) => (Stream::Tls(Box::new(s)), Transport::Tls),
                 Err(e) => {
                     log::warn!("cannot start TLS with {addr}: {e}");
                     self.handshakes.end(ip);
@@ -116,6 +114,28 @@ impl Reactor {
                 return;
             }
         };
+        self.register_conn(stream, addr, transport, now);
+    }
+
+    /// Why a new connection from `addr` may not be kept (`--max-clients`, `--max-per-ip`: the
+    /// core decides from the shell's counts), if it may not.
+    pub(super) fn over_limits(&self, addr: SocketAddr) -> Option<String> {
+        let ip = addr.ip();
+        let from_ip = self.per_ip.get(&ip).copied().unwrap_or(0);
+        let open = self.shell.conns.len();
+        let why = self.core.may_connect(open, from_ip).err()?;
+        log::debug!("refusing {addr} ({open} connections, {from_ip} from {ip}): {why}");
+        Some(why.to_string())
+    }
+
+    /// Makes `stream` a connection like any other (registered, counted, announced to the core).
+    pub(super) fn register_conn(
+        &mut self,
+        mut stream: Stream,
+        addr: SocketAddr,
+        transport: Transport,
+        now: Now,
+    ) {
         let entry = self.shell.conns.vacant_entry();
         let key = entry.key();
         if let Err(e) =
@@ -125,7 +145,7 @@ impl Reactor {
         {
             log::warn!("cannot register {addr}: {e}");
             if stream.counted_handshake() {
-                self.handshakes.end(ip);
+                self.handshakes.end(addr.ip());
             }
             return;
         }
@@ -134,12 +154,18 @@ impl Reactor {
             key,
             serial: self.next_serial,
         };
-        entry.insert(Conn::new(stream, addr, id, &self.shell.config));
-        *self.per_ip.entry(ip).or_insert(0) += 1;
+        let mut conn = Conn::new(stream, addr, id, &self.shell.config);
+        conn.transport = transport;
+        let pending = conn.stream.input_pending();
+        entry.insert(conn);
+        *self.per_ip.entry(addr.ip()).or_insert(0) += 1;
+        self.shell.metrics.accepted(transport);
         log::debug!("{addr} connected as #{}", id.serial);
         self.core.connected(id, addr, now, &mut self.shell);
-        if tls {
-            self.core.set_transport(id, crate::chat::Transport::Tls);
+        self.core.set_transport(id, transport);
+        if pending {
+            // Frames that came with a WebSocket's request head: no event will announce them.
+            self.requeue(id);
         }
     }
 }

@@ -17,6 +17,7 @@ use super::stream::Stream;
 use crate::bucket::Bucket;
 use crate::chat::{ConnId, Dialect, Outgoing, Replay};
 use crate::config::{Config, PACED_READ_CHUNK, QUEUE_LINE_OVERHEAD, READ_CHUNK, REPLAY_SLICE};
+use crate::metrics::Transport;
 
 /// Output waiting for one connection: shared, immutable messages, sent as their encoding in
 /// the connection's [`Dialect`] (encoded once per dialect and shared, see [`Outgoing`]).
@@ -316,6 +317,8 @@ pub struct Conn {
     pub id: ConnId,
     /// The peer's address.
     pub addr: SocketAddr,
+    /// How it reached the server (for the metrics; set by whoever accepted it).
+    pub transport: Transport,
     /// Splits input into lines; holds at most one incomplete line (bounded by `--max-line`).
     pub framer: LineFramer,
     /// Bytes read but not yet framed because the sender ran out of allowance. Invariant: at
@@ -356,7 +359,12 @@ pub struct Conn {
 impl Conn {
     /// A fresh connection.
     pub fn new(stream: Stream, addr: SocketAddr, id: ConnId, config: &Config) -> Self {
+        let transport = match &stream {
+            Stream::Tls(_) => Transport::Tls,
+            _ => Transport::Tcp,
+        };
         Conn {
+            transport,
             stream,
             id,
             addr,

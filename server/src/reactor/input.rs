@@ -13,6 +13,7 @@ use chat_common::protocol::LeaveReason;
 use super::Reactor;
 use crate::chat::{ConnId, Now};
 use crate::config::READS_PER_WAKE;
+use crate::metrics::DropReason;
 use crate::timers::TimerKind;
 
 impl Reactor {
@@ -117,6 +118,7 @@ impl Reactor {
                 }
                 Ok(n) => {
                     reads += 1;
+                    self.shell.metrics.bytes_in += n as u64;
                     let drained = n < limit && !until_block && !conn.stream.input_pending();
                     if !closing {
                         let data = &scratch[..n];
@@ -131,6 +133,14 @@ impl Reactor {
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                    // The peer broke its protocol (a WebSocket violation, a bad TLS record):
+                    // cut off, as the contract's `dropped` says.
+                    log::debug!("protocol error on #{}: {e}", id.serial);
+                    self.shell.metrics.dropped(DropReason::Protocol);
+                    self.shell.doom(id, LeaveReason::Dropped);
+                    return;
+                }
                 Err(e) => {
                     log::debug!("read error on #{}: {e}", id.serial);
                     self.shell.doom(id, LeaveReason::Quit);

@@ -36,6 +36,8 @@ mod shutdown;
 mod store;
 pub mod stream;
 pub mod tls;
+mod web;
+pub mod websocket;
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
@@ -71,6 +73,11 @@ const FIRST_CONTROL: usize = usize::MAX / 2;
 /// allows one `Waker` per `Poll`, so the cluster's threads and the store's disk thread share it,
 /// and a wake-up makes the loop look at both inboxes (an empty one costs a `try_recv`).
 const WAKER: Token = Token(FIRST_CONTROL - 1);
+/// The web listeners: below the waker (HTTP connections are `web::FIRST_HTTP` + key, between
+/// the members' tokens and these).
+const WEB_PAGE: Token = Token(FIRST_CONTROL - 2);
+const WEB_PAGE_TLS: Token = Token(FIRST_CONTROL - 3);
+const WEB_METRICS: Token = Token(FIRST_CONTROL - 4);
 
 const EVENTS_CAPACITY: usize = 1024;
 
@@ -132,6 +139,10 @@ pub struct Shell {
     cluster_busy: bool,
     /// The durable store (`--data-dir`), when the binary attached one.
     store: Option<store::Attached>,
+    /// The counters behind `/metrics`.
+    metrics: crate::metrics::Metrics,
+    /// The last message counted as relayed (its address and time), so a fan-out counts once.
+    last_sent: (usize, Option<std::time::SystemTime>),
 }
 
 /// The whole server.
@@ -150,6 +161,8 @@ pub struct Reactor {
     tls: Option<(TlsFiles, std::sync::Arc<rustls::ServerConfig>)>,
     core: Core,
     shell: Shell,
+    /// The web listeners and their HTTP connections (not yet members).
+    web: web::Web,
     /// Operator console input; `None` once it reached end of file or failed.
     stdin: Option<StdinSource>,
     /// The control socket (`--control`), if any.
@@ -199,15 +212,25 @@ impl Reactor {
         config: Config,
         console: ConsoleInput,
     ) -> io::Result<Reactor> {
-        let Listeners { plain, tls } = listeners.into();
+        let Listeners {
+            plain,
+            tls,
+            web: web_listeners,
+        } = listeners.into();
         let poll = Poll::new()?;
         let listener = register_listener(&poll, plain, LISTENER)?;
+        let web = web::Web::new(
+            register_listener(&poll, web_listeners.page, WEB_PAGE)?,
+            register_listener(&poll, web_listeners.page_tls, WEB_PAGE_TLS)?,
+            register_listener(&poll, web_listeners.metrics, WEB_METRICS)?,
+            web_listeners.origins,
+        );
         let (tls_listener, tls) = match tls {
             Some(t) => (
                 register_listener(&poll, Some(t.listener), TLS_LISTENER)?,
                 Some((t.files, t.config)),
             ),
-            None => (None, None),
+            None => (None, web_listeners.tls),
         };
         // SIGHUP reloads the TLS certificate (registering it also keeps it from killing us).
         let mut signals = signal_hook_mio::v1_0::Signals::new([
@@ -274,9 +297,12 @@ impl Reactor {
                 cluster,
                 cluster_busy: false,
                 store: None,
+                metrics: crate::metrics::Metrics::default(),
+                last_sent: (0, None),
                 config,
             },
             poll,
+            web,
             stdin,
             control,
             console_framer: LineFramer::new(CONSOLE_MAX_LINE),
@@ -331,6 +357,9 @@ impl Reactor {
                             s.busy = true;
                         }
                     }
+                    WEB_PAGE => self.accept_web(web::WebListener::Page, now),
+                    WEB_PAGE_TLS => self.accept_web(web::WebListener::PageTls, now),
+                    WEB_METRICS => self.accept_web(web::WebListener::Metrics, now),
                     Token(t) if t >= FIRST_CONTROL => {
                         let key = t - FIRST_CONTROL;
                         if event.is_writable() {
@@ -340,6 +369,7 @@ impl Reactor {
                             self.read_control(key, now);
                         }
                     }
+                    Token(t) if t >= web::FIRST_HTTP => self.http_event(t - web::FIRST_HTTP, now),
                     Token(t) => {
                         let key = t - FIRST_CONN;
                         if event.is_writable() {
@@ -359,6 +389,7 @@ impl Reactor {
             self.drive_cluster(now);
             self.drive_store(now);
             self.fire_timers(now);
+            self.expire_http(now.at);
             self.drive_ready(now);
             self.settle(now);
             self.hand_to_store(now);
@@ -374,6 +405,10 @@ impl Reactor {
         if self.cluster_held.is_some() {
             // Held entries wait for readers to drain: look again soon even without an event.
             timer = Some(timer.map_or(CATCHUP_RECHECK, |t| t.min(CATCHUP_RECHECK)));
+        }
+        if let Some(web) = self.web.next_deadline() {
+            let web = web.saturating_duration_since(now);
+            timer = Some(timer.map_or(web, |t| t.min(web)));
         }
         let shutdown = self
             .shutdown_deadline

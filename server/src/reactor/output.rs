@@ -20,6 +20,7 @@ use super::{token_of, Shell};
 use crate::chat::{Audience, ConnId, ConsoleId, CoreTimer, Outbox, Outgoing, Replay};
 use crate::config::{CLOSE_LINGER, QUEUE_RELEASE_DELAY};
 use crate::console::control::Written;
+use crate::metrics::DropReason;
 use crate::timers::{TimerKind, NO_CONN};
 
 /// Memory is given back to the system once queue storage of at least this much has been freed
@@ -31,6 +32,18 @@ const TRIM_LOW: usize = 1024 * 1024;
 
 impl Outbox for Shell {
     fn send(&mut self, to: ConnId, line: &Rc<Outgoing>) {
+        // A message fans out as consecutive sends of one `Outgoing`: count it at its first
+        // (its address and time tell it from the one before, even at a reused address).
+        let key = (Rc::as_ptr(line) as usize, line.wall);
+        if key != self.last_sent && line.wall.is_some() {
+            self.last_sent = key;
+            if [&b"MSG "[..], b"ACT ", b"PRIV "]
+                .iter()
+                .any(|tag| line.line().starts_with(tag))
+            {
+                self.metrics.relayed += 1;
+            }
+        }
         self.push(to, line);
     }
 
@@ -139,9 +152,11 @@ impl Shell {
                 id.serial,
                 conn.out.bytes()
             );
+            self.metrics.dropped(DropReason::QueueFull);
             self.doom(id, LeaveReason::Dropped);
             return;
         }
+        self.metrics.deliveries += 1;
         conn.out.push(Rc::clone(line));
         self.queued += cost;
         if !conn.dirty {
@@ -181,7 +196,9 @@ impl Shell {
             let after = conn.out.cost();
             self.queued = (self.queued + after.saturating_sub(before))
                 .saturating_sub(before.saturating_sub(after));
-            let moved = conn.out.written() != written_before;
+            let written = conn.out.written() - written_before;
+            self.metrics.bytes_out += written;
+            let moved = written != 0;
             let mut interest = None;
             match result {
                 Ok(true) => {
@@ -261,6 +278,7 @@ impl Shell {
                 "#{}'s output has not moved for {stall:?}: dropping",
                 id.serial
             );
+            self.metrics.dropped(DropReason::Stalled);
             self.doom(id, LeaveReason::Dropped);
         } else {
             conn.stall_armed = true;

@@ -46,6 +46,7 @@ impl Reactor {
         if let Some(mut listener) = self.tls_listener.take() {
             let _ = self.poll.registry().deregister(&mut listener);
         }
+        self.close_web_listeners();
         self.core.shutdown(&mut self.shell);
         // A script's console (`ctl quit now`) still learns how its commands went.
         let quiet: Vec<usize> = self

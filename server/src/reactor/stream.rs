@@ -1,6 +1,6 @@
 //! A connection's byte stream: what the reactor reads from and writes to.
 //!
-//! Plain TCP or TLS ([`super::tls`]). The reactor, the queues and the core never look inside:
+//! Plain TCP, TLS ([`super::tls`]) or WebSocket frames over either ([`super::websocket`]). The reactor, the queues and the core never look inside:
 //! they read, write, flush what the stream itself still holds, shut the write half and
 //! (de)register, the same for every kind.
 
@@ -12,6 +12,7 @@ use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 
 use super::tls::TlsStream;
+use super::websocket::WsStream;
 
 /// One connection's stream.
 #[derive(Debug)]
@@ -20,6 +21,8 @@ pub enum Stream {
     Tcp(TcpStream),
     /// TLS over TCP (boxed: the engine is large, and most connections may be plain).
     Tls(Box<TlsStream>),
+    /// WebSocket frames over plain TCP or TLS (boxed: its decoder and the inner stream).
+    Ws(Box<WsStream>),
 }
 
 impl Stream {
@@ -28,6 +31,7 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.shutdown(Shutdown::Write),
             Stream::Tls(s) => s.shutdown_write(),
+            Stream::Ws(s) => s.shutdown_write(),
         }
     }
 
@@ -37,6 +41,7 @@ impl Stream {
         match self {
             Stream::Tcp(_) => Ok(true),
             Stream::Tls(s) => s.flush_pending(),
+            Stream::Ws(s) => s.flush_pending(),
         }
     }
 
@@ -46,6 +51,7 @@ impl Stream {
         match self {
             Stream::Tcp(_) => false,
             Stream::Tls(s) => s.wants_write(),
+            Stream::Ws(s) => s.wants_write(),
         }
     }
 
@@ -55,6 +61,9 @@ impl Stream {
         match self {
             Stream::Tcp(_) => false,
             Stream::Tls(s) => s.counted(),
+            // Its TLS handshake (HTTPS) finished before the upgrade, bounded by the web
+            // listener's own limits, and was never counted here.
+            Stream::Ws(_) => false,
         }
     }
 
@@ -63,6 +72,7 @@ impl Stream {
         match self {
             Stream::Tcp(_) => false,
             Stream::Tls(s) => s.handshake_just_finished(),
+            Stream::Ws(_) => false,
         }
     }
 
@@ -72,6 +82,7 @@ impl Stream {
         match self {
             Stream::Tcp(_) => false,
             Stream::Tls(s) => s.input_pending(),
+            Stream::Ws(s) => s.input_pending(),
         }
     }
 }
@@ -81,6 +92,7 @@ impl Read for Stream {
         match self {
             Stream::Tcp(s) => s.read(buf),
             Stream::Tls(s) => s.read(buf),
+            Stream::Ws(s) => s.read(buf),
         }
     }
 }
@@ -90,6 +102,7 @@ impl Write for Stream {
         match self {
             Stream::Tcp(s) => s.write(buf),
             Stream::Tls(s) => s.write(buf),
+            Stream::Ws(s) => s.write(buf),
         }
     }
 
@@ -97,6 +110,7 @@ impl Write for Stream {
         match self {
             Stream::Tcp(s) => s.flush(),
             Stream::Tls(s) => s.flush(),
+            Stream::Ws(s) => s.flush(),
         }
     }
 }
@@ -111,6 +125,7 @@ impl Source for Stream {
         match self {
             Stream::Tcp(s) => s.register(registry, token, interests),
             Stream::Tls(s) => s.register(registry, token, interests),
+            Stream::Ws(s) => s.register(registry, token, interests),
         }
     }
 
@@ -123,6 +138,7 @@ impl Source for Stream {
         match self {
             Stream::Tcp(s) => s.reregister(registry, token, interests),
             Stream::Tls(s) => s.reregister(registry, token, interests),
+            Stream::Ws(s) => s.reregister(registry, token, interests),
         }
     }
 
@@ -130,6 +146,7 @@ impl Source for Stream {
         match self {
             Stream::Tcp(s) => s.deregister(registry),
             Stream::Tls(s) => s.deregister(registry),
+            Stream::Ws(s) => s.deregister(registry),
         }
     }
 }
