@@ -27,6 +27,7 @@
 //! - [`pipe`]: a child's output (console, client screen) as lines awaited with a deadline.
 //! - [`pki`]: certificates made at test time: a private authority, server certificates it
 //!   signs, self-signed and expired ones, and a rustls client configuration trusting it.
+//! - [`redis`]: a `redis-server` of a test's own, for the cluster's tests.
 //! - [`misc`]: a lock between heavy and light tests, a seeded random generator, a failure
 //!   collector for many threads, filler text.
 // Test helpers fail the test by panicking: an unwrap here is an assertion.
@@ -40,6 +41,7 @@ pub mod misc;
 pub mod pipe;
 pub mod pki;
 pub mod proc;
+pub mod redis;
 pub mod room;
 pub mod server;
 

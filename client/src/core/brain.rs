@@ -41,8 +41,11 @@ use crate::config_file::FileConfig;
 use crate::exit::{ExitCode, Outcome};
 use crate::net::Incoming;
 
-/// How long to wait for `BYE` after sending `/leave` before ending anyway.
-pub const LEAVE_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long to wait for `BYE` after sending `/leave` before ending anyway; in version 3 also
+/// how long `/leave` waits for the `ECHO` of lines already said (so it cannot overtake them).
+/// A version 3 session closed before its `/leave` was read is not gone but dropped, kept in
+/// the room for the resume window, so this is not short.
+pub const LEAVE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The longest wait between two reconnection attempts.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -246,6 +249,10 @@ pub struct Brain {
     pub attempt: u32,
     /// `/leave` was sent: end when the server confirms, or at this deadline.
     leaving: Option<Instant>,
+    /// The user left while own lines still awaited their `ECHO` (version 3): `/leave` goes when
+    /// they are all in the room, or at this deadline, so nothing said is overtaken by the
+    /// leave.
+    leave_after_echoes: Option<Instant>,
     /// The protocol version of the current connection.
     version: Version,
     /// Session tokens by lowercase name.
@@ -257,7 +264,7 @@ pub struct Brain {
     skip_name_query: bool,
     /// The id of the newest message received (version 3), for the next `RESUME`.
     last_id: Option<String>,
-    /// Ids already shown, and which were the user's own.
+    /// Ids already shown (or given to own lines).
     ids: SeenIds,
     /// Own lines sent in version 3 awaiting their `ECHO`, oldest first: entry ids.
     awaiting_echo: VecDeque<u64>,
@@ -368,6 +375,7 @@ impl Brain {
             last_live: None,
             attempt: 0,
             leaving: None,
+            leave_after_echoes: None,
             version: Version::Unasked,
             tokens,
             resuming: false,
@@ -425,13 +433,13 @@ impl Brain {
 
     /// Whether `/leave` was sent and the answer is awaited.
     pub fn is_leaving(&self) -> bool {
-        self.leaving.is_some()
+        self.leaving.is_some() || self.leave_after_echoes.is_some()
     }
 
     /// Whether the user's next line is wanted: a name while naming, a chat line in the room.
     pub fn wants_input(&self) -> bool {
         self.outcome.is_none()
-            && self.leaving.is_none()
+            && !self.is_leaving()
             && matches!(self.link, Link::Naming | Link::Member)
     }
 
@@ -622,7 +630,7 @@ impl Brain {
     }
 
     fn closed(&mut self, now: &Now, why: Option<String>) {
-        if self.leaving.is_some() {
+        if self.is_leaving() {
             self.outcome = Some(Outcome::success());
             return;
         }
@@ -724,6 +732,9 @@ impl Brain {
             if now.instant >= at {
                 self.reconnect(now);
             }
+        }
+        if self.leave_after_echoes.is_some_and(|at| now.instant >= at) {
+            self.send_leave(now);
         }
         if let Some(deadline) = self.leaving {
             if now.instant >= deadline {
@@ -1062,8 +1073,9 @@ impl Brain {
                 if let Some(entry) = self.awaiting_echo.pop_front() {
                     self.store.set_msg_id(entry, id);
                 }
-                self.ids.insert(id, true);
+                self.ids.insert(id);
                 self.last_id = Some(id.to_owned());
+                self.echoes_settled(now);
             }
             (V3Msg::Gap { text }, Version::V3) => {
                 self.problem(
@@ -1104,11 +1116,11 @@ impl Brain {
                     if let Some(own) = self.awaiting_echo.remove(at) {
                         self.store.set_msg_id(own, id);
                     }
-                    self.ids.insert(id, true);
+                    self.ids.insert(id);
                     return;
                 }
             }
-            self.ids.insert(id, false);
+            self.ids.insert(id);
             entry.msg_id = Some(id.to_owned());
         }
         if from_me {
@@ -1223,6 +1235,7 @@ impl Brain {
                 // The room could not keep the oldest own line awaiting its ECHO (a full or
                 // failing disk): it reached nobody, and says so against it.
                 if let Some(id) = self.awaiting_echo.pop_front() {
+                    self.echoes_settled(now);
                     if self.store.fail(id, text) {
                         self.log_failed(id, text);
                         self.effects.push(Effect::Updated(id));
@@ -1235,6 +1248,7 @@ impl Brain {
                 if let Some(id) = self.unanswered_private() {
                     // It gets no ECHO either.
                     self.awaiting_echo.retain(|&e| e != id);
+                    self.echoes_settled(now);
                     if self.store.fail(id, text) {
                         self.log_failed(id, text);
                         self.effects.push(Effect::Updated(id));
@@ -1352,9 +1366,13 @@ impl Brain {
     fn leave(&mut self, now: &Now) {
         match &self.link {
             Link::Member => {
-                if self.leaving.is_none() {
-                    self.send("/leave");
-                    self.leaving = Some(now.instant + LEAVE_TIMEOUT);
+                if self.is_leaving() {
+                    return;
+                }
+                if self.version == Version::V3 && !self.awaiting_echo.is_empty() {
+                    self.leave_after_echoes = Some(now.instant + LEAVE_TIMEOUT);
+                } else {
+                    self.send_leave(now);
                 }
             }
             Link::Retrying { code, why, .. } | Link::Ended { code, why } => {
@@ -1384,6 +1402,22 @@ impl Brain {
                 self.settings.addr
             ),
         );
+    }
+
+    /// Sends `/leave` and waits, at most [`LEAVE_TIMEOUT`], for the server's `BYE`.
+    fn send_leave(&mut self, now: &Now) {
+        self.leave_after_echoes = None;
+        if self.leaving.is_none() {
+            self.send("/leave");
+            self.leaving = Some(now.instant + LEAVE_TIMEOUT);
+        }
+    }
+
+    /// Own lines stopped awaiting their ECHO: a leave that waited for them goes now.
+    fn echoes_settled(&mut self, now: &Now) {
+        if self.awaiting_echo.is_empty() && self.leave_after_echoes.is_some() {
+            self.send_leave(now);
+        }
     }
 
     /// The user entered `text`.
@@ -2084,6 +2118,43 @@ mod tests {
             line(&mut b, l, &n);
         }
         assert!(matches!(b.link, Link::Retrying { .. }));
+    }
+
+    #[test]
+    fn leaving_waits_for_the_echo_of_every_line_said_so_the_leave_overtakes_nothing() {
+        let (mut b, n) = connected(settings(false, Vec::new()));
+        for l in ["NAME? name?", "HELLO 3", "WELCOME bob 1"] {
+            line(&mut b, l, &n);
+        }
+        for text in ["one", "two"] {
+            let enter = Msg::Enter {
+                text: text.into(),
+                confirmed: true,
+            };
+            b.update(enter, &n);
+        }
+        assert!(sends(&b.update(Msg::InputEnded, &n)).is_empty());
+        assert!(b.is_leaving() && !b.wants_input());
+        assert!(sends(&line(&mut b, "ECHO e1-1", &n)).is_empty());
+        assert_eq!(sends(&line(&mut b, "ECHO e1-2", &n)), ["/leave"]);
+        line(&mut b, "BYE goodbye", &n);
+        assert_eq!(b.outcome, Some(Outcome::success()));
+        // An ECHO that never comes delays the leave by LEAVE_TIMEOUT at most.
+        let (mut b, n) = connected(settings(false, Vec::new()));
+        for l in ["NAME? name?", "HELLO 3", "WELCOME bob 1"] {
+            line(&mut b, l, &n);
+        }
+        let enter = Msg::Enter {
+            text: "lost".into(),
+            confirmed: true,
+        };
+        b.update(enter, &n);
+        b.update(Msg::Leave, &n);
+        let later = Now {
+            instant: n.instant + LEAVE_TIMEOUT,
+            ..n.clone()
+        };
+        assert_eq!(sends(&b.update(Msg::Tick, &later)), ["/leave"]);
     }
 
     #[test]

@@ -4,14 +4,14 @@
 //! resume shows every missed message once. Plain data with no socket, file or clock; the file
 //! of tokens is `net/tokens.rs`.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 /// How long to wait for the answer to `HELLO 3` before taking the server for a version 2 one
 /// (a netcat-like server that answers nothing) and going on with the name.
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Message ids remembered (shown, and which of them were the user's own), at most: a resume
+/// Message ids remembered (shown, or given to own lines by `ECHO`), at most: a resume
 /// never shows a message twice within the last this many.
 pub const MAX_IDS: usize = 10_000;
 
@@ -51,33 +51,50 @@ pub struct SessionToken {
     pub last_id: Option<String>,
 }
 
-/// Message ids seen, bounded by [`MAX_IDS`] (the oldest forgotten first), each with whether it
-/// was the user's own.
+/// Message ids already shown (or given to the user's own lines by `ECHO`), bounded by
+/// [`MAX_IDS`]: the oldest are forgotten first.
 #[derive(Debug, Default)]
 pub struct SeenIds {
-    own: HashMap<String, bool>,
+    seen: HashSet<String>,
     order: VecDeque<String>,
 }
 
 impl SeenIds {
-    /// Remembers `id` (and whether it was the user's own), forgetting the oldest past
-    /// [`MAX_IDS`].
-    pub fn insert(&mut self, id: &str, own: bool) {
-        if let Some(was) = self.own.get_mut(id) {
-            *was |= own;
+    /// Remembers `id`, forgetting the oldest past [`MAX_IDS`].
+    pub fn insert(&mut self, id: &str) {
+        if self.seen.contains(id) {
             return;
         }
         if self.order.len() >= MAX_IDS {
             if let Some(old) = self.order.pop_front() {
-                self.own.remove(&old);
+                self.seen.remove(&old);
             }
         }
         self.order.push_back(id.to_owned());
-        self.own.insert(id.to_owned(), own);
+        self.seen.insert(id.to_owned());
     }
 
     /// Whether `id` was seen.
     pub fn contains(&self, id: &str) -> bool {
-        self.own.contains_key(id)
+        self.seen.contains(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seen_ids_are_bounded_and_forget_the_oldest_first() {
+        let mut ids = SeenIds::default();
+        for i in 0..MAX_IDS + 3 {
+            ids.insert(&format!("e-{i}"));
+        }
+        ids.insert("e-5");
+        assert!(!ids.contains("e-0") && !ids.contains("e-2"));
+        assert!(ids.contains("e-3") && ids.contains("e-5"));
+        assert!(ids.contains(&format!("e-{}", MAX_IDS + 2)));
+        assert_eq!(ids.order.len(), MAX_IDS);
+        assert_eq!(ids.seen.len(), MAX_IDS);
     }
 }

@@ -225,14 +225,20 @@ pub struct Client {
     stdin: Option<ChildStdin>,
     pub stdout: Lines,
     pub stderr: Lines,
+    /// The client's configuration directory (`CHAT_CONFIG_DIR`) unless `envs` named one, so a
+    /// test never writes the user's `known_servers` or session tokens.
+    _config: tempfile::TempDir,
 }
 
 impl Client {
-    /// Starts `chat-client ARGS`, with `NO_COLOR` removed unless `envs` sets it.
+    /// Starts `chat-client ARGS`, with `NO_COLOR` removed unless `envs` sets it, and a
+    /// configuration directory of its own unless `envs` sets `CHAT_CONFIG_DIR`.
     pub fn start(args: &[&str], envs: &[(&str, &str)]) -> Self {
+        let config = tempfile::tempdir().unwrap();
         let mut cmd = Command::new(client_bin());
         cmd.args(args)
             .env_remove("NO_COLOR")
+            .env("CHAT_CONFIG_DIR", config.path())
             .envs(envs.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -246,6 +252,7 @@ impl Client {
             stdin,
             stdout,
             stderr,
+            _config: config,
         }
     }
 

@@ -32,6 +32,9 @@ pub struct Screen {
     shared: Arc<Mutex<Shared>>,
     /// One message per chunk the client wrote.
     changed: Receiver<()>,
+    /// The client's configuration directory (`CHAT_CONFIG_DIR`) unless `envs` named one, so a
+    /// test never writes the user's `known_servers` or session tokens.
+    _config: tempfile::TempDir,
 }
 
 impl Screen {
@@ -51,6 +54,8 @@ impl Screen {
         cmd.env("TERM", "xterm-256color");
         cmd.env("TZ", "UTC");
         cmd.env_remove("NO_COLOR");
+        let config = tempfile::tempdir().unwrap();
+        cmd.env("CHAT_CONFIG_DIR", config.path());
         for (k, v) in envs {
             cmd.env(k, v);
         }
@@ -93,6 +98,7 @@ impl Screen {
             writer,
             shared,
             changed,
+            _config: config,
         }
     }
 

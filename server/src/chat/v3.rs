@@ -135,7 +135,7 @@ pub struct Restored {
     /// Remembered members.
     pub members: Vec<MemberRecord>,
     /// Banned addresses.
-    pub bans: Vec<std::net::IpAddr>,
+    pub bans: Vec<super::bans::IpNet>,
     /// The last room messages, oldest first (for `--history`).
     pub recent: Vec<Entry>,
 }
@@ -160,8 +160,15 @@ impl Core {
         self.v3.ids = IdGen::new(r.epoch, r.next_seq);
         self.v3.durable = true;
         self.v3.remembered = Remembered::new(r.members, self.config.remember);
-        for ip in r.bans {
-            self.admission.ban(ip);
+        for net in r.bans {
+            // The store keeps the range and when it was made; no reason or end yet.
+            let _ = self.admission.bans_mut().add(super::bans::Ban {
+                net,
+                reason: None,
+                by: "an earlier run".to_owned(),
+                since: SystemTime::UNIX_EPOCH,
+                until: None,
+            });
         }
         for e in r.recent {
             let line = format!("{}\n", e.line);
@@ -801,11 +808,11 @@ impl Core {
     }
 
     /// The ban list changed: the store is told.
-    pub(super) fn store_ban(&mut self, ip: std::net::IpAddr, banned: bool, now: Now) {
+    pub(super) fn store_ban(&mut self, net: super::bans::IpNet, banned: bool, now: Now) {
         let w = if banned {
-            Write::Ban(ip.to_string(), wall_ms(now.wall))
+            Write::Ban(net.to_string(), wall_ms(now.wall))
         } else {
-            Write::Unban(ip.to_string())
+            Write::Unban(net.to_string())
         };
         self.v3.write(w);
     }

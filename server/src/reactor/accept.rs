@@ -138,6 +138,9 @@ impl Reactor {
         *self.per_ip.entry(ip).or_insert(0) += 1;
         log::debug!("{addr} connected as #{}", id.serial);
         self.core.connected(id, addr, now, &mut self.shell);
+        if tls {
+            self.core.set_transport(id, crate::chat::Transport::Tls);
+        }
     }
 }
 

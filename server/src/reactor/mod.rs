@@ -108,6 +108,8 @@ pub struct Shell {
     cut_controls: Vec<usize>,
     /// The console whose command the core is running (a quiet console hears only those).
     running: Option<crate::chat::ConsoleId>,
+    /// Standard input's console typed `exit` (acted on once the core call returns).
+    stdin_exit: bool,
     /// Where several queued lines are gathered for one `write` (reused, never shrunk).
     gather: Vec<u8>,
     /// Connections whose output queue grew this round (each at most once: `Conn::dirty`).
@@ -260,6 +262,7 @@ impl Reactor {
                 controls: Slab::new(),
                 cut_controls: Vec::new(),
                 running: None,
+                stdin_exit: false,
                 gather: Vec::with_capacity(GATHER_BYTES),
                 dirty: Vec::new(),
                 doomed: Vec::new(),

@@ -99,6 +99,14 @@ impl Outbox for Shell {
         self.quit_requested = true;
     }
 
+    fn close_console(&mut self, id: ConsoleId) {
+        if id == ConsoleId(0) {
+            self.stdin_exit = true;
+        } else {
+            self.finish_control(id.0 - 1);
+        }
+    }
+
     fn cluster(&mut self, msg: crate::cluster::event::ToBridge) {
         if let Some(link) = self.cluster.as_mut() {
             link.send(msg);
