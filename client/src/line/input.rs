@@ -3,8 +3,9 @@
 
 use std::io::{self, BufRead};
 
-/// Longest line read from a plain standard input; the rest of a longer line is dropped. Far
-/// above the server's limit, which answers over-long lines with `ERROR line-too-long`.
+/// Longest line read from a plain standard input; a longer line is refused whole (never cut:
+/// issue 25), and said. Far above the server's limit: lines up to it are split into messages
+/// that fit.
 const MAX_INPUT_LINE: u64 = 64 * 1024;
 
 /// What one read from the keyboard gave.
@@ -14,6 +15,8 @@ pub enum Input {
     Line(String),
     /// End of input: Ctrl-D, or standard input closed.
     End,
+    /// A line longer than [`MAX_INPUT_LINE`], skipped whole: at least this many bytes.
+    TooLong(u64),
 }
 
 /// Prompts on standard error (only when it is a terminal), then reads one plain line.
@@ -28,7 +31,7 @@ pub fn read_line(prompt: &str, prompts: bool) -> io::Result<Input> {
     read_plain_line(&mut io::stdin().lock())
 }
 
-/// Reads one line of at most 64 KiB (the rest of a longer one is skipped),
+/// Reads one line of at most 64 KiB (a longer one is skipped whole and reported),
 /// without its LF or CRLF. Invalid UTF-8 becomes U+FFFD rather than an error, so one bad line in
 /// a script does not end the session.
 pub fn read_plain_line<R: BufRead>(input: &mut R) -> io::Result<Input> {
@@ -40,15 +43,18 @@ pub fn read_plain_line<R: BufRead>(input: &mut R) -> io::Result<Input> {
     if buf.last() == Some(&b'\n') {
         buf.pop();
     } else if n as u64 == MAX_INPUT_LINE {
-        // Skip the rest of the over-long line.
+        // Skip the rest of the over-long line: none of it is sent, and the user is told.
+        let mut total = n as u64;
         let mut sink = Vec::new();
         loop {
             sink.clear();
             let m = io::Read::take(&mut *input, MAX_INPUT_LINE).read_until(b'\n', &mut sink)?;
+            total += m as u64;
             if m == 0 || sink.last() == Some(&b'\n') {
                 break;
             }
         }
+        return Ok(Input::TooLong(total));
     }
     if buf.last() == Some(&b'\r') {
         buf.pop();
@@ -80,14 +86,14 @@ mod tests {
     }
 
     #[test]
-    fn over_long_plain_lines_are_cut_and_the_rest_skipped() {
+    fn over_long_plain_lines_are_refused_whole_and_reported() {
         let mut data = vec![b'x'; MAX_INPUT_LINE as usize * 3];
         data.extend_from_slice(b"\nnext\n");
         let mut input: &[u8] = &data;
-        match read_plain_line(&mut input).unwrap() {
-            Input::Line(l) => assert_eq!(l.len(), MAX_INPUT_LINE as usize),
-            other => panic!("{other:?}"),
-        }
+        assert_eq!(
+            read_plain_line(&mut input).unwrap(),
+            Input::TooLong(MAX_INPUT_LINE * 3 + 1)
+        );
         assert_eq!(
             read_plain_line(&mut input).unwrap(),
             Input::Line("next".into())

@@ -55,7 +55,7 @@ fn spawn_input(tx: SyncSender<Wake>) -> io::Result<Sender<(&'static str, bool)>>
     thread::Builder::new().name("input".into()).spawn(move || {
         for (prompt, prompts) in asked {
             let read = read_line(prompt, prompts);
-            let last = !matches!(read, Ok(Input::Line(_)));
+            let last = !matches!(read, Ok(Input::Line(_) | Input::TooLong(_)));
             if tx.send(Wake::Input(read)).is_err() || last {
                 return;
             }
@@ -175,6 +175,17 @@ pub fn run(config: &Config) -> Outcome {
                     Ok(Input::End) => {
                         input_over = true;
                         Some(Msg::InputEnded)
+                    }
+                    Ok(Input::TooLong(bytes)) => {
+                        // Refused whole and said, never cut (issue 25).
+                        brain.problem(
+                            &now,
+                            &format!(
+                                "a line of {bytes} bytes was not sent: lines longer than 64 KiB \
+                                 are refused whole"
+                            ),
+                        );
+                        None
                     }
                     Err(e) if brain.link == Link::Naming => {
                         return Outcome::fail(

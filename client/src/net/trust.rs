@@ -80,6 +80,8 @@ fn ask(question: &str, fingerprint: &str) -> bool {
         }
         let answer = match read_plain_line(&mut io::stdin().lock()) {
             Ok(Input::Line(line)) => line,
+            // An answer over 64 KiB is no answer: asked again.
+            Ok(Input::TooLong(_)) => String::new(),
             Ok(Input::End) | Err(_) => return false,
         };
         match answer_of(&answer, fingerprint) {

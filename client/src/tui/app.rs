@@ -39,7 +39,7 @@ const KEYS_HELP: &str = "keys: Enter sends; Ctrl-C clears the line, or leaves on
 const MARKER: &str = "──── new since you scrolled up ────";
 
 /// The name column is at least this wide where the pane allows (a quarter of it).
-const COMFORTABLE_COLUMN: usize = 12;
+const COMFORTABLE_COLUMN: usize = 7;
 
 /// Senders remembered for the name column at most (then forgotten and learnt again).
 const MAX_AUTHORS: usize = 10_000;
@@ -1415,7 +1415,7 @@ mod tests {
             .collect::<Vec<_>>();
         let row = rows.iter().find(|r| r.contains("after")).unwrap();
         // Only short names present: the column is back to its comfortable width.
-        assert!(row.starts_with("12:00        alice │ after"), "{row:?}");
+        assert!(row.starts_with("12:00   alice │ after"), "{row:?}");
     }
 
     fn sent(a: &mut App) -> Vec<String> {
