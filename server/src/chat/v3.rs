@@ -38,6 +38,9 @@ pub(super) enum HeldMsg {
         speaker: Rc<str>,
         line: Rc<Outgoing>,
     },
+    /// A line for one connection that must not go out before the round's writes are on disk
+    /// (a resumed member's new `TOKEN`, then its `GAP`).
+    Direct { to: ConnId, line: Rc<Outgoing> },
     /// `PRIV` from `from` to `to` (a live connection, or none: detached, kept for its resume).
     Priv {
         from: ConnId,
@@ -222,7 +225,11 @@ impl Core {
     }
 
     fn refuse_held(&mut self, m: HeldMsg, _now: Now, out: &mut impl Outbox) {
-        let (HeldMsg::Room { from, .. } | HeldMsg::Priv { from, .. }) = m;
+        let (HeldMsg::Room { from, .. } | HeldMsg::Priv { from, .. }) = m else {
+            // A direct line (a token) whose record is not on disk: the session goes on without
+            // it; its client falls back to an ordinary join next time.
+            return;
+        };
         self.send_error(
             from,
             ErrorCode::Unavailable,
@@ -323,6 +330,10 @@ impl Core {
     /// cluster, and `ECHO` to a version 3 sender.
     fn deliver_held(&mut self, m: HeldMsg, now: Now, out: &mut impl Outbox) {
         let (from, line) = match m {
+            HeldMsg::Direct { to, line } => {
+                out.send(to, &line);
+                return;
+            }
             HeldMsg::Room {
                 from,
                 speaker,
@@ -479,6 +490,8 @@ impl Core {
             },
             out,
         );
+        // Live room lines wait until the replay has ended (they are in it).
+        self.v3.replaying.insert(id);
         self.issue_token(id, &name, &record.approved_by, now, out);
         if stayed {
             out.console(Audience::All, format_args!("resumed {name}"));
@@ -510,7 +523,7 @@ impl Core {
                         text:
                             "the messages after your last one are not kept here; some were missed",
                     });
-                    out.send(id, &gap);
+                    self.send_when_durable(id, gap, out);
                     None
                 }
             },
@@ -555,7 +568,23 @@ impl Core {
         let line = self.format_v3(&V3Msg::Token {
             secret: token.expose(),
         });
-        out.send(id, &line);
+        self.send_when_durable(id, line, out);
+    }
+
+    /// Sends `line` to `id` once this round's writes are on disk (at once without a store). A
+    /// version 3 admission sends its `TOKEN` at once instead (it must precede the history,
+    /// which goes out at once): a crash in the instant before its record lands voids it.
+    fn send_when_durable(&mut self, id: ConnId, line: Rc<Outgoing>, out: &mut impl Outbox) {
+        if self.v3.durable && self.v3.replaying.contains(&id) {
+            self.v3.held.hold(HeldMsg::Direct { to: id, line });
+        } else {
+            out.send(id, &line);
+        }
+    }
+
+    /// How many relayed messages wait for the store.
+    pub fn store_backlog(&self) -> usize {
+        self.v3.held.len()
     }
 
     /// The replay reads the shell should issue now.

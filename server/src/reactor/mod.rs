@@ -66,10 +66,9 @@ const CONTROL_LISTENER: Token = Token(5);
 const FIRST_CONN: usize = 6;
 /// Control console tokens are their slab keys shifted this far, past any connection's token.
 const FIRST_CONTROL: usize = usize::MAX / 2;
-/// The cluster bridge's waker: just below the control consoles, past any connection's token.
-const CLUSTER: Token = Token(FIRST_CONTROL - 1);
-/// The store's waker: just below the cluster's.
-const STORE: Token = Token(FIRST_CONTROL - 2);
+/// The loop's waker (mio allows one per poll), shared by the threads beside the loop: the
+/// cluster bridge and the store. Just below the control consoles, past any connection's token.
+const WAKER: Token = Token(FIRST_CONTROL - 1);
 
 const EVENTS_CAPACITY: usize = 1024;
 
@@ -131,6 +130,8 @@ pub struct Shell {
 /// The whole server.
 pub struct Reactor {
     poll: Poll,
+    /// The loop's one waker, once a thread beside the loop needs it (cluster, store).
+    waker: Option<std::sync::Arc<mio::Waker>>,
     /// `None` with `--listen off` or once shutdown has begun (no new connections).
     listener: Option<TcpListener>,
     /// Other servers' entries being handed to the core a slice at a time (`reactor/cluster.rs`).
@@ -230,14 +231,17 @@ impl Reactor {
             }
             None => None,
         };
+        let mut waker_slot = None;
         let cluster = match &config.cluster {
             Some(c) => {
-                let waker = mio::Waker::new(poll.registry(), CLUSTER)?;
+                let waker = std::sync::Arc::new(mio::Waker::new(poll.registry(), WAKER)?);
+                waker_slot = Some(std::sync::Arc::clone(&waker));
                 Some(crate::cluster::Link::start(c.clone(), waker)?)
             }
             None => None,
         };
         Ok(Reactor {
+            waker: waker_slot,
             listener,
             tls_listener,
             tls,
@@ -309,8 +313,11 @@ impl Reactor {
                     SIGNALS => self.read_signals(now),
                     CONSOLE_OUT => self.shell.console_out.flush(&self.shell.registry),
                     CONTROL_LISTENER => self.accept_controls(now),
-                    CLUSTER => self.shell.cluster_busy = true,
-                    STORE => {
+                    WAKER => {
+                        // Either thread may have woken the loop: both inboxes are looked at.
+                        if self.shell.cluster.is_some() {
+                            self.shell.cluster_busy = true;
+                        }
                         if let Some(s) = self.shell.store.as_mut() {
                             s.busy = true;
                         }

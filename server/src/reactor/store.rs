@@ -9,8 +9,9 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use super::{Reactor, STORE};
+use super::{Reactor, WAKER};
 use crate::chat::{ConnId, Now, Restored, REPLAY_PAGE};
+use crate::config::MAX_HELD_MESSAGES;
 use crate::store::{Answer, Opened, Store, PRUNE_INTERVAL};
 
 /// Answers from the disk thread handled in one round before sockets get their turn.
@@ -27,6 +28,9 @@ pub struct Attached {
     /// Replays whose next page waits for the member's queue to drain: member -> read after.
     waiting: HashMap<ConnId, Option<u64>>,
     last_prune: Instant,
+    /// Connections whose input waits until the store's backlog drains (see
+    /// [`MAX_HELD_MESSAGES`]).
+    parked: Vec<ConnId>,
 }
 
 fn wall_ms() -> u64 {
@@ -48,7 +52,14 @@ impl Reactor {
             bans,
             recent: loaded.recent,
         });
-        let waker = mio::Waker::new(self.poll.registry(), STORE)?;
+        let waker = match &self.waker {
+            Some(w) => std::sync::Arc::clone(w),
+            None => {
+                let w = std::sync::Arc::new(mio::Waker::new(self.poll.registry(), WAKER)?);
+                self.waker = Some(std::sync::Arc::clone(&w));
+                w
+            }
+        };
         let store = opened.start(waker)?;
         self.shell.store = Some(Attached {
             store,
@@ -56,6 +67,7 @@ impl Reactor {
             reads: HashMap::new(),
             waiting: HashMap::new(),
             last_prune: Instant::now(),
+            parked: Vec::new(),
         });
         Ok(())
     }
@@ -74,8 +86,14 @@ impl Reactor {
                 return;
             };
             match answer {
-                Answer::Durable { batch } => self.core.store_durable(batch, now, &mut self.shell),
-                Answer::Failed { batch } => self.core.store_failed(batch, now, &mut self.shell),
+                Answer::Durable { batch } => {
+                    self.core.store_durable(batch, now, &mut self.shell);
+                    self.unpark();
+                }
+                Answer::Failed { batch } => {
+                    self.core.store_failed(batch, now, &mut self.shell);
+                    self.unpark();
+                }
                 Answer::Down { why } => self.core.store_down(&why, &mut self.shell),
                 Answer::Up => self.core.store_up(&mut self.shell),
                 Answer::Page {
@@ -103,6 +121,34 @@ impl Reactor {
         }
         if let Some(s) = self.shell.store.as_mut() {
             s.busy = true;
+        }
+    }
+
+    /// Whether the store's backlog is full: the caller parks `id`'s input (it is read again
+    /// once the backlog is below half).
+    pub(super) fn park_for_store(&mut self, id: ConnId) -> bool {
+        if self.core.store_backlog() < MAX_HELD_MESSAGES {
+            return false;
+        }
+        if let Some(s) = self.shell.store.as_mut() {
+            if !s.parked.contains(&id) {
+                s.parked.push(id);
+            }
+        }
+        true
+    }
+
+    /// Gives parked connections their input back once the backlog is below half.
+    fn unpark(&mut self) {
+        if self.core.store_backlog() >= MAX_HELD_MESSAGES / 2 {
+            return;
+        }
+        let parked = match self.shell.store.as_mut() {
+            Some(s) if !s.parked.is_empty() => std::mem::take(&mut s.parked),
+            _ => return,
+        };
+        for id in parked {
+            self.requeue(id);
         }
     }
 
