@@ -72,6 +72,9 @@ pub(super) struct V3 {
     ids: IdGen,
     /// A store is attached: messages wait for it before they are delivered.
     durable: bool,
+    /// A store is attached (on disk or in memory): writes and the log go to it, and resume
+    /// replays are read from it.
+    attached: bool,
     /// The store failed: messages are refused until it works again.
     down: bool,
     held: Held<HeldMsg>,
@@ -98,6 +101,7 @@ impl V3 {
         V3 {
             ids: IdGen::ephemeral(),
             durable: false,
+            attached: false,
             down: false,
             held: Held::default(),
             entries: Vec::new(),
@@ -114,7 +118,7 @@ impl V3 {
 
     /// Queues a record write for the store (dropped without one).
     pub fn write(&mut self, w: Write) {
-        if self.durable {
+        if self.attached {
             self.writes.push(w);
         }
     }
@@ -133,6 +137,9 @@ pub struct Restored {
     pub bans: Vec<std::net::IpAddr>,
     /// The last room messages, oldest first (for `--history`).
     pub recent: Vec<Entry>,
+    /// Whether messages wait until they are on disk before they are delivered (a store on
+    /// disk); in memory they are delivered at once and logged beside.
+    pub durable: bool,
 }
 
 fn wall_ms(t: SystemTime) -> u64 {
@@ -153,7 +160,8 @@ impl Core {
     /// back, and from now on messages wait for the store before they are delivered.
     pub fn restore(&mut self, r: Restored) {
         self.v3.ids = IdGen::new(r.epoch, r.next_seq);
-        self.v3.durable = true;
+        self.v3.attached = true;
+        self.v3.durable = r.durable;
         self.v3.remembered = Remembered::new(r.members, self.config.remember);
         for ip in r.bans {
             self.admission.ban(ip);
@@ -268,14 +276,13 @@ impl Core {
         if self.unavailable(from, out) {
             return;
         }
-        let (line, entry) = self.stamp(msg, "", now);
+        let line = self.stamp(msg, "", now);
         let held = HeldMsg::Room {
             from,
             speaker: Rc::clone(speaker),
             line,
         };
         if self.v3.durable {
-            self.v3.entries.push(entry);
             self.v3.held.hold(held);
         } else {
             self.deliver_held(held, now, out);
@@ -295,16 +302,17 @@ impl Core {
         if self.unavailable(from, out) {
             return;
         }
-        let (line, entry) = self.stamp(msg, to_name, now);
+        let line = self.stamp(msg, to_name, now);
         if self.v3.durable {
-            self.v3.entries.push(entry);
             self.v3.held.hold(HeldMsg::Priv { from, to, line });
         } else {
             self.deliver_held(HeldMsg::Priv { from, to, line }, now, out);
         }
     }
 
-    fn stamp(&mut self, msg: &ServerMsg<'_>, to: &str, now: Now) -> (Rc<Outgoing>, Entry) {
+    /// Gives `msg` its id and builds it once; logs it when a store is attached (no copy of the
+    /// line otherwise).
+    fn stamp(&mut self, msg: &ServerMsg<'_>, to: &str, now: Now) -> Rc<Outgoing> {
         let id = self.v3.ids.next_id();
         let id_text = id.to_string();
         let line = Outgoing::stamped(msg, now.wall, &id_text, &mut self.fmt);
@@ -314,6 +322,9 @@ impl Core {
             ServerMsg::Priv { from, .. } => (Kind::Priv, *from),
             _ => (Kind::Msg, ""),
         };
+        if !self.v3.attached {
+            return line;
+        }
         let text = String::from_utf8_lossy(line.line());
         let entry = Entry {
             seq: id.seq,
@@ -323,7 +334,8 @@ impl Core {
             to: to.to_owned(),
             line: text.trim_end_matches('\n').to_owned(),
         };
-        (line, entry)
+        self.v3.entries.push(entry);
+        line
     }
 
     /// Delivers a message that may be delivered: fan-out (or the one recipient), history, the
@@ -537,7 +549,7 @@ impl Core {
                 check_gap: after.is_some(),
             },
         );
-        if self.v3.durable {
+        if self.v3.attached {
             self.v3.reads.push((id, after));
         } else {
             self.finish_replay(id, out);

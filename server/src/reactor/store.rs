@@ -51,6 +51,7 @@ impl Reactor {
             members: loaded.members,
             bans,
             recent: loaded.recent,
+            durable: opened.on_disk(),
         });
         let waker = match &self.waker {
             Some(w) => std::sync::Arc::clone(w),
