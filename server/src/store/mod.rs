@@ -17,7 +17,8 @@
 //! committed is ever rewritten or dropped, except by pruning (`--retain`).
 //!
 //! `--data-dir none` runs the same code on redb's in-memory backend: nothing outlives the
-//! process, as in version 2.
+//! process, as in version 2, and the core delivers messages at once (there is no disk to wait
+//! for) while still logging them for resume replays.
 //!
 //! # Layout
 //! - `lock`: one server per directory (`flock`, the holder named).
