@@ -54,6 +54,8 @@ pub(super) enum HeldMsg {
 pub(super) struct Detached {
     pub name: Rc<str>,
     pub until: Instant,
+    /// Its last address: the name is held for it when the window ends (`--name-hold`).
+    pub ip: std::net::IpAddr,
 }
 
 /// A replay under way for a resumed member.
@@ -669,6 +671,7 @@ impl Core {
         &mut self,
         id: ConnId,
         name: &Rc<str>,
+        ip: std::net::IpAddr,
         reason: LeaveReason,
         now: Now,
         out: &mut impl Outbox,
@@ -697,6 +700,7 @@ impl Core {
             Detached {
                 name: Rc::clone(name),
                 until,
+                ip,
             },
         );
         out.arm(until, ConnId { key: 0, serial: 0 }, CoreTimer::Sweep);
@@ -724,6 +728,7 @@ impl Core {
                 continue;
             };
             let name = d.name;
+            self.admission.hold_name(&name, d.ip, now.at);
             self.publish(
                 || Event::Leave {
                     name: name.to_string(),
@@ -732,12 +737,13 @@ impl Core {
                 now,
                 out,
             );
-            self.broadcast(
+            self.announce_in_room(
                 &ServerMsg::Leave {
                     name: &name,
                     reason: LeaveReason::Quit,
                 },
-                None,
+                &name,
+                now,
                 out,
             );
             out.console(Audience::All, format_args!("left {name} (quit)"));
