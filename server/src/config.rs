@@ -126,7 +126,9 @@ pub use crate::cluster::{INBOX_CAPACITY, INBOX_PER_ROUND, LOG_MAXLEN, QUEUE_LIMI
 pub use crate::console::control::CONTROL_BACKLOG_MAX;
 pub use crate::console::io::CONSOLE_OUT_MAX;
 pub use crate::reactor::conn::GATHER_BYTES;
-pub use crate::reactor::tls::TLS_BUFFER;
+pub use crate::reactor::tls::{
+    HANDSHAKE_FOOTPRINT, MAX_HANDSHAKES_PER_IP, MAX_HANDSHAKE_INPUT, TLS_BUFFER,
+};
 
 /// Largest `--history`: each entry holds up to `--max-line` bytes.
 pub const MAX_HISTORY: usize = 100_000;
@@ -229,6 +231,8 @@ pub struct Config {
     pub send_buffer: usize,
     /// Where to open the remote consoles' Unix socket (`--control`), if anywhere.
     pub control: Option<std::path::PathBuf>,
+    /// The control socket's mode and group (`--control-mode`, `--control-group`).
+    pub control_access: crate::console::control::ControlAccess,
     /// The cluster this server shares its room with (`--cluster`), if any.
     pub cluster: Option<ClusterConfig>,
     /// Where the store lives (`--data-dir`; the library's default is in memory, the binary's
@@ -266,6 +270,7 @@ impl Default for Config {
             history: DEFAULT_HISTORY,
             send_buffer: DEFAULT_SEND_BUFFER,
             control: None,
+            control_access: crate::console::control::ControlAccess::default(),
             cluster: None,
             data_dir: crate::store::DataDir::Memory,
             retain: Duration::from_secs_f64(DEFAULT_RETAIN_DAYS * DAY_SECS),

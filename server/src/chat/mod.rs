@@ -33,6 +33,7 @@ pub mod history;
 mod joins;
 pub mod msgid;
 mod operator;
+pub use operator::CommandOutcome;
 pub mod outgoing;
 pub mod remembered;
 mod remote;
@@ -240,8 +241,20 @@ impl Core {
         self.send(to, &ServerMsg::Error { code, text }, out);
     }
 
-    /// Sends a built message to every member but `except`.
-    fn fan_out(&self, line: &Rc<Outgoing>, except: Option<ConnId>, out: &mut impl Outbox) {
+    /// Sends a built line to every member but `except`, in its place among the room's lines:
+    /// while room messages wait for the store, a line that needs no storing (`JOIN`, `LEAVE`,
+    /// `NICK`, `INFO`) waits behind them, so nobody sees a `LEAVE` before its speaker's last
+    /// message.
+    fn fan_out(&mut self, line: &Rc<Outgoing>, except: Option<ConnId>, out: &mut impl Outbox) {
+        if self.holds_room_lines() {
+            self.hold_line(Rc::clone(line), except, None);
+        } else {
+            self.fan_out_now(line, except, out);
+        }
+    }
+
+    /// [`Core::fan_out`] without waiting: for lines whose turn has come.
+    fn fan_out_now(&self, line: &Rc<Outgoing>, except: Option<ConnId>, out: &mut impl Outbox) {
         let replaying = !self.v3.replaying.is_empty();
         for &id in self.room.members() {
             if Some(id) != except && !(replaying && self.is_replaying(id)) {
@@ -265,9 +278,18 @@ impl Core {
         out: &mut impl Outbox,
     ) {
         let line = self.format_at(msg, now);
-        self.fan_out(&line, None, out);
+        if self.holds_room_lines() {
+            self.hold_line(line, None, Some(Rc::from(who)));
+            return;
+        }
+        self.fan_out_now(&line, None, out);
+        self.record_event_of(&line, who);
+    }
+
+    /// Keeps a `LEAVE` or `NICK` in the history when `who` has a line there.
+    fn record_event_of(&mut self, line: &Rc<Outgoing>, who: &str) {
         if self.history.has_spoken(who) {
-            self.history.record_event(&line);
+            self.history.record_event(line);
         }
     }
 

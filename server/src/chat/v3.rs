@@ -47,6 +47,14 @@ pub(super) enum HeldMsg {
         to: Option<ConnId>,
         line: Rc<Outgoing>,
     },
+    /// A room line that needs no storing (`JOIN`, `LEAVE`, `NICK`, `INFO`) waiting for its turn
+    /// behind held messages; `history_of`: the name whose `LEAVE`/`NICK` this is, for the
+    /// history (checked when it is delivered, after the messages before it).
+    Line {
+        line: Rc<Outgoing>,
+        except: Option<ConnId>,
+        history_of: Option<Rc<str>>,
+    },
 }
 
 /// A member within its resume window: no connection, still in the room.
@@ -234,11 +242,33 @@ impl Core {
         out.console(Audience::All, format_args!("store: writing again"));
     }
 
-    fn refuse_held(&mut self, m: HeldMsg, _now: Now, out: &mut impl Outbox) {
-        let (HeldMsg::Room { from, .. } | HeldMsg::Priv { from, .. }) = m else {
+    /// Whether room messages wait for the store, so other room lines must wait behind them.
+    pub(super) fn holds_room_lines(&self) -> bool {
+        self.v3.durable && !self.v3.held.is_empty()
+    }
+
+    /// Holds a room line behind the messages waiting for the store; it is delivered with the
+    /// last of them (whether they are delivered or refused).
+    pub(super) fn hold_line(
+        &mut self,
+        line: Rc<Outgoing>,
+        except: Option<ConnId>,
+        history_of: Option<Rc<str>>,
+    ) {
+        self.v3.held.hold_behind(HeldMsg::Line {
+            line,
+            except,
+            history_of,
+        });
+    }
+
+    fn refuse_held(&mut self, m: HeldMsg, now: Now, out: &mut impl Outbox) {
+        let from = match m {
+            HeldMsg::Room { from, .. } | HeldMsg::Priv { from, .. } => from,
+            line @ HeldMsg::Line { .. } => return self.deliver_held(line, now, out),
             // A direct line (a token) whose record is not on disk: the session goes on without
             // it; its client falls back to an ordinary join next time.
-            return;
+            HeldMsg::Direct { .. } => return,
         };
         self.send_error(
             from,
@@ -353,7 +383,7 @@ impl Core {
                 speaker,
                 line,
             } => {
-                self.fan_out(&line, Some(from), out);
+                self.fan_out_now(&line, Some(from), out);
                 self.history.record(&line, &speaker);
                 self.publish(
                     || Event::Msg {
@@ -371,6 +401,17 @@ impl Core {
                     }
                 }
                 (from, line)
+            }
+            HeldMsg::Line {
+                line,
+                except,
+                history_of,
+            } => {
+                self.fan_out_now(&line, except, out);
+                if let Some(who) = history_of {
+                    self.record_event_of(&line, &who);
+                }
+                return;
             }
         };
         if self.v3.sessions.contains(&from) {

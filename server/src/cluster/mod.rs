@@ -124,7 +124,6 @@ pub struct Link {
 
 impl Link {
     /// Starts both bridge threads; they wake the reactor through `waker`.
-    /// The waker is the loop's one (mio allows one per poll), shared with the store's thread.
     pub fn start(config: ClusterConfig, waker: Arc<mio::Waker>) -> std::io::Result<Link> {
         // The URL is checked here, so a typo fails at start instead of looping on reconnects.
         let client = redis::Client::open(config.url.as_str()).map_err(|e| {

@@ -40,6 +40,7 @@ pub mod tls;
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chat_common::framing::LineFramer;
@@ -66,8 +67,9 @@ const CONTROL_LISTENER: Token = Token(5);
 const FIRST_CONN: usize = 6;
 /// Control console tokens are their slab keys shifted this far, past any connection's token.
 const FIRST_CONTROL: usize = usize::MAX / 2;
-/// The loop's waker (mio allows one per poll), shared by the threads beside the loop: the
-/// cluster bridge and the store. Just below the control consoles, past any connection's token.
+/// The loop's one waker, just below the control consoles, past any connection's token: mio
+/// allows one `Waker` per `Poll`, so the cluster's threads and the store's disk thread share it,
+/// and a wake-up makes the loop look at both inboxes (an empty one costs a `try_recv`).
 const WAKER: Token = Token(FIRST_CONTROL - 1);
 
 const EVENTS_CAPACITY: usize = 1024;
@@ -101,8 +103,11 @@ pub struct Shell {
     console_out: ConsoleOut,
     /// Remote operator consoles (`--control`); console id = slab key + 1 (0 is standard input).
     controls: Slab<ControlConn>,
-    /// Control consoles to cut off at the end of the round (they stopped reading or failed).
+    /// Control consoles to close at the end of the round (they stopped reading or failed, or
+    /// their input ended and everything they were owed is written).
     cut_controls: Vec<usize>,
+    /// The console whose command the core is running (a quiet console hears only those).
+    running: Option<crate::chat::ConsoleId>,
     /// Where several queued lines are gathered for one `write` (reused, never shrunk).
     gather: Vec<u8>,
     /// Connections whose output queue grew this round (each at most once: `Conn::dirty`).
@@ -130,8 +135,8 @@ pub struct Shell {
 /// The whole server.
 pub struct Reactor {
     poll: Poll,
-    /// The loop's one waker, once a thread beside the loop needs it (cluster, store).
-    waker: Option<std::sync::Arc<mio::Waker>>,
+    /// The loop's one waker ([`WAKER`]), shared by the cluster's and the store's threads.
+    waker: Arc<mio::Waker>,
     /// `None` with `--listen off` or once shutdown has begun (no new connections).
     listener: Option<TcpListener>,
     /// Other servers' entries being handed to the core a slice at a time (`reactor/cluster.rs`).
@@ -155,11 +160,15 @@ pub struct Reactor {
     ready: VecDeque<ConnId>,
     /// Open connections per address, for `--max-per-ip`.
     per_ip: HashMap<IpAddr, usize>,
+    /// TLS handshakes under way per address, for [`tls::MAX_HANDSHAKES_PER_IP`].
+    handshakes: tls::PendingHandshakes,
     next_serial: u64,
     /// A descriptor kept in reserve: closed to accept-and-refuse when descriptors run out.
     spare_fd: Option<std::fs::File>,
     /// When shutdown gives up waiting for BYE to be flushed.
     shutdown_deadline: Option<Instant>,
+    /// Whether standard input was a terminal that hung up (handled once).
+    terminal_gone: bool,
 }
 
 impl std::fmt::Debug for Shell {
@@ -216,12 +225,13 @@ impl Reactor {
         let consoles = usize::from(stdin.is_some());
         let control = match &config.control {
             Some(path) => {
-                let mut control = ControlListener::bind(path).map_err(|e| {
-                    io::Error::new(
-                        e.kind(),
-                        format!("cannot open the control socket {}: {e}", path.display()),
-                    )
-                })?;
+                let mut control =
+                    ControlListener::bind(path, config.control_access).map_err(|e| {
+                        io::Error::new(
+                            e.kind(),
+                            format!("cannot open the control socket {}: {e}", path.display()),
+                        )
+                    })?;
                 poll.registry().register(
                     control.listener(),
                     CONTROL_LISTENER,
@@ -231,17 +241,13 @@ impl Reactor {
             }
             None => None,
         };
-        let mut waker_slot = None;
+        let waker = Arc::new(mio::Waker::new(poll.registry(), WAKER)?);
         let cluster = match &config.cluster {
-            Some(c) => {
-                let waker = std::sync::Arc::new(mio::Waker::new(poll.registry(), WAKER)?);
-                waker_slot = Some(std::sync::Arc::clone(&waker));
-                Some(crate::cluster::Link::start(c.clone(), waker)?)
-            }
+            Some(c) => Some(crate::cluster::Link::start(c.clone(), Arc::clone(&waker))?),
             None => None,
         };
         Ok(Reactor {
-            waker: waker_slot,
+            waker,
             listener,
             tls_listener,
             tls,
@@ -253,6 +259,7 @@ impl Reactor {
                 console_out: ConsoleOut::open(CONSOLE_OUT),
                 controls: Slab::new(),
                 cut_controls: Vec::new(),
+                running: None,
                 gather: Vec::with_capacity(GATHER_BYTES),
                 dirty: Vec::new(),
                 doomed: Vec::new(),
@@ -274,10 +281,12 @@ impl Reactor {
             scratch: vec![0; READ_CHUNK],
             ready: VecDeque::new(),
             per_ip: HashMap::new(),
+            handshakes: tls::PendingHandshakes::default(),
             next_serial: 0,
             spare_fd: std::fs::File::open("/dev/null").ok(),
             cluster_held: None,
             shutdown_deadline: None,
+            terminal_gone: false,
         })
     }
 

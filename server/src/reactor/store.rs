@@ -9,7 +9,9 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use super::{Reactor, WAKER};
+use std::sync::Arc;
+
+use super::Reactor;
 use crate::chat::{ConnId, Now, Restored, REPLAY_PAGE};
 use crate::config::MAX_HELD_MESSAGES;
 use crate::store::{Answer, Opened, Store, PRUNE_INTERVAL};
@@ -53,15 +55,7 @@ impl Reactor {
             recent: loaded.recent,
             durable: opened.on_disk(),
         });
-        let waker = match &self.waker {
-            Some(w) => std::sync::Arc::clone(w),
-            None => {
-                let w = std::sync::Arc::new(mio::Waker::new(self.poll.registry(), WAKER)?);
-                self.waker = Some(std::sync::Arc::clone(&w));
-                w
-            }
-        };
-        let store = opened.start(waker)?;
+        let store = opened.start(Arc::clone(&self.waker))?;
         self.shell.store = Some(Attached {
             store,
             busy: false,
