@@ -58,6 +58,12 @@ pub const MAX_DAYS: f64 = 3650.0;
 /// Default `--name-hold`, in seconds: a member's name that left (or was renamed away) stays
 /// reserved for its address this long, so nobody else can speak as them at once.
 pub const DEFAULT_NAME_HOLD_SECS: f64 = 60.0;
+/// Room messages that may wait for the store (durable before delivered) before the loop stops
+/// reading from senders until the store catches up: the backlog's memory is bounded (at most
+/// this many lines of `--max-line`, plus one read's worth), and senders are slowed by TCP, as
+/// pacing slows them, instead of refused.
+pub const MAX_HELD_MESSAGES: usize = 2048;
+
 /// Default `--history`: room messages kept for newcomers.
 pub const DEFAULT_HISTORY: usize = 50;
 

@@ -44,6 +44,13 @@ pub struct Entry {
     pub line: String,
 }
 
+impl Entry {
+    /// What the entry costs while it waits for the disk: its text and a fixed overhead.
+    pub fn cost(&self) -> usize {
+        self.line.len() + self.from.len() + self.to.len() + 64
+    }
+}
+
 /// A remembered member.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemberRecord {

@@ -399,7 +399,7 @@ impl Core {
     ) {
         match &session.phase {
             Phase::Member { name } => {
-                if self.detach(id, name, reason, now, out) {
+                if self.detach(id, name, session.addr.ip(), reason, now, out) {
                     return;
                 }
                 self.room.remove(name, id);

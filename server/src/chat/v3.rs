@@ -38,6 +38,9 @@ pub(super) enum HeldMsg {
         speaker: Rc<str>,
         line: Rc<Outgoing>,
     },
+    /// A line for one connection that must not go out before the round's writes are on disk
+    /// (a resumed member's new `TOKEN`, then its `GAP`).
+    Direct { to: ConnId, line: Rc<Outgoing> },
     /// `PRIV` from `from` to `to` (a live connection, or none: detached, kept for its resume).
     Priv {
         from: ConnId,
@@ -59,6 +62,8 @@ pub(super) enum HeldMsg {
 pub(super) struct Detached {
     pub name: Rc<str>,
     pub until: Instant,
+    /// Its last address: the name is held for it when the window ends (`--name-hold`).
+    pub ip: std::net::IpAddr,
 }
 
 /// A replay under way for a resumed member.
@@ -77,6 +82,9 @@ pub(super) struct V3 {
     ids: IdGen,
     /// A store is attached: messages wait for it before they are delivered.
     durable: bool,
+    /// A store is attached (on disk or in memory): writes and the log go to it, and resume
+    /// replays are read from it.
+    attached: bool,
     /// The store failed: messages are refused until it works again.
     down: bool,
     held: Held<HeldMsg>,
@@ -103,6 +111,7 @@ impl V3 {
         V3 {
             ids: IdGen::ephemeral(),
             durable: false,
+            attached: false,
             down: false,
             held: Held::default(),
             entries: Vec::new(),
@@ -119,7 +128,7 @@ impl V3 {
 
     /// Queues a record write for the store (dropped without one).
     pub fn write(&mut self, w: Write) {
-        if self.durable {
+        if self.attached {
             self.writes.push(w);
         }
     }
@@ -138,6 +147,9 @@ pub struct Restored {
     pub bans: Vec<super::bans::IpNet>,
     /// The last room messages, oldest first (for `--history`).
     pub recent: Vec<Entry>,
+    /// Whether messages wait until they are on disk before they are delivered (a store on
+    /// disk); in memory they are delivered at once and logged beside.
+    pub durable: bool,
 }
 
 fn wall_ms(t: SystemTime) -> u64 {
@@ -158,7 +170,8 @@ impl Core {
     /// back, and from now on messages wait for the store before they are delivered.
     pub fn restore(&mut self, r: Restored) {
         self.v3.ids = IdGen::new(r.epoch, r.next_seq);
-        self.v3.durable = true;
+        self.v3.attached = true;
+        self.v3.durable = r.durable;
         self.v3.remembered = Remembered::new(r.members, self.config.remember);
         for net in r.bans {
             // The store keeps the range and when it was made; no reason or end yet.
@@ -260,6 +273,9 @@ impl Core {
         let from = match m {
             HeldMsg::Room { from, .. } | HeldMsg::Priv { from, .. } => from,
             line @ HeldMsg::Line { .. } => return self.deliver_held(line, now, out),
+            // A direct line (a token) whose record is not on disk: the session goes on without
+            // it; its client falls back to an ordinary join next time.
+            HeldMsg::Direct { .. } => return,
         };
         self.send_error(
             from,
@@ -299,14 +315,13 @@ impl Core {
         if self.unavailable(from, out) {
             return;
         }
-        let (line, entry) = self.stamp(msg, "", now);
+        let line = self.stamp(msg, "", now);
         let held = HeldMsg::Room {
             from,
             speaker: Rc::clone(speaker),
             line,
         };
         if self.v3.durable {
-            self.v3.entries.push(entry);
             self.v3.held.hold(held);
         } else {
             self.deliver_held(held, now, out);
@@ -326,16 +341,17 @@ impl Core {
         if self.unavailable(from, out) {
             return;
         }
-        let (line, entry) = self.stamp(msg, to_name, now);
+        let line = self.stamp(msg, to_name, now);
         if self.v3.durable {
-            self.v3.entries.push(entry);
             self.v3.held.hold(HeldMsg::Priv { from, to, line });
         } else {
             self.deliver_held(HeldMsg::Priv { from, to, line }, now, out);
         }
     }
 
-    fn stamp(&mut self, msg: &ServerMsg<'_>, to: &str, now: Now) -> (Rc<Outgoing>, Entry) {
+    /// Gives `msg` its id and builds it once; logs it when a store is attached (no copy of the
+    /// line otherwise).
+    fn stamp(&mut self, msg: &ServerMsg<'_>, to: &str, now: Now) -> Rc<Outgoing> {
         let id = self.v3.ids.next_id();
         let id_text = id.to_string();
         let line = Outgoing::stamped(msg, now.wall, &id_text, &mut self.fmt);
@@ -345,6 +361,9 @@ impl Core {
             ServerMsg::Priv { from, .. } => (Kind::Priv, *from),
             _ => (Kind::Msg, ""),
         };
+        if !self.v3.attached {
+            return line;
+        }
         let text = String::from_utf8_lossy(line.line());
         let entry = Entry {
             seq: id.seq,
@@ -354,13 +373,18 @@ impl Core {
             to: to.to_owned(),
             line: text.trim_end_matches('\n').to_owned(),
         };
-        (line, entry)
+        self.v3.entries.push(entry);
+        line
     }
 
     /// Delivers a message that may be delivered: fan-out (or the one recipient), history, the
     /// cluster, and `ECHO` to a version 3 sender.
     fn deliver_held(&mut self, m: HeldMsg, now: Now, out: &mut impl Outbox) {
         let (from, line) = match m {
+            HeldMsg::Direct { to, line } => {
+                out.send(to, &line);
+                return;
+            }
             HeldMsg::Room {
                 from,
                 speaker,
@@ -528,6 +552,8 @@ impl Core {
             },
             out,
         );
+        // Live room lines wait until the replay has ended (they are in it).
+        self.v3.replaying.insert(id);
         self.issue_token(id, &name, &record.approved_by, now, out);
         if stayed {
             out.console(Audience::All, format_args!("resumed {name}"));
@@ -559,7 +585,7 @@ impl Core {
                         text:
                             "the messages after your last one are not kept here; some were missed",
                     });
-                    out.send(id, &gap);
+                    self.send_when_durable(id, gap, out);
                     None
                 }
             },
@@ -573,7 +599,7 @@ impl Core {
                 check_gap: after.is_some(),
             },
         );
-        if self.v3.durable {
+        if self.v3.attached {
             self.v3.reads.push((id, after));
         } else {
             self.finish_replay(id, out);
@@ -604,7 +630,23 @@ impl Core {
         let line = self.format_v3(&V3Msg::Token {
             secret: token.expose(),
         });
-        out.send(id, &line);
+        self.send_when_durable(id, line, out);
+    }
+
+    /// Sends `line` to `id` once this round's writes are on disk (at once without a store). A
+    /// version 3 admission sends its `TOKEN` at once instead (it must precede the history,
+    /// which goes out at once): a crash in the instant before its record lands voids it.
+    fn send_when_durable(&mut self, id: ConnId, line: Rc<Outgoing>, out: &mut impl Outbox) {
+        if self.v3.durable && self.v3.replaying.contains(&id) {
+            self.v3.held.hold(HeldMsg::Direct { to: id, line });
+        } else {
+            out.send(id, &line);
+        }
+    }
+
+    /// How many relayed messages wait for the store.
+    pub fn store_backlog(&self) -> usize {
+        self.v3.held.len()
     }
 
     /// The replay reads the shell should issue now.
@@ -677,6 +719,7 @@ impl Core {
         &mut self,
         id: ConnId,
         name: &Rc<str>,
+        ip: std::net::IpAddr,
         reason: LeaveReason,
         now: Now,
         out: &mut impl Outbox,
@@ -705,6 +748,7 @@ impl Core {
             Detached {
                 name: Rc::clone(name),
                 until,
+                ip,
             },
         );
         out.arm(until, ConnId { key: 0, serial: 0 }, CoreTimer::Sweep);
@@ -732,6 +776,7 @@ impl Core {
                 continue;
             };
             let name = d.name;
+            self.admission.hold_name(&name, d.ip, now.at);
             self.publish(
                 || Event::Leave {
                     name: name.to_string(),
@@ -740,12 +785,13 @@ impl Core {
                 now,
                 out,
             );
-            self.broadcast(
+            self.announce_in_room(
                 &ServerMsg::Leave {
                     name: &name,
                     reason: LeaveReason::Quit,
                 },
-                None,
+                &name,
+                now,
                 out,
             );
             out.console(Audience::All, format_args!("left {name} (quit)"));

@@ -80,6 +80,11 @@ impl Reactor {
                 let used = self.process_bytes(id, framer, inbuf, now);
                 inbuf.drain(..used);
             }
+            // Durable before delivered: while too many messages wait for the store, read
+            // nothing more (TCP slows the sender); the store's answers give the turn back.
+            if self.park_for_store(id) {
+                return;
+            }
             let Some(conn) = self.shell.conns.get_mut(id.key) else {
                 return;
             };

@@ -352,7 +352,10 @@ impl Reactor {
                     CONSOLE_OUT => self.shell.console_out.flush(&self.shell.registry),
                     CONTROL_LISTENER => self.accept_controls(now),
                     WAKER => {
-                        self.shell.cluster_busy = true;
+                        // Either thread may have woken the loop: both inboxes are looked at.
+                        if self.shell.cluster.is_some() {
+                            self.shell.cluster_busy = true;
+                        }
                         if let Some(s) = self.shell.store.as_mut() {
                             s.busy = true;
                         }

@@ -75,6 +75,21 @@ impl Disk {
                     } => reads.push((request, after, max)),
                 }
             }
+            // What these writes cost in the loop's byte bound is released here, whatever
+            // becomes of them.
+            let bytes: usize = writes
+                .iter()
+                .map(|w| match w {
+                    Write::Append(e) => e.iter().map(super::Entry::cost).sum(),
+                    _ => 0,
+                })
+                .sum();
+            let _ =
+                self.stats
+                    .queued_bytes
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |q| {
+                        Some(q.saturating_sub(bytes))
+                    });
             if self.down && !self.reopen() {
                 self.fail(batches, writes, None);
                 for (request, ..) in reads {
@@ -95,11 +110,13 @@ impl Disk {
                         _ => 0,
                     })
                     .sum();
+
                 let started = Instant::now();
                 let result = match &self.db {
                     Some(db) => db.commit(&writes, next_seq),
                     None => Err(super::StoreError::Disk("the store is not open".into())),
                 };
+
                 match result {
                     Ok(()) => {
                         let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(0);

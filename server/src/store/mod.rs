@@ -17,7 +17,8 @@
 //! committed is ever rewritten or dropped, except by pruning (`--retain`).
 //!
 //! `--data-dir none` runs the same code on redb's in-memory backend: nothing outlives the
-//! process, as in version 2.
+//! process, as in version 2, and the core delivers messages at once (there is no disk to wait
+//! for) while still logging them for resume replays.
 //!
 //! # Layout
 //! - `lock`: one server per directory (`flock`, the holder named).
@@ -45,6 +46,9 @@ pub const DEFAULT_RETAIN_DAYS: f64 = 7.0;
 /// Requests (each a round's writes, or a read) that may wait for the disk thread; past it the
 /// room refuses messages (`ERROR unavailable`) rather than grow.
 pub const REQUEST_CAPACITY: usize = 1024;
+/// Bytes of log entries that may wait for the disk thread; past it a round's messages are not
+/// taken (refused on disk, not logged in memory), so a slow disk never costs unbounded memory.
+pub const QUEUE_BYTES: usize = 16 * 1024 * 1024;
 /// Answers that may wait for the loop; the disk thread waits past it.
 pub const ANSWER_CAPACITY: usize = 1024;
 /// Requests the disk thread folds into one commit at most.
@@ -179,6 +183,8 @@ pub struct Stats {
     pub flush_micros: AtomicU64,
     /// Commits that failed.
     pub failures: AtomicU64,
+    /// Bytes of log entries handed to the disk thread and not yet committed.
+    pub queued_bytes: std::sync::atomic::AtomicUsize,
 }
 
 /// A request to the disk thread.
@@ -287,6 +293,11 @@ fn create_dir(dir: &Path) -> Result<(), StoreError> {
 }
 
 impl Opened {
+    /// Whether the store is on disk (not `--data-dir none`).
+    pub fn on_disk(&self) -> bool {
+        self.path.is_some()
+    }
+
     /// Starts the disk thread; it wakes the loop through `waker`.
     pub fn start(self, waker: Arc<mio::Waker>) -> std::io::Result<Store> {
         let (tx, rx) = mpsc::sync_channel(REQUEST_CAPACITY);
@@ -411,9 +422,16 @@ impl Store {
         let batch = self.next_batch;
         self.next_batch += 1;
         let mut writes = std::mem::take(&mut self.pending);
+        let bytes: usize = self.pending_entries.iter().map(Entry::cost).sum();
+        if bytes > 0 && self.stats.queued_bytes.load(Ordering::Relaxed) + bytes > QUEUE_BYTES {
+            self.pending_entries.clear();
+            self.pending = writes;
+            return Err(batch);
+        }
         if !self.pending_entries.is_empty() {
             writes.push(Write::Append(std::mem::take(&mut self.pending_entries)));
         }
+        self.stats.queued_bytes.fetch_add(bytes, Ordering::Relaxed);
         let request = Request::Commit {
             batch,
             writes,
@@ -422,6 +440,7 @@ impl Store {
         match self.tx.as_ref().map(|tx| tx.try_send(request)) {
             Some(Ok(())) => Ok(Some(batch)),
             Some(Err(TrySendError::Full(Request::Commit { writes, .. }))) => {
+                self.stats.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
                 // Keep the records (not the messages, which are refused) for the next round.
                 self.pending.extend(
                     writes
