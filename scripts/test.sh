@@ -20,6 +20,7 @@ need_pkg() { # need_pkg COMMAND DEBIAN-PACKAGE
 need_pkg nc netcat-openbsd
 need_pkg redis-server redis-server # server/tests/cluster.rs starts its own
 need_pkg openssl openssl           # server/tests/tls.rs: `openssl s_client` as a raw member
+need_pkg systemd-analyze systemd   # server/tests/deploy_unit.rs: verify and rate the unit
 
 # The heavy tests (ten thousand members, accept storms) need tens of thousands of descriptors
 # and fail, rather than skip, without them (testkit/src/limits.rs): raise the soft limit as far

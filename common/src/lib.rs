@@ -10,10 +10,13 @@
 //! - [`protocol`]: the wire messages both ways ([`protocol::ServerMsg`], [`protocol::Request`]),
 //!   names, colors and error codes, with exact formatting and parsing.
 //! - [`sanitize`]: removal of control, C1 and bidi characters from text a peer sent.
+//! - `manual` (feature `manual`): man pages from a clap definition, with extra sections.
 //! - [`markup`]: `**bold**`, `__italic__` and `~~strike~~` parsed into styled spans.
 #![deny(missing_docs)]
 
 pub mod framing;
+#[cfg(feature = "manual")]
+pub mod manual;
 pub mod markup;
 pub mod protocol;
 pub mod sanitize;

@@ -249,16 +249,58 @@ impl Client {
             .unwrap_or_else(|_| panic!("bad online count in {line:?}"))
     }
 
+    /// Reads everything up to the server's close and returns how many bytes came (those already
+    /// buffered included) and whether the close was a clean end of file (not a reset); fails the
+    /// test when the connection stays open for `within`.
+    #[track_caller]
+    pub fn drain_to_close(&mut self, within: Duration) -> (usize, bool) {
+        let deadline = Instant::now() + within;
+        let mut total = std::mem::take(&mut self.pending).len();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "[{}] still open after {within:?} ({total} bytes read)",
+                self.name
+            );
+            self.stream.set_read_timeout(Some(left)).unwrap();
+            match self.stream.read(&mut buf) {
+                Ok(0) => return (total, true),
+                Ok(n) => total += n,
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => return (total, false),
+            }
+        }
+    }
+
     /// Half-closes the writing side (the server sees end of file).
     pub fn shutdown_write(&self) {
         let _ = self.stream.shutdown(Shutdown::Write);
     }
 }
 
-/// Fails the test when `line` (without its LF) breaks the server-line grammar.
+/// Fails the test when `line` (without its LF) breaks the server-line grammar: a version 2
+/// line, or (version 3) a tag prefix with a well-formed id before one, or a `HELLO`, `TOKEN`,
+/// `ECHO` or `GAP` line.
 #[track_caller]
 pub fn check_grammar(line: &str) {
-    if let Err(e) = ServerMsg::parse(line) {
+    use chat_common::protocol::v3::{split_tags, V3Msg, V3ParseError};
+    let (tags, rest) = split_tags(line);
+    if let Some(tags) = tags {
+        assert!(
+            tags.id().is_some() && tags.time().is_some(),
+            "server line {line:?} has a tag prefix without a well-formed id and time"
+        );
+    }
+    match V3Msg::parse(rest) {
+        Ok(_) if tags.is_none() => return,
+        Ok(_) => panic!("server line {line:?}: version 3 lines carry no tags"),
+        Err(V3ParseError::BadField { .. }) => panic!("server line {line:?} is malformed"),
+        Err(V3ParseError::NotV3) => {}
+    }
+    if let Err(e) = ServerMsg::parse(rest) {
         panic!("server line {line:?} breaks the protocol grammar: {e}");
     }
 }

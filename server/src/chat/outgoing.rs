@@ -21,23 +21,27 @@ use std::time::SystemTime;
 
 use chat_common::protocol::ServerMsg;
 
-/// A wire syntax a connection speaks. Today only [`Dialect::Line`]; a new dialect adds a
-/// variant, its slot in [`Dialect::COUNT`] and its arm in `Dialect::encode`.
+/// A wire syntax a connection speaks. A new dialect adds a variant, its slot in
+/// [`Dialect::COUNT`] and its arm in `Dialect::encode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Dialect {
     /// Version 1 and 2 text lines (netcat, the client): the canonical line as it is.
     #[default]
     Line,
+    /// Version 3 (`HELLO 3`): a message with an id (`MSG`, `ACT`, `PRIV`, `HIST`) gets the tag
+    /// prefix `@id=<id>;time=<time> `; every other line is the version 2 line.
+    V3,
 }
 
 impl Dialect {
     /// How many dialects there are (the size of each message's encoding cache).
-    pub const COUNT: usize = 1;
+    pub const COUNT: usize = 2;
 
     /// This dialect's slot in the cache.
     fn index(self) -> usize {
         match self {
             Dialect::Line => 0,
+            Dialect::V3 => 1,
         }
     }
 
@@ -45,6 +49,16 @@ impl Dialect {
     fn encode(self, msg: &Outgoing) -> Box<[u8]> {
         match self {
             Dialect::Line => msg.line.clone(),
+            Dialect::V3 => match (&msg.id, msg.wall) {
+                (Some(id), Some(wall)) => {
+                    let time = humantime::format_rfc3339_millis(wall).to_string();
+                    let mut out = Vec::with_capacity(msg.line.len() + id.len() + time.len() + 11);
+                    chat_common::protocol::v3::write_tags(&mut out, id, &time);
+                    out.extend_from_slice(&msg.line);
+                    out.into()
+                }
+                _ => msg.line.clone(),
+            },
         }
     }
 }
@@ -91,6 +105,28 @@ impl Outgoing {
         })
     }
 
+    /// A message with an id (`MSG`, `ACT`, `PRIV`): version 3 sessions get it tagged.
+    pub fn stamped(
+        msg: &ServerMsg<'_>,
+        wall: SystemTime,
+        id: &str,
+        buf: &mut Vec<u8>,
+    ) -> Rc<Outgoing> {
+        buf.clear();
+        msg.write_to(buf);
+        Outgoing::line_with_id(buf, wall, id)
+    }
+
+    /// [`Outgoing::from_line`] with an id.
+    pub fn line_with_id(line: &[u8], wall: SystemTime, id: &str) -> Rc<Outgoing> {
+        Rc::new(Outgoing {
+            line: Box::from(line),
+            wall: Some(wall),
+            id: Some(Box::from(id)),
+            encoded: Default::default(),
+        })
+    }
+
     /// The version 1/2 line, LF included.
     pub fn line(&self) -> &[u8] {
         &self.line
@@ -107,7 +143,8 @@ impl Outgoing {
     pub fn encoded(&self, dialect: Dialect) -> &[u8] {
         match dialect {
             Dialect::Line => &self.line,
-            #[allow(unreachable_patterns)]
+            // A line without an id is the same in version 3: no copy.
+            Dialect::V3 if self.id.is_none() => &self.line,
             other => self.encoded[other.index()].get_or_init(|| other.encode(self)),
         }
     }
@@ -132,5 +169,28 @@ mod tests {
         assert_eq!(out.msg(), Some(msg));
         assert_eq!(Dialect::Line.encode(&out), out.line().into());
         assert_eq!(Dialect::Line.index(), 0);
+    }
+
+    #[test]
+    fn version_3_tags_lines_with_ids_and_only_those() {
+        let mut buf = Vec::new();
+        let at = SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(1_764_605_109_123);
+        let msg = ServerMsg::Act {
+            from: "al",
+            text: "waves",
+        };
+        let out = Outgoing::stamped(&msg, at, "0000abcd-7", &mut buf);
+        assert_eq!(out.encoded(Dialect::Line), b"ACT al waves\n");
+        assert_eq!(
+            out.encoded(Dialect::V3),
+            b"@id=0000abcd-7;time=2025-12-01T16:05:09.123Z ACT al waves\n"
+        );
+        let plain = Outgoing::new(&ServerMsg::Join { name: "al" }, None, &mut buf);
+        assert_eq!(plain.encoded(Dialect::V3), b"JOIN al\n");
+        let hist = super::super::history::hist(&out, &mut buf);
+        assert_eq!(
+            hist.encoded(Dialect::V3),
+            &b"@id=0000abcd-7;time=2025-12-01T16:05:09.123Z HIST 2025-12-01T16:05:09.123Z ACT al waves\n"[..]
+        );
     }
 }
