@@ -240,7 +240,7 @@ impl Core {
                     }
                     None if self.detached_name(name).is_some() => {
                         let Some(name) = self.detached_name(name) else {
-                            return;
+                            return CommandOutcome::Failed;
                         };
                         self.void_token(&name, out);
                         out.console(Audience::All, format_args!("left {name} (kicked)"));
