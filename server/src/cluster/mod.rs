@@ -124,12 +124,11 @@ pub struct Link {
 
 impl Link {
     /// Starts both bridge threads; they wake the reactor through `waker`.
-    pub fn start(config: ClusterConfig, waker: mio::Waker) -> std::io::Result<Link> {
+    pub fn start(config: ClusterConfig, waker: Arc<mio::Waker>) -> std::io::Result<Link> {
         // The URL is checked here, so a typo fails at start instead of looping on reconnects.
         let client = redis::Client::open(config.url.as_str()).map_err(|e| {
             std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("--cluster: {e}"))
         })?;
-        let waker = Arc::new(waker);
         let shared = Arc::new(Shared {
             read_from: Mutex::new(ReadFrom::default()),
             queued: AtomicUsize::new(0),

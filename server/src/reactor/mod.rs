@@ -40,6 +40,7 @@ pub mod tls;
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chat_common::framing::LineFramer;
@@ -66,10 +67,10 @@ const CONTROL_LISTENER: Token = Token(5);
 const FIRST_CONN: usize = 6;
 /// Control console tokens are their slab keys shifted this far, past any connection's token.
 const FIRST_CONTROL: usize = usize::MAX / 2;
-/// The cluster bridge's waker: just below the control consoles, past any connection's token.
-const CLUSTER: Token = Token(FIRST_CONTROL - 1);
-/// The store's waker: just below the cluster's.
-const STORE: Token = Token(FIRST_CONTROL - 2);
+/// The one waker of the threads beside the loop (the cluster bridge and the store's disk
+/// thread): mio allows one `Waker` per `Poll`, so both share it and a wake-up looks at both.
+/// Just below the control consoles, past any connection's token.
+const WAKER: Token = Token(FIRST_CONTROL - 1);
 
 const EVENTS_CAPACITY: usize = 1024;
 
@@ -134,6 +135,8 @@ pub struct Shell {
 /// The whole server.
 pub struct Reactor {
     poll: Poll,
+    /// The threads' one waker (see [`WAKER`]).
+    waker: Arc<mio::Waker>,
     /// `None` with `--listen off` or once shutdown has begun (no new connections).
     listener: Option<TcpListener>,
     /// Other servers' entries being handed to the core a slice at a time (`reactor/cluster.rs`).
@@ -236,11 +239,9 @@ impl Reactor {
             }
             None => None,
         };
+        let waker = Arc::new(mio::Waker::new(poll.registry(), WAKER)?);
         let cluster = match &config.cluster {
-            Some(c) => {
-                let waker = mio::Waker::new(poll.registry(), CLUSTER)?;
-                Some(crate::cluster::Link::start(c.clone(), waker)?)
-            }
+            Some(c) => Some(crate::cluster::Link::start(c.clone(), Arc::clone(&waker))?),
             None => None,
         };
         Ok(Reactor {
@@ -270,6 +271,7 @@ impl Reactor {
                 config,
             },
             poll,
+            waker,
             stdin,
             control,
             console_framer: LineFramer::new(CONSOLE_MAX_LINE),
@@ -317,8 +319,8 @@ impl Reactor {
                     SIGNALS => self.read_signals(now),
                     CONSOLE_OUT => self.shell.console_out.flush(&self.shell.registry),
                     CONTROL_LISTENER => self.accept_controls(now),
-                    CLUSTER => self.shell.cluster_busy = true,
-                    STORE => {
+                    WAKER => {
+                        self.shell.cluster_busy = true;
                         if let Some(s) = self.shell.store.as_mut() {
                             s.busy = true;
                         }

@@ -7,9 +7,10 @@
 //! core does (chat/v3.rs); the disk thread keeps and reads (store/).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{Reactor, STORE};
+use super::Reactor;
 use crate::chat::{ConnId, Now, Restored, REPLAY_PAGE};
 use crate::store::{Answer, Opened, Store, PRUNE_INTERVAL};
 
@@ -48,8 +49,7 @@ impl Reactor {
             bans,
             recent: loaded.recent,
         });
-        let waker = mio::Waker::new(self.poll.registry(), STORE)?;
-        let store = opened.start(waker)?;
+        let store = opened.start(Arc::clone(&self.waker))?;
         self.shell.store = Some(Attached {
             store,
             busy: false,
