@@ -687,6 +687,7 @@ impl Core {
                 || Event::Leave {
                     name: name.to_string(),
                     reason: LeaveReason::Quit,
+                    owner: None,
                 },
                 now,
                 out,
