@@ -67,9 +67,9 @@ const CONTROL_LISTENER: Token = Token(5);
 const FIRST_CONN: usize = 6;
 /// Control console tokens are their slab keys shifted this far, past any connection's token.
 const FIRST_CONTROL: usize = usize::MAX / 2;
-/// The one waker of the threads beside the loop (the cluster bridge and the store's disk
-/// thread): mio allows one `Waker` per `Poll`, so both share it and a wake-up looks at both.
-/// Just below the control consoles, past any connection's token.
+/// The loop's one waker, just below the control consoles, past any connection's token: mio
+/// allows one `Waker` per `Poll`, so the cluster's threads and the store's disk thread share it,
+/// and a wake-up makes the loop look at both inboxes (an empty one costs a `try_recv`).
 const WAKER: Token = Token(FIRST_CONTROL - 1);
 
 const EVENTS_CAPACITY: usize = 1024;
@@ -108,6 +108,8 @@ pub struct Shell {
     cut_controls: Vec<usize>,
     /// The console whose command the core is running (a quiet console hears only those).
     running: Option<crate::chat::ConsoleId>,
+    /// Standard input's console typed `exit` (acted on once the core call returns).
+    stdin_exit: bool,
     /// Where several queued lines are gathered for one `write` (reused, never shrunk).
     gather: Vec<u8>,
     /// Connections whose output queue grew this round (each at most once: `Conn::dirty`).
@@ -135,7 +137,7 @@ pub struct Shell {
 /// The whole server.
 pub struct Reactor {
     poll: Poll,
-    /// The threads' one waker (see [`WAKER`]).
+    /// The loop's one waker ([`WAKER`]), shared by the cluster's and the store's threads.
     waker: Arc<mio::Waker>,
     /// `None` with `--listen off` or once shutdown has begun (no new connections).
     listener: Option<TcpListener>,
@@ -160,6 +162,8 @@ pub struct Reactor {
     ready: VecDeque<ConnId>,
     /// Open connections per address, for `--max-per-ip`.
     per_ip: HashMap<IpAddr, usize>,
+    /// TLS handshakes under way per address, for [`tls::MAX_HANDSHAKES_PER_IP`].
+    handshakes: tls::PendingHandshakes,
     next_serial: u64,
     /// A descriptor kept in reserve: closed to accept-and-refuse when descriptors run out.
     spare_fd: Option<std::fs::File>,
@@ -245,6 +249,7 @@ impl Reactor {
             None => None,
         };
         Ok(Reactor {
+            waker,
             listener,
             tls_listener,
             tls,
@@ -257,6 +262,7 @@ impl Reactor {
                 controls: Slab::new(),
                 cut_controls: Vec::new(),
                 running: None,
+                stdin_exit: false,
                 gather: Vec::with_capacity(GATHER_BYTES),
                 dirty: Vec::new(),
                 doomed: Vec::new(),
@@ -271,7 +277,6 @@ impl Reactor {
                 config,
             },
             poll,
-            waker,
             stdin,
             control,
             console_framer: LineFramer::new(CONSOLE_MAX_LINE),
@@ -279,6 +284,7 @@ impl Reactor {
             scratch: vec![0; READ_CHUNK],
             ready: VecDeque::new(),
             per_ip: HashMap::new(),
+            handshakes: tls::PendingHandshakes::default(),
             next_serial: 0,
             spare_fd: std::fs::File::open("/dev/null").ok(),
             cluster_held: None,

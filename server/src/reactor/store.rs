@@ -7,8 +7,9 @@
 //! core does (chat/v3.rs); the disk thread keeps and reads (store/).
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use std::sync::Arc;
 
 use super::Reactor;
 use crate::chat::{ConnId, Now, Restored, REPLAY_PAGE};
