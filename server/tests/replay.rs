@@ -62,8 +62,15 @@ fn a_history_of_long_lines_reaches_a_newcomer_whole_and_in_order() {
     // A live line right away: whether it lands before the admission (then it is history) or
     // after, it must come after every HIST line.
     alice.send_line("live one");
+    let started = Instant::now();
     newcomer.expect_welcome("newcomer");
     let got = read_until(&mut newcomer, |l| l == "MSG alice - live one");
+    let bytes: usize = got.iter().map(|l| l.len() + 1).sum();
+    eprintln!(
+        "newcomer got {} lines, {bytes} bytes of history and live lines in {:?}",
+        got.len(),
+        started.elapsed()
+    );
     let hist: Vec<&String> = got.iter().filter(|l| l.starts_with("HIST ")).collect();
     assert_eq!(hist.len(), LINES, "the whole history, nothing dropped");
     let first_live = got.iter().position(|l| !l.starts_with("HIST ")).unwrap();

@@ -13,10 +13,19 @@ use super::ConnId;
 pub enum Event {
     /// A member was admitted.
     Join { name: String },
-    /// A member or a waiting join is gone.
-    Leave { name: String, reason: LeaveReason },
-    /// A member renamed itself.
-    Nick { old: String, new: String },
+    /// A member or a waiting join is gone; `owner`: the member's address, for whom every
+    /// server holds the name for `--name-hold` (`None`: nobody, e.g. a waiting join).
+    Leave {
+        name: String,
+        reason: LeaveReason,
+        owner: Option<String>,
+    },
+    /// A member renamed itself; every server holds `old` for `owner`'s address.
+    Nick {
+        old: String,
+        new: String,
+        owner: Option<String>,
+    },
     /// A `MSG` or `ACT` line (LF included), exactly as members get it.
     Msg { line: Vec<u8> },
     /// An `INFO` line (LF included): an operator's `say`.

@@ -114,13 +114,7 @@ pub fn hist(msg: &Outgoing, buf: &mut Vec<u8>) -> Rc<Outgoing> {
     buf.extend_from_slice(humantime::format_rfc3339_millis(at).to_string().as_bytes());
     buf.push(b' ');
     buf.extend_from_slice(msg.line());
-    let mut out = Outgoing::from_line(buf, msg.wall);
-    if let Some(id) = &msg.id {
-        if let Some(o) = Rc::get_mut(&mut out) {
-            o.id = Some(id.clone());
-        }
-    }
-    out
+    Outgoing::from_line_with_id(buf, msg.wall, msg.id.clone())
 }
 
 #[cfg(test)]

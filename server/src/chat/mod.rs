@@ -408,6 +408,7 @@ impl Core {
                     || Event::Leave {
                         name: name.to_string(),
                         reason,
+                        owner: Some(session.addr.ip().to_string()),
                     },
                     now,
                     out,

@@ -87,10 +87,20 @@ impl Outgoing {
 
     /// A message from its canonical line (LF included), such as another server's relayed line.
     pub fn from_line(line: &[u8], wall: Option<SystemTime>) -> Rc<Outgoing> {
+        Outgoing::from_line_with_id(line, wall, None)
+    }
+
+    /// [`Outgoing::from_line`] with the id the room's log gave the message (set once, before
+    /// the message is shared).
+    pub fn from_line_with_id(
+        line: &[u8],
+        wall: Option<SystemTime>,
+        id: Option<Box<str>>,
+    ) -> Rc<Outgoing> {
         Rc::new(Outgoing {
             line: Box::from(line),
             wall,
-            id: None,
+            id,
             encoded: Default::default(),
         })
     }

@@ -460,12 +460,19 @@ impl Core {
                     format_args!("{how} {name} on server {origin} ({online} online)"),
                 );
             }
-            Event::Leave { name, reason } => {
+            Event::Leave {
+                name,
+                reason,
+                owner,
+            } => {
                 let key = fold(&name);
                 if remote.members.get(&key).is_some_and(|(_, s)| owned_by(s)) {
                     let Some((name, _)) = remote.members.remove(&key) else {
                         return;
                     };
+                    if let Some(ip) = owner.and_then(|o| o.parse().ok()) {
+                        self.admission.hold_name(&name, ip, now.at);
+                    }
                     let msg = ServerMsg::Leave {
                         name: &name,
                         reason,
@@ -489,7 +496,7 @@ impl Core {
                     );
                 }
             }
-            Event::Nick { old, new } => {
+            Event::Nick { old, new, owner } => {
                 let key = fold(&old);
                 if !remote.members.get(&key).is_some_and(|(_, s)| owned_by(s)) {
                     return;
@@ -497,6 +504,9 @@ impl Core {
                 let Some((old, server)) = remote.members.remove(&key) else {
                     return;
                 };
+                if let Some(ip) = owner.and_then(|o| o.parse().ok()) {
+                    self.admission.hold_name(&old, ip, now.at);
+                }
                 let new: Rc<str> = Rc::from(new.as_str());
                 remote.members.insert(fold(&new), (Rc::clone(&new), server));
                 let msg = ServerMsg::Nick {

@@ -217,6 +217,7 @@ impl Core {
             || Event::Nick {
                 old: old.to_string(),
                 new: new.to_string(),
+                owner: Some(ip.to_string()),
             },
             now,
             out,

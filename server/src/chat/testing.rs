@@ -657,6 +657,7 @@ fn the_other_servers_lines_reach_members_and_the_history_and_privates_route() {
             Event::Nick {
                 old: "zed".into(),
                 new: "Zz".into(),
+                owner: None,
             },
         ),
     ];
@@ -695,6 +696,7 @@ fn only_the_owning_server_s_events_change_its_members() {
             Event::Leave {
                 name: "zed".into(),
                 reason: chat_common::protocol::LeaveReason::Quit,
+                owner: None,
             },
         )],
     );
@@ -706,10 +708,26 @@ fn only_the_owning_server_s_events_change_its_members() {
             Event::Leave {
                 name: "zed".into(),
                 reason: chat_common::protocol::LeaveReason::Quit,
+                owner: Some("127.0.0.9".into()),
             },
         )],
     );
     assert_eq!(h.got(a), ["LEAVE zed quit"]);
+    // The name is held for its owner's address on this server too (issue 20).
+    let other = h.connect_from("127.0.0.2");
+    h.line(other, "zed");
+    assert!(
+        h.got(other)[1].starts_with("ERROR name-taken "),
+        "{:?}",
+        h.got(other)
+    );
+    let owner = h.connect_from("127.0.0.9");
+    h.line(owner, "zed");
+    assert!(
+        h.got(owner).iter().all(|l| !l.starts_with("ERROR ")),
+        "its owner may come back: {:?}",
+        h.got(owner)
+    );
 }
 
 #[test]

@@ -781,6 +781,7 @@ impl Core {
                 || Event::Leave {
                     name: name.to_string(),
                     reason: LeaveReason::Quit,
+                    owner: None,
                 },
                 now,
                 out,

@@ -20,10 +20,26 @@ impl Event {
         let none: &[u8] = b"";
         match self {
             Event::Join { name } => ("J", [name.as_bytes(), none, none]),
-            Event::Leave { name, reason } => {
-                ("L", [name.as_bytes(), reason.as_str().as_bytes(), none])
-            }
-            Event::Nick { old, new } => ("N", [old.as_bytes(), new.as_bytes(), none]),
+            Event::Leave {
+                name,
+                reason,
+                owner,
+            } => (
+                "L",
+                [
+                    name.as_bytes(),
+                    reason.as_str().as_bytes(),
+                    owner.as_deref().map_or(none, str::as_bytes),
+                ],
+            ),
+            Event::Nick { old, new, owner } => (
+                "N",
+                [
+                    old.as_bytes(),
+                    new.as_bytes(),
+                    owner.as_deref().map_or(none, str::as_bytes),
+                ],
+            ),
             Event::Msg { line } => ("M", [line, none, none]),
             Event::Info { line } => ("I", [line, none, none]),
             Event::Priv { to, line } => ("P", [to.as_bytes(), line, none]),
@@ -47,6 +63,15 @@ impl Event {
     /// the name rule and lines be one protocol line of the right kind, so even a stray writer
     /// cannot make a server send its members something outside the grammar.
     pub fn decode(kind: &[u8], a: &[u8], b: &[u8], c: &[u8]) -> Option<Event> {
+        // An owner's address: absent (older servers, waiting joins) or an IP address.
+        let owner = |v: &[u8]| -> Option<Option<String>> {
+            if v.is_empty() {
+                return Some(None);
+            }
+            let t = std::str::from_utf8(v).ok()?;
+            t.parse::<std::net::IpAddr>().ok()?;
+            Some(Some(t.to_owned()))
+        };
         let text = |v: &[u8]| {
             let t = std::str::from_utf8(v).ok()?;
             (!t.chars().any(char::is_control)).then(|| t.to_owned())
@@ -66,10 +91,12 @@ impl Event {
             b"L" => Event::Leave {
                 name: name(a)?,
                 reason: LeaveReason::parse(std::str::from_utf8(b).ok()?)?,
+                owner: owner(c)?,
             },
             b"N" => Event::Nick {
                 old: name(a)?,
                 new: name(b)?,
+                owner: owner(c)?,
             },
             b"M" => Event::Msg {
                 line: line(a, &[b"MSG ", b"ACT "])?,
@@ -147,10 +174,17 @@ mod tests {
             Event::Leave {
                 name: s("al"),
                 reason: LeaveReason::Kicked,
+                owner: None,
+            },
+            Event::Leave {
+                name: s("al"),
+                reason: LeaveReason::Quit,
+                owner: Some(s("127.0.0.2")),
             },
             Event::Nick {
                 old: s("al"),
                 new: s("Bo"),
+                owner: Some(s("::1")),
             },
             Event::Msg {
                 line: b"MSG al - hi there\n".to_vec(),
