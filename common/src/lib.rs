@@ -11,9 +11,12 @@
 //!   names, colors and error codes, with exact formatting and parsing.
 //! - [`sanitize`]: removal of control, C1 and bidi characters from text a peer sent.
 //! - [`markup`]: `**bold**`, `__italic__` and `~~strike~~` parsed into styled spans.
+//! - [`irc`]: the IRC client protocol (parsing, replies, formatting codes, registration) for
+//!   the server's IRC members.
 #![deny(missing_docs)]
 
 pub mod framing;
+pub mod irc;
 pub mod markup;
 pub mod protocol;
 pub mod sanitize;
