@@ -31,6 +31,10 @@ pub const MAX_CLIENT_TAGS: usize = 4094;
 /// `417` as for a body that is too long.
 pub const MAX_WIRE_LINE: usize = MAX_CLIENT_TAGS + 2 + MAX_BODY;
 
+/// Longest tag data a server may send, in bytes, without the `@` and the space (IRCv3
+/// message-tags: 8191 with them). What a client reading a server's lines accepts.
+pub const MAX_SERVER_TAGS: usize = 8189;
+
 /// Most parameters in one line (RFC 1459).
 pub const MAX_PARAMS: usize = 15;
 
@@ -82,20 +86,35 @@ pub struct Message<'a> {
 }
 
 impl<'a> Message<'a> {
-    /// Parses one line, without its CR LF.
+    /// Parses one line a client sent, without its CR LF, within the client limits
+    /// ([`MAX_CLIENT_TAGS`], [`MAX_BODY`]).
     pub fn parse(line: &'a str) -> Result<Message<'a>, ParseError> {
+        Message::parse_within(line, MAX_CLIENT_TAGS, MAX_BODY)
+    }
+
+    /// Parses one line a server sent (what a client such as chat-load reads): tags up to
+    /// [`MAX_SERVER_TAGS`], a body of any length (the framer bounds the line).
+    pub fn parse_from_server(line: &'a str) -> Result<Message<'a>, ParseError> {
+        Message::parse_within(line, MAX_SERVER_TAGS, usize::MAX)
+    }
+
+    fn parse_within(
+        line: &'a str,
+        max_tags: usize,
+        max_body: usize,
+    ) -> Result<Message<'a>, ParseError> {
         let mut rest = line;
         let mut tags = "";
         if let Some(after) = rest.strip_prefix('@') {
             let (t, r) = after.split_once(' ').unwrap_or((after, ""));
-            if t.len() > MAX_CLIENT_TAGS {
+            if t.len() > max_tags {
                 return Err(ParseError::TagsTooLong(t.len()));
             }
             tags = t;
             rest = r;
         }
         rest = rest.trim_start_matches(' ');
-        if rest.len() > MAX_BODY {
+        if rest.len() > max_body {
             return Err(ParseError::BodyTooLong(rest.len()));
         }
         let mut source = None;

@@ -26,4 +26,4 @@ pub mod numeric;
 pub mod registration;
 pub mod split;
 
-pub use message::{Message, ParseError, MAX_BODY, MAX_CLIENT_TAGS, MAX_WIRE_LINE};
+pub use message::{Message, ParseError, MAX_BODY, MAX_CLIENT_TAGS, MAX_PARAMS, MAX_WIRE_LINE};

@@ -176,8 +176,8 @@ impl Registration {
             },
             "PONG" => {}
             "QUIT" => return Step::Quit,
-            // irssi probes with `JOIN :` before registering: nothing to say.
-            "JOIN" if msg.param(0).is_none_or(str::is_empty) => {}
+            // Everything else waits for registration; irssi's `JOIN :` probe (sent to detect
+            // servers without CAP) expects exactly this 451.
             _ => self.numeric(
                 ERR_NOTREGISTERED,
                 &[msg.command],
@@ -449,7 +449,8 @@ mod tests {
         );
         assert_eq!(
             out,
-            ":chat.test CAP * LS :server-time message-tags echo-message sasl=PLAIN\r\n"
+            ":chat.test CAP * LS :server-time message-tags echo-message sasl=PLAIN\r\n\
+             :chat.test 451 * JOIN :You have not registered\r\n"
         );
         assert_eq!(step, Step::Continue);
         let (out, step) = feed(&mut r, &["CAP REQ :server-time message-tags", "CAP END"]);
