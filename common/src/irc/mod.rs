@@ -14,9 +14,11 @@
 //! - [`ctcp`]: CTCP `ACTION` (`/me`) in and out.
 //! - [`nick`]: the nick rule (the room's name rule) with its `432` reply.
 //! - [`caps`]: the capabilities offered and a client's `CAP REQ`.
+//! - [`command`]: what a registered member's line asks for, its parameters checked.
 //! - [`registration`]: the registration state machine (CAP, PASS, NICK, USER, SASL PLAIN).
 
 pub mod caps;
+pub mod command;
 pub mod ctcp;
 pub mod encode;
 pub mod format;
