@@ -16,6 +16,7 @@
 //! - [`caps`]: the capabilities offered and a client's `CAP REQ`.
 //! - [`command`]: what a registered member's line asks for, its parameters checked.
 //! - [`registration`]: the registration state machine (CAP, PASS, NICK, USER, SASL PLAIN).
+//! - [`relay`]: the room's messages as IRC lines.
 
 pub mod caps;
 pub mod command;
@@ -26,6 +27,7 @@ pub mod message;
 pub mod nick;
 pub mod numeric;
 pub mod registration;
+pub mod relay;
 pub mod split;
 
 pub use message::{Message, ParseError, MAX_BODY, MAX_CLIENT_TAGS, MAX_PARAMS, MAX_WIRE_LINE};
