@@ -41,6 +41,14 @@ pub const DEFAULT_MAX_PENDING_PER_IP: usize = 3;
 pub const DEFAULT_NAME_COOLDOWN_SECS: f64 = 60.0;
 /// Default `--history`: room messages kept for newcomers.
 pub const DEFAULT_HISTORY: usize = 50;
+/// Default `--irc-channel`: the one channel IRC members see the room as.
+pub const DEFAULT_IRC_CHANNEL: &str = "#chat";
+/// Default `--irc-ping`, in seconds: an IRC connection silent this long is sent a `PING`, and
+/// one that stays silent as long again is dropped (`ERROR :Ping timeout`).
+pub const DEFAULT_IRC_PING_SECS: f64 = 120.0;
+/// The server's name in IRC lines (the source of numerics and notices, and the host part of
+/// every member's `nick!nick@host`, so no member's address is ever shown).
+pub const IRC_SERVER_NAME: &str = "chat.server";
 
 /// What one queued line costs beyond its bytes, counted against `--max-queue`: its slot in the
 /// queue (16 bytes) plus as much again for the queue's spare capacity, the shared line's
@@ -113,6 +121,10 @@ pub struct Config {
     pub control: Option<std::path::PathBuf>,
     /// The cluster this server shares its room with (`--cluster`), if any.
     pub cluster: Option<crate::cluster::ClusterConfig>,
+    /// The channel IRC members see the room as (`--irc-channel`), `#` included.
+    pub irc_channel: String,
+    /// Silence after which an IRC connection is pinged, and then dropped (`--irc-ping`).
+    pub irc_ping: Duration,
 }
 
 impl Default for Config {
@@ -136,6 +148,8 @@ impl Default for Config {
             history: DEFAULT_HISTORY,
             control: None,
             cluster: None,
+            irc_channel: DEFAULT_IRC_CHANNEL.to_owned(),
+            irc_ping: Duration::from_secs_f64(DEFAULT_IRC_PING_SECS),
         }
     }
 }

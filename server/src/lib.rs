@@ -47,13 +47,18 @@ pub struct Listeners {
     pub plain: Option<std::net::TcpListener>,
     /// The TLS listener and its certificate (`--tls-listen`).
     pub tls: Option<TlsListener>,
+    /// The IRC listener (`--irc-listen`): connections that speak IRC.
+    pub irc: Option<std::net::TcpListener>,
+    /// The IRC listener inside TLS (`--irc-tls-listen`), served with `tls`'s certificate.
+    pub irc_tls: Option<std::net::TcpListener>,
 }
 
-/// A listener whose connections speak TLS.
+/// A listener whose connections speak TLS, and the certificate TLS connections are served with
+/// (the IRC TLS listener's too).
 #[derive(Debug)]
 pub struct TlsListener {
-    /// The bound listener.
-    pub listener: std::net::TcpListener,
+    /// The bound listener of the line protocol (`None` when only `--irc-tls-listen` is TLS).
+    pub listener: Option<std::net::TcpListener>,
     /// Where the certificate and key are read from again on SIGHUP.
     pub files: tls_config::TlsFiles,
     /// The certificate and key as loaded at start (by [`tls_config::TlsFiles::load`]).
@@ -65,6 +70,8 @@ impl From<std::net::TcpListener> for Listeners {
         Listeners {
             plain: Some(plain),
             tls: None,
+            irc: None,
+            irc_tls: None,
         }
     }
 }

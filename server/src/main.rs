@@ -42,12 +42,25 @@ struct Args {
     /// Address of a second listener that speaks the same protocol inside TLS.
     #[arg(long, value_name = "ADDR", requires_all = ["tls_cert", "tls_key"])]
     tls_listen: Option<SocketAddr>,
-    /// PEM certificate chain for --tls-listen (read again on SIGHUP).
-    #[arg(long, value_name = "FILE", requires = "tls_listen")]
+    /// PEM certificate chain for --tls-listen and --irc-tls-listen (read again on SIGHUP).
+    #[arg(long, value_name = "FILE")]
     tls_cert: Option<PathBuf>,
-    /// PEM private key for --tls-listen (read again on SIGHUP).
-    #[arg(long, value_name = "FILE", requires = "tls_listen")]
+    /// PEM private key for --tls-listen and --irc-tls-listen (read again on SIGHUP).
+    #[arg(long, value_name = "FILE")]
     tls_key: Option<PathBuf>,
+    /// Address of a listener that speaks IRC (irssi, weechat, HexChat, bots) to the same room.
+    #[arg(long, value_name = "ADDR")]
+    irc_listen: Option<SocketAddr>,
+    /// Address of an IRC listener inside TLS (with --tls-cert and --tls-key).
+    #[arg(long, value_name = "ADDR", requires_all = ["tls_cert", "tls_key"])]
+    irc_tls_listen: Option<SocketAddr>,
+    /// The channel IRC members see the room as (# and 1 to 49 of A-Z a-z 0-9 _ -).
+    #[arg(long, value_name = "NAME", default_value = config::DEFAULT_IRC_CHANNEL)]
+    irc_channel: String,
+    /// Seconds of silence after which an IRC connection is pinged, and as many again after
+    /// which it is dropped.
+    #[arg(long, value_name = "SECS", default_value_t = config::DEFAULT_IRC_PING_SECS)]
+    irc_ping: f64,
     /// Admit every valid name without asking the operator.
     #[arg(long)]
     auto_approve: bool,
@@ -242,7 +255,27 @@ impl Args {
                 })
             }
         };
+        let channel_ok = self.irc_channel.len() >= 2
+            && self.irc_channel.len() <= chat_server::reactor::irc::MAX_CHANNEL_LEN
+            && self.irc_channel.starts_with('#')
+            && self.irc_channel[1..]
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_-".contains(&b));
+        if !channel_ok {
+            return Err(format!(
+                "--irc-channel must be # and 1 to 49 of A-Z a-z 0-9 _ -, not {:?}",
+                self.irc_channel
+            ));
+        }
+        if (self.tls_cert.is_some() || self.tls_key.is_some())
+            && self.tls_listen.is_none()
+            && self.irc_tls_listen.is_none()
+        {
+            return Err("--tls-cert and --tls-key need --tls-listen or --irc-tls-listen".into());
+        }
         let config = Config {
+            irc_channel: self.irc_channel.clone(),
+            irc_ping: seconds("irc-ping", self.irc_ping)?,
             auto_approve: self.auto_approve,
             max_line: self.max_line,
             rate: self.rate,
@@ -393,7 +426,8 @@ fn main() -> ExitCode {
         eprintln!("chat-server: {e}");
         return ExitCode::from(exit::USAGE);
     }
-    let tls = match (&args.tls_listen, &args.tls_cert, &args.tls_key) {
+    let tls_addr = args.tls_listen.or(args.irc_tls_listen);
+    let tls = match (&tls_addr, &args.tls_cert, &args.tls_key) {
         (Some(addr), Some(cert), Some(key)) => {
             let files = TlsFiles {
                 cert: cert.clone(),
@@ -411,9 +445,18 @@ fn main() -> ExitCode {
     };
     let plain_addr = match args.listen {
         Listen::At(addr) => Some(addr),
-        Listen::Off if tls.is_some() => None,
+        Listen::Off
+            if args.tls_listen.is_some()
+                || args.irc_listen.is_some()
+                || args.irc_tls_listen.is_some() =>
+        {
+            None
+        }
         Listen::Off => {
-            eprintln!("chat-server: --listen off needs --tls-listen: at least one listener");
+            eprintln!(
+                "chat-server: --listen off needs --tls-listen, --irc-listen or \
+                 --irc-tls-listen: at least one listener"
+            );
             return ExitCode::from(exit::USAGE);
         }
     };
@@ -422,6 +465,8 @@ fn main() -> ExitCode {
     let mut listeners = Listeners {
         plain: None,
         tls: None,
+        irc: None,
+        irc_tls: None,
     };
     let mut announce = Vec::new();
     if let Some(addr) = plain_addr {
@@ -432,17 +477,38 @@ fn main() -> ExitCode {
         listeners.plain = Some(listener);
         announce.push(format!("listening on {local}"));
     }
-    if let Some((addr, files, tls_config)) = tls {
-        let (listener, local) = match bind_local(addr, args.send_buffer) {
-            Ok(l) => l,
-            Err(code) => return code,
+    if let Some((_, files, tls_config)) = tls {
+        // The TLS listener of the line protocol, when asked for; the certificate also serves
+        // --irc-tls-listen.
+        let listener = match args.tls_listen {
+            Some(addr) => {
+                let (listener, local) = match bind_local(addr, args.send_buffer) {
+                    Ok(l) => l,
+                    Err(code) => return code,
+                };
+                announce.push(format!("listening on {local} (TLS)"));
+                Some(listener)
+            }
+            None => None,
         };
         listeners.tls = Some(TlsListener {
             listener,
             files,
             config: tls_config,
         });
-        announce.push(format!("listening on {local} (TLS)"));
+    }
+    for (addr, tls, slot) in [
+        (args.irc_listen, false, &mut listeners.irc),
+        (args.irc_tls_listen, true, &mut listeners.irc_tls),
+    ] {
+        let Some(addr) = addr else { continue };
+        let (listener, local) = match bind_local(addr, args.send_buffer) {
+            Ok(l) => l,
+            Err(code) => return code,
+        };
+        *slot = Some(listener);
+        let what = if tls { "IRC, TLS" } else { "IRC" };
+        announce.push(format!("listening on {local} ({what})"));
     }
     log::debug!("{config:?}");
     // Everything is bound (the control socket too) before `listening on` is printed, so a

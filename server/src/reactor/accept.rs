@@ -14,28 +14,66 @@ use chat_common::protocol::{ErrorCode, ServerMsg};
 use mio::net::{TcpListener, TcpStream};
 use mio::Interest;
 
+use chat_common::framing::LineFramer;
+use chat_common::irc::encode::push_line;
+use chat_common::irc::MAX_WIRE_LINE;
+
 use super::conn::Conn;
+use super::irc::IrcSession;
 use super::stream::Stream;
 use super::tls::TlsStream;
 use super::{token_of, Reactor};
 use crate::chat::{ConnId, Now};
+use crate::timers::TimerKind;
+
+/// Which listener a connection came through: inside TLS or not, speaking IRC or not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Via {
+    /// The connection speaks TLS.
+    pub tls: bool,
+    /// The connection speaks IRC.
+    pub irc: bool,
+}
+
+impl Via {
+    /// `--listen`.
+    pub const PLAIN: Via = Via {
+        tls: false,
+        irc: false,
+    };
+    /// `--tls-listen`.
+    pub const TLS: Via = Via {
+        tls: true,
+        irc: false,
+    };
+    /// `--irc-listen`.
+    pub const IRC: Via = Via {
+        tls: false,
+        irc: true,
+    };
+    /// `--irc-tls-listen`.
+    pub const IRC_TLS: Via = Via {
+        tls: true,
+        irc: true,
+    };
+}
 
 impl Reactor {
-    /// Accepts from the plain listener, or the TLS one when `tls`.
-    pub(super) fn accept_all(&mut self, tls: bool, now: Now) {
+    /// Accepts from one listener.
+    pub(super) fn accept_all(&mut self, via: Via, now: Now) {
         loop {
-            let Some(listener) = self.listener_of(tls) else {
+            let Some(listener) = self.listener_of(via) else {
                 return;
             };
             match listener.accept() {
-                Ok((stream, addr)) => self.open_conn(stream, addr, tls, now),
+                Ok((stream, addr)) => self.open_conn(stream, addr, via, now),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
                 Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
                     // Linux takes the descriptor before it looks at the backlog, so EMFILE
                     // comes even when nobody is waiting: stop unless a connection was refused.
-                    if !self.refuse_with_spare_fd(tls) {
+                    if !self.refuse_with_spare_fd(via) {
                         return;
                     }
                 }
@@ -52,26 +90,27 @@ impl Reactor {
     /// and the pending connections would wait forever.
     ///
     /// Returns whether a connection was refused (so the caller may try to accept again).
-    fn listener_of(&self, tls: bool) -> Option<&TcpListener> {
-        if tls {
-            self.tls_listener.as_ref()
-        } else {
-            self.listener.as_ref()
+    fn listener_of(&self, via: Via) -> Option<&TcpListener> {
+        match (via.tls, via.irc) {
+            (false, false) => self.listener.as_ref(),
+            (true, false) => self.tls_listener.as_ref(),
+            (false, true) => self.irc_listener.as_ref(),
+            (true, true) => self.irc_tls_listener.as_ref(),
         }
     }
 
-    fn refuse_with_spare_fd(&mut self, tls: bool) -> bool {
+    fn refuse_with_spare_fd(&mut self, via: Via) -> bool {
         let Some(spare) = self.spare_fd.take() else {
             log::warn!("out of file descriptors and no spare descriptor: connections wait");
             return false;
         };
         drop(spare);
-        let refused = match self.listener_of(tls).map(TcpListener::accept) {
+        let refused = match self.listener_of(via).map(TcpListener::accept) {
             Some(Ok((stream, addr))) => {
                 log::debug!("out of file descriptors: refusing {addr}");
                 refuse(
                     stream,
-                    tls,
+                    via,
                     "the server is out of file descriptors; try again later",
                 );
                 true
@@ -82,22 +121,22 @@ impl Reactor {
         refused && self.spare_fd.is_some()
     }
 
-    fn open_conn(&mut self, stream: TcpStream, addr: SocketAddr, tls: bool, now: Now) {
+    fn open_conn(&mut self, stream: TcpStream, addr: SocketAddr, via: Via, now: Now) {
         let config = &self.shell.config;
         if self.shell.conns.len() >= config.max_clients {
             log::debug!("refusing {addr}: {} connections", self.shell.conns.len());
-            refuse(stream, tls, "the server is full; try again later");
+            refuse(stream, via, "the server is full; try again later");
             return;
         }
         let ip = addr.ip();
         let from_ip = self.per_ip.get(&ip).copied().unwrap_or(0);
         if config.max_per_ip > 0 && from_ip >= config.max_per_ip {
             log::debug!("refusing {addr}: {from_ip} connections from {ip}");
-            refuse(stream, tls, "too many connections from your address");
+            refuse(stream, via, "too many connections from your address");
             return;
         }
         let _ = stream.set_nodelay(true);
-        let mut stream = match (tls, &self.tls) {
+        let mut stream = match (via.tls, &self.tls) {
             (false, _) => Stream::Tcp(stream),
             (true, Some((_, config))) => match TlsStream::new(stream, Arc::clone(config)) {
                 Ok(s) => Stream::Tls(Box::new(s)),
@@ -123,23 +162,38 @@ impl Reactor {
             key,
             serial: self.next_serial,
         };
-        entry.insert(Conn::new(stream, addr, id, &self.shell.config));
+        let mut conn = Conn::new(stream, addr, id, &self.shell.config);
+        if via.irc {
+            conn.irc = Some(Box::new(IrcSession::new(now.at)));
+            conn.framer = LineFramer::new(MAX_WIRE_LINE);
+            let at = now.at + self.shell.config.irc_ping;
+            self.shell
+                .timers
+                .arm(at, key, id.serial, TimerKind::IrcPing);
+        }
+        entry.insert(conn);
         *self.per_ip.entry(ip).or_insert(0) += 1;
         log::debug!("{addr} connected as #{}", id.serial);
         self.core.connected(id, addr, now, &mut self.shell);
     }
 }
 
-/// Best-effort refusal of a connection that is not kept: one ERROR line (plain TCP only), then
-/// close.
-fn refuse(stream: TcpStream, tls: bool, why: &str) {
-    if tls {
+/// Best-effort refusal of a connection that is not kept: one ERROR line (plain TCP only, in
+/// the listener's dialect), then close.
+fn refuse(stream: TcpStream, via: Via, why: &str) {
+    if via.tls {
         return;
     }
-    let line = ServerMsg::Error {
-        code: ErrorCode::ServerFull,
-        text: why,
-    }
-    .to_line();
+    let line = if via.irc {
+        let mut out = Vec::new();
+        push_line(None, "ERROR", &[], Some(why), &mut out);
+        out
+    } else {
+        ServerMsg::Error {
+            code: ErrorCode::ServerFull,
+            text: why,
+        }
+        .to_line()
+    };
     let _ = (&stream).write(&line);
 }

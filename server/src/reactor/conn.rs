@@ -258,6 +258,9 @@ pub struct Conn {
     /// Whether the connection is to be cut at the end of this round: it gets no more output and
     /// its input is ignored.
     pub doomed: bool,
+    /// The IRC dialect's state, for a connection from an IRC listener (`None`: the line
+    /// protocol).
+    pub irc: Option<Box<super::irc::IrcSession>>,
 }
 
 impl Conn {
@@ -282,6 +285,7 @@ impl Conn {
             write_shut: false,
             release_armed: false,
             doomed: false,
+            irc: None,
         }
     }
 }

@@ -29,6 +29,7 @@ mod cluster;
 pub mod conn;
 mod console;
 mod input;
+pub mod irc;
 mod leave;
 mod output;
 mod reload;
@@ -53,6 +54,7 @@ use crate::console::io::{ConsoleInput, ConsoleOut, StdinSource};
 use crate::timers::{TimerKind, Timers};
 use crate::tls_config::TlsFiles;
 use crate::Listeners;
+use accept::Via;
 use conn::{Conn, GATHER_BYTES};
 
 const LISTENER: Token = Token(0);
@@ -61,8 +63,10 @@ const SIGNALS: Token = Token(2);
 const CONSOLE_OUT: Token = Token(3);
 const TLS_LISTENER: Token = Token(4);
 const CONTROL_LISTENER: Token = Token(5);
+const IRC_LISTENER: Token = Token(6);
+const IRC_TLS_LISTENER: Token = Token(7);
 /// Connection tokens are slab keys shifted past the fixed tokens.
-const FIRST_CONN: usize = 6;
+const FIRST_CONN: usize = 8;
 /// Control console tokens are their slab keys shifted this far, past any connection's token.
 const FIRST_CONTROL: usize = usize::MAX / 2;
 /// The cluster bridge's waker: just below the control consoles, past any connection's token.
@@ -121,6 +125,10 @@ pub struct Shell {
     cluster: Option<crate::cluster::Link>,
     /// Whether the bridge may have more messages than one round took.
     cluster_busy: bool,
+    /// The IRC encodings of the last room line (a fan-out encodes once).
+    irc_cache: irc::IrcCache,
+    /// IRC members admitted this round, whose names burst is written at its end.
+    irc_bursts: Vec<ConnId>,
 }
 
 /// The whole server.
@@ -130,6 +138,10 @@ pub struct Reactor {
     listener: Option<TcpListener>,
     /// The TLS listener: `None` without `--tls-listen` or once shutdown has begun.
     tls_listener: Option<TcpListener>,
+    /// The IRC listeners (`--irc-listen`, `--irc-tls-listen`); `None` without them or once
+    /// shutdown has begun.
+    irc_listener: Option<TcpListener>,
+    irc_tls_listener: Option<TcpListener>,
     /// What new TLS connections are served with, and where it is reloaded from on SIGHUP
     /// (`None` without TLS). Open connections keep the config they started with.
     tls: Option<(TlsFiles, std::sync::Arc<rustls::ServerConfig>)>,
@@ -180,15 +192,25 @@ impl Reactor {
         config: Config,
         console: ConsoleInput,
     ) -> io::Result<Reactor> {
-        let Listeners { plain, tls } = listeners.into();
+        let Listeners {
+            plain,
+            tls,
+            irc,
+            irc_tls,
+        } = listeners.into();
         let poll = Poll::new()?;
         let listener = register_listener(&poll, plain, LISTENER)?;
         let (tls_listener, tls) = match tls {
             Some(t) => (
-                register_listener(&poll, Some(t.listener), TLS_LISTENER)?,
+                register_listener(&poll, t.listener, TLS_LISTENER)?,
                 Some((t.files, t.config)),
             ),
             None => (None, None),
+        };
+        let irc_listener = register_listener(&poll, irc, IRC_LISTENER)?;
+        let irc_tls_listener = match tls {
+            Some(_) => register_listener(&poll, irc_tls, IRC_TLS_LISTENER)?,
+            None => None,
         };
         // SIGHUP reloads the TLS certificate (registering it also keeps it from killing us).
         let mut signals = signal_hook_mio::v1_0::Signals::new([
@@ -233,6 +255,8 @@ impl Reactor {
         Ok(Reactor {
             listener,
             tls_listener,
+            irc_listener,
+            irc_tls_listener,
             tls,
             core: Core::new(config.clone(), consoles),
             shell: Shell {
@@ -252,6 +276,8 @@ impl Reactor {
                 shutting_down: false,
                 cluster,
                 cluster_busy: false,
+                irc_cache: irc::IrcCache::default(),
+                irc_bursts: Vec::new(),
                 config,
             },
             poll,
@@ -293,8 +319,10 @@ impl Reactor {
             let now = Now::read();
             for event in events.iter() {
                 match event.token() {
-                    LISTENER => self.accept_all(false, now),
-                    TLS_LISTENER => self.accept_all(true, now),
+                    LISTENER => self.accept_all(Via::PLAIN, now),
+                    TLS_LISTENER => self.accept_all(Via::TLS, now),
+                    IRC_LISTENER => self.accept_all(Via::IRC, now),
+                    IRC_TLS_LISTENER => self.accept_all(Via::IRC_TLS, now),
                     CONSOLE => self.read_console(now),
                     SIGNALS => self.read_signals(now),
                     CONSOLE_OUT => self.shell.console_out.flush(&self.shell.registry),
@@ -387,6 +415,7 @@ impl Reactor {
                     }
                 }
                 TimerKind::Stall => self.shell.check_stall(t.key, now.at),
+                TimerKind::IrcPing => self.irc_ping(id, now),
                 TimerKind::Trim => {}
             }
         }

@@ -80,9 +80,22 @@ impl Outbox for Shell {
 }
 
 impl Shell {
-    /// Queues a line for one connection; a connection whose queue would pass `--max-queue` is
-    /// doomed instead (a slow reader must not make the server hold unbounded memory).
+    /// Queues a line of the core for one connection, in the connection's dialect.
     pub(super) fn push(&mut self, id: ConnId, line: &Rc<[u8]>) {
+        let irc = self
+            .conns
+            .get(id.key)
+            .is_some_and(|c| c.irc.is_some() && c.id.serial == id.serial);
+        if irc {
+            self.irc_push(id, line);
+        } else {
+            self.queue(id, line);
+        }
+    }
+
+    /// Queues bytes for one connection; a connection whose queue would pass `--max-queue` is
+    /// doomed instead (a slow reader must not make the server hold unbounded memory).
+    pub(super) fn queue(&mut self, id: ConnId, line: &Rc<[u8]>) {
         let Some(conn) = self.conns.get_mut(id.key) else {
             return;
         };
