@@ -278,19 +278,46 @@ fn is_special(c: char) -> bool {
     matches!(c, '\\' | '*' | '_' | '~' | '`')
 }
 
-fn push_text(text: &str, escape: bool, out: &mut String) {
-    for c in text.chars() {
-        if escape && is_special(c) {
-            out.push('\\');
-        }
-        out.push(c);
-    }
+/// Where a byte of candidate markup came from: the text of run `.0` at byte `.1`, or (`None`)
+/// markup this module wrote.
+type Origin = Option<(usize, usize)>;
+
+/// Which text characters get a backslash: all special ones, or those found to need one.
+#[derive(Debug, Clone, Copy)]
+enum Escapes<'a> {
+    All,
+    Some(&'a std::collections::HashSet<(usize, usize)>),
 }
 
 /// Markup for `runs`: markers nest (a marker closed under another closes that one first and
-/// reopens it), code is fenced by one backtick more than its longest run of backticks.
-fn write_markup(runs: &[(String, Style)], styled: bool, escape: bool) -> String {
+/// reopens it), code is fenced by one backtick more than its longest run of backticks. Returns
+/// the markup and the origin of each of its bytes.
+fn write_markup(
+    runs: &[(String, Style)],
+    styled: bool,
+    escapes: Escapes<'_>,
+) -> (String, Vec<Origin>) {
     let mut out = String::new();
+    let mut origin: Vec<Origin> = Vec::new();
+    let ours = |out: &mut String, origin: &mut Vec<Origin>, s: &str| {
+        out.push_str(s);
+        origin.resize(out.len(), None);
+    };
+    let text = |out: &mut String, origin: &mut Vec<Origin>, run: usize, text: &str| {
+        for (at, c) in text.char_indices() {
+            let escape = is_special(c)
+                && match escapes {
+                    Escapes::All => true,
+                    Escapes::Some(set) => set.contains(&(run, at)),
+                };
+            if escape {
+                out.push('\\');
+                origin.push(None);
+            }
+            out.push(c);
+            origin.resize(out.len(), Some((run, at)));
+        }
+    };
     // Open markers, innermost last.
     let mut open: Vec<markup::Marker> = Vec::new();
     let on = |m: markup::Marker, s: Style| match m {
@@ -298,18 +325,18 @@ fn write_markup(runs: &[(String, Style)], styled: bool, escape: bool) -> String 
         markup::Marker::Italic => s.italic,
         markup::Marker::Strike => s.strike,
     };
-    for (text, style) in runs {
+    for (index, (t, style)) in runs.iter().enumerate() {
         if !styled {
-            push_text(text, escape, &mut out);
+            text(&mut out, &mut origin, index, t);
             continue;
         }
         if let Some(deepest) = open.iter().position(|&m| !on(m, *style)) {
             let closed: Vec<_> = open.drain(deepest..).collect();
             for m in closed.iter().rev() {
-                out.push_str(m.token());
+                ours(&mut out, &mut origin, m.token());
             }
             for &m in closed.iter().filter(|&&m| on(m, *style)) {
-                out.push_str(m.token());
+                ours(&mut out, &mut origin, m.token());
                 open.push(m);
             }
         }
@@ -319,65 +346,57 @@ fn write_markup(runs: &[(String, Style)], styled: bool, escape: bool) -> String 
             markup::Marker::Strike,
         ] {
             if on(m, *style) && !open.contains(&m) {
-                out.push_str(m.token());
+                ours(&mut out, &mut origin, m.token());
                 open.push(m);
             }
         }
         if style.code {
             let mut longest = 0;
             let mut run = 0;
-            for c in text.chars() {
+            for c in t.chars() {
                 run = if c == '`' { run + 1 } else { 0 };
                 longest = longest.max(run);
             }
             let fence = "`".repeat(longest + 1);
-            out.push_str(&fence);
-            out.push_str(text);
-            out.push_str(&fence);
+            ours(&mut out, &mut origin, &fence);
+            ours(&mut out, &mut origin, t);
+            ours(&mut out, &mut origin, &fence);
         } else {
-            push_text(text, escape, &mut out);
+            text(&mut out, &mut origin, index, t);
         }
     }
     for m in open.iter().rev() {
-        out.push_str(m.token());
+        ours(&mut out, &mut origin, m.token());
     }
-    out
+    (out, origin)
 }
 
 /// Whether `candidate` parses to exactly `runs` (text and styles; where spans meet does not
 /// matter).
 fn parses_to(candidate: &str, runs: &[(String, Style)]) -> bool {
-    let mut want = runs.iter().filter(|(t, _)| !t.is_empty()).peekable();
-    let mut spans = markup::parse(candidate).into_iter().peekable();
-    // Compare as two streams of (char, style).
-    let mut want_chars = want
-        .by_ref()
+    let want = runs
+        .iter()
         .flat_map(|(t, s)| t.chars().map(move |c| (c, *s)));
-    let mut got_chars = spans
-        .by_ref()
+    let spans = markup::parse(candidate);
+    let got = spans
+        .iter()
         .flat_map(|span| span.text.chars().map(move |c| (c, span.style)));
-    loop {
-        match (want_chars.next(), got_chars.next()) {
-            (None, None) => return true,
-            (a, b) if a == b => {}
-            _ => return false,
-        }
-    }
+    want.eq(got)
 }
 
-/// An IRC member's formatted `text` as markup and a color (see the module's rules).
-pub fn irc_to_markup(text: &str) -> FromIrc {
-    let (runs, color) = runs(text);
-    let attempts = [(true, false), (true, true), (false, false), (false, true)];
-    let styled_at_all = runs.iter().any(|(_, s)| *s != Style::default());
-    for (styled, escape) in attempts {
-        if styled && !styled_at_all {
-            continue;
-        }
-        let candidate = write_markup(&runs, styled, escape);
+/// Most rounds of escaping what the parser took for markup before giving up on minimal
+/// escaping (each round escapes at least one more character, and one round is the rule).
+const ESCAPE_ROUNDS: usize = 8;
+
+/// Markup for `runs` with as few backslashes as it takes, when there is such markup: each round
+/// escapes the text characters the parser took for markers, code fences or escapes.
+fn minimal_markup(runs: &[(String, Style)], styled: bool) -> Option<String> {
+    let mut escapes = std::collections::HashSet::new();
+    for _ in 0..ESCAPE_ROUNDS {
+        let (candidate, origin) = write_markup(runs, styled, Escapes::Some(&escapes));
         let target: Vec<(String, Style)>;
         let check = if styled {
-            &runs
+            runs
         } else {
             target = vec![(
                 runs.iter().map(|(t, _)| t.as_str()).collect(),
@@ -386,17 +405,33 @@ pub fn irc_to_markup(text: &str) -> FromIrc {
             &target
         };
         if parses_to(&candidate, check) {
-            return FromIrc {
-                text: candidate,
-                color,
-            };
+            return Some(candidate);
+        }
+        let before = escapes.len();
+        for (range, _) in markup::parse_detailed(&candidate).removed {
+            escapes.extend(origin.get(range).into_iter().flatten().flatten().copied());
+        }
+        if escapes.len() == before {
+            break;
         }
     }
-    // Unreachable in practice: fully escaped plain text always parses to itself.
-    FromIrc {
-        text: write_markup(&runs, false, true),
-        color,
-    }
+    // Next to our own markers an escape can be what separates them from the text's: escape
+    // every special character of the text.
+    let (candidate, _) = write_markup(runs, styled, Escapes::All);
+    (styled && parses_to(&candidate, runs)).then_some(candidate)
+}
+
+/// An IRC member's formatted `text` as markup and a color (see the module's rules).
+pub fn irc_to_markup(text: &str) -> FromIrc {
+    let (runs, color) = runs(text);
+    let styled_at_all = runs.iter().any(|(_, s)| *s != Style::default());
+    let text = styled_at_all
+        .then(|| minimal_markup(&runs, true))
+        .flatten()
+        .or_else(|| minimal_markup(&runs, false))
+        // Every special character escaped: always plain text (never reached in practice).
+        .unwrap_or_else(|| write_markup(&runs, false, Escapes::All).0);
+    FromIrc { text, color }
 }
 
 /// The visible text of IRC formatted `text`, every code removed (not sanitized).
@@ -490,14 +525,14 @@ mod tests {
             ("2**10 and __init__.py".into(), None)
         );
         assert_eq!(
-            from_irc("**not bold**"),
-            ("\\*\\*not bold\\*\\*".into(), None)
-        );
-        assert_eq!(
-            shown(&from_irc("**not bold**").0),
-            shown("\\*\\*not bold\\*\\*")
+            from_irc("**not bold** 2**10"),
+            ("\\*\\*not bold\\*\\* 2**10".into(), None)
         );
         assert_eq!(from_irc("\x02**\x02"), ("**\\*\\***".into(), None));
+        assert_eq!(
+            from_irc("a `b` c\\*d*"),
+            ("a \\`b\\` c\\\\*d*".into(), None)
+        );
     }
 
     #[test]

@@ -240,6 +240,21 @@ impl Shell {
                     self.irc_bursts.push(id);
                 }
             }
+            ServerMsg::Bye { text } if session.joined && text.starts_with("kicked") => {
+                // A kicked member sees its KICK, as IRC clients expect, before the ERROR.
+                let nick = session.target().to_owned();
+                let channel = self.config.irc_channel.clone();
+                self.irc_bytes(id, |out| {
+                    push_line(
+                        Some(IRC_SERVER_NAME),
+                        "KICK",
+                        &[&channel, &nick],
+                        Some(text),
+                        out,
+                    );
+                    push_line(None, "ERROR", &[], Some(text), out);
+                });
+            }
             ServerMsg::Nick { old, new } => {
                 if session
                     .nick
@@ -966,19 +981,10 @@ impl Reactor {
     /// held for it meanwhile.
     pub(super) fn irc_finish_bursts(&mut self) {
         while let Some(id) = self.shell.irc_bursts.pop() {
-            self.irc_names(id, true);
-            let Some(conn) = self.shell.conns.get_mut(id.key) else {
+            let Some(held) = self.shell.irc(id).and_then(|s| s.held.take()) else {
                 continue;
             };
-            if conn.id.serial != id.serial {
-                continue;
-            }
-            let held = conn
-                .irc
-                .as_mut()
-                .and_then(|s| s.held.take())
-                .unwrap_or_default();
-            // The names went into `held` (it was still on): queue everything in order.
+            self.irc_names(id, true);
             for bytes in held {
                 self.shell.queue(id, &bytes);
             }
