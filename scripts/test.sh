@@ -20,6 +20,9 @@ need_pkg() { # need_pkg COMMAND DEBIAN-PACKAGE
 need_pkg nc netcat-openbsd
 need_pkg redis-server redis-server # server/tests/cluster.rs starts its own
 need_pkg openssl openssl           # server/tests/tls.rs: `openssl s_client` as a raw member
+need_pkg tmux tmux                 # server/tests/irc_clients.rs drives real IRC clients in tmux
+need_pkg irssi irssi               # ... irssi
+need_pkg weechat weechat-curses    # ... and weechat
 
 # The heavy tests (ten thousand members, accept storms) need tens of thousands of descriptors
 # and fail, rather than skip, without them (testkit/src/limits.rs): raise the soft limit as far
