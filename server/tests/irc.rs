@@ -619,3 +619,54 @@ impl Irc {
         assert_eq!(got, want, "[{}]", self.name);
     }
 }
+
+#[test]
+fn the_irc_tls_listener_speaks_irc_inside_tls() {
+    // A self-signed certificate made now; `openssl s_client` is the member, as a person would.
+    let dir = std::env::temp_dir().join(format!("chat-irc-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
+    let mut server = Server::start(&[
+        "--irc-tls-listen",
+        "127.0.0.1:0",
+        "--tls-cert",
+        cert_path.to_str().unwrap(),
+        "--tls-key",
+        key_path.to_str().unwrap(),
+        "--auto-approve",
+    ]);
+    let line = server.expect_console("listening on ");
+    let addr: SocketAddr = line
+        .strip_prefix("listening on ")
+        .and_then(|l| l.strip_suffix(" (IRC, TLS)"))
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no IRC TLS address in {line:?}"));
+    let mut bob = server.login("bob");
+    let mut openssl = std::process::Command::new("openssl")
+        .args(["s_client", "-quiet", "-connect", &addr.to_string()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("openssl is needed by this test (scripts/test.sh installs it)");
+    let mut stdin = openssl.stdin.take().unwrap();
+    let mut lines = chat_testkit::PipeLines::spawn(openssl.stdout.take().unwrap());
+    stdin
+        .write_all(b"NICK tlsuser\r\nUSER tlsuser 0 * :T\r\n")
+        .unwrap();
+    lines.expect(":chat.server 001 tlsuser :Welcome");
+    lines.expect(":chat.server 366 tlsuser #chat :");
+    bob.expect_exact("JOIN tlsuser");
+    stdin
+        .write_all(b"PRIVMSG #chat :over \x02TLS\x02\r\n")
+        .unwrap();
+    bob.expect_exact("MSG tlsuser - over **TLS**");
+    bob.send_line("hello back");
+    lines.expect(":bob!bob@chat.server PRIVMSG #chat :hello back");
+    let _ = openssl.kill();
+    let _ = openssl.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+}
