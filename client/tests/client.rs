@@ -214,7 +214,7 @@ fn an_unreachable_server_exits_with_the_reason() {
 fn a_denied_join_exits_refused() {
     let mut server = Server::start(false, Console::Closed);
     // Joins are denied at once only after the server has seen its console close.
-    server.stdout.expect("console closed");
+    server.expect_console("console closed");
     let mut client = Client::start(&["--name", "bob", &server.addr], &[]);
     let (code, stderr) = client.wait();
     assert_eq!(code, REFUSED);
@@ -234,7 +234,7 @@ fn lines_typed_before_admission_are_held_until_welcome() {
 
     let mut bob = Client::start(&["--name", "bob", &server.addr], &[]);
     bob.type_line("said while waiting");
-    server.stdout.expect("join request: bob");
+    server.expect_console("join request: bob");
     bob.stdout.expect("waiting for approval");
     server.console("approve bob");
     alice.expect("JOIN bob");

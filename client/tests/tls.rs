@@ -1,5 +1,5 @@
 //! The client's TLS trust paths over real sockets: a tiny rustls server on a thread, with
-//! certificates made by rcgen at test time, and `known_servers` in a temporary directory.
+//! certificates made at test time by the test kit (`TestCa`, `CertPair`), and `known_servers` in a temporary directory.
 //! Every wait is bounded, so a deadlock fails a test instead of hanging it.
 
 use std::fs;
@@ -13,8 +13,8 @@ use std::thread;
 use std::time::Duration;
 
 use chat_client::tls::{self, known, Target, TlsError, TlsOptions};
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use chat_testkit::{CertPair, TestCa};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 /// How long any single wait in these tests may take.
 const WAIT: Duration = Duration::from_secs(10);
@@ -27,53 +27,30 @@ struct ServerCert {
     pem: String,
 }
 
-fn key_der(key: &KeyPair) -> PrivateKeyDer<'static> {
-    PrivatePkcs8KeyDer::from(key.serialize_der()).into()
+impl From<CertPair> for ServerCert {
+    fn from(pair: CertPair) -> ServerCert {
+        ServerCert {
+            chain: vec![pair.der.clone()],
+            key: pair.key_der(),
+            pem: pair.cert_pem,
+        }
+    }
 }
 
-/// A private CA: its PEM (for `--ca`) and what signs leaves.
-fn make_ca() -> (String, Issuer<'static, KeyPair>) {
-    let key = KeyPair::generate().expect("CA key");
-    let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "chat test CA");
-    let cert = params.self_signed(&key).expect("CA cert");
-    (cert.pem(), Issuer::new(params, key))
+/// A private CA (the test kit's): its PEM (for `--ca`) and what signs leaves.
+fn make_ca() -> (String, TestCa) {
+    let ca = TestCa::new("chat test CA");
+    (ca.pem(), ca)
 }
 
 /// A leaf for `names` signed by `ca`; `expired` puts its validity in the past.
-fn make_leaf(ca: &Issuer<'static, KeyPair>, names: &[&str], expired: bool) -> ServerCert {
-    let key = KeyPair::generate().expect("leaf key");
-    let names: Vec<String> = names.iter().map(|s| (*s).to_owned()).collect();
-    let mut params = CertificateParams::new(names).expect("leaf params");
-    if expired {
-        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
-        params.not_after = rcgen::date_time_ymd(2021, 1, 1);
-    }
-    let cert = params.signed_by(&key, ca).expect("leaf cert");
-    ServerCert {
-        chain: vec![cert.der().clone()],
-        key: key_der(&key),
-        pem: cert.pem(),
-    }
+fn make_leaf(ca: &TestCa, names: &[&str], expired: bool) -> ServerCert {
+    ca.leaf_with(names, None, expired).into()
 }
 
 /// A self-signed certificate for `names`; `ca` sets CA:TRUE, as `openssl req -x509` does.
 fn make_self_signed(names: &[&str], ca: bool) -> ServerCert {
-    let key = KeyPair::generate().expect("key");
-    let names: Vec<String> = names.iter().map(|s| (*s).to_owned()).collect();
-    let mut params = CertificateParams::new(names).expect("params");
-    if ca {
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    }
-    let cert = params.self_signed(&key).expect("cert");
-    ServerCert {
-        chain: vec![cert.der().clone()],
-        key: key_der(&key),
-        pem: cert.pem(),
-    }
+    CertPair::self_signed_with(names, ca, false).into()
 }
 
 /// A TLS server on 127.0.0.1 that greets each connection with `hello`, answers each line
@@ -296,16 +273,7 @@ fn expired_certificate_is_refused() {
 fn expired_self_signed_certificate_is_refused_without_asking() {
     // First use is only for a missing issuer: an expired certificate is never offered.
     let tmp = tempfile::tempdir().expect("temp dir");
-    let key = KeyPair::generate().expect("key");
-    let mut params = CertificateParams::new(vec!["127.0.0.1".to_owned()]).expect("params");
-    params.not_before = rcgen::date_time_ymd(2020, 1, 1);
-    params.not_after = rcgen::date_time_ymd(2021, 1, 1);
-    let cert = params.self_signed(&key).expect("cert");
-    let server = TestServer::start(ServerCert {
-        chain: vec![cert.der().clone()],
-        key: key_der(&key),
-        pem: cert.pem(),
-    });
+    let server = TestServer::start(CertPair::self_signed_with(&["127.0.0.1"], false, true).into());
     let err = tls::connect(
         &server.target("127.0.0.1"),
         &options(tmp.path(), vec![]),
@@ -496,7 +464,7 @@ fn bad_ca_files_are_refused_before_connecting() {
         write_file(
             tmp.path(),
             "key-only.pem",
-            &KeyPair::generate().expect("key").serialize_pem(),
+            &CertPair::self_signed(&["127.0.0.1"]).key_pem,
         ),
         write_file(
             tmp.path(),

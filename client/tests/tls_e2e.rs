@@ -2,7 +2,7 @@
 //! mode with piped standard streams: a TLS member chats with a plain one, and each trust path
 //! ends as `client/src/exit.rs` says (a private authority via `--ca`, first use with
 //! `--trust-new`, a changed certificate, nobody to ask, the wrong host, an expired
-//! certificate). Certificates are made at test time with rcgen; `known_servers` lives in a
+//! certificate). Certificates are made at test time by the test kit; `known_servers` lives in a
 //! temporary directory named by `CHAT_CONFIG_DIR`. Every wait is a read with a deadline.
 #![allow(clippy::unwrap_used)]
 
@@ -11,7 +11,7 @@ mod util;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+use chat_testkit::{CertPair, TestCa};
 use tempfile::TempDir;
 use util::{Client, Console, Peer, Server};
 
@@ -30,46 +30,29 @@ struct Pair {
     key: String,
 }
 
-/// A private certificate authority: its PEM (for `--ca`) and what signs leaves.
-fn make_ca() -> (String, Issuer<'static, KeyPair>) {
-    let key = KeyPair::generate().unwrap();
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "chat e2e CA");
-    let cert = params.self_signed(&key).unwrap();
-    (cert.pem(), Issuer::new(params, key))
+impl From<CertPair> for Pair {
+    fn from(pair: CertPair) -> Pair {
+        Pair {
+            cert: pair.cert_pem,
+            key: pair.key_pem,
+        }
+    }
 }
 
-fn params(names: &[&str], expired: bool) -> CertificateParams {
-    let names: Vec<String> = names.iter().map(|s| (*s).to_owned()).collect();
-    let mut params = CertificateParams::new(names).unwrap();
-    if expired {
-        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
-        params.not_after = rcgen::date_time_ymd(2021, 1, 1);
-    }
-    params
+/// A private certificate authority (the test kit's): its PEM (for `--ca`) and what signs leaves.
+fn make_ca() -> (String, TestCa) {
+    let ca = TestCa::new("chat e2e CA");
+    (ca.pem(), ca)
 }
 
 /// A server certificate for `names` signed by `ca`.
-fn make_leaf(ca: &Issuer<'static, KeyPair>, names: &[&str], expired: bool) -> Pair {
-    let key = KeyPair::generate().unwrap();
-    let cert = params(names, expired).signed_by(&key, ca).unwrap();
-    Pair {
-        cert: cert.pem(),
-        key: key.serialize_pem(),
-    }
+fn make_leaf(ca: &TestCa, names: &[&str], expired: bool) -> Pair {
+    ca.leaf_with(names, None, expired).into()
 }
 
 /// A self-signed server certificate for [`NAMES`].
 fn make_self_signed() -> Pair {
-    let key = KeyPair::generate().unwrap();
-    let cert = params(NAMES, false).self_signed(&key).unwrap();
-    Pair {
-        cert: cert.pem(),
-        key: key.serialize_pem(),
-    }
+    CertPair::self_signed(NAMES).into()
 }
 
 /// Files of one test: the server's certificate and key, `--ca` files, and the client's
@@ -130,13 +113,8 @@ fn start_server(files: &Files) -> (Server, u16) {
         "--tls-key",
         &key,
     ];
-    let mut server = Server::start_with("127.0.0.1:0", true, Console::Closed, &extra);
-    let line = server.stdout.expect(" (TLS)");
-    let port = line
-        .strip_prefix("listening on 127.0.0.1:")
-        .and_then(|rest| rest.strip_suffix(" (TLS)"))
-        .and_then(|port| port.parse().ok())
-        .unwrap_or_else(|| panic!("unexpected TLS listening line {line:?}"));
+    let server = Server::start_with("127.0.0.1:0", true, Console::Closed, &extra);
+    let port = server.tls_addr().port();
     (server, port)
 }
 
@@ -233,7 +211,7 @@ fn a_changed_certificate_exits_8_with_the_warning_even_with_trust_new() {
     // The server now presents another self-signed certificate.
     files.install(&make_self_signed());
     server.signal("HUP");
-    server.stdout.expect("reloaded the TLS certificate");
+    server.expect_console("reloaded the TLS certificate");
 
     let (code, stderr) = join_and_leave(&files, "bob", &["--trust-new", &url]);
     assert_eq!(code, CHANGED, "stderr: {stderr}");

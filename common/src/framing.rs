@@ -137,7 +137,7 @@ impl RawLineFramer {
                         self.partial.clear();
                         return (consumed, Some(RawFrame::TooLong));
                     }
-                    self.partial.extend_from_slice(&rest[..i]);
+                    self.append(&rest[..i]);
                     if self.partial == b"\r" {
                         // An empty CRLF line whose CR came in an earlier chunk.
                         self.partial.clear();
@@ -156,14 +156,34 @@ impl RawLineFramer {
                         self.discarding = true;
                         return (input.len(), Some(RawFrame::TooLong));
                     }
-                    self.partial.extend_from_slice(rest);
+                    self.append(rest);
                     return (input.len(), None);
                 }
             }
         }
         (input.len(), None)
     }
+
+    /// Appends to the incomplete line (the caller checked it stays within `max_line + 1`).
+    /// Storage grows by doubling but never past `max_line + 1` bytes: `Vec`'s own doubling
+    /// would reserve up to twice the limit (8 KiB for a 4095-byte partial line), and every
+    /// member parked on a partial line would hold that much.
+    fn append(&mut self, bytes: &[u8]) {
+        let want = self.partial.len() + bytes.len();
+        if want > self.partial.capacity() {
+            let cap = (self.partial.capacity() * 2)
+                .max(want)
+                .max(MIN_PARTIAL)
+                .min(self.max_line + 1)
+                .max(want);
+            self.partial.reserve_exact(cap - self.partial.len());
+        }
+        self.partial.extend_from_slice(bytes);
+    }
 }
+
+/// Smallest storage the incomplete-line buffer starts with.
+const MIN_PARTIAL: usize = 64;
 
 /// The core with UTF-8 checked on every line: what the server and the client frame with.
 #[derive(Debug)]
@@ -363,6 +383,30 @@ mod tests {
     fn multibyte_char_split_across_chunks() {
         let input = "héllo ✓\n".as_bytes();
         assert_eq!(bytewise(64, input), vec![line("héllo ✓")]);
+    }
+
+    #[test]
+    fn a_partial_line_never_holds_more_than_the_limit_plus_one() {
+        // Found by a hostile-peer probe: 4095 bytes of a line parked in the framer held 8 KiB,
+        // as the buffer doubled. Any chunking, up to the limit: storage within max_line + 1.
+        for max_line in [1, 63, 64, 100, 4096, 65_536] {
+            for chunk in [1, 7, 1000, 4095, max_line] {
+                let mut framer = RawLineFramer::new(max_line);
+                let data = vec![b'x'; max_line];
+                for piece in data.chunks(chunk.max(1)) {
+                    let (_, frame) = framer.feed(piece);
+                    assert_eq!(frame, None);
+                    assert!(
+                        framer.partial.capacity() <= max_line + 1,
+                        "max_line {max_line}, chunks of {chunk}: capacity {}",
+                        framer.partial.capacity()
+                    );
+                }
+                assert_eq!(framer.buffered(), max_line);
+                let (_, frame) = framer.feed(b"\n");
+                assert!(matches!(frame, Some(RawFrame::Line(l)) if l.len() == max_line));
+            }
+        }
     }
 
     #[test]

@@ -5,13 +5,17 @@
 //! both: [`Listeners`]) and calls [`run`]; tests can do the same on port 0.
 //!
 //! # Layout
-//! - [`config`]: every limit, named, with its default; the validated [`Config`].
-//! - [`chat`]: the core: sessions, names, the waiting room, history, bans, and what every
-//!   request and console command does. Events in, effects out; no I/O, no clock.
+//! - [`config`]: every limit, named, with its default; the one validation
+//!   ([`Config::validate`]).
+//! - [`chat`]: the core: admission, sessions, names, the waiting room, history, bans, and what
+//!   every request and console command does; the messages it sends ([`chat::Outgoing`], encoded
+//!   once per [`chat::Dialect`]) and the room's events ([`chat::bus`]). Events in, effects out;
+//!   no I/O, no clock; it imports neither the reactor nor the cluster.
 //! - [`cluster`]: one room over several servers through Redis (`--cluster`): the bridge
-//!   threads and the room's events as the Redis stream holds them.
+//!   threads and the encoding of the core's events in the Redis stream.
 //! - [`reactor`]: the I/O shell: the event loop, connections, queues, timers, signals.
 //! - [`console`]: the operator's commands (pure parsing) and the consoles' non-blocking I/O.
+//! - [`listen`]: binding the listeners (backlog, send buffer) and the open-file limit.
 //! - [`timers`]: every deadline in one heap.
 //! - [`tls_config`]: the TLS certificate and key files, loaded into a rustls config.
 //! - [`bucket`]: the token bucket behind every rate.
@@ -22,6 +26,7 @@ pub mod chat;
 pub mod cluster;
 pub mod config;
 pub mod console;
+pub mod listen;
 pub mod memory;
 pub mod reactor;
 pub mod timers;

@@ -6,14 +6,14 @@ use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
-use chat_server::config::{self, Config};
+use chat_server::config::{self, ClusterConfig, Config, ConfigError};
+use chat_server::listen;
 use chat_server::reactor::Reactor;
 use chat_server::tls_config::TlsFiles;
 use chat_server::{ConsoleInput, Listeners, TlsListener};
 use clap::Parser;
-use log::{info, warn, LevelFilter};
+use log::{info, LevelFilter};
 
 /// Exit statuses, in one place.
 mod exit {
@@ -113,6 +113,10 @@ struct Args {
     /// timeout) refused (0: no cool-down).
     #[arg(long, value_name = "SECS", default_value_t = config::DEFAULT_NAME_COOLDOWN_SECS)]
     name_cooldown: f64,
+    /// Seconds a member's name stays reserved for its address after it leaves or renames away
+    /// (0: at once free for anyone).
+    #[arg(long, value_name = "SECS", default_value_t = config::DEFAULT_NAME_HOLD_SECS)]
+    name_hold: f64,
     /// Open a Unix socket (mode 0600) at PATH where operators connect with `nc -U PATH` and use
     /// the console's commands; with it the server can run with stdin at /dev/null.
     #[arg(long, value_name = "PATH")]
@@ -123,11 +127,11 @@ struct Args {
     cluster: Option<String>,
     /// The room's name in Redis (with --cluster): servers with the same Redis and room name share
     /// one room.
-    #[arg(long, value_name = "NAME", default_value = chat_server::cluster::DEFAULT_ROOM)]
+    #[arg(long, value_name = "NAME", default_value = config::DEFAULT_ROOM)]
     cluster_room: String,
     /// Seconds a server may go without reaching Redis (with --cluster) before the others count
     /// it gone and it cuts its own members off.
-    #[arg(long, value_name = "SECS", default_value_t = chat_server::cluster::DEFAULT_TIMEOUT_SECS)]
+    #[arg(long, value_name = "SECS", default_value_t = config::DEFAULT_TIMEOUT_SECS)]
     cluster_timeout: f64,
     /// Room messages kept and shown to newcomers (0: no history).
     #[arg(long, value_name = "N", default_value_t = config::DEFAULT_HISTORY)]
@@ -177,105 +181,27 @@ fn parse_listen(s: &str) -> Result<Listen, String> {
         .map_err(|e| format!("{e} (an address such as 127.0.0.1:55555, or `off`)"))
 }
 
-fn seconds(flag: &str, secs: f64) -> Result<Duration, String> {
-    if secs.is_finite() && secs > 0.0 && secs <= 1e9 {
-        Ok(Duration::from_secs_f64(secs))
-    } else {
-        Err(format!(
-            "--{flag} must be a positive number of seconds, not {secs}"
-        ))
-    }
-}
-
 impl Args {
-    fn config(&self) -> Result<Config, String> {
-        if self.max_line == 0 {
-            return Err("--max-line must be at least 1".into());
-        }
-        if self.rate > 0 && self.burst == 0 {
-            return Err("--burst must be at least 1 when --rate is not 0".into());
-        }
-        if self.max_clients == 0 {
-            return Err("--max-clients must be at least 1".into());
-        }
-        if self.send_buffer > MAX_SEND_BUFFER {
-            return Err(format!(
-                "--send-buffer must be at most {MAX_SEND_BUFFER} bytes (0: the kernel's default)"
-            ));
-        }
-        if self.max_queue < self.max_line + 64 {
-            return Err(format!(
-                "--max-queue must hold at least one line: at least {} bytes",
-                self.max_line + 64
-            ));
-        }
-        if self.rate > 0 && self.rate_bytes == 0 {
-            return Err("--rate-bytes must be at least 1 when --rate is not 0".into());
-        }
-        if self.history > MAX_HISTORY {
-            return Err(format!("--history must be at most {MAX_HISTORY}"));
-        }
-        let name_cooldown = if self.name_cooldown == 0.0 {
-            Duration::ZERO
-        } else {
-            seconds("name-cooldown", self.name_cooldown)?
-        };
+    /// The flags as a [`Config`], validated once ([`Config::validate`]).
+    fn config(&self) -> Result<Config, ConfigError> {
         let cluster = match &self.cluster {
             None => None,
-            Some(url) => {
-                let room_ok = !self.cluster_room.is_empty()
-                    && self.cluster_room.len() <= 64
-                    && self
-                        .cluster_room
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
-                if !room_ok {
-                    return Err("--cluster-room must be 1 to 64 of A-Z a-z 0-9 _ - .".into());
-                }
-                let min = chat_server::cluster::MIN_TIMEOUT_SECS;
-                if !(self.cluster_timeout >= min && self.cluster_timeout <= 3600.0) {
-                    return Err(format!(
-                        "--cluster-timeout must be between {min} and 3600 seconds"
-                    ));
-                }
-                if !url.starts_with("redis://")
-                    && !url.starts_with("redis+unix://")
-                    && !url.starts_with("unix://")
-                {
-                    return Err(
-                        "--cluster must be a redis:// URL (rediss:// is not built in: see docs/CLUSTER.md)"
-                            .into(),
-                    );
-                }
-                Some(chat_server::cluster::ClusterConfig {
-                    url: url.clone(),
-                    room: self.cluster_room.clone(),
-                    timeout: Duration::from_secs_f64(self.cluster_timeout),
-                    history: self.history,
-                })
-            }
+            Some(url) => Some(ClusterConfig {
+                url: url.clone(),
+                room: self.cluster_room.clone(),
+                timeout: config::seconds("cluster-timeout", self.cluster_timeout, false)?,
+                history: self.history,
+            }),
         };
-        let channel_ok = self.irc_channel.len() >= 2
-            && self.irc_channel.len() <= chat_server::reactor::irc::MAX_CHANNEL_LEN
-            && self.irc_channel.starts_with('#')
-            && self.irc_channel[1..]
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"_-".contains(&b));
-        if !channel_ok {
-            return Err(format!(
-                "--irc-channel must be # and 1 to 49 of A-Z a-z 0-9 _ -, not {:?}",
-                self.irc_channel
-            ));
-        }
         if (self.tls_cert.is_some() || self.tls_key.is_some())
             && self.tls_listen.is_none()
             && self.irc_tls_listen.is_none()
         {
-            return Err("--tls-cert and --tls-key need --tls-listen or --irc-tls-listen".into());
+            return Err(ConfigError::TlsFilesWithoutListener);
         }
-        let config = Config {
+        Config {
             irc_channel: self.irc_channel.clone(),
-            irc_ping: seconds("irc-ping", self.irc_ping)?,
+            irc_ping: config::seconds("irc-ping", self.irc_ping, false)?,
             auto_approve: self.auto_approve,
             max_line: self.max_line,
             rate: self.rate,
@@ -284,49 +210,26 @@ impl Args {
             max_clients: self.max_clients,
             max_pending: self.max_pending,
             max_per_ip: self.max_per_ip,
-            login_timeout: seconds("login-timeout", self.login_timeout)?,
-            approval_timeout: seconds("approval-timeout", self.approval_timeout)?,
-            stall_timeout: seconds("stall-timeout", self.stall_timeout)?,
+            login_timeout: config::seconds("login-timeout", self.login_timeout, false)?,
+            approval_timeout: config::seconds("approval-timeout", self.approval_timeout, false)?,
+            stall_timeout: config::seconds("stall-timeout", self.stall_timeout, false)?,
             burst_bytes: self.burst_bytes.unwrap_or(self.max_queue / 4),
             rate_bytes: self.rate_bytes,
             max_pending_per_ip: self.max_pending_per_ip,
-            name_cooldown,
+            name_cooldown: config::seconds("name-cooldown", self.name_cooldown, true)?,
+            name_hold: config::seconds("name-hold", self.name_hold, true)?,
             history: self.history,
+            send_buffer: self.send_buffer,
             control: self.control.clone(),
             cluster,
-        };
-        config.check()?;
-        Ok(config)
+        }
+        .validate()
     }
 }
 
-/// Largest `--history`: each entry holds up to `--max-line` bytes.
-const MAX_HISTORY: usize = 100_000;
-
-/// Largest `--send-buffer` accepted (the kernel caps it further at `net.core.wmem_max`).
-const MAX_SEND_BUFFER: usize = 1 << 30;
-
-/// Connections the kernel queues for `accept` (std's `bind` uses 128, which drops SYNs in a
-/// connect burst and makes clients retry after a second).
-const LISTEN_BACKLOG: i32 = 1024;
-
-/// Binds the listener with [`LISTEN_BACKLOG`] (socket2: std has no way to set the backlog) and,
-/// unless `send_buffer` is 0, that send buffer size, which Linux gives every accepted connection.
-fn bind(addr: SocketAddr, send_buffer: usize) -> io::Result<TcpListener> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    socket.set_reuse_address(true)?;
-    if send_buffer > 0 {
-        socket.set_send_buffer_size(send_buffer)?;
-    }
-    socket.bind(&addr.into())?;
-    socket.listen(LISTEN_BACKLOG)?;
-    Ok(socket.into())
-}
-
-/// [`bind`], and the address it got (port 0 picks one); says what failed on standard error.
+/// [`listen::bind`], and the address it got (port 0 picks one); says what failed on standard error.
 fn bind_local(addr: SocketAddr, send_buffer: usize) -> Result<(TcpListener, SocketAddr), ExitCode> {
-    let listener = bind(addr, send_buffer).map_err(|e| {
+    let listener = listen::bind(addr, send_buffer).map_err(|e| {
         eprintln!("chat-server: cannot listen on {addr}: {e}");
         ExitCode::from(exit::BIND)
     })?;
@@ -390,20 +293,6 @@ fn init_logging(args: &Args) -> Result<(), String> {
     result.map_err(|e| format!("cannot start logging: {e}"))
 }
 
-/// Raises the open-file soft limit as far as `--max-clients` needs, up to the hard limit.
-fn raise_fd_limit(max_clients: usize) {
-    // Connections plus the listener, stdin, stdout, stderr, epoll, signal pipe, spare, log.
-    let want = max_clients as u64 + 32;
-    match rlimit::increase_nofile_limit(want) {
-        Ok(got) if got < want => warn!(
-            "open-file limit is {got}, below the {want} that --max-clients {max_clients} needs; \
-             connections past it are refused"
-        ),
-        Ok(_) => {}
-        Err(e) => warn!("cannot raise the open-file limit: {e}"),
-    }
-}
-
 fn main() -> ExitCode {
     let args = Args::parse();
     if let Some(what) = &args.generate {
@@ -460,7 +349,7 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::USAGE);
         }
     };
-    raise_fd_limit(config.max_clients);
+    listen::raise_fd_limit(config.max_clients);
     // Both are bound before either is announced, so a printed address always works.
     let mut listeners = Listeners {
         plain: None,
@@ -470,7 +359,7 @@ fn main() -> ExitCode {
     };
     let mut announce = Vec::new();
     if let Some(addr) = plain_addr {
-        let (listener, local) = match bind_local(addr, args.send_buffer) {
+        let (listener, local) = match bind_local(addr, config.send_buffer) {
             Ok(l) => l,
             Err(code) => return code,
         };
@@ -482,7 +371,7 @@ fn main() -> ExitCode {
         // --irc-tls-listen.
         let listener = match args.tls_listen {
             Some(addr) => {
-                let (listener, local) = match bind_local(addr, args.send_buffer) {
+                let (listener, local) = match bind_local(addr, config.send_buffer) {
                     Ok(l) => l,
                     Err(code) => return code,
                 };
@@ -502,7 +391,7 @@ fn main() -> ExitCode {
         (args.irc_tls_listen, true, &mut listeners.irc_tls),
     ] {
         let Some(addr) = addr else { continue };
-        let (listener, local) = match bind_local(addr, args.send_buffer) {
+        let (listener, local) = match bind_local(addr, config.send_buffer) {
             Ok(l) => l,
             Err(code) => return code,
         };

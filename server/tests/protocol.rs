@@ -6,34 +6,8 @@
 //! room message is sent and must be that member's very next line.
 #![allow(clippy::unwrap_used)]
 
-use chat_testkit::{Client, Server};
+use chat_testkit::{marker, room, Server};
 use std::time::Duration;
-
-/// Starts an auto-approving server and logs in `names` in order, consuming the `JOIN`s each
-/// earlier member receives, so every returned client has nothing unread.
-#[track_caller]
-fn room(server: &Server, names: &[&str]) -> Vec<Client> {
-    let mut clients: Vec<Client> = Vec::new();
-    for (i, name) in names.iter().enumerate() {
-        let mut c = server.connect();
-        assert_eq!(c.login(name), i + 1, "online count in {name}'s WELCOME");
-        for earlier in clients.iter_mut() {
-            earlier.expect_exact(&format!("JOIN {name}"));
-        }
-        clients.push(c);
-    }
-    clients
-}
-
-/// `who` sends `text` to the room and `others` must each get it as their very next line.
-#[track_caller]
-fn marker(who: &mut Client, others: &mut [&mut Client], text: &str) {
-    who.send_line(text);
-    let line = format!("MSG {} - {text}", who.name);
-    for o in others.iter_mut() {
-        o.expect_exact(&line);
-    }
-}
 
 #[test]
 fn name_prompt_is_the_first_line() {
@@ -114,7 +88,7 @@ fn names_are_unique_without_regard_to_case_among_members() {
 #[test]
 fn names_are_unique_among_waiting_joins_and_freed_by_deny() {
     // Both joins come from 127.0.0.1: without --name-cooldown 0 the refused name would cool
-    // down for this address (tested in hardening2.rs); here it is about the name being freed.
+    // down for this address (tested in admission.rs); here it is about the name being freed.
     let mut server = Server::start(&["--name-cooldown", "0"]);
     let (mut carol, _) = server.join_waiting("carol");
     let mut other = server.connect_prompted();

@@ -1,26 +1,22 @@
 //! TLS, end to end: the real binary on real sockets, a rustls client that trusts a certificate
 //! authority made at test time (rcgen), and `openssl s_client` as a member typing by hand.
 //!
-//! Every wait is a read with a deadline, never a sleep. The helpers live here rather than in
-//! `tests/util` so this file stands alone; they only start the binary under test (and openssl)
-//! and only talk to 127.0.0.1.
+//! Every wait is a read with a deadline, never a sleep. The server and the certificates come from
+//! the test kit (`Server`, `Pki`); the member here speaks over any byte stream, TLS or plain.
 #![allow(clippy::unwrap_used)]
 
-use std::collections::HashSet;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver};
-use std::sync::{Arc, Mutex};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::mpsc::{self};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
-};
+use chat_testkit::{listening_ports, Pki, Server};
 use rustls::pki_types::{CertificateDer, ServerName};
-use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+use rustls::{ClientConfig, ClientConnection, StreamOwned};
 
 /// How long one expected line (or close) may take. Generous: two cores are shared with builds.
 const TIMEOUT: Duration = Duration::from_secs(5);
@@ -29,296 +25,24 @@ const START_TIMEOUT: Duration = Duration::from_secs(15);
 /// Read timeout on every test socket: reads are retried until their own deadline.
 const POLL: Duration = Duration::from_millis(50);
 
-// ---------------------------------------------------------------------------------------------
-// Certificates
-
-/// A certificate authority made for one test, and the files the server reads.
-struct Pki {
-    ca: CertifiedIssuer<'static, KeyPair>,
-    dir: PathBuf,
-}
-
-/// A server certificate (for `localhost` and 127.0.0.1) with its key, in PEM and DER.
-struct Leaf {
-    cert_pem: String,
-    key_pem: String,
-    der: CertificateDer<'static>,
-}
-
-impl Pki {
-    fn new(test: &str) -> Pki {
-        let dir = std::env::temp_dir().join(format!("chat-tls-{test}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(DnType::CommonName, format!("chat test CA {test}"));
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
-        Pki { ca, dir }
-    }
-
-    fn leaf(&self, cn: &str) -> Leaf {
-        let mut params =
-            CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
-        params.distinguished_name.push(DnType::CommonName, cn);
-        let key = KeyPair::generate().unwrap();
-        let cert = params.signed_by(&key, &self.ca).unwrap();
-        Leaf {
-            cert_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
-            der: cert.der().clone(),
-        }
-    }
-
-    fn cert_path(&self) -> PathBuf {
-        self.dir.join("cert.pem")
-    }
-
-    fn key_path(&self) -> PathBuf {
-        self.dir.join("key.pem")
-    }
-
-    /// Puts `leaf` where the server reads its certificate and key.
-    fn install(&self, leaf: &Leaf) {
-        std::fs::write(self.cert_path(), &leaf.cert_pem).unwrap();
-        std::fs::write(self.key_path(), &leaf.key_pem).unwrap();
-    }
-
-    /// A client config trusting this CA only.
-    fn client_config(&self) -> Arc<ClientConfig> {
-        let mut roots = RootCertStore::empty();
-        roots.add(self.ca.der().clone()).unwrap();
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        Arc::new(config)
-    }
-
-    /// The flags that serve this CA's installed certificate on a free TLS port.
-    fn tls_args(&self) -> Vec<String> {
-        vec![
-            "--tls-listen".into(),
-            "127.0.0.1:0".into(),
-            "--tls-cert".into(),
-            path_arg(&self.cert_path()),
-            "--tls-key".into(),
-            path_arg(&self.key_path()),
-        ]
-    }
-}
-
-impl Drop for Pki {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+/// Starts the server with `--auto-approve`, the plain listener unless `plain` is false
+/// (`--listen off`), a TLS listener serving `pki`'s installed certificate, and `extra` flags.
+#[track_caller]
+fn start(pki: &Pki, plain: bool, extra: &[&str]) -> Server {
+    let builder = if plain {
+        Server::builder()
+    } else {
+        Server::builder().listen("off")
+    };
+    builder
+        .args(&["--auto-approve"])
+        .tls(&pki.cert_path(), &pki.key_path())
+        .args(extra)
+        .start()
 }
 
 fn path_arg(p: &Path) -> String {
     p.to_str().unwrap().to_owned()
-}
-
-// ---------------------------------------------------------------------------------------------
-// The server
-
-/// A running `chat-server`, killed when dropped.
-struct Server {
-    child: Child,
-    /// The plain listener (`None` with `--listen off`).
-    plain: Option<SocketAddr>,
-    tls: Option<SocketAddr>,
-    /// Kept open so the console stays open.
-    _stdin: ChildStdin,
-    console: Receiver<String>,
-    stderr: Arc<Mutex<Vec<u8>>>,
-}
-
-impl Server {
-    /// Starts the binary with exactly `args` (plus `--auto-approve`) and reads its `listening
-    /// on` lines: the plain one first, then the TLS one, and nothing else before them.
-    #[track_caller]
-    fn start(args: &[String]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_chat-server"))
-            .args(args)
-            .arg("--auto-approve")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdin = child.stdin.take().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let mut stderr_pipe = child.stderr.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let stderr = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&stderr);
-        thread::spawn(move || {
-            let mut buf = [0u8; 8192];
-            while let Ok(n @ 1..) = stderr_pipe.read(&mut buf) {
-                sink.lock().unwrap().extend_from_slice(&buf[..n]);
-            }
-        });
-        let mut server = Server {
-            child,
-            plain: None,
-            tls: None,
-            _stdin: stdin,
-            console: rx,
-            stderr,
-        };
-        let wants_plain = !args.windows(2).any(|w| w[0] == "--listen" && w[1] == "off");
-        let wants_tls = args.iter().any(|a| a == "--tls-listen");
-        if wants_plain {
-            let line = server.console_line(START_TIMEOUT);
-            let addr = line
-                .strip_prefix("listening on ")
-                .and_then(|a| a.parse().ok());
-            server.plain = Some(addr.unwrap_or_else(|| panic!("first line {line:?}")));
-        }
-        if wants_tls {
-            let line = server.console_line(START_TIMEOUT);
-            let addr = line
-                .strip_prefix("listening on ")
-                .and_then(|a| a.strip_suffix(" (TLS)"))
-                .and_then(|a| a.parse().ok());
-            server.tls = Some(addr.unwrap_or_else(|| panic!("TLS line {line:?}")));
-        }
-        server
-    }
-
-    fn plain(&self) -> SocketAddr {
-        self.plain.unwrap()
-    }
-
-    fn tls(&self) -> SocketAddr {
-        self.tls.unwrap()
-    }
-
-    #[track_caller]
-    fn console_line(&mut self, within: Duration) -> String {
-        match self.console.recv_timeout(within) {
-            Ok(line) => line,
-            Err(e) => panic!(
-                "no console line within {within:?} ({e:?}); stderr:\n{}",
-                self.stderr_text()
-            ),
-        }
-    }
-
-    /// Skips console lines until one starts with `prefix`; returns it.
-    #[track_caller]
-    fn expect_console(&mut self, prefix: &str) -> String {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = match self.console.recv_timeout(left) {
-                Ok(line) => line,
-                Err(e) => panic!(
-                    "no console line starting with {prefix:?} ({e:?}); stderr:\n{}",
-                    self.stderr_text()
-                ),
-            };
-            if line.starts_with(prefix) {
-                return line;
-            }
-        }
-    }
-
-    #[track_caller]
-    fn hangup(&self) {
-        let status = Command::new("kill")
-            .args(["-HUP", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success(), "kill -HUP failed");
-    }
-
-    fn stderr_text(&self) -> String {
-        String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
-    }
-
-    /// Ports this process listens on (TCP, from /proc): which sockets are really open.
-    fn listening_ports(&self) -> Vec<u16> {
-        let pid = self.child.id();
-        let mut inodes = HashSet::new();
-        for fd in std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap() {
-            let Ok(target) = std::fs::read_link(fd.unwrap().path()) else {
-                continue;
-            };
-            let target = target.to_string_lossy().into_owned();
-            if let Some(inode) = target
-                .strip_prefix("socket:[")
-                .and_then(|t| t.strip_suffix(']'))
-            {
-                inodes.insert(inode.to_owned());
-            }
-        }
-        let mut ports = Vec::new();
-        for table in ["tcp", "tcp6"] {
-            let text = std::fs::read_to_string(format!("/proc/{pid}/net/{table}")).unwrap();
-            for row in text.lines().skip(1) {
-                let cols: Vec<&str> = row.split_whitespace().collect();
-                // local_address is cols[1] (ADDR:PORT in hex), st is cols[3], inode is cols[9].
-                if cols.len() > 9 && cols[3] == "0A" && inodes.contains(cols[9]) {
-                    let port = cols[1].rsplit(':').next().unwrap();
-                    ports.push(u16::from_str_radix(port, 16).unwrap());
-                }
-            }
-        }
-        ports.sort_unstable();
-        ports
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Runs the binary with `args` to its exit (it must fail before listening).
-#[track_caller]
-fn run_to_exit(args: &[String]) -> (ExitStatus, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_chat-server"))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + START_TIMEOUT;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            let mut err = String::new();
-            child
-                .stderr
-                .take()
-                .unwrap()
-                .read_to_string(&mut err)
-                .unwrap();
-            return (status, err);
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            panic!("chat-server {args:?} did not exit");
-        }
-        // Polling a child's exit has no deadline-read to wait on; this is no synchronisation.
-        thread::sleep(Duration::from_millis(20));
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -472,15 +196,13 @@ fn a_tls_member_and_a_plain_member_chat_together() {
     let pki = Pki::new("chat");
     let leaf = pki.leaf("first");
     pki.install(&leaf);
-    let mut args = vec!["--listen".to_owned(), "127.0.0.1:0".to_owned()];
-    args.extend(pki.tls_args());
-    let server = Server::start(&args);
-    assert_ne!(server.plain().port(), server.tls().port());
+    let server = start(&pki, true, &[]);
+    assert_ne!(server.addr().port(), server.tls_addr().port());
 
-    let mut alice = tls(server.tls(), &pki.client_config());
+    let mut alice = tls(server.tls_addr(), &pki.client_config());
     assert_eq!(alice.served_cert(), leaf.der);
     alice.login("alice");
-    let mut bob = plain(server.plain());
+    let mut bob = plain(server.addr());
     bob.login("bob");
     assert_eq!(alice.expect("JOIN "), "JOIN bob");
     relay(&mut alice, &mut bob, "hello over **TLS**");
@@ -499,13 +221,11 @@ fn a_tls_member_and_a_plain_member_chat_together() {
 fn openssl_s_client_is_a_raw_member() {
     let pki = Pki::new("openssl");
     pki.install(&pki.leaf("openssl"));
-    let mut args = vec!["--listen".to_owned(), "127.0.0.1:0".to_owned()];
-    args.extend(pki.tls_args());
-    let server = Server::start(&args);
+    let server = start(&pki, true, &[]);
 
     let mut openssl = Command::new("openssl")
         .args(["s_client", "-quiet", "-connect"])
-        .arg(server.tls().to_string())
+        .arg(server.tls_addr().to_string())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -527,7 +247,7 @@ fn openssl_s_client_is_a_raw_member() {
     assert!(next().starts_with("NAME? "));
     writeln!(typed, "carol").unwrap();
     assert_eq!(next(), "WELCOME carol 1");
-    let mut dave = plain(server.plain());
+    let mut dave = plain(server.addr());
     dave.login("dave");
     assert_eq!(next(), "JOIN dave");
     dave.send("said to carol");
@@ -545,22 +265,19 @@ fn openssl_s_client_is_a_raw_member() {
 fn a_handshake_that_never_finishes_is_closed_by_the_login_timeout() {
     let pki = Pki::new("timeout");
     pki.install(&pki.leaf("timeout"));
-    let mut args = vec!["--listen".to_owned(), "off".to_owned()];
-    args.extend(pki.tls_args());
-    args.extend(["--login-timeout".to_owned(), "1".to_owned()]);
-    let server = Server::start(&args);
+    let server = start(&pki, false, &["--login-timeout", "1"]);
 
     // One never starts the handshake; the other sends half a ClientHello and stops.
     let started = Instant::now();
-    let mut silent = Member::new(tcp(server.tls()));
+    let mut silent = Member::new(tcp(server.tls_addr()));
     let mut hello = Vec::new();
     let name = ServerName::try_from("localhost").unwrap();
     let mut client = ClientConnection::new(pki.client_config(), name).unwrap();
     client.write_tls(&mut hello).unwrap();
-    let mut halfway = Member::new(tcp(server.tls()));
+    let mut halfway = Member::new(tcp(server.tls_addr()));
     halfway.stream.write_all(&hello[..hello.len() / 2]).unwrap();
     // And a member who finishes in time is not affected.
-    let mut ok = tls(server.tls(), &pki.client_config());
+    let mut ok = tls(server.tls_addr(), &pki.client_config());
     ok.login("erin");
 
     silent.expect_closed(TIMEOUT);
@@ -579,22 +296,20 @@ fn sighup_serves_a_new_certificate_to_new_connections_while_old_ones_chat_on() {
     let pki = Pki::new("reload");
     let first = pki.leaf("first");
     pki.install(&first);
-    let mut args = vec!["--listen".to_owned(), "127.0.0.1:0".to_owned()];
-    args.extend(pki.tls_args());
-    let mut server = Server::start(&args);
+    let mut server = start(&pki, true, &[]);
     let config = pki.client_config();
 
-    let mut alice = tls(server.tls(), &config);
+    let mut alice = tls(server.tls_addr(), &config);
     assert_eq!(alice.served_cert(), first.der);
     alice.login("alice");
 
     let second = pki.leaf("second");
     pki.install(&second);
-    server.hangup();
+    server.signal("HUP");
     let said = server.expect_console("reloaded the TLS certificate from ");
     assert!(said.ends_with("cert.pem"), "{said}");
 
-    let mut bob = tls(server.tls(), &config);
+    let mut bob = tls(server.tls_addr(), &config);
     assert_eq!(
         bob.served_cert(),
         second.der,
@@ -611,31 +326,29 @@ fn a_broken_certificate_on_reload_keeps_the_old_one() {
     let pki = Pki::new("broken");
     let first = pki.leaf("first");
     pki.install(&first);
-    let mut args = vec!["--listen".to_owned(), "127.0.0.1:0".to_owned()];
-    args.extend(pki.tls_args());
-    let mut server = Server::start(&args);
+    let mut server = start(&pki, true, &[]);
     let config = pki.client_config();
-    let mut alice = tls(server.tls(), &config);
+    let mut alice = tls(server.tls_addr(), &config);
     alice.login("alice");
 
     // Not PEM at all.
     std::fs::write(pki.cert_path(), "this is not a certificate\n").unwrap();
-    server.hangup();
+    server.signal("HUP");
     let said = server.expect_console("error: cannot reload the TLS certificate: ");
     assert!(
         said.contains("cert.pem"),
         "the error names the file: {said}"
     );
-    let mut bob = tls(server.tls(), &config);
+    let mut bob = tls(server.tls_addr(), &config);
     assert_eq!(bob.served_cert(), first.der);
     bob.login("bob");
 
     // A certificate whose key is not the one on disk (caught half-way through a renewal).
     let second = pki.leaf("second");
     std::fs::write(pki.cert_path(), &second.cert_pem).unwrap();
-    server.hangup();
+    server.signal("HUP");
     server.expect_console("error: cannot reload the TLS certificate: ");
-    let mut carol = tls(server.tls(), &config);
+    let mut carol = tls(server.tls_addr(), &config);
     assert_eq!(carol.served_cert(), first.der);
     carol.login("carol");
     relay(&mut alice, &mut carol, "nobody was dropped");
@@ -649,7 +362,7 @@ fn tls_flags_that_cannot_work_exit_2() {
     let s = |v: &[&str]| v.iter().map(|a| (*a).to_owned()).collect::<Vec<_>>();
     let key = path_arg(&pki.key_path());
     let cert = path_arg(&pki.cert_path());
-    let missing = path_arg(&pki.dir.join("missing.pem"));
+    let missing = path_arg(&pki.path("missing.pem"));
     for (args, says) in [
         (s(&["--tls-listen", "127.0.0.1:0"]), "--tls-cert"),
         (
@@ -686,7 +399,8 @@ fn tls_flags_that_cannot_work_exit_2() {
             all.clear();
         }
         all.extend(args.iter().cloned());
-        let (status, stderr) = run_to_exit(&all);
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        let (status, _, stderr) = Server::run_to_exit(&all, START_TIMEOUT);
         assert_eq!(status.code(), Some(2), "{all:?}: {stderr}");
         assert!(
             stderr.contains(says),
@@ -699,16 +413,14 @@ fn tls_flags_that_cannot_work_exit_2() {
 fn listen_off_serves_tls_only() {
     let pki = Pki::new("off");
     pki.install(&pki.leaf("off"));
-    let mut args = vec!["--listen".to_owned(), "off".to_owned()];
-    args.extend(pki.tls_args());
-    let server = Server::start(&args);
-    assert!(server.plain.is_none());
+    let server = start(&pki, false, &[]);
+    assert!(!server.has_plain());
     assert_eq!(
-        server.listening_ports(),
-        vec![server.tls().port()],
+        listening_ports(server.pid()),
+        vec![server.tls_addr().port()],
         "only the TLS listener is open"
     );
-    let mut alice = tls(server.tls(), &pki.client_config());
+    let mut alice = tls(server.tls_addr(), &pki.client_config());
     alice.login("alice");
     alice.send("/who");
     assert!(alice.expect("INFO ").contains("alice"));
@@ -718,24 +430,21 @@ fn listen_off_serves_tls_only() {
 fn a_tls_member_that_stops_reading_is_dropped_like_a_plain_one() {
     let pki = Pki::new("stall");
     pki.install(&pki.leaf("stall"));
-    let mut args = vec!["--listen".to_owned(), "127.0.0.1:0".to_owned()];
-    args.extend(pki.tls_args());
-    args.extend(
-        [
+    let server = start(
+        &pki,
+        true,
+        &[
             "--rate",
             "0",
             "--max-queue",
             "65536",
             "--send-buffer",
             "8192",
-        ]
-        .iter()
-        .map(|a| (*a).to_owned()),
+        ],
     );
-    let server = Server::start(&args);
-    let mut sleepy = tls(server.tls(), &pki.client_config());
+    let mut sleepy = tls(server.tls_addr(), &pki.client_config());
     sleepy.login("sleepy");
-    let mut talker = plain(server.plain());
+    let mut talker = plain(server.addr());
     talker.login("talker");
     // Far more than --max-queue, the TLS buffer and both kernels' buffers together hold.
     let line = "y".repeat(1000);
@@ -776,10 +485,7 @@ fn measure_cpu_per_delivery_tls_and_plain() {
     const STEP: usize = 200;
     let pki = Pki::new("measure");
     pki.install(&pki.leaf("measure"));
-    let mut args = vec!["--listen".to_owned(), "127.0.0.1:0".to_owned()];
-    args.extend(pki.tls_args());
-    args.extend(["--rate".to_owned(), "0".to_owned()]);
-    let server = Server::start(&args);
+    let server = start(&pki, true, &["--rate", "0"]);
     let config = pki.client_config();
     let line = format!("{}\n", "m".repeat(40));
     for (round, use_tls) in [false, true, false, true].into_iter().enumerate() {
@@ -787,19 +493,19 @@ fn measure_cpu_per_delivery_tls_and_plain() {
         for i in 0..MEMBERS {
             let name = format!("r{round}x{i}");
             if use_tls {
-                let mut m = tls(server.tls(), &config);
+                let mut m = tls(server.tls_addr(), &config);
                 m.login(&name);
                 readers.push(Box::new(move |n| count_msgs(&mut m, n)));
             } else {
-                let mut m = plain(server.plain());
+                let mut m = plain(server.addr());
                 m.login(&name);
                 readers.push(Box::new(move |n| count_msgs(&mut m, n)));
             }
         }
-        let mut sender = plain(server.plain());
+        let mut sender = plain(server.addr());
         sender.login(&format!("s{round}"));
         let kind = if use_tls { "TLS" } else { "plain" };
-        let pid = server.child.id();
+        let pid = server.pid();
 
         let before = cpu_time(pid);
         sender

@@ -249,6 +249,32 @@ impl Client {
             .unwrap_or_else(|_| panic!("bad online count in {line:?}"))
     }
 
+    /// Reads everything up to the server's close and returns how many bytes came (those already
+    /// buffered included) and whether the close was a clean end of file (not a reset); fails the
+    /// test when the connection stays open for `within`.
+    #[track_caller]
+    pub fn drain_to_close(&mut self, within: Duration) -> (usize, bool) {
+        let deadline = Instant::now() + within;
+        let mut total = std::mem::take(&mut self.pending).len();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "[{}] still open after {within:?} ({total} bytes read)",
+                self.name
+            );
+            self.stream.set_read_timeout(Some(left)).unwrap();
+            match self.stream.read(&mut buf) {
+                Ok(0) => return (total, true),
+                Ok(n) => total += n,
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => return (total, false),
+            }
+        }
+    }
+
     /// Half-closes the writing side (the server sees end of file).
     pub fn shutdown_write(&self) {
         let _ = self.stream.shutdown(Shutdown::Write);

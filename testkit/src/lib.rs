@@ -20,8 +20,12 @@
 //!   for the descriptor count to settle.
 //! - [`limits`]: raising the open-file limit; tests that need many descriptors fail unless
 //!   [`limits::ALLOW_SKIP`] is set.
+//! - [`room`]: a room of members logged in at once, marker messages that prove nothing else
+//!   arrived, `/who`, and joins from other loopback hosts.
 //! - [`healthy`]: members that chat in the background and check they get everything in order.
 //! - [`pipe`]: a child's output (console, client screen) as lines awaited with a deadline.
+//! - [`pki`]: certificates made at test time: a private authority, server certificates it
+//!   signs, self-signed and expired ones, and a rustls client configuration trusting it.
 //! - [`misc`]: a lock between heavy and light tests, a seeded random generator, a failure
 //!   collector for many threads, filler text.
 // Test helpers fail the test by panicking: an unwrap here is an assertion.
@@ -32,7 +36,9 @@ pub mod healthy;
 pub mod limits;
 pub mod misc;
 pub mod pipe;
+pub mod pki;
 pub mod proc;
+pub mod room;
 pub mod server;
 
 use std::time::Duration;
@@ -42,11 +48,17 @@ pub use healthy::{HealthReport, Healthy};
 pub use limits::{ensure_nofile, nofile_limits, raise_nofile, require_nofile, ALLOW_SKIP};
 pub use misc::{filler, heavy, light, Failures, Rng, TestLock};
 pub use pipe::{pipe_lines, PipeLines};
+pub use pki::{CertPair, Pki, TestCa, LOCAL_NAMES};
 pub use proc::{
-    await_fds, expect_alive, expect_fds_back, fd_baseline, fd_count, fd_list, ignores_sigpipe,
-    listen_backlog, peak_rss_kib, rss_kib, status_kib,
+    await_fds, expect_alive, expect_fds_back, expect_memory_bounded, fd_baseline, fd_count,
+    fd_list, ignores_sigpipe, listen_backlog, listening_ports, peak_rss_kib, rss_bytes, rss_kib,
+    status_kib, FAULT_RSS_BUDGET_KIB, SETTLE,
 };
-pub use server::{server_bin, target_bin, Console, Server, ServerBuilder};
+pub use room::{
+    churn_once, expect_online, host, join_from, marker, marker_as, offer_from, room,
+    send_tiny_and_sync,
+};
+pub use server::{server_bin, target_bin, Console, Output, Server, ServerBuilder};
 
 /// How long a test waits for one expected line (from a socket or the console). Generous because
 /// two cores are shared with builds; a correct server answers in milliseconds.

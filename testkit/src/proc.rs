@@ -151,6 +151,63 @@ pub fn expect_alive(server: &Server) {
     );
 }
 
+/// How long the server may take to notice closes and free descriptors.
+pub const SETTLE: Duration = Duration::from_secs(10);
+
+/// Memory a fault may add to the server's peak, in KiB: "tens of MiB whatever peers send".
+pub const FAULT_RSS_BUDGET_KIB: u64 = 24 * 1024;
+
+/// Asserts the server's peak memory grew by less than `budget_kib` since `before_kib`.
+#[track_caller]
+pub fn expect_memory_bounded(server: &Server, what: &str, before_kib: u64, budget_kib: u64) {
+    let peak = peak_rss_kib(server.pid());
+    let now = rss_kib(server.pid());
+    eprintln!("{what}: RSS before {before_kib} KiB, peak {peak} KiB, now {now} KiB");
+    assert!(
+        peak.saturating_sub(before_kib) < budget_kib,
+        "{what}: peak RSS {peak} KiB grew more than {budget_kib} KiB over {before_kib} KiB"
+    );
+}
+
+/// Memory of the server now, in bytes.
+#[track_caller]
+pub fn rss_bytes(server: &Server) -> u64 {
+    rss_kib(server.pid()) * 1024
+}
+
+/// The TCP ports process `pid` listens on (its listening sockets in `/proc/PID/net/tcp` and
+/// `tcp6`), sorted: which listeners are really open.
+#[track_caller]
+pub fn listening_ports(pid: u32) -> Vec<u16> {
+    let mut inodes = std::collections::HashSet::new();
+    for fd in std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap() {
+        let Ok(target) = std::fs::read_link(fd.unwrap().path()) else {
+            continue;
+        };
+        let target = target.to_string_lossy().into_owned();
+        if let Some(inode) = target
+            .strip_prefix("socket:[")
+            .and_then(|t| t.strip_suffix(']'))
+        {
+            inodes.insert(inode.to_owned());
+        }
+    }
+    let mut ports = Vec::new();
+    for table in ["tcp", "tcp6"] {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/net/{table}")).unwrap();
+        for row in text.lines().skip(1) {
+            let cols: Vec<&str> = row.split_whitespace().collect();
+            // local_address is cols[1] (ADDR:PORT in hex), st is cols[3], inode is cols[9].
+            if cols.len() > 9 && cols[3] == "0A" && inodes.contains(cols[9]) {
+                let port = cols[1].rsplit(':').next().unwrap();
+                ports.push(u16::from_str_radix(port, 16).unwrap());
+            }
+        }
+    }
+    ports.sort_unstable();
+    ports
+}
+
 /// The listen backlog of the socket listening on 127.0.0.1:`port` (Send-Q of a listening socket
 /// in `ss -ltn`), or `None` when `ss` cannot tell.
 pub fn listen_backlog(port: u16) -> Option<usize> {

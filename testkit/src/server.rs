@@ -14,8 +14,8 @@
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::mpsc::Receiver;
+use std::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -65,6 +65,8 @@ pub struct ServerBuilder {
     listen: Option<String>,
     args: Vec<String>,
     console: Console,
+    stdout: Output,
+    stderr: Output,
 }
 
 impl Default for ServerBuilder {
@@ -75,6 +77,8 @@ impl Default for ServerBuilder {
             listen: Some("127.0.0.1:0".to_owned()),
             args: Vec::new(),
             console: Console::Piped,
+            stdout: Output::Read,
+            stderr: Output::Read,
         }
     }
 }
@@ -110,6 +114,49 @@ impl ServerBuilder {
         self
     }
 
+    /// Leaves standard output (the console) unread after the `listening on` lines, so it fills
+    /// up as under a paused terminal; console lines can no longer be awaited.
+    pub fn stall_stdout(mut self) -> Self {
+        self.stdout = Output::Stalled;
+        self
+    }
+
+    /// Leaves standard error (the log) unread, so it fills up as under a stuck pipe.
+    pub fn stall_stderr(mut self) -> Self {
+        self.stderr = Output::Stalled;
+        self
+    }
+
+    /// Serves TLS too: `--tls-listen 127.0.0.1:0 --tls-cert CERT --tls-key KEY`; the TLS
+    /// address is then [`Server::tls_addr`].
+    pub fn tls(self, cert: &std::path::Path, key: &std::path::Path) -> Self {
+        let (cert, key) = (cert.display().to_string(), key.display().to_string());
+        self.args(&[
+            "--tls-listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            &key,
+        ])
+    }
+
+    /// Whether the flags ask for a plain listener (not `--listen off`) and a TLS one.
+    fn listeners(&self) -> (bool, bool) {
+        let flag = |name: &str| {
+            self.args
+                .windows(2)
+                .rev()
+                .find(|w| w[0] == name)
+                .map(|w| w[1].clone())
+        };
+        let plain = match &self.listen {
+            Some(addr) => addr != "off" && flag("--listen").as_deref() != Some("off"),
+            None => flag("--listen").as_deref() != Some("off"),
+        };
+        (plain, flag("--tls-listen").is_some())
+    }
+
     /// Runs `wrapper... chat-server args...`; the wrapper must exec the server in place (so the
     /// pid is the server's), as `prlimit --nofile=64:64` does.
     pub fn wrapper(mut self, wrapper: &[&str]) -> Self {
@@ -136,6 +183,7 @@ impl ServerBuilder {
         if let Some(addr) = &self.listen {
             command.args(["--listen", addr]);
         }
+        let (wants_plain, wants_tls) = self.listeners();
         let mut child = command
             .args(&self.args)
             .stdin(stdin)
@@ -148,59 +196,105 @@ impl ServerBuilder {
         let stdin = child.stdin.take();
 
         // Console replies are awaited with timeouts, so a thread turns the blocking pipe into a
-        // channel. Lines keep everything but their LF, so a stray CR or ESC stays visible.
-        let console = pipe_lines(stdout);
-        // Logs go to stderr; it must be drained or a chatty server would block on a full pipe.
+        // channel. Lines keep everything but their LF, so a stray CR or ESC stays visible. A
+        // stalled console is read only up to its `listening on` lines.
+        let heads = usize::from(wants_plain) + usize::from(wants_tls);
+        let (console, stalled_stdout) = match self.stdout {
+            Output::Read => (pipe_lines(stdout), None),
+            Output::Stalled => read_head(stdout, heads),
+        };
+        // Logs go to stderr; it must be drained or a chatty server would block on a full pipe
+        // (unless that is what the test wants).
         let stderr = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&stderr);
-        let stderr_thread = thread::spawn(move || {
-            let mut pipe = stderr_pipe;
-            let mut buf = [0u8; 8192];
-            loop {
-                match pipe.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => {
-                        let mut kept = sink.lock().unwrap_or_else(|e| e.into_inner());
-                        kept.extend_from_slice(&buf[..n]);
-                        if kept.len() > STDERR_KEEP {
-                            let cut = kept.len() - STDERR_KEEP;
-                            kept.drain(..cut);
-                        }
-                    }
-                }
-            }
-        });
+        let (stderr_thread, stalled_stderr) = match self.stderr {
+            Output::Read => (Some(drain_stderr(stderr_pipe, Arc::clone(&stderr))), None),
+            Output::Stalled => (None, Some(stderr_pipe)),
+        };
 
         let mut server = Server {
             child,
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            addr: None,
+            tls_addr: None,
             stdin,
             console,
             history: Vec::new(),
             stderr,
-            stderr_thread: Some(stderr_thread),
+            stderr_thread,
+            _stalled: (stalled_stdout, stalled_stderr),
         };
-        let first = match server.console.recv_timeout(START_TIMEOUT) {
-            Ok(line) => line,
-            Err(e) => {
-                let status = server.child.try_wait().ok().flatten();
-                panic!(
-                    "server printed no first line ({e:?}); exit status {status:?}; stderr:\n{}",
-                    server.stderr_text()
-                );
-            }
-        };
-        let addr = first
-            .strip_prefix("listening on ")
-            .and_then(|a| a.parse::<SocketAddr>().ok())
-            .unwrap_or_else(|| {
-                panic!("first stdout line should be `listening on 127.0.0.1:PORT`, got {first:?}")
-            });
-        assert!(addr.ip().is_loopback(), "listening address {addr}");
-        assert_ne!(addr.port(), 0, "the server must print the real port");
-        server.addr = addr;
+        if wants_plain {
+            let addr = server.listening_line(false);
+            assert!(addr.ip().is_loopback(), "listening address {addr}");
+            server.addr = Some(addr);
+        }
+        if wants_tls {
+            server.tls_addr = Some(server.listening_line(true));
+        }
         server
     }
+}
+
+/// Reads `source` up to its `lines`-th LF on a thread (byte by byte, so nothing past them is
+/// taken from the pipe) and hands back those lines as a channel and the pipe itself, kept open
+/// and unread.
+fn read_head(mut source: ChildStdout, lines: usize) -> (Receiver<String>, Option<ChildStdout>) {
+    let (tx, rx) = mpsc::channel();
+    let (pipe_tx, pipe_rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut line = Vec::new();
+        let mut seen = 0;
+        let mut byte = [0u8; 1];
+        while seen < lines {
+            match source.read(&mut byte) {
+                Ok(1) if byte[0] == b'\n' => {
+                    let _ = tx.send(String::from_utf8_lossy(&line).into_owned());
+                    line.clear();
+                    seen += 1;
+                }
+                Ok(1) => line.push(byte[0]),
+                _ => break,
+            }
+        }
+        let _ = pipe_tx.send(source);
+    });
+    let head: Vec<String> = (0..lines)
+        .map_while(|_| rx.recv_timeout(START_TIMEOUT).ok())
+        .collect();
+    let pipe = pipe_rx.recv_timeout(START_TIMEOUT).ok();
+    let (again, rx) = mpsc::channel();
+    for line in head {
+        let _ = again.send(line);
+    }
+    (rx, pipe)
+}
+
+/// Keeps the last [`STDERR_KEEP`] bytes of the server's stderr in `sink`, on a thread.
+fn drain_stderr(mut pipe: ChildStderr, sink: Arc<Mutex<Vec<u8>>>) -> thread::JoinHandle<()> {
+    thread::spawn(move || {
+        let mut buf = [0u8; 8192];
+        loop {
+            match pipe.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    let mut kept = sink.lock().unwrap_or_else(|e| e.into_inner());
+                    kept.extend_from_slice(&buf[..n]);
+                    if kept.len() > STDERR_KEEP {
+                        let cut = kept.len() - STDERR_KEEP;
+                        kept.drain(..cut);
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// Whether the test reads one of the server's output pipes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// Read by a thread (console lines can be awaited; stderr is kept for failure reports).
+    Read,
+    /// Left unread after the `listening on` lines, so it fills up.
+    Stalled,
 }
 
 /// How long the binary may take to print its `listening on` line.
@@ -222,7 +316,10 @@ pub enum Console {
 #[derive(Debug)]
 pub struct Server {
     child: Child,
-    addr: SocketAddr,
+    /// The plain listener (`None` with `--listen off`).
+    addr: Option<SocketAddr>,
+    /// The TLS listener, when asked for.
+    tls_addr: Option<SocketAddr>,
     stdin: Option<ChildStdin>,
     /// Console lines (stdout) after the `listening on` line, as the reader thread saw them.
     console: Receiver<String>,
@@ -230,6 +327,8 @@ pub struct Server {
     history: Vec<String>,
     stderr: Arc<Mutex<Vec<u8>>>,
     stderr_thread: Option<thread::JoinHandle<()>>,
+    /// Output pipes the test leaves unread (kept open so that they fill up).
+    _stalled: (Option<ChildStdout>, Option<ChildStderr>),
 }
 
 impl Server {
@@ -312,9 +411,53 @@ impl Server {
         (status, out, err)
     }
 
-    /// The address the server listens on.
+    /// The address the server listens on (its plain listener).
+    #[track_caller]
     pub fn addr(&self) -> SocketAddr {
         self.addr
+            .unwrap_or_else(|| panic!("the server has no plain listener (--listen off)"))
+    }
+
+    /// Whether the server has a plain listener (not `--listen off`).
+    pub fn has_plain(&self) -> bool {
+        self.addr.is_some()
+    }
+
+    /// The address of the server's TLS listener ([`ServerBuilder::tls`] or `--tls-listen`).
+    #[track_caller]
+    pub fn tls_addr(&self) -> SocketAddr {
+        self.tls_addr
+            .unwrap_or_else(|| panic!("the server has no TLS listener"))
+    }
+
+    /// The next `listening on ADDR` line (`listening on ADDR (TLS)` when `tls`), as an address.
+    #[track_caller]
+    fn listening_line(&mut self, tls: bool) -> SocketAddr {
+        let line = match self.console.recv_timeout(START_TIMEOUT) {
+            Ok(line) => line,
+            Err(e) => {
+                let status = self.child.try_wait().ok().flatten();
+                panic!(
+                    "server printed no `listening on` line ({e:?}); exit status {status:?}; \
+                     stderr:\n{}",
+                    self.stderr_text()
+                );
+            }
+        };
+        let rest = line.strip_prefix("listening on ");
+        let addr = if tls {
+            rest.and_then(|a| a.strip_suffix(" (TLS)"))
+        } else {
+            rest
+        };
+        let addr = addr
+            .and_then(|a| a.parse::<SocketAddr>().ok())
+            .unwrap_or_else(|| {
+                let want = if tls { "ADDR (TLS)" } else { "ADDR" };
+                panic!("expected a line `listening on {want}`, got {line:?}")
+            });
+        assert_ne!(addr.port(), 0, "the server must print the real port");
+        addr
     }
 
     /// The server's process id.
@@ -330,14 +473,14 @@ impl Server {
     /// Opens a connection (no reading yet).
     #[track_caller]
     pub fn connect(&self) -> Client {
-        Client::connect(self.addr)
+        Client::connect(self.addr())
     }
 
     /// Opens a connection from the loopback address `source` (e.g. `127.0.0.2`), so the server
     /// sees another host.
     #[track_caller]
     pub fn connect_from(&self, source: IpAddr) -> Client {
-        Client::connect_from(self.addr, source)
+        Client::connect_from(self.addr(), source)
     }
 
     /// Connects and expects the first line to be `NAME?`.
@@ -365,6 +508,18 @@ impl Server {
         c.expect("WAIT ");
         let announced = self.expect_console(&format!("join request: {name} from "));
         (c, announced)
+    }
+
+    /// Connects, offers `name`, and has the operator approve it (no `--auto-approve`); reads no
+    /// console line, so it works with a stalled console too.
+    #[track_caller]
+    pub fn approved(&mut self, name: &str) -> Client {
+        let mut c = self.connect_prompted();
+        c.send_line(name);
+        c.expect("WAIT ");
+        self.console(&format!("approve {name}"));
+        c.expect_welcome(name);
+        c
     }
 
     /// Types one console command.

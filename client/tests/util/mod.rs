@@ -1,4 +1,5 @@
-//! Helpers for the client's integration tests: the real `chat-server` on a free port, raw TCP
+//! Helpers for the client's integration tests: the real `chat-server` on a free port (the test
+//! kit's launcher, with the address as the client takes it), raw TCP
 //! peers, a scripted fake server, and the real `chat-client` with its output read by threads.
 //! Every wait has a deadline ([`TIMEOUT`]); every child is killed when its guard drops.
 #![allow(dead_code, clippy::unwrap_used)]
@@ -21,18 +22,6 @@ pub fn client_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_chat-client"))
 }
 
-/// The server binary: the sibling of the client binary in the same target directory.
-#[track_caller]
-pub fn server_bin() -> PathBuf {
-    let path = client_bin().with_file_name(format!("chat-server{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        path.exists(),
-        "no chat-server binary at {}: run `cargo build -p chat-server` first",
-        path.display()
-    );
-    path
-}
-
 /// Lines of a child's output, read by a thread (the test kit's, with this suite's deadline).
 pub type Lines = chat_testkit::PipeLines;
 
@@ -45,12 +34,11 @@ pub enum Console {
     Closed,
 }
 
-/// The real server on a free port; killed on drop.
+/// The real server on a free port (the test kit's launcher), killed on drop; its address as
+/// the client takes it on the command line. Derefs to the kit's `Server` (console, signals).
 pub struct Server {
-    child: Child,
-    stdin: Option<ChildStdin>,
+    inner: chat_testkit::Server,
     pub addr: String,
-    pub stdout: Lines,
 }
 
 impl Server {
@@ -65,56 +53,36 @@ impl Server {
         Server::start_with(addr, auto_approve, console, &[])
     }
 
-    /// Starts the server listening on `addr` with `extra` flags (`--tls-listen ...`); further
-    /// `listening on` lines stay in `stdout` for the test to read.
+    /// Starts the server listening on `addr` with `extra` flags (`--tls-listen ...`).
     #[track_caller]
     pub fn start_with(addr: &str, auto_approve: bool, console: Console, extra: &[&str]) -> Self {
-        let mut cmd = Command::new(server_bin());
-        cmd.args(["--listen", addr])
+        let mut builder = chat_testkit::Server::builder()
+            .listen(addr)
             .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
+            .console(match console {
+                Console::Piped => chat_testkit::Console::Piped,
+                Console::Closed => chat_testkit::Console::Null,
+            });
         if auto_approve {
-            cmd.arg("--auto-approve");
+            builder = builder.args(&["--auto-approve"]);
         }
-        cmd.stdin(match console {
-            Console::Piped => Stdio::piped(),
-            Console::Closed => Stdio::null(),
-        });
-        let mut child = cmd.spawn().unwrap();
-        let stdin = child.stdin.take();
-        let stdout = Lines::with_timeout(child.stdout.take().unwrap(), TIMEOUT);
-        // The guard exists before the first wait, so a failed start still kills the child.
-        let mut server = Server {
-            child,
-            stdin,
-            addr: String::new(),
-            stdout,
-        };
-        let first = server.stdout.expect_by("listening on", |_| true);
-        server.addr = first
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
-            .to_owned();
-        server
+        let inner = builder.start();
+        let addr = inner.addr().to_string();
+        Server { inner, addr }
     }
+}
 
-    /// Sends a signal (`HUP`, `TERM`, ...) with the `kill` command.
-    #[track_caller]
-    pub fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{name}"))
-            .arg(self.child.id().to_string())
-            .status()
-            .unwrap();
-        assert!(status.success(), "kill -{name} failed");
+impl std::ops::Deref for Server {
+    type Target = chat_testkit::Server;
+
+    fn deref(&self) -> &chat_testkit::Server {
+        &self.inner
     }
+}
 
-    /// Types an operator command.
-    pub fn console(&mut self, line: &str) {
-        let stdin = self.stdin.as_mut().expect("console is not piped");
-        writeln!(stdin, "{line}").unwrap();
-        stdin.flush().unwrap();
+impl std::ops::DerefMut for Server {
+    fn deref_mut(&mut self) -> &mut chat_testkit::Server {
+        &mut self.inner
     }
 }
 
@@ -122,13 +90,6 @@ impl Server {
 pub fn free_addr() -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().to_string()
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// A member speaking raw protocol over TCP.

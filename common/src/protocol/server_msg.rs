@@ -85,7 +85,8 @@ pub enum ServerMsg<'a> {
     Hist {
         /// When the server relayed it: RFC 3339 UTC with milliseconds.
         time: &'a str,
-        /// The original `MSG` or `ACT` line, without its LF; parse it with [`ServerMsg::parse`].
+        /// The original `MSG` or `ACT` line (or the `LEAVE` or `NICK` of a member who spoke in
+        /// the history), without its LF; parse it with [`ServerMsg::parse`].
         line: &'a str,
     },
     /// `INFO <text>`: a notice for people.
@@ -287,9 +288,15 @@ impl<'a> ServerMsg<'a> {
                 if time.is_empty() {
                     return Err(bad("HIST", time));
                 }
-                // Only room messages are ever history: anything else is a malformed line.
+                // Only room messages, and the departures and renames of those who spoke them,
+                // are ever history: anything else is a malformed line.
                 match ServerMsg::parse(line) {
-                    Ok(ServerMsg::Msg { .. } | ServerMsg::Act { .. }) => {}
+                    Ok(
+                        ServerMsg::Msg { .. }
+                        | ServerMsg::Act { .. }
+                        | ServerMsg::Leave { .. }
+                        | ServerMsg::Nick { .. },
+                    ) => {}
                     _ => return Err(bad("HIST", line)),
                 }
                 ServerMsg::Hist { time, line }
@@ -419,8 +426,14 @@ mod tests {
     }
 
     #[test]
-    fn history_holds_only_room_messages() {
-        assert!(ServerMsg::parse("HIST 2026-12-01T16:05:09.123Z ACT al waves").is_ok());
+    fn history_holds_only_room_messages_and_their_speakers_departures_and_renames() {
+        for good in [
+            "HIST 2026-12-01T16:05:09.123Z ACT al waves",
+            "HIST 2026-12-01T16:05:09.123Z LEAVE al quit",
+            "HIST 2026-12-01T16:05:09.123Z NICK al bo",
+        ] {
+            assert!(ServerMsg::parse(good).is_ok(), "{good:?}");
+        }
         for bad in [
             "HIST 2026-12-01T16:05:09.123Z PRIV al bo - hi",
             "HIST 2026-12-01T16:05:09.123Z JOIN al",

@@ -1,226 +1,169 @@
-//! Getting in: a new connection, its name, the waiting room, the operator's decision, bans and
-//! the name cool-down.
+//! Admission: who may connect and who may wait for the operator. It owns the bans, the name
+//! cool-downs, the count of waiting joins per address and the number of open consoles, and
+//! answers plain questions; the core asks before it acts (`joins.rs`).
 //!
-//! The waiting room is bounded twice: `--max-pending` in all and `--max-pending-per-ip` from one
-//! address, so one host cannot lock everyone else out. A join the operator (or the approval
-//! timeout) refused leaves a cool-down on its (address, name), so a refused squatter cannot grab
-//! the name back at once. A banned address gets `DENIED` at connect.
+//! `--max-clients` and `--max-per-ip` are decided here from the counts the shell keeps of its
+//! sockets (the shell only counts); the waiting room is bounded twice, `--max-pending` in all and
+//! `--max-pending-per-ip` from one address, so one host cannot lock everyone else out; a join
+//! the operator (or the approval timeout) refused leaves a cool-down on its (address, name), so
+//! a refused squatter cannot grab the name back at once. Nothing here sends anything.
 
-use std::net::{IpAddr, SocketAddr};
-use std::rc::Rc;
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+use std::net::IpAddr;
+use std::time::Instant;
 
-use chat_common::protocol::{validate_name, ErrorCode, ServerMsg};
+use crate::config::Config;
 
-use super::operator::Announcement;
-use super::{Audience, ConnId, Core, CoreTimer, Now, Outbox, Phase, Session, NAME_PROMPT};
-use crate::bucket::Bucket;
-use crate::cluster::event::Event;
-use crate::config::NICK_BURST;
+/// Size below which the cool-down map is never swept.
+const COOLDOWN_SWEEP_MIN: usize = 64;
 
-impl Core {
-    /// A connection was accepted: it is asked for a name (or refused, when its address is
-    /// banned).
-    pub fn connected(&mut self, id: ConnId, addr: SocketAddr, now: Now, out: &mut impl Outbox) {
-        if self.bans.contains(&addr.ip()) {
-            log::debug!("refusing {addr}: banned");
-            self.send(
-                id,
-                &ServerMsg::Denied {
-                    text: "your address is banned",
-                },
-                out,
-            );
-            out.close(id);
-            return;
-        }
-        if self.cut_off() {
-            let text = super::remote::CUT_OFF_DENIED;
-            self.send(id, &ServerMsg::Denied { text }, out);
-            out.close(id);
-            return;
-        }
-        if self.sessions.len() <= id.key {
-            self.sessions.resize_with(id.key + 1, || None);
-        }
-        self.sessions[id.key] = Some(Session {
-            serial: id.serial,
-            addr,
-            phase: Phase::AwaitingName,
-            renames: Bucket::full(f64::from(NICK_BURST), now.at),
-        });
-        self.prompt(id, out);
-        out.arm(now.at + self.config.login_timeout, id, CoreTimer::Login);
+/// Why a new connection is refused before it gets a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectRefusal {
+    /// `--max-clients` connections are open.
+    Full,
+    /// `--max-per-ip` connections are open from its address.
+    PerAddress,
+}
+
+impl fmt::Display for ConnectRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ConnectRefusal::Full => "the server is full; try again later",
+            ConnectRefusal::PerAddress => "too many connections from your address",
+        })
     }
+}
 
-    pub(super) fn prompt(&mut self, id: ConnId, out: &mut impl Outbox) {
-        self.send(
-            id,
-            &ServerMsg::NameQuery {
-                prompt: NAME_PROMPT,
-            },
-            out,
-        );
-    }
+/// Why a named join may not wait for the operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitRefusal {
+    /// No console is open (`DENIED`).
+    NoOperator,
+    /// `--max-pending` joins wait already (`ERROR server-full`).
+    Full,
+    /// `--max-pending-per-ip` joins from its address wait already (`ERROR server-full`).
+    PerAddress,
+}
 
-    /// The first line of a connection: the name it wants.
-    pub(super) fn offer_name(&mut self, id: ConnId, line: &str, now: Now, out: &mut impl Outbox) {
-        let name = match validate_name(line) {
-            Ok(name) => name,
-            Err(e) => {
-                self.send_error(id, ErrorCode::BadName, &e.to_string(), out);
-                self.prompt(id, out);
-                return;
+impl fmt::Display for WaitRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            WaitRefusal::NoOperator => "no operator is present to approve joins",
+            WaitRefusal::Full => "too many joins are waiting for the operator; try again later",
+            WaitRefusal::PerAddress => {
+                "too many joins from your address are waiting for the operator; try again later"
             }
-        };
-        let Some(addr) = self.session(id).map(|s| s.addr) else {
-            return;
-        };
-        let ip = addr.ip();
-        if self.cut_off() {
-            let text = super::remote::CUT_OFF_DENIED;
-            return self.deny(id, text, false, now, out);
+        })
+    }
+}
+
+/// The admission rules and their state.
+#[derive(Debug)]
+pub struct Admission {
+    max_clients: usize,
+    max_per_ip: usize,
+    max_pending: usize,
+    max_pending_per_ip: usize,
+    name_cooldown: std::time::Duration,
+    auto_approve: bool,
+    /// Waiting joins per address, for `--max-pending-per-ip`.
+    pending_per_ip: HashMap<IpAddr, usize>,
+    /// (address, lowercased name) -> until when that address may not wait for that name again.
+    cooldowns: HashMap<(IpAddr, Box<str>), Instant>,
+    /// Size at which `cooldowns` is next swept of expired entries.
+    cooldown_sweep_at: usize,
+    /// Addresses whose connections are refused.
+    bans: BTreeSet<IpAddr>,
+    /// Consoles open (standard input and remote ones); joins wait only while one is.
+    consoles: usize,
+    /// `--name-hold`: how long a name that left stays its owner's.
+    name_hold: std::time::Duration,
+    /// Lowercased name -> (its last owner's address, until when it is held for it).
+    holds: HashMap<Box<str>, (IpAddr, Instant)>,
+    /// Size at which `holds` is next swept of expired entries.
+    hold_sweep_at: usize,
+}
+
+impl Admission {
+    /// The rules of `config`, with `consoles` consoles open.
+    pub fn new(config: &Config, consoles: usize) -> Admission {
+        Admission {
+            max_clients: config.max_clients,
+            max_per_ip: config.max_per_ip,
+            max_pending: config.max_pending,
+            max_pending_per_ip: config.max_pending_per_ip,
+            name_cooldown: config.name_cooldown,
+            auto_approve: config.auto_approve,
+            pending_per_ip: HashMap::new(),
+            cooldowns: HashMap::new(),
+            cooldown_sweep_at: COOLDOWN_SWEEP_MIN,
+            bans: BTreeSet::new(),
+            consoles,
+            name_hold: config.name_hold,
+            holds: HashMap::new(),
+            hold_sweep_at: COOLDOWN_SWEEP_MIN,
         }
-        if self.room.holder(name).is_some() || self.remote.as_ref().is_some_and(|r| r.taken(name)) {
-            let text = format!("the name {name} is taken");
-            self.send_error(id, ErrorCode::NameTaken, &text, out);
-            self.prompt(id, out);
-            return;
-        }
-        if self.cooling_down(ip, name, now) {
-            let text = format!("the name {name} was refused a moment ago; try again later");
-            self.send_error(id, ErrorCode::NameTaken, &text, out);
-            self.prompt(id, out);
-            return;
-        }
-        let wait = if self.config.auto_approve {
-            false
-        } else if self.consoles == 0 {
-            return self.deny(
-                id,
-                "no operator is present to approve joins",
-                false,
-                now,
-                out,
-            );
-        } else if self.room.waiting() >= self.config.max_pending {
-            // debug, not warn: a peer can trigger this as often as it likes.
-            log::debug!("waiting room full: refusing {name}");
-            return self.refuse_join(
-                id,
-                "too many joins are waiting for the operator; try again later",
-                out,
-            );
-        } else if self.pending_per_ip.get(&ip).copied().unwrap_or(0)
-            >= self.config.max_pending_per_ip
-        {
-            log::debug!("{ip} has too many waiting joins: refusing {name}");
-            return self.refuse_join(
-                id,
-                "too many joins from your address are waiting for the operator; try again later",
-                out,
-            );
+    }
+
+    /// Whether a new socket from `ip` may be kept, given `open` sockets in all and `from_ip`
+    /// from that address (the shell's counts, this one not included).
+    pub fn may_connect(&self, open: usize, from_ip: usize) -> Result<(), ConnectRefusal> {
+        if open >= self.max_clients {
+            Err(ConnectRefusal::Full)
+        } else if self.max_per_ip > 0 && from_ip >= self.max_per_ip {
+            Err(ConnectRefusal::PerAddress)
         } else {
-            true
-        };
-        if self.remote.is_some() {
-            // The name must be the cluster's too: the answer comes back as an event.
-            if let Some(session) = self.session_mut(id) {
-                session.phase = Phase::Claiming {
-                    name: Rc::from(name),
-                };
-            }
-            self.claim(id, name, super::remote::Purpose::Join { wait }, out);
-            return;
-        }
-        self.proceed(id, name, wait, now, out);
-    }
-
-    /// A free name goes on: into the room at once, or into the waiting room.
-    pub(super) fn proceed(
-        &mut self,
-        id: ConnId,
-        name: &str,
-        wait: bool,
-        now: Now,
-        out: &mut impl Outbox,
-    ) {
-        if !wait {
-            return self.admit(id, name, now, out);
-        }
-        let Some(addr) = self.session(id).map(|s| s.addr) else {
-            return;
-        };
-        let ip = addr.ip();
-        {
-            let name: Rc<str> = Rc::from(name);
-            if let Some(session) = self.session_mut(id) {
-                session.phase = Phase::Waiting {
-                    name: Rc::clone(&name),
-                    since: now.at,
-                };
-            }
-            *self.pending_per_ip.entry(ip).or_insert(0) += 1;
-            self.room.add_pending(&name, id);
-            let text = format!("waiting for the operator to approve {name}");
-            self.send(id, &ServerMsg::Wait { text: &text }, out);
-            out.arm(
-                now.at + self.config.approval_timeout,
-                id,
-                CoreTimer::Approval,
-            );
-            self.publish(
-                || Event::Request {
-                    name: name.to_string(),
-                    addr: addr.to_string(),
-                },
-                now,
-                out,
-            );
-            self.announce(
-                Announcement::Request,
-                now,
-                out,
-                format_args!("join request: {name} from {addr} (approve {name} / deny {name})"),
-            );
+            Ok(())
         }
     }
 
-    /// `ERROR server-full` and a polite close, for a join the waiting room cannot take.
-    fn refuse_join(&mut self, id: ConnId, why: &str, out: &mut impl Outbox) {
-        self.send_error(id, ErrorCode::ServerFull, why, out);
-        self.take_session(id);
-        out.close(id);
+    /// Whether `ip` is banned.
+    pub fn banned(&self, ip: IpAddr) -> bool {
+        self.bans.contains(&ip)
     }
 
-    fn cooling_down(&mut self, ip: IpAddr, name: &str, now: Now) -> bool {
-        let key = (ip, name.to_ascii_lowercase().into_boxed_str());
-        match self.cooldowns.get(&key) {
-            Some(&until) if until > now.at => true,
-            Some(_) => {
-                self.cooldowns.remove(&key);
-                false
-            }
-            None => false,
+    /// Bans `ip`.
+    pub fn ban(&mut self, ip: IpAddr) {
+        self.bans.insert(ip);
+    }
+
+    /// Lifts a ban; false when `ip` was not banned.
+    pub fn unban(&mut self, ip: IpAddr) -> bool {
+        self.bans.remove(&ip)
+    }
+
+    /// The banned addresses, in order.
+    pub fn bans(&self) -> impl ExactSizeIterator<Item = IpAddr> + '_ {
+        self.bans.iter().copied()
+    }
+
+    /// Whether a named join goes straight in (`--auto-approve`).
+    pub fn auto_approve(&self) -> bool {
+        self.auto_approve
+    }
+
+    /// Whether a join from `ip` may wait for the operator, with `waiting` joins waiting in all.
+    pub fn may_wait(&self, ip: IpAddr, waiting: usize) -> Result<(), WaitRefusal> {
+        if self.consoles == 0 {
+            Err(WaitRefusal::NoOperator)
+        } else if waiting >= self.max_pending {
+            Err(WaitRefusal::Full)
+        } else if self.pending_per_ip.get(&ip).copied().unwrap_or(0) >= self.max_pending_per_ip {
+            Err(WaitRefusal::PerAddress)
+        } else {
+            Ok(())
         }
     }
 
-    fn start_cooldown(&mut self, ip: IpAddr, name: &str, now: Now) {
-        if self.config.name_cooldown.is_zero() {
-            return;
-        }
-        // Expired entries are swept when the map has doubled since the last sweep, so the map
-        // stays proportional to the refusals of the last cool-down period.
-        if self.cooldowns.len() >= self.cooldown_sweep_at {
-            self.cooldowns.retain(|_, until| *until > now.at);
-            self.cooldown_sweep_at = (self.cooldowns.len() * 2).max(64);
-        }
-        let key = (ip, name.to_ascii_lowercase().into_boxed_str());
-        self.cooldowns
-            .insert(key, now.at + self.config.name_cooldown);
+    /// One more join waits from `ip`.
+    pub fn pend(&mut self, ip: IpAddr) {
+        *self.pending_per_ip.entry(ip).or_insert(0) += 1;
     }
 
-    /// One fewer join waiting from `ip`.
-    pub(super) fn unpend(&mut self, ip: IpAddr) {
+    /// One fewer join waits from `ip`.
+    pub fn unpend(&mut self, ip: IpAddr) {
         if let Some(count) = self.pending_per_ip.get_mut(&ip) {
             *count -= 1;
             if *count == 0 {
@@ -229,86 +172,60 @@ impl Core {
         }
     }
 
-    /// Moves a connection into the room: WELCOME and the history to it, JOIN to everyone else.
-    pub(super) fn admit(&mut self, id: ConnId, name: &str, now: Now, out: &mut impl Outbox) {
-        let name: Rc<str> = Rc::from(name);
-        let Some(session) = self.session_mut(id) else {
-            return;
-        };
-        let was_waiting = matches!(session.phase, Phase::Waiting { .. });
-        session.phase = Phase::Member {
-            name: Rc::clone(&name),
-        };
-        session.renames = Bucket::full(f64::from(NICK_BURST), now.at);
-        let addr = session.addr;
-        if was_waiting {
-            self.unpend(addr.ip());
-        }
-        self.room.admit(&name, id);
-        self.publish(
-            || Event::Join {
-                name: name.to_string(),
-            },
-            now,
-            out,
-        );
-        let online = self.everyone();
-        self.send(
-            id,
-            &ServerMsg::Welcome {
-                name: &name,
-                online,
-            },
-            out,
-        );
-        let mut buf = std::mem::take(&mut self.fmt);
-        self.history
-            .replay(&mut buf, |line| out.send(id, &Rc::from(line)));
-        self.fmt = buf;
-        self.broadcast(&ServerMsg::Join { name: &name }, Some(id), out);
-        if was_waiting {
-            out.console(
-                Audience::All,
-                format_args!("approved {name} ({online} online)"),
-            );
-        } else {
-            out.console(
-                Audience::All,
-                format_args!("joined {name} from {addr} ({online} online)"),
-            );
+    /// Whether `ip` may not wait for `name` yet (a refusal of it is cooling down).
+    pub fn cooling_down(&mut self, ip: IpAddr, name: &str, now: Instant) -> bool {
+        let key = (ip, name.to_ascii_lowercase().into_boxed_str());
+        match self.cooldowns.get(&key) {
+            Some(&until) if until > now => true,
+            Some(_) => {
+                self.cooldowns.remove(&key);
+                false
+            }
+            None => false,
         }
     }
 
-    /// Refuses a join (waiting or just named): DENIED, its name freed, then a polite close.
-    /// `cool`: the operator or the approval timeout refused it, so the name cools down for its
-    /// address.
-    pub(super) fn deny(
-        &mut self,
-        id: ConnId,
-        why: &str,
-        cool: bool,
-        now: Now,
-        out: &mut impl Outbox,
-    ) {
-        self.send(id, &ServerMsg::Denied { text: why }, out);
-        let Some(session) = self.take_session(id) else {
+    /// The operator (or the approval timeout) refused `name` from `ip`: it cools down.
+    pub fn start_cooldown(&mut self, ip: IpAddr, name: &str, now: Instant) {
+        if self.name_cooldown.is_zero() {
             return;
-        };
-        if let Phase::Waiting { name, .. } = &session.phase {
-            self.room.remove(name, id);
-            self.unpend(session.addr.ip());
-            if cool {
-                self.start_cooldown(session.addr.ip(), name, now);
-            }
-            let how = "denied".to_owned();
-            let event = Event::Decided {
-                name: name.to_string(),
-                how,
-            };
-            // The LEAVE-like event frees the name in Redis in the same step.
-            self.publish(|| event, now, out);
         }
-        out.close(id);
+        // Expired entries are swept when the map has doubled since the last sweep, so the map
+        // stays proportional to the refusals of the last cool-down period.
+        if self.cooldowns.len() >= self.cooldown_sweep_at {
+            self.cooldowns.retain(|_, until| *until > now);
+            self.cooldown_sweep_at = (self.cooldowns.len() * 2).max(COOLDOWN_SWEEP_MIN);
+        }
+        let key = (ip, name.to_ascii_lowercase().into_boxed_str());
+        self.cooldowns.insert(key, now + self.name_cooldown);
+    }
+
+    /// A member called `name` from `ip` left or was renamed: nobody else may take the name for
+    /// `--name-hold` (IRC's nick delay), so nobody can speak as them in the next moment.
+    pub fn hold_name(&mut self, name: &str, ip: IpAddr, now: Instant) {
+        if self.name_hold.is_zero() {
+            return;
+        }
+        if self.holds.len() >= self.hold_sweep_at {
+            self.holds.retain(|_, (_, until)| *until > now);
+            self.hold_sweep_at = (self.holds.len() * 2).max(COOLDOWN_SWEEP_MIN);
+        }
+        let key = name.to_ascii_lowercase().into_boxed_str();
+        self.holds.insert(key, (ip, now + self.name_hold));
+    }
+
+    /// How long `name` is still held for someone other than `ip` (`None`: free for `ip`).
+    pub fn held_against(
+        &self,
+        ip: IpAddr,
+        name: &str,
+        now: Instant,
+    ) -> Option<std::time::Duration> {
+        let key = name.to_ascii_lowercase();
+        match self.holds.get(key.as_str()) {
+            Some(&(owner, until)) if owner != ip && until > now => Some(until - now),
+            _ => None,
+        }
     }
 
     /// One more console is open.
@@ -316,22 +233,87 @@ impl Core {
         self.consoles += 1;
     }
 
-    /// A console closed; with none left (and no `--auto-approve`) every waiting join is denied,
-    /// as nobody is there to approve it.
-    pub fn console_closed(&mut self, now: Now, out: &mut impl Outbox) {
+    /// A console closed; true when none is left and joins can no longer wait.
+    pub fn console_closed(&mut self) -> bool {
         self.consoles = self.consoles.saturating_sub(1);
-        if self.consoles == 0 && !self.config.auto_approve {
-            log::info!("no console left: joins are now denied");
-            let waiting: Vec<ConnId> = self.room.pending().collect();
-            for id in waiting {
-                self.deny(
-                    id,
-                    "no operator is present to approve joins",
-                    false,
-                    now,
-                    out,
-                );
-            }
-        }
+        self.consoles == 0 && !self.auto_approve
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_name_that_left_is_held_for_its_owner_s_address_only() {
+        let mut a = Admission::new(&Config::default(), 1);
+        let t = Instant::now();
+        a.hold_name("Alice", ip(2), t);
+        assert!(a.held_against(ip(3), "alice", t).is_some());
+        assert_eq!(
+            a.held_against(ip(2), "ALICE", t),
+            None,
+            "its owner may come back"
+        );
+        let later = t + Config::default().name_hold;
+        assert_eq!(a.held_against(ip(3), "alice", later), None);
+        let off = Config {
+            name_hold: Duration::ZERO,
+            ..Config::default()
+        };
+        let mut a = Admission::new(&off, 1);
+        a.hold_name("alice", ip(2), t);
+        assert_eq!(a.held_against(ip(3), "alice", t), None);
+    }
+
+    use super::*;
+    use std::net::Ipv4Addr;
+    use std::time::Duration;
+
+    fn ip(last: u8) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::new(127, 0, 0, last))
+    }
+
+    #[test]
+    fn connections_are_bounded_in_all_and_per_address() {
+        let config = Config {
+            max_clients: 3,
+            max_per_ip: 2,
+            ..Config::default()
+        };
+        let a = Admission::new(&config, 1);
+        assert_eq!(a.may_connect(2, 1), Ok(()));
+        assert_eq!(a.may_connect(3, 0), Err(ConnectRefusal::Full));
+        assert_eq!(a.may_connect(1, 2), Err(ConnectRefusal::PerAddress));
+        let unlimited = Admission::new(&Config::default(), 1);
+        assert_eq!(unlimited.may_connect(1, 5000), Ok(()));
+    }
+
+    #[test]
+    fn the_waiting_room_is_bounded_in_all_and_per_address_and_needs_a_console() {
+        let config = Config {
+            max_pending: 3,
+            max_pending_per_ip: 2,
+            ..Config::default()
+        };
+        let mut a = Admission::new(&config, 0);
+        assert_eq!(a.may_wait(ip(2), 0), Err(WaitRefusal::NoOperator));
+        a.console_opened();
+        a.pend(ip(2));
+        a.pend(ip(2));
+        assert_eq!(a.may_wait(ip(2), 2), Err(WaitRefusal::PerAddress));
+        assert_eq!(a.may_wait(ip(3), 2), Ok(()));
+        assert_eq!(a.may_wait(ip(3), 3), Err(WaitRefusal::Full));
+        a.unpend(ip(2));
+        assert_eq!(a.may_wait(ip(2), 1), Ok(()));
+        assert!(a.console_closed(), "no console left");
+    }
+
+    #[test]
+    fn a_refused_name_cools_down_for_its_address_only() {
+        let mut a = Admission::new(&Config::default(), 1);
+        let t = Instant::now();
+        a.start_cooldown(ip(2), "Root", t);
+        assert!(a.cooling_down(ip(2), "root", t));
+        assert!(!a.cooling_down(ip(3), "root", t));
+        assert!(!a.cooling_down(ip(2), "root", t + Duration::from_secs(61)));
     }
 }

@@ -8,40 +8,51 @@
 //! one, tell the consoles this, wake me then. The reactor (`crate::reactor`) is the I/O shell
 //! that turns effects into socket writes; tests drive the core with a recording outbox.
 //!
-//! A line is formatted once and its bytes shared: a fan-out hands the same `Rc<[u8]>` to every
-//! recipient, and the history keeps that same line.
+//! A message is built once and shared: a fan-out hands the same `Rc<Outgoing>` to every
+//! recipient, each connection's dialect encodes it once for all its speakers
+//! ([`outgoing`]), and the history keeps that same message.
 //!
 //! # Layout
 //! - [`room`]: names, members and waiting joins (the index the rules consult).
 //! - [`history`]: the room's last messages.
-//! - `admission`: connecting, naming, the waiting room, approval, denial, bans, cool-downs.
+//! - [`replay`]: paced replays (the history on join), written as the member reads.
+//! - `sessions`: every connection's session and where it is in its life.
+//! - [`admission`]: who may connect and wait: bans, cool-downs, the waiting room's bounds,
+//!   `--max-clients` and `--max-per-ip` (state and rules, no sending).
+//! - `joins`: the way in, step by step: connecting, naming, waiting, approval, denial.
 //! - `requests`: what an admitted member's line does.
 //! - `operator`: what a console command does, and the coalescing of announcements.
 //! - `remote`: the rest of the room under `--cluster`: other servers' members and joins, name
 //!   claims, and what the room's log does here.
 
-mod admission;
+pub mod admission;
+pub mod bus;
 pub mod history;
+mod joins;
 mod operator;
+pub mod outgoing;
 mod remote;
+pub mod replay;
 mod requests;
 pub mod room;
+mod sessions;
 
-use std::collections::HashMap;
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 use std::time::{Instant, SystemTime};
 
 use chat_common::framing::Frame;
 use chat_common::protocol::{ErrorCode, LeaveReason, ServerMsg};
 
-use crate::bucket::Bucket;
-use crate::cluster::event::{Event, ToBridge};
 use crate::config::Config;
+pub use admission::{Admission, ConnectRefusal};
+use bus::{Event, ToBridge};
 use history::History;
 use operator::Announcer;
+pub use outgoing::{Dialect, Encoder, Outgoing};
+pub use replay::Replay;
 use room::Room;
+use sessions::{session_name, Phase, Session, Sessions};
 
 /// A connection's identity: its slab key and a serial unique for the server's life, so an effect
 /// or timer meant for a closed connection can never reach the one that reuses its slot.
@@ -99,8 +110,12 @@ impl Now {
 
 /// Where the core's effects go. The reactor implements it over sockets; tests record.
 pub trait Outbox {
-    /// Queues a line (LF included) for a connection. The same bytes may go to many.
-    fn send(&mut self, to: ConnId, line: &Rc<[u8]>);
+    /// Queues a message for a connection, to be encoded in its dialect. The same message may go
+    /// to many (a refcount each; each dialect encodes it once).
+    fn send(&mut self, to: ConnId, msg: &Rc<Outgoing>);
+    /// Queues a paced replay for a connection: written as it reads, after what is queued for it
+    /// so far and before anything queued later (see [`replay`]).
+    fn replay(&mut self, to: ConnId, replay: Replay);
     /// Closes a connection politely: what is queued (its BYE or DENIED) goes out first. The core
     /// has already forgotten it and sends it nothing more.
     fn close(&mut self, id: ConnId);
@@ -120,48 +135,16 @@ pub trait Outbox {
 /// The name prompt.
 pub const NAME_PROMPT: &str = "choose a name: 1-32 of A-Z a-z 0-9 _ -";
 
-/// Where a session is in its life. A closed session is simply gone from the core.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Phase {
-    /// Connected; no valid name offered yet. The login timer runs.
-    AwaitingName,
-    /// Offered a valid name that is being claimed in the cluster (`--cluster` only); the answer
-    /// ([`Core::cluster_input`]) admits it, lets it wait, or refuses the name.
-    Claiming { name: Rc<str> },
-    /// Offered a valid name, reserved; the operator decides. The approval timer runs.
-    Waiting { name: Rc<str>, since: Instant },
-    /// In the room.
-    Member { name: Rc<str> },
-}
-
-/// What the core knows of one connection.
-#[derive(Debug)]
-struct Session {
-    serial: u64,
-    addr: SocketAddr,
-    phase: Phase,
-    /// Renames allowed (members only; see [`crate::config::NICK_BURST`]).
-    renames: Bucket,
-}
-
 /// The rules of the room.
 #[derive(Debug)]
 pub struct Core {
     config: Config,
-    /// Sessions by slab key; `None` where no session lives. Grows to the highest key used.
-    sessions: Vec<Option<Session>>,
+    /// Who is connected and where each is in its life.
+    sessions: Sessions,
     room: Room,
     history: History,
-    /// Waiting joins per address, for `--max-pending-per-ip`.
-    pending_per_ip: HashMap<IpAddr, usize>,
-    /// (address, lowercased name) -> until when that address may not wait for that name again.
-    cooldowns: HashMap<(IpAddr, Box<str>), Instant>,
-    /// Size at which `cooldowns` is next swept of expired entries.
-    cooldown_sweep_at: usize,
-    /// Addresses whose connections are refused.
-    bans: std::collections::BTreeSet<IpAddr>,
-    /// Consoles open (standard input and remote ones); joins wait only while one is.
-    consoles: usize,
+    /// Bans, cool-downs, the waiting room's bounds, the consoles' presence.
+    admission: Admission,
     announcer: Announcer,
     /// Set by [`Core::shutdown`]: departures are no longer announced.
     shutting_down: bool,
@@ -177,14 +160,10 @@ impl Core {
         Core {
             history: History::new(config.history),
             remote: config.cluster.is_some().then(remote::Remote::default),
+            admission: Admission::new(&config, consoles),
             config,
-            sessions: Vec::new(),
+            sessions: Sessions::default(),
             room: Room::default(),
-            pending_per_ip: HashMap::new(),
-            cooldowns: HashMap::new(),
-            cooldown_sweep_at: 64,
-            bans: Default::default(),
-            consoles,
             announcer: Announcer::default(),
             shutting_down: false,
             fmt: Vec::with_capacity(256),
@@ -201,46 +180,40 @@ impl Core {
         self.room.waiting()
     }
 
+    /// Whether the shell may keep a new socket, given `open` sockets in all and `from_ip` from
+    /// its address (the shell counts; admission decides). On `Err` the shell tells the peer
+    /// why (its Display) if it can, and closes.
+    pub fn may_connect(&self, open: usize, from_ip: usize) -> Result<(), ConnectRefusal> {
+        self.admission.may_connect(open, from_ip)
+    }
+
     fn session(&self, id: ConnId) -> Option<&Session> {
-        self.sessions
-            .get(id.key)
-            .and_then(Option::as_ref)
-            .filter(|s| s.serial == id.serial)
+        self.sessions.get(id)
     }
 
     fn session_mut(&mut self, id: ConnId) -> Option<&mut Session> {
-        self.sessions
-            .get_mut(id.key)
-            .and_then(Option::as_mut)
-            .filter(|s| s.serial == id.serial)
+        self.sessions.get_mut(id)
     }
 
     /// Removes and returns a session.
     fn take_session(&mut self, id: ConnId) -> Option<Session> {
-        let slot = self.sessions.get_mut(id.key)?;
-        if slot.as_ref().is_some_and(|s| s.serial == id.serial) {
-            slot.take()
-        } else {
-            None
-        }
+        self.sessions.take(id)
     }
 
     /// The id of the session in slot `key`.
     fn id_at(&self, key: usize) -> Option<ConnId> {
-        self.sessions
-            .get(key)
-            .and_then(Option::as_ref)
-            .map(|s| ConnId {
-                key,
-                serial: s.serial,
-            })
+        self.sessions.id_at(key)
     }
 
-    /// Formats a message once into a line that any number of queues can share.
-    fn format(&mut self, msg: &ServerMsg<'_>) -> Rc<[u8]> {
-        self.fmt.clear();
-        msg.write_to(&mut self.fmt);
-        Rc::from(&self.fmt[..])
+    /// Builds a message once, for any number of queues to share.
+    fn format(&mut self, msg: &ServerMsg<'_>) -> Rc<Outgoing> {
+        Outgoing::new(msg, None, &mut self.fmt)
+    }
+
+    /// [`Core::format`] for a message stamped with the time it was relayed (`MSG`, `ACT`,
+    /// `PRIV`).
+    fn format_at(&mut self, msg: &ServerMsg<'_>, now: Now) -> Rc<Outgoing> {
+        Outgoing::new(msg, Some(now.wall), &mut self.fmt)
     }
 
     fn send(&mut self, to: ConnId, msg: &ServerMsg<'_>, out: &mut impl Outbox) {
@@ -252,8 +225,8 @@ impl Core {
         self.send(to, &ServerMsg::Error { code, text }, out);
     }
 
-    /// Sends a formatted line to every member but `except`.
-    fn fan_out(&self, line: &Rc<[u8]>, except: Option<ConnId>, out: &mut impl Outbox) {
+    /// Sends a built message to every member but `except`.
+    fn fan_out(&self, line: &Rc<Outgoing>, except: Option<ConnId>, out: &mut impl Outbox) {
         for &id in self.room.members() {
             if Some(id) != except {
                 out.send(id, line);
@@ -264,6 +237,22 @@ impl Core {
     fn broadcast(&mut self, msg: &ServerMsg<'_>, except: Option<ConnId>, out: &mut impl Outbox) {
         let line = self.format(msg);
         self.fan_out(&line, except, out);
+    }
+
+    /// A `LEAVE` or `NICK` to every member; into the history too when `who` has a line there,
+    /// so a newcomer sees where one speaker of a name ends.
+    fn announce_in_room(
+        &mut self,
+        msg: &ServerMsg<'_>,
+        who: &str,
+        now: Now,
+        out: &mut impl Outbox,
+    ) {
+        let line = self.format_at(msg, now);
+        self.fan_out(&line, None, out);
+        if self.history.has_spoken(who) {
+            self.history.record_event(&line);
+        }
     }
 
     /// A line arrived from a connection (or the framer refused one).
@@ -355,6 +344,7 @@ impl Core {
         match &session.phase {
             Phase::Member { name } => {
                 self.room.remove(name, id);
+                self.admission.hold_name(name, session.addr.ip(), now.at);
                 self.publish(
                     || Event::Leave {
                         name: name.to_string(),
@@ -364,7 +354,7 @@ impl Core {
                     out,
                 );
                 if !self.shutting_down {
-                    self.broadcast(&ServerMsg::Leave { name, reason }, None, out);
+                    self.announce_in_room(&ServerMsg::Leave { name, reason }, name, now, out);
                     out.console(
                         Audience::All,
                         format_args!("left {name} ({})", reason.as_str()),
@@ -373,7 +363,7 @@ impl Core {
             }
             Phase::Waiting { name, .. } => {
                 self.room.remove(name, id);
-                self.unpend(session.addr.ip());
+                self.admission.unpend(session.addr.ip());
                 self.publish(
                     || Event::Decided {
                         name: name.to_string(),
@@ -401,7 +391,7 @@ impl Core {
         let bye = self.format(&ServerMsg::Bye {
             text: "server shutting down",
         });
-        for key in 0..self.sessions.len() {
+        for key in 0..self.sessions.slots() {
             if let Some(id) = self.id_at(key) {
                 out.send(id, &bye);
                 out.close(id);
@@ -412,13 +402,6 @@ impl Core {
                 }
             }
         }
-    }
-}
-
-fn session_name(session: &Session) -> Option<&Rc<str>> {
-    match &session.phase {
-        Phase::Waiting { name, .. } | Phase::Member { name } => Some(name),
-        Phase::AwaitingName | Phase::Claiming { .. } => None,
     }
 }
 

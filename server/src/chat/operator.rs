@@ -9,19 +9,16 @@
 use std::fmt;
 use std::net::IpAddr;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use chat_common::protocol::{LeaveReason, ServerMsg};
 use chat_common::sanitize::sanitize;
 
+use super::bus::Event;
 use super::{Audience, ConnId, ConsoleId, Core, CoreTimer, Now, Outbox, Phase};
-use crate::cluster::event::Event;
 use crate::console::{self, Command};
 
-/// Most join requests and withdrawals printed in one second; the rest are summed up.
-pub const ANNOUNCE_PER_SECOND: u32 = 10;
-/// The window the above counts in.
-const ANNOUNCE_WINDOW: Duration = Duration::from_secs(1);
+use crate::config::{ANNOUNCE_PER_SECOND, ANNOUNCE_WINDOW};
 
 /// Which announcement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +39,44 @@ pub(super) struct Announcer {
     tick_armed: bool,
 }
 
+impl Announcer {
+    /// An announcement at `now`: `Ok(())` to print it, or it is counted and `Err(Some(at))`
+    /// asks for the summing-up at `at` (`Err(None)`: already asked for).
+    fn offer(&mut self, kind: Announcement, now: Instant) -> Result<(), Option<Instant>> {
+        let start = match self.window_start {
+            Some(start) if now.saturating_duration_since(start) < ANNOUNCE_WINDOW => start,
+            _ => {
+                self.shown = 0;
+                self.window_start = Some(now);
+                now
+            }
+        };
+        if self.shown < ANNOUNCE_PER_SECOND {
+            self.shown += 1;
+            return Ok(());
+        }
+        match kind {
+            Announcement::Request => self.held_requests += 1,
+            Announcement::Withdrawn => self.held_withdrawals += 1,
+        }
+        if self.tick_armed {
+            return Err(None);
+        }
+        self.tick_armed = true;
+        Err(Some(start + ANNOUNCE_WINDOW))
+    }
+
+    /// The window ended: how many requests and withdrawals were held back (and are now
+    /// forgotten).
+    fn tick(&mut self) -> (u64, u64) {
+        self.tick_armed = false;
+        let held = (self.held_requests, self.held_withdrawals);
+        self.held_requests = 0;
+        self.held_withdrawals = 0;
+        held
+    }
+}
+
 impl Core {
     /// Prints an announcement, or counts it when the window's share is used up.
     pub(super) fn announce(
@@ -51,38 +86,19 @@ impl Core {
         out: &mut impl Outbox,
         line: fmt::Arguments<'_>,
     ) {
-        let a = &mut self.announcer;
-        let start = match a.window_start {
-            Some(start) if now.at.saturating_duration_since(start) < ANNOUNCE_WINDOW => start,
-            _ => {
-                a.shown = 0;
-                a.window_start = Some(now.at);
-                now.at
+        match self.announcer.offer(kind, now.at) {
+            Ok(()) => out.console(Audience::All, line),
+            Err(Some(at)) => {
+                let nobody = ConnId { key: 0, serial: 0 };
+                out.arm(at, nobody, CoreTimer::Announce);
             }
-        };
-        if a.shown < ANNOUNCE_PER_SECOND {
-            a.shown += 1;
-            out.console(Audience::All, line);
-            return;
-        }
-        match kind {
-            Announcement::Request => a.held_requests += 1,
-            Announcement::Withdrawn => a.held_withdrawals += 1,
-        }
-        if !a.tick_armed {
-            a.tick_armed = true;
-            let nobody = ConnId { key: 0, serial: 0 };
-            out.arm(start + ANNOUNCE_WINDOW, nobody, CoreTimer::Announce);
+            Err(None) => {}
         }
     }
 
     /// The window ended: sum up what was held back.
     pub(super) fn announce_tick(&mut self, _now: Now, out: &mut impl Outbox) {
-        let a = &mut self.announcer;
-        a.tick_armed = false;
-        let (requests, withdrawals) = (a.held_requests, a.held_withdrawals);
-        a.held_requests = 0;
-        a.held_withdrawals = 0;
+        let (requests, withdrawals) = self.announcer.tick();
         if requests + withdrawals > 0 {
             let waiting = self.room.waiting();
             out.console(
@@ -226,7 +242,7 @@ impl Core {
                 self.fan_out(&line, None, out);
                 self.publish(
                     || Event::Info {
-                        line: line.to_vec(),
+                        line: line.line().to_vec(),
                     },
                     now,
                     out,
@@ -244,15 +260,15 @@ impl Core {
                 );
             }
             Command::Unban(ip) => {
-                if self.bans.remove(&ip) {
+                if self.admission.unban(ip) {
                     out.console(Audience::All, format_args!("unbanned {ip}"));
                 } else {
                     out.console(reply, format_args!("error: {ip} is not banned"));
                 }
             }
             Command::Bans => {
-                out.console(reply, format_args!("bans: {}", self.bans.len()));
-                for ip in &self.bans {
+                out.console(reply, format_args!("bans: {}", self.admission.bans().len()));
+                for ip in self.admission.bans() {
                     out.console(reply, format_args!("  {ip}"));
                 }
             }
@@ -316,9 +332,9 @@ impl Core {
     /// Bans `ip`: its members are kicked, its waiting joins denied, its other connections told
     /// and closed. Returns how many connections were cut.
     fn ban(&mut self, ip: IpAddr, now: Now, out: &mut impl Outbox) -> usize {
-        self.bans.insert(ip);
+        self.admission.ban(ip);
         let mut cut = 0;
-        for key in 0..self.sessions.len() {
+        for key in 0..self.sessions.slots() {
             let Some(id) = self.id_at(key) else {
                 continue;
             };

@@ -12,10 +12,10 @@ use std::time::{Instant, SystemTime};
 
 use chat_common::protocol::{ErrorCode, LeaveReason, ServerMsg};
 
+use super::bus::{wall_ms, Entry, Event, FromBridge, LogId, RemoteEntry, ToBridge};
 use super::history::History;
 use super::operator::Announcement;
-use super::{Audience, ConnId, Core, Now, Outbox, Phase};
-use crate::cluster::event::{wall_ms, Entry, Event, FromBridge, LogId, RemoteEntry, ToBridge};
+use super::{Audience, ConnId, Core, Now, Outbox, Outgoing, Phase};
 
 /// The BYE a cut-off server says to its members and waiting joins.
 pub const CUT_OFF_BYE: &str = "the server lost its cluster; reconnect";
@@ -61,6 +61,14 @@ pub(super) struct Remote {
     /// the claim (so the newcomer's count, `/who` and history include everyone before it);
     /// their names stay in `claiming` meanwhile.
     pub parked: Vec<(ConnId, Rc<str>, bool, LogId)>,
+}
+
+/// Who spoke a relayed `MSG` or `ACT` line (another server's bytes: parsed).
+fn speaker_of(line: &Outgoing) -> Option<Rc<str>> {
+    match line.msg()? {
+        ServerMsg::Msg { from, .. } | ServerMsg::Act { from, .. } => Some(Rc::from(from)),
+        _ => None,
+    }
 }
 
 fn fold(name: &str) -> Box<str> {
@@ -268,7 +276,10 @@ impl Core {
         self.remote = Some(remote);
         self.history = History::new(self.config.history);
         for (at, line) in history {
-            self.history.record(at, &Rc::from(line));
+            let line = Outgoing::from_line(&line, Some(at));
+            if let Some(speaker) = speaker_of(&line) {
+                self.history.record(&line, &speaker);
+            }
         }
         out.console(
             Audience::All,
@@ -293,7 +304,7 @@ impl Core {
         };
         let bye = self.format(&ServerMsg::Bye { text: CUT_OFF_BYE });
         let mut cut = 0;
-        for key in 0..self.sessions.len() {
+        for key in 0..self.sessions.slots() {
             let Some(id) = self.id_at(key) else { continue };
             let in_room = self
                 .session(id)
@@ -308,7 +319,7 @@ impl Core {
                 Phase::Member { name } => self.room.remove(name, id),
                 Phase::Waiting { name, .. } => {
                     self.room.remove(name, id);
-                    self.unpend(session.addr.ip());
+                    self.admission.unpend(session.addr.ip());
                 }
                 Phase::Claiming { .. } | Phase::AwaitingName => {}
             }
@@ -445,14 +456,11 @@ impl Core {
                     let Some((name, _)) = remote.members.remove(&key) else {
                         return;
                     };
-                    self.broadcast(
-                        &ServerMsg::Leave {
-                            name: &name,
-                            reason,
-                        },
-                        None,
-                        out,
-                    );
+                    let msg = ServerMsg::Leave {
+                        name: &name,
+                        reason,
+                    };
+                    self.announce_in_room(&msg, &name, now, out);
                     out.console(
                         Audience::All,
                         format_args!("left {name} ({})", reason.as_str()),
@@ -481,23 +489,22 @@ impl Core {
                 };
                 let new: Rc<str> = Rc::from(new.as_str());
                 remote.members.insert(fold(&new), (Rc::clone(&new), server));
-                self.broadcast(
-                    &ServerMsg::Nick {
-                        old: &old,
-                        new: &new,
-                    },
-                    None,
-                    out,
-                );
+                let msg = ServerMsg::Nick {
+                    old: &old,
+                    new: &new,
+                };
+                self.announce_in_room(&msg, &old, now, out);
                 out.console(Audience::All, format_args!("renamed {old} {new}"));
             }
             Event::Msg { line } => {
-                let line: Rc<[u8]> = Rc::from(line);
+                let line = Outgoing::from_line(&line, Some(entry.wall));
                 self.fan_out(&line, None, out);
-                self.history.record(entry.wall, &line);
+                if let Some(speaker) = speaker_of(&line) {
+                    self.history.record(&line, &speaker);
+                }
             }
             Event::Info { line } => {
-                let line: Rc<[u8]> = Rc::from(line);
+                let line = Outgoing::from_line(&line, None);
                 self.fan_out(&line, None, out);
             }
             Event::Priv { to, line } => {
@@ -506,7 +513,7 @@ impl Core {
                         .is_some_and(|s| matches!(s.phase, Phase::Member { .. }))
                 });
                 if let Some(target) = target {
-                    out.send(target, &Rc::from(line));
+                    out.send(target, &Outgoing::from_line(&line, Some(entry.wall)));
                 }
             }
             Event::Request { name, addr } => {
@@ -574,15 +581,11 @@ impl Core {
                     if let Some((name, _)) =
                         self.remote.as_mut().and_then(|r| r.members.remove(&key))
                     {
-                        let reason = LeaveReason::Quit;
-                        self.broadcast(
-                            &ServerMsg::Leave {
-                                name: &name,
-                                reason,
-                            },
-                            None,
-                            out,
-                        );
+                        let msg = ServerMsg::Leave {
+                            name: &name,
+                            reason: LeaveReason::Quit,
+                        };
+                        self.announce_in_room(&msg, &name, now, out);
                         out.console(Audience::All, format_args!("left {name} (quit)"));
                     }
                 }

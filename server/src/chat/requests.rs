@@ -12,8 +12,8 @@ use chat_common::protocol::{
 };
 use chat_common::sanitize::{is_blank, sanitize};
 
+use super::bus::Event;
 use super::{Audience, ConnId, Core, Now, Outbox, Phase};
-use crate::cluster::event::Event;
 use crate::config::{NICK_BURST, NICK_INTERVAL, WHO_LINE_BYTES};
 
 impl Core {
@@ -38,10 +38,10 @@ impl Core {
                     color,
                     text,
                 };
-                self.relay(id, &msg, now, out);
+                self.relay(id, name, &msg, now, out);
             }
             Ok(Request::Me { text }) => {
-                self.relay(id, &ServerMsg::Act { from: name, text }, now, out);
+                self.relay(id, name, &ServerMsg::Act { from: name, text }, now, out);
             }
             Ok(Request::Private { to, color, text }) => {
                 let target = self.room.holder(to).and_then(|t| {
@@ -58,21 +58,25 @@ impl Core {
                             color,
                             text,
                         };
-                        self.send(target, &msg, out);
+                        let line = self.format_at(&msg, now);
+                        out.send(target, &line);
                     }
                     None if self.remote_member(to).is_some() => {
                         let Some((to, _)) = self.remote_member(to) else {
                             return;
                         };
-                        let line = self.format(&ServerMsg::Priv {
-                            from: name,
-                            to: &to,
-                            color,
-                            text,
-                        });
+                        let line = self.format_at(
+                            &ServerMsg::Priv {
+                                from: name,
+                                to: &to,
+                                color,
+                                text,
+                            },
+                            now,
+                        );
                         let event = Event::Priv {
                             to: to.to_string(),
-                            line: line.to_vec(),
+                            line: line.line().to_vec(),
                         };
                         self.publish(|| event, now, out);
                     }
@@ -82,7 +86,15 @@ impl Core {
                     }
                 }
             }
-            Ok(Request::Nick { name: wanted }) => self.rename(id, name, wanted, now, out),
+            Ok(Request::Nick { name: wanted }) => {
+                // The name as typed, not as sanitized: a control or bidi character in it is
+                // refused (`ERROR bad-name`), never stripped into someone else's name.
+                let typed = match parse_request(line) {
+                    Ok(Request::Nick { name }) => name,
+                    _ => wanted,
+                };
+                self.rename(id, name, typed, now, out);
+            }
             Ok(Request::Leave) => {
                 self.send(id, &ServerMsg::Bye { text: "goodbye" }, out);
                 self.gone(id, LeaveReason::Left, now, out);
@@ -99,13 +111,20 @@ impl Core {
 
     /// A room message (`MSG` or `ACT`): formatted once, to every other member, into the history
     /// and, with a cluster, to the other servers; all the same bytes.
-    fn relay(&mut self, from: ConnId, msg: &ServerMsg<'_>, now: Now, out: &mut impl Outbox) {
-        let line = self.format(msg);
+    fn relay(
+        &mut self,
+        from: ConnId,
+        speaker: &Rc<str>,
+        msg: &ServerMsg<'_>,
+        now: Now,
+        out: &mut impl Outbox,
+    ) {
+        let line = self.format_at(msg, now);
         self.fan_out(&line, Some(from), out);
-        self.history.record(now.wall, &line);
+        self.history.record(&line, speaker);
         self.publish(
             || Event::Msg {
-                line: line.to_vec(),
+                line: line.line().to_vec(),
             },
             now,
             out,
@@ -129,6 +148,17 @@ impl Core {
         {
             let text = format!("the name {new} is taken");
             return self.send_error(id, ErrorCode::NameTaken, &text, out);
+        }
+        let ip = self.session(id).map(|s| s.addr.ip());
+        if let Some(ip) = ip.filter(|_| !case_only) {
+            if let Some(left) = self.admission.held_against(ip, new, now.at) {
+                let text = super::joins::held_text(new, left);
+                return self.send_error(id, ErrorCode::NameTaken, &text, out);
+            }
+            if self.admission.cooling_down(ip, new, now.at) {
+                let text = format!("the name {new} was refused a moment ago; try again later");
+                return self.send_error(id, ErrorCode::NameTaken, &text, out);
+            }
         }
         if self.renaming(id) {
             let text = "a rename is already under way";
@@ -172,6 +202,10 @@ impl Core {
         session.phase = Phase::Member {
             name: Rc::clone(&new),
         };
+        let ip = session.addr.ip();
+        if !new.eq_ignore_ascii_case(old) {
+            self.admission.hold_name(old, ip, now.at);
+        }
         self.room.rename(old, &new, id);
         self.publish(
             || Event::Nick {
@@ -181,7 +215,7 @@ impl Core {
             now,
             out,
         );
-        self.broadcast(&ServerMsg::Nick { old, new: &new }, None, out);
+        self.announce_in_room(&ServerMsg::Nick { old, new: &new }, old, now, out);
         out.console(Audience::All, format_args!("renamed {old} {new}"));
     }
 

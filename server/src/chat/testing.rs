@@ -11,8 +11,8 @@ use std::time::{Duration, Instant, SystemTime};
 use chat_common::framing::Frame;
 use proptest::prelude::*;
 
-use super::{Audience, ConnId, ConsoleId, Core, CoreTimer, Now, Outbox};
-use crate::cluster::event::{Entry, Event, FromBridge, LogId, RemoteEntry, ToBridge};
+use super::bus::{Entry, Event, FromBridge, LogId, RemoteEntry, ToBridge};
+use super::{Audience, ConnId, ConsoleId, Core, CoreTimer, Now, Outbox, Outgoing};
 use crate::config::Config;
 
 /// Records every effect.
@@ -21,7 +21,7 @@ struct Recorder {
     lines: HashMap<ConnId, Vec<String>>,
     /// Each `send` as (recipient, line), in order, and how many times the same bytes were
     /// shared (pointer equality).
-    sends: Vec<(ConnId, Rc<[u8]>)>,
+    sends: Vec<(ConnId, Rc<Outgoing>)>,
     closed: Vec<ConnId>,
     console: Vec<(Audience, String)>,
     timers: Vec<(Instant, ConnId, CoreTimer)>,
@@ -31,14 +31,19 @@ struct Recorder {
 }
 
 impl Outbox for Recorder {
-    fn send(&mut self, to: ConnId, line: &Rc<[u8]>) {
-        let text = String::from_utf8(line.to_vec()).unwrap();
+    fn send(&mut self, to: ConnId, line: &Rc<Outgoing>) {
+        let text = String::from_utf8(line.encoded(super::Dialect::Line).to_vec()).unwrap();
         assert!(text.ends_with('\n'), "{text:?}");
         self.lines
             .entry(to)
             .or_default()
             .push(text.trim_end_matches('\n').to_owned());
         self.sends.push((to, Rc::clone(line)));
+    }
+    fn replay(&mut self, to: ConnId, mut replay: super::Replay) {
+        while let Some(msg) = replay.next_message() {
+            self.send(to, &msg);
+        }
     }
     fn close(&mut self, id: ConnId) {
         self.closed.push(id);
@@ -140,6 +145,30 @@ fn a_room_message_goes_to_everyone_but_the_sender_as_one_shared_line() {
     assert_eq!(h.got(ids[2]), ["MSG a - hi **all**"]);
     let (first, second) = (&h.out.sends[0].1, &h.out.sends[1].1);
     assert!(Rc::ptr_eq(first, second), "formatted once, shared");
+}
+
+#[test]
+fn a_rename_to_a_name_with_a_control_or_bidi_character_is_bad_name_not_stripped() {
+    let mut h = Harness::auto();
+    let a = h.join("mallory");
+    let b = h.join("bob");
+    for typed in [
+        "ali\u{202E}ce",
+        "ali\u{7}ce",
+        "ali\u{2066}ce",
+        "ali\u{85}ce",
+    ] {
+        h.clear();
+        h.line(a, &format!("/nick {typed}"));
+        let got = h.got(a);
+        assert_eq!(got.len(), 1, "{typed:?}: {got:?}");
+        assert!(got[0].starts_with("ERROR bad-name "), "{typed:?}: {got:?}");
+        assert!(
+            h.got(b).is_empty(),
+            "{typed:?}: the others saw {:?}",
+            h.got(b)
+        );
+    }
 }
 
 #[test]
@@ -415,7 +444,7 @@ proptest! {
                 Op::Private(i, n) if !live.is_empty() => {
                     let from = live[i % live.len()];
                     h.line(from, &format!("/private {} psst", NAMES[n]));
-                    let privs = h.out.sends.iter().filter(|(_, l)| l.starts_with(b"PRIV ")).count();
+                    let privs = h.out.sends.iter().filter(|(_, l)| l.line().starts_with(b"PRIV ")).count();
                     let errors = h.got(from).iter().filter(|l| l.starts_with("ERROR no-such-user")).count();
                     prop_assert_eq!(privs + errors, 1);
                 }
@@ -456,7 +485,7 @@ impl Harness {
     fn cluster() -> Harness {
         let mut h = Harness::new(Config {
             auto_approve: true,
-            cluster: Some(crate::cluster::ClusterConfig {
+            cluster: Some(crate::config::ClusterConfig {
                 url: "redis://127.0.0.1".into(),
                 room: "chat".into(),
                 timeout: Duration::from_secs(5),

@@ -23,7 +23,6 @@ mod reader;
 mod scripts;
 mod writer;
 
-use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex};
@@ -31,14 +30,7 @@ use std::time::{Duration, Instant};
 
 use event::{FromBridge, ToBridge};
 
-/// Default `--cluster-room`.
-pub const DEFAULT_ROOM: &str = "chat";
-/// Default `--cluster-timeout`, in seconds: a server that has not beaten its heartbeat for this
-/// long is dead to the others, and a server that could not reach Redis for this long cuts its
-/// members off.
-pub const DEFAULT_TIMEOUT_SECS: f64 = 5.0;
-/// Shortest `--cluster-timeout` accepted, in seconds.
-pub const MIN_TIMEOUT_SECS: f64 = 2.0;
+pub use crate::config::{ClusterConfig, DEFAULT_ROOM, DEFAULT_TIMEOUT_SECS, MIN_TIMEOUT_SECS};
 /// About how many entries the room's log keeps (`XADD ... MAXLEN ~`): the catch-up window after
 /// an outage and the depth the history is seeded from.
 pub const LOG_MAXLEN: usize = 100_000;
@@ -47,51 +39,15 @@ pub const QUEUE_LIMIT: usize = 32 * 1024 * 1024;
 /// Messages from the bridge that may wait for the reactor (each holds at most
 /// [`READ_COUNT`] entries, so at most about 16 x 500 x 4 KiB = 32 MiB of lines at the longest
 /// `--max-line`, usually far less); the reader waits (and Redis keeps the log) past it.
-const INBOX_CAPACITY: usize = 16;
+pub const INBOX_CAPACITY: usize = 16;
 /// Entries read in one `XREAD`.
-const READ_COUNT: usize = 500;
+pub const READ_COUNT: usize = 500;
 /// Events appended in one script call.
 const BATCH: usize = 512;
 /// Messages from the bridge the reactor handles in one round before it serves sockets again.
 pub const INBOX_PER_ROUND: usize = 64;
 
-/// `--cluster` and its companions.
-#[derive(Clone, PartialEq)]
-pub struct ClusterConfig {
-    /// `redis://[:password@]HOST[:PORT][/DB]`.
-    pub url: String,
-    /// The room's name: keys are `chat:{room}:...`.
-    pub room: String,
-    /// How long a silent server stays in the room (`--cluster-timeout`).
-    pub timeout: Duration,
-    /// History entries to seed from the log (`--history`).
-    pub history: usize,
-}
-
-impl fmt::Debug for ClusterConfig {
-    /// Never shows a password.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let url = match (self.url.find("://"), self.url.rfind('@')) {
-            (Some(scheme), Some(at)) if at > scheme => {
-                format!("{}://***@{}", &self.url[..scheme], &self.url[at + 1..])
-            }
-            _ => self.url.clone(),
-        };
-        f.debug_struct("ClusterConfig")
-            .field("url", &url)
-            .field("room", &self.room)
-            .field("timeout", &self.timeout)
-            .field("history", &self.history)
-            .finish()
-    }
-}
-
 impl ClusterConfig {
-    /// How often a server beats its heartbeat, and how long one Redis command may take.
-    pub fn heartbeat(&self) -> Duration {
-        (self.timeout / 5).min(Duration::from_secs(1))
-    }
-
     fn key(&self, what: &str) -> String {
         format!("chat:{{{}}}:{what}", self.room)
     }

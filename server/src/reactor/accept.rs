@@ -1,5 +1,6 @@
-//! Accepting connections: each listener (plain, TLS) drained to `WouldBlock`, `--max-clients`
-//! and `--max-per-ip` enforced, and running out of descriptors handled without spinning.
+//! Accepting connections: each listener (plain, TLS) drained to `WouldBlock`, the sockets
+//! counted (in all and per address) for the core's admission to decide `--max-clients` and
+//! `--max-per-ip`, and running out of descriptors handled without spinning.
 //!
 //! A TLS connection gets the current certificate (`Reactor::tls`) and from then on is a
 //! connection like any other: its handshake runs as its bytes are read, inside the login
@@ -15,6 +16,7 @@ use mio::net::{TcpListener, TcpStream};
 use mio::Interest;
 
 use chat_common::framing::LineFramer;
+use chat_common::irc::caps::CapSet;
 use chat_common::irc::encode::push_line;
 use chat_common::irc::MAX_WIRE_LINE;
 
@@ -122,17 +124,12 @@ impl Reactor {
     }
 
     fn open_conn(&mut self, stream: TcpStream, addr: SocketAddr, via: Via, now: Now) {
-        let config = &self.shell.config;
-        if self.shell.conns.len() >= config.max_clients {
-            log::debug!("refusing {addr}: {} connections", self.shell.conns.len());
-            refuse(stream, via, "the server is full; try again later");
-            return;
-        }
         let ip = addr.ip();
         let from_ip = self.per_ip.get(&ip).copied().unwrap_or(0);
-        if config.max_per_ip > 0 && from_ip >= config.max_per_ip {
-            log::debug!("refusing {addr}: {from_ip} connections from {ip}");
-            refuse(stream, via, "too many connections from your address");
+        let open = self.shell.conns.len();
+        if let Err(why) = self.core.may_connect(open, from_ip) {
+            log::debug!("refusing {addr} ({open} connections, {from_ip} from {ip}): {why}");
+            refuse(stream, via, &why.to_string());
             return;
         }
         let _ = stream.set_nodelay(true);
@@ -147,6 +144,7 @@ impl Reactor {
             },
             (true, None) => return,
         };
+        let dialect = self.shell.irc_dialect(CapSet::default());
         let entry = self.shell.conns.vacant_entry();
         let key = entry.key();
         if let Err(e) =
@@ -166,6 +164,7 @@ impl Reactor {
         if via.irc {
             conn.irc = Some(Box::new(IrcSession::new(now.at)));
             conn.framer = LineFramer::new(MAX_WIRE_LINE);
+            conn.out.set_dialect(dialect);
             let at = now.at + self.shell.config.irc_ping;
             self.shell
                 .timers

@@ -15,10 +15,11 @@ use chat_common::framing::LineFramer;
 
 use super::stream::Stream;
 use crate::bucket::Bucket;
-use crate::chat::ConnId;
-use crate::config::{Config, PACED_READ_CHUNK, QUEUE_LINE_OVERHEAD, READ_CHUNK};
+use crate::chat::{ConnId, Dialect, Outgoing, Replay};
+use crate::config::{Config, PACED_READ_CHUNK, QUEUE_LINE_OVERHEAD, READ_CHUNK, REPLAY_SLICE};
 
-/// Output waiting for one connection: shared, immutable lines.
+/// Output waiting for one connection: shared, immutable messages, sent as their encoding in
+/// the connection's [`Dialect`] (encoded once per dialect and shared, see [`Outgoing`]).
 ///
 /// Invariant: `bytes` is the number of unsent bytes, `chunks[0][head..]` plus every later
 /// chunk; its [`OutQueue::cost`] (bytes plus [`QUEUE_LINE_OVERHEAD`] per line) never exceeds
@@ -26,9 +27,19 @@ use crate::config::{Config, PACED_READ_CHUNK, QUEUE_LINE_OVERHEAD, READ_CHUNK};
 /// empty for a while (not at once: freeing and regrowing it every round cost page faults).
 #[derive(Debug, Default)]
 pub struct OutQueue {
-    chunks: VecDeque<Rc<[u8]>>,
+    /// What is written next (with a replay: the slice of it taken last).
+    chunks: VecDeque<Rc<Outgoing>>,
     head: usize,
+    /// Unsent bytes in `chunks` and `behind`.
     bytes: usize,
+    /// The wire syntax every queued message is written in.
+    dialect: Dialect,
+    /// A paced replay: once `chunks` is written, its next [`REPLAY_SLICE`] bytes are taken.
+    replay: Option<Replay>,
+    /// Lines queued while a replay runs, sent after it. Empty without a replay.
+    behind: VecDeque<Rc<Outgoing>>,
+    /// Bytes written since the queue was made (for the stall clock: did anything move?).
+    written: u64,
 }
 
 /// Most bytes gathered for one `write` (a longer single line goes whole). Gathering replaced a
@@ -51,28 +62,105 @@ impl OutQueue {
     /// What the queue holds in memory terms, as `--max-queue` counts it: the unsent bytes plus
     /// [`QUEUE_LINE_OVERHEAD`] per queued line.
     pub fn cost(&self) -> usize {
-        self.bytes + self.chunks.len() * QUEUE_LINE_OVERHEAD
+        self.bytes
+            + (self.chunks.len() + self.behind.len()) * QUEUE_LINE_OVERHEAD
+            + self.replay.as_ref().map_or(0, Replay::cost)
     }
 
     /// Bytes of slot storage the queue holds (what [`OutQueue::clear`] frees, the lines apart).
     pub fn storage(&self) -> usize {
-        self.chunks.capacity() * std::mem::size_of::<Rc<[u8]>>()
+        self.chunks.capacity() * std::mem::size_of::<Rc<Outgoing>>()
     }
 
-    /// What queuing `line` would add to [`OutQueue::cost`].
-    pub fn cost_of(line: &[u8]) -> usize {
-        line.len() + QUEUE_LINE_OVERHEAD
+    /// What queuing `line` would add to [`OutQueue::cost`] (its bytes in this queue's dialect,
+    /// which this encodes if no queue of that dialect did yet).
+    pub fn cost_of(&self, line: &Outgoing) -> usize {
+        line.encoded(self.dialect).len() + QUEUE_LINE_OVERHEAD
+    }
+
+    /// The dialect this queue writes.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// Switches the dialect (before anything is queued: a `HELLO` is a connection's first line).
+    pub fn set_dialect(&mut self, dialect: Dialect) {
+        self.dialect = dialect;
     }
 
     /// Whether nothing is waiting.
     pub fn is_empty(&self) -> bool {
-        self.bytes == 0
+        self.bytes == 0 && self.replay.is_none()
     }
 
-    /// Appends a line shared with other queues (no copy).
-    pub fn push(&mut self, line: Rc<[u8]>) {
-        self.bytes += line.len();
+    /// Whether a replay is still being written.
+    pub fn replaying(&self) -> bool {
+        self.replay.is_some()
+    }
+
+    /// Appends a message shared with other queues (no copy); behind the replay if one runs.
+    pub fn push(&mut self, line: Rc<Outgoing>) {
+        self.bytes += line.encoded(self.dialect).len();
+        if self.replay.is_some() {
+            self.behind.push_back(line);
+        } else {
+            self.chunks.push_back(line);
+        }
+    }
+
+    /// Appends a message ahead of a running replay (right after what was queued before it):
+    /// a dialect's own lines that must precede the replay (IRC's names after its `JOIN`).
+    /// Without a replay this is [`OutQueue::push`].
+    pub fn push_ahead(&mut self, line: Rc<Outgoing>) {
+        self.bytes += line.encoded(self.dialect).len();
         self.chunks.push_back(line);
+    }
+
+    /// Starts a paced replay after everything queued so far. A replay already running is
+    /// extended when nothing was queued behind it; otherwise the new one is queued whole
+    /// behind (it cannot jump ahead of those lines).
+    pub fn start_replay(&mut self, replay: Replay) {
+        if replay.is_empty() {
+            return;
+        }
+        match &mut self.replay {
+            None => self.replay = Some(replay),
+            Some(running) if self.behind.is_empty() => running.extend(replay),
+            Some(_) => {
+                let mut replay = replay;
+                while let Some(m) = replay.next_message() {
+                    self.push(m);
+                }
+            }
+        }
+    }
+
+    /// Takes the replay's next slice into `chunks` (at least one message, then up to
+    /// [`REPLAY_SLICE`] bytes); when the replay is done, what waited behind it moves up.
+    /// Returns whether there is anything to write.
+    fn refill(&mut self) -> bool {
+        if let Some(replay) = &mut self.replay {
+            let mut taken = 0;
+            while taken < REPLAY_SLICE {
+                let Some(m) = replay.next_message() else {
+                    break;
+                };
+                let len = m.encoded(self.dialect).len();
+                taken += len;
+                self.bytes += len;
+                self.chunks.push_back(m);
+            }
+            if replay.is_empty() {
+                self.replay = None;
+                if self.chunks.is_empty() {
+                    std::mem::swap(&mut self.chunks, &mut self.behind);
+                } else {
+                    self.chunks.append(&mut self.behind);
+                }
+                self.behind = VecDeque::new();
+            }
+        }
+        !self.chunks.is_empty()
     }
 
     /// To be called when the queue has just drained: frees small storage at once and says
@@ -87,18 +175,28 @@ impl OutQueue {
         }
     }
 
-    /// Drops everything queued and frees the storage.
+    /// Drops everything queued (a replay too) and frees the storage (the dialect stays).
     pub fn clear(&mut self) {
-        *self = OutQueue::default();
+        *self = OutQueue {
+            dialect: self.dialect,
+            written: self.written,
+            ..OutQueue::default()
+        };
     }
 
     /// Writes as much as the socket takes, many lines per system call: one line as it is,
     /// several gathered into `gather` (at most [`GATHER_BYTES`] per call, plus one line).
     /// Returns `Ok(true)` when the queue is empty afterwards, `Ok(false)` when the socket is full.
     pub fn write_to<W: Write>(&mut self, sink: &mut W, gather: &mut Vec<u8>) -> io::Result<bool> {
-        while let Some(front) = self.chunks.front() {
+        loop {
+            if self.chunks.is_empty() && !self.refill() {
+                break;
+            }
+            let Some(front) = self.chunks.front() else {
+                break;
+            };
             let result = if self.chunks.len() == 1 {
-                sink.write(&front[self.head..])
+                sink.write(&front.encoded(self.dialect)[self.head..])
             } else {
                 self.gather(gather);
                 sink.write(gather)
@@ -119,11 +217,8 @@ impl OutQueue {
     fn gather(&self, buf: &mut Vec<u8>) {
         buf.clear();
         for (i, chunk) in self.chunks.iter().enumerate() {
-            let bytes = if i == 0 {
-                &chunk[self.head..]
-            } else {
-                &chunk[..]
-            };
+            let chunk = chunk.encoded(self.dialect);
+            let bytes = if i == 0 { &chunk[self.head..] } else { chunk };
             if !buf.is_empty() && buf.len() + bytes.len() > GATHER_BYTES {
                 break;
             }
@@ -131,13 +226,19 @@ impl OutQueue {
         }
     }
 
+    /// Bytes written since the queue was made: a change means output moved.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
     fn advance(&mut self, mut written: usize) {
         self.bytes -= written;
+        self.written += written as u64;
         while written > 0 {
             let Some(front) = self.chunks.front() else {
                 break;
             };
-            let left = front.len() - self.head;
+            let left = front.encoded(self.dialect).len() - self.head;
             if written >= left {
                 written -= left;
                 self.head = 0;
@@ -331,8 +432,8 @@ mod tests {
         }
     }
 
-    fn line(s: &str) -> Rc<[u8]> {
-        Rc::from(s.as_bytes())
+    fn line(s: &str) -> Rc<Outgoing> {
+        Outgoing::from_line(s.as_bytes(), None)
     }
 
     #[test]
@@ -391,6 +492,39 @@ mod tests {
     }
 
     #[test]
+    fn a_replay_goes_out_a_slice_at_a_time_before_the_lines_queued_after_it() {
+        let mut q = OutQueue::default();
+        q.push(line("WELCOME bo 2\n"));
+        let long = format!("MSG al - {}\n", "x".repeat(4000));
+        let history: Vec<Rc<Outgoing>> = (0..100).map(|_| line(&long)).collect();
+        q.start_replay(Replay::messages(history));
+        assert!(q.replaying());
+        q.push(line("JOIN cy\n"));
+        // Nothing of the replay is queued as bytes: only its slots count.
+        assert!(q.cost() < 2 * 1024, "{}", q.cost());
+        let mut sink = Sink::new(usize::MAX, 0);
+        let mut gather = Vec::new();
+        assert!(!q.write_to(&mut sink, &mut gather).unwrap());
+        sink.room = REPLAY_SLICE / 2;
+        assert!(!q.write_to(&mut sink, &mut gather).unwrap());
+        assert!(
+            q.bytes() <= REPLAY_SLICE + long.len() + 100,
+            "at most one slice queued: {}",
+            q.bytes()
+        );
+        sink.room = usize::MAX;
+        assert!(q.write_to(&mut sink, &mut gather).unwrap());
+        assert!(q.is_empty() && !q.replaying());
+        let got = String::from_utf8(sink.got).unwrap();
+        let lines: Vec<&str> = got.lines().collect();
+        assert_eq!(lines.len(), 102);
+        assert_eq!(lines[0], "WELCOME bo 2");
+        assert!(lines[1..101].iter().all(|l| l.len() == long.len() - 1));
+        assert_eq!(lines[101], "JOIN cy");
+        assert_eq!(q.written(), got.len() as u64);
+    }
+
+    #[test]
     fn allowance_paces_lines_and_bytes() {
         let config = Config {
             rate: 10,
@@ -430,6 +564,6 @@ mod tests {
         q.push(line("x\n"));
         q.push(line("y\n"));
         assert_eq!(q.cost(), 4 + 2 * QUEUE_LINE_OVERHEAD);
-        assert_eq!(OutQueue::cost_of(b"x\n"), 2 + QUEUE_LINE_OVERHEAD);
+        assert_eq!(q.cost_of(&line("x\n")), 2 + QUEUE_LINE_OVERHEAD);
     }
 }

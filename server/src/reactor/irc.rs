@@ -9,14 +9,17 @@
 //! `QUIT` are `/leave`. Formatting codes become markup (`chat_common::irc::format`), and the core
 //! sanitizes what it gets as for anyone.
 //!
-//! Out: the core's lines for an IRC connection become IRC lines (`chat_common::irc::relay`). A
-//! room line fanned out to many IRC members is encoded once: the last line's encodings are
-//! cached ([`IrcCache`]), one per variant of tags asked for. The room's own moments are the
-//! dialect's: `WAIT` completes registration (`001`-`005`, `251`-`255`, `422`, and a `NOTICE`
-//! that the operator decides), `WELCOME` joins the channel (`JOIN`, `331`, then `353`/`366`
-//! with the room's names, written at the end of the round, when the core can be asked for
-//! them; lines for the newcomer meanwhile wait, in order, counted against `--max-queue`),
-//! `DENIED` and `BYE` are `ERROR` before the close.
+//! Out: the core's messages for an IRC connection become IRC lines (`chat_common::irc::relay`)
+//! through [`IrcEncoder`], the connection's [`Dialect`]: a message fanned out to many IRC
+//! members is encoded once per variant of tags (none, `time`, `msgid`, both) and shared, like
+//! every dialect's (`crate::chat::Outgoing`). The room's own moments are the dialect's:
+//! `WAIT` completes registration (`001`-`005`, `251`-`255`, `422`, and a `NOTICE` that the
+//! operator decides), `WELCOME` joins the channel (`JOIN`, `331`, then `353`/`366` with the
+//! room's names, written at the end of the round, when the core can be asked for them, ahead
+//! of the history's replay; live lines for the newcomer meanwhile wait, in order, counted
+//! against `--max-queue`), `DENIED` and `BYE` are `ERROR` before the close. Replies for one
+//! connection (numerics) are written here and queued as they are
+//! ([`Outgoing::verbatim`]).
 //!
 //! Idle connections are pinged after `--irc-ping` of silence and dropped after as much again.
 
@@ -36,14 +39,10 @@ use chat_common::irc::relay::{push_room_msg, Context, MsgTags, Recipient};
 use chat_common::irc::{Message, ParseError, MAX_BODY};
 use chat_common::protocol::{ErrorCode, LeaveReason, Request, ServerMsg};
 
-use super::conn::OutQueue;
 use super::{Reactor, Shell};
-use crate::chat::{ConnId, Now};
-use crate::config::IRC_SERVER_NAME;
+use crate::chat::{ConnId, Dialect, Encoder, Now, Outgoing};
+use crate::config::{IRC_SERVER_NAME, MAX_IRC_CHANNEL};
 use crate::timers::TimerKind;
-
-/// Longest channel name `--irc-channel` accepts, `#` included (`CHANNELLEN` in `005`).
-pub const MAX_CHANNEL_LEN: usize = 50;
 
 /// Longest `353` (names) or `352` line body the server writes before starting another.
 const NAMES_LINE_BYTES: usize = 400;
@@ -67,7 +66,7 @@ pub struct IrcSession {
     joined: bool,
     /// Lines held while the join burst waits for the room's names (the end of the round), in
     /// order; counted against `--max-queue` like queued ones.
-    held: Option<Vec<Rc<[u8]>>>,
+    held: Option<Vec<Rc<Outgoing>>>,
     /// What the line being handled is about (the nick of a `PRIVMSG` or `NICK`), for the
     /// numerics of errors the core answers with.
     subject: Option<String>,
@@ -100,20 +99,62 @@ impl IrcSession {
     }
 }
 
-/// The IRC encodings of the last room line, so a fan-out encodes it once per variant.
-#[derive(Debug, Default)]
-pub struct IrcCache {
-    /// The core's line the encodings are of (kept alive so its address is not reused).
-    line: Option<Rc<[u8]>>,
-    /// Without tags.
-    plain: Option<Rc<[u8]>>,
-    /// With `@time=` (server-time).
-    timed: Option<Rc<[u8]>>,
+/// The IRC dialect in one variant of tags: how the core's messages are written for IRC members
+/// who asked for `server-time` (`time`) and `message-tags` (`msgid`), or neither. Four are made
+/// at start ([`IrcEncoder::all`]) and live as long as the server.
+#[derive(Debug)]
+pub struct IrcEncoder {
+    channel: String,
+    time: bool,
+    msgid: bool,
 }
 
-/// The current wall-clock time as IRCv3 server-time wants it.
-fn server_time() -> String {
-    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+impl IrcEncoder {
+    /// The four variants for `channel`, made once for the server's life (a few bytes each,
+    /// never freed): a connection's [`Dialect`] points at one of them.
+    pub fn all(channel: &str) -> [&'static IrcEncoder; 4] {
+        [(false, false), (true, false), (false, true), (true, true)].map(|(time, msgid)| {
+            let encoder: &'static IrcEncoder = Box::leak(Box::new(IrcEncoder {
+                channel: channel.to_owned(),
+                time,
+                msgid,
+            }));
+            encoder
+        })
+    }
+}
+
+impl Encoder for IrcEncoder {
+    fn slot(&self) -> usize {
+        usize::from(self.time) + 2 * usize::from(self.msgid)
+    }
+
+    fn encode(&self, msg: &Outgoing) -> Box<[u8]> {
+        let Some(typed) = msg.msg() else {
+            return Box::default();
+        };
+        let time = msg.wall.filter(|_| self.time).map(rfc3339);
+        let tags = MsgTags {
+            time: time.as_deref(),
+            msgid: msg.id.as_deref().filter(|_| self.msgid),
+        };
+        let ctx = Context {
+            server: IRC_SERVER_NAME,
+            channel: &self.channel,
+        };
+        let to = Recipient {
+            nick: "*",
+            subject: None,
+        };
+        let mut out = Vec::new();
+        push_room_msg(&typed, ctx, to, tags, &mut out);
+        out.into_boxed_slice()
+    }
+}
+
+/// A wall-clock time as IRCv3 server-time writes it.
+fn rfc3339(at: std::time::SystemTime) -> String {
+    humantime::format_rfc3339_millis(at).to_string()
 }
 
 impl Shell {
@@ -124,31 +165,57 @@ impl Shell {
             .and_then(|c| c.irc.as_deref_mut())
     }
 
-    /// Queues IRC bytes for a connection, or holds them while its join burst is pending.
-    fn irc_queue(&mut self, id: ConnId, bytes: Rc<[u8]>) {
+    /// The dialect for an IRC connection with capabilities `caps`.
+    pub(super) fn irc_dialect(&self, caps: CapSet) -> Dialect {
+        let time = caps.has(Cap::ServerTime);
+        let msgid = caps.has(Cap::MessageTags);
+        let slot = usize::from(time) + 2 * usize::from(msgid);
+        match self.irc_encoders.get(slot) {
+            Some(&encoder) => Dialect::Shell(encoder),
+            None => Dialect::Line,
+        }
+    }
+
+    /// Switches a connection to the dialect of its capabilities while its queue is empty (what
+    /// is queued is counted in the dialect it was queued in).
+    fn irc_set_dialect(&mut self, id: ConnId, caps: CapSet) {
+        let dialect = self.irc_dialect(caps);
+        if let Some(conn) = self.conns.get_mut(id.key) {
+            if conn.id.serial == id.serial && conn.out.is_empty() {
+                conn.out.set_dialect(dialect);
+            }
+        }
+    }
+
+    /// Queues a message for an IRC connection, or holds it while its join burst is pending.
+    fn irc_queue(&mut self, id: ConnId, line: Rc<Outgoing>) {
         let max = self.config.max_queue;
         let Some(conn) = self.conns.get_mut(id.key) else {
             return;
         };
         if let Some(held) = conn.irc.as_mut().and_then(|s| s.held.as_mut()) {
-            let cost: usize = held.iter().map(|l| OutQueue::cost_of(l)).sum::<usize>()
-                + conn.out.cost()
-                + OutQueue::cost_of(&bytes);
+            let cost: usize = held
+                .iter()
+                .chain(std::iter::once(&line))
+                .map(|l| conn.out.cost_of(l))
+                .sum::<usize>()
+                + conn.out.cost();
             if cost > max {
                 self.doom(id, LeaveReason::Dropped);
             } else {
-                held.push(bytes);
+                held.push(line);
             }
             return;
         }
-        self.queue(id, &bytes);
+        self.queue(id, &line, false);
     }
 
+    /// Writes a reply for one IRC connection and queues it as it is.
     fn irc_bytes(&mut self, id: ConnId, write: impl FnOnce(&mut Vec<u8>)) {
         let mut out = Vec::new();
         write(&mut out);
         if !out.is_empty() {
-            self.irc_queue(id, Rc::from(out));
+            self.irc_queue(id, Outgoing::verbatim(out));
         }
     }
 
@@ -177,16 +244,12 @@ impl Shell {
         }
     }
 
-    /// A line of the core for an IRC connection.
-    pub(super) fn irc_push(&mut self, id: ConnId, line: &Rc<[u8]>) {
-        let Some(text) = std::str::from_utf8(line)
-            .ok()
-            .map(|t| t.trim_end_matches('\n'))
-        else {
-            return;
-        };
-        let Ok(msg) = ServerMsg::parse(text) else {
-            return;
+    /// A message of the core for an IRC connection.
+    pub(super) fn irc_push(&mut self, id: ConnId, line: &Rc<Outgoing>) {
+        let Some(msg) = line.msg() else {
+            // The shell's own bytes (or another server's line that does not parse, which no
+            // dialect could write): queued as they are.
+            return self.queue(id, line, false);
         };
         let Some(session) = self.irc(id) else {
             return;
@@ -263,7 +326,7 @@ impl Shell {
                 {
                     session.nick = Some(new.to_owned());
                 }
-                self.irc_relay(id, line, &msg);
+                self.irc_queue(id, Rc::clone(line));
             }
             ServerMsg::Error { .. } => {
                 session.refused = true;
@@ -276,9 +339,9 @@ impl Shell {
                 };
                 let mut out = Vec::new();
                 push_room_msg(&msg, ctx, to, MsgTags::default(), &mut out);
-                self.irc_queue(id, Rc::from(out));
+                self.irc_queue(id, Outgoing::verbatim(out));
             }
-            _ => self.irc_relay(id, line, &msg),
+            _ => self.irc_queue(id, Rc::clone(line)),
         }
     }
 
@@ -292,9 +355,11 @@ impl Shell {
         session.welcomed = true;
         session.nick = Some(nick.to_owned());
         session.reg.accepted();
+        let caps = session.reg.caps();
+        self.irc_set_dialect(id, caps);
         let version = concat!("chat-server-", env!("CARGO_PKG_VERSION"));
         let isupport = format!(
-            "CHANTYPES=# NICKLEN={NICKLEN} CASEMAPPING=ascii CHANNELLEN={MAX_CHANNEL_LEN} PREFIX=() \
+            "CHANTYPES=# NICKLEN={NICKLEN} CASEMAPPING=ascii CHANNELLEN={MAX_IRC_CHANNEL} PREFIX=() \
              CHANMODES=b,,,nt NETWORK=chat UTF8ONLY"
         );
         self.irc_bytes(id, |out| {
@@ -346,54 +411,6 @@ impl Shell {
             n(ERR_NOMOTD, &[], "MOTD File is missing", out);
         });
     }
-
-    /// A room line, encoded once per variant for every IRC member it goes to.
-    fn irc_relay(&mut self, id: ConnId, line: &Rc<[u8]>, msg: &ServerMsg<'_>) {
-        let Some(session) = self.irc(id) else { return };
-        let timed = session.reg.caps().has(Cap::ServerTime);
-        if !self
-            .irc_cache
-            .line
-            .as_ref()
-            .is_some_and(|l| Rc::ptr_eq(l, line))
-        {
-            self.irc_cache = IrcCache {
-                line: Some(Rc::clone(line)),
-                ..IrcCache::default()
-            };
-        }
-        let cached = if timed {
-            self.irc_cache.timed.clone()
-        } else {
-            self.irc_cache.plain.clone()
-        };
-        let bytes = match cached {
-            Some(bytes) => bytes,
-            None => {
-                let time = timed.then(server_time);
-                let tags = MsgTags {
-                    time: time.as_deref(),
-                    msgid: None,
-                };
-                let to = Recipient {
-                    nick: "*",
-                    subject: None,
-                };
-                let mut out = Vec::new();
-                push_room_msg(msg, self.context(), to, tags, &mut out);
-                let bytes: Rc<[u8]> = Rc::from(out);
-                if timed {
-                    self.irc_cache.timed = Some(Rc::clone(&bytes));
-                } else {
-                    self.irc_cache.plain = Some(Rc::clone(&bytes));
-                }
-                bytes
-            }
-        };
-        if !bytes.is_empty() {
-            self.irc_queue(id, bytes);
-        }
-    }
 }
 
 impl Reactor {
@@ -437,7 +454,7 @@ impl Reactor {
             let mut out = Vec::new();
             let step = session.reg.handle(&msg, &mut out);
             if !out.is_empty() {
-                self.shell.irc_queue(id, Rc::from(out));
+                self.shell.irc_queue(id, Outgoing::verbatim(out));
             }
             self.irc_step(id, step, now);
             return;
@@ -461,7 +478,7 @@ impl Reactor {
                     return;
                 };
                 let next = session.reg.sasl_result(false, &mut out);
-                self.shell.irc_queue(id, Rc::from(out));
+                self.shell.irc_queue(id, Outgoing::verbatim(out));
                 self.irc_step(id, next, now);
             }
             Step::Quit => self.irc_close(id, "Closing link: quit", now),
@@ -774,10 +791,13 @@ impl Reactor {
             Command::Pong | Command::TagMsg => {}
             Command::Cap => {
                 let mut out = Vec::new();
-                if let Some(session) = self.shell.irc(id) {
-                    session.reg.cap(msg, &mut out);
-                }
-                self.shell.irc_queue(id, Rc::from(out));
+                let Some(session) = self.shell.irc(id) else {
+                    return;
+                };
+                session.reg.cap(msg, &mut out);
+                let caps = session.reg.caps();
+                self.shell.irc_queue(id, Outgoing::verbatim(out));
+                self.shell.irc_set_dialect(id, caps);
             }
             Command::Away { away } => {
                 if away {
@@ -867,7 +887,11 @@ impl Reactor {
         let Some(session) = self.shell.irc(id) else {
             return;
         };
-        let time = session.reg.caps().has(Cap::ServerTime).then(server_time);
+        let time = session
+            .reg
+            .caps()
+            .has(Cap::ServerTime)
+            .then(|| rfc3339(std::time::SystemTime::now()));
         let tags = MsgTags {
             time: time.as_deref(),
             msgid: None,
@@ -878,7 +902,7 @@ impl Reactor {
         };
         let mut out = Vec::new();
         push_room_msg(msg, self.shell.context(), to, tags, &mut out);
-        self.shell.irc_queue(id, Rc::from(out));
+        self.shell.irc_queue(id, Outgoing::verbatim(out));
     }
 
     /// `PART` and `QUIT`: a member leaves (`/leave`); one still waiting withdraws.
@@ -890,55 +914,76 @@ impl Reactor {
         }
     }
 
-    /// `353`/`366`: the room's names.
+    /// `353`/`366`: the room's names (none but the end for one not in the room).
     fn irc_names(&mut self, id: ConnId, joined: bool) {
-        let names = if joined {
-            self.core.names()
+        let reply = if joined {
+            self.irc_names_reply(id)
         } else {
-            Vec::new()
-        };
-        let channel = self.shell.config.irc_channel.clone();
-        let Some(nick) = self.shell.irc(id).map(|s| s.target().to_owned()) else {
-            return;
-        };
-        self.shell.irc_bytes(id, |out| {
-            let mut line = String::new();
-            for name in &names {
-                if !line.is_empty() && line.len() + name.len() + 1 > NAMES_LINE_BYTES {
-                    push_numeric(
-                        IRC_SERVER_NAME,
-                        RPL_NAMREPLY,
-                        &nick,
-                        &["=", &channel],
-                        &line,
-                        out,
-                    );
-                    line.clear();
-                }
-                if !line.is_empty() {
-                    line.push(' ');
-                }
-                line.push_str(name);
-            }
-            if !line.is_empty() {
-                push_numeric(
-                    IRC_SERVER_NAME,
-                    RPL_NAMREPLY,
-                    &nick,
-                    &["=", &channel],
-                    &line,
-                    out,
-                );
-            }
+            let Some(nick) = self.shell.irc(id).map(|s| s.target().to_owned()) else {
+                return;
+            };
+            let channel = &self.shell.config.irc_channel;
+            let mut out = Vec::new();
             push_numeric(
                 IRC_SERVER_NAME,
                 RPL_ENDOFNAMES,
                 &nick,
-                &[&channel],
+                &[channel],
                 "End of /NAMES list",
-                out,
+                &mut out,
             );
-        });
+            out
+        };
+        self.shell.irc_queue(id, Outgoing::verbatim(reply));
+    }
+
+    /// The `353` lines (at most [`NAMES_LINE_BYTES`] of names each) and the `366`.
+    fn irc_names_reply(&mut self, id: ConnId) -> Vec<u8> {
+        let names = self.core.names();
+        let nick = self
+            .shell
+            .irc(id)
+            .map(|s| s.target().to_owned())
+            .unwrap_or_default();
+        let channel = &self.shell.config.irc_channel;
+        let mut out = Vec::new();
+        let mut line = String::new();
+        for name in &names {
+            if !line.is_empty() && line.len() + name.len() + 1 > NAMES_LINE_BYTES {
+                push_numeric(
+                    IRC_SERVER_NAME,
+                    RPL_NAMREPLY,
+                    &nick,
+                    &["=", channel],
+                    &line,
+                    &mut out,
+                );
+                line.clear();
+            }
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(name);
+        }
+        if !line.is_empty() {
+            push_numeric(
+                IRC_SERVER_NAME,
+                RPL_NAMREPLY,
+                &nick,
+                &["=", channel],
+                &line,
+                &mut out,
+            );
+        }
+        push_numeric(
+            IRC_SERVER_NAME,
+            RPL_ENDOFNAMES,
+            &nick,
+            &[channel],
+            "End of /NAMES list",
+            &mut out,
+        );
+        out
     }
 
     /// `352`/`315`: who is in the room (`WHO #chat`) or who one nick is.
@@ -984,9 +1029,11 @@ impl Reactor {
             let Some(held) = self.shell.irc(id).and_then(|s| s.held.take()) else {
                 continue;
             };
-            self.irc_names(id, true);
-            for bytes in held {
-                self.shell.queue(id, &bytes);
+            let names = self.irc_names_reply(id);
+            // Ahead of the history's replay: right after the JOIN and the 331.
+            self.shell.queue(id, &Outgoing::verbatim(names), true);
+            for line in held {
+                self.shell.queue(id, &line, false);
             }
         }
     }

@@ -48,7 +48,7 @@ use mio::{Events, Interest, Poll, Registry, Token};
 use slab::Slab;
 
 use crate::chat::{ConnId, Core, Now};
-use crate::config::{Config, CONSOLE_MAX_LINE, READ_CHUNK, SHUTDOWN_GRACE};
+use crate::config::{Config, CATCHUP_RECHECK, CONSOLE_MAX_LINE, READ_CHUNK, SHUTDOWN_GRACE};
 use crate::console::control::{ControlConn, ControlListener};
 use crate::console::io::{ConsoleInput, ConsoleOut, StdinSource};
 use crate::timers::{TimerKind, Timers};
@@ -125,8 +125,8 @@ pub struct Shell {
     cluster: Option<crate::cluster::Link>,
     /// Whether the bridge may have more messages than one round took.
     cluster_busy: bool,
-    /// The IRC encodings of the last room line (a fan-out encodes once).
-    irc_cache: irc::IrcCache,
+    /// The IRC dialect's encoders, one per variant of tags (made once, for the server's life).
+    irc_encoders: [&'static irc::IrcEncoder; 4],
     /// IRC members admitted this round, whose names burst is written at its end.
     irc_bursts: Vec<ConnId>,
 }
@@ -136,6 +136,8 @@ pub struct Reactor {
     poll: Poll,
     /// `None` with `--listen off` or once shutdown has begun (no new connections).
     listener: Option<TcpListener>,
+    /// Other servers' entries being handed to the core a slice at a time (`reactor/cluster.rs`).
+    cluster_held: Option<cluster::HeldEntries>,
     /// The TLS listener: `None` without `--tls-listen` or once shutdown has begun.
     tls_listener: Option<TcpListener>,
     /// The IRC listeners (`--irc-listen`, `--irc-tls-listen`); `None` without them or once
@@ -276,7 +278,7 @@ impl Reactor {
                 shutting_down: false,
                 cluster,
                 cluster_busy: false,
-                irc_cache: irc::IrcCache::default(),
+                irc_encoders: irc::IrcEncoder::all(&config.irc_channel),
                 irc_bursts: Vec::new(),
                 config,
             },
@@ -290,6 +292,7 @@ impl Reactor {
             per_ip: HashMap::new(),
             next_serial: 0,
             spare_fd: std::fs::File::open("/dev/null").ok(),
+            cluster_held: None,
             shutdown_deadline: None,
         })
     }
@@ -365,7 +368,11 @@ impl Reactor {
         if !self.ready.is_empty() || console_busy || self.shell.cluster_busy {
             return Some(Duration::ZERO);
         }
-        let timer = self.shell.timers.next_timeout(now);
+        let mut timer = self.shell.timers.next_timeout(now);
+        if self.cluster_held.is_some() {
+            // Held entries wait for readers to drain: look again soon even without an event.
+            timer = Some(timer.map_or(CATCHUP_RECHECK, |t| t.min(CATCHUP_RECHECK)));
+        }
         let shutdown = self
             .shutdown_deadline
             .map(|d| d.saturating_duration_since(now));

@@ -15,9 +15,8 @@ use std::time::Instant;
 use chat_common::protocol::LeaveReason;
 use mio::Interest;
 
-use super::conn::OutQueue;
 use super::{token_of, Shell};
-use crate::chat::{Audience, ConnId, ConsoleId, CoreTimer, Outbox};
+use crate::chat::{Audience, ConnId, ConsoleId, CoreTimer, Outbox, Outgoing, Replay};
 use crate::config::{CLOSE_LINGER, QUEUE_RELEASE_DELAY};
 use crate::console::control::Written;
 use crate::timers::{TimerKind, NO_CONN};
@@ -30,8 +29,30 @@ const TRIM_AFTER_FREED: usize = 8 * 1024 * 1024;
 const TRIM_LOW: usize = 1024 * 1024;
 
 impl Outbox for Shell {
-    fn send(&mut self, to: ConnId, line: &Rc<[u8]>) {
+    fn send(&mut self, to: ConnId, line: &Rc<Outgoing>) {
         self.push(to, line);
+    }
+
+    fn replay(&mut self, to: ConnId, replay: Replay) {
+        let Some(conn) = self.conns.get_mut(to.key) else {
+            return;
+        };
+        if conn.doomed || conn.id.serial != to.serial {
+            return;
+        }
+        let before = conn.out.cost();
+        conn.out.start_replay(replay);
+        let added = conn.out.cost().saturating_sub(before);
+        if conn.out.cost() > self.config.max_queue {
+            log::debug!(
+                "#{}: the replay does not fit its queue: dropping",
+                to.serial
+            );
+            self.doom(to, LeaveReason::Dropped);
+            return;
+        }
+        self.queued += added;
+        self.mark_dirty(to.key);
     }
 
     fn close(&mut self, id: ConnId) {
@@ -80,8 +101,9 @@ impl Outbox for Shell {
 }
 
 impl Shell {
-    /// Queues a line of the core for one connection, in the connection's dialect.
-    pub(super) fn push(&mut self, id: ConnId, line: &Rc<[u8]>) {
+    /// Queues a message of the core for one connection; the IRC dialect reads the room's own
+    /// moments (registration, joining, errors) first.
+    pub(super) fn push(&mut self, id: ConnId, line: &Rc<Outgoing>) {
         let irc = self
             .conns
             .get(id.key)
@@ -89,20 +111,21 @@ impl Shell {
         if irc {
             self.irc_push(id, line);
         } else {
-            self.queue(id, line);
+            self.queue(id, line, false);
         }
     }
 
-    /// Queues bytes for one connection; a connection whose queue would pass `--max-queue` is
-    /// doomed instead (a slow reader must not make the server hold unbounded memory).
-    pub(super) fn queue(&mut self, id: ConnId, line: &Rc<[u8]>) {
+    /// Queues a message for one connection (`ahead`: before a running replay); a connection
+    /// whose queue would pass `--max-queue` is doomed instead (a slow reader must not make the
+    /// server hold unbounded memory).
+    pub(super) fn queue(&mut self, id: ConnId, line: &Rc<Outgoing>, ahead: bool) {
         let Some(conn) = self.conns.get_mut(id.key) else {
             return;
         };
         if conn.doomed || conn.id.serial != id.serial {
             return;
         }
-        let cost = OutQueue::cost_of(line);
+        let cost = conn.out.cost_of(line);
         if conn.out.cost() + cost > self.config.max_queue {
             log::debug!(
                 "#{} is {} bytes behind: dropping",
@@ -112,7 +135,11 @@ impl Shell {
             self.doom(id, LeaveReason::Dropped);
             return;
         }
-        conn.out.push(Rc::clone(line));
+        if ahead {
+            conn.out.push_ahead(Rc::clone(line));
+        } else {
+            conn.out.push(Rc::clone(line));
+        }
         self.queued += cost;
         if !conn.dirty {
             conn.dirty = true;
@@ -141,13 +168,17 @@ impl Shell {
             }
             let id = conn.id;
             let before = conn.out.cost();
+            let written_before = conn.out.written();
             let result = match conn.out.write_to(&mut conn.stream, &mut self.gather) {
                 // Lines handed to a TLS stream may still be records it holds: blocked until sent.
                 Ok(true) => conn.stream.flush_pending(),
                 other => other,
             };
-            let moved = before - conn.out.cost();
-            self.queued = self.queued.saturating_sub(moved);
+            // A replay's slices enter the queue as it is written: the cost may have grown.
+            let after = conn.out.cost();
+            self.queued = (self.queued + after.saturating_sub(before))
+                .saturating_sub(before.saturating_sub(after));
+            let moved = conn.out.written() != written_before;
             let mut interest = None;
             match result {
                 Ok(true) => {
@@ -170,7 +201,7 @@ impl Shell {
                     }
                 }
                 Ok(false) => {
-                    if moved > 0 || conn.waiting_since.is_none() {
+                    if moved || conn.waiting_since.is_none() {
                         conn.waiting_since = Some(now);
                     }
                     if !conn.stall_armed {

@@ -1,0 +1,132 @@
+//! The room's events as the core emits and hears them, and the messages between the core and
+//! whatever carries them to other servers (today the Redis bridge in `crate::cluster`, which
+//! imports these types and owns their encoding; the core never imports the bridge).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use chat_common::protocol::LeaveReason;
+
+use super::ConnId;
+
+/// One event of the room, as every server sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A member was admitted.
+    Join { name: String },
+    /// A member or a waiting join is gone.
+    Leave { name: String, reason: LeaveReason },
+    /// A member renamed itself.
+    Nick { old: String, new: String },
+    /// A `MSG` or `ACT` line (LF included), exactly as members get it.
+    Msg { line: Vec<u8> },
+    /// An `INFO` line (LF included): an operator's `say`.
+    Info { line: Vec<u8> },
+    /// A `PRIV` line (LF included) for the member named `to`, wherever it is.
+    Priv { to: String, line: Vec<u8> },
+    /// A join waits for an operator on the origin server.
+    Request { name: String, addr: String },
+    /// A waiting join was decided (`how`: approved, denied, withdrawn, timed out).
+    Decided { name: String, how: String },
+    /// A console asks server `server` to approve its waiting join `name`.
+    Approve { server: String, name: String },
+    /// A console asks server `server` to deny its waiting join `name`.
+    Deny { server: String, name: String },
+    /// A console asks server `server` to kick its member `name`.
+    Kick { server: String, name: String },
+    /// Server `server` is gone from the room (written after its members' `Leave`s).
+    Down { server: String },
+}
+
+/// Milliseconds since the Unix epoch (0 before it).
+pub fn wall_ms(at: SystemTime) -> u64 {
+    at.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// The wall time of `ms` since the Unix epoch.
+pub fn from_wall_ms(ms: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(ms)
+}
+
+/// What the core asks of the cluster (through [`crate::chat::Outbox::cluster`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ToBridge {
+    /// Append an event to the room's log, stamped with the origin's wall clock (ms).
+    Publish { event: Event, wall_ms: u64 },
+    /// Claim `name` for this server for connection `id`; with `release`, free that name of this
+    /// server in the same step (a rename). Answered by [`FromBridge::Claimed`].
+    Claim {
+        id: ConnId,
+        name: String,
+        release: Option<String>,
+    },
+    /// Free `name` if this server holds it.
+    Release { name: String },
+    /// The server is stopping: leave the room now (members announced as gone, names freed).
+    Leave,
+}
+
+/// A stream entry id (`ms-seq`), ordered as Redis orders them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LogId(pub u64, pub u64);
+
+impl LogId {
+    /// Parses `ms-seq`; `None` for anything else.
+    pub fn parse(s: &str) -> Option<LogId> {
+        let (ms, seq) = s.split_once('-')?;
+        Some(LogId(ms.parse().ok()?, seq.parse().ok()?))
+    }
+}
+
+/// A member or waiting join of another server, as the room's snapshot lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteEntry {
+    /// The server it is on.
+    pub server: String,
+    /// Its name as typed.
+    pub name: String,
+    /// `Some(address)` for a waiting join, `None` for a member.
+    pub waiting: Option<String>,
+}
+
+/// One entry of the log, decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The server that wrote it.
+    pub origin: String,
+    /// The origin's wall clock when it wrote it.
+    pub wall: SystemTime,
+    /// What happened.
+    pub event: Event,
+}
+
+/// What the bridge tells the core.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FromBridge {
+    /// The server is (again) in the room as `server`, in epoch `epoch`: the other servers'
+    /// members and waiting joins, and the room's history (oldest first) up to now.
+    Up {
+        epoch: u64,
+        server: String,
+        at: LogId,
+        remote: Vec<RemoteEntry>,
+        history: Vec<(SystemTime, Vec<u8>)>,
+    },
+    /// Entries of the log after the snapshot of epoch `epoch`, in the log's order (this
+    /// server's own left out), and the id of the last entry read.
+    Entries {
+        epoch: u64,
+        entries: Vec<Entry>,
+        last: LogId,
+    },
+    /// The answer to a [`ToBridge::Claim`], with the log's last id at that moment.
+    Claimed {
+        id: ConnId,
+        name: String,
+        ok: bool,
+        tip: LogId,
+    },
+    /// The server is cut off from the room (Redis unreachable past the interval, the other
+    /// servers declared it dead, or its queue to Redis overflowed).
+    Down { why: String },
+}

@@ -1,0 +1,104 @@
+//! The sessions: what the core knows of each connection, by slab key, and where each is in its
+//! life (`AwaitingName -> [Claiming ->] Waiting -> Member`, then gone). Only plain lookups here;
+//! an id whose serial does not match (a closed connection's successor) finds nothing.
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Instant;
+
+use super::ConnId;
+use crate::bucket::Bucket;
+
+/// Where a session is in its life. A closed session is simply gone from the core.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Phase {
+    /// Connected; no valid name offered yet. The login timer runs.
+    AwaitingName,
+    /// Offered a valid name that is being claimed in the cluster (`--cluster` only); the answer
+    /// ([`Core::cluster_input`]) admits it, lets it wait, or refuses the name.
+    Claiming { name: Rc<str> },
+    /// Offered a valid name, reserved; the operator decides. The approval timer runs.
+    Waiting { name: Rc<str>, since: Instant },
+    /// In the room.
+    Member { name: Rc<str> },
+}
+
+/// What the core knows of one connection.
+#[derive(Debug)]
+pub(super) struct Session {
+    pub serial: u64,
+    pub addr: SocketAddr,
+    pub phase: Phase,
+    /// Renames allowed (members only; see [`crate::config::NICK_BURST`]).
+    pub renames: Bucket,
+}
+
+/// Sessions by slab key.
+#[derive(Debug, Default)]
+pub(super) struct Sessions {
+    /// `None` where no session lives. Grows to the highest key used (the shell's slab bounds it
+    /// by `--max-clients`).
+    slots: Vec<Option<Session>>,
+}
+
+impl Sessions {
+    /// The session of `id`.
+    pub fn get(&self, id: ConnId) -> Option<&Session> {
+        self.slots
+            .get(id.key)
+            .and_then(Option::as_ref)
+            .filter(|s| s.serial == id.serial)
+    }
+
+    /// The session of `id`, to change.
+    pub fn get_mut(&mut self, id: ConnId) -> Option<&mut Session> {
+        self.slots
+            .get_mut(id.key)
+            .and_then(Option::as_mut)
+            .filter(|s| s.serial == id.serial)
+    }
+
+    /// Starts the session of `id` (replacing whatever was in its slot).
+    pub fn insert(&mut self, id: ConnId, session: Session) {
+        if self.slots.len() <= id.key {
+            self.slots.resize_with(id.key + 1, || None);
+        }
+        if let Some(slot) = self.slots.get_mut(id.key) {
+            *slot = Some(session);
+        }
+    }
+
+    /// Removes and returns the session of `id`.
+    pub fn take(&mut self, id: ConnId) -> Option<Session> {
+        let slot = self.slots.get_mut(id.key)?;
+        if slot.as_ref().is_some_and(|s| s.serial == id.serial) {
+            slot.take()
+        } else {
+            None
+        }
+    }
+
+    /// The id of the session in slot `key`.
+    pub fn id_at(&self, key: usize) -> Option<ConnId> {
+        self.slots
+            .get(key)
+            .and_then(Option::as_ref)
+            .map(|s| ConnId {
+                key,
+                serial: s.serial,
+            })
+    }
+
+    /// How many slots there are (every session's key is below).
+    pub fn slots(&self) -> usize {
+        self.slots.len()
+    }
+}
+
+/// The name a session holds, if it holds one (waiting or in the room).
+pub(super) fn session_name(session: &Session) -> Option<&Rc<str>> {
+    match &session.phase {
+        Phase::Waiting { name, .. } | Phase::Member { name } => Some(name),
+        Phase::AwaitingName | Phase::Claiming { .. } => None,
+    }
+}
