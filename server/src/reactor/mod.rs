@@ -22,6 +22,8 @@
 //! - `shutdown`: signals and the goodbye round.
 //! - `reload`: SIGHUP, the TLS certificate and key reloaded for new connections.
 //! - `cluster`: the cluster bridge's messages (`--cluster`), woken by its own token.
+//! - [`irc`]: the IRC dialect (`--irc-listen`, `--irc-tls-listen`): IRC lines in, the core's
+//!   messages out as IRC, registration, the channel's queries and idle pings.
 //! - [`conn`], [`stream`], [`tls`]: one connection's state, its byte stream, the TLS engine.
 
 mod accept;
