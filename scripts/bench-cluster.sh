@@ -100,7 +100,8 @@ start_redis() {
 # start_server PIN NAME [--cluster URL]: prints the address once the server is in the room.
 start_server() {
     local pin=$1 name=$2; shift 2
-    $pin "$server_bin" --auto-approve --rate 0 --max-clients 20000 --listen 127.0.0.1:0 "$@" \
+    $pin "$server_bin" --auto-approve --rate 0 --max-clients 20000 --listen 127.0.0.1:0 \
+        --data-dir none "$@" \
         < /dev/null > "$work/$name.out" 2> "$work/$name.log" &
     pids+=($!)
     local i want="listening on"

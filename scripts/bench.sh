@@ -19,8 +19,8 @@
 #              machine single runs vary by tens of percent
 #   --servers  which servers to run (default all three; ours alone needs no IRC server; add
 #              ours-irc for our IRC listener)
-#   --scenarios which scenarios to run (default all: fanout-100 fanout-100-tls fanout-1000
-#              latency-1000 idle-10000 join-storm)
+#   --scenarios which scenarios to run (default all: fanout-100 fanout-100-tls fanout-100-disk
+#              fanout-1000 latency-1000 latency-1000-disk idle-10000 join-storm)
 #   --out DIR  keep each run's JSON report there (default: a temporary directory, removed);
 #              the *.json already in DIR are deleted first, so the table shows only this run
 #   --baseline BIN  also run another chat-server binary (an earlier build) as server "base",
@@ -37,7 +37,7 @@ repeat=1
 servers="ours ngircd inspircd"
 out=""
 baseline=""
-scenarios="fanout-100 fanout-100-tls fanout-1000 latency-1000 idle-10000 join-storm"
+scenarios=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) quick=1 ;;
@@ -212,12 +212,13 @@ write_inspircd_conf() { # PORT
 EOF
 }
 
-# start_server NAME [tls]: sets server_pid and server_addr (with tls, ours only: the address
-# of its TLS listener); three tries (a port can be taken between the check and the bind).
+# start_server NAME [tls] [disk]: sets server_pid and server_addr (with tls, ours only: the
+# address of its TLS listener; with disk, ours only: its store in a fresh directory, fsync per
+# round, instead of in memory); three tries (a port can be taken between the check and the bind).
 start_server() {
     local try
     for try in 1 2 3; do
-        start_server_once "$1" "${2:-}" && return 0
+        start_server_once "$1" "${2:-}" "${3:-}" && return 0
         stop_server
         echo "bench.sh: $1 did not start (try $try of 3)" >&2
     done
@@ -229,7 +230,13 @@ start_server_once() {
     case "$1" in
         ours|base|ours-irc)
             local bin=$server_bin tls=() pattern='s/^listening on \([^ ]*\)$/\1/p'
-            [ "$1" = base ] && bin=$baseline
+            # Ours keeps its store in the run's directory (the default is the user's, and one
+            # server per directory); an earlier build (base) has no store.
+            local store=(--data-dir none)
+            if [ "${3:-}" = disk ]; then
+                rm -rf "$work/data"; store=(--data-dir "$work/data")
+            fi
+            [ "$1" = base ] && bin=$baseline && store=()
             if [ "$1" = ours-irc ]; then
                 # chat-load joins #load; the server's one channel is named so.
                 tls=(--irc-listen 127.0.0.1:0 --irc-channel '#load')
@@ -242,7 +249,7 @@ start_server_once() {
             fi
             : > "$work/$1.out"
             $pin_server "$bin" --auto-approve --rate 0 --max-clients 20000 \
-                --listen 127.0.0.1:0 "${tls[@]}" < /dev/null > "$work/$1.out" 2> "$log" &
+                --listen 127.0.0.1:0 "${tls[@]}" "${store[@]}" < /dev/null > "$work/$1.out" 2> "$log" &
             server_pid=$!
             local i
             for i in $(seq 150); do
@@ -296,8 +303,11 @@ run_scenario() {
         inspircd) proto=irc; parallel=512; big=$TIME_ANCHOR_BIG; storm_n=$STORM_N_INSP ;;
         ours-irc) proto=irc ;;
     esac
-    local args=(--proto "$proto" --parallel "$parallel" --stall 5) tls=""
+    local args=(--proto "$proto" --parallel "$parallel" --stall 5) tls="" disk=""
     case "$sc" in
+        *-disk) disk=disk ;;
+    esac
+    case "${sc%-disk}" in
         fanout-100) args+=(--scenario messages -n 100 -s 100 -m "$F100_M" -w 32 --timeout 60) ;;
         fanout-100-tls) args+=(--scenario messages -n 100 -s 100 -m "$F100_M" -w 32 --timeout 60
                                --tls --ca "$work/tls-cert.pem"); tls=tls ;;
@@ -307,7 +317,7 @@ run_scenario() {
         idle-10000) args+=(--scenario idle -n "$IDLE_N" --hold 1 --timeout "$big") ;;
         join-storm) args+=(--scenario join-storm -n "$storm_n" --timeout "$big") ;;
     esac
-    start_server "$srv" "$tls"
+    start_server "$srv" "$tls" "$disk"
     step "$srv: $sc, run $rep of $repeat (chat-load ${args[*]})"
     local json="$out/$srv-$sc.$rep.json"
     $pin_load "$load_bin" --json --server-pid "$server_pid" "${args[@]}" "$server_addr" \
@@ -318,6 +328,9 @@ run_scenario() {
     stop_server
 }
 
+# *-disk: ours with its store on disk (--data-dir DIR: every message fsynced before delivery,
+# one commit per round) instead of in memory (--data-dir none), the store's cost.
+[ -n "$scenarios" ] || scenarios="fanout-100 fanout-100-tls fanout-100-disk fanout-1000 latency-1000 latency-1000-disk idle-10000 join-storm"
 step "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 # Each repeat starts the servers' turns one place further round (ours ngircd inspircd, then
 # ngircd inspircd ours, ...): a run right after another server's run can meet the kernel still
@@ -329,6 +342,7 @@ for rep in $(seq "$repeat"); do
             srv=${order[$(( (i + rep - 1) % ${#order[@]} ))]}
             # TLS is measured on ours only (the anchors' TLS set-up would be a bench of its own).
             case "$sc:$srv" in *-tls:ngircd|*-tls:inspircd|*-tls:base|*-tls:ours-irc) continue ;; esac
+            case "$sc:$srv" in *-disk:ngircd|*-disk:inspircd|*-disk:base|*-disk:ours-irc) continue ;; esac
             run_scenario "$srv" "$sc" "$rep"
         done
     done
@@ -457,12 +471,16 @@ row "fanout-100: p99 latency ms (lower)" fanout-100 p99
 row "fanout-100: server CPU ns/delivery (lower)" fanout-100 cpu
 row "fanout-100 TLS: deliveries/s (higher)" fanout-100-tls dps
 row "fanout-100 TLS: server CPU ns/deliv. (lower)" fanout-100-tls cpu
+row "fanout-100 store on disk: deliveries/s" fanout-100-disk dps
+row "fanout-100 store on disk: p99 ms (lower)" fanout-100-disk p99
+row "fanout-100 store on disk: CPU ns/deliv." fanout-100-disk cpu
 row "fanout-$F1K_N: deliveries/s (higher)" fanout-1000 dps
 row "fanout-$F1K_N: p99 latency ms (lower)" fanout-1000 p99
 row "fanout-$F1K_N: server CPU ns/delivery (lower)" fanout-1000 cpu
 row "latency-$LAT_N: p50 ms (lower)" latency-1000 p50
 row "latency-$LAT_N: p99 ms (lower)" latency-1000 p99
 row "latency-$LAT_N: p99.9 ms (lower)" latency-1000 p999
+row "latency-$LAT_N store on disk: p99 ms (lower)" latency-1000-disk p99
 row "idle-$IDLE_N: admit time s (lower)" idle-10000 admit
 row "idle-$IDLE_N: admissions/s (higher)" idle-10000 rate
 row "idle-$IDLE_N: server RSS bytes/member (lower)" idle-10000 rss
@@ -476,6 +494,13 @@ storm_total() { # SERVER: "N members in T s" (the median of each over the repeat
 }
 for srv in ours base; do
     has "$srv" || continue
+    # The store on disk against in memory: what fsync before delivery costs.
+    [ "$srv" = ours ] && awk -v d="$(median ours fanout-100-disk cpu)" -v p="$(median ours fanout-100 cpu)" \
+        -v dl="$(median ours latency-1000-disk p99)" -v pl="$(median ours latency-1000 p99)" \
+        'BEGIN { if (d != "null" && p != "null" && p > 0)
+            printf "fanout-100 with the store on disk: server CPU per delivery %.0f ns vs %.0f in memory, %.2fx\n", d, p, d / p
+          if (dl != "null" && pl != "null")
+            printf "latency-1000 p99 with the store on disk: %.2f ms vs %.2f ms in memory\n", dl / 1000, pl / 1000 }'
     # The ratio of the medians: what encrypting each member's stream costs the server.
     awk -v t="$(median "$srv" fanout-100-tls cpu)" -v p="$(median "$srv" fanout-100 cpu)" -v s="$srv" \
         'BEGIN { if (t != "null" && p != "null" && p > 0)

@@ -23,6 +23,7 @@ need_pkg openssl openssl           # server/tests/tls.rs: `openssl s_client` as 
 need_pkg tmux tmux                 # server/tests/irc_clients.rs drives real IRC clients in tmux
 need_pkg irssi irssi               # ... irssi
 need_pkg weechat weechat-curses    # ... and weechat
+need_pkg systemd-analyze systemd   # server/tests/deploy_unit.rs: verify and rate the unit
 
 # The heavy tests (ten thousand members, accept storms) need tens of thousands of descriptors
 # and fail, rather than skip, without them (testkit/src/limits.rs): raise the soft limit as far

@@ -74,10 +74,61 @@ struct Args {
     /// given).
     #[arg(default_value = DEFAULT_ADDR)]
     addr: String,
+
+    /// Print the man page (man) to standard output, and exit.
+    #[arg(long, value_name = "WHAT", value_parser = ["man"])]
+    generate: Option<String>,
+}
+
+/// The man page's sections beyond the flags.
+fn man_sections() -> Vec<chat_common::manual::Section> {
+    use chat_common::manual::Section;
+    vec![
+        Section::new("KEYS", AFTER_HELP, &[]),
+        Section::new(
+            "EXIT STATUS",
+            "",
+            &[
+                ("0", "left by choice"),
+                ("1", "the terminal or standard input failed"),
+                ("2", "bad arguments, or no name"),
+                ("3", "the server could not be reached"),
+                ("4", "refused by the server"),
+                (
+                    "5",
+                    "the server ended the session (kick, shutdown, timeout)",
+                ),
+                ("6", "the connection was lost or the server dropped us"),
+                ("7", "the server's certificate is not trusted"),
+                (
+                    "8",
+                    "the server's certificate is not the one remembered for it",
+                ),
+                (
+                    "9",
+                    "the server's certificate has expired or is not valid yet",
+                ),
+                ("10", "the server's certificate does not name the host"),
+            ],
+        ),
+        Section::new(
+            "SEE ALSO",
+            "chat-server(1); docs/CLIENT.md and docs/PROTOCOL.md in the source.",
+            &[],
+        ),
+    ]
 }
 
 fn main() {
     let args = Args::parse();
+    if args.generate.is_some() {
+        use clap::CommandFactory;
+        let mut out = std::io::stdout().lock();
+        if let Err(e) = chat_common::manual::render(Args::command(), &man_sections(), &mut out) {
+            chat_client::finish(Outcome::fail(ExitCode::Failure, e.to_string()));
+        }
+        return;
+    }
     let stdin_is_terminal = std::io::stdin().is_terminal();
     let stdout_is_terminal = std::io::stdout().is_terminal();
     let no_color = std::env::var_os("NO_COLOR");
@@ -114,4 +165,44 @@ fn main() {
         mouse: !args.no_mouse,
     };
     chat_client::finish(chat_client::run(&config))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_man_page_lists_the_real_exit_statuses_and_every_flag() {
+        let sections = man_sections();
+        let statuses: Vec<i32> = sections[1]
+            .items
+            .iter()
+            .map(|(code, _)| code.parse().unwrap())
+            .collect();
+        let real: Vec<i32> = [
+            ExitCode::Success,
+            ExitCode::Failure,
+            ExitCode::Usage,
+            ExitCode::Unreachable,
+            ExitCode::Refused,
+            ExitCode::Removed,
+            ExitCode::Lost,
+            ExitCode::Untrusted,
+            ExitCode::CertificateChanged,
+            ExitCode::CertificateExpired,
+            ExitCode::WrongHost,
+        ]
+        .map(ExitCode::code)
+        .to_vec();
+        assert_eq!(statuses, real);
+        let mut page = Vec::new();
+        chat_common::manual::render(Args::command(), &sections, &mut page).unwrap();
+        let page = String::from_utf8(page).unwrap();
+        for flag in ["name", "color", "plain", "tls", "ca", "trust\\-new"] {
+            assert!(page.contains(&format!("\\fB\\-\\-{flag}\\fR")), "--{flag}");
+        }
+        assert!(page.contains(".SH \"EXIT STATUS\""));
+    }
 }

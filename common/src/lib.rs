@@ -10,6 +10,7 @@
 //! - [`protocol`]: the wire messages both ways ([`protocol::ServerMsg`], [`protocol::Request`]),
 //!   names, colors and error codes, with exact formatting and parsing.
 //! - [`sanitize`]: removal of control, C1 and bidi characters from text a peer sent.
+//! - `manual` (feature `manual`): man pages from a clap definition, with extra sections.
 //! - [`markup`]: `**bold**`, `__italic__` and `~~strike~~` parsed into styled spans.
 //! - [`irc`]: the IRC client protocol (parsing, replies, formatting codes, registration) for
 //!   the server's IRC members.
@@ -17,6 +18,8 @@
 
 pub mod framing;
 pub mod irc;
+#[cfg(feature = "manual")]
+pub mod manual;
 pub mod markup;
 pub mod protocol;
 pub mod sanitize;

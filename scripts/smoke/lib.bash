@@ -207,7 +207,7 @@ server_start() {
     OPEN_FDS+=("$SERVER_FD")
     : >"$SMOKE_DIR/server.out"
     spawn "$SMOKE_DIR/server.in" "$SMOKE_DIR/server.out" "$SMOKE_DIR/server.err" \
-        "$BIN/chat-server" --listen 127.0.0.1:0 "$@"
+        "$BIN/chat-server" --listen 127.0.0.1:0 --data-dir "$SMOKE_DIR/data" "$@"
     SERVER_PID=$SPAWNED
     local deadline=$((SECONDS + SMOKE_WAIT)) first=""
     # `read` succeeds only on a whole line, so a half-written port is never taken.

@@ -42,6 +42,19 @@ pub const DEFAULT_MAX_PENDING_PER_IP: usize = 3;
 /// Default `--name-cooldown`, in seconds: after a join is denied by the operator or the
 /// approval timeout, its address may not wait for that name again for this long.
 pub const DEFAULT_NAME_COOLDOWN_SECS: f64 = 60.0;
+/// Default `--resume-window`, in seconds: a version 3 member whose connection dropped stays in
+/// the room this long (no `LEAVE`), and may `RESUME` as if it never left.
+pub const DEFAULT_RESUME_WINDOW_SECS: f64 = 60.0;
+/// Default `--remember`, in days: a member's token admits it without the operator for this long
+/// after its last session.
+pub const DEFAULT_REMEMBER_DAYS: f64 = 30.0;
+/// Default `--retain`, in days: room messages kept in the store for resumes.
+pub const DEFAULT_RETAIN_DAYS: f64 = crate::store::DEFAULT_RETAIN_DAYS;
+/// Seconds in a day (the unit of `--remember` and `--retain`).
+pub const DAY_SECS: f64 = 86_400.0;
+/// Longest `--remember` and `--retain`, in days (ten years).
+pub const MAX_DAYS: f64 = 3650.0;
+
 /// Default `--name-hold`, in seconds: a member's name that left (or was renamed away) stays
 /// reserved for its address this long, so nobody else can speak as them at once.
 pub const DEFAULT_NAME_HOLD_SECS: f64 = 60.0;
@@ -220,8 +233,21 @@ pub struct Config {
     pub send_buffer: usize,
     /// Where to open the remote consoles' Unix socket (`--control`), if anywhere.
     pub control: Option<std::path::PathBuf>,
+    /// The control socket's mode and group (`--control-mode`, `--control-group`).
+    pub control_access: crate::console::control::ControlAccess,
     /// The cluster this server shares its room with (`--cluster`), if any.
     pub cluster: Option<ClusterConfig>,
+    /// Where the store lives (`--data-dir`; the library's default is in memory, the binary's
+    /// the user's state directory).
+    pub data_dir: crate::store::DataDir,
+    /// How long room messages are kept for resumes (`--retain`).
+    pub retain: Duration,
+    /// How long a version 3 member that dropped stays in the room to resume
+    /// (`--resume-window`; zero: it leaves at once).
+    pub resume_window: Duration,
+    /// How long after its last session a member's token admits it without the operator
+    /// (`--remember`; zero: only within the resume window).
+    pub remember: Duration,
     /// The channel IRC members see the room as (`--irc-channel`), `#` included.
     pub irc_channel: String,
     /// Silence after which an IRC connection is pinged, and then dropped (`--irc-ping`).
@@ -250,7 +276,12 @@ impl Default for Config {
             history: DEFAULT_HISTORY,
             send_buffer: DEFAULT_SEND_BUFFER,
             control: None,
+            control_access: crate::console::control::ControlAccess::default(),
             cluster: None,
+            data_dir: crate::store::DataDir::Memory,
+            retain: Duration::from_secs_f64(DEFAULT_RETAIN_DAYS * DAY_SECS),
+            resume_window: Duration::from_secs_f64(DEFAULT_RESUME_WINDOW_SECS),
+            remember: Duration::from_secs_f64(DEFAULT_REMEMBER_DAYS * DAY_SECS),
             irc_channel: DEFAULT_IRC_CHANNEL.to_owned(),
             irc_ping: Duration::from_secs_f64(DEFAULT_IRC_PING_SECS),
         }
@@ -382,6 +413,19 @@ pub fn seconds(flag: &'static str, secs: f64, zero_ok: bool) -> Result<Duration,
     }
 }
 
+/// Days from a flag, as a duration: positive (or zero with `zero_ok`), finite, at most
+/// [`MAX_DAYS`].
+pub fn days(flag: &'static str, days: f64, zero_ok: bool) -> Result<Duration, ConfigError> {
+    if zero_ok && days == 0.0 {
+        return Ok(Duration::ZERO);
+    }
+    if days.is_finite() && days > 0.0 && days <= MAX_DAYS {
+        Ok(Duration::from_secs_f64(days * DAY_SECS))
+    } else {
+        Err(ConfigError::Days { flag, value: days })
+    }
+}
+
 /// Why a configuration was refused. Display names the flag and quotes the bad value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ConfigError {
@@ -406,6 +450,13 @@ pub enum ConfigError {
     History(usize),
     /// A duration flag is not a positive number of seconds.
     Seconds {
+        /// The flag, without its dashes.
+        flag: &'static str,
+        /// Its value.
+        value: f64,
+    },
+    /// A flag in days is not a positive number of days up to [`MAX_DAYS`].
+    Days {
         /// The flag, without its dashes.
         flag: &'static str,
         /// Its value.
@@ -469,6 +520,10 @@ impl fmt::Display for ConfigError {
             ConfigError::Seconds { flag, value } => write!(
                 f,
                 "--{flag} must be a positive number of seconds (at most {MAX_SECONDS}), not {value}"
+            ),
+            ConfigError::Days { flag, value } => write!(
+                f,
+                "--{flag} must be a positive number of days (at most {MAX_DAYS}), not {value}"
             ),
             ConfigError::ClusterRoom(v) => write!(
                 f,

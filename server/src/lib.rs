@@ -13,8 +13,15 @@
 //!   no I/O, no clock; it imports neither the reactor nor the cluster.
 //! - [`cluster`]: one room over several servers through Redis (`--cluster`): the bridge
 //!   threads and the encoding of the core's events in the Redis stream.
+//! - [`store`]: the durable store (`--data-dir`): the room's log, remembered members and bans,
+//!   written by a thread of its own; message ids.
+//! - [`token`]: member tokens: random secrets, their hashes, constant-time checks.
 //! - [`reactor`]: the I/O shell: the event loop, connections, queues, timers, signals.
 //! - [`console`]: the operator's commands (pure parsing) and the consoles' non-blocking I/O.
+//! - [`ctl`]: `chat-server ctl`, one command over the control socket (runs outside the server).
+//! - [`flags`]: the flags' value parsers, whose errors say what each flag accepts.
+//! - [`logging`]: the log, whole lines as text or JSON, marked when it shares the console's terminal.
+//! - [`manual`]: the man page's sections beyond the flags (console, signals, exit statuses).
 //! - [`listen`]: binding the listeners (backlog, send buffer) and the open-file limit.
 //! - [`timers`]: every deadline in one heap.
 //! - [`tls_config`]: the TLS certificate and key files, loaded into a rustls config.
@@ -26,11 +33,17 @@ pub mod chat;
 pub mod cluster;
 pub mod config;
 pub mod console;
+pub mod ctl;
+pub mod flags;
 pub mod listen;
+pub mod logging;
+pub mod manual;
 pub mod memory;
 pub mod reactor;
+pub mod store;
 pub mod timers;
 pub mod tls_config;
+pub mod token;
 
 pub use config::Config;
 pub use console::io::ConsoleInput;

@@ -13,6 +13,10 @@ pub fn bind(addr: SocketAddr, send_buffer: usize) -> io::Result<TcpListener> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
+    if addr.is_ipv6() && addr.ip().is_unspecified() {
+        // `[::]:PORT` serves IPv4 too, whatever net.ipv6.bindv6only says.
+        socket.set_only_v6(false)?;
+    }
     if send_buffer > 0 {
         socket.set_send_buffer_size(send_buffer)?;
     }

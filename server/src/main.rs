@@ -1,7 +1,6 @@
 //! `chat-server` command line: flags -> validated [`Config`], logging, the listeners (plain
 //! and TLS), then the reactor. Everything else lives in the library.
 
-use std::fs::File;
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
@@ -10,6 +9,7 @@ use std::process::ExitCode;
 use chat_server::config::{self, ClusterConfig, Config, ConfigError};
 use chat_server::listen;
 use chat_server::reactor::Reactor;
+use chat_server::store::{self, DataDir, StoreConfig, StoreError};
 use chat_server::tls_config::TlsFiles;
 use chat_server::{ConsoleInput, Listeners, TlsListener};
 use clap::Parser;
@@ -25,6 +25,9 @@ mod exit {
     pub const USAGE: u8 = 2;
     /// The listen address could not be bound.
     pub const BIND: u8 = 3;
+    /// The data directory cannot be used: unwritable, or its store corrupt or failing. (A
+    /// directory held by another server is a usage error: 2.)
+    pub const STORE: u8 = 4;
 }
 
 /// A chat server: one room, private messages, colors and markup; the operator approves joins
@@ -33,14 +36,19 @@ mod exit {
 #[command(
     version,
     about,
+    args_conflicts_with_subcommands = true,
+    allow_negative_numbers = true,
     after_help = "Operator commands (type on stdin): approve [name], deny [name], pending, who, kick <name>, say <text>, ban <ip>, unban <ip>, bans, quit, help"
 )]
 struct Args {
+    /// Instead of serving: talk to a running server.
+    #[command(subcommand)]
+    sub: Option<Sub>,
     /// Address to listen on (port 0 picks a free port), or `off` for no plain listener.
     #[arg(long, value_name = "ADDR|off", default_value = config::DEFAULT_LISTEN, value_parser = parse_listen)]
     listen: Listen,
     /// Address of a second listener that speaks the same protocol inside TLS.
-    #[arg(long, value_name = "ADDR", requires_all = ["tls_cert", "tls_key"])]
+    #[arg(long, value_name = "ADDR", requires_all = ["tls_cert", "tls_key"], value_parser = chat_server::flags::address)]
     tls_listen: Option<SocketAddr>,
     /// PEM certificate chain for --tls-listen and --irc-tls-listen (read again on SIGHUP).
     #[arg(long, value_name = "FILE")]
@@ -65,62 +73,70 @@ struct Args {
     #[arg(long)]
     auto_approve: bool,
     /// Longest accepted line in bytes, without its terminator.
-    #[arg(long, value_name = "BYTES", default_value_t = config::DEFAULT_MAX_LINE)]
+    #[arg(long, value_name = "BYTES", default_value_t = config::DEFAULT_MAX_LINE, value_parser = chat_server::flags::whole::<usize>)]
     max_line: usize,
     /// Lines per second one connection may send before it is paced (0: no pacing).
-    #[arg(long, value_name = "LINES", default_value_t = config::DEFAULT_RATE)]
+    #[arg(long, value_name = "LINES", default_value_t = config::DEFAULT_RATE, value_parser = chat_server::flags::whole::<u32>)]
     rate: u32,
     /// Lines one connection may send at once before pacing starts.
-    #[arg(long, value_name = "LINES", default_value_t = config::DEFAULT_BURST)]
+    #[arg(long, value_name = "LINES", default_value_t = config::DEFAULT_BURST, value_parser = chat_server::flags::whole::<u32>)]
     burst: u32,
     /// Bytes of output that may wait for one connection before it is dropped.
-    #[arg(long, value_name = "BYTES", default_value_t = config::DEFAULT_MAX_QUEUE)]
+    #[arg(long, value_name = "BYTES", default_value_t = config::DEFAULT_MAX_QUEUE, value_parser = chat_server::flags::whole::<usize>)]
     max_queue: usize,
     /// Open connections, in any state.
-    #[arg(long, value_name = "N", default_value_t = config::DEFAULT_MAX_CLIENTS)]
+    #[arg(long, value_name = "N", default_value_t = config::DEFAULT_MAX_CLIENTS, value_parser = chat_server::flags::whole::<usize>)]
     max_clients: usize,
     /// Joins that may wait for the operator at once.
-    #[arg(long, value_name = "N", default_value_t = config::DEFAULT_MAX_PENDING)]
+    #[arg(long, value_name = "N", default_value_t = config::DEFAULT_MAX_PENDING, value_parser = chat_server::flags::whole::<usize>)]
     max_pending: usize,
     /// Connections from one IP address (0: no limit).
-    #[arg(long, value_name = "N", default_value_t = config::DEFAULT_MAX_PER_IP)]
+    #[arg(long, value_name = "N", default_value_t = config::DEFAULT_MAX_PER_IP, value_parser = chat_server::flags::whole::<usize>)]
     max_per_ip: usize,
     /// Kernel send buffer per connection, in bytes (0: the kernel's autotuning). Bounds what a
     /// stalled reader holds in the kernel on top of --max-queue.
-    #[arg(long, value_name = "BYTES", default_value_t = config::DEFAULT_SEND_BUFFER)]
+    #[arg(long, value_name = "BYTES", default_value_t = config::DEFAULT_SEND_BUFFER, value_parser = chat_server::flags::whole::<usize>)]
     send_buffer: usize,
     /// Seconds a new connection has to offer a valid name.
-    #[arg(long, value_name = "SECS", default_value_t = config::DEFAULT_LOGIN_TIMEOUT_SECS)]
+    #[arg(long, value_name = "SECS", default_value_t = config::DEFAULT_LOGIN_TIMEOUT_SECS, value_parser = chat_server::flags::seconds)]
     login_timeout: f64,
     /// Seconds the operator has to decide on a join.
-    #[arg(long, value_name = "SECS", default_value_t = config::DEFAULT_APPROVAL_TIMEOUT_SECS)]
+    #[arg(long, value_name = "SECS", default_value_t = config::DEFAULT_APPROVAL_TIMEOUT_SECS, value_parser = chat_server::flags::seconds)]
     approval_timeout: f64,
     /// Seconds a member's queued output may stay unmoved before it is cut off.
-    #[arg(long, value_name = "SECS", default_value_t = config::DEFAULT_STALL_TIMEOUT_SECS)]
+    #[arg(long, value_name = "SECS", default_value_t = config::DEFAULT_STALL_TIMEOUT_SECS, value_parser = chat_server::flags::seconds)]
     stall_timeout: f64,
     /// Bytes one connection may send at once before byte pacing starts [default: a quarter
     /// of --max-queue]. Must fit in --max-queue with --burst lines.
-    #[arg(long, value_name = "BYTES")]
+    #[arg(long, value_name = "BYTES", value_parser = chat_server::flags::whole::<usize>)]
     burst_bytes: Option<usize>,
     /// Bytes per second one connection may send once its byte burst is spent (pacing is off
     /// with --rate 0).
-    #[arg(long, value_name = "BYTES", default_value_t = config::DEFAULT_RATE_BYTES)]
+    #[arg(long, value_name = "BYTES", default_value_t = config::DEFAULT_RATE_BYTES, value_parser = chat_server::flags::whole::<usize>)]
     rate_bytes: usize,
     /// Joins from one address that may wait for the operator at once.
-    #[arg(long, value_name = "N", default_value_t = config::DEFAULT_MAX_PENDING_PER_IP)]
+    #[arg(long, value_name = "N", default_value_t = config::DEFAULT_MAX_PENDING_PER_IP, value_parser = chat_server::flags::whole::<usize>)]
     max_pending_per_ip: usize,
     /// Seconds an address may not wait again for a name the operator (or the approval
     /// timeout) refused (0: no cool-down).
-    #[arg(long, value_name = "SECS", default_value_t = config::DEFAULT_NAME_COOLDOWN_SECS)]
+    #[arg(long, value_name = "SECS", default_value_t = config::DEFAULT_NAME_COOLDOWN_SECS, value_parser = chat_server::flags::seconds)]
     name_cooldown: f64,
     /// Seconds a member's name stays reserved for its address after it leaves or renames away
     /// (0: at once free for anyone).
-    #[arg(long, value_name = "SECS", default_value_t = config::DEFAULT_NAME_HOLD_SECS)]
+    #[arg(long, value_name = "SECS", default_value_t = config::DEFAULT_NAME_HOLD_SECS, value_parser = chat_server::flags::seconds)]
     name_hold: f64,
     /// Open a Unix socket (mode 0600) at PATH where operators connect with `nc -U PATH` and use
     /// the console's commands; with it the server can run with stdin at /dev/null.
     #[arg(long, value_name = "PATH")]
     control: Option<PathBuf>,
+    /// Permission bits of the --control socket, in octal: 0600 (only the server's user) or
+    /// 0660 with --control-group (that group's members too); never anything for others.
+    #[arg(long, value_name = "MODE", default_value = "0600", value_parser = chat_server::console::control::parse_mode)]
+    control_mode: u32,
+    /// Group that owns the --control socket (a name or a number); with --control-mode 0660 its
+    /// members may use the console.
+    #[arg(long, value_name = "GROUP", value_parser = chat_server::console::control::parse_group)]
+    control_group: Option<u32>,
     /// Serve one room together with every server using this Redis (6.2 or later):
     /// redis://[:PASSWORD@]HOST[:PORT][/DB]. See docs/CLUSTER.md.
     #[arg(long, value_name = "URL")]
@@ -131,14 +147,33 @@ struct Args {
     cluster_room: String,
     /// Seconds a server may go without reaching Redis (with --cluster) before the others count
     /// it gone and it cuts its own members off.
-    #[arg(long, value_name = "SECS", default_value_t = config::DEFAULT_TIMEOUT_SECS)]
+    #[arg(long, value_name = "SECS", default_value_t = config::DEFAULT_TIMEOUT_SECS, value_parser = chat_server::flags::seconds)]
     cluster_timeout: f64,
     /// Room messages kept and shown to newcomers (0: no history).
-    #[arg(long, value_name = "N", default_value_t = config::DEFAULT_HISTORY)]
+    #[arg(long, value_name = "N", default_value_t = config::DEFAULT_HISTORY, value_parser = chat_server::flags::whole::<usize>)]
     history: usize,
+    /// Where the room's log, remembered members and bans are kept (one server per directory),
+    /// or `none` to keep them in memory only. Default: $XDG_STATE_HOME/chat-server, else
+    /// ~/.local/state/chat-server.
+    #[arg(long, value_name = "DIR|none")]
+    data_dir: Option<String>,
+    /// Days room messages are kept for resumes.
+    #[arg(long, value_name = "DAYS", default_value_t = config::DEFAULT_RETAIN_DAYS)]
+    retain: f64,
+    /// Seconds a version 3 member whose connection dropped stays in the room, able to resume
+    /// as if it never left (0: it leaves at once).
+    #[arg(long, value_name = "SECS", default_value_t = config::DEFAULT_RESUME_WINDOW_SECS)]
+    resume_window: f64,
+    /// Days after its last session a member's token still admits it without the operator
+    /// (0: only within the resume window).
+    #[arg(long, value_name = "DAYS", default_value_t = config::DEFAULT_REMEMBER_DAYS)]
+    remember: f64,
     /// Log level: off, error, warn, info, debug, trace.
-    #[arg(long, value_name = "LEVEL", default_value = "info")]
+    #[arg(long, value_name = "LEVEL", default_value = "info", value_parser = chat_server::logging::parse_level)]
     log_level: LevelFilter,
+    /// Log line format: text (for people) or json (one object per line, for machines).
+    #[arg(long, value_name = "text|json", default_value = "text", value_parser = chat_server::logging::parse_format)]
+    log_format: chat_server::logging::LogFormat,
     /// Append logs to this file instead of standard error.
     #[arg(long, value_name = "PATH")]
     log_file: Option<PathBuf>,
@@ -148,13 +183,63 @@ struct Args {
     generate: Option<String>,
 }
 
+/// What `chat-server SUBCOMMAND` does instead of serving.
+#[derive(Debug, clap::Subcommand)]
+enum Sub {
+    /// Send one console command to a running server's control socket, print its lines, and
+    /// exit 0 when it worked, 1 when it failed, 3 when no server answers, 4 when the answer did
+    /// not finish (e.g. `chat-server ctl who`, `chat-server ctl approve uma`).
+    Ctl(CtlArgs),
+}
+
+/// `chat-server ctl`'s arguments.
+#[derive(Debug, clap::Args)]
+struct CtlArgs {
+    /// The server's control socket [default: $CHAT_CONTROL, else /run/chat/console.sock].
+    #[arg(long, value_name = "PATH")]
+    control: Option<PathBuf>,
+    /// Seconds to wait for the whole answer.
+    #[arg(long, value_name = "SECS", default_value_t = chat_server::ctl::DEFAULT_TIMEOUT_SECS, value_parser = chat_server::flags::seconds)]
+    timeout: f64,
+    /// The console command and its arguments, e.g. `who` or `kick eve spamming`.
+    #[arg(required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
+    command: Vec<String>,
+}
+
+/// Runs `chat-server ctl`.
+fn ctl(args: &CtlArgs) -> ExitCode {
+    let timeout = match config::seconds("timeout", args.timeout, false) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("chat-server ctl: {e}");
+            return ExitCode::from(chat_server::ctl::exit::USAGE);
+        }
+    };
+    let path = args
+        .control
+        .clone()
+        .or_else(|| std::env::var_os(chat_server::ctl::CONTROL_VAR).map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(chat_server::ctl::DEFAULT_CONTROL_PATH));
+    let code = chat_server::ctl::run(
+        &path,
+        &args.command,
+        timeout,
+        &mut io::stdout().lock(),
+        &mut io::stderr().lock(),
+    );
+    ExitCode::from(code)
+}
+
 /// Writes the man page or a completion script generated from the flags' own definition.
 fn generate(what: &str) -> io::Result<()> {
     use clap::CommandFactory;
     let mut command = Args::command();
     let mut out = io::stdout().lock();
     let shell = match what {
-        "man" => return clap_mangen::Man::new(command).render(&mut out),
+        "man" => {
+            let sections = chat_server::manual::sections();
+            return chat_common::manual::render(command, &sections, &mut out);
+        }
         "bash" => clap_complete::Shell::Bash,
         "zsh" => clap_complete::Shell::Zsh,
         "fish" => clap_complete::Shell::Fish,
@@ -176,9 +261,9 @@ fn parse_listen(s: &str) -> Result<Listen, String> {
     if s == "off" {
         return Ok(Listen::Off);
     }
-    s.parse()
+    chat_server::flags::address(s)
         .map(Listen::At)
-        .map_err(|e| format!("{e} (an address such as 127.0.0.1:55555, or `off`)"))
+        .map_err(|e| format!("{e}, or `off`"))
 }
 
 impl Args {
@@ -221,7 +306,18 @@ impl Args {
             history: self.history,
             send_buffer: self.send_buffer,
             control: self.control.clone(),
+            control_access: chat_server::console::control::ControlAccess {
+                mode: self.control_mode,
+                group: self.control_group,
+            },
             cluster,
+            data_dir: match &self.data_dir {
+                Some(dir) => DataDir::parse(dir),
+                None => DataDir::default_dir(),
+            },
+            retain: config::days("retain", self.retain, false)?,
+            resume_window: config::seconds("resume-window", self.resume_window, true)?,
+            remember: config::days("remember", self.remember, true)?,
         }
         .validate()
     }
@@ -240,61 +336,15 @@ fn bind_local(addr: SocketAddr, send_buffer: usize) -> Result<(TcpListener, Sock
     Ok((listener, local))
 }
 
-/// A log sink that never blocks the reactor: standard error reopened non-blocking, and a line
-/// that does not fit (a paused terminal, a pipe nobody reads) is dropped rather than waited for.
-#[derive(Debug)]
-struct NonBlockingStderr(File);
-
-impl NonBlockingStderr {
-    fn open() -> io::Result<NonBlockingStderr> {
-        use std::os::unix::fs::OpenOptionsExt;
-        std::fs::OpenOptions::new()
-            .append(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open("/proc/self/fd/2")
-            .map(NonBlockingStderr)
-    }
-}
-
-impl Write for NonBlockingStderr {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self.0.write(buf) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(buf.len()),
-            other => other,
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 fn init_logging(args: &Args) -> Result<(), String> {
-    let config = simplelog::ConfigBuilder::new()
-        .set_time_format_rfc3339()
-        .set_target_level(LevelFilter::Off)
-        .set_thread_level(LevelFilter::Off)
-        .build();
-    let result = match &args.log_file {
-        Some(path) => {
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .map_err(|e| format!("cannot open log file {}: {e}", path.display()))?;
-            simplelog::WriteLogger::init(args.log_level, config, file)
-        }
-        None => match NonBlockingStderr::open() {
-            Ok(stderr) => simplelog::WriteLogger::init(args.log_level, config, stderr),
-            // No /proc: fall back to the ordinary (blocking) stderr.
-            Err(_) => simplelog::WriteLogger::init(args.log_level, config, io::stderr()),
-        },
-    };
-    result.map_err(|e| format!("cannot start logging: {e}"))
+    chat_server::logging::init(args.log_level, args.log_format, args.log_file.as_deref())
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(Sub::Ctl(ctl_args)) = &args.sub {
+        return ctl(ctl_args);
+    }
     if let Some(what) = &args.generate {
         return match generate(what) {
             Ok(()) => ExitCode::from(exit::OK),
@@ -349,6 +399,26 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::USAGE);
         }
     };
+    // The store first: a directory held by another server, unwritable or corrupt stops the
+    // start before anything listens.
+    let opened = match store::open(StoreConfig {
+        dir: config.data_dir.clone(),
+        retain: config.retain,
+        keep_privates: config.resume_window.max(store::MIN_KEEP_PRIVATES),
+        remember: config.remember,
+        history: config.history,
+    }) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("chat-server: {e}");
+            let code = match e {
+                StoreError::Lock(_) => exit::USAGE,
+                _ => exit::STORE,
+            };
+            return ExitCode::from(code);
+        }
+    };
+    log::debug!("data directory: {}", config.data_dir);
     listen::raise_fd_limit(config.max_clients);
     // Both are bound before either is announced, so a printed address always works.
     let mut listeners = Listeners {
@@ -409,6 +479,10 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::BIND);
         }
     };
+    if let Err(e) = reactor.attach_store(opened) {
+        eprintln!("chat-server: cannot start the store: {e}");
+        return ExitCode::from(exit::STORE);
+    }
     {
         let mut out = std::io::stdout().lock();
         for line in &announce {
@@ -457,10 +531,19 @@ mod tests {
     }
 
     #[test]
+    fn the_man_pages_exit_statuses_are_the_real_ones() {
+        let listed: Vec<&str> = chat_server::manual::SERVER_EXIT
+            .iter()
+            .map(|(code, _)| *code)
+            .collect();
+        let real = [exit::OK, exit::RUNTIME, exit::USAGE, exit::BIND].map(|c| c.to_string());
+        assert_eq!(listed, real);
+    }
+
+    #[test]
     fn the_man_page_names_every_flag() {
         let mut page = Vec::new();
-        clap_mangen::Man::new(Args::command())
-            .render(&mut page)
+        chat_common::manual::render(Args::command(), &chat_server::manual::sections(), &mut page)
             .unwrap();
         let page = String::from_utf8(page).unwrap();
         for long in [
@@ -474,5 +557,11 @@ mod tests {
                 "{long} missing from the man page"
             );
         }
+        for section in ["CONSOLE", "SIGNALS", "\"EXIT STATUS\"", "\"SEE ALSO\""] {
+            assert!(page.contains(&format!(".SH {section}")), "no {section}");
+        }
+        // The synopsis shows values: `[--listen ADDR|off]`.
+        assert!(page.contains("[\\fB\\-\\-listen\\fR \\fIADDR|off\\fR]"));
+        assert!(page.contains("\\fBchat\\-server ctl\\fR"));
     }
 }

@@ -475,21 +475,27 @@ fn long_room_lines_reach_irc_split_at_word_boundaries() {
 fn caps_server_time_message_tags_and_echo() {
     let (mut server, addr) = server(&[]);
     let mut bob = native(&mut server, "bob");
+    let mut watcher = native(&mut server, "watcher");
+    bob.expect("JOIN watcher");
     bob.send_line("before you came");
+    // Delivered means in the history (the store keeps it before anyone sees it).
+    watcher.expect_exact("MSG bob - before you came");
     let mut irc = irc_member(
         &mut server,
         addr,
         "alice",
         "server-time message-tags echo-message",
     );
-    // History on join carries its time.
+    // History on join carries its time and the room's id of the message.
     let hist = irc.expect(":bob!bob@chat.server PRIVMSG #chat :before you came");
     assert!(hist.starts_with("@time=20"), "{hist}");
-    assert!(hist.contains("Z :bob"), "{hist}");
+    assert!(hist.contains("Z;msgid=") || hist.contains(";time=20"), "{hist}");
+    assert!(hist.contains("msgid="), "{hist}");
     bob.expect("JOIN alice");
     bob.send_line("live");
     let live = irc.expect(":bob!bob@chat.server PRIVMSG #chat :live");
     assert!(live.starts_with("@time="), "{live}");
+    assert!(live.contains("msgid="), "{live}");
     // echo-message: the sender gets its own line back as the room got it.
     irc.send("PRIVMSG #chat :\u{2}mine\u{2}");
     bob.expect_exact("MSG alice - **mine**");
@@ -505,7 +511,10 @@ fn caps_server_time_message_tags_and_echo() {
 fn history_without_server_time_reads_as_history() {
     let (mut server, addr) = server(&[]);
     let mut bob = native(&mut server, "bob");
+    let mut watcher = native(&mut server, "watcher");
+    bob.expect("JOIN watcher");
     bob.send_line("old news");
+    watcher.expect_exact("MSG bob - old news");
     let mut irc = Irc::connect(addr, "alice");
     irc.register("alice", "");
     server.expect_console("join request: alice");

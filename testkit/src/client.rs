@@ -281,10 +281,26 @@ impl Client {
     }
 }
 
-/// Fails the test when `line` (without its LF) breaks the server-line grammar.
+/// Fails the test when `line` (without its LF) breaks the server-line grammar: a version 2
+/// line, or (version 3) a tag prefix with a well-formed id before one, or a `HELLO`, `TOKEN`,
+/// `ECHO` or `GAP` line.
 #[track_caller]
 pub fn check_grammar(line: &str) {
-    if let Err(e) = ServerMsg::parse(line) {
+    use chat_common::protocol::v3::{split_tags, V3Msg, V3ParseError};
+    let (tags, rest) = split_tags(line);
+    if let Some(tags) = tags {
+        assert!(
+            tags.id().is_some() && tags.time().is_some(),
+            "server line {line:?} has a tag prefix without a well-formed id and time"
+        );
+    }
+    match V3Msg::parse(rest) {
+        Ok(_) if tags.is_none() => return,
+        Ok(_) => panic!("server line {line:?}: version 3 lines carry no tags"),
+        Err(V3ParseError::BadField { .. }) => panic!("server line {line:?} is malformed"),
+        Err(V3ParseError::NotV3) => {}
+    }
+    if let Err(e) = ServerMsg::parse(rest) {
         panic!("server line {line:?} breaks the protocol grammar: {e}");
     }
 }

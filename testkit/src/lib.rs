@@ -55,8 +55,8 @@ pub use proc::{
     status_kib, FAULT_RSS_BUDGET_KIB, SETTLE,
 };
 pub use room::{
-    churn_once, expect_online, host, join_from, marker, marker_as, offer_from, room,
-    send_tiny_and_sync,
+    churn_once, expect_online, host, join_from, login_v3, marker, marker_as, offer_from, room,
+    send_tiny_and_sync, send_tiny_and_sync_v3,
 };
 pub use server::{server_bin, target_bin, Console, Output, Server, ServerBuilder};
 

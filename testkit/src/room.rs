@@ -125,3 +125,38 @@ pub fn send_tiny_and_sync(s: &mut Client, lines: usize) -> Vec<String> {
         got.push(line);
     }
 }
+
+/// [`send_tiny_and_sync`] for a version 3 sender (see [`login_v3`]): also waits for the `ECHO`
+/// of every line, which the server sends once the line is delivered (durable before delivered:
+/// the `/sync` error comes back at once, the lines once the store has them). Returns the other
+/// lines.
+#[track_caller]
+pub fn send_tiny_and_sync_v3(s: &mut Client, lines: usize) -> Vec<String> {
+    s.send_raw("x\n".repeat(lines).as_bytes());
+    s.send_line("/sync");
+    let (mut got, mut echoes, mut synced) = (Vec::new(), 0, false);
+    while echoes < lines || !synced {
+        let line = s.next_line();
+        if line.starts_with("ERROR unknown-command ") {
+            synced = true;
+        } else if line.starts_with("ECHO ") {
+            echoes += 1;
+        } else {
+            got.push(line);
+        }
+    }
+    got
+}
+
+/// Logs `c` in as a version 3 member called `name` (`--auto-approve`): `HELLO 3`, the name,
+/// `WELCOME`; returns its token.
+#[track_caller]
+pub fn login_v3(c: &mut Client, name: &str) -> String {
+    c.expect("NAME? ");
+    c.send_line("HELLO 3");
+    c.expect_exact("HELLO 3");
+    c.send_line(name);
+    c.expect_welcome(name);
+    let token = c.expect("TOKEN ");
+    token["TOKEN ".len()..].to_owned()
+}

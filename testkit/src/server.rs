@@ -183,6 +183,15 @@ impl ServerBuilder {
         if let Some(addr) = &self.listen {
             command.args(["--listen", addr]);
         }
+        // Servers under test keep nothing on disk unless the test says where: the default data
+        // directory is the user's, and one server per directory may run.
+        if !self
+            .args
+            .iter()
+            .any(|a| a == "--data-dir" || a.starts_with("--data-dir="))
+        {
+            command.args(["--data-dir", "none"]);
+        }
         let (wants_plain, wants_tls) = self.listeners();
         let mut child = command
             .args(&self.args)
@@ -375,8 +384,16 @@ impl Server {
     /// are expected to fail before listening.
     #[track_caller]
     pub fn run_to_exit(args: &[&str], within: Duration) -> (ExitStatus, String, String) {
-        let mut child = Command::new(server_bin())
-            .args(args)
+        let mut command = Command::new(server_bin());
+        command.args(args);
+        // As in `start`: the user's data directory is never touched by a test.
+        if !args
+            .iter()
+            .any(|a| *a == "--data-dir" || a.starts_with("--data-dir="))
+        {
+            command.args(["--data-dir", "none"]);
+        }
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -14,11 +14,14 @@
 //! - `names`: the name rule.
 //! - `server_msg`: server -> client lines.
 //! - `request`: member -> server lines.
+//! - [`v3`]: the version 3 additions: tag prefixes and ids, `HELLO`/`TOKEN`/`ECHO`/`GAP`, and
+//!   the opening lines `HELLO` and `RESUME`.
 
 mod names;
 mod request;
 mod server_msg;
 mod tokens;
+pub mod v3;
 
 pub use names::{validate_name, NameError, MAX_NAME_LEN, RESERVED_NAME};
 pub use request::{

@@ -81,12 +81,14 @@ pub enum ServerMsg<'a> {
         /// The name after.
         new: &'a str,
     },
-    /// `HIST <time> <line>`: one message of the room's history, sent right after `WELCOME`.
+    /// `HIST <time> <line>`: one message of the room's history, sent right after `WELCOME`
+    /// (and, in version 3, a resume's replay, which may hold the member's `PRIV`s).
     Hist {
         /// When the server relayed it: RFC 3339 UTC with milliseconds.
         time: &'a str,
         /// The original `MSG` or `ACT` line (or the `LEAVE` or `NICK` of a member who spoke in
-        /// the history), without its LF; parse it with [`ServerMsg::parse`].
+        /// the history; or, in a version 3 resume's replay, a `PRIV`), without its LF; parse it
+        /// with [`ServerMsg::parse`].
         line: &'a str,
     },
     /// `INFO <text>`: a notice for people.
@@ -288,12 +290,14 @@ impl<'a> ServerMsg<'a> {
                 if time.is_empty() {
                     return Err(bad("HIST", time));
                 }
-                // Only room messages, and the departures and renames of those who spoke them,
-                // are ever history: anything else is a malformed line.
+                // Only room messages, the departures and renames of those who spoke them, and (in
+                // a version 3 resume's replay) privates are ever history: anything else is a
+                // malformed line.
                 match ServerMsg::parse(line) {
                     Ok(
                         ServerMsg::Msg { .. }
                         | ServerMsg::Act { .. }
+                        | ServerMsg::Priv { .. }
                         | ServerMsg::Leave { .. }
                         | ServerMsg::Nick { .. },
                     ) => {}
@@ -431,11 +435,12 @@ mod tests {
             "HIST 2026-12-01T16:05:09.123Z ACT al waves",
             "HIST 2026-12-01T16:05:09.123Z LEAVE al quit",
             "HIST 2026-12-01T16:05:09.123Z NICK al bo",
+            // Version 3: a resume's replay carries the member's privates.
+            "HIST 2026-12-01T16:05:09.123Z PRIV al bo - hi",
         ] {
             assert!(ServerMsg::parse(good).is_ok(), "{good:?}");
         }
         for bad in [
-            "HIST 2026-12-01T16:05:09.123Z PRIV al bo - hi",
             "HIST 2026-12-01T16:05:09.123Z JOIN al",
             "HIST 2026-12-01T16:05:09.123Z HIST x MSG al - hi",
             "HIST  MSG al - hi",

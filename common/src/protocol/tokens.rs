@@ -111,6 +111,11 @@ wire_tokens! {
         ServerFull => "server-full",
         /// A request over a per-member limit (renames); nothing changed.
         RateLimited => "rate-limited",
+        /// A `RESUME` token that admits nobody (unknown, void, expired, revoked, or of the
+        /// wrong shape); `NAME?` follows.
+        BadToken => "bad-token",
+        /// The server cannot keep what it would relay (a full or failing disk); nothing was sent.
+        Unavailable => "unavailable",
     }
 }
 

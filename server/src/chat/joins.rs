@@ -64,6 +64,9 @@ impl Core {
 
     /// The first line of a connection: the name it wants.
     pub(super) fn offer_name(&mut self, id: ConnId, line: &str, now: Now, out: &mut impl Outbox) {
+        if self.opening(id, line, now, out) {
+            return;
+        }
         let name = match validate_name(line) {
             Ok(name) => name,
             Err(e) => {
@@ -80,7 +83,10 @@ impl Core {
             let text = super::remote::CUT_OFF_DENIED;
             return self.deny(id, text, false, now, out);
         }
-        if self.room.holder(name).is_some() || self.remote.as_ref().is_some_and(|r| r.taken(name)) {
+        if self.room.holder(name).is_some()
+            || self.detached_name(name).is_some()
+            || self.remote.as_ref().is_some_and(|r| r.taken(name))
+        {
             let text = format!("the name {name} is taken");
             self.send_error(id, ErrorCode::NameTaken, &text, out);
             self.prompt(id, out);
@@ -215,6 +221,12 @@ impl Core {
             },
             out,
         );
+        let approved_by = if was_waiting {
+            "the operator"
+        } else {
+            "auto-approve"
+        };
+        self.issue_token(id, &name, approved_by, now, out);
         if !self.history.is_empty() {
             out.replay(id, Replay::history(self.history.snapshot()));
         }

@@ -27,15 +27,21 @@
 
 pub mod admission;
 pub mod bus;
+pub mod durable;
+pub mod held;
 pub mod history;
 mod joins;
+pub mod msgid;
 mod operator;
+pub use operator::CommandOutcome;
 pub mod outgoing;
+pub mod remembered;
 mod remote;
 pub mod replay;
 mod requests;
 pub mod room;
 mod sessions;
+mod v3;
 
 use std::fmt;
 use std::rc::Rc;
@@ -53,6 +59,7 @@ pub use outgoing::{Dialect, Encoder, Outgoing};
 pub use replay::Replay;
 use room::Room;
 use sessions::{session_name, Phase, Session, Sessions};
+pub use v3::{Restored, REPLAY_PAGE};
 
 /// A connection's identity: its slab key and a serial unique for the server's life, so an effect
 /// or timer meant for a closed connection can never reach the one that reuses its slot.
@@ -86,6 +93,8 @@ pub enum CoreTimer {
     Approval,
     /// The console announcements held back this second are summed up now.
     Announce,
+    /// Resume windows may have ended (not tied to a connection, like `Announce`).
+    Sweep,
 }
 
 /// The time of an event: a monotonic instant for every rule, and the wall clock only for the
@@ -130,6 +139,10 @@ pub trait Outbox {
     fn cluster(&mut self, msg: ToBridge) {
         let _ = msg;
     }
+    /// The connection speaks `dialect` from now on (after `HELLO 3`).
+    fn dialect(&mut self, id: ConnId, dialect: Dialect) {
+        let _ = (id, dialect);
+    }
 }
 
 /// The name prompt.
@@ -152,6 +165,8 @@ pub struct Core {
     fmt: Vec<u8>,
     /// The rest of the room, under `--cluster`.
     remote: Option<remote::Remote>,
+    /// Protocol version 3: ids, the store's hand-over, tokens, resumes.
+    v3: v3::V3,
 }
 
 impl Core {
@@ -161,6 +176,7 @@ impl Core {
             history: History::new(config.history),
             remote: config.cluster.is_some().then(remote::Remote::default),
             admission: Admission::new(&config, consoles),
+            v3: v3::V3::new(config.resume_window, config.remember),
             config,
             sessions: Sessions::default(),
             room: Room::default(),
@@ -227,8 +243,9 @@ impl Core {
 
     /// Sends a built message to every member but `except`.
     fn fan_out(&self, line: &Rc<Outgoing>, except: Option<ConnId>, out: &mut impl Outbox) {
+        let replaying = !self.v3.replaying.is_empty();
         for &id in self.room.members() {
-            if Some(id) != except {
+            if Some(id) != except && !(replaying && self.is_replaying(id)) {
                 out.send(id, line);
             }
         }
@@ -295,6 +312,7 @@ impl Core {
     pub fn timer(&mut self, id: ConnId, timer: CoreTimer, now: Now, out: &mut impl Outbox) {
         match timer {
             CoreTimer::Announce => self.announce_tick(now, out),
+            CoreTimer::Sweep => self.sweep_detached(now, out),
             CoreTimer::Login => {
                 if matches!(self.session(id), Some(s) if s.phase == Phase::AwaitingName) {
                     log::debug!("#{} gave no name in time", id.serial);
@@ -330,6 +348,7 @@ impl Core {
             return;
         };
         self.leave_room(id, &session, reason, now, out);
+        self.v3.sessions.remove(&id);
     }
 
     /// Takes a closed session's name and place out of the room, announcing members' departures.
@@ -343,6 +362,9 @@ impl Core {
     ) {
         match &session.phase {
             Phase::Member { name } => {
+                if self.detach(id, name, reason, now, out) {
+                    return;
+                }
                 self.room.remove(name, id);
                 self.admission.hold_name(name, session.addr.ip(), now.at);
                 self.publish(

@@ -20,6 +20,16 @@ use crate::console::{self, Command};
 
 use crate::config::{ANNOUNCE_PER_SECOND, ANNOUNCE_WINDOW};
 
+/// Whether a console command worked.
+#[must_use]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommandOutcome {
+    /// It did what it says (or the line was blank).
+    Done,
+    /// It changed nothing; its console got an `error:` line saying why.
+    Failed,
+}
+
 /// Which announcement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Announcement {
@@ -110,13 +120,24 @@ impl Core {
         }
     }
 
-    /// Executes one console line from console `from`.
-    pub fn console_line(&mut self, from: ConsoleId, line: &str, now: Now, out: &mut impl Outbox) {
+    /// Executes one console line from console `from`, and says whether it worked (a failed
+    /// command changed nothing and told its console why, in an `error:` line).
+    pub fn console_line(
+        &mut self,
+        from: ConsoleId,
+        line: &str,
+        now: Now,
+        out: &mut impl Outbox,
+    ) -> CommandOutcome {
         let reply = Audience::One(from);
+        let fail = |out: &mut _, args: fmt::Arguments<'_>| {
+            Outbox::console(out, reply, format_args!("error: {args}"));
+            CommandOutcome::Failed
+        };
         let command = match console::parse(line) {
             Ok(Some(c)) => c,
-            Ok(None) => return,
-            Err(e) => return out.console(reply, format_args!("error: {e}")),
+            Ok(None) => return CommandOutcome::Done,
+            Err(e) => return fail(out, format_args!("{e}")),
         };
         match command {
             Command::Approve(name) | Command::Deny(name) => {
@@ -140,20 +161,20 @@ impl Core {
                         };
                         self.publish(|| event, now, out);
                         let verb = if approve { "approve" } else { "deny" };
-                        return out.console(
+                        out.console(
                             reply,
                             format_args!(
                                 "{verb} {}: asked server {}, where it waits",
                                 join.name, join.server
                             ),
                         );
+                        return CommandOutcome::Done;
                     }
                     return match name {
-                        None => out.console(reply, format_args!("error: nobody is waiting")),
-                        Some(n) => out.console(
-                            reply,
-                            format_args!("error: nobody named {} is waiting", sanitize(n)),
-                        ),
+                        None => fail(out, format_args!("nobody is waiting")),
+                        Some(n) => {
+                            fail(out, format_args!("nobody named {} is waiting", sanitize(n)))
+                        }
                     };
                 };
                 if approve {
@@ -214,11 +235,20 @@ impl Core {
                 match member {
                     Some((id, name)) => {
                         self.kick(id, "kicked by the operator", now, out);
+                        self.void_token(&name, out);
+                        out.console(Audience::All, format_args!("kicked {name}"));
+                    }
+                    None if self.detached_name(name).is_some() => {
+                        let Some(name) = self.detached_name(name) else {
+                            return CommandOutcome::Failed;
+                        };
+                        self.void_token(&name, out);
+                        out.console(Audience::All, format_args!("left {name} (kicked)"));
                         out.console(Audience::All, format_args!("kicked {name}"));
                     }
                     None if self.remote_member(name).is_some() => {
                         let Some((name, server)) = self.remote_member(name) else {
-                            return;
+                            return CommandOutcome::Failed;
                         };
                         let event = Event::Kick {
                             server: server.to_string(),
@@ -230,10 +260,7 @@ impl Core {
                             format_args!("kick {name}: asked server {server}, where it is"),
                         );
                     }
-                    None => out.console(
-                        reply,
-                        format_args!("error: no member named {}", sanitize(name)),
-                    ),
+                    None => return fail(out, format_args!("no member named {}", sanitize(name))),
                 }
             }
             Command::Say(text) => {
@@ -253,6 +280,7 @@ impl Core {
                 );
             }
             Command::Ban(ip) => {
+                self.store_ban(ip, true, now);
                 let cut = self.ban(ip, now, out);
                 out.console(
                     Audience::All,
@@ -261,9 +289,10 @@ impl Core {
             }
             Command::Unban(ip) => {
                 if self.admission.unban(ip) {
+                    self.store_ban(ip, false, now);
                     out.console(Audience::All, format_args!("unbanned {ip}"));
                 } else {
-                    out.console(reply, format_args!("error: {ip} is not banned"));
+                    return fail(out, format_args!("{ip} is not banned"));
                 }
             }
             Command::Bans => {
@@ -272,6 +301,15 @@ impl Core {
                     out.console(reply, format_args!("  {ip}"));
                 }
             }
+            Command::Forget(name) => {
+                let name = sanitize(name).into_owned();
+                if self.void_token(&name, out) {
+                    out.console(Audience::All, format_args!("forgot {name}"));
+                } else {
+                    out.console(reply, format_args!("error: {name} is not remembered"));
+                }
+            }
+            Command::Members => self.list_members(reply, out),
             Command::Quit => out.quit(),
             Command::Help => {
                 for line in console::HELP {
@@ -279,6 +317,7 @@ impl Core {
                 }
             }
         }
+        CommandOutcome::Done
     }
 
     /// Another server's console asked this one to approve or deny its waiting join `name`.
@@ -318,6 +357,7 @@ impl Core {
                 });
         if let Some((id, name)) = member {
             self.kick(id, "kicked by the operator", now, out);
+            self.void_token(&name, out);
             out.console(Audience::All, format_args!("kicked {name}"));
         }
     }

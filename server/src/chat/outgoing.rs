@@ -37,13 +37,16 @@ pub trait Encoder: fmt::Debug {
     fn encode(&self, msg: &Outgoing) -> Box<[u8]>;
 }
 
-/// A wire syntax a connection speaks; a new built-in dialect adds a variant, its slot in
+/// A wire syntax a connection speaks. A new dialect adds a variant, its slot in
 /// [`Dialect::COUNT`] and its arm in `Dialect::encode`.
 #[derive(Debug, Clone, Copy, Default)]
 pub enum Dialect {
     /// Version 1 and 2 text lines (netcat, the client): the canonical line as it is.
     #[default]
     Line,
+    /// Version 3 (`HELLO 3`): a message with an id (`MSG`, `ACT`, `PRIV`, `HIST`) gets the tag
+    /// prefix `@id=<id>;time=<time> `; every other line is the version 2 line.
+    V3,
     /// A dialect the shell defines (IRC), with its encoder: one per variant, made once at
     /// start and kept for the server's life.
     Shell(&'static dyn Encoder),
@@ -61,13 +64,14 @@ impl Dialect {
     /// Slots for the shell's encoders (IRC: with or without `time` and `msgid` tags).
     pub const SHELL_SLOTS: usize = 4;
     /// How many dialects there are (the size of each message's encoding cache).
-    pub const COUNT: usize = 1 + Dialect::SHELL_SLOTS;
+    pub const COUNT: usize = 2 + Dialect::SHELL_SLOTS;
 
     /// This dialect's slot in the cache.
     fn index(self) -> usize {
         match self {
             Dialect::Line => 0,
-            Dialect::Shell(e) => 1 + e.slot().min(Dialect::SHELL_SLOTS - 1),
+            Dialect::V3 => 1,
+            Dialect::Shell(e) => 2 + e.slot().min(Dialect::SHELL_SLOTS - 1),
         }
     }
 
@@ -75,6 +79,16 @@ impl Dialect {
     fn encode(self, msg: &Outgoing) -> Box<[u8]> {
         match self {
             Dialect::Line => msg.line.clone(),
+            Dialect::V3 => match (&msg.id, msg.wall) {
+                (Some(id), Some(wall)) => {
+                    let time = humantime::format_rfc3339_millis(wall).to_string();
+                    let mut out = Vec::with_capacity(msg.line.len() + id.len() + time.len() + 11);
+                    chat_common::protocol::v3::write_tags(&mut out, id, &time);
+                    out.extend_from_slice(&msg.line);
+                    out.into()
+                }
+                _ => msg.line.clone(),
+            },
             Dialect::Shell(e) => e.encode(msg),
         }
     }
@@ -127,6 +141,29 @@ impl Outgoing {
         })
     }
 
+    /// A message with an id (`MSG`, `ACT`, `PRIV`): version 3 sessions get it tagged.
+    pub fn stamped(
+        msg: &ServerMsg<'_>,
+        wall: SystemTime,
+        id: &str,
+        buf: &mut Vec<u8>,
+    ) -> Rc<Outgoing> {
+        buf.clear();
+        msg.write_to(buf);
+        Outgoing::line_with_id(buf, wall, id)
+    }
+
+    /// [`Outgoing::from_line`] with an id.
+    pub fn line_with_id(line: &[u8], wall: SystemTime, id: &str) -> Rc<Outgoing> {
+        Rc::new(Outgoing {
+            line: Box::from(line),
+            wall: Some(wall),
+            id: Some(Box::from(id)),
+            encoded: Default::default(),
+            verbatim: false,
+        })
+    }
+
     /// The version 1/2 line, LF included.
     pub fn line(&self) -> &[u8] {
         &self.line
@@ -147,6 +184,8 @@ impl Outgoing {
         match dialect {
             _ if self.verbatim => &self.line,
             Dialect::Line => &self.line,
+            // A line without an id is the same in version 3: no copy.
+            Dialect::V3 if self.id.is_none() => &self.line,
             other => self.encoded[other.index()].get_or_init(|| other.encode(self)),
         }
     }
@@ -193,7 +232,7 @@ mod tests {
     fn a_shell_dialect_encodes_each_message_once_and_verbatim_bytes_never() {
         let counting: &'static Counting = Box::leak(Box::default());
         let dialect = Dialect::Shell(counting);
-        assert_eq!(dialect.index(), 3);
+        assert_eq!(dialect.index(), 4);
         assert_ne!(dialect, Dialect::Line);
         let msg = Outgoing::new(&ServerMsg::Join { name: "a" }, None, &mut Vec::new());
         for _ in 0..100 {
@@ -206,5 +245,28 @@ mod tests {
         assert_eq!(raw.encoded(Dialect::Line), b":srv 001 a :hi\r\n");
         assert_eq!(raw.msg(), None);
         assert_eq!(counting.0.get(), 1);
+    }
+
+    #[test]
+    fn version_3_tags_lines_with_ids_and_only_those() {
+        let mut buf = Vec::new();
+        let at = SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(1_764_605_109_123);
+        let msg = ServerMsg::Act {
+            from: "al",
+            text: "waves",
+        };
+        let out = Outgoing::stamped(&msg, at, "0000abcd-7", &mut buf);
+        assert_eq!(out.encoded(Dialect::Line), b"ACT al waves\n");
+        assert_eq!(
+            out.encoded(Dialect::V3),
+            b"@id=0000abcd-7;time=2025-12-01T16:05:09.123Z ACT al waves\n"
+        );
+        let plain = Outgoing::new(&ServerMsg::Join { name: "al" }, None, &mut buf);
+        assert_eq!(plain.encoded(Dialect::V3), b"JOIN al\n");
+        let hist = super::super::history::hist(&out, &mut buf);
+        assert_eq!(
+            hist.encoded(Dialect::V3),
+            &b"@id=0000abcd-7;time=2025-12-01T16:05:09.123Z HIST 2025-12-01T16:05:09.123Z ACT al waves\n"[..]
+        );
     }
 }

@@ -58,8 +58,20 @@ impl Core {
                             color,
                             text,
                         };
-                        let line = self.format_at(&msg, now);
-                        out.send(target, &line);
+                        self.private_v3(id, Some(target), &to, &msg, now, out);
+                    }
+                    // A member within its resume window: kept for it, replayed on its resume.
+                    None if self.detached_name(to).is_some() => {
+                        let Some(to) = self.detached_name(to) else {
+                            return;
+                        };
+                        let msg = ServerMsg::Priv {
+                            from: name,
+                            to: &to,
+                            color,
+                            text,
+                        };
+                        self.private_v3(id, None, &to, &msg, now, out);
                     }
                     None if self.remote_member(to).is_some() => {
                         let Some((to, _)) = self.remote_member(to) else {
@@ -119,16 +131,8 @@ impl Core {
         now: Now,
         out: &mut impl Outbox,
     ) {
-        let line = self.format_at(msg, now);
-        self.fan_out(&line, Some(from), out);
-        self.history.record(&line, speaker);
-        self.publish(
-            || Event::Msg {
-                line: line.line().to_vec(),
-            },
-            now,
-            out,
-        );
+        // Given an id and logged; delivered now, or once the store has it (chat/v3.rs).
+        self.relay_v3(from, speaker, msg, now, out);
     }
 
     /// `/nick`: the name rule, uniqueness (a change of case is the member's own name), the
@@ -144,6 +148,7 @@ impl Core {
         }
         let case_only = new.eq_ignore_ascii_case(old);
         if self.room.holder(new).is_some_and(|holder| holder != id)
+            || (!case_only && self.detached_name(new).is_some())
             || (!case_only && self.remote.as_ref().is_some_and(|r| r.taken(new)))
         {
             let text = format!("the name {new} is taken");
@@ -207,6 +212,7 @@ impl Core {
             self.admission.hold_name(old, ip, now.at);
         }
         self.room.rename(old, &new, id);
+        self.rename_token(old, &new);
         self.publish(
             || Event::Nick {
                 old: old.to_string(),
@@ -220,8 +226,9 @@ impl Core {
     }
 
     /// `/who`: the members' current names, sorted, in INFO lines of at most `WHO_LINE_BYTES`.
-    fn who(&mut self, id: ConnId, out: &mut impl Outbox) {
+    pub(super) fn who(&mut self, id: ConnId, out: &mut impl Outbox) {
         let mut names: Vec<Rc<str>> = self.member_names().collect();
+        names.extend(self.detached_names());
         names.extend(self.remote_names());
         names.sort_unstable_by_key(|n| n.to_ascii_lowercase());
         let mut text = format!("online ({}):", names.len());

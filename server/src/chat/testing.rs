@@ -106,7 +106,8 @@ impl Harness {
     }
 
     fn console(&mut self, line: &str) {
-        self.core
+        let _ = self
+            .core
             .console_line(ConsoleId(0), line, self.now, &mut self.out);
     }
 
@@ -369,7 +370,8 @@ fn join_announcements_are_coalesced_past_ten_a_second() {
 #[test]
 fn replies_go_to_the_console_that_asked_and_events_to_all() {
     let mut h = Harness::new(Config::default());
-    h.core
+    let _ = h
+        .core
         .console_line(ConsoleId(7), "pending", h.now, &mut h.out);
     assert_eq!(h.out.console[0].0, Audience::One(ConsoleId(7)));
     let id = h.join("x");

@@ -34,6 +34,8 @@ pub enum ConsoleInput {
 pub struct StdinSource {
     file: File,
     registered: bool,
+    /// Whether it was a terminal at start (so its end may be a hang-up).
+    terminal: bool,
 }
 
 impl StdinSource {
@@ -62,7 +64,23 @@ impl StdinSource {
                 return None;
             }
         };
-        Some(StdinSource { file, registered })
+        let terminal = std::io::IsTerminal::is_terminal(&file);
+        Some(StdinSource {
+            file,
+            registered,
+            terminal,
+        })
+    }
+
+    /// Whether standard input is a terminal that hung up (closed window, dropped SSH session):
+    /// the kernel then fails every terminal request on it with `EIO`. A terminal whose operator
+    /// typed Ctrl-D is not hung up; a pipe or file never is.
+    pub fn hung_up(&self) -> bool {
+        self.terminal
+            && matches!(
+                nix::sys::termios::tcgetattr(&self.file),
+                Err(nix::errno::Errno::EIO | nix::errno::Errno::ENOTTY | nix::errno::Errno::ENXIO)
+            )
     }
 
     /// Whether the source is read every round instead of on events (regular files).

@@ -33,6 +33,10 @@ pub enum Command<'a> {
     Unban(IpAddr),
     /// `bans`: list the banned addresses.
     Bans,
+    /// `forget <name>`: void a remembered member's token (the operator must approve it again).
+    Forget(&'a str),
+    /// `members`: list the remembered members.
+    Members,
     /// `quit`: BYE to everyone, then exit.
     Quit,
     /// `help`: list the commands.
@@ -67,7 +71,7 @@ impl fmt::Display for CommandError<'_> {
 }
 
 /// The lines `help` prints.
-pub const HELP: [&str; 11] = [
+pub const HELP: [&str; 13] = [
     "approve [name]   admit a waiting join (no name: the oldest)",
     "deny [name]      refuse a waiting join (no name: the oldest)",
     "pending          list the joins waiting for approval",
@@ -77,6 +81,8 @@ pub const HELP: [&str; 11] = [
     "ban <ip>         cut off an address and refuse it until unban",
     "unban <ip>       lift a ban",
     "bans             list the banned addresses",
+    "members          list the remembered members (who approved them, when, last seen)",
+    "forget <name>    void a member's token: it must be approved again",
     "quit             say goodbye to everyone and stop the server",
     "help             this list",
 ];
@@ -133,6 +139,13 @@ pub fn parse(line: &str) -> Result<Option<Command<'_>>, CommandError<'_>> {
         } else {
             Command::Unban(ip)
         }))
+    } else if is("forget") {
+        match one_name("forget <name>")? {
+            Some(name) => Ok(Some(Command::Forget(name))),
+            None => Err(CommandError::Usage("forget <name>")),
+        }
+    } else if is("members") {
+        nothing(Command::Members, "members")
     } else if is("bans") {
         nothing(Command::Bans, "bans")
     } else if is("pending") {
@@ -156,6 +169,10 @@ mod tests {
     #[test]
     fn every_command_parses() {
         assert_eq!(parse("approve"), Ok(Some(Command::Approve(None))));
+        assert_eq!(parse("forget Bob"), Ok(Some(Command::Forget("Bob"))));
+        assert_eq!(parse("MEMBERS"), Ok(Some(Command::Members)));
+        assert_eq!(parse("forget"), Err(CommandError::Usage("forget <name>")));
+        assert_eq!(parse("members x"), Err(CommandError::Usage("members")));
         assert_eq!(
             parse("approve bob"),
             Ok(Some(Command::Approve(Some("bob"))))

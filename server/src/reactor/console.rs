@@ -1,6 +1,7 @@
 //! The operator consoles: standard input and the control socket's connections, read without
 //! blocking, framed into lines, each line handed to the core with the console's id. (Output goes
-//! through the shell's `Outbox::console`.)
+//! through the shell's `Outbox::console`.) The control socket's own lines live here: `.quiet`,
+//! and the `.end` line that answers the end of a connection's input before it is closed.
 
 use std::io;
 
@@ -8,8 +9,9 @@ use chat_common::framing::{Frame, LineFramer};
 use mio::Token;
 
 use super::{Reactor, Shell, FIRST_CONTROL};
-use crate::chat::{Audience, ConsoleId, Now, Outbox};
-use crate::console::control::{ControlConn, Written};
+use crate::chat::{Audience, CommandOutcome, ConsoleId, Now, Outbox};
+use crate::console::control::{ControlConn, Written, END, QUIET};
+use crate::console::io::StdinSource;
 
 /// Console bytes read per round, so a huge piped script cannot starve the sockets.
 const CONSOLE_READ_PER_ROUND: usize = 64 * 1024;
@@ -28,6 +30,7 @@ impl Reactor {
                 return;
             }
             match stdin.read(&mut buf) {
+                Ok(0) if stdin.hung_up() => return self.terminal_hung_up(now),
                 Ok(0) => {
                     self.console_closed(now);
                     return;
@@ -41,6 +44,7 @@ impl Reactor {
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) if stdin.hung_up() => return self.terminal_hung_up(now),
                 Err(e) => {
                     log::warn!("console read failed: {e}");
                     self.console_closed(now);
@@ -57,15 +61,37 @@ impl Reactor {
         while !rest.is_empty() && !self.shell.is_cut(from) {
             let (used, frame) = framer.feed(rest);
             rest = &rest[used..];
-            match frame {
-                Some(Frame::Line(line)) => self.core.console_line(from, line, now, &mut self.shell),
-                Some(Frame::TooLong) => self
-                    .shell
-                    .console(reply, format_args!("error: command line too long")),
-                Some(Frame::BadUtf8) => self
-                    .shell
-                    .console(reply, format_args!("error: command is not UTF-8")),
-                None => {}
+            let outcome = match frame {
+                Some(Frame::Line(line)) if from != STDIN && line.trim() == QUIET => {
+                    if let Some(control) = self.shell.controls.get_mut(from.0 - 1) {
+                        control.quiet = true;
+                    }
+                    self.shell
+                        .console(reply, format_args!("{QUIET} console {}", from.0));
+                    CommandOutcome::Done
+                }
+                Some(Frame::Line(line)) => {
+                    self.shell.running = Some(from);
+                    let outcome = self.core.console_line(from, line, now, &mut self.shell);
+                    self.shell.running = None;
+                    outcome
+                }
+                Some(Frame::TooLong) => {
+                    self.shell
+                        .console(reply, format_args!("error: command line too long"));
+                    CommandOutcome::Failed
+                }
+                Some(Frame::BadUtf8) => {
+                    self.shell
+                        .console(reply, format_args!("error: command is not UTF-8"));
+                    CommandOutcome::Failed
+                }
+                None => CommandOutcome::Done,
+            };
+            if outcome == CommandOutcome::Failed && from != STDIN {
+                if let Some(control) = self.shell.controls.get_mut(from.0 - 1) {
+                    control.failed = control.failed.saturating_add(1);
+                }
             }
         }
     }
@@ -111,11 +137,11 @@ impl Reactor {
             let Some(control) = self.shell.controls.get_mut(key) else {
                 return;
             };
-            if control.cut {
+            if control.cut || control.input_ended {
                 return;
             }
             match control.read(&mut buf) {
-                Ok(0) => return self.close_control(key, now),
+                Ok(0) => return self.end_of_control_input(key),
                 Ok(n) => {
                     total += n;
                     let mut framer = std::mem::replace(&mut control.framer, LineFramer::new(1));
@@ -131,6 +157,28 @@ impl Reactor {
         }
     }
 
+    /// A control connection's input ended (`nc -N`, `chat-server ctl`): its commands have run;
+    /// it gets the `.end` line and is closed once that is written.
+    pub(super) fn end_of_control_input(&mut self, key: usize) {
+        let Some(control) = self.shell.controls.get_mut(key) else {
+            return;
+        };
+        if control.input_ended {
+            return;
+        }
+        control.input_ended = true;
+        let failed = control.failed;
+        let registry = &self.shell.registry;
+        let written = if failed == 0 {
+            control.line(registry, format_args!("{END} ok"))
+        } else {
+            control.line(registry, format_args!("{END} failed {failed}"))
+        };
+        if written == Written::CutOff || control.finished() {
+            self.shell.cut_controls.push(key);
+        }
+    }
+
     /// Closes a control console: one fewer operator (with none left, waiting joins are denied).
     pub(super) fn close_control(&mut self, key: usize, now: Now) {
         let Some(mut control) = self.shell.controls.try_remove(key) else {
@@ -140,6 +188,37 @@ impl Reactor {
         self.shell
             .console(Audience::All, format_args!("console {} closed", key + 1));
         self.core.console_closed(now, &mut self.shell);
+    }
+
+    /// Whether standard input is a terminal that hung up (checked on SIGHUP, which a hang-up
+    /// sends, to tell it from a reload request).
+    pub(super) fn stdin_hung_up(&self) -> bool {
+        self.terminal_gone || self.stdin.as_ref().is_some_and(StdinSource::hung_up)
+    }
+
+    /// The terminal the server was started in hung up. With no control socket nobody could
+    /// approve a join or stop the server politely any more, so it shuts down (BYE to everyone)
+    /// rather than hold the port headless; with one, it goes on and says where its console is.
+    pub(super) fn terminal_hung_up(&mut self, now: Now) {
+        if self.terminal_gone {
+            return;
+        }
+        self.terminal_gone = true;
+        self.console_closed(now);
+        match self.shell.config.control.clone() {
+            Some(path) => {
+                let path = path.display();
+                log::info!("the terminal hung up; the console goes on at {path} (--control)");
+                self.shell.console(
+                    Audience::All,
+                    format_args!("the terminal hung up; the console goes on at {path}"),
+                );
+            }
+            None => {
+                log::info!("the terminal hung up and there is no --control console");
+                self.begin_shutdown("the terminal hung up", now);
+            }
+        }
     }
 
     fn console_closed(&mut self, now: Now) {
@@ -161,7 +240,7 @@ impl Shell {
     /// A control console can take more output.
     pub(super) fn flush_control(&mut self, key: usize) {
         if let Some(control) = self.controls.get_mut(key) {
-            if control.flush(&self.registry) == Written::CutOff {
+            if control.flush(&self.registry) == Written::CutOff || control.finished() {
                 self.cut_controls.push(key);
             }
         }

@@ -36,6 +36,7 @@ mod leave;
 mod output;
 mod reload;
 mod shutdown;
+mod store;
 pub mod stream;
 pub mod tls;
 
@@ -73,6 +74,8 @@ const FIRST_CONN: usize = 8;
 const FIRST_CONTROL: usize = usize::MAX / 2;
 /// The cluster bridge's waker: just below the control consoles, past any connection's token.
 const CLUSTER: Token = Token(FIRST_CONTROL - 1);
+/// The store's waker: just below the cluster's.
+const STORE: Token = Token(FIRST_CONTROL - 2);
 
 const EVENTS_CAPACITY: usize = 1024;
 
@@ -105,8 +108,11 @@ pub struct Shell {
     console_out: ConsoleOut,
     /// Remote operator consoles (`--control`); console id = slab key + 1 (0 is standard input).
     controls: Slab<ControlConn>,
-    /// Control consoles to cut off at the end of the round (they stopped reading or failed).
+    /// Control consoles to close at the end of the round (they stopped reading or failed, or
+    /// their input ended and everything they were owed is written).
     cut_controls: Vec<usize>,
+    /// The console whose command the core is running (a quiet console hears only those).
+    running: Option<crate::chat::ConsoleId>,
     /// Where several queued lines are gathered for one `write` (reused, never shrunk).
     gather: Vec<u8>,
     /// Connections whose output queue grew this round (each at most once: `Conn::dirty`).
@@ -127,6 +133,8 @@ pub struct Shell {
     cluster: Option<crate::cluster::Link>,
     /// Whether the bridge may have more messages than one round took.
     cluster_busy: bool,
+    /// The durable store (`--data-dir`), when the binary attached one.
+    store: Option<store::Attached>,
     /// The IRC dialect's encoders, one per variant of tags (made once, for the server's life).
     irc_encoders: [&'static irc::IrcEncoder; 4],
     /// IRC members admitted this round, whose names burst is written at its end.
@@ -168,6 +176,8 @@ pub struct Reactor {
     spare_fd: Option<std::fs::File>,
     /// When shutdown gives up waiting for BYE to be flushed.
     shutdown_deadline: Option<Instant>,
+    /// Whether standard input was a terminal that hung up (handled once).
+    terminal_gone: bool,
 }
 
 impl std::fmt::Debug for Shell {
@@ -234,12 +244,13 @@ impl Reactor {
         let consoles = usize::from(stdin.is_some());
         let control = match &config.control {
             Some(path) => {
-                let mut control = ControlListener::bind(path).map_err(|e| {
-                    io::Error::new(
-                        e.kind(),
-                        format!("cannot open the control socket {}: {e}", path.display()),
-                    )
-                })?;
+                let mut control =
+                    ControlListener::bind(path, config.control_access).map_err(|e| {
+                        io::Error::new(
+                            e.kind(),
+                            format!("cannot open the control socket {}: {e}", path.display()),
+                        )
+                    })?;
                 poll.registry().register(
                     control.listener(),
                     CONTROL_LISTENER,
@@ -270,6 +281,7 @@ impl Reactor {
                 console_out: ConsoleOut::open(CONSOLE_OUT),
                 controls: Slab::new(),
                 cut_controls: Vec::new(),
+                running: None,
                 gather: Vec::with_capacity(GATHER_BYTES),
                 dirty: Vec::new(),
                 doomed: Vec::new(),
@@ -280,6 +292,7 @@ impl Reactor {
                 shutting_down: false,
                 cluster,
                 cluster_busy: false,
+                store: None,
                 irc_encoders: irc::IrcEncoder::all(&config.irc_channel),
                 irc_bursts: Vec::new(),
                 config,
@@ -296,6 +309,7 @@ impl Reactor {
             spare_fd: std::fs::File::open("/dev/null").ok(),
             cluster_held: None,
             shutdown_deadline: None,
+            terminal_gone: false,
         })
     }
 
@@ -310,6 +324,7 @@ impl Reactor {
                     if let Some(link) = self.shell.cluster.as_mut() {
                         link.wait_left(SHUTDOWN_GRACE);
                     }
+                    self.close_store(SHUTDOWN_GRACE);
                     log::info!("shutdown complete");
                     return Ok(());
                 }
@@ -333,6 +348,11 @@ impl Reactor {
                     CONSOLE_OUT => self.shell.console_out.flush(&self.shell.registry),
                     CONTROL_LISTENER => self.accept_controls(now),
                     CLUSTER => self.shell.cluster_busy = true,
+                    STORE => {
+                        if let Some(s) = self.shell.store.as_mut() {
+                            s.busy = true;
+                        }
+                    }
                     Token(t) if t >= FIRST_CONTROL => {
                         let key = t - FIRST_CONTROL;
                         if event.is_writable() {
@@ -359,15 +379,17 @@ impl Reactor {
             }
             let now = Now::read();
             self.drive_cluster(now);
+            self.drive_store(now);
             self.fire_timers(now);
             self.drive_ready(now);
             self.settle(now);
+            self.hand_to_store(now);
         }
     }
 
     fn poll_timeout(&self, now: Instant) -> Option<Duration> {
         let console_busy = self.stdin.as_ref().is_some_and(StdinSource::always_ready);
-        if !self.ready.is_empty() || console_busy || self.shell.cluster_busy {
+        if !self.ready.is_empty() || console_busy || self.shell.cluster_busy || self.store_busy() {
             return Some(Duration::ZERO);
         }
         let mut timer = self.shell.timers.next_timeout(now);
@@ -391,7 +413,10 @@ impl Reactor {
                 self.shell.trim();
                 continue;
             }
-            if let TimerKind::Core(timer @ crate::chat::CoreTimer::Announce) = t.kind {
+            if let TimerKind::Core(
+                timer @ (crate::chat::CoreTimer::Announce | crate::chat::CoreTimer::Sweep),
+            ) = t.kind
+            {
                 let id = ConnId { key: 0, serial: 0 };
                 self.core.timer(id, timer, now, &mut self.shell);
                 continue;

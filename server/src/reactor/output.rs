@@ -63,7 +63,12 @@ impl Outbox for Shell {
         match to {
             Audience::All => {
                 self.console_out.line(&self.registry, line);
+                let running = self.running;
                 for (key, control) in self.controls.iter_mut() {
+                    // A quiet console hears only what its own commands cause.
+                    if control.quiet && running != Some(ConsoleId(key + 1)) {
+                        continue;
+                    }
                     if control.line(&self.registry, line) == Written::CutOff {
                         self.cut_controls.push(key);
                     }
@@ -83,7 +88,7 @@ impl Outbox for Shell {
 
     fn arm(&mut self, at: Instant, id: ConnId, timer: CoreTimer) {
         let (key, serial) = match timer {
-            CoreTimer::Announce => (NO_CONN, 0),
+            CoreTimer::Announce | CoreTimer::Sweep => (NO_CONN, 0),
             _ => (id.key, id.serial),
         };
         self.timers.arm(at, key, serial, TimerKind::Core(timer));
@@ -96,6 +101,14 @@ impl Outbox for Shell {
     fn cluster(&mut self, msg: crate::cluster::event::ToBridge) {
         if let Some(link) = self.cluster.as_mut() {
             link.send(msg);
+        }
+    }
+
+    fn dialect(&mut self, id: ConnId, dialect: crate::chat::Dialect) {
+        if let Some(conn) = self.conns.get_mut(id.key) {
+            if conn.id.serial == id.serial {
+                conn.out.set_dialect(dialect);
+            }
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Stopping: SIGINT and SIGTERM act like the console's `quit`; the listeners close, every
 //! connection gets BYE, and the loop exits once every BYE is out or the grace period ends.
-//! (SIGHUP is read here too, and handed to `reload`.)
+//! SIGHUP is read here too: when standard input is a terminal that hung up it is the hang-up
+//! (`console::terminal_hung_up`), otherwise a request to reload the TLS certificate (`reload`).
 
 use super::Reactor;
 use crate::chat::{Audience, Now, Outbox};
@@ -18,7 +19,10 @@ impl Reactor {
                 got = true;
             }
         }
-        if hangup {
+        if hangup && self.stdin_hung_up() {
+            // The terminal's hang-up, not a reload request (`systemctl reload` has no terminal).
+            self.terminal_hung_up(now);
+        } else if hangup {
             self.reload_tls();
         }
         if got {
@@ -50,6 +54,17 @@ impl Reactor {
             let _ = self.poll.registry().deregister(&mut listener);
         }
         self.core.shutdown(&mut self.shell);
+        // A script's console (`ctl quit now`) still learns how its commands went.
+        let quiet: Vec<usize> = self
+            .shell
+            .controls
+            .iter()
+            .filter(|(_, c)| c.quiet)
+            .map(|(key, _)| key)
+            .collect();
+        for key in quiet {
+            self.end_of_control_input(key);
+        }
         if let Some(link) = self.shell.cluster.as_mut() {
             // The other servers announce this one's members gone and their names are freed.
             link.leave();

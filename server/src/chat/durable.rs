@@ -1,0 +1,94 @@
+//! What the core hands the store to keep: log entries, remembered members, bans, and the
+//! changes to them ([`Write`]).
+//!
+//! The types live in the core because both sides need them and the core must not import the
+//! store (the store imports these). Plain data: no disk, no socket, no clock.
+
+use crate::token::TokenHash;
+
+/// What kind of message a log entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Kind {
+    /// `MSG`.
+    Msg = 0,
+    /// `ACT`.
+    Act = 1,
+    /// `PRIV` (kept only as long as a resume needs it).
+    Priv = 2,
+}
+
+impl Kind {
+    /// The kind stored as `b`, if any.
+    pub fn from_u8(b: u8) -> Option<Kind> {
+        [Kind::Msg, Kind::Act, Kind::Priv]
+            .into_iter()
+            .find(|k| *k as u8 == b)
+    }
+}
+
+/// One message of the room's log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Its sequence number (the id's second half).
+    pub seq: u64,
+    /// When the server relayed it, in ms since the Unix epoch.
+    pub time_ms: u64,
+    /// What it is.
+    pub kind: Kind,
+    /// The sender's name.
+    pub from: String,
+    /// The recipient's name (privates), else empty.
+    pub to: String,
+    /// The version 2 line, without its LF (`MSG al - hi`).
+    pub line: String,
+}
+
+/// A remembered member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberRecord {
+    /// The name, as the member spells it.
+    pub name: String,
+    /// The hash of its current token.
+    pub token_hash: TokenHash,
+    /// Who approved it first (an operator console's description, or `auto-approve`).
+    pub approved_by: String,
+    /// When, in ms since the Unix epoch.
+    pub approved_at_ms: u64,
+    /// When its last session ended or was last active, in ms since the Unix epoch.
+    pub last_seen_ms: u64,
+}
+
+/// A change the core hands the store (applied with the rest of its round in one commit).
+#[derive(Debug, Clone)]
+pub enum Write {
+    /// Appends log entries (their sequence numbers were given by the caller).
+    Append(Vec<Entry>),
+    /// Adds or replaces a remembered member.
+    Member(MemberRecord),
+    /// Marks a member seen at this time (ms).
+    Seen {
+        /// The name, any case.
+        name: String,
+        /// When.
+        at_ms: u64,
+    },
+    /// Forgets a member (its token is void).
+    Forget(String),
+    /// Bans an address.
+    Ban(String, u64),
+    /// Lifts a ban.
+    Unban(String),
+    /// Drops room entries before `room_before_ms`, private ones before `priv_before_ms`,
+    /// members last seen before `members_before_ms`, and log entries beyond `max_entries`.
+    Prune {
+        /// Room messages older than this go.
+        room_before_ms: u64,
+        /// Private messages older than this go.
+        priv_before_ms: u64,
+        /// Members last seen before this are forgotten.
+        members_before_ms: u64,
+        /// At most this many log entries stay (the oldest go first).
+        max_entries: u64,
+    },
+}

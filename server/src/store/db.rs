@@ -1,0 +1,328 @@
+//! The store's tables in redb and every read and write of them, synchronous.
+//!
+//! Owns the file format: which tables exist, how a record is laid out, what a commit holds.
+//! Called at start (to open and load, before the loop runs) and then only from the disk thread
+//! (`disk.rs`); never from the loop. It decides nothing about who is remembered or what a
+//! resume replays: it keeps and reads what it is given.
+
+use std::path::Path;
+
+use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
+
+use super::{Entry, Kind, MemberRecord, StoreError, Write};
+use crate::token::TokenHash;
+
+/// The room's log: seq -> (time in ms since the epoch, kind, from, to, the v2 line).
+const LOG: TableDefinition<'_, u64, (u64, u8, &str, &str, &str)> = TableDefinition::new("log");
+/// The private messages in the log, for pruning them sooner: seq -> time in ms.
+const PRIVS: TableDefinition<'_, u64, u64> = TableDefinition::new("privs");
+/// Remembered members: the name in lower case -> (name, token hash, approved by, approved at,
+/// last seen), times in ms since the epoch.
+const MEMBERS: TableDefinition<'_, &str, (&str, &[u8], &str, u64, u64)> =
+    TableDefinition::new("members");
+/// Bans: address -> when, in ms since the epoch.
+const BANS: TableDefinition<'_, &str, u64> = TableDefinition::new("bans");
+/// Counters: `epoch`, `next` (the next sequence number, never lowered).
+const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
+
+/// The database file's name inside the data directory.
+pub const DB_FILE: &str = "chat.redb";
+
+/// What a store held when it was opened.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    /// The log's epoch.
+    pub epoch: u32,
+    /// The next sequence number to give.
+    pub next_seq: u64,
+    /// The oldest sequence number still in the log (`next_seq` when it is empty).
+    pub first_seq: u64,
+    /// Remembered members.
+    pub members: Vec<MemberRecord>,
+    /// Banned addresses.
+    pub bans: Vec<String>,
+    /// The log's last entries (for `--history`), oldest first.
+    pub recent: Vec<Entry>,
+}
+
+fn storage(e: impl Into<redb::Error>) -> StoreError {
+    StoreError::Disk(e.into().to_string())
+}
+
+/// An open database.
+#[derive(Debug)]
+pub struct Db {
+    db: Database,
+}
+
+impl Db {
+    /// Opens (or creates) the database at `path`; a crashed one is repaired by redb.
+    pub fn open(path: &Path) -> Result<Db, StoreError> {
+        let db = Database::builder()
+            .set_cache_size(super::CACHE_BYTES)
+            .create(path)
+            .map_err(|e| match e {
+                redb::DatabaseError::Storage(redb::StorageError::Corrupted(msg)) => {
+                    StoreError::Corrupt(format!("{}: {msg}", path.display()))
+                }
+                redb::DatabaseError::UpgradeRequired(v) => StoreError::Corrupt(format!(
+                    "{}: written in an unknown format (version {v})",
+                    path.display()
+                )),
+                other => StoreError::Disk(format!("{}: {other}", path.display())),
+            })?;
+        Ok(Db { db })
+    }
+
+    /// A database in memory (`--data-dir none`).
+    pub fn in_memory() -> Result<Db, StoreError> {
+        let db = Database::builder()
+            .set_cache_size(super::CACHE_BYTES)
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .map_err(storage)?;
+        Ok(Db { db })
+    }
+
+    /// Creates the tables if needed, gives a new log its epoch, and reads what start needs.
+    pub fn load(&self, recent: usize) -> Result<Loaded, StoreError> {
+        let txn = self.db.begin_write().map_err(storage)?;
+        let mut out = Loaded::default();
+        {
+            let mut meta = txn.open_table(META).map_err(storage)?;
+            let epoch = meta.get("epoch").map_err(storage)?.map(|v| v.value());
+            let epoch = match epoch {
+                Some(e) => u32::try_from(e).map_err(|_| corrupt("epoch"))?,
+                None => {
+                    let e = super::new_epoch()
+                        .map_err(|_| StoreError::Disk("no random bytes from the OS".into()))?;
+                    meta.insert("epoch", u64::from(e)).map_err(storage)?;
+                    e
+                }
+            };
+            out.epoch = epoch;
+            let next = meta.get("next").map_err(storage)?.map_or(1, |v| v.value());
+            out.next_seq = next.max(1);
+            let log = txn.open_table(LOG).map_err(storage)?;
+            if let Some((k, _)) = log.last().map_err(storage)? {
+                // The meta counter is written in the same commit as the entries; this only
+                // guards against a counter that was somehow behind.
+                out.next_seq = out.next_seq.max(k.value() + 1);
+            }
+            out.first_seq = log
+                .first()
+                .map_err(storage)?
+                .map_or(out.next_seq, |(k, _)| k.value());
+            let mut recent_rev = Vec::new();
+            for row in log.iter().map_err(storage)?.rev() {
+                if recent_rev.len() >= recent {
+                    break;
+                }
+                let (k, v) = row.map_err(storage)?;
+                let entry = entry_of(k.value(), v.value())?;
+                if entry.kind != Kind::Priv {
+                    recent_rev.push(entry);
+                }
+            }
+            recent_rev.reverse();
+            out.recent = recent_rev;
+            let members = txn.open_table(MEMBERS).map_err(storage)?;
+            for row in members.iter().map_err(storage)? {
+                let (_, v) = row.map_err(storage)?;
+                out.members.push(member_of(v.value())?);
+            }
+            let bans = txn.open_table(BANS).map_err(storage)?;
+            for row in bans.iter().map_err(storage)? {
+                let (k, _) = row.map_err(storage)?;
+                out.bans.push(k.value().to_owned());
+            }
+            txn.open_table(PRIVS).map_err(storage)?;
+        }
+        txn.commit().map_err(storage)?;
+        Ok(out)
+    }
+
+    /// Applies `writes` in one transaction and commits it (an fsync: durable when this returns
+    /// `Ok`). The next sequence number is persisted with them: at least `next_seq`, and past
+    /// every entry written, so no id is ever given twice.
+    pub fn commit(&self, writes: &[Write], mut next_seq: u64) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().map_err(storage)?;
+        {
+            let mut log = txn.open_table(LOG).map_err(storage)?;
+            let mut privs = txn.open_table(PRIVS).map_err(storage)?;
+            let mut members = txn.open_table(MEMBERS).map_err(storage)?;
+            let mut bans = txn.open_table(BANS).map_err(storage)?;
+            let mut meta = txn.open_table(META).map_err(storage)?;
+            for w in writes {
+                match w {
+                    Write::Append(entries) => {
+                        for e in entries {
+                            next_seq = next_seq.max(e.seq.saturating_add(1));
+                            log.insert(
+                                e.seq,
+                                (e.time_ms, e.kind as u8, &*e.from, &*e.to, &*e.line),
+                            )
+                            .map_err(storage)?;
+                            if e.kind == Kind::Priv {
+                                privs.insert(e.seq, e.time_ms).map_err(storage)?;
+                            }
+                        }
+                    }
+                    Write::Member(m) => {
+                        let key = m.name.to_ascii_lowercase();
+                        members
+                            .insert(
+                                &*key,
+                                (
+                                    &*m.name,
+                                    &m.token_hash.0[..],
+                                    &*m.approved_by,
+                                    m.approved_at_ms,
+                                    m.last_seen_ms,
+                                ),
+                            )
+                            .map_err(storage)?;
+                    }
+                    Write::Seen { name, at_ms } => {
+                        let key = name.to_ascii_lowercase();
+                        let found = members
+                            .get(&*key)
+                            .map_err(storage)?
+                            .map(|v| member_of(v.value()));
+                        if let Some(Ok(mut m)) = found {
+                            m.last_seen_ms = m.last_seen_ms.max(*at_ms);
+                            members
+                                .insert(
+                                    &*key,
+                                    (
+                                        &*m.name,
+                                        &m.token_hash.0[..],
+                                        &*m.approved_by,
+                                        m.approved_at_ms,
+                                        m.last_seen_ms,
+                                    ),
+                                )
+                                .map_err(storage)?;
+                        }
+                    }
+                    Write::Forget(name) => {
+                        members
+                            .remove(&*name.to_ascii_lowercase())
+                            .map_err(storage)?;
+                    }
+                    Write::Ban(ip, at) => {
+                        bans.insert(&**ip, *at).map_err(storage)?;
+                    }
+                    Write::Unban(ip) => {
+                        bans.remove(&**ip).map_err(storage)?;
+                    }
+                    Write::Prune {
+                        room_before_ms,
+                        priv_before_ms,
+                        members_before_ms,
+                        max_entries,
+                    } => {
+                        let old_privs: Vec<u64> = privs
+                            .iter()
+                            .map_err(storage)?
+                            .map_while(|r| r.ok())
+                            .take_while(|(_, t)| t.value() < *priv_before_ms)
+                            .map(|(k, _)| k.value())
+                            .collect();
+                        for seq in old_privs {
+                            privs.remove(seq).map_err(storage)?;
+                            log.remove(seq).map_err(storage)?;
+                        }
+                        let excess = log.len().map_err(storage)?.saturating_sub(*max_entries);
+                        let mut old = Vec::new();
+                        for (i, row) in log.iter().map_err(storage)?.enumerate() {
+                            let (k, v) = row.map_err(storage)?;
+                            if (i as u64) < excess || v.value().0 < *room_before_ms {
+                                old.push(k.value());
+                            } else {
+                                break;
+                            }
+                        }
+                        for seq in old {
+                            log.remove(seq).map_err(storage)?;
+                            privs.remove(seq).map_err(storage)?;
+                        }
+                        let gone: Vec<String> = members
+                            .iter()
+                            .map_err(storage)?
+                            .filter_map(|r| r.ok())
+                            .filter(|(_, v)| v.value().4 < *members_before_ms)
+                            .map(|(k, _)| k.value().to_owned())
+                            .collect();
+                        for key in gone {
+                            members.remove(&*key).map_err(storage)?;
+                        }
+                    }
+                }
+            }
+            let stored = meta.get("next").map_err(storage)?.map_or(1, |v| v.value());
+            if next_seq > stored {
+                meta.insert("next", next_seq).map_err(storage)?;
+            }
+        }
+        txn.commit().map_err(storage)
+    }
+
+    /// Up to `max` entries with a sequence number above `after`, oldest first, and whether
+    /// more follow. `None` for `after` reads from the start.
+    pub fn read_after(
+        &self,
+        after: Option<u64>,
+        max: usize,
+    ) -> Result<(Vec<Entry>, bool), StoreError> {
+        let txn = self.db.begin_read().map_err(storage)?;
+        let log = txn.open_table(LOG).map_err(storage)?;
+        let start = after.map_or(0, |a| a.saturating_add(1));
+        let mut out = Vec::new();
+        for row in log.range(start..).map_err(storage)? {
+            if out.len() >= max {
+                return Ok((out, true));
+            }
+            let (k, v) = row.map_err(storage)?;
+            out.push(entry_of(k.value(), v.value())?);
+        }
+        Ok((out, false))
+    }
+
+    /// The oldest sequence number in the log, if any.
+    pub fn first_seq(&self) -> Result<Option<u64>, StoreError> {
+        let txn = self.db.begin_read().map_err(storage)?;
+        let log = txn.open_table(LOG).map_err(storage)?;
+        let first = log.first().map_err(storage)?.map(|(k, _)| k.value());
+        Ok(first)
+    }
+}
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Corrupt(format!("a malformed {what} record"))
+}
+
+fn entry_of(
+    seq: u64,
+    (time_ms, kind, from, to, line): (u64, u8, &str, &str, &str),
+) -> Result<Entry, StoreError> {
+    Ok(Entry {
+        seq,
+        time_ms,
+        kind: Kind::from_u8(kind).ok_or_else(|| corrupt("log"))?,
+        from: from.to_owned(),
+        to: to.to_owned(),
+        line: line.to_owned(),
+    })
+}
+
+fn member_of(
+    (name, hash, approved_by, approved_at_ms, last_seen_ms): (&str, &[u8], &str, u64, u64),
+) -> Result<MemberRecord, StoreError> {
+    Ok(MemberRecord {
+        name: name.to_owned(),
+        token_hash: TokenHash::from_slice(hash).ok_or_else(|| corrupt("member"))?,
+        approved_by: approved_by.to_owned(),
+        approved_at_ms,
+        last_seen_ms,
+    })
+}

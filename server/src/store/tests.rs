@@ -1,0 +1,248 @@
+//! The store against a real directory: what is kept survives a reopen, ids are never reused,
+//! a second server is refused, a corrupt file is left alone, pruning keeps what resumes need.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::*;
+use crate::token::Token;
+
+const WAKER: mio::Token = mio::Token(7);
+
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(what: &str) -> Dir {
+        let p = std::env::temp_dir().join(format!(
+            "chat-store-{what}-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_dir_all(&p);
+        Dir(p)
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn config(dir: &Dir) -> StoreConfig {
+    StoreConfig {
+        dir: DataDir::Path(dir.0.clone()),
+        retain: Duration::from_secs(7 * 86400),
+        keep_privates: Duration::from_secs(60),
+        remember: Duration::from_secs(30 * 86400),
+        history: 50,
+    }
+}
+
+/// A started store and the poll its waker wakes.
+fn start(config: StoreConfig) -> (Store, Loaded, mio::Poll) {
+    let poll = mio::Poll::new().unwrap();
+    let waker = mio::Waker::new(poll.registry(), WAKER).unwrap();
+    let mut opened = open(config).unwrap();
+    let loaded = std::mem::take(&mut opened.loaded);
+    (opened.start(waker).unwrap(), loaded, poll)
+}
+
+/// The next answer, waiting on the poll (as the reactor does) at most 10 s.
+#[track_caller]
+fn answer(store: &Store, poll: &mut mio::Poll) -> Answer {
+    let mut events = mio::Events::with_capacity(4);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(a) = store.try_recv() {
+            return a;
+        }
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        assert!(!left.is_zero(), "no answer from the store in 10 s");
+        poll.poll(&mut events, Some(left)).unwrap();
+    }
+}
+
+fn entry(store: &mut Store, kind: Kind, from: &str, to: &str, text: &str) -> Entry {
+    let id = store.next_id();
+    let line = match kind {
+        Kind::Priv => format!("PRIV {from} {to} - {text}"),
+        Kind::Act => format!("ACT {from} {text}"),
+        Kind::Msg => format!("MSG {from} - {text}"),
+    };
+    Entry {
+        seq: id.seq,
+        time_ms: 1_000,
+        kind,
+        from: from.into(),
+        to: to.into(),
+        line,
+    }
+}
+
+fn member(name: &str) -> MemberRecord {
+    MemberRecord {
+        name: name.into(),
+        token_hash: Token::generate().unwrap().hash(),
+        approved_by: "console 0".into(),
+        approved_at_ms: 5,
+        last_seen_ms: u64::MAX / 2,
+    }
+}
+
+#[test]
+fn what_was_durable_is_there_after_a_reopen_and_no_id_is_reused() {
+    let dir = Dir::new("reopen");
+    let (mut store, loaded, mut poll) = start(config(&dir));
+    assert_eq!(loaded.next_seq, 1);
+    let epoch = store.epoch();
+    let a = entry(&mut store, Kind::Msg, "al", "", "one");
+    let b = entry(&mut store, Kind::Act, "al", "", "waves");
+    let p = entry(&mut store, Kind::Priv, "al", "bo", "psst");
+    store.append(a.clone());
+    store.append(b.clone());
+    store.append(p.clone());
+    store.write(Write::Member(member("Alice")));
+    store.write(Write::Ban("10.0.0.9".into(), 3));
+    let batch = store.flush_round().unwrap().unwrap();
+    assert!(matches!(answer(&store, &mut poll), Answer::Durable { batch: b } if b == batch));
+    // An id given but never written (its message was refused) is not reused either.
+    let _unused = store.next_id();
+    store.write(Write::Seen {
+        name: "alice".into(),
+        at_ms: u64::MAX / 2 + 1,
+    });
+    let batch = store.flush_round().unwrap().unwrap();
+    assert!(matches!(answer(&store, &mut poll), Answer::Durable { batch: b } if b == batch));
+    assert!(store.stats().flushes.load(Ordering::Relaxed) >= 1);
+    assert_eq!(store.durable_count(), 3);
+    drop(store);
+
+    let (mut store, loaded, _poll) = start(config(&dir));
+    assert_eq!(store.epoch(), epoch, "the epoch is the directory's");
+    assert_eq!(loaded.next_seq, 5, "{loaded:?}");
+    assert_eq!(store.next_id().seq, 5);
+    assert_eq!(loaded.recent, vec![a, b], "history holds no privates");
+    assert_eq!(loaded.members.len(), 1);
+    assert_eq!(loaded.members[0].name, "Alice");
+    assert_eq!(loaded.members[0].last_seen_ms, u64::MAX / 2 + 1);
+    assert_eq!(loaded.bans, vec!["10.0.0.9".to_owned()]);
+}
+
+#[test]
+fn a_second_server_on_the_directory_is_refused_with_the_holders_name() {
+    let dir = Dir::new("lock");
+    let (_store, _, _poll) = start(config(&dir));
+    match open(config(&dir)) {
+        Err(StoreError::Lock(LockError::Held { holder, .. })) => {
+            assert!(holder.contains(&std::process::id().to_string()), "{holder}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_corrupt_file_is_refused_and_left_untouched() {
+    let dir = Dir::new("corrupt");
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let file = dir.0.join(DB_FILE);
+    let junk: Vec<u8> = (0..20_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(&file, &junk).unwrap();
+    let err = open(config(&dir)).unwrap_err();
+    assert!(
+        matches!(err, StoreError::Corrupt(_) | StoreError::Disk(_)),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains(DB_FILE), "{err}");
+    assert_eq!(std::fs::read(&file).unwrap(), junk, "nothing was rewritten");
+}
+
+#[test]
+fn reads_page_through_the_log_and_pruning_drops_privates_first() {
+    let dir = Dir::new("prune");
+    let (mut store, _, mut poll) = start(config(&dir));
+    let mut all = Vec::new();
+    for i in 0..10 {
+        let kind = if i % 3 == 0 { Kind::Priv } else { Kind::Msg };
+        let e = entry(&mut store, kind, "al", "bo", &i.to_string());
+        all.push(e.clone());
+        store.append(e);
+    }
+    store.flush_round().unwrap().unwrap();
+    assert!(matches!(answer(&store, &mut poll), Answer::Durable { .. }));
+    let req = store.read(Some(3), 4).unwrap();
+    match answer(&store, &mut poll) {
+        Answer::Page {
+            request,
+            entries,
+            more,
+            first_seq,
+        } => {
+            assert_eq!(request, req);
+            assert_eq!(entries, all[3..7].to_vec());
+            assert!(more);
+            assert_eq!(first_seq, Some(1));
+        }
+        other => panic!("{other:?}"),
+    }
+    // Privates older than the window go; room messages stay within --retain.
+    store.prune(1_000 + 61_000);
+    store.flush_round().unwrap().unwrap();
+    assert!(matches!(answer(&store, &mut poll), Answer::Durable { .. }));
+    store.read(None, 100).unwrap();
+    match answer(&store, &mut poll) {
+        Answer::Page { entries, more, .. } => {
+            let want: Vec<Entry> = all.into_iter().filter(|e| e.kind != Kind::Priv).collect();
+            assert_eq!(entries, want);
+            assert!(!more);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn many_rounds_share_flushes_when_the_disk_is_busy() {
+    let dir = Dir::new("batch");
+    let (mut store, _, mut poll) = start(config(&dir));
+    let rounds = 200;
+    for i in 0..rounds {
+        let e = entry(&mut store, Kind::Msg, "al", "", &i.to_string());
+        store.append(e);
+        store.flush_round().unwrap().unwrap();
+    }
+    let mut durable = 0;
+    while durable < rounds {
+        match answer(&store, &mut poll) {
+            Answer::Durable { .. } => durable += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    let flushes = store.stats().flushes.load(Ordering::Relaxed);
+    assert!(flushes <= rounds, "{flushes}");
+    assert_eq!(store.durable_count(), rounds);
+}
+
+#[test]
+fn in_memory_stores_work_and_leave_no_file() {
+    let mut c = config(&Dir::new("unused"));
+    c.dir = DataDir::Memory;
+    let (mut store, loaded, mut poll) = start(c);
+    assert_eq!(loaded.next_seq, 1);
+    let e = entry(&mut store, Kind::Msg, "al", "", "x");
+    store.append(e);
+    store.flush_round().unwrap().unwrap();
+    assert!(matches!(answer(&store, &mut poll), Answer::Durable { .. }));
+}
+
+#[test]
+fn the_default_directory_follows_xdg_then_home() {
+    assert_eq!(DataDir::parse("none"), DataDir::Memory);
+    assert_eq!(DataDir::parse("/x"), DataDir::Path("/x".into()));
+    // Not asserting on the process's own environment beyond its shape.
+    match DataDir::default_dir() {
+        DataDir::Path(p) => assert!(p.ends_with("chat-server"), "{}", p.display()),
+        DataDir::Memory => {}
+    }
+}
