@@ -152,6 +152,22 @@ impl Encoder for IrcEncoder {
     }
 }
 
+/// Whether a core line is one the dialect reads itself (registration, joining, errors,
+/// goodbyes, renames) rather than only encodes: decided on its first word, so a fan-out never
+/// parses a line per recipient.
+fn is_a_moment(line: &[u8]) -> bool {
+    const MOMENTS: [&[u8]; 7] = [
+        b"NAME? ",
+        b"WAIT ",
+        b"WELCOME ",
+        b"ERROR ",
+        b"BYE ",
+        b"DENIED ",
+        b"NICK ",
+    ];
+    MOMENTS.iter().any(|m| line.starts_with(m))
+}
+
 /// A wall-clock time as IRCv3 server-time writes it.
 fn rfc3339(at: std::time::SystemTime) -> String {
     humantime::format_rfc3339_millis(at).to_string()
@@ -246,6 +262,11 @@ impl Shell {
 
     /// A message of the core for an IRC connection.
     pub(super) fn irc_push(&mut self, id: ConnId, line: &Rc<Outgoing>) {
+        // The hot path: a room line (MSG, ACT, PRIV, JOIN, LEAVE, INFO, HIST) is queued as it
+        // is, its IRC encoding made once and shared; only the room's own moments are read.
+        if !is_a_moment(line.line()) {
+            return self.irc_queue(id, Rc::clone(line));
+        }
         let Some(msg) = line.msg() else {
             // The shell's own bytes (or another server's line that does not parse, which no
             // dialect could write): queued as they are.
