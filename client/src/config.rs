@@ -110,6 +110,17 @@ pub struct Config {
     pub bell: bool,
     /// Take the mouse for the wheel (full screen).
     pub mouse: bool,
+    /// The configuration file's preferences (time formats, highlight words, ignore list,
+    /// hidden joins, logging, the server's line limit, interface colors), with `--max-line`
+    /// and `--log` applied.
+    pub prefs: crate::config_file::FileConfig,
+    /// Where log files go: `log_dir` from the file (with `~/` expanded), else the default;
+    /// `None` when no directory can be found (then logging cannot start and says so).
+    pub log_dir: Option<std::path::PathBuf>,
+    /// Where session tokens are kept (protocol version 3); `None`: nowhere (not remembered).
+    pub tokens: Option<std::path::PathBuf>,
+    /// `--forget`: drop this server's token (for `--name`, or every name) before connecting.
+    pub forget: bool,
 }
 
 #[cfg(test)]

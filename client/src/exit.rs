@@ -6,10 +6,10 @@
 //! | 0 | you left by choice: `/leave` or `/quit` (answered by `BYE`), Ctrl-C or Ctrl-D on an empty input line, end of standard input (line mode), or leaving before admission |
 //! | 1 | a local failure: the terminal, standard input or the `known_servers` file could not be used |
 //! | 2 | bad command-line arguments (as clap reports them), a bad address or `--ca` file, or no name was given |
-//! | 3 | the server could not be reached at start, or the TLS handshake failed for a reason other than the certificate (full screen: also giving up while every reconnection attempt failed to connect) |
-//! | 4 | the server refused you: `DENIED`, a refused name that cannot be asked for again (`--name` in line mode, or standard input is not a terminal), or `ERROR server-full`; full screen: quitting after that |
-//! | 5 | the server ended a session you did not choose to end: `BYE` after a kick, a shutdown, or a login timeout; full screen: quitting after that instead of reconnecting |
-//! | 6 | the connection was lost: closed without `BYE`, a read or write error, or the server dropped you; full screen: giving up reconnecting |
+//! | 3 | the server could not be reached at start, or the TLS handshake failed for a reason other than the certificate |
+//! | 4 | the server refused you: `DENIED`, a refused name that cannot be asked for again (`--name` in line mode, or standard input is not a terminal), or `ERROR server-full` (line mode); full screen: quitting after a `DENIED` |
+//! | 5 | the server ended a session you did not choose to end: `BYE` after a kick, a shutdown, or a login timeout (line mode); full screen: quitting after a kick |
+//! | 6 | the connection was lost: closed without `BYE`, a read or write error, or the server dropped you; full screen: giving up reconnecting, whatever ended the connection (a drop, a shutdown, a full server) and whether or not the last attempt reached the server |
 //! | 7 | TLS: the server's certificate is not trusted (not signed by a trusted authority and not accepted on first use, or refused for another reason: revoked, bad signature, malformed) |
 //! | 8 | TLS: the server's certificate differs from the one remembered in `known_servers` (the loud warning is on standard error) |
 //! | 9 | TLS: the server's certificate has expired or is not valid yet |

@@ -1,50 +1,45 @@
 //! `chat-client`: a terminal client for the chat protocol in `docs/PROTOCOL.md`. On a terminal
 //! it is a full-screen chat (message pane with scrollback, status line, input line), where the
 //! client lays out every row itself so no peer can forge one; in a pipe, with `TERM=dumb` or
-//! `--plain` it prints one message per line. Either way two threads share the work: one reads
-//! the socket, the other owns the terminal (full screen: fed over one channel by the network
-//! thread and by a small thread that only reads keys, since reading blocks). The binary (`main.rs`) only
-//! turns the command line into a [`config::Config`] and calls [`run`].
+//! `--plain` it prints one message per line. Both are views of one protocol brain
+//! ([`core::brain`], The Elm Architecture: one message type, `update` returns effects, views
+//! only read), so the login, every server line, reconnecting and what is shown are decided
+//! once. The binary (`main.rs`) only turns the command line into a [`config::Config`] and calls
+//! [`run`].
 //!
 //! # Layout
-//! - [`config`]: the validated settings: address and default port, mode, colors.
+//! - [`config`]: the validated settings: address and default port, mode, colors;
+//!   [`config_file`]: `config.toml`, the user's defaults and preferences.
 //! - [`exit`]: every exit status, in one table, and [`exit::Outcome`].
+//! - [`core`]: the shared brain ([`core::brain`]), the stored messages ([`core::store`]), the
+//!   names online ([`core::roster`]) and what Enter sends ([`core::compose`]). No socket, no
+//!   terminal, no clock.
+//! - [`tui`]: the full-screen view: the terminal loop ([`tui`]), its own state and keys
+//!   ([`tui::app`]), drawing ([`tui::ui`]), message -> rows ([`tui::layout`]), the input line
+//!   ([`tui::editor`]), Tab ([`tui::complete`]).
+//! - [`line`](mod@line): line mode: the loop ([`line`](mod@line)), one line per message ([`line::render`]), standard
+//!   output ([`line::screen`]) and standard input ([`line::input`]).
 //! - [`net`]: where and how to connect, the one stream type (plain or TLS), line framing, the
-//!   network thread.
-//! - [`tls`]: TLS addresses, trust (system roots, `--ca`, `known_servers`), the handshake;
-//!   [`trust`]: the first connection and TLS's first-use question on the terminal.
-//! - Full screen: [`tui`] (the terminal loop), [`app`] (state and rules), [`ui`] (drawing),
-//!   [`layout`] (message -> rows), [`store`] (the messages), [`editor`] (the input line),
-//!   [`compose`] (what Enter sends, paste included).
-//! - Line mode: [`session`] (login and the two threads), [`render`] (one line per message),
-//!   [`screen`] (standard output), [`input`] (standard input, and Tab completion).
-//! - [`roster`]: the names online, for completion.
+//!   network thread; [`net::trust`]: the first connection and TLS's first-use question;
+//!   [`net::tokens`]: the session tokens of protocol version 3, per server and name.
+//! - [`tls`]: TLS addresses, trust (system roots, `--ca`, `known_servers`), the handshake.
 
 use std::io::Write;
 
-pub mod app;
-pub mod compose;
 pub mod config;
-pub mod editor;
+pub mod config_file;
+pub mod core;
 pub mod exit;
-pub mod input;
-pub mod layout;
+pub mod line;
 pub mod net;
-pub mod render;
-pub mod roster;
-pub mod screen;
-pub mod session;
-pub mod store;
 pub mod tls;
-pub mod trust;
 pub mod tui;
-pub mod ui;
 
 /// Runs the interface `config` asks for and says how it ended.
 pub fn run(config: &config::Config) -> exit::Outcome {
     match config.mode {
         config::Mode::FullScreen => tui::run(config),
-        config::Mode::Line => session::run(config),
+        config::Mode::Line => line::run(config),
     }
 }
 

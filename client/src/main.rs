@@ -7,6 +7,9 @@ use std::path::PathBuf;
 use chat_client::config::{
     choose_mode, parse_name, parse_server, use_colors, ColorMode, Config, DEFAULT_ADDR,
 };
+use chat_client::config_file::{self, MAX_MAX_LINE};
+use chat_client::core::logfile;
+use chat_client::core::split::MIN_MAX_LINE;
 use chat_client::exit::{ExitCode, Outcome};
 use chat_client::net::Connector;
 use chat_client::tls::TlsOptions;
@@ -16,10 +19,13 @@ use clap::Parser;
 const AFTER_HELP: &str = "\
 Full screen (a terminal on both ends, TERM not dumb, no --plain):
   Enter send          Ctrl-C clear the line; on an empty line leave
-  Up/Down history     Ctrl-R search history   Tab complete
-  PgUp/PgDn, Home/End, mouse wheel  scroll    Ctrl-D on an empty line leave
-  Commands: /private NAME TEXT (/msg), /color COLOR TEXT, /me TEXT, /nick NAME,
-  /who, /help, /reconnect, /leave (/quit). Markup: **bold** __italic__ ~~strike~~ `code`,
+  Up/Down history     Ctrl-R search history   Tab complete   Home/End edit
+  PgUp/PgDn, Ctrl-Home/Ctrl-End, mouse wheel  scroll   Ctrl-Z suspend
+  Ctrl-D on an empty line leave
+  Commands: /private NAME TEXT (/msg), /r TEXT, /color COLOR TEXT, /me TEXT, /nick NAME,
+  /who, /help, /search TEXT, /clear, /ignore [NAME], /unignore NAME, /log [on|off],
+  /reconnect, /forget, /leave (/quit). Settings: ~/.config/chat-client/config.toml (docs/CLIENT.md).
+  Markup: **bold** __italic__ ~~strike~~ `code`,
   \\ keeps the next marker literal. A pasted block is sent line by line to the first
   line's target, never as commands. Exit status: see docs/CLIENT.md.
 TLS: chat-client tls://HOST[:PORT] (or --tls). An unknown self-signed server is shown by
@@ -40,9 +46,9 @@ struct Args {
     name: Option<String>,
 
     /// When to use colors and styles: auto means standard output is a terminal and NO_COLOR
-    /// is unset or empty.
-    #[arg(long, value_enum, default_value_t = ColorMode::Auto)]
-    color: ColorMode,
+    /// is unset or empty. [default: auto, or the configuration file's `color`]
+    #[arg(long, value_enum)]
+    color: Option<ColorMode>,
 
     /// Line mode even on a terminal: one message per line, no full-screen interface.
     #[arg(long)]
@@ -70,10 +76,28 @@ struct Args {
     #[arg(long)]
     trust_new: bool,
 
+    /// The configuration file [default: $XDG_CONFIG_HOME/chat-client/config.toml, else
+    /// ~/.config/chat-client/config.toml; a missing default file is no error].
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// The server's line limit (its --max-line) in bytes: a longer message is split at word
+    /// boundaries before sending [default: 4096, or the configuration file's `max_line`].
+    #[arg(long, value_name = "BYTES", value_parser = parse_max_line)]
+    max_line: Option<usize>,
+
+    /// Log the conversation to a file from the start (one file per server, in the
+    /// configuration file's `log_dir`, else $XDG_STATE_HOME/chat-client/logs).
+    #[arg(long)]
+    log: bool,
+    /// Forget the session token kept for this server (for --name, or for every name) before
+    /// connecting: the join is a new member's, approved by the operator again.
+    #[arg(long)]
+    forget: bool,
+
     /// The server: HOST, HOST:PORT, tls://HOST or tls://HOST:PORT (port 55555 when none is
-    /// given).
-    #[arg(default_value = DEFAULT_ADDR)]
-    addr: String,
+    /// given) [default: the configuration file's `server`, else 127.0.0.1:55555].
+    addr: Option<String>,
 
     /// Print the man page (man) to standard output, and exit.
     #[arg(long, value_name = "WHAT", value_parser = ["man"])]
@@ -91,7 +115,7 @@ fn man_sections() -> Vec<chat_common::manual::Section> {
             &[
                 ("0", "left by choice"),
                 ("1", "the terminal or standard input failed"),
-                ("2", "bad arguments, or no name"),
+                ("2", "bad arguments, a bad configuration file, or no name"),
                 ("3", "the server could not be reached"),
                 ("4", "refused by the server"),
                 (
@@ -119,6 +143,21 @@ fn man_sections() -> Vec<chat_common::manual::Section> {
     ]
 }
 
+/// `--max-line`: a number of bytes within the bounds the configuration file also keeps.
+fn parse_max_line(raw: &str) -> Result<usize, String> {
+    let value: usize = raw
+        .trim()
+        .parse()
+        .map_err(|_| format!("{raw:?} is not a number of bytes"))?;
+    if (MIN_MAX_LINE..=MAX_MAX_LINE).contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!(
+            "{value} is out of range ({MIN_MAX_LINE} to {MAX_MAX_LINE} bytes)"
+        ))
+    }
+}
+
 fn main() {
     let args = Args::parse();
     if args.generate.is_some() {
@@ -129,6 +168,45 @@ fn main() {
         }
         return;
     }
+    let home = std::env::var_os("HOME");
+    let (file_path, explicit) = match &args.config {
+        Some(path) => (Some(path.clone()), true),
+        None => (
+            config_file::default_path(
+                std::env::var_os("XDG_CONFIG_HOME").as_deref(),
+                home.as_deref(),
+            ),
+            false,
+        ),
+    };
+    let mut prefs = match &file_path {
+        Some(path) => match config_file::load(path, explicit) {
+            Ok(prefs) => prefs,
+            Err(e) => chat_client::finish(Outcome::fail(ExitCode::Usage, e.to_string())),
+        },
+        None => config_file::FileConfig::default(),
+    };
+    if let Some(max) = args.max_line {
+        prefs.max_line = max;
+    }
+    prefs.log |= args.log;
+    let log_dir = match &prefs.log_dir {
+        Some(dir) => Some(config_file::expand_home(
+            dir,
+            home.as_deref().map(std::path::Path::new),
+        )),
+        None => logfile::default_dir(
+            std::env::var_os("XDG_STATE_HOME").as_deref(),
+            home.as_deref(),
+        ),
+    };
+    let addr = args
+        .addr
+        .clone()
+        .or_else(|| prefs.server.clone())
+        .unwrap_or_else(|| DEFAULT_ADDR.to_owned());
+    let name = args.name.clone().or_else(|| prefs.name.clone());
+    let color = args.color.or(prefs.color).unwrap_or(ColorMode::Auto);
     let stdin_is_terminal = std::io::stdin().is_terminal();
     let stdout_is_terminal = std::io::stdout().is_terminal();
     let no_color = std::env::var_os("NO_COLOR");
@@ -142,7 +220,7 @@ fn main() {
     if args.trust_new {
         tls_only.push("--trust-new");
     }
-    let target = match parse_server(&args.addr, args.tls, &tls_only) {
+    let target = match parse_server(&addr, args.tls, &tls_only) {
         Ok(target) => target,
         Err(why) => chat_client::finish(Outcome::fail(ExitCode::Usage, why)),
     };
@@ -152,8 +230,8 @@ fn main() {
     };
     let config = Config {
         server: Connector::new(target, tls, args.trust_new),
-        name: args.name,
-        colors: use_colors(args.color, no_color.as_deref(), stdout_is_terminal && !dumb),
+        name,
+        colors: use_colors(color, no_color.as_deref(), stdout_is_terminal && !dumb),
         stdin_is_terminal,
         mode: choose_mode(
             args.plain,
@@ -161,8 +239,12 @@ fn main() {
             stdout_is_terminal,
             term.as_deref(),
         ),
-        bell: !args.no_bell,
-        mouse: !args.no_mouse,
+        bell: !args.no_bell && prefs.bell,
+        mouse: !args.no_mouse && prefs.mouse,
+        prefs,
+        log_dir,
+        tokens: chat_client::net::tokens::default_path(),
+        forget: args.forget,
     };
     chat_client::finish(chat_client::run(&config))
 }

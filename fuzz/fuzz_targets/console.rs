@@ -7,7 +7,7 @@
 #![no_main]
 
 use chat_common::sanitize::is_forbidden;
-use chat_server::console::{parse, Command};
+use chat_server::console::{parse, Command, Target};
 use libfuzzer_sys::fuzz_target;
 
 fn within(whole: &str, part: &str) -> bool {
@@ -35,9 +35,19 @@ fuzz_target!(|data: &[u8]| {
     match parse(line) {
         Ok(None) => assert!(line.trim().is_empty(), "{line:?} ignored"),
         Ok(Some(cmd)) => match cmd {
-            Command::Approve(Some(n)) | Command::Deny(Some(n)) | Command::Kick(n) => {
+            Command::Approve(Target::Named(n)) | Command::Deny(Target::Named(n)) => {
                 check_arg(line, n, true)
             }
+            Command::Kick { name, reason } => {
+                check_arg(line, name, true);
+                if let Some(reason) = reason {
+                    check_arg(line, reason, false);
+                }
+            }
+            Command::Ban {
+                reason: Some(reason),
+                ..
+            } => check_arg(line, reason, false),
             Command::Say(text) => check_arg(line, text, false),
             _ => {}
         },

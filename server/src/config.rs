@@ -130,7 +130,9 @@ pub use crate::cluster::{INBOX_CAPACITY, INBOX_PER_ROUND, LOG_MAXLEN, QUEUE_LIMI
 pub use crate::console::control::CONTROL_BACKLOG_MAX;
 pub use crate::console::io::CONSOLE_OUT_MAX;
 pub use crate::reactor::conn::GATHER_BYTES;
-pub use crate::reactor::tls::TLS_BUFFER;
+pub use crate::reactor::tls::{
+    HANDSHAKE_FOOTPRINT, MAX_HANDSHAKES_PER_IP, MAX_HANDSHAKE_INPUT, TLS_BUFFER,
+};
 
 /// Largest `--history`: each entry holds up to `--max-line` bytes.
 pub const MAX_HISTORY: usize = 100_000;
@@ -165,6 +167,8 @@ pub struct ClusterConfig {
     pub timeout: Duration,
     /// History entries to seed from the log (`--history`).
     pub history: usize,
+    /// This server's name in the room (`--cluster-name`; default host name and port).
+    pub name: String,
 }
 
 impl fmt::Debug for ClusterConfig {
@@ -191,6 +195,10 @@ impl ClusterConfig {
         (self.timeout / 5).min(Duration::from_secs(1))
     }
 }
+
+/// How long a control console's `quit` waits for its confirmation (`quit` again); `quit now`
+/// needs none.
+pub const QUIT_CONFIRM_WINDOW: Duration = Duration::from_secs(30);
 
 /// Everything the reactor needs to know, validated.
 #[derive(Debug, Clone, PartialEq)]
@@ -604,6 +612,7 @@ mod tests {
             room: "chat".into(),
             timeout: Duration::from_secs(5),
             history: 0,
+            name: "test".to_owned(),
         };
         let cases: Vec<(Config, &str, &str)> = vec![
             (

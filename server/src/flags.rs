@@ -51,6 +51,45 @@ pub fn address(text: &str) -> Result<SocketAddr, String> {
     }
 }
 
+/// Longest `--cluster-name`.
+pub const MAX_CLUSTER_NAME: usize = 64;
+
+/// `--cluster-name`: 1 to [`MAX_CLUSTER_NAME`] of `A-Z a-z 0-9 . _ : -` (`~` is kept for the
+/// suffix of a rejoin, tabs and spaces for the room's keys).
+pub fn cluster_name(text: &str) -> Result<String, String> {
+    let ok = !text.is_empty()
+        && text.len() <= MAX_CLUSTER_NAME
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b));
+    if ok {
+        Ok(text.to_owned())
+    } else {
+        Err(format!(
+            "expected 1 to {MAX_CLUSTER_NAME} of A-Z a-z 0-9 . _ : - (such as chat1 or chat1:55555)"
+        ))
+    }
+}
+
+/// The default `--cluster-name`: the host name (its allowed characters) and `port`.
+pub fn default_cluster_name(port: u16) -> String {
+    let host = nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_default();
+    let host: String = host
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "._-".contains(*c))
+        .take(MAX_CLUSTER_NAME - 6)
+        .collect();
+    let host = if host.is_empty() {
+        "server".to_owned()
+    } else {
+        host
+    };
+    format!("{host}:{port}")
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -71,6 +110,17 @@ mod tests {
         assert_eq!(seconds("0.5"), Ok(0.5));
         assert!(seconds("-1").unwrap_err().contains("seconds"));
         assert!(seconds("inf").is_err());
+    }
+
+    #[test]
+    fn cluster_names_are_plain_and_default_to_host_and_port() {
+        assert_eq!(cluster_name("chat1:55555"), Ok("chat1:55555".to_owned()));
+        for bad in ["", "a b", "a~2", "a\tb", &"x".repeat(65)] {
+            assert!(cluster_name(bad).is_err(), "{bad:?}");
+        }
+        let name = default_cluster_name(55555);
+        assert!(name.ends_with(":55555"), "{name}");
+        assert!(cluster_name(&name).is_ok(), "{name}");
     }
 
     #[test]

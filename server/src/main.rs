@@ -145,6 +145,10 @@ struct Args {
     /// one room.
     #[arg(long, value_name = "NAME", default_value = config::DEFAULT_ROOM)]
     cluster_room: String,
+    /// This server's name in the cluster (with --cluster), shown on every console: 1 to 64 of
+    /// A-Z a-z 0-9 . _ : - [default: the host name and the listening port, e.g. chat1:55555].
+    #[arg(long, value_name = "NAME", value_parser = chat_server::flags::cluster_name)]
+    cluster_name: Option<String>,
     /// Seconds a server may go without reaching Redis (with --cluster) before the others count
     /// it gone and it cuts its own members off.
     #[arg(long, value_name = "SECS", default_value_t = config::DEFAULT_TIMEOUT_SECS, value_parser = chat_server::flags::seconds)]
@@ -276,6 +280,7 @@ impl Args {
                 room: self.cluster_room.clone(),
                 timeout: config::seconds("cluster-timeout", self.cluster_timeout, false)?,
                 history: self.history,
+                name: self.cluster_name.clone().unwrap_or_default(),
             }),
         };
         if (self.tls_cert.is_some() || self.tls_key.is_some())
@@ -472,6 +477,18 @@ fn main() -> ExitCode {
     log::debug!("{config:?}");
     // Everything is bound (the control socket too) before `listening on` is printed, so a
     // script that waits for that line can use every socket at once.
+    let mut config = config;
+    if let Some(cluster) = config.cluster.as_mut().filter(|c| c.name.is_empty()) {
+        let port = [
+            listeners.plain.as_ref(),
+            listeners.tls.as_ref().map(|t| &t.listener),
+        ]
+        .into_iter()
+        .flatten()
+        .find_map(|l| l.local_addr().ok())
+        .map_or(0, |a| a.port());
+        cluster.name = chat_server::flags::default_cluster_name(port);
+    }
     let mut reactor = match Reactor::new(listeners, config, ConsoleInput::Stdin) {
         Ok(r) => r,
         Err(e) => {

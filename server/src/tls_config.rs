@@ -82,12 +82,16 @@ impl TlsFiles {
             Err(e) => return Err(TlsConfigError::Pem(self.key.clone(), e)),
         };
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = ServerConfig::builder_with_provider(provider)
+        let mut config = ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(TlsConfigError::Rejected)?
             .with_no_client_auth()
             .with_single_cert(certs, key)
             .map_err(TlsConfigError::Rejected)?;
+        // No session resumption: a member connects once and stays, and the cache of sessions
+        // (and the tickets TLS 1.3 sends each new member) would be memory held per connection.
+        config.send_tls13_tickets = 0;
+        config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
         Ok(Arc::new(config))
     }
 }

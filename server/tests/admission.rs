@@ -212,7 +212,7 @@ fn waiting_room_flood_keeps_max_pending_and_the_operator_can_still_approve() {
     let mut first = waiting.remove(0);
     let name = first.name.clone();
     server.console(&format!("approve {name}"));
-    server.expect_console(&format!("approved {name} (4 online)"));
+    server.expect_console(&format!("approved {name} (by stdin; 4 online)"));
     first.expect_welcome(&name);
     let (mut late, _) = server.join_waiting("late");
     for c in waiting.iter_mut().chain(std::iter::once(&mut late)) {
@@ -355,11 +355,11 @@ fn ban_cuts_off_an_address_until_unban() {
     let mut server = Server::start(&[]);
     let (mut x, _) = server.join_waiting("x");
     server.console("approve x");
-    server.expect_console("approved x (1 online)");
+    server.expect_console("approved x (by stdin; 1 online)");
     assert_eq!(x.expect_welcome("x"), 1);
     let mut y = join_from(&mut server, host(2), "y");
     server.console("approve y");
-    server.expect_console("approved y (2 online)");
+    server.expect_console("approved y (by stdin; 2 online)");
     y.expect_exact("WELCOME y 2");
     x.expect_exact("JOIN y");
     let mut w = join_from(&mut server, host(2), "w");

@@ -14,10 +14,10 @@ fn approve_without_name_takes_the_oldest_first() {
     let (mut first, _) = server.join_waiting("first");
     let (mut second, _) = server.join_waiting("second");
     server.console("approve");
-    server.expect_console("approved first (1 online)");
+    server.expect_console("approved first (by stdin; 1 online)");
     assert_eq!(first.expect_welcome("first"), 1);
     server.console("approve");
-    server.expect_console("approved second (2 online)");
+    server.expect_console("approved second (by stdin; 2 online)");
     assert_eq!(second.expect_welcome("second"), 2);
     first.expect_exact("JOIN second");
     server.console("approve");
@@ -30,7 +30,7 @@ fn approve_by_name_skips_the_queue() {
     let (mut old, _) = server.join_waiting("old");
     let (mut young, _) = server.join_waiting("young");
     server.console("approve young");
-    server.expect_console("approved young (1 online)");
+    server.expect_console("approved young (by stdin; 1 online)");
     assert_eq!(young.expect_welcome("young"), 1);
     server.console("approve ghost");
     server.expect_console("error: nobody named ghost is waiting");
@@ -38,7 +38,7 @@ fn approve_by_name_skips_the_queue() {
     server.console("approve young");
     server.expect_console("error: nobody named young is waiting");
     server.console("approve");
-    server.expect_console("approved old (2 online)");
+    server.expect_console("approved old (by stdin; 2 online)");
     assert_eq!(old.expect_welcome("old"), 2);
     young.expect_exact("JOIN old");
 }
@@ -61,7 +61,7 @@ fn deny_with_and_without_name_closes_the_join() {
     server.expect_console("error: nobody named ghost is waiting");
     // c was untouched by all this and can still be approved.
     server.console("approve");
-    server.expect_console("approved c (1 online)");
+    server.expect_console("approved c (by stdin; 1 online)");
     assert_eq!(c.expect_welcome("c"), 1);
     server.console("deny");
     server.expect_console("error: nobody is waiting");
@@ -132,14 +132,19 @@ fn who_lists_members_with_addresses() {
     server.expect_console(&format!("joined q from {} (2 online)", q.local_addr()));
     server.console("who");
     server.expect_console("online: 2");
-    let mut rows = vec![server.next_console(), server.next_console()];
-    rows.sort();
-    assert_eq!(
-        rows,
-        [
-            format!("  p from {}", p.local_addr()),
-            format!("  q from {}", q.local_addr())
-        ]
+    // Sorted by name, each with its address, transport and time in the room.
+    let rows = vec![server.next_console(), server.next_console()];
+    assert!(
+        rows[0].starts_with(&format!("  p from {} (tcp), ", p.local_addr())),
+        "{rows:?}"
+    );
+    assert!(
+        rows[1].starts_with(&format!("  q from {} (tcp), ", q.local_addr())),
+        "{rows:?}"
+    );
+    assert!(
+        rows.iter().all(|r| r.ends_with("s in the room")),
+        "{rows:?}"
     );
 }
 
@@ -316,6 +321,6 @@ fn a_waiting_join_that_disconnects_leaves_the_queue() {
         );
     }
     server.console("approve");
-    server.expect_console("approved stays (1 online)");
+    server.expect_console("approved stays (by stdin; 1 online)");
     assert_eq!(stays.expect_welcome("stays"), 1);
 }

@@ -116,7 +116,7 @@ fn the_control_socket_is_mode_0600_and_removed_at_exit() {
     assert_eq!(mode & 0o777, 0o600, "mode {mode:o}");
     let mut op = Operator::connect(&dir.sock());
     op.expect("console 1 connected");
-    op.send("quit");
+    op.send("quit now");
     op.expect("shutting down");
     assert!(server.wait_exit(TIMEOUT).success());
     assert!(!dir.sock().exists(), "the socket file is left behind");
@@ -137,16 +137,25 @@ fn two_consoles_both_see_a_join_and_either_decides() {
         .ends_with("(approve alice / deny alice)"));
     b.expect("join request: alice from ");
     b.send("approve alice");
-    assert_eq!(b.expect("approved "), "approved alice (1 online)");
-    assert_eq!(a.expect("approved "), "approved alice (1 online)");
+    assert_eq!(
+        b.expect("approved "),
+        "approved alice (by control:2; 1 online)"
+    );
+    assert_eq!(
+        a.expect("approved "),
+        "approved alice (by control:2; 1 online)"
+    );
     alice.expect_welcome("alice");
     // A reply goes to the console that asked, events to all.
     a.send("who");
     assert_eq!(a.next().as_deref(), Some("online: 1"));
     assert!(a.next().unwrap().starts_with("  alice from 127.0.0.1:"));
     a.send("say hello");
-    assert_eq!(a.expect("said to "), "said to 1 members");
-    assert_eq!(b.drain(Duration::from_millis(300)), ["said to 1 members"]);
+    assert_eq!(a.expect("said to "), "said to 1 members (by control:1)");
+    assert_eq!(
+        b.drain(Duration::from_millis(300)),
+        ["said to 1 members (by control:1)"]
+    );
     alice.expect_exact("INFO operator: hello");
 }
 

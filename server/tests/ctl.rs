@@ -67,7 +67,9 @@ fn a_console_whose_input_ends_gets_its_commands_answered_then_end_and_is_closed(
     op.send("kick nobody");
     op.send("bans");
     op.shutdown_write();
-    let lines = op.until_closed();
+    let mut lines = op.until_closed();
+    // Standard input (/dev/null) may reach its end after this console connected: an event.
+    lines.retain(|l| l != "console closed");
     assert_eq!(
         lines,
         [

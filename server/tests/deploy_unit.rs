@@ -126,10 +126,13 @@ fn exec_start_args() -> Vec<String> {
 fn the_server_starts_with_the_units_flags_and_its_group_may_use_the_console() {
     let dir = TempDir::new("unit-start");
     let sock = dir.sock();
+    let data = dir.0.join("state");
+    std::fs::create_dir_all(&data).unwrap();
     let args: Vec<String> = exec_start_args()
         .into_iter()
         .map(|a| match a.as_str() {
             "/run/chat/console.sock" => sock.to_str().unwrap().to_owned(),
+            "/var/lib/chat" => data.to_str().unwrap().to_owned(),
             // A free port, IPv6 as in the unit (loopback: the test kit talks to loopback only).
             "[::]:55555" => "[::1]:0".to_owned(),
             _ => a,

@@ -114,7 +114,7 @@ fn max_pending_refuses_the_join_beyond_the_waiting_room() {
     third.expect_eof();
     // Deciding one join makes room for another.
     server.console("approve w1");
-    server.expect_console("approved w1 (1 online)");
+    server.expect_console("approved w1 (by stdin; 1 online)");
     assert_eq!(w1.expect_welcome("w1"), 1);
     let (mut w4, _) = server.join_waiting("w4");
     w4.send_line("still waiting");
@@ -158,7 +158,7 @@ fn login_timeout_spares_a_join_waiting_for_approval() {
     idle.expect_eof();
     // The idle one was cut, so 0.5 s have passed for `waiting` too; it still waits.
     server.console("approve waiting");
-    server.expect_console("approved waiting (1 online)");
+    server.expect_console("approved waiting (by stdin; 1 online)");
     assert_eq!(waiting.expect_welcome("waiting"), 1);
 }
 

@@ -76,14 +76,14 @@ fn nick_into_the_name_of_a_waiting_join_is_refused() {
     let mut server = Server::start(&[]);
     let (mut a, _) = server.join_waiting("a");
     server.console("approve a");
-    server.expect_console("approved a (1 online)");
+    server.expect_console("approved a (by stdin; 1 online)");
     assert_eq!(a.expect_welcome("a"), 1);
     let (mut carol, _) = server.join_waiting("carol");
     a.send_line("/nick Carol");
     a.expect("ERROR name-taken ");
     // The waiting join still holds its name and is admitted under it.
     server.console("approve carol");
-    server.expect_console("approved carol (2 online)");
+    server.expect_console("approved carol (by stdin; 2 online)");
     assert_eq!(carol.expect_welcome("carol"), 2);
     a.expect_exact("JOIN carol");
     marker(&mut a, &mut [&mut carol], "a is still a");
@@ -236,14 +236,15 @@ fn console_announces_a_rename_and_who_and_kick_follow_it() {
 
     server.console("who");
     server.expect_console("online: 2");
-    let mut rows = vec![server.next_console(), server.next_console()];
-    rows.sort();
-    assert_eq!(
-        rows,
-        [
-            format!("  a from {}", a.local_addr()),
-            format!("  bobby from {b_addr}")
-        ]
+    // Sorted by name, each with its transport and time in the room.
+    let rows = [server.next_console(), server.next_console()];
+    assert!(
+        rows[0].starts_with(&format!("  a from {} (tcp), ", a.local_addr())),
+        "{rows:?}"
+    );
+    assert!(
+        rows[1].starts_with(&format!("  bobby from {b_addr} (tcp), ")),
+        "{rows:?}"
     );
 
     server.console("kick b");

@@ -269,7 +269,7 @@ fn lines_while_waiting_get_not_admitted_and_are_dropped() {
     let mut server = Server::start(&[]);
     let (mut m, _) = server.join_waiting("member");
     server.console("approve member");
-    server.expect_console("approved member (1 online)");
+    server.expect_console("approved member (by stdin; 1 online)");
     assert_eq!(m.expect_welcome("member"), 1);
 
     let (mut w, _) = server.join_waiting("waiter");
@@ -278,7 +278,7 @@ fn lines_while_waiting_get_not_admitted_and_are_dropped() {
     w.send_line("/who");
     w.expect("ERROR not-admitted ");
     server.console("approve waiter");
-    server.expect_console("approved waiter (2 online)");
+    server.expect_console("approved waiter (by stdin; 2 online)");
     assert_eq!(w.expect_welcome("waiter"), 2);
     // The dropped lines were not delivered late: the member's next line is the JOIN.
     m.expect_exact("JOIN waiter");

@@ -5,25 +5,21 @@
 //! the test kit (`Server`, `Pki`); the member here speaks over any byte stream, TLS or plain.
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc::{self};
-use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use chat_testkit::{listening_ports, Pki, Server};
-use rustls::pki_types::{CertificateDer, ServerName};
-use rustls::{ClientConfig, ClientConnection, StreamOwned};
+use chat_testkit::{listening_ports, plain, relay, tcp, tls, Member, Pki, Server};
+use rustls::pki_types::ServerName;
+use rustls::ClientConnection;
 
 /// How long one expected line (or close) may take. Generous: two cores are shared with builds.
 const TIMEOUT: Duration = Duration::from_secs(5);
 /// How long the binary may take to print its `listening on` lines.
 const START_TIMEOUT: Duration = Duration::from_secs(15);
-/// Read timeout on every test socket: reads are retried until their own deadline.
-const POLL: Duration = Duration::from_millis(50);
 
 /// Starts the server with `--auto-approve`, the plain listener unless `plain` is false
 /// (`--listen off`), a TLS listener serving `pki`'s installed certificate, and `extra` flags.
@@ -43,149 +39,6 @@ fn start(pki: &Pki, plain: bool, extra: &[&str]) -> Server {
 
 fn path_arg(p: &Path) -> String {
     p.to_str().unwrap().to_owned()
-}
-
-// ---------------------------------------------------------------------------------------------
-// Members
-
-/// One member over any byte stream, read line by line with deadlines.
-struct Member<S: Read + Write> {
-    stream: S,
-    pending: Vec<u8>,
-    name: String,
-}
-
-type TlsMember = Member<StreamOwned<ClientConnection, TcpStream>>;
-
-fn tcp(addr: SocketAddr) -> TcpStream {
-    let sock = TcpStream::connect_timeout(&addr, TIMEOUT).unwrap();
-    sock.set_nodelay(true).unwrap();
-    sock.set_read_timeout(Some(POLL)).unwrap();
-    sock.set_write_timeout(Some(TIMEOUT)).unwrap();
-    sock
-}
-
-fn plain(addr: SocketAddr) -> Member<TcpStream> {
-    Member::new(tcp(addr))
-}
-
-/// Connects over TLS and finishes the handshake (so the served certificate can be looked at).
-#[track_caller]
-fn tls(addr: SocketAddr, config: &Arc<ClientConfig>) -> TlsMember {
-    let name = ServerName::try_from("localhost").unwrap();
-    let conn = ClientConnection::new(Arc::clone(config), name).unwrap();
-    let mut stream = StreamOwned::new(conn, tcp(addr));
-    let deadline = Instant::now() + TIMEOUT;
-    while stream.conn.is_handshaking() {
-        match stream.conn.complete_io(&mut stream.sock) {
-            Ok(_) => {}
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-            Err(e) => panic!("TLS handshake failed: {e}"),
-        }
-        assert!(Instant::now() < deadline, "TLS handshake took too long");
-    }
-    Member::new(stream)
-}
-
-impl TlsMember {
-    /// The certificate the server presented.
-    fn served_cert(&self) -> CertificateDer<'static> {
-        self.stream.conn.peer_certificates().unwrap()[0].clone()
-    }
-}
-
-#[derive(Debug)]
-enum End {
-    Timeout,
-    Closed,
-}
-
-impl<S: Read + Write> Member<S> {
-    fn new(stream: S) -> Self {
-        Member {
-            stream,
-            pending: Vec::new(),
-            name: String::new(),
-        }
-    }
-
-    fn try_line(&mut self, within: Duration) -> Result<String, End> {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(pos) = self.pending.iter().position(|&b| b == b'\n') {
-                let line: Vec<u8> = self.pending.drain(..=pos).collect();
-                return Ok(String::from_utf8_lossy(&line[..pos]).into_owned());
-            }
-            if Instant::now() >= deadline {
-                return Err(End::Timeout);
-            }
-            let mut buf = [0u8; 16384];
-            match self.stream.read(&mut buf) {
-                Ok(0) => return Err(End::Closed),
-                Ok(n) => self.pending.extend_from_slice(&buf[..n]),
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(_) => return Err(End::Closed),
-            }
-        }
-    }
-
-    #[track_caller]
-    fn expect(&mut self, prefix: &str) -> String {
-        match self.try_line(TIMEOUT) {
-            Ok(line) if line.starts_with(prefix) => line,
-            other => panic!("[{}] expected {prefix:?}, got {other:?}", self.name),
-        }
-    }
-
-    /// Skips lines (JOINs, history) until one starts with `prefix`.
-    #[track_caller]
-    fn skip_until(&mut self, prefix: &str) -> String {
-        loop {
-            let line = self.expect("");
-            if line.starts_with(prefix) {
-                return line;
-            }
-        }
-    }
-
-    #[track_caller]
-    fn send(&mut self, line: &str) {
-        self.stream
-            .write_all(format!("{line}\n").as_bytes())
-            .unwrap();
-        self.stream.flush().unwrap();
-    }
-
-    #[track_caller]
-    fn login(&mut self, name: &str) {
-        self.name = name.to_owned();
-        self.expect("NAME? ");
-        self.send(name);
-        self.expect(&format!("WELCOME {name} "));
-    }
-
-    /// The server closes the connection (by FIN, reset or TLS alert) within `within`.
-    #[track_caller]
-    fn expect_closed(&mut self, within: Duration) {
-        let deadline = Instant::now() + within;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.try_line(left) {
-                Ok(_) => {}
-                Err(End::Closed) => return,
-                Err(End::Timeout) => panic!("[{}] still open after {within:?}", self.name),
-            }
-        }
-    }
-}
-
-/// `from` says something and `to` gets it as a room message.
-#[track_caller]
-fn relay<A: Read + Write, B: Read + Write>(from: &mut Member<A>, to: &mut Member<B>, text: &str) {
-    from.send(text);
-    let want = format!("MSG {} - {text}", from.name);
-    assert_eq!(to.skip_until("MSG "), want);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -16,16 +16,18 @@
 //! - [`client`]: [`Client`], a line connection with deadline reads that checks every line
 //!   against the wire grammar (optionally from a chosen loopback source, `127.0.0.2`, to act as
 //!   another host); [`Peer`], a raw socket2 connection (small receive buffer, reset on close).
+//! - [`member`]: a member over any byte stream, TLS (rustls, handshake finished) or plain.
 //! - [`proc`]: the server's descriptors, memory, CPU and signal mask from `/proc`, and waiting
 //!   for the descriptor count to settle.
 //! - [`limits`]: raising the open-file limit; tests that need many descriptors fail unless
 //!   [`limits::ALLOW_SKIP`] is set.
-//! - [`room`]: a room of members logged in at once, marker messages that prove nothing else
+//! - [`room`](mod@room): a room of members logged in at once, marker messages that prove nothing else
 //!   arrived, `/who`, and joins from other loopback hosts.
 //! - [`healthy`]: members that chat in the background and check they get everything in order.
 //! - [`pipe`]: a child's output (console, client screen) as lines awaited with a deadline.
 //! - [`pki`]: certificates made at test time: a private authority, server certificates it
 //!   signs, self-signed and expired ones, and a rustls client configuration trusting it.
+//! - [`redis`]: a `redis-server` of a test's own, for the cluster's tests.
 //! - [`misc`]: a lock between heavy and light tests, a seeded random generator, a failure
 //!   collector for many threads, filler text.
 // Test helpers fail the test by panicking: an unwrap here is an assertion.
@@ -34,10 +36,12 @@
 pub mod client;
 pub mod healthy;
 pub mod limits;
+pub mod member;
 pub mod misc;
 pub mod pipe;
 pub mod pki;
 pub mod proc;
+pub mod redis;
 pub mod room;
 pub mod server;
 
@@ -46,6 +50,9 @@ use std::time::Duration;
 pub use client::{check_grammar, collect_leaves, has_control, skip_to, Client, End, Peer};
 pub use healthy::{HealthReport, Healthy};
 pub use limits::{ensure_nofile, nofile_limits, raise_nofile, require_nofile, ALLOW_SKIP};
+pub use member::{
+    plain, relay, tcp, tcp_from, tls, tls_over, try_tls_over, Member, MemberEnd, TlsMember,
+};
 pub use misc::{filler, heavy, light, Failures, Rng, TestLock};
 pub use pipe::{pipe_lines, PipeLines};
 pub use pki::{CertPair, Pki, TestCa, LOCAL_NAMES};

@@ -197,20 +197,48 @@ where
     (addr, handle)
 }
 
+/// A server played by the test for several connections in turn, on one address: each script
+/// gets the next accepted connection (with read timeouts set), on one thread, in order.
+pub fn fake_server_sessions(
+    scripts: Vec<Box<dyn FnOnce(Peer) + Send>>,
+) -> (String, thread::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let handle = thread::spawn(move || {
+        for script in scripts {
+            let (stream, _) = listener.accept().unwrap();
+            stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+            let reader = BufReader::new(stream.try_clone().unwrap());
+            script(Peer {
+                stream,
+                reader,
+                seen: Vec::new(),
+            });
+        }
+    });
+    (addr, handle)
+}
+
 /// The real client, with piped standard streams; killed on drop.
 pub struct Client {
     child: Child,
     stdin: Option<ChildStdin>,
     pub stdout: Lines,
     pub stderr: Lines,
+    /// The client's configuration directory (`CHAT_CONFIG_DIR`) unless `envs` named one, so a
+    /// test never writes the user's `known_servers` or session tokens.
+    _config: tempfile::TempDir,
 }
 
 impl Client {
-    /// Starts `chat-client ARGS`, with `NO_COLOR` removed unless `envs` sets it.
+    /// Starts `chat-client ARGS`, with `NO_COLOR` removed unless `envs` sets it, and a
+    /// configuration directory of its own unless `envs` sets `CHAT_CONFIG_DIR`.
     pub fn start(args: &[&str], envs: &[(&str, &str)]) -> Self {
+        let config = tempfile::tempdir().unwrap();
         let mut cmd = Command::new(client_bin());
         cmd.args(args)
             .env_remove("NO_COLOR")
+            .env("CHAT_CONFIG_DIR", config.path())
             .envs(envs.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -224,6 +252,7 @@ impl Client {
             stdin,
             stdout,
             stderr,
+            _config: config,
         }
     }
 

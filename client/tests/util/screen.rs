@@ -32,6 +32,9 @@ pub struct Screen {
     shared: Arc<Mutex<Shared>>,
     /// One message per chunk the client wrote.
     changed: Receiver<()>,
+    /// The client's configuration directory (`CHAT_CONFIG_DIR`) unless `envs` named one, so a
+    /// test never writes the user's `known_servers` or session tokens.
+    _config: tempfile::TempDir,
 }
 
 impl Screen {
@@ -51,6 +54,8 @@ impl Screen {
         cmd.env("TERM", "xterm-256color");
         cmd.env("TZ", "UTC");
         cmd.env_remove("NO_COLOR");
+        let config = tempfile::tempdir().unwrap();
+        cmd.env("CHAT_CONFIG_DIR", config.path());
         for (k, v) in envs {
             cmd.env(k, v);
         }
@@ -93,6 +98,7 @@ impl Screen {
             writer,
             shared,
             changed,
+            _config: config,
         }
     }
 
@@ -101,6 +107,38 @@ impl Screen {
         let s = self.shared.lock().unwrap();
         let (_, cols) = s.parser.screen().size();
         s.parser.screen().rows(0, cols).collect()
+    }
+
+    /// Where the terminal's cursor is: row and column, from 0.
+    pub fn cursor(&self) -> (u16, u16) {
+        self.shared
+            .lock()
+            .unwrap()
+            .parser
+            .screen()
+            .cursor_position()
+    }
+
+    /// Waits until the cursor is at `at` (row, column); returns the rows then.
+    #[track_caller]
+    pub fn wait_cursor(&self, what: &str, at: (u16, u16)) -> Vec<String> {
+        let deadline = Instant::now() + PTY_TIMEOUT;
+        loop {
+            if self.cursor() == at {
+                return self.rows();
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            let _ = self
+                .changed
+                .recv_timeout(left.min(Duration::from_millis(200)));
+            if Instant::now() >= deadline {
+                panic!(
+                    "timed out waiting for the cursor at {at:?} ({what}); it is at {:?} on:\n{}",
+                    self.cursor(),
+                    self.rows().join("\n")
+                );
+            }
+        }
     }
 
     /// Everything the client wrote so far, escape sequences included.

@@ -8,11 +8,12 @@
 //! the operator (or the approval timeout) refused leaves a cool-down on its (address, name), so
 //! a refused squatter cannot grab the name back at once. Nothing here sends anything.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
 use std::time::Instant;
 
+use super::bans::{Ban, BanList};
 use crate::config::Config;
 
 /// Size below which the cool-down map is never swept.
@@ -74,8 +75,8 @@ pub struct Admission {
     cooldowns: HashMap<(IpAddr, Box<str>), Instant>,
     /// Size at which `cooldowns` is next swept of expired entries.
     cooldown_sweep_at: usize,
-    /// Addresses whose connections are refused.
-    bans: BTreeSet<IpAddr>,
+    /// Addresses and ranges whose connections are refused.
+    bans: BanList,
     /// Consoles open (standard input and remote ones); joins wait only while one is.
     consoles: usize,
     /// `--name-hold`: how long a name that left stays its owner's.
@@ -99,7 +100,7 @@ impl Admission {
             pending_per_ip: HashMap::new(),
             cooldowns: HashMap::new(),
             cooldown_sweep_at: COOLDOWN_SWEEP_MIN,
-            bans: BTreeSet::new(),
+            bans: BanList::default(),
             consoles,
             name_hold: config.name_hold,
             holds: HashMap::new(),
@@ -119,24 +120,19 @@ impl Admission {
         }
     }
 
-    /// Whether `ip` is banned.
-    pub fn banned(&self, ip: IpAddr) -> bool {
-        self.bans.contains(&ip)
+    /// The ban in force at `now` that covers `ip`, if any.
+    pub fn banned(&self, ip: IpAddr, now: std::time::SystemTime) -> Option<&Ban> {
+        self.bans.find(ip, now)
     }
 
-    /// Bans `ip`.
-    pub fn ban(&mut self, ip: IpAddr) {
-        self.bans.insert(ip);
+    /// The bans, to add, lift, list or expire.
+    pub fn bans_mut(&mut self) -> &mut BanList {
+        &mut self.bans
     }
 
-    /// Lifts a ban; false when `ip` was not banned.
-    pub fn unban(&mut self, ip: IpAddr) -> bool {
-        self.bans.remove(&ip)
-    }
-
-    /// The banned addresses, in order.
-    pub fn bans(&self) -> impl ExactSizeIterator<Item = IpAddr> + '_ {
-        self.bans.iter().copied()
+    /// The bans.
+    pub fn bans(&self) -> &BanList {
+        &self.bans
     }
 
     /// Whether a named join goes straight in (`--auto-approve`).

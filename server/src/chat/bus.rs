@@ -28,13 +28,46 @@ pub enum Event {
     /// A waiting join was decided (`how`: approved, denied, withdrawn, timed out).
     Decided { name: String, how: String },
     /// A console asks server `server` to approve its waiting join `name`.
-    Approve { server: String, name: String },
+    /// `by`: the console that asked (`control:3 on server one`; empty from older servers).
+    Approve {
+        server: String,
+        name: String,
+        by: String,
+    },
     /// A console asks server `server` to deny its waiting join `name`.
-    Deny { server: String, name: String },
+    Deny {
+        server: String,
+        name: String,
+        by: String,
+    },
     /// A console asks server `server` to kick its member `name`.
-    Kick { server: String, name: String },
+    /// `note`: the console that asked and what the operator said, a tab apart
+    /// ([`kick_note`], [`split_kick_note`]; empty from older servers).
+    Kick {
+        server: String,
+        name: String,
+        note: String,
+    },
     /// Server `server` is gone from the room (written after its members' `Leave`s).
     Down { server: String },
+    /// Server `server` joined the room (written by its join).
+    Joined { server: String },
+}
+
+/// A kick's note: `by`, then a tab and the reason when there is one (neither holds a tab).
+pub fn kick_note(by: &str, reason: Option<&str>) -> String {
+    match reason {
+        Some(r) => format!("{by}\t{r}"),
+        None => by.to_owned(),
+    }
+}
+
+/// A kick's note as (who asked, the reason); who asked is empty from older servers.
+pub fn split_kick_note(note: &str) -> (&str, Option<&str>) {
+    match note.split_once('\t') {
+        Some((by, reason)) => (by, Some(reason).filter(|r| !r.is_empty())),
+        None => (note, None),
+    }
 }
 
 /// Milliseconds since the Unix epoch (0 before it).
@@ -129,4 +162,7 @@ pub enum FromBridge {
     /// The server is cut off from the room (Redis unreachable past the interval, the other
     /// servers declared it dead, or its queue to Redis overflowed).
     Down { why: String },
+    /// The server cannot join the room yet (Redis unreachable, or its name still in the
+    /// room): said once per reason, so the consoles know why joins are refused.
+    NotJoined { why: String },
 }

@@ -37,6 +37,19 @@ impl<T> Held<T> {
         self.open += 1;
     }
 
+    /// Holds an item that needs no storing behind everything waiting: with the open round when
+    /// it holds anything, else with the newest sealed batch (so it is given back with it even
+    /// when this round hands the store nothing).
+    pub fn hold_behind(&mut self, item: T) {
+        match self.sealed.back_mut() {
+            Some((_, count)) if self.open == 0 => {
+                *count += 1;
+                self.queue.push_back(item);
+            }
+            _ => self.hold(item),
+        }
+    }
+
     /// Whether the current round holds anything.
     pub fn round_is_empty(&self) -> bool {
         self.open == 0
@@ -112,5 +125,19 @@ mod tests {
         assert_eq!(h.release(13), vec![5]);
         assert!(h.is_empty());
         assert_eq!(h.release(99), Vec::<i32>::new());
+    }
+
+    #[test]
+    fn an_item_held_behind_goes_with_the_open_round_or_else_the_newest_batch() {
+        let mut h = Held::default();
+        h.hold(1);
+        h.seal(10);
+        h.hold_behind(2); // no open round: rides with batch 10
+        h.hold(3);
+        h.hold_behind(4); // the open round: rides with it
+        h.seal(11);
+        assert_eq!(h.release(10), vec![1, 2]);
+        assert_eq!(h.release(11), vec![3, 4]);
+        assert!(h.is_empty());
     }
 }

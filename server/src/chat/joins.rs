@@ -13,7 +13,9 @@ use super::admission::WaitRefusal;
 use super::bus::Event;
 use super::operator::Announcement;
 use super::replay::Replay;
-use super::{Audience, ConnId, Core, CoreTimer, Now, Outbox, Phase, Session, NAME_PROMPT};
+use super::{
+    Audience, ConnId, Core, CoreTimer, Now, Outbox, Phase, Session, Transport, NAME_PROMPT,
+};
 use crate::bucket::Bucket;
 use crate::config::NICK_BURST;
 
@@ -21,7 +23,7 @@ impl Core {
     /// A connection was accepted: it is asked for a name (or refused, when its address is
     /// banned).
     pub fn connected(&mut self, id: ConnId, addr: SocketAddr, now: Now, out: &mut impl Outbox) {
-        if self.admission.banned(addr.ip()) {
+        if self.admission.banned(addr.ip(), now.wall).is_some() {
             log::debug!("refusing {addr}: banned");
             self.send(
                 id,
@@ -46,6 +48,8 @@ impl Core {
                 addr,
                 phase: Phase::AwaitingName,
                 renames: Bucket::full(f64::from(NICK_BURST), now.at),
+                transport: Transport::default(),
+                joined: None,
             },
         );
         self.prompt(id, out);
@@ -142,7 +146,7 @@ impl Core {
         out: &mut impl Outbox,
     ) {
         if !wait {
-            return self.admit(id, name, now, out);
+            return self.admit(id, name, None, now, out);
         }
         let Some(addr) = self.session(id).map(|s| s.addr) else {
             return;
@@ -190,7 +194,15 @@ impl Core {
     }
 
     /// Moves a connection into the room: WELCOME and the history to it, JOIN to everyone else.
-    pub(super) fn admit(&mut self, id: ConnId, name: &str, now: Now, out: &mut impl Outbox) {
+    /// `by`: the console that approved it (`None`: no approval was needed).
+    pub(super) fn admit(
+        &mut self,
+        id: ConnId,
+        name: &str,
+        by: Option<&str>,
+        now: Now,
+        out: &mut impl Outbox,
+    ) {
         let name: Rc<str> = Rc::from(name);
         let Some(session) = self.session_mut(id) else {
             return;
@@ -200,6 +212,7 @@ impl Core {
             name: Rc::clone(&name),
         };
         session.renames = Bucket::full(f64::from(NICK_BURST), now.at);
+        session.joined = Some(now.at);
         let addr = session.addr;
         if was_waiting {
             self.admission.unpend(addr.ip());
@@ -232,9 +245,10 @@ impl Core {
         }
         self.broadcast(&ServerMsg::Join { name: &name }, Some(id), out);
         if was_waiting {
+            let by = by.unwrap_or("the operator");
             out.console(
                 Audience::All,
-                format_args!("approved {name} ({online} online)"),
+                format_args!("approved {name} (by {by}; {online} online)"),
             );
         } else {
             out.console(
@@ -275,6 +289,13 @@ impl Core {
             self.publish(|| event, now, out);
         }
         out.close(id);
+    }
+
+    /// The shell says how connection `id` reached the server (plain TCP unless told).
+    pub fn set_transport(&mut self, id: ConnId, transport: Transport) {
+        if let Some(session) = self.session_mut(id) {
+            session.transport = transport;
+        }
     }
 
     /// One more console is open.

@@ -17,6 +17,7 @@
 //! - [`history`]: the room's last messages.
 //! - [`replay`]: paced replays (the history on join), written as the member reads.
 //! - `sessions`: every connection's session and where it is in its life.
+//! - [`bans`]: the ban list (addresses and CIDR ranges, reasons, durations), a type a store can keep.
 //! - [`admission`]: who may connect and wait: bans, cool-downs, the waiting room's bounds,
 //!   `--max-clients` and `--max-per-ip` (state and rules, no sending).
 //! - `joins`: the way in, step by step: connecting, naming, waiting, approval, denial.
@@ -26,6 +27,7 @@
 //!   claims, and what the room's log does here.
 
 pub mod admission;
+pub mod bans;
 pub mod bus;
 pub mod durable;
 pub mod held;
@@ -58,6 +60,7 @@ use operator::Announcer;
 pub use outgoing::{Dialect, Encoder, Outgoing};
 pub use replay::Replay;
 use room::Room;
+pub use sessions::Transport;
 use sessions::{session_name, Phase, Session, Sessions};
 pub use v3::{Restored, REPLAY_PAGE};
 
@@ -135,6 +138,10 @@ pub trait Outbox {
     fn arm(&mut self, at: Instant, id: ConnId, timer: CoreTimer);
     /// The operator asked the server to stop; the shell calls [`Core::shutdown`] next.
     fn quit(&mut self);
+    /// Console `id` asked to close itself (`exit`); the server goes on.
+    fn close_console(&mut self, id: ConsoleId) {
+        let _ = id;
+    }
     /// Hands a request to the cluster bridge (only ever called under `--cluster`).
     fn cluster(&mut self, msg: ToBridge) {
         let _ = msg;
@@ -159,6 +166,8 @@ pub struct Core {
     /// Bans, cool-downs, the waiting room's bounds, the consoles' presence.
     admission: Admission,
     announcer: Announcer,
+    /// The control console asked to confirm a `quit`, and when.
+    quit_asked: Option<(ConsoleId, Instant)>,
     /// Set by [`Core::shutdown`]: departures are no longer announced.
     shutting_down: bool,
     /// Reused buffer that lines are formatted into before being shared.
@@ -181,6 +190,7 @@ impl Core {
             sessions: Sessions::default(),
             room: Room::default(),
             announcer: Announcer::default(),
+            quit_asked: None,
             shutting_down: false,
             fmt: Vec::with_capacity(256),
         }
@@ -241,8 +251,20 @@ impl Core {
         self.send(to, &ServerMsg::Error { code, text }, out);
     }
 
-    /// Sends a built message to every member but `except`.
-    fn fan_out(&self, line: &Rc<Outgoing>, except: Option<ConnId>, out: &mut impl Outbox) {
+    /// Sends a built line to every member but `except`, in its place among the room's lines:
+    /// while room messages wait for the store, a line that needs no storing (`JOIN`, `LEAVE`,
+    /// `NICK`, `INFO`) waits behind them, so nobody sees a `LEAVE` before its speaker's last
+    /// message.
+    fn fan_out(&mut self, line: &Rc<Outgoing>, except: Option<ConnId>, out: &mut impl Outbox) {
+        if self.holds_room_lines() {
+            self.hold_line(Rc::clone(line), except, None);
+        } else {
+            self.fan_out_now(line, except, out);
+        }
+    }
+
+    /// [`Core::fan_out`] without waiting: for lines whose turn has come.
+    fn fan_out_now(&self, line: &Rc<Outgoing>, except: Option<ConnId>, out: &mut impl Outbox) {
         let replaying = !self.v3.replaying.is_empty();
         for &id in self.room.members() {
             if Some(id) != except && !(replaying && self.is_replaying(id)) {
@@ -266,9 +288,18 @@ impl Core {
         out: &mut impl Outbox,
     ) {
         let line = self.format_at(msg, now);
-        self.fan_out(&line, None, out);
+        if self.holds_room_lines() {
+            self.hold_line(line, None, Some(Rc::from(who)));
+            return;
+        }
+        self.fan_out_now(&line, None, out);
+        self.record_event_of(&line, who);
+    }
+
+    /// Keeps a `LEAVE` or `NICK` in the history when `who` has a line there.
+    fn record_event_of(&mut self, line: &Rc<Outgoing>, who: &str) {
         if self.history.has_spoken(who) {
-            self.history.record_event(&line);
+            self.history.record_event(line);
         }
     }
 

@@ -7,16 +7,20 @@
 //! churn of fake joins cannot push a real one out of the operator's sight.
 
 use std::fmt;
-use std::net::IpAddr;
 use std::rc::Rc;
 use std::time::Instant;
 
 use chat_common::protocol::{LeaveReason, ServerMsg};
 use chat_common::sanitize::sanitize;
 
-use super::bus::Event;
+use super::bans::{span, Ban, IpNet, MAX_BAN_REASON};
+use super::bus::{kick_note, split_kick_note, Event};
 use super::{Audience, ConnId, ConsoleId, Core, CoreTimer, Now, Outbox, Phase};
-use crate::console::{self, Command};
+use crate::config::QUIT_CONFIRM_WINDOW;
+use crate::console::{self, Command, Target};
+
+/// Standard input's console.
+const STDIN: ConsoleId = ConsoleId(0);
 
 use crate::config::{ANNOUNCE_PER_SECOND, ANNOUNCE_WINDOW};
 
@@ -139,50 +143,12 @@ impl Core {
             Ok(None) => return CommandOutcome::Done,
             Err(e) => return fail(out, format_args!("{e}")),
         };
+        // A question to quit stands only until the console that was asked types something else.
+        let quit_asked = self.quit_asked.take();
         match command {
-            Command::Approve(name) | Command::Deny(name) => {
+            Command::Approve(target) | Command::Deny(target) => {
                 let approve = matches!(command, Command::Approve(_));
-                let found = match name {
-                    None => self.room.oldest_pending(),
-                    Some(n) => self.room.holder(n),
-                };
-                let waiting = found.and_then(|id| match self.session(id).map(|s| &s.phase) {
-                    Some(Phase::Waiting { name, .. }) => Some((id, Rc::clone(name))),
-                    _ => None,
-                });
-                let Some((id, name)) = waiting else {
-                    // Perhaps a join waiting on another server: its server decides.
-                    if let Some(join) = self.remote_join(name) {
-                        let (server, name) = (join.server.to_string(), join.name.to_string());
-                        let event = if approve {
-                            Event::Approve { server, name }
-                        } else {
-                            Event::Deny { server, name }
-                        };
-                        self.publish(|| event, now, out);
-                        let verb = if approve { "approve" } else { "deny" };
-                        out.console(
-                            reply,
-                            format_args!(
-                                "{verb} {}: asked server {}, where it waits",
-                                join.name, join.server
-                            ),
-                        );
-                        return CommandOutcome::Done;
-                    }
-                    return match name {
-                        None => fail(out, format_args!("nobody is waiting")),
-                        Some(n) => {
-                            fail(out, format_args!("nobody named {} is waiting", sanitize(n)))
-                        }
-                    };
-                };
-                if approve {
-                    self.admit(id, &name, now, out);
-                } else {
-                    self.deny(id, "the operator refused you", true, now, out);
-                    out.console(Audience::All, format_args!("denied {name}"));
-                }
+                return self.decide(from, target, approve, now, out);
             }
             Command::Pending => {
                 let remote = self.remote_joins();
@@ -212,105 +178,102 @@ impl Core {
                     );
                 }
             }
-            Command::Who => {
-                out.console(reply, format_args!("online: {}", self.everyone()));
-                for &id in self.room.members() {
-                    if let Some(s) = self.session(id) {
-                        if let Phase::Member { name } = &s.phase {
-                            out.console(reply, format_args!("  {name} from {}", s.addr));
-                        }
-                    }
-                }
-                for (name, server) in self.remote_members() {
-                    out.console(reply, format_args!("  {name} on server {server}"));
-                }
-            }
-            Command::Kick(name) => {
-                let member = self.room.holder(name).and_then(|id| {
-                    match self.session(id).map(|s| &s.phase) {
-                        Some(Phase::Member { name }) => Some((id, Rc::clone(name))),
-                        _ => None,
-                    }
-                });
-                match member {
-                    Some((id, name)) => {
-                        self.kick(id, "kicked by the operator", now, out);
-                        self.void_token(&name, out);
-                        out.console(Audience::All, format_args!("kicked {name}"));
-                    }
-                    None if self.detached_name(name).is_some() => {
-                        let Some(name) = self.detached_name(name) else {
-                            return CommandOutcome::Failed;
-                        };
-                        self.void_token(&name, out);
-                        out.console(Audience::All, format_args!("left {name} (kicked)"));
-                        out.console(Audience::All, format_args!("kicked {name}"));
-                    }
-                    None if self.remote_member(name).is_some() => {
-                        let Some((name, server)) = self.remote_member(name) else {
-                            return CommandOutcome::Failed;
-                        };
-                        let event = Event::Kick {
-                            server: server.to_string(),
-                            name: name.to_string(),
-                        };
-                        self.publish(|| event, now, out);
-                        out.console(
-                            reply,
-                            format_args!("kick {name}: asked server {server}, where it is"),
-                        );
-                    }
-                    None => return fail(out, format_args!("no member named {}", sanitize(name))),
-                }
+            Command::Who => self.console_who(reply, now, out),
+            Command::Kick { name, reason } => {
+                return self.kick_command(from, name, reason, now, out)
             }
             Command::Say(text) => {
                 let text = format!("operator: {}", sanitize(text));
-                let line = self.format(&ServerMsg::Info { text: &text });
-                self.fan_out(&line, None, out);
-                self.publish(
-                    || Event::Info {
-                        line: line.line().to_vec(),
-                    },
-                    now,
-                    out,
-                );
+                self.info_to_room(&text, None, now, out);
                 out.console(
                     Audience::All,
-                    format_args!("said to {} members", self.everyone()),
+                    format_args!("said to {} members (by {})", self.everyone(), by(from)),
                 );
+                log::info!("said {text:?} (by {})", by(from));
             }
-            Command::Ban(ip) => {
-                self.store_ban(ip, true, now);
-                let cut = self.ban(ip, now, out);
-                out.console(
-                    Audience::All,
-                    format_args!("banned {ip} ({cut} connections cut)"),
-                );
-            }
-            Command::Unban(ip) => {
-                if self.admission.unban(ip) {
-                    self.store_ban(ip, false, now);
-                    out.console(Audience::All, format_args!("unbanned {ip}"));
-                } else {
-                    return fail(out, format_args!("{ip} is not banned"));
+            Command::Ban {
+                net,
+                duration,
+                reason,
+            } => {
+                let ban = Ban {
+                    net,
+                    reason: reason.map(|r| clip(&sanitize(r), MAX_BAN_REASON)),
+                    by: by(from),
+                    since: now.wall,
+                    until: duration.map(|d| now.wall + d),
+                };
+                let shown = ban.clone();
+                if let Err(e) = self.admission.bans_mut().add(ban) {
+                    return fail(out, format_args!("{e}"));
                 }
+                self.store_ban(net, true, now);
+                let cut = self.cut_banned(net, reason, now, out);
+                let shown = describe(&shown, now.wall, &format!("; {cut} connections cut"));
+                out.console(Audience::All, format_args!("banned {shown}"));
+                log::info!("banned {shown}");
             }
+            Command::Unban(net) => match self.admission.bans_mut().remove(net) {
+                Some(_) => {
+                    self.store_ban(net, false, now);
+                    out.console(
+                        Audience::All,
+                        format_args!("unbanned {net} (by {})", by(from)),
+                    );
+                    log::info!("unbanned {net} (by {})", by(from));
+                }
+                None => return fail(out, format_args!("{net} is not banned (bans lists them)")),
+            },
             Command::Bans => {
-                out.console(reply, format_args!("bans: {}", self.admission.bans().len()));
-                for ip in self.admission.bans() {
-                    out.console(reply, format_args!("  {ip}"));
+                for gone in self.admission.bans_mut().expire(now.wall) {
+                    log::info!("ban on {} ran out", gone.net);
+                }
+                let bans = self.admission.bans();
+                out.console(reply, format_args!("bans: {}", bans.len()));
+                for ban in bans.iter() {
+                    out.console(reply, format_args!("  {}", describe(ban, now.wall, "")));
                 }
             }
+            Command::Quit { now: at_once } => {
+                let confirmed = at_once
+                    || from == STDIN
+                    || quit_asked.is_some_and(|(who, when)| {
+                        who == from && now.at.saturating_duration_since(when) < QUIT_CONFIRM_WINDOW
+                    });
+                if confirmed {
+                    out.console(
+                        Audience::All,
+                        format_args!("stopping the server (by {})", by(from)),
+                    );
+                    log::info!("quit (by {})", by(from));
+                    out.quit();
+                } else {
+                    self.quit_asked = Some((from, now.at));
+                    out.console(
+                        reply,
+                        format_args!(
+                            "quit stops the server for everyone ({} members online): type quit \
+                             again within {} s, or quit now (exit closes only this console)",
+                            self.everyone(),
+                            QUIT_CONFIRM_WINDOW.as_secs()
+                        ),
+                    );
+                }
+            }
+            Command::Exit => out.close_console(from),
             Command::Forget(name) => {
                 let name = sanitize(name).into_owned();
                 if self.void_token(&name, out) {
-                    out.console(Audience::All, format_args!("forgot {name}"));
+                    out.console(
+                        Audience::All,
+                        format_args!("forgot {name} (by {})", by(from)),
+                    );
+                    log::info!("forgot {name} (by {})", by(from));
                 } else {
-                    out.console(reply, format_args!("error: {name} is not remembered"));
+                    return fail(out, format_args!("{name} is not remembered"));
                 }
             }
             Command::Members => self.list_members(reply, out),
-            Command::Quit => out.quit(),
             Command::Help => {
                 for line in console::HELP {
                     out.console(reply, format_args!("{line}"));
@@ -320,11 +283,204 @@ impl Core {
         CommandOutcome::Done
     }
 
-    /// Another server's console asked this one to approve or deny its waiting join `name`.
+    /// `approve`/`deny` of one join, the oldest, or all of them (here and, under `--cluster`,
+    /// on the servers where they wait).
+    fn decide(
+        &mut self,
+        from: ConsoleId,
+        target: Target<'_>,
+        approve: bool,
+        now: Now,
+        out: &mut impl Outbox,
+    ) -> CommandOutcome {
+        let reply = Audience::One(from);
+        let verb = if approve { "approve" } else { "deny" };
+        let local: Vec<ConnId> = match target {
+            Target::All => self.room.pending().collect(),
+            Target::Oldest => self.room.oldest_pending().into_iter().collect(),
+            Target::Named(n) => self
+                .room
+                .holder(n)
+                .filter(|id| {
+                    matches!(
+                        self.session(*id).map(|s| &s.phase),
+                        Some(Phase::Waiting { .. })
+                    )
+                })
+                .into_iter()
+                .collect(),
+        };
+        let remote = match target {
+            Target::All => self.remote_joins(),
+            Target::Oldest if local.is_empty() => self.remote_join(None).into_iter().collect(),
+            Target::Named(n) if local.is_empty() => self.remote_join(Some(n)).into_iter().collect(),
+            _ => Vec::new(),
+        };
+        if local.is_empty() && remote.is_empty() {
+            let text = match target {
+                Target::Named(n) => format!("nobody named {} is waiting", sanitize(n)),
+                _ => "nobody is waiting".to_owned(),
+            };
+            out.console(reply, format_args!("error: {text}"));
+            return CommandOutcome::Failed;
+        }
+        for id in local {
+            let Some(Phase::Waiting { name, .. }) = self.session(id).map(|s| &s.phase) else {
+                continue;
+            };
+            let name = Rc::clone(name);
+            self.decide_one(id, &name, approve, &by(from), now, out);
+        }
+        let asker = self.asker(from);
+        for join in remote {
+            let (server, name) = (join.server.to_string(), join.name.to_string());
+            let event = if approve {
+                Event::Approve {
+                    server,
+                    name,
+                    by: asker.clone(),
+                }
+            } else {
+                Event::Deny {
+                    server,
+                    name,
+                    by: asker.clone(),
+                }
+            };
+            self.publish(|| event, now, out);
+            out.console(
+                reply,
+                format_args!(
+                    "{verb} {}: asked server {}, where it waits",
+                    join.name, join.server
+                ),
+            );
+        }
+        CommandOutcome::Done
+    }
+
+    /// Admits or refuses one waiting join, announcing and logging who decided.
+    fn decide_one(
+        &mut self,
+        id: ConnId,
+        name: &str,
+        approve: bool,
+        by: &str,
+        now: Now,
+        out: &mut impl Outbox,
+    ) {
+        if approve {
+            self.admit(id, name, Some(by), now, out);
+            log::info!("approved {name} (by {by})");
+        } else {
+            self.deny(id, "the operator refused you", true, now, out);
+            out.console(Audience::All, format_args!("denied {name} (by {by})"));
+            log::info!("denied {name} (by {by})");
+        }
+    }
+
+    /// `who`: the members sorted by name (any case), each with its address, transport and
+    /// time in the room; members on other servers with their server.
+    fn console_who(&self, reply: Audience, now: Now, out: &mut impl Outbox) {
+        out.console(reply, format_args!("online: {}", self.everyone()));
+        let mut rows: Vec<(String, String)> = Vec::new();
+        for &id in self.room.members() {
+            if let Some(s) = self.session(id) {
+                if let Phase::Member { name } = &s.phase {
+                    let stay = s.joined.map_or_else(String::new, |t| {
+                        format!(
+                            ", {} in the room",
+                            span(now.at.saturating_duration_since(t))
+                        )
+                    });
+                    rows.push((
+                        name.to_ascii_lowercase(),
+                        format!("  {name} from {} ({}){stay}", s.addr, s.transport),
+                    ));
+                }
+            }
+        }
+        for (name, server) in self.remote_members() {
+            rows.push((
+                name.to_ascii_lowercase(),
+                format!("  {name} on server {server}"),
+            ));
+        }
+        rows.sort();
+        for (_, row) in rows {
+            out.console(reply, format_args!("{row}"));
+        }
+    }
+
+    /// `kick NAME [reason]`: here, or on the server the member is on.
+    fn kick_command(
+        &mut self,
+        from: ConsoleId,
+        name: &str,
+        reason: Option<&str>,
+        now: Now,
+        out: &mut impl Outbox,
+    ) -> CommandOutcome {
+        let reply = Audience::One(from);
+        let member =
+            self.room
+                .holder(name)
+                .and_then(|id| match self.session(id).map(|s| &s.phase) {
+                    Some(Phase::Member { name }) => Some((id, Rc::clone(name))),
+                    _ => None,
+                });
+        let reason = reason.map(|r| clip(&sanitize(r), MAX_BAN_REASON));
+        if let Some((id, name)) = member {
+            self.kick_member(id, &name, &by(from), reason.as_deref(), now, out);
+            return CommandOutcome::Done;
+        }
+        if let Some(name) = self.detached_name(name) {
+            // Remembered but not connected right now (v3): its token is voided.
+            self.void_token(&name, out);
+            out.console(Audience::All, format_args!("left {name} (kicked)"));
+            out.console(
+                Audience::All,
+                format_args!("kicked {name} (by {})", by(from)),
+            );
+            log::info!("kicked {name} (by {})", by(from));
+            return CommandOutcome::Done;
+        }
+        if let Some((name, server)) = self.remote_member(name) {
+            let asker = self.asker(from);
+            let event = Event::Kick {
+                server: server.to_string(),
+                name: name.to_string(),
+                note: kick_note(&asker, reason.as_deref()),
+            };
+            self.publish(|| event, now, out);
+            out.console(
+                reply,
+                format_args!("kick {name}: asked server {server}, where it is"),
+            );
+            return CommandOutcome::Done;
+        }
+        out.console(
+            reply,
+            format_args!("error: no member named {}", sanitize(name)),
+        );
+        CommandOutcome::Failed
+    }
+
+    /// How console `from` is named to other servers: `control:3 on server one`.
+    fn asker(&self, from: ConsoleId) -> String {
+        match self.remote.as_ref() {
+            Some(r) => format!("{} on server {}", by(from), r.server),
+            None => by(from),
+        }
+    }
+
+    /// Another server's console (`asker`, empty when unknown) asked this one to approve or deny
+    /// its waiting join `name`.
     pub(super) fn decide_by_name(
         &mut self,
         name: &str,
         approve: bool,
+        asker: &str,
         now: Now,
         out: &mut impl Outbox,
     ) {
@@ -338,16 +494,48 @@ impl Core {
         let Some((id, name)) = waiting else {
             return;
         };
-        if approve {
-            self.admit(id, &name, now, out);
+        let asker = if asker.is_empty() {
+            "a console of another server"
         } else {
-            self.deny(id, "the operator refused you", true, now, out);
-            out.console(Audience::All, format_args!("denied {name}"));
-        }
+            asker
+        };
+        self.decide_one(id, &name, approve, asker, now, out);
     }
 
     /// Another server's console asked this one to kick its member `name`.
-    pub(super) fn kick_by_name(&mut self, name: &str, now: Now, out: &mut impl Outbox) {
+    /// Kicks member `id` called `name` for console `asker`, telling it (and, with a reason,
+    /// the room) why; announced and logged.
+    fn kick_member(
+        &mut self,
+        id: ConnId,
+        name: &str,
+        asker: &str,
+        reason: Option<&str>,
+        now: Now,
+        out: &mut impl Outbox,
+    ) {
+        let why = match reason {
+            Some(r) => format!("kicked by the operator: {r}"),
+            None => "kicked by the operator".to_owned(),
+        };
+        if let Some(r) = reason {
+            // The room learns why too, before the LEAVE.
+            let text = format!("{name} was kicked by the operator: {r}");
+            self.info_to_room(&text, Some(id), now, out);
+        }
+        self.kick(id, &why, now, out);
+        self.void_token(name, out);
+        let because = reason.map_or_else(String::new, |r| format!(": {r}"));
+        out.console(
+            Audience::All,
+            format_args!("kicked {name} (by {asker}){because}"),
+        );
+        log::info!("kicked {name} (by {asker}){because}");
+    }
+
+    /// Another server's console asked this one to kick its member `name`; `note` says who and
+    /// why ([`kick_note`]).
+    pub(super) fn kick_by_name(&mut self, name: &str, note: &str, now: Now, out: &mut impl Outbox) {
         let member =
             self.room
                 .holder(name)
@@ -356,9 +544,14 @@ impl Core {
                     _ => None,
                 });
         if let Some((id, name)) = member {
-            self.kick(id, "kicked by the operator", now, out);
-            self.void_token(&name, out);
-            out.console(Audience::All, format_args!("kicked {name}"));
+            let (asker, reason) = split_kick_note(note);
+            let asker = if asker.is_empty() {
+                "a console of another server"
+            } else {
+                asker
+            };
+            let reason = reason.map(|r| clip(&sanitize(r), MAX_BAN_REASON));
+            self.kick_member(id, &name, asker, reason.as_deref(), now, out);
         }
     }
 
@@ -369,26 +562,88 @@ impl Core {
         out.close(id);
     }
 
-    /// Bans `ip`: its members are kicked, its waiting joins denied, its other connections told
-    /// and closed. Returns how many connections were cut.
-    fn ban(&mut self, ip: IpAddr, now: Now, out: &mut impl Outbox) -> usize {
-        self.admission.ban(ip);
+    /// An INFO line to the whole room (every member here but `except`, and every other server).
+    fn info_to_room(
+        &mut self,
+        text: &str,
+        except: Option<ConnId>,
+        now: Now,
+        out: &mut impl Outbox,
+    ) {
+        let line = self.format(&ServerMsg::Info { text });
+        self.fan_out(&line, except, out);
+        self.publish(
+            || Event::Info {
+                line: line.line().to_vec(),
+            },
+            now,
+            out,
+        );
+    }
+
+    /// Cuts every connection from `net` after it was banned: its members are kicked, its
+    /// waiting joins denied, its other connections told and closed. Returns how many.
+    fn cut_banned(
+        &mut self,
+        net: IpNet,
+        reason: Option<&str>,
+        now: Now,
+        out: &mut impl Outbox,
+    ) -> usize {
+        let reason = reason.map(|r| format!(": {}", clip(&sanitize(r), MAX_BAN_REASON)));
+        let reason = reason.as_deref().unwrap_or("");
+        let was = format!("your address was banned{reason}");
+        let is = format!("your address is banned{reason}");
         let mut cut = 0;
         for key in 0..self.sessions.slots() {
             let Some(id) = self.id_at(key) else {
                 continue;
             };
-            let Some(session) = self.session(id).filter(|s| s.addr.ip() == ip) else {
+            let Some(session) = self.session(id).filter(|s| net.contains(s.addr.ip())) else {
                 continue;
             };
             cut += 1;
             match session.phase {
-                Phase::Member { .. } => self.kick(id, "your address was banned", now, out),
+                Phase::Member { .. } => self.kick(id, &was, now, out),
                 Phase::Waiting { .. } | Phase::AwaitingName | Phase::Claiming { .. } => {
-                    self.deny(id, "your address is banned", false, now, out);
+                    self.deny(id, &is, false, now, out);
                 }
             }
         }
         cut
     }
+}
+
+/// How a console is named in announcements and the log: `stdin` or `control:N`.
+pub(super) fn by(id: ConsoleId) -> String {
+    if id == STDIN {
+        "stdin".to_owned()
+    } else {
+        format!("control:{}", id.0)
+    }
+}
+
+/// A ban for people: `10.0.0.0/8 (by control:3, 1h59m left{extra}): flooding`.
+fn describe(ban: &Ban, now: std::time::SystemTime, extra: &str) -> String {
+    let left = match ban.until {
+        Some(until) => format!(
+            ", {} left",
+            span(until.duration_since(now).unwrap_or_default())
+        ),
+        None => String::new(),
+    };
+    let why = ban
+        .reason
+        .as_deref()
+        .map_or_else(String::new, |r| format!(": {r}"));
+    format!("{} (by {}{left}{extra}){why}", ban.net, ban.by)
+}
+
+/// `text` cut to at most `max` bytes at a character boundary.
+fn clip(text: &str, max: usize) -> String {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_owned()
 }

@@ -11,6 +11,7 @@ use std::rc::Rc;
 use std::time::{Instant, SystemTime};
 
 use chat_common::protocol::{ErrorCode, LeaveReason, ServerMsg};
+use chat_common::sanitize::sanitize;
 
 use super::bus::{wall_ms, Entry, Event, FromBridge, LogId, RemoteEntry, ToBridge};
 use super::history::History;
@@ -228,6 +229,15 @@ impl Core {
                 self.claimed(id, &name, ok, tip, now, out);
             }
             FromBridge::Down { why } => self.cluster_down(&why, out),
+            FromBridge::NotJoined { why } => {
+                let why = sanitize(&why);
+                out.console(
+                    Audience::All,
+                    format_args!(
+                        "cluster: cannot join the room: {why}; joins are refused until it can (retrying)"
+                    ),
+                );
+            }
         }
     }
 
@@ -531,7 +541,9 @@ impl Core {
                     Announcement::Request,
                     now,
                     out,
-                    format_args!("join request: {name} from {addr} (approve {name} / deny {name})"),
+                    format_args!(
+                        "join request: {name} from {addr} on server {origin} (approve {name} / deny {name})"
+                    ),
                 );
             }
             Event::Decided { name, how } => {
@@ -554,22 +566,32 @@ impl Core {
                     _ => out.console(Audience::All, format_args!("denied {name}")),
                 }
             }
-            Event::Approve { server, name } => {
+            Event::Approve { server, name, by } => {
                 if *remote.server == *server {
-                    self.decide_by_name(&name, true, now, out);
+                    self.decide_by_name(&name, true, &sanitize(&by), now, out);
                 }
             }
-            Event::Deny { server, name } => {
+            Event::Deny { server, name, by } => {
                 if *remote.server == *server {
-                    self.decide_by_name(&name, false, now, out);
+                    self.decide_by_name(&name, false, &sanitize(&by), now, out);
                 }
             }
-            Event::Kick { server, name } => {
+            Event::Kick { server, name, note } => {
                 if *remote.server == *server {
-                    self.kick_by_name(&name, now, out);
+                    self.kick_by_name(&name, &note, now, out);
                 }
+            }
+            Event::Joined { server } => {
+                out.console(
+                    Audience::All,
+                    format_args!("cluster: server {} joined the room", sanitize(&server)),
+                );
             }
             Event::Down { server } => {
+                out.console(
+                    Audience::All,
+                    format_args!("cluster: server {} left the room", sanitize(&server)),
+                );
                 let gone: Vec<Box<str>> = remote
                     .members
                     .iter()

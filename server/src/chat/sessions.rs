@@ -31,6 +31,29 @@ pub(super) struct Session {
     pub phase: Phase,
     /// Renames allowed (members only; see [`crate::config::NICK_BURST`]).
     pub renames: Bucket,
+    /// How it reached the server (the console's `who` shows it).
+    pub transport: Transport,
+    /// When it entered the room (members only).
+    pub joined: Option<Instant>,
+}
+
+/// How a connection reached the server; the shell says ([`super::Core::set_transport`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Transport {
+    /// The line protocol over plain TCP.
+    #[default]
+    Tcp,
+    /// The line protocol inside TLS.
+    Tls,
+}
+
+impl std::fmt::Display for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Transport::Tcp => "tcp",
+            Transport::Tls => "tls",
+        })
+    }
 }
 
 /// Sessions by slab key.

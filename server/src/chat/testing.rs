@@ -314,7 +314,7 @@ fn a_ban_cuts_members_and_joins_and_refuses_new_connections() {
         .out
         .console
         .iter()
-        .any(|(_, l)| l == "banned 127.0.0.2 (2 connections cut)"));
+        .any(|(_, l)| l == "banned 127.0.0.2 (by stdin; 2 connections cut)"));
     let new = h.connect_from("127.0.0.2");
     assert_eq!(h.got(new), ["DENIED your address is banned"]);
     h.console("unban 127.0.0.2");
@@ -492,6 +492,7 @@ impl Harness {
                 room: "chat".into(),
                 timeout: Duration::from_secs(5),
                 history: 50,
+                name: "test".to_owned(),
             }),
             ..Config::default()
         });
@@ -736,11 +737,13 @@ fn consoles_decide_and_kick_on_other_servers_through_the_log() {
         [
             Event::Approve {
                 server: "s2".into(),
-                name: "cy".into()
+                name: "cy".into(),
+                by: "stdin on server s1".into(),
             },
             Event::Kick {
                 server: "s2".into(),
-                name: "zed".into()
+                name: "zed".into(),
+                note: "stdin on server s1".into(),
             },
         ]
     );
@@ -753,10 +756,16 @@ fn consoles_decide_and_kick_on_other_servers_through_the_log() {
             Event::Kick {
                 server: "s1".into(),
                 name: "al".into(),
+                note: "control:2 on server s2\tflooding".into(),
             },
         )],
     );
-    assert_eq!(h.last(a), "BYE kicked by the operator");
+    assert_eq!(h.last(a), "BYE kicked by the operator: flooding");
+    assert!(h
+        .out
+        .console
+        .iter()
+        .any(|(_, l)| l == "kicked al (by control:2 on server s2): flooding"));
 }
 
 #[test]

@@ -44,6 +44,14 @@ pub(super) enum HeldMsg {
         to: Option<ConnId>,
         line: Rc<Outgoing>,
     },
+    /// A room line that needs no storing (`JOIN`, `LEAVE`, `NICK`, `INFO`) waiting for its turn
+    /// behind held messages; `history_of`: the name whose `LEAVE`/`NICK` this is, for the
+    /// history (checked when it is delivered, after the messages before it).
+    Line {
+        line: Rc<Outgoing>,
+        except: Option<ConnId>,
+        history_of: Option<Rc<str>>,
+    },
 }
 
 /// A member within its resume window: no connection, still in the room.
@@ -127,7 +135,7 @@ pub struct Restored {
     /// Remembered members.
     pub members: Vec<MemberRecord>,
     /// Banned addresses.
-    pub bans: Vec<std::net::IpAddr>,
+    pub bans: Vec<super::bans::IpNet>,
     /// The last room messages, oldest first (for `--history`).
     pub recent: Vec<Entry>,
 }
@@ -152,8 +160,15 @@ impl Core {
         self.v3.ids = IdGen::new(r.epoch, r.next_seq);
         self.v3.durable = true;
         self.v3.remembered = Remembered::new(r.members, self.config.remember);
-        for ip in r.bans {
-            self.admission.ban(ip);
+        for net in r.bans {
+            // The store keeps the range and when it was made; no reason or end yet.
+            let _ = self.admission.bans_mut().add(super::bans::Ban {
+                net,
+                reason: None,
+                by: "an earlier run".to_owned(),
+                since: SystemTime::UNIX_EPOCH,
+                until: None,
+            });
         }
         for e in r.recent {
             let line = format!("{}\n", e.line);
@@ -221,8 +236,31 @@ impl Core {
         out.console(Audience::All, format_args!("store: writing again"));
     }
 
-    fn refuse_held(&mut self, m: HeldMsg, _now: Now, out: &mut impl Outbox) {
-        let (HeldMsg::Room { from, .. } | HeldMsg::Priv { from, .. }) = m;
+    /// Whether room messages wait for the store, so other room lines must wait behind them.
+    pub(super) fn holds_room_lines(&self) -> bool {
+        self.v3.durable && !self.v3.held.is_empty()
+    }
+
+    /// Holds a room line behind the messages waiting for the store; it is delivered with the
+    /// last of them (whether they are delivered or refused).
+    pub(super) fn hold_line(
+        &mut self,
+        line: Rc<Outgoing>,
+        except: Option<ConnId>,
+        history_of: Option<Rc<str>>,
+    ) {
+        self.v3.held.hold_behind(HeldMsg::Line {
+            line,
+            except,
+            history_of,
+        });
+    }
+
+    fn refuse_held(&mut self, m: HeldMsg, now: Now, out: &mut impl Outbox) {
+        let from = match m {
+            HeldMsg::Room { from, .. } | HeldMsg::Priv { from, .. } => from,
+            line @ HeldMsg::Line { .. } => return self.deliver_held(line, now, out),
+        };
         self.send_error(
             from,
             ErrorCode::Unavailable,
@@ -328,7 +366,7 @@ impl Core {
                 speaker,
                 line,
             } => {
-                self.fan_out(&line, Some(from), out);
+                self.fan_out_now(&line, Some(from), out);
                 self.history.record(&line, &speaker);
                 self.publish(
                     || Event::Msg {
@@ -346,6 +384,17 @@ impl Core {
                     }
                 }
                 (from, line)
+            }
+            HeldMsg::Line {
+                line,
+                except,
+                history_of,
+            } => {
+                self.fan_out_now(&line, except, out);
+                if let Some(who) = history_of {
+                    self.record_event_of(&line, &who);
+                }
+                return;
             }
         };
         if self.v3.sessions.contains(&from) {
@@ -759,11 +808,11 @@ impl Core {
     }
 
     /// The ban list changed: the store is told.
-    pub(super) fn store_ban(&mut self, ip: std::net::IpAddr, banned: bool, now: Now) {
+    pub(super) fn store_ban(&mut self, net: super::bans::IpNet, banned: bool, now: Now) {
         let w = if banned {
-            Write::Ban(ip.to_string(), wall_ms(now.wall))
+            Write::Ban(net.to_string(), wall_ms(now.wall))
         } else {
-            Write::Unban(ip.to_string())
+            Write::Unban(net.to_string())
         };
         self.v3.write(w);
     }

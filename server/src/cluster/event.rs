@@ -29,17 +29,24 @@ impl Event {
             Event::Priv { to, line } => ("P", [to.as_bytes(), line, none]),
             Event::Request { name, addr } => ("R", [name.as_bytes(), addr.as_bytes(), none]),
             Event::Decided { name, how } => ("D", [name.as_bytes(), how.as_bytes(), none]),
-            Event::Approve { server, name } => ("A", [server.as_bytes(), name.as_bytes(), none]),
-            Event::Deny { server, name } => ("X", [server.as_bytes(), name.as_bytes(), none]),
-            Event::Kick { server, name } => ("K", [server.as_bytes(), name.as_bytes(), none]),
+            Event::Approve { server, name, by } => {
+                ("A", [server.as_bytes(), name.as_bytes(), by.as_bytes()])
+            }
+            Event::Deny { server, name, by } => {
+                ("X", [server.as_bytes(), name.as_bytes(), by.as_bytes()])
+            }
+            Event::Kick { server, name, note } => {
+                ("K", [server.as_bytes(), name.as_bytes(), note.as_bytes()])
+            }
             Event::Down { server } => ("G", [server.as_bytes(), none, none]),
+            Event::Joined { server } => ("U", [server.as_bytes(), none, none]),
         }
     }
 
     /// Decodes an entry's kind and arguments; `None` for anything malformed: names must follow
     /// the name rule and lines be one protocol line of the right kind, so even a stray writer
     /// cannot make a server send its members something outside the grammar.
-    pub fn decode(kind: &[u8], a: &[u8], b: &[u8], _c: &[u8]) -> Option<Event> {
+    pub fn decode(kind: &[u8], a: &[u8], b: &[u8], c: &[u8]) -> Option<Event> {
         let text = |v: &[u8]| {
             let t = std::str::from_utf8(v).ok()?;
             (!t.chars().any(char::is_control)).then(|| t.to_owned())
@@ -85,16 +92,24 @@ impl Event {
             b"A" => Event::Approve {
                 server: text(a)?,
                 name: name(b)?,
+                by: text(c)?,
             },
             b"X" => Event::Deny {
                 server: text(a)?,
                 name: name(b)?,
+                by: text(c)?,
             },
             b"K" => Event::Kick {
                 server: text(a)?,
                 name: name(b)?,
+                // The note's tab is its one allowed control character.
+                note: std::str::from_utf8(c)
+                    .ok()
+                    .filter(|t| !t.chars().any(|ch| ch.is_control() && ch != '\t'))?
+                    .to_owned(),
             },
             b"G" => Event::Down { server: text(a)? },
+            b"U" => Event::Joined { server: text(a)? },
             _ => return None,
         })
     }
@@ -158,16 +173,20 @@ mod tests {
             Event::Approve {
                 server: s("s1"),
                 name: s("cy"),
+                by: s("control:3 on server s2"),
             },
             Event::Deny {
                 server: s("s1"),
                 name: s("cy"),
+                by: s(""),
             },
             Event::Kick {
                 server: s("s1"),
                 name: s("al"),
+                note: s("stdin on server s2\tspamming"),
             },
             Event::Down { server: s("s1") },
+            Event::Joined { server: s("s1") },
         ];
         for e in events {
             let (k, [a, b, c]) = e.encode();

@@ -124,12 +124,11 @@ pub struct Link {
 
 impl Link {
     /// Starts both bridge threads; they wake the reactor through `waker`.
-    pub fn start(config: ClusterConfig, waker: mio::Waker) -> std::io::Result<Link> {
+    pub fn start(config: ClusterConfig, waker: Arc<mio::Waker>) -> std::io::Result<Link> {
         // The URL is checked here, so a typo fails at start instead of looping on reconnects.
         let client = redis::Client::open(config.url.as_str()).map_err(|e| {
             std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("--cluster: {e}"))
         })?;
-        let waker = Arc::new(waker);
         let shared = Arc::new(Shared {
             read_from: Mutex::new(ReadFrom::default()),
             queued: AtomicUsize::new(0),
@@ -243,20 +242,6 @@ fn deliver(to_core: &SyncSender<FromBridge>, waker: &mio::Waker, msg: FromBridge
     true
 }
 
-/// A short random server id (16 hex digits): std's per-process random hash keys, the clock and
-/// the process id, so two servers started in the same millisecond still differ.
-fn new_server_id() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    h.write_u32(std::process::id());
-    format!("{:016x}", h.finish())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -268,15 +253,11 @@ mod tests {
             room: "chat".into(),
             timeout: Duration::from_secs(5),
             history: 50,
+            name: "test".to_owned(),
         };
         let shown = format!("{c:?}");
         assert!(!shown.contains("s3cret"), "{shown}");
         assert!(shown.contains("db.example:6380/2"), "{shown}");
         assert_eq!(c.key("log"), "chat:{chat}:log");
-    }
-
-    #[test]
-    fn server_ids_differ() {
-        assert_ne!(new_server_id(), new_server_id());
     }
 }

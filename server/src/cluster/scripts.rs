@@ -44,7 +44,8 @@ end
 /// The heartbeat, the reaper and the voluntary leave, in one script.
 /// KEYS: servers, names, who, seq, log. ARGV: my id, mode (`join`, `beat`, `leave`), the
 /// interval in ms, the log's MAXLEN. Returns -1 when a `beat` finds this server declared dead,
-/// else how many dead servers it reaped.
+/// -2 when it finds the room's log gone (Redis lost its data), -3 when a `join` finds a live
+/// server with this id, else how many dead servers it reaped. A `join` writes `U` to the log.
 pub fn heartbeat() -> String {
     format!(
         "{REAP}{}",
@@ -57,7 +58,22 @@ if mode == 'leave' then
   return 0
 end
 if mode == 'beat' and not redis.call('ZSCORE', KEYS[1], me) then
+  -- The log is gone too: Redis lost the room's data (restarted empty, or flushed).
+  if redis.call('EXISTS', KEYS[5]) == 0 then return -2 end
   return -1
+end
+if mode == 'join' then
+  local score = redis.call('ZSCORE', KEYS[1], me)
+  if score and tonumber(score) > now - tonumber(ARGV[3]) then
+    -- A live server has this name (or this one's previous run, until it times out).
+    return -3
+  end
+  if score then
+    redis.call('ZREM', KEYS[1], me)
+    reap(me, now)
+  end
+  redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[4], '*', 'o', me, 'k', 'U', 't', now,
+    'a', me, 'b', '', 'c', '')
 end
 redis.call('ZADD', KEYS[1], now, me)
 local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[3]))

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use redis::{Connection, RedisResult, Value};
 
 use super::event::{FromBridge, LogId, RemoteEntry, ToBridge};
-use super::{deliver, new_server_id, scripts, ClusterConfig, ReadFrom, Shared, BATCH, LOG_MAXLEN};
+use super::{deliver, scripts, ClusterConfig, ReadFrom, Shared, BATCH, LOG_MAXLEN};
 
 /// Entries read per page while seeding the history.
 const HISTORY_PAGE: usize = 1000;
@@ -159,6 +159,10 @@ impl Writer {
                 let text = e.to_string();
                 if self.last_join_error.as_deref() != Some(text.as_str()) {
                     log::warn!("cluster: cannot join the room yet: {text}");
+                    let why = FromBridge::NotJoined { why: text.clone() };
+                    if !deliver(&self.to_core, &self.waker, why) {
+                        return false;
+                    }
                     self.last_join_error = Some(text);
                 } else {
                     log::debug!("cluster: cannot join yet: {e}");
@@ -280,6 +284,10 @@ impl Writer {
         self.next_beat = Instant::now() + self.config.heartbeat();
         match self.heartbeat(&server, "beat") {
             Ok(-1) => self.cut_off("the other servers declared it dead", false),
+            Ok(-2) => self.cut_off(
+                "Redis lost the room's data (it restarted empty or was flushed)",
+                false,
+            ),
             Ok(reaped) => {
                 self.shared.mark_ok();
                 if reaped > 0 {
@@ -375,9 +383,23 @@ impl Writer {
             self.heartbeat(&old, "leave")?;
             self.stale.pop();
         }
-        let server = new_server_id();
+        // The first join is under the server's name; a rejoin after a cut-off under `name~N`
+        // (the old id may still be in the room until the others time it out).
+        let server = match self.epoch {
+            0 => self.config.name.clone(),
+            n => format!("{}~{}", self.config.name, n + 1),
+        };
+        if self.heartbeat(&server, "join")? == -3 {
+            return Err(redis::RedisError::from((
+                redis::ErrorKind::ResponseError,
+                "the name is in use",
+                format!(
+                    "a live server in the room is named {server} (this one's previous run, until \
+                     it times out, or another server: give each its own --cluster-name)"
+                ),
+            )));
+        }
         self.stale.push(server.clone());
-        self.heartbeat(&server, "join")?;
         let script = self.snapshot_script.clone();
         let mut inv = script.prepare_invoke();
         inv.key(self.config.key("who")).key(self.config.key("log"));

@@ -2,7 +2,8 @@
 //! counted (in all and per address) for the core's admission to decide `--max-clients` and
 //! `--max-per-ip`, and running out of descriptors handled without spinning.
 //!
-//! A TLS connection gets the current certificate (`Reactor::tls`) and from then on is a
+//! A TLS connection beyond [`super::tls::MAX_HANDSHAKES_PER_IP`] handshakes under way from its
+//! address is closed at once. A TLS connection gets the current certificate (`Reactor::tls`) and from then on is a
 //! connection like any other: its handshake runs as its bytes are read, inside the login
 //! timeout that starts here. A refused TLS connection is closed without a word (an ERROR line
 //! in clear text would only confuse its TLS client).
@@ -132,6 +133,13 @@ impl Reactor {
             refuse(stream, via, &why.to_string());
             return;
         }
+        if tls && !self.handshakes.try_start(ip) {
+            log::debug!(
+                "refusing {addr}: {} TLS handshakes under way from {ip}",
+                self.handshakes.of(ip)
+            );
+            return;
+        }
         let _ = stream.set_nodelay(true);
         let mut stream = match (via.tls, &self.tls) {
             (false, _) => Stream::Tcp(stream),
@@ -139,10 +147,14 @@ impl Reactor {
                 Ok(s) => Stream::Tls(Box::new(s)),
                 Err(e) => {
                     log::warn!("cannot start TLS with {addr}: {e}");
+                    self.handshakes.end(ip);
                     return;
                 }
             },
-            (true, None) => return,
+            (true, None) => {
+                self.handshakes.end(ip);
+                return;
+            }
         };
         let dialect = self.shell.irc_dialect(CapSet::default());
         let entry = self.shell.conns.vacant_entry();
@@ -153,6 +165,9 @@ impl Reactor {
                 .register(&mut stream, token_of(key), Interest::READABLE)
         {
             log::warn!("cannot register {addr}: {e}");
+            if stream.counted_handshake() {
+                self.handshakes.end(ip);
+            }
             return;
         }
         self.next_serial += 1;
@@ -174,6 +189,9 @@ impl Reactor {
         *self.per_ip.entry(ip).or_insert(0) += 1;
         log::debug!("{addr} connected as #{}", id.serial);
         self.core.connected(id, addr, now, &mut self.shell);
+        if tls {
+            self.core.set_transport(id, crate::chat::Transport::Tls);
+        }
     }
 }
 

@@ -74,6 +74,11 @@ impl Reactor {
                     self.shell.running = Some(from);
                     let outcome = self.core.console_line(from, line, now, &mut self.shell);
                     self.shell.running = None;
+                    if std::mem::take(&mut self.shell.stdin_exit) {
+                        // `exit` on standard input: as at its end of file, the server goes on.
+                        self.console_closed(now);
+                        return;
+                    }
                     outcome
                 }
                 Some(Frame::TooLong) => {
@@ -160,23 +165,7 @@ impl Reactor {
     /// A control connection's input ended (`nc -N`, `chat-server ctl`): its commands have run;
     /// it gets the `.end` line and is closed once that is written.
     pub(super) fn end_of_control_input(&mut self, key: usize) {
-        let Some(control) = self.shell.controls.get_mut(key) else {
-            return;
-        };
-        if control.input_ended {
-            return;
-        }
-        control.input_ended = true;
-        let failed = control.failed;
-        let registry = &self.shell.registry;
-        let written = if failed == 0 {
-            control.line(registry, format_args!("{END} ok"))
-        } else {
-            control.line(registry, format_args!("{END} failed {failed}"))
-        };
-        if written == Written::CutOff || control.finished() {
-            self.shell.cut_controls.push(key);
-        }
+        self.shell.finish_control(key);
     }
 
     /// Closes a control console: one fewer operator (with none left, waiting joins are denied).
@@ -232,9 +221,34 @@ impl Reactor {
 }
 
 impl Shell {
+    /// Control console `key` takes no more commands (its input ended, or it typed `exit`): it
+    /// gets the `.end` line and is closed once everything it is owed is written.
+    pub(super) fn finish_control(&mut self, key: usize) {
+        let Some(control) = self.controls.get_mut(key) else {
+            return;
+        };
+        if control.input_ended {
+            return;
+        }
+        control.input_ended = true;
+        let failed = control.failed;
+        let written = if failed == 0 {
+            control.line(&self.registry, format_args!("{END} ok"))
+        } else {
+            control.line(&self.registry, format_args!("{END} failed {failed}"))
+        };
+        if written == Written::CutOff || control.finished() {
+            self.cut_controls.push(key);
+        }
+    }
+
     /// Whether console `id` was cut off this round (it runs no more commands).
     fn is_cut(&self, id: ConsoleId) -> bool {
-        id != STDIN && self.controls.get(id.0 - 1).is_none_or(|c| c.cut)
+        id != STDIN
+            && self
+                .controls
+                .get(id.0 - 1)
+                .is_none_or(|c| c.cut || c.input_ended)
     }
 
     /// A control console can take more output.

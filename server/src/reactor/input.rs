@@ -46,6 +46,9 @@ impl Reactor {
             framer.release_idle();
             conn.framer = framer;
             conn.inbuf = inbuf;
+            if conn.stream.handshake_just_finished() {
+                self.handshakes.end(conn.addr.ip());
+            }
             // A TLS handshake reply (or alert) is sent by the end-of-round flush.
             if conn.stream.wants_write() {
                 self.shell.mark_dirty(key);

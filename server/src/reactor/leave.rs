@@ -37,6 +37,12 @@ impl Reactor {
                 let mut conn = self.shell.conns.remove(id.key);
                 let _ = self.shell.registry.deregister(&mut conn.stream);
                 let ip = conn.addr.ip();
+                if conn.stream.counted_handshake() {
+                    // A handshake that never finished: its buffers go back with it.
+                    self.handshakes.end(ip);
+                    self.shell
+                        .freed(super::tls::HANDSHAKE_FOOTPRINT, std::time::Instant::now());
+                }
                 if let Some(count) = self.per_ip.get_mut(&ip) {
                     *count -= 1;
                     if *count == 0 {

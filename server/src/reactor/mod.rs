@@ -43,6 +43,7 @@ pub mod tls;
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chat_common::framing::LineFramer;
@@ -72,10 +73,10 @@ const IRC_TLS_LISTENER: Token = Token(7);
 const FIRST_CONN: usize = 8;
 /// Control console tokens are their slab keys shifted this far, past any connection's token.
 const FIRST_CONTROL: usize = usize::MAX / 2;
-/// The cluster bridge's waker: just below the control consoles, past any connection's token.
-const CLUSTER: Token = Token(FIRST_CONTROL - 1);
-/// The store's waker: just below the cluster's.
-const STORE: Token = Token(FIRST_CONTROL - 2);
+/// The loop's one waker, just below the control consoles, past any connection's token: mio
+/// allows one `Waker` per `Poll`, so the cluster's threads and the store's disk thread share it,
+/// and a wake-up makes the loop look at both inboxes (an empty one costs a `try_recv`).
+const WAKER: Token = Token(FIRST_CONTROL - 1);
 
 const EVENTS_CAPACITY: usize = 1024;
 
@@ -113,6 +114,8 @@ pub struct Shell {
     cut_controls: Vec<usize>,
     /// The console whose command the core is running (a quiet console hears only those).
     running: Option<crate::chat::ConsoleId>,
+    /// Standard input's console typed `exit` (acted on once the core call returns).
+    stdin_exit: bool,
     /// Where several queued lines are gathered for one `write` (reused, never shrunk).
     gather: Vec<u8>,
     /// Connections whose output queue grew this round (each at most once: `Conn::dirty`).
@@ -144,6 +147,8 @@ pub struct Shell {
 /// The whole server.
 pub struct Reactor {
     poll: Poll,
+    /// The loop's one waker ([`WAKER`]), shared by the cluster's and the store's threads.
+    waker: Arc<mio::Waker>,
     /// `None` with `--listen off` or once shutdown has begun (no new connections).
     listener: Option<TcpListener>,
     /// Other servers' entries being handed to the core a slice at a time (`reactor/cluster.rs`).
@@ -171,6 +176,8 @@ pub struct Reactor {
     ready: VecDeque<ConnId>,
     /// Open connections per address, for `--max-per-ip`.
     per_ip: HashMap<IpAddr, usize>,
+    /// TLS handshakes under way per address, for [`tls::MAX_HANDSHAKES_PER_IP`].
+    handshakes: tls::PendingHandshakes,
     next_serial: u64,
     /// A descriptor kept in reserve: closed to accept-and-refuse when descriptors run out.
     spare_fd: Option<std::fs::File>,
@@ -260,14 +267,13 @@ impl Reactor {
             }
             None => None,
         };
+        let waker = Arc::new(mio::Waker::new(poll.registry(), WAKER)?);
         let cluster = match &config.cluster {
-            Some(c) => {
-                let waker = mio::Waker::new(poll.registry(), CLUSTER)?;
-                Some(crate::cluster::Link::start(c.clone(), waker)?)
-            }
+            Some(c) => Some(crate::cluster::Link::start(c.clone(), Arc::clone(&waker))?),
             None => None,
         };
         Ok(Reactor {
+            waker,
             listener,
             tls_listener,
             irc_listener,
@@ -282,6 +288,7 @@ impl Reactor {
                 controls: Slab::new(),
                 cut_controls: Vec::new(),
                 running: None,
+                stdin_exit: false,
                 gather: Vec::with_capacity(GATHER_BYTES),
                 dirty: Vec::new(),
                 doomed: Vec::new(),
@@ -305,6 +312,7 @@ impl Reactor {
             scratch: vec![0; READ_CHUNK],
             ready: VecDeque::new(),
             per_ip: HashMap::new(),
+            handshakes: tls::PendingHandshakes::default(),
             next_serial: 0,
             spare_fd: std::fs::File::open("/dev/null").ok(),
             cluster_held: None,
@@ -347,8 +355,8 @@ impl Reactor {
                     SIGNALS => self.read_signals(now),
                     CONSOLE_OUT => self.shell.console_out.flush(&self.shell.registry),
                     CONTROL_LISTENER => self.accept_controls(now),
-                    CLUSTER => self.shell.cluster_busy = true,
-                    STORE => {
+                    WAKER => {
+                        self.shell.cluster_busy = true;
                         if let Some(s) = self.shell.store.as_mut() {
                             s.busy = true;
                         }

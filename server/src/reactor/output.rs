@@ -3,7 +3,8 @@
 //!
 //! A queue is bounded by `--max-queue` in memory terms (bytes plus a per-line overhead); a
 //! connection whose queue would pass it is doomed instead. A queue whose bytes have not moved
-//! for `--stall-timeout` dooms its connection too, however small it is. WRITABLE interest is on
+//! for `--stall-timeout` dooms its connection too, however small it is; records a TLS stream
+//! holds count as queue bytes here (they are all that is left once rustls took the lines). WRITABLE interest is on
 //! exactly while a queue holds bytes the socket would not take, or a TLS stream holds records it
 //! would not take; a failed `reregister` dooms the connection, since it would never be woken
 //! again.
@@ -96,6 +97,14 @@ impl Outbox for Shell {
 
     fn quit(&mut self) {
         self.quit_requested = true;
+    }
+
+    fn close_console(&mut self, id: ConsoleId) {
+        if id == ConsoleId(0) {
+            self.stdin_exit = true;
+        } else {
+            self.finish_control(id.0 - 1);
+        }
     }
 
     fn cluster(&mut self, msg: crate::cluster::event::ToBridge) {
@@ -260,7 +269,9 @@ impl Shell {
             return;
         };
         conn.stall_armed = false;
-        let Some(since) = conn.waiting_since.filter(|_| !conn.out.is_empty()) else {
+        // Bytes a TLS stream still holds count as queued: its reader has taken none of them.
+        let holding = !conn.out.is_empty() || conn.stream.wants_write();
+        let Some(since) = conn.waiting_since.filter(|_| holding) else {
             return;
         };
         let id = conn.id;

@@ -9,7 +9,9 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use super::{Reactor, STORE};
+use std::sync::Arc;
+
+use super::Reactor;
 use crate::chat::{ConnId, Now, Restored, REPLAY_PAGE};
 use crate::store::{Answer, Opened, Store, PRUNE_INTERVAL};
 
@@ -48,8 +50,7 @@ impl Reactor {
             bans,
             recent: loaded.recent,
         });
-        let waker = mio::Waker::new(self.poll.registry(), STORE)?;
-        let store = opened.start(waker)?;
+        let store = opened.start(Arc::clone(&self.waker))?;
         self.shell.store = Some(Attached {
             store,
             busy: false,

@@ -49,6 +49,23 @@ impl Stream {
         }
     }
 
+    /// Whether this is a TLS connection counted as a pending handshake (until its handshake is
+    /// done).
+    pub fn counted_handshake(&self) -> bool {
+        match self {
+            Stream::Tcp(_) => false,
+            Stream::Tls(s) => s.counted(),
+        }
+    }
+
+    /// `true` once, when a TLS handshake counted as pending has just finished.
+    pub fn handshake_just_finished(&mut self) -> bool {
+        match self {
+            Stream::Tcp(_) => false,
+            Stream::Tls(s) => s.handshake_just_finished(),
+        }
+    }
+
     /// Whether a read would return something that no readiness event will announce (TLS: the
     /// end of stream, seen while returning data).
     pub fn input_pending(&self) -> bool {

@@ -10,9 +10,16 @@
 //! rustls still holds (handshake replies, the tail of a write) are pushed by
 //! [`TlsStream::flush_pending`], which the end-of-round flush calls. This module never blocks,
 //! never panics on peer input, and knows nothing of lines or members.
+//!
+//! A connection still in its handshake is bounded twice: it may send at most
+//! [`MAX_HANDSHAKE_INPUT`] bytes before the handshake is done (so rustls, which would join a
+//! handshake message of up to 64 KiB, never holds more than that for it), and one address may
+//! have at most [`MAX_HANDSHAKES_PER_IP`] handshakes under way at once ([`PendingHandshakes`],
+//! checked at accept); the login timeout ends the ones that never finish.
 
+use std::collections::HashMap;
 use std::io::{self, Read, Write};
-use std::net::Shutdown;
+use std::net::{IpAddr, Shutdown};
 use std::sync::Arc;
 
 use mio::event::Source;
@@ -24,6 +31,58 @@ use rustls::{ServerConfig, ServerConnection};
 /// before the handshake finished, and encrypted records the socket has not taken yet.
 pub const TLS_BUFFER: usize = 64 * 1024;
 
+/// Most bytes a peer may send before its handshake is done. A client's first flight is one
+/// ClientHello (a few hundred bytes; about 2 KiB with a post-quantum key share), then a Finished
+/// message and perhaps a ChangeCipherSpec. rustls would buffer a claimed handshake message of up
+/// to 64 KiB: a peer that claims one, sends most of it and stops held 58.6 KiB of the server's
+/// memory until its login timeout. 12 KiB keeps rustls's read buffer (which grows in 4 KiB
+/// steps) at 16 KiB at most.
+pub const MAX_HANDSHAKE_INPUT: usize = 12 * 1024;
+
+/// Most TLS handshakes one address may have under way at once; a connection beyond it is
+/// closed at accept. Above what a legitimate burst from one address needs (chat-load opens at
+/// most 64 connections at once by default); a handshake costs at most about 20 KiB
+/// ([`MAX_HANDSHAKE_INPUT`] plus rustls's state), so one address can pin about 2.5 MiB.
+pub const MAX_HANDSHAKES_PER_IP: usize = 128;
+
+/// Memory a handshake that ends unfinished is counted as giving back (its read buffer and
+/// rustls's state), so that many of them going trigger the shell's return of free memory to
+/// the system.
+pub const HANDSHAKE_FOOTPRINT: usize = 16 * 1024;
+
+/// How many TLS handshakes each address has under way.
+#[derive(Debug, Default)]
+pub struct PendingHandshakes {
+    per_ip: HashMap<IpAddr, usize>,
+}
+
+impl PendingHandshakes {
+    /// Counts one more handshake from `ip`, unless it has [`MAX_HANDSHAKES_PER_IP`] already.
+    pub fn try_start(&mut self, ip: IpAddr) -> bool {
+        let count = self.per_ip.entry(ip).or_insert(0);
+        if *count >= MAX_HANDSHAKES_PER_IP {
+            return false;
+        }
+        *count += 1;
+        true
+    }
+
+    /// One handshake from `ip` finished or its connection went.
+    pub fn end(&mut self, ip: IpAddr) {
+        if let Some(count) = self.per_ip.get_mut(&ip) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                self.per_ip.remove(&ip);
+            }
+        }
+    }
+
+    /// Handshakes under way from `ip`.
+    pub fn of(&self, ip: IpAddr) -> usize {
+        self.per_ip.get(&ip).copied().unwrap_or(0)
+    }
+}
+
 /// A TLS connection over a non-blocking TCP socket.
 pub struct TlsStream {
     sock: TcpStream,
@@ -31,6 +90,12 @@ pub struct TlsStream {
     /// The peer's end of stream (close_notify or TCP end of file) was seen after a read that
     /// returned data: the next read returns `Ok(0)`, and no readiness event will say so.
     eof_pending: bool,
+    /// Bytes the peer may still send before its handshake is done ([`MAX_HANDSHAKE_INPUT`] at
+    /// first; unused once the handshake is done).
+    handshake_budget: usize,
+    /// Whether this connection is counted in [`PendingHandshakes`] (from accept until its
+    /// handshake is done or it goes).
+    counted: bool,
 }
 
 impl std::fmt::Debug for TlsStream {
@@ -53,7 +118,29 @@ impl TlsStream {
             sock,
             conn,
             eof_pending: false,
+            handshake_budget: MAX_HANDSHAKE_INPUT,
+            counted: true,
         })
+    }
+
+    /// Whether the handshake is still under way.
+    pub fn is_handshaking(&self) -> bool {
+        self.conn.is_handshaking()
+    }
+
+    /// Whether this connection is still counted as a pending handshake.
+    pub fn counted(&self) -> bool {
+        self.counted
+    }
+
+    /// `true` once, when the handshake of a counted connection has finished: the caller
+    /// uncounts it in [`PendingHandshakes`].
+    pub fn handshake_just_finished(&mut self) -> bool {
+        if self.counted && !self.conn.is_handshaking() {
+            self.counted = false;
+            return true;
+        }
+        false
     }
 
     /// Whether rustls holds records to send (handshake replies, alerts, encrypted output).
@@ -129,7 +216,17 @@ impl Read for TlsStream {
                 }
                 None => {}
             }
-            match self.conn.read_tls(&mut self.sock) {
+            let handshaking = self.conn.is_handshaking();
+            let read = if handshaking {
+                let mut capped = Capped {
+                    sock: &mut self.sock,
+                    left: &mut self.handshake_budget,
+                };
+                self.conn.read_tls(&mut capped)
+            } else {
+                self.conn.read_tls(&mut self.sock)
+            };
+            match read {
                 // End of file: the reader now reports it (Ok(0) or UnexpectedEof).
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock && filled > 0 => return Ok(filled),
@@ -141,6 +238,28 @@ impl Read for TlsStream {
                 return Err(io::Error::new(io::ErrorKind::InvalidData, e));
             }
         }
+    }
+}
+
+/// The socket as rustls reads it during the handshake: at most `left` more bytes, then an
+/// error (the peer sent more than any handshake needs).
+struct Capped<'a> {
+    sock: &'a mut TcpStream,
+    left: &'a mut usize,
+}
+
+impl Read for Capped<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if *self.left == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("more than {MAX_HANDSHAKE_INPUT} bytes before the TLS handshake finished"),
+            ));
+        }
+        let room = buf.len().min(*self.left);
+        let n = self.sock.read(&mut buf[..room])?;
+        *self.left -= n;
+        Ok(n)
     }
 }
 
@@ -369,5 +488,73 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         }
+    }
+    #[test]
+    fn pending_handshakes_are_capped_per_address_and_freed_again() {
+        let mut pending = PendingHandshakes::default();
+        let a: IpAddr = "127.0.0.7".parse().unwrap();
+        let b: IpAddr = "127.0.0.8".parse().unwrap();
+        for _ in 0..MAX_HANDSHAKES_PER_IP {
+            assert!(pending.try_start(a));
+        }
+        assert!(!pending.try_start(a), "one past the cap");
+        assert_eq!(pending.of(a), MAX_HANDSHAKES_PER_IP);
+        assert!(pending.try_start(b), "another address is not affected");
+        pending.end(a);
+        assert!(pending.try_start(a), "a slot came back");
+        for _ in 0..MAX_HANDSHAKES_PER_IP {
+            pending.end(a);
+        }
+        pending.end(b);
+        assert!(
+            pending.per_ip.is_empty(),
+            "no entry left: {:?}",
+            pending.per_ip
+        );
+    }
+
+    #[test]
+    fn a_handshake_past_its_input_budget_is_an_error_and_a_finished_one_is_uncounted() {
+        let mut p = pair();
+        assert!(p.server.counted());
+        assert!(!p.server.handshake_just_finished(), "still handshaking");
+        // Records of a ClientHello that claims 64 KiB, more than the budget in all.
+        let mut hello = vec![0x01, 0x00, 0xff, 0xec];
+        hello.resize(3 * 16 * 1024, 0x41);
+        let mut wire = Vec::new();
+        for chunk in hello.chunks(16 * 1024) {
+            wire.extend_from_slice(&[0x16, 0x03, 0x01]);
+            wire.extend_from_slice(&(chunk.len() as u16).to_be_bytes());
+            wire.extend_from_slice(chunk);
+        }
+        let mut sent = 0;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            assert!(Instant::now() < deadline, "no error after {sent} bytes");
+            if sent < wire.len() {
+                match p.client_sock.write(&wire[sent..]) {
+                    Ok(n) => sent += n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => panic!("client write: {e}"),
+                }
+            }
+            match p.server.read(&mut [0u8; 64]) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                    assert!(
+                        e.to_string().contains("before the TLS handshake finished"),
+                        "{e}"
+                    );
+                    break;
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        // A real handshake is uncounted once, when it finishes.
+        let mut q = pair();
+        q.handshake();
+        assert!(q.server.handshake_just_finished());
+        assert!(!q.server.handshake_just_finished());
+        assert!(!q.server.counted());
     }
 }

@@ -24,7 +24,7 @@ pub(super) struct Disk {
     pub path: Option<PathBuf>,
     pub requests: Receiver<Request>,
     pub answers: SyncSender<Answer>,
-    pub waker: mio::Waker,
+    pub waker: std::sync::Arc<mio::Waker>,
     pub stats: Arc<Stats>,
     /// Records (not messages) whose commit failed: written first once the disk is back.
     pub retry: Vec<Write>,

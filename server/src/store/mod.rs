@@ -288,7 +288,7 @@ fn create_dir(dir: &Path) -> Result<(), StoreError> {
 
 impl Opened {
     /// Starts the disk thread; it wakes the loop through `waker`.
-    pub fn start(self, waker: mio::Waker) -> std::io::Result<Store> {
+    pub fn start(self, waker: Arc<mio::Waker>) -> std::io::Result<Store> {
         let (tx, rx) = mpsc::sync_channel(REQUEST_CAPACITY);
         let (answer_tx, inbox) = mpsc::sync_channel(ANSWER_CAPACITY);
         let stats = Arc::new(Stats::default());

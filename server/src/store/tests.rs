@@ -47,7 +47,11 @@ fn start(config: StoreConfig) -> (Store, Loaded, mio::Poll) {
     let waker = mio::Waker::new(poll.registry(), WAKER).unwrap();
     let mut opened = open(config).unwrap();
     let loaded = std::mem::take(&mut opened.loaded);
-    (opened.start(waker).unwrap(), loaded, poll)
+    (
+        opened.start(std::sync::Arc::new(waker)).unwrap(),
+        loaded,
+        poll,
+    )
 }
 
 /// The next answer, waiting on the poll (as the reactor does) at most 10 s.

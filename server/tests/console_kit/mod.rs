@@ -31,13 +31,17 @@ impl Drop for TempDir {
     }
 }
 
-/// A server with standard input at /dev/null and a control socket in `dir`.
+/// A server with standard input on a pipe the test holds open (so no `console closed` from it
+/// races the control console's lines) and a control socket in `dir`.
 #[track_caller]
 pub fn start_controlled(dir: &TempDir, extra: &[&str]) -> Server {
     let sock = dir.sock();
     let mut args = vec!["--control", sock.to_str().unwrap()];
     args.extend_from_slice(extra);
-    Server::builder().console(Console::Null).args(&args).start()
+    Server::builder()
+        .console(Console::Piped)
+        .args(&args)
+        .start()
 }
 
 /// One operator on the control socket.

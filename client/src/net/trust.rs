@@ -11,7 +11,7 @@
 use std::io::{self, Write};
 
 use crate::exit::{ExitCode, Outcome};
-use crate::input::{read_plain_line, Input};
+use crate::line::input::{read_plain_line, Input};
 use crate::net::{Connector, Stream};
 use crate::tls;
 

@@ -13,7 +13,8 @@ use ratatui::text::{Line, Span};
 use unicode_segmentation::UnicodeSegmentation;
 use unicode_width::UnicodeWidthStr;
 
-use crate::store::{Entry, Kind};
+use crate::core::store::{Entry, Kind};
+use crate::tui::name_column::{Frame, NameColumn};
 
 /// Width of the time column, `14:02`.
 pub const TIME_WIDTH: usize = 5;
@@ -77,14 +78,19 @@ pub fn prefix_width(width: usize, widest: usize) -> usize {
 /// Below this many columns of text the time column is left out, to leave room for the text.
 pub const MIN_TEXT: usize = 10;
 
-/// Where the text column starts, with the time column.
+/// Where the text column starts, with the default time column.
 pub fn text_column(prefix: usize) -> usize {
-    TIME_WIDTH + 1 + prefix + SEPARATOR_WIDTH
+    text_column_at(TIME_WIDTH, prefix)
+}
+
+/// Where the text column starts with a time column `time` wide.
+fn text_column_at(time: usize, prefix: usize) -> usize {
+    time + 1 + prefix + SEPARATOR_WIDTH
 }
 
 /// Whether a pane `width` wide shows the time column.
-fn shows_time(width: usize, prefix: usize) -> bool {
-    width >= text_column(prefix) + MIN_TEXT
+fn shows_time(width: usize, time: usize, prefix: usize) -> bool {
+    width >= text_column_at(time, prefix) + MIN_TEXT
 }
 
 /// The prefix column's words for `entry`: only the client ever writes them.
@@ -99,7 +105,7 @@ pub fn prefix_text(entry: &Entry) -> String {
             }
         }
         Kind::Act { .. } => "*".to_owned(),
-        Kind::Event | Kind::Notice | Kind::Separator => "--".to_owned(),
+        Kind::Event | Kind::Rename | Kind::Notice | Kind::Separator => "--".to_owned(),
         Kind::Error => "!!".to_owned(),
         Kind::Unparsed => "??".to_owned(),
     }
@@ -120,6 +126,91 @@ struct Cell {
 pub struct Look {
     /// Whether any style is used.
     pub styles: bool,
+    /// The time column's width in cells (the time format's widest, `clock.rs`).
+    pub time_width: usize,
+    /// The interface colors (`[colors]` of config.toml).
+    pub palette: Palette,
+}
+
+/// The colors of the parts of the pane, from `[colors]` of the configuration file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Palette {
+    /// The time column.
+    pub time: Color,
+    /// The prefix of a mention or a private (besides its reversed video); `Reset`: none.
+    pub highlight: Color,
+    /// Joins, leaves, renames, separators and day lines.
+    pub events: Color,
+    /// Errors and `✗ not delivered`.
+    pub errors: Color,
+    /// A stable color per name.
+    pub nicks: bool,
+}
+
+impl Palette {
+    /// The colors before any configuration.
+    pub const DEFAULT: Palette = Palette {
+        time: Color::DarkGray,
+        highlight: Color::Reset,
+        events: Color::DarkGray,
+        errors: Color::Red,
+        nicks: true,
+    };
+
+    /// The palette `[colors]` asks for.
+    pub fn from_config(colors: &crate::config_file::Colors) -> Palette {
+        let pick = |c: crate::config_file::UiColor| match c {
+            crate::config_file::UiColor::Default => Color::Reset,
+            crate::config_file::UiColor::Indexed(i) => [
+                Color::Black,
+                Color::Red,
+                Color::Green,
+                Color::Yellow,
+                Color::Blue,
+                Color::Magenta,
+                Color::Cyan,
+                Color::Gray,
+                Color::DarkGray,
+                Color::LightRed,
+                Color::LightGreen,
+                Color::LightYellow,
+                Color::LightBlue,
+                Color::LightMagenta,
+                Color::LightCyan,
+                Color::White,
+            ]
+            .get(usize::from(i))
+            .copied()
+            .unwrap_or(Color::Reset),
+        };
+        Palette {
+            time: pick(colors.time),
+            highlight: pick(colors.highlight),
+            events: pick(colors.events),
+            errors: pick(colors.errors),
+            nicks: colors.nicks,
+        }
+    }
+
+    /// A name's color, or none when names are not colored.
+    fn nick(self, name: &str) -> Style {
+        if self.nicks {
+            Style::default().fg(nick_color(name))
+        } else {
+            Style::default()
+        }
+    }
+}
+
+impl Look {
+    /// Styles on or off, with the default `%H:%M` time column and colors.
+    pub const fn new(styles: bool) -> Look {
+        Look {
+            styles,
+            time_width: TIME_WIDTH,
+            palette: Palette::DEFAULT,
+        }
+    }
 }
 
 impl Look {
@@ -179,9 +270,9 @@ fn text_cells(entry: &Entry, look: Look) -> Vec<Cell> {
         base = base.fg(term_color(c));
     }
     match entry.kind {
-        Kind::Event | Kind::Unparsed => base = base.fg(Color::DarkGray),
-        Kind::Error => base = base.fg(Color::Red),
-        Kind::Separator => base = base.fg(Color::DarkGray),
+        Kind::Event | Kind::Rename | Kind::Unparsed => base = base.fg(look.palette.events),
+        Kind::Error => base = base.fg(look.palette.errors),
+        Kind::Separator => base = base.fg(look.palette.events),
         _ => {}
     }
     if entry.history {
@@ -192,7 +283,7 @@ fn text_cells(entry: &Entry, look: Look) -> Vec<Cell> {
         let who = if entry.own {
             Style::default().add_modifier(Modifier::BOLD)
         } else {
-            Style::default().fg(nick_color(from))
+            look.palette.nick(from)
         };
         push_cells(&mut cells, from, look.pick(who.patch(dim(entry))));
         push_cells(&mut cells, " ", Style::default());
@@ -294,11 +385,50 @@ fn fit(text: &str, width: usize) -> String {
     out
 }
 
-/// Lays out `entry` for a pane `width` columns wide with a prefix column `prefix` wide.
+/// The prefix column's words for `entry` with names as `names` shows them: whole, or in a
+/// short form no other known name shares (`name_column.rs`).
+pub fn prefix_shown(entry: &Entry, names: &NameColumn) -> String {
+    match &entry.kind {
+        Kind::Msg { from } => names.show(from, Frame::Plain),
+        Kind::Private { to, .. } if entry.own => names.show(to, Frame::PrivateTo),
+        Kind::Private { from, .. } => names.show(from, Frame::Private),
+        _ => prefix_text(entry),
+    }
+}
+
+/// Lays out `entry` for a pane `width` columns wide with a prefix column `prefix` wide
+/// (a name longer than the column is cut with `…`: for tests and transcripts; the
+/// interface uses [`layout_named`], whose short forms are unique).
 pub fn layout(entry: &Entry, width: usize, prefix: usize, look: Look) -> Vec<Line<'static>> {
-    let time = shows_time(width, prefix);
+    layout_with(entry, width, prefix, fit(&prefix_text(entry), prefix), look)
+}
+
+/// Lays out `entry` for a pane `width` columns wide with the name column `names`.
+pub fn layout_named(
+    entry: &Entry,
+    width: usize,
+    names: &NameColumn,
+    look: Look,
+) -> Vec<Line<'static>> {
+    layout_with(
+        entry,
+        width,
+        names.width(),
+        prefix_shown(entry, names),
+        look,
+    )
+}
+
+fn layout_with(
+    entry: &Entry,
+    width: usize,
+    prefix: usize,
+    shown_prefix: String,
+    look: Look,
+) -> Vec<Line<'static>> {
+    let time = shows_time(width, look.time_width, prefix);
     let column = if time {
-        text_column(prefix)
+        text_column_at(look.time_width, prefix)
     } else {
         prefix + SEPARATOR_WIDTH
     };
@@ -309,7 +439,7 @@ pub fn layout(entry: &Entry, width: usize, prefix: usize, look: Look) -> Vec<Lin
         push_cells(
             &mut cells,
             &format!("✗ not delivered: {why}"),
-            look.pick(Style::default().fg(Color::Red)),
+            look.pick(Style::default().fg(look.palette.errors)),
         );
         rows.extend(wrap(cells, text_width));
     }
@@ -318,9 +448,8 @@ pub fn layout(entry: &Entry, width: usize, prefix: usize, look: Look) -> Vec<Lin
     } else {
         SEPARATOR
     };
-    let time_style = look.pick(Style::default().fg(Color::DarkGray).patch(dim(entry)));
-    let prefix_style = look.pick(prefix_style(entry));
-    let shown_prefix = fit(&prefix_text(entry), prefix);
+    let time_style = look.pick(Style::default().fg(look.palette.time).patch(dim(entry)));
+    let prefix_style = look.pick(prefix_style(entry, look.palette));
     let pad = prefix.saturating_sub(shown_prefix.width());
     let mut lines = Vec::with_capacity(rows.len());
     for (index, row) in rows.into_iter().enumerate() {
@@ -328,7 +457,7 @@ pub fn layout(entry: &Entry, width: usize, prefix: usize, look: Look) -> Vec<Lin
         if index == 0 {
             if time {
                 spans.push(Span::styled(
-                    format!("{:<w$} ", entry.time, w = TIME_WIDTH),
+                    format!("{:<w$} ", entry.time, w = look.time_width),
                     time_style,
                 ));
             }
@@ -356,19 +485,26 @@ pub fn layout(entry: &Entry, width: usize, prefix: usize, look: Look) -> Vec<Lin
 }
 
 /// The style of the prefix column.
-fn prefix_style(entry: &Entry) -> Style {
+fn prefix_style(entry: &Entry, palette: Palette) -> Style {
     let mut style = match &entry.kind {
-        Kind::Msg { from } if !entry.own => Style::default().fg(nick_color(from)),
+        Kind::Msg { from } if !entry.own => palette.nick(from),
         Kind::Msg { .. } | Kind::Act { .. } => Style::default().add_modifier(Modifier::BOLD),
         Kind::Private { .. } => Style::default()
             .fg(Color::Magenta)
             .add_modifier(Modifier::BOLD),
-        Kind::Event | Kind::Separator | Kind::Unparsed => Style::default().fg(Color::DarkGray),
+        Kind::Event | Kind::Rename | Kind::Separator | Kind::Unparsed => {
+            Style::default().fg(palette.events)
+        }
         Kind::Notice => Style::default().fg(Color::Cyan),
-        Kind::Error => Style::default().fg(Color::Red).add_modifier(Modifier::BOLD),
+        Kind::Error => Style::default()
+            .fg(palette.errors)
+            .add_modifier(Modifier::BOLD),
     };
     if entry.highlight {
         style = style.add_modifier(Modifier::REVERSED);
+        if palette.highlight != Color::Reset {
+            style = style.fg(palette.highlight);
+        }
     }
     if entry.own {
         style = style.add_modifier(Modifier::BOLD);
@@ -386,8 +522,8 @@ pub fn plain(line: &Line<'_>) -> String {
 mod tests {
     use super::*;
 
-    const STYLED: Look = Look { styles: true };
-    const PLAIN: Look = Look { styles: false };
+    const STYLED: Look = Look::new(true);
+    const PLAIN: Look = Look::new(false);
 
     fn msg(from: &str, text: &str) -> Entry {
         Entry::new(
@@ -401,6 +537,32 @@ mod tests {
 
     fn rows(entry: &Entry, width: usize, look: Look) -> Vec<String> {
         layout(entry, width, 8, look).iter().map(plain).collect()
+    }
+
+    #[test]
+    fn the_default_colors_are_what_an_empty_colors_table_gives() {
+        let colors = crate::config_file::Colors::default();
+        assert_eq!(Palette::from_config(&colors), Palette::DEFAULT);
+    }
+
+    #[test]
+    fn colors_of_the_configuration_file_are_used() {
+        let colors = crate::config_file::Colors {
+            time: crate::config_file::UiColor::Indexed(2),
+            nicks: false,
+            ..crate::config_file::Colors::default()
+        };
+        let look = Look {
+            palette: Palette::from_config(&colors),
+            ..STYLED
+        };
+        let lines = layout(&msg("alice", "hi"), 80, 8, look);
+        let spans = &lines[0].spans;
+        assert_eq!(spans[0].style.fg, Some(Color::Green));
+        assert!(spans
+            .iter()
+            .filter(|s| s.content.contains("alice"))
+            .all(|s| s.style.fg.is_none()));
     }
 
     #[test]

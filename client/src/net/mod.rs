@@ -5,6 +5,9 @@
 //! them to the terminal thread over a bounded channel. Nothing here parses a line's meaning or
 //! touches the terminal: the first-use question of TLS comes in as a callback (`trust.rs`).
 
+pub mod tokens;
+pub mod trust;
+
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::thread;
@@ -27,8 +30,9 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const MAX_SERVER_LINE: usize = 16 * DEFAULT_MAX_LINE;
 
 /// Server lines waiting for the terminal thread; when it falls behind, the network thread
-/// waits, and TCP slows the server down.
-pub const CHANNEL_SIZE: usize = 1024;
+/// waits, and TCP slows the server down. With lines of at most [`MAX_SERVER_LINE`] this holds
+/// at most 4 MiB, beside the scrollback's own bound (`core::store::MAX_BYTES`).
+pub const CHANNEL_SIZE: usize = 64;
 
 /// Bytes read from the socket at a time.
 const READ_CHUNK: usize = 16 * 1024;

@@ -7,10 +7,13 @@ use std::collections::VecDeque;
 
 use unicode_segmentation::UnicodeSegmentation;
 
+use crate::core::split::{check_paste, PasteTooBig};
+
 /// Lines of history kept (in memory only: chat history is nobody's file).
 pub const HISTORY_SIZE: usize = 1000;
 
-/// The longest input kept: a paste beyond it is cut (the server's line limit is far below).
+/// The longest input kept: a paste that would take the input beyond it is refused whole
+/// (`split.rs`), never cut.
 pub const MAX_INPUT: usize = 256 * 1024;
 
 /// An incremental reverse search through the history (Ctrl-R).
@@ -20,6 +23,9 @@ pub struct Search {
     pub query: String,
     /// The history index of the current match, if any.
     pub found: Option<usize>,
+    /// The last search found nothing (nothing matches the query, or no older match than the
+    /// one shown): the prompt says so.
+    pub failing: bool,
     /// The line as it was before the search, restored on cancel.
     saved: String,
 }
@@ -85,18 +91,23 @@ impl Editor {
         self.browsing = None;
     }
 
-    /// Inserts `s` at the cursor (a typed character or a paste; CRLF and CR become LF).
-    pub fn insert(&mut self, s: &str) {
+    /// Inserts `s` at the cursor (a typed character or a paste; CRLF and CR become LF), whole
+    /// or not at all: when it would take the input past [`MAX_INPUT`] nothing is inserted and
+    /// the refusal says how big it was, for the user.
+    pub fn try_insert(&mut self, s: &str) -> Result<(), PasteTooBig> {
+        let s = s.replace("\r\n", "\n").replace('\r', "\n");
+        check_paste(self.text.len(), &s, MAX_INPUT)?;
         self.accept_search();
         self.completion = None;
-        let s = s.replace("\r\n", "\n").replace('\r', "\n");
-        let room = MAX_INPUT.saturating_sub(self.text.len());
-        let mut cut = s.len().min(room);
-        while !s.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        self.text.insert_str(self.cursor, &s[..cut]);
-        self.cursor += cut;
+        self.text.insert_str(self.cursor, &s);
+        self.cursor += s.len();
+        Ok(())
+    }
+
+    /// [`Editor::try_insert`] for callers with nobody to tell (a typed key into a full input
+    /// is simply not taken).
+    pub fn insert(&mut self, s: &str) {
+        let _ = self.try_insert(s);
     }
 
     fn prev_boundary(&self) -> usize {
@@ -279,6 +290,7 @@ impl Editor {
             self.search = Some(Search {
                 query: String::new(),
                 found: None,
+                failing: false,
                 saved: self.text.clone(),
             });
         }
@@ -306,7 +318,10 @@ impl Editor {
         let found = (0..below.min(self.history.len()))
             .rev()
             .find(|&i| self.history[i].to_lowercase().contains(&query));
-        if found.is_some() || search.query.is_empty() {
+        // Nothing older: the match stays, marked failing. Nothing at all for what was typed:
+        // no match is shown (an old one would be a lie), the line as it was comes back.
+        search.failing = found.is_none() && !search.query.is_empty();
+        if found.is_some() || !older || search.query.is_empty() {
             search.found = found;
         }
         let shown = search
@@ -464,9 +479,47 @@ mod tests {
     }
 
     #[test]
-    fn input_is_bounded() {
+    fn input_is_bounded_and_a_paste_goes_in_whole_or_not_at_all() {
         let mut e = Editor::new();
+        e.insert("draft ");
+        let big = "line of a big paste\n".repeat(20_000);
+        let refused = e.try_insert(&big).unwrap_err();
+        assert_eq!(refused.lines, 20_001);
+        assert_eq!(e.text(), "draft ");
         e.insert(&"é".repeat(MAX_INPUT));
-        assert!(e.text().len() <= MAX_INPUT);
+        assert_eq!(e.text(), "draft ");
+        let fits = "x".repeat(MAX_INPUT - 6);
+        assert!(e.try_insert(&fits).is_ok());
+        assert_eq!(e.text().len(), MAX_INPUT);
+        assert!(e.try_insert("y").is_err());
+    }
+
+    #[test]
+    fn a_search_that_finds_nothing_says_so_and_shows_no_old_match() {
+        let mut e = Editor::new();
+        for line in ["hello alice", "hi bob"] {
+            e.insert(line);
+            e.take();
+        }
+        e.insert("draft");
+        e.search_back();
+        e.search_type("hel");
+        assert_eq!(e.text(), "hello alice");
+        assert!(!e.search().unwrap().failing);
+        // No older match: the match stays, marked failing.
+        e.search_back();
+        assert_eq!(e.text(), "hello alice");
+        assert!(e.search().unwrap().failing);
+        // Nothing matches what is typed: the draft, not the old match.
+        e.search_type("zzz");
+        assert_eq!(e.text(), "draft");
+        assert!(e.search().unwrap().failing);
+        assert_eq!(e.search().unwrap().found, None);
+        // Back to a query that matches.
+        for _ in 0..3 {
+            e.backspace();
+        }
+        assert_eq!(e.text(), "hello alice");
+        assert!(!e.search().unwrap().failing);
     }
 }

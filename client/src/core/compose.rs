@@ -12,10 +12,81 @@ use chat_common::sanitize::{is_blank, sanitize};
 pub const CONFIRM_LINES: usize = 5;
 
 /// Commands the client handles itself; never sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Local {
     /// `/reconnect`: try to connect now.
     Reconnect,
+    /// `/forget`: drop this server's session token for the name (protocol version 3).
+    Forget,
+    /// `/clear`: empty the message pane (irssi's and weechat's `/clear`).
+    Clear,
+    /// `/ignore [NAME]`: hide a name's lines; without a name, list the ignored.
+    Ignore(Option<String>),
+    /// `/unignore NAME`.
+    Unignore(String),
+    /// `/log [on|off]`: log to a file, or stop; without a word, say where it logs.
+    Log(Option<bool>),
+    /// `/search [TEXT]`: scroll to the newest message holding TEXT (without: the next older
+    /// match of the last search).
+    Search(String),
+    /// `/r TEXT` (or `/reply`): a private answer to whoever wrote to you last.
+    Reply(String),
+}
+
+/// The words of the client's own commands, for Tab and `/help`.
+pub const LOCAL_COMMANDS: [&str; 9] = [
+    "/reconnect",
+    "/forget",
+    "/clear",
+    "/ignore ",
+    "/unignore ",
+    "/log",
+    "/search ",
+    "/r ",
+    "/reply ",
+];
+
+/// The client's own command on `line`, if it is one: `Err` for a misuse (the usage).
+fn local(line: &str) -> Option<Result<Local, Refusal>> {
+    let line = line.trim();
+    let (word, rest) = match line.split_once(' ') {
+        Some((w, r)) => (w, r.trim()),
+        None => (line, ""),
+    };
+    let is = |name: &str| word.eq_ignore_ascii_case(name);
+    let usage = |u: &str| Some(Err(Refusal(format!("usage: {u}"))));
+    if is("/reconnect") {
+        Some(Ok(Local::Reconnect))
+    } else if is("/forget") {
+        Some(Ok(Local::Forget))
+    } else if is("/clear") {
+        Some(Ok(Local::Clear))
+    } else if is("/ignore") {
+        Some(Ok(Local::Ignore(
+            (!rest.is_empty()).then(|| rest.to_owned()),
+        )))
+    } else if is("/unignore") {
+        if rest.is_empty() {
+            return usage("/unignore NAME");
+        }
+        Some(Ok(Local::Unignore(rest.to_owned())))
+    } else if is("/log") {
+        match rest.to_ascii_lowercase().as_str() {
+            "" => Some(Ok(Local::Log(None))),
+            "on" => Some(Ok(Local::Log(Some(true)))),
+            "off" => Some(Ok(Local::Log(Some(false)))),
+            _ => usage("/log [on|off]"),
+        }
+    } else if is("/search") {
+        Some(Ok(Local::Search(rest.to_owned())))
+    } else if is("/r") || is("/reply") {
+        if rest.is_empty() {
+            return usage("/r TEXT (a private answer to whoever wrote to you last)");
+        }
+        Some(Ok(Local::Reply(rest.to_owned())))
+    } else {
+        None
+    }
 }
 
 /// What one Enter does.
@@ -55,13 +126,15 @@ pub fn plan(input: &str) -> Result<Plan, Refusal> {
     let Some((first, rest)) = lines.split_first() else {
         return Ok(Plan::Nothing);
     };
-    if first.trim().eq_ignore_ascii_case("/reconnect") {
+    if let Some(command) = local(first) {
+        let command = command?;
         if !rest.is_empty() {
-            return Err(Refusal(
-                "a pasted block cannot start with /reconnect; edit it".into(),
-            ));
+            let word = first.split(' ').next().unwrap_or(first);
+            return Err(Refusal(format!(
+                "a pasted block cannot start with {word}; edit it"
+            )));
         }
-        return Ok(Plan::Local(Local::Reconnect));
+        return Ok(Plan::Local(command));
     }
     let request = parse_request(first);
     if rest.is_empty() {
@@ -143,6 +216,39 @@ mod tests {
         assert_eq!(plan("/leave").unwrap(), Plan::Leave);
         assert_eq!(plan("  \n \u{a0}").unwrap(), Plan::Nothing);
         assert_eq!(plan("/reconnect").unwrap(), Plan::Local(Local::Reconnect));
+        assert_eq!(plan("/Forget").unwrap(), Plan::Local(Local::Forget));
+    }
+
+    #[test]
+    fn the_clients_own_commands() {
+        let local = |input: &str| match plan(input).unwrap() {
+            Plan::Local(l) => l,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(local("/clear"), Local::Clear);
+        assert_eq!(local("/CLEAR "), Local::Clear);
+        assert_eq!(local("/ignore"), Local::Ignore(None));
+        assert_eq!(local("/ignore spam"), Local::Ignore(Some("spam".into())));
+        assert_eq!(local("/unignore spam"), Local::Unignore("spam".into()));
+        assert_eq!(local("/log"), Local::Log(None));
+        assert_eq!(local("/log ON"), Local::Log(Some(true)));
+        assert_eq!(local("/log off"), Local::Log(Some(false)));
+        assert_eq!(
+            local("/search deploy plan"),
+            Local::Search("deploy plan".into())
+        );
+        assert_eq!(local("/search"), Local::Search(String::new()));
+        assert_eq!(
+            local("/r sure, see you"),
+            Local::Reply("sure, see you".into())
+        );
+        assert_eq!(local("/reply ok"), Local::Reply("ok".into()));
+        assert!(plan("/unignore").is_err());
+        assert!(plan("/log maybe").is_err());
+        assert!(plan("/r").is_err());
+        assert!(plan("/clear\nmore").is_err());
+        // Not ours: for the server.
+        assert_eq!(send("/rename x"), ["/rename x"]);
     }
 
     #[test]

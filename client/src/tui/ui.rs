@@ -14,7 +14,7 @@ use ratatui::Frame;
 use unicode_segmentation::UnicodeSegmentation;
 use unicode_width::UnicodeWidthStr;
 
-use crate::app::App;
+use super::app::App;
 
 /// The input area shows at most this many rows; a longer draft scrolls to the cursor.
 pub const MAX_INPUT_ROWS: usize = 6;
@@ -35,10 +35,10 @@ pub fn input_rows(
     let mut used = prompt.width();
     let mut at = (0, used);
     for (index, g) in text.grapheme_indices(true) {
-        if index == cursor {
-            at = (rows.len() - 1, used);
-        }
         if g == "\n" {
+            if index == cursor {
+                at = (rows.len() - 1, used);
+            }
             rows.push(CONTINUATION.to_owned());
             used = CONTINUATION.width();
             continue;
@@ -51,9 +51,15 @@ pub fn input_rows(
             g
         };
         let w = g.width();
+        // The row break comes before the cursor is placed: a cursor on the first character
+        // of a row (after a wrap, or before a wide character that did not fit at the end of
+        // the row above) is on that row, not past the end of the one above.
         if used + w > width {
             rows.push(String::new());
             used = 0;
+        }
+        if index == cursor {
+            at = (rows.len() - 1, used);
         }
         if let Some(row) = rows.last_mut() {
             row.push_str(g);
@@ -99,7 +105,7 @@ pub fn draw(frame: &mut Frame<'_>, app: &mut App, now: Instant) {
         Style::default()
     };
     frame.render_widget(
-        Paragraph::new(Line::styled(app.status(now), status_style)),
+        Paragraph::new(Line::styled(app.status_for(now, width), status_style)),
         status,
     );
 
@@ -137,6 +143,32 @@ mod tests {
         let (rows, at) = input_rows("> ", "abcd", 4, 6);
         assert_eq!(rows, ["> abcd", ""]);
         assert_eq!(at, (1, 0));
+    }
+
+    #[test]
+    fn the_cursor_is_on_the_right_cell_at_a_wrap() {
+        // Issue 25: 98 b and xyz at 100 columns, Left three times: before the x, which is
+        // the first cell of the second row.
+        let text = format!("{}xyz", "b".repeat(98));
+        let (rows, at) = input_rows("> ", &text, 98, 100);
+        assert_eq!(rows, [format!("> {}", "b".repeat(98)), "xyz".to_owned()]);
+        assert_eq!(at, (1, 0));
+        let (_, at) = input_rows("> ", &text, 97, 100);
+        assert_eq!(at, (0, 99));
+    }
+
+    #[test]
+    fn the_cursor_before_a_wide_character_that_did_not_fit_is_on_its_row() {
+        // A wide character does not fit in the last cell of a row: it starts the next row,
+        // and so does the cursor placed before it.
+        let text = format!("{}日本", "a".repeat(7));
+        let (rows, at) = input_rows("> ", &text, 7, 10);
+        assert_eq!(rows, ["> aaaaaaa", "日本"]);
+        assert_eq!(at, (1, 0));
+        let (_, at) = input_rows("> ", &text, 10, 10);
+        assert_eq!(at, (1, 2));
+        let (_, at) = input_rows("> ", &text, text.len(), 10);
+        assert_eq!(at, (1, 4));
     }
 
     #[test]

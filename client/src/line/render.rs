@@ -1,5 +1,5 @@
-//! Line mode's rendering: a parsed server line, or the user's own request, becomes one styled
-//! line of output in any [`WriteColor`]. Runs of spaces in peer text are shortened to one, so a
+//! Line mode's view: a stored [`Entry`] (what the shared brain decided to show, from the
+//! server or the user's own) becomes one styled line of output in any [`WriteColor`]. Runs of spaces in peer text are shortened to one, so a
 //! terminal's own wrapping cannot start a row that looks like a new line; without styles, markup
 //! stays visible as typed ([`markup::unstyled`]). This module owns how the chat looks, and it is pure: it never
 //! reads a socket or a terminal, never decides whether colors are wanted (the caller hands it a
@@ -19,9 +19,11 @@ use std::borrow::Cow;
 use std::io;
 
 use chat_common::markup::{self, Style};
-use chat_common::protocol::{Color, LeaveReason, Request, ServerMsg};
+use chat_common::protocol::Color;
 use chat_common::sanitize::sanitize;
 use termcolor::{ColorSpec, WriteColor};
+
+use crate::core::store::{Entry, Kind};
 
 /// The word shown instead of the user's own name in private messages.
 pub const YOU: &str = "you";
@@ -167,126 +169,85 @@ fn private_line<W: WriteColor + ?Sized>(
     out.write_all(b"\n")
 }
 
-/// Renders one server line. `me` is the user's name once known, shown as "you".
-pub fn server_msg<W: WriteColor + ?Sized>(
+/// Renders one stored entry as one line. `me` is the user's name once known, shown as "you"
+/// in privates. The separator between history and live lines has no line of its own here.
+pub fn entry<W: WriteColor + ?Sized>(
     out: &mut W,
-    msg: &ServerMsg<'_>,
+    entry: &Entry,
     me: Option<&str>,
 ) -> io::Result<()> {
-    match *msg {
-        ServerMsg::NameQuery { prompt } => notice(out, prompt),
-        ServerMsg::Wait { text } => {
-            out.write_all(b"-- waiting for approval... (")?;
-            clean(out, text)?;
-            out.write_all(b")\n")
-        }
-        ServerMsg::Welcome { name, online } => {
-            out.write_all(b"-- you are in as ")?;
-            clean(out, name)?;
-            if online <= 1 {
-                out.write_all(b"; nobody else is here yet\n")
-            } else {
-                writeln!(out, "; {online} online, you included")
-            }
-        }
-        ServerMsg::Denied { text } => red_line(out, |out| {
-            out.write_all(b"denied: ")?;
-            clean(out, text)
-        }),
-        ServerMsg::Join { name } => {
-            out.write_all(b"* ")?;
-            clean(out, name)?;
-            out.write_all(b" joined\n")
-        }
-        ServerMsg::Leave { name, reason } => {
-            out.write_all(b"* ")?;
-            clean(out, name)?;
-            match reason {
-                // "left" is the reason itself: "* bob left (left)" would stutter.
-                LeaveReason::Left => out.write_all(b" left\n"),
-                other => writeln!(out, " left ({})", other.as_str()),
-            }
-        }
-        ServerMsg::Msg { from, color, text } => {
+    if entry.kind == Kind::Separator {
+        return Ok(());
+    }
+    if let Some(stamp) = entry.stamp.as_deref().filter(|_| entry.history) {
+        out.write_all(b"[")?;
+        clean(out, stamp)?;
+        out.write_all(b"] ")?;
+    }
+    match &entry.kind {
+        Kind::Msg { from } => {
             out.write_all(b"<")?;
             clean(out, from)?;
             out.write_all(b"> ")?;
-            chat_text(out, text, color)?;
+            chat_text(out, &entry.text, entry.color)?;
             out.write_all(b"\n")
         }
-        ServerMsg::Priv {
-            from,
-            to,
-            color,
-            text,
-        } => private_line(out, person(from, me), person(to, me), color, text),
-        ServerMsg::Act { from, text } => {
+        Kind::Private { from, to } => private_line(
+            out,
+            person(from, me),
+            person(to, me),
+            entry.color,
+            &entry.text,
+        ),
+        Kind::Act { from } => {
             out.write_all(b"* ")?;
             clean(out, from)?;
             out.write_all(b" ")?;
-            chat_text(out, text, None)?;
+            chat_text(out, &entry.text, None)?;
             out.write_all(b"\n")
         }
-        ServerMsg::Nick { old, new } => {
-            out.write_all(b"-- ")?;
-            clean(out, old)?;
-            out.write_all(b" is now known as ")?;
-            clean(out, new)?;
+        Kind::Event => {
+            out.write_all(b"* ")?;
+            clean(out, &entry.text)?;
             out.write_all(b"\n")
         }
-        ServerMsg::Hist { time, line } => {
-            out.write_all(b"[")?;
-            clean(out, time)?;
-            out.write_all(b"] ")?;
-            match ServerMsg::parse(line) {
-                Ok(inner @ (ServerMsg::Msg { .. } | ServerMsg::Act { .. })) => {
-                    server_msg(out, &inner, me)
-                }
-                _ => unparsed(out, line),
-            }
-        }
-        ServerMsg::Info { text } => notice(out, text),
-        ServerMsg::Error { code, text } => red_line(out, |out| {
-            write!(out, "error ({}): ", code.as_str())?;
-            clean(out, text)
-        }),
-        ServerMsg::Bye { text } => {
-            out.write_all(b"-- bye: ")?;
-            clean(out, text)?;
-            out.write_all(b"\n")
-        }
+        Kind::Rename | Kind::Notice => notice(out, &entry.text),
+        Kind::Error => problem(out, &entry.text),
+        Kind::Unparsed => unparsed(out, &entry.text),
+        Kind::Separator => Ok(()),
     }
 }
 
-/// Echoes the user's own request the way the others see it (the server never sends it back).
-/// Returns whether anything was written: commands other than messages have no echo.
-pub fn own_request<W: WriteColor + ?Sized>(
-    out: &mut W,
-    req: &Request<'_>,
-    me: &str,
-) -> io::Result<bool> {
-    match *req {
-        Request::Say { color, text } => {
-            out.write_all(b"<")?;
-            clean(out, me)?;
-            out.write_all(b"> ")?;
-            chat_text(out, text, color)?;
-            out.write_all(b"\n")?;
-            Ok(true)
-        }
-        Request::Private { to, color, text } => {
-            private_line(out, YOU, to, color, text)?;
-            Ok(true)
-        }
-        Request::Me { text } => {
-            out.write_all(b"* ")?;
-            clean(out, me)?;
-            out.write_all(b" ")?;
-            chat_text(out, text, None)?;
-            out.write_all(b"\n")?;
-            Ok(true)
-        }
-        Request::Nick { .. } | Request::Leave | Request::Who | Request::Help => Ok(false),
+/// The mark before a line that mentions the user or is a private to them, on a terminal with
+/// colors (issue 25: a mention stands out in line mode too); nothing without colors, so a
+/// pipe or `NO_COLOR` gets the line exactly as before.
+pub fn mention_mark<W: WriteColor + ?Sized>(out: &mut W) -> io::Result<()> {
+    if !out.supports_color() {
+        return Ok(());
+    }
+    let mut spec = ColorSpec::new();
+    spec.set_fg(Some(termcolor::Color::Yellow)).set_bold(true);
+    out.set_color(&spec)?;
+    out.write_all("▶".as_bytes())?;
+    out.reset()?;
+    out.write_all(b" ")
+}
+
+/// An own line the server could not deliver (`entry.failed`: a private to nobody, a message
+/// the room could not keep), as a red line of its own.
+pub fn failure<W: WriteColor + ?Sized>(out: &mut W, entry: &Entry) -> io::Result<()> {
+    match (&entry.kind, &entry.failed) {
+        (Kind::Private { to, .. }, Some(why)) => red_line(out, |out| {
+            out.write_all(b"not delivered to ")?;
+            clean(out, to)?;
+            out.write_all(b": ")?;
+            clean(out, why)
+        }),
+        (_, Some(why)) => red_line(out, |out| {
+            out.write_all(b"not delivered: ")?;
+            clean(out, why)
+        }),
+        _ => Ok(()),
     }
 }
 
@@ -313,8 +274,53 @@ pub fn problem<W: WriteColor + ?Sized>(out: &mut W, text: &str) -> io::Result<()
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::core::brain::{Brain, Msg, Now, Settings};
+    use crate::net::Incoming;
     use chat_common::protocol::{ErrorCode, LeaveReason};
     use termcolor::Buffer;
+
+    /// A brain as line mode runs it.
+    fn brain() -> Brain {
+        Brain::new(Settings {
+            addr: "127.0.0.1:55555".into(),
+            name: None,
+            bell: false,
+            reconnect: false,
+            ask_again: true,
+            who_on_join: false,
+            keys_help: None,
+            hello: false,
+            tokens: Vec::new(),
+            prefs: crate::config_file::FileConfig::default(),
+            log_dir: None,
+            coalesce: false,
+        })
+    }
+
+    fn newest(brain: &Brain) -> u64 {
+        brain.store.newest(0).map_or(0, |e| e.id)
+    }
+
+    /// What line mode shows of the entries after `seen`.
+    fn shown(brain: &Brain, seen: u64) -> (String, String) {
+        let me = brain.me().map(str::to_owned);
+        both(|b| {
+            for e in brain.store.iter().filter(|e| e.id > seen) {
+                entry(b, e, me.as_deref())?;
+            }
+            Ok(())
+        })
+    }
+
+    /// A brain in the room as `me` (or still logging in without one).
+    fn joined(me: Option<&str>) -> Brain {
+        let mut brain = brain();
+        if let Some(me) = me {
+            let welcome = Msg::Line(Incoming::Line(format!("WELCOME {me} 1")));
+            brain.update(welcome, &Now::read());
+        }
+        brain
+    }
 
     const RESET: &str = "\x1b[0m";
 
@@ -331,8 +337,13 @@ mod tests {
     }
 
     fn msg(line: &str, me: Option<&str>) -> (String, String) {
-        let parsed = ServerMsg::parse(line).unwrap();
-        both(|b| server_msg(b, &parsed, me))
+        let login = ["NAME?", "WAIT", "WELCOME"]
+            .iter()
+            .any(|p| line.starts_with(p));
+        let mut brain = joined(if login { None } else { me });
+        let seen = newest(&brain);
+        brain.update(Msg::Line(Incoming::Line(line.to_owned())), &Now::read());
+        shown(&brain, seen)
     }
 
     /// The ANSI rendering of one MSG line, checked to hold no sequence but SGR.
@@ -380,10 +391,6 @@ mod tests {
                 "WELCOME bob 1",
                 "-- you are in as bob; nobody else is here yet\n",
             ),
-            (
-                "DENIED the operator refused you",
-                "! denied: the operator refused you\n",
-            ),
             ("JOIN carol", "* carol joined\n"),
             ("LEAVE carol left", "* carol left\n"),
             ("LEAVE carol quit", "* carol left (quit)\n"),
@@ -401,7 +408,6 @@ mod tests {
                 "ERROR no-such-user nobody named zed",
                 "! error (no-such-user): nobody named zed\n",
             ),
-            ("BYE goodbye", "-- bye: goodbye\n"),
         ];
         for (line, want) in cases {
             let (_, plain) = msg(line, Some("bob"));
@@ -427,14 +433,11 @@ mod tests {
             "LEAVE carol kicked",
             "MSG alice - hi",
             "INFO hello",
-            "BYE goodbye",
         ];
         for line in plain_kinds {
             let (ansi, plain) = msg(line, Some("bob"));
             assert_eq!(ansi, plain, "{line:?} has no style");
         }
-        let (ansi, _) = msg("DENIED no", None);
-        assert_eq!(ansi, format!("{RESET}\x1b[31m! denied: no{RESET}\n"));
         let (ansi, _) = msg("ERROR bad-color unknown color", None);
         assert_eq!(
             ansi,
@@ -563,13 +566,11 @@ mod tests {
         let lines = [
             format!("NAME? {HOSTILE}"),
             format!("WAIT {HOSTILE}"),
-            format!("DENIED {HOSTILE}"),
             format!("MSG alice - {HOSTILE}"),
             format!("MSG alice red **{HOSTILE}**"),
             format!("PRIV alice bob green {HOSTILE}"),
             format!("INFO {HOSTILE}"),
             format!("ERROR usage {HOSTILE}"),
-            format!("BYE {HOSTILE}"),
         ];
         for line in &lines {
             let (ansi, plain) = msg(line, Some("bob"));
@@ -589,13 +590,19 @@ mod tests {
     #[test]
     fn own_requests_echo_as_others_see_them() {
         let echo = |line: &str| {
-            let req = chat_common::protocol::parse_request(line).unwrap();
-            let mut wrote = false;
-            let (ansi, plain) = both(|b| {
-                wrote = own_request(b, &req, "bob")?;
-                Ok(())
-            });
-            (wrote, ansi, plain)
+            let mut brain = joined(Some("bob"));
+            let seen = newest(&brain);
+            let text = line.to_owned();
+            let effects = brain.update(
+                Msg::Enter {
+                    text,
+                    confirmed: true,
+                },
+                &Now::read(),
+            );
+            assert!(!effects.is_empty(), "{line:?} does something");
+            let (ansi, plain) = shown(&brain, seen);
+            (!plain.is_empty(), ansi, plain)
         };
         assert_eq!(echo("hello").2, "<bob> hello\n");
         assert_eq!(echo("//slash").2, "<bob> /slash\n");
@@ -635,7 +642,7 @@ mod tests {
             assert!(plain.starts_with("* zed left"), "{plain}");
         }
         for code in ErrorCode::ALL {
-            let (_, plain) = msg(&format!("ERROR {code} why"), None);
+            let (_, plain) = msg(&format!("ERROR {code} why"), Some("bob"));
             assert_eq!(plain, format!("! error ({code}): why\n"));
         }
     }

@@ -2,8 +2,9 @@
 //! alternate screen, bracketed paste, the mouse) and the writing half of the connection, and
 //! runs the loop: it sleeps on one channel until a network report (from the network thread) or
 //! a terminal event (from a small thread that only reads keys, since reading blocks) arrives or
-//! a timer is due, lets `App` handle it, carries out the effects, and draws. The rules are all in
-//! `app.rs`. The terminal is put back on every way out: leaving, a signal, a panic; a terminal
+//! a timer is due, lets `App` handle it, carries out the effects, and draws. The protocol's rules
+//! are the shared brain's (`core/brain.rs`), the view's own in `app.rs`; `ui.rs` draws, `layout.rs`
+//! turns a message into rows, `editor.rs` is the input line, `complete.rs` is Tab. The terminal is put back on every way out: leaving, a signal, a panic; a terminal
 //! that hangs up (its window closed) makes the client leave the room politely.
 
 use std::io::{self, IsTerminal, Write};
@@ -24,12 +25,23 @@ use crossterm::{cursor, execute};
 use ratatui::backend::CrosstermBackend;
 use ratatui::Terminal;
 
-use crate::app::{App, Effect, Link, Now, Settings};
+use self::app::{App, Effect, Settings};
+use self::layout::Look;
 use crate::config::Config;
+use crate::core::clock::TimeFormat;
+use crate::core::{Link, Now};
 use crate::exit::{ExitCode, Outcome};
-use crate::layout::Look;
-use crate::net::{self, describe, Connector, NetEvent, Writer, CHANNEL_SIZE};
-use crate::trust;
+use crate::net::tokens::Keeper;
+use crate::net::{self, describe, trust, Connector, NetEvent, Writer, CHANNEL_SIZE};
+
+pub mod app;
+pub mod complete;
+pub mod editor;
+pub mod layout;
+pub mod name_column;
+pub mod paste_speed;
+pub mod status_line;
+pub mod ui;
 
 /// The longest the loop sleeps with nothing happening: timers (reconnection, the end of a
 /// leave) are checked at least this often, and the reconnection countdown redrawn.
@@ -46,8 +58,9 @@ const BATCH: usize = 256;
 enum Wake {
     /// A report of the network thread of connection attempt `.0`.
     Net(u64, NetEvent),
-    /// A key, a paste, the mouse, a resize.
-    Term(Event),
+    /// A key, a paste, the mouse, a resize, and when the key thread read it (keys closer
+    /// together than a person types are a paste).
+    Term(Event, Instant),
     /// The terminal hung up or cannot be read.
     TerminalGone,
 }
@@ -60,7 +73,7 @@ fn spawn_keys(tx: SyncSender<Wake>) -> io::Result<()> {
         .spawn(move || loop {
             let wake = match event::poll(KEY_POLL) {
                 Ok(true) => match event::read() {
-                    Ok(event) => Wake::Term(event),
+                    Ok(event) => Wake::Term(event, Instant::now()),
                     Err(_) => Wake::TerminalGone,
                 },
                 Ok(false) if io::stdin().is_terminal() => continue,
@@ -94,15 +107,31 @@ fn restore(mouse: bool) {
     let _ = disable_raw_mode();
 }
 
+/// Raw mode, the alternate screen, bracketed paste and (if wanted) the mouse.
+fn take_terminal(mouse: bool) -> io::Result<()> {
+    enable_raw_mode()?;
+    let mut out = io::stdout();
+    execute!(out, EnterAlternateScreen, EnableBracketedPaste)?;
+    if mouse {
+        execute!(out, EnableMouseCapture)?;
+    }
+    Ok(())
+}
+
+/// Ctrl-Z: the terminal is put back, the process stops itself as the shell's job control
+/// expects (SIGTSTP), and on `fg` (SIGCONT) takes the terminal again; the caller redraws.
+/// Where nobody can resume it (an orphaned process group, which the kernel keeps from
+/// stopping) it simply goes on.
+fn suspend(mouse: bool) -> io::Result<()> {
+    restore(mouse);
+    signal_hook::low_level::raise(signal_hook::consts::SIGTSTP)?;
+    take_terminal(mouse)
+}
+
 impl TerminalGuard {
     fn enter(mouse: bool) -> io::Result<Self> {
-        enable_raw_mode()?;
         let guard = TerminalGuard { mouse };
-        let mut out = io::stdout();
-        execute!(out, EnterAlternateScreen, EnableBracketedPaste)?;
-        if mouse {
-            execute!(out, EnableMouseCapture)?;
-        }
+        take_terminal(mouse)?;
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             restore(mouse);
@@ -118,13 +147,9 @@ impl Drop for TerminalGuard {
     }
 }
 
-fn now() -> Now {
-    let local = chrono::Local::now();
-    Now {
-        instant: Instant::now(),
-        clock: local.format("%H:%M").to_string(),
-        utc: local.with_timezone(&chrono::Utc),
-    }
+/// The moment, with the time column in the user's format.
+fn now_in(format: &TimeFormat) -> Now {
+    Now::read_in(format)
 }
 
 /// Starts a network thread reporting into the terminal thread's channel.
@@ -142,6 +167,8 @@ fn spawn_net(
 
 /// Runs the full-screen interface until the user leaves; returns how it ended.
 pub fn run(config: &Config) -> Outcome {
+    let time_format = config.prefs.time_format.clone();
+    let now = || now_in(&time_format);
     // Connect before taking the screen, so an unreachable server is one plain line and TLS's
     // first-use question is asked on the terminal as it is. Reconnections reuse `server`,
     // which keeps the answer, and never ask.
@@ -186,14 +213,27 @@ pub fn run(config: &Config) -> Outcome {
             format!("cannot start the key thread: {e}"),
         );
     }
+    let keeper = Keeper::new(config.tokens.clone(), &server.target.to_string());
+    let (tokens, notes) = keeper.start(config.forget, config.name.as_deref());
     let mut app = App::new(Settings {
         addr: server.target.to_string(),
         name: config.name.clone(),
         look: Look {
             styles: config.colors,
+            time_width: config.prefs.time_format.width(),
+            palette: layout::Palette::from_config(&config.prefs.colors),
         },
         bell: config.bell,
+        tokens,
+        prefs: config.prefs.clone(),
+        log_dir: config.log_dir.clone(),
     });
+    for note in notes {
+        app.notice(&now(), &note);
+    }
+    if config.prefs.log {
+        app.brain.start_log(&now());
+    }
     app.notice(&now(), &format!("connecting to {}...", server.target));
     let mut writer: Option<Writer> = None;
     // SIGTERM and SIGHUP leave through the loop, so the terminal is put back.
@@ -209,7 +249,10 @@ pub fn run(config: &Config) -> Outcome {
     let outcome = loop {
         // Sleep until something happens or a timer may be due, then take what is queued.
         let mut batch = Vec::new();
-        match rx.recv_timeout(WAIT) {
+        let wait = app
+            .next_timer(Instant::now())
+            .map_or(WAIT, |soon| soon.min(WAIT));
+        match rx.recv_timeout(wait) {
             Ok(wake) => batch.push(wake),
             Err(RecvTimeoutError::Timeout) => {}
             // Unreachable while this thread holds `tx`; nothing to wait for then anyway.
@@ -231,17 +274,14 @@ pub fn run(config: &Config) -> Outcome {
                     }
                 }
                 Wake::Net(_, NetEvent::Connected(w)) => {
-                    if let Some(tls) = w.tls_description() {
-                        app.notice(&now(), &format!("secured with {tls}"));
-                    }
+                    app.connected(w.tls_description(), &now());
                     writer = Some(w);
-                    app.connected();
                 }
                 Wake::Net(_, event) => app.on_net(event, &now()),
-                Wake::Term(event) => app.on_terminal(event, &now()),
+                Wake::Term(event, read_at) => app.on_terminal_read(event, read_at, &now()),
                 Wake::TerminalGone => tty_alive = false,
             }
-            if app.outcome.is_some() {
+            if app.brain.outcome.is_some() {
                 break;
             }
         }
@@ -287,21 +327,32 @@ pub fn run(config: &Config) -> Outcome {
                         generation += 1;
                     }
                     Effect::Bell => bell = true,
+                    Effect::Token(effect) => {
+                        if let Err(why) = keeper.apply(&effect) {
+                            app.notice(&now(), &why);
+                        }
+                    }
                     Effect::Redraw => {
+                        let _ = terminal.clear();
+                    }
+                    Effect::Suspend => {
+                        if let Err(e) = suspend(config.mouse) {
+                            app.notice(&now(), &format!("cannot suspend: {e}"));
+                        }
                         let _ = terminal.clear();
                     }
                 }
             }
         }
-        if let Some(outcome) = app.outcome.take() {
+        if let Some(outcome) = app.brain.outcome.take() {
             break outcome;
         }
         // The countdown of a reconnection changes every second with nothing else happening.
-        let countdown = matches!(app.link, Link::Retrying { .. })
+        let countdown = matches!(app.brain.link, Link::Retrying { .. })
             && last_draw.is_none_or(|at| at.elapsed() >= Duration::from_secs(1));
         if tty_alive && (changed || countdown) {
             let at = Instant::now();
-            if let Err(e) = terminal.draw(|frame| crate::ui::draw(frame, &mut app, at)) {
+            if let Err(e) = terminal.draw(|frame| ui::draw(frame, &mut app, at)) {
                 if io::stdin().is_terminal() {
                     break Outcome::fail(
                         ExitCode::Failure,
@@ -322,7 +373,13 @@ pub fn run(config: &Config) -> Outcome {
     if let Some(w) = writer.take() {
         w.close();
     }
+    app.brain.stop_log(&now());
+    // The last id received goes with the token, for the next run's RESUME.
+    let kept = app.brain.session().map(|session| keeper.keep(&session));
     drop(terminal);
     drop(guard);
+    // A failure here was already said in the pane when the token came (TOKEN); only the last
+    // id is lost, and the next resume replays a little more.
+    let _ = kept;
     outcome
 }
