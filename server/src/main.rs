@@ -481,7 +481,8 @@ fn main() -> ExitCode {
     if let Some(cluster) = config.cluster.as_mut().filter(|c| c.name.is_empty()) {
         let port = [
             listeners.plain.as_ref(),
-            listeners.tls.as_ref().map(|t| &t.listener),
+            listeners.tls.as_ref().and_then(|t| t.listener.as_ref()),
+            listeners.irc.as_ref(),
         ]
         .into_iter()
         .flatten()

@@ -133,7 +133,7 @@ impl Reactor {
             refuse(stream, via, &why.to_string());
             return;
         }
-        if tls && !self.handshakes.try_start(ip) {
+        if via.tls && !self.handshakes.try_start(ip) {
             log::debug!(
                 "refusing {addr}: {} TLS handshakes under way from {ip}",
                 self.handshakes.of(ip)
@@ -189,7 +189,7 @@ impl Reactor {
         *self.per_ip.entry(ip).or_insert(0) += 1;
         log::debug!("{addr} connected as #{}", id.serial);
         self.core.connected(id, addr, now, &mut self.shell);
-        if tls {
+        if via.tls {
             self.core.set_transport(id, crate::chat::Transport::Tls);
         }
     }
