@@ -8,6 +8,10 @@
 # with every member on WebSocket (--http-listen, chat-load --ws), and the ratio of server CPU per
 # delivery to plain fanout-100's (the contract's bound: 1.3x).
 #
+# Server "ours-irc" is chat-server's IRC listener (--irc-listen) under the same IRC load as the
+# anchors (chat-load --proto irc): its column is its figures, with its ratio to ngIRCd and its
+# server CPU per delivery against ours over the native protocol.
+#
 # Usage: scripts/bench.sh [--quick] [--repeat N] [--servers "ours ngircd inspircd"] [--out DIR]
 #                        [--baseline BIN]
 #        scripts/bench.sh --scale-out [--quick] [--out DIR]   (1 vs 2 servers through Redis:
@@ -15,7 +19,10 @@
 #   --quick    smaller members/messages/time: about a minute instead of several
 #   --repeat N run everything N times (interleaved) and print each figure's median: on a shared
 #              machine single runs vary by tens of percent
-#   --servers  which servers to run (default all three; ours alone needs no IRC server)
+#   --servers  which servers to run (default all three; ours alone needs no IRC server; add
+#              ours-irc for our IRC listener)
+#   --scenarios which scenarios to run (default all: fanout-100 fanout-100-tls fanout-100-disk
+#              fanout-1000 latency-1000 latency-1000-disk idle-10000 join-storm)
 #   --out DIR  keep each run's JSON report there (default: a temporary directory, removed);
 #              the *.json already in DIR are deleted first, so the table shows only this run
 #   --baseline BIN  also run another chat-server binary (an earlier build) as server "base",
@@ -32,10 +39,12 @@ repeat=1
 servers="ours ngircd inspircd"
 out=""
 baseline=""
+scenarios=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) quick=1 ;;
         --servers) servers="$2"; shift ;;
+        --scenarios) scenarios="$2"; shift ;;
         --out) out="$2"; shift ;;
         --repeat) repeat="$2"; shift ;;
         --baseline) baseline="$2"; shift ;;
@@ -221,7 +230,7 @@ start_server() {
 start_server_once() {
     local log="$work/$1.log" port
     case "$1" in
-        ours|base)
+        ours|base|ours-irc)
             local bin=$server_bin tls=() pattern='s/^listening on \([^ ]*\)$/\1/p'
             # Ours keeps its store in the run's directory (the default is the user's, and one
             # server per directory); an earlier build (base) has no store.
@@ -230,6 +239,11 @@ start_server_once() {
                 rm -rf "$work/data"; store=(--data-dir "$work/data")
             fi
             [ "$1" = base ] && bin=$baseline && store=()
+            if [ "$1" = ours-irc ]; then
+                # chat-load joins #load; the server's one channel is named so.
+                tls=(--irc-listen 127.0.0.1:0 --irc-channel '#load')
+                pattern='s/^listening on \(.*\) (IRC)$/\1/p'
+            fi
             if [ "$2" = tls ]; then
                 tls=(--tls-listen 127.0.0.1:0 --tls-cert "$work/tls-cert.pem"
                      --tls-key "$work/tls-key.pem")
@@ -292,6 +306,7 @@ run_scenario() {
         # retransmit, which would measure the kernel, not the server.
         ngircd) proto=irc; parallel=8; big=$TIME_ANCHOR_BIG ;;
         inspircd) proto=irc; parallel=512; big=$TIME_ANCHOR_BIG; storm_n=$STORM_N_INSP ;;
+        ours-irc) proto=irc ;;
     esac
     local args=(--proto "$proto" --parallel "$parallel" --stall 5) tls="" disk=""
     case "$sc" in
@@ -324,7 +339,7 @@ run_scenario() {
 
 # *-disk: ours with its store on disk (--data-dir DIR: every message fsynced before delivery,
 # one commit per round) instead of in memory (--data-dir none), the store's cost.
-scenarios="fanout-100 fanout-100-tls fanout-100-disk fanout-100-ws fanout-1000 latency-1000 latency-1000-disk latency-1000-ws idle-10000 join-storm"
+[ -n "$scenarios" ] || scenarios="fanout-100 fanout-100-tls fanout-100-disk fanout-100-ws fanout-1000 latency-1000 latency-1000-disk latency-1000-ws idle-10000 join-storm"
 step "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 # Each repeat starts the servers' turns one place further round (ours ngircd inspircd, then
 # ngircd inspircd ours, ...): a run right after another server's run can meet the kernel still
@@ -335,10 +350,10 @@ for rep in $(seq "$repeat"); do
         for i in "${!order[@]}"; do
             srv=${order[$(( (i + rep - 1) % ${#order[@]} ))]}
             # TLS is measured on ours only (the anchors' TLS set-up would be a bench of its own).
-            case "$sc:$srv" in *-tls:ngircd|*-tls:inspircd|*-tls:base) continue ;; esac
-            case "$sc:$srv" in *-disk:ngircd|*-disk:inspircd|*-disk:base) continue ;; esac
+            case "$sc:$srv" in *-tls:ngircd|*-tls:inspircd|*-tls:base|*-tls:ours-irc) continue ;; esac
+            case "$sc:$srv" in *-disk:ngircd|*-disk:inspircd|*-disk:base|*-disk:ours-irc) continue ;; esac
             # So is WebSocket (an earlier build has no --http-listen).
-            case "$sc:$srv" in *-ws:ngircd|*-ws:inspircd|*-ws:base) continue ;; esac
+            case "$sc:$srv" in *-ws:ngircd|*-ws:inspircd|*-ws:base|*-ws:ours-irc) continue ;; esac
             run_scenario "$srv" "$sc" "$rep"
         done
     done
@@ -442,6 +457,11 @@ row() { # row LABEL SCENARIO WHAT
         i=$(fig base "$2" "$3")
         line+=$(printf ' | %12s | %9s' "$i" "$(ratio "$o" "$i")")
     fi
+    if has ours-irc; then
+        i=$(fig ours-irc "$2" "$3")
+        line+=$(printf ' | %12s | %8s' "$i" "$(ratio "$i" "$o")")
+        has ngircd && line+=$(printf ' | %8s' "$(ratio "$i" "$(fig ngircd "$2" "$3")")")
+    fi
     echo "$line |"
 }
 
@@ -451,6 +471,10 @@ sep="|$(printf -- '-%.0s' $(seq 46))|$(printf -- '-%.0s' $(seq 14))"
 if has ngircd; then header+=$(printf ' | %12s | %8s' ngircd "ours/ng"); sep+="|--------------|----------"; fi
 if has inspircd; then header+=$(printf ' | %12s | %8s' inspircd "ours/insp"); sep+="|--------------|----------"; fi
 if has base; then header+=$(printf ' | %12s | %9s' base "ours/base"); sep+="|--------------|-----------"; fi
+if has ours-irc; then
+    header+=$(printf ' | %12s | %8s' ours-irc "irc/ours"); sep+="|--------------|----------"
+    has ngircd && { header+=$(printf ' | %8s' "irc/ng"); sep+="|----------"; }
+fi
 echo "$header |"
 echo "$sep|"
 row "fanout-100: deliveries/s (higher)" fanout-100 dps

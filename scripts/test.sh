@@ -20,6 +20,9 @@ need_pkg() { # need_pkg COMMAND DEBIAN-PACKAGE
 need_pkg nc netcat-openbsd
 need_pkg redis-server redis-server # server/tests/cluster.rs starts its own
 need_pkg openssl openssl           # server/tests/tls.rs: `openssl s_client` as a raw member
+need_pkg tmux tmux                 # server/tests/irc_clients.rs drives real IRC clients in tmux
+need_pkg irssi irssi               # ... irssi
+need_pkg weechat weechat-curses    # ... and weechat
 need_pkg systemd-analyze systemd   # server/tests/deploy_unit.rs: verify and rate the unit
 need_pkg node nodejs               # server/tests/web_markup.rs: the page's markup parser
 need_pkg chromium chromium         # server/tests/web_browser.rs: a real browser ...

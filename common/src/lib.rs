@@ -12,9 +12,12 @@
 //! - [`sanitize`]: removal of control, C1 and bidi characters from text a peer sent.
 //! - `manual` (feature `manual`): man pages from a clap definition, with extra sections.
 //! - [`markup`]: `**bold**`, `__italic__` and `~~strike~~` parsed into styled spans.
+//! - [`irc`]: the IRC client protocol (parsing, replies, formatting codes, registration) for
+//!   the server's IRC members.
 #![deny(missing_docs)]
 
 pub mod framing;
+pub mod irc;
 #[cfg(feature = "manual")]
 pub mod manual;
 pub mod markup;

@@ -2,96 +2,48 @@
 //! parameters, and formatting the few client lines it sends (`NICK`, `USER`, `JOIN`,
 //! `PRIVMSG`, `PONG`).
 //!
-//! Lines are borrowed, never copied, so a delivery costs no allocation. Only the client side of
-//! RFC 1459/2812 is covered, and IRCv3 message tags are skipped. This module never touches a
-//! socket.
+//! Lines are borrowed, never copied, so a delivery costs no allocation. Parsing is
+//! `chat_common::irc::Message` (server limits); the formatting here is the client side of RFC
+//! 1459/2812, and IRCv3 message tags are skipped. This module never touches a socket.
 
-/// One parsed server line, borrowing from it.
+use chat_common::irc::Message;
+
+/// One parsed server line, borrowing from it: `chat_common`'s IRC parser (the one the server
+/// reads its IRC members with), read with a server's limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IrcLine<'a> {
     /// The source without its `:`, e.g. `nick!user@host` or a server name.
     pub prefix: Option<&'a str>,
     /// The command or three-digit numeric.
     pub command: &'a str,
-    /// Everything after the command: the parameters, unparsed.
-    params: &'a str,
+    msg: Message<'a>,
 }
 
 impl<'a> IrcLine<'a> {
     /// Parses a line without its CR LF; `None` when there is no command.
     pub fn parse(line: &'a str) -> Option<IrcLine<'a>> {
-        let mut rest = line;
-        if rest.starts_with('@') {
-            // IRCv3 tags: not used here.
-            rest = rest.split_once(' ')?.1;
-        }
-        rest = rest.trim_start_matches(' ');
-        let mut prefix = None;
-        if let Some(p) = rest.strip_prefix(':') {
-            let (p, r) = p.split_once(' ')?;
-            prefix = Some(p);
-            rest = r.trim_start_matches(' ');
-        }
-        let (command, params) = match rest.split_once(' ') {
-            Some((c, p)) => (c, p),
-            None => (rest, ""),
-        };
-        if command.is_empty() {
-            return None;
-        }
+        let msg = Message::parse_from_server(line).ok()?;
         Some(IrcLine {
-            prefix,
-            command,
-            params,
+            prefix: msg.source,
+            command: msg.command,
+            msg,
         })
     }
 
     /// The parameters in order; the trailing one (after ` :`) keeps its spaces.
-    pub fn params(&self) -> Params<'a> {
-        Params { rest: self.params }
+    pub fn params(&self) -> impl Iterator<Item = &'a str> + '_ {
+        self.msg.params().iter().copied()
     }
 
     /// The parameter at `index`, if there is one.
     pub fn param(&self, index: usize) -> Option<&'a str> {
-        self.params().nth(index)
+        self.msg.param(index)
     }
 
     /// The nickname part of the prefix (before `!`), when there is a prefix.
     pub fn nick(&self) -> Option<&'a str> {
         let p = self.prefix?;
         Some(p.split_once('!').map_or(p, |(n, _)| n))
-    }
-}
-
-/// Iterator over the parameters of an [`IrcLine`].
-#[derive(Debug, Clone)]
-pub struct Params<'a> {
-    rest: &'a str,
-}
-
-impl<'a> Iterator for Params<'a> {
-    type Item = &'a str;
-
-    fn next(&mut self) -> Option<&'a str> {
-        let rest = self.rest.trim_start_matches(' ');
-        if rest.is_empty() {
-            self.rest = rest;
-            return None;
-        }
-        if let Some(trailing) = rest.strip_prefix(':') {
-            self.rest = "";
-            return Some(trailing);
-        }
-        match rest.split_once(' ') {
-            Some((p, r)) => {
-                self.rest = r;
-                Some(p)
-            }
-            None => {
-                self.rest = "";
-                Some(rest)
-            }
-        }
     }
 }
 

@@ -66,6 +66,16 @@ pub const MAX_HELD_MESSAGES: usize = 2048;
 
 /// Default `--history`: room messages kept for newcomers.
 pub const DEFAULT_HISTORY: usize = 50;
+/// Default `--irc-channel`: the one channel IRC members see the room as.
+pub const DEFAULT_IRC_CHANNEL: &str = "#chat";
+/// Longest `--irc-channel`, `#` included (`CHANNELLEN` in the IRC welcome's `005`).
+pub const MAX_IRC_CHANNEL: usize = 50;
+/// Default `--irc-ping`, in seconds: an IRC connection silent this long is sent a `PING`, and
+/// one that stays silent as long again is dropped (`ERROR :Closing link: ping timeout`).
+pub const DEFAULT_IRC_PING_SECS: f64 = 120.0;
+/// The server's name in IRC lines (the source of numerics and notices, and the host part of
+/// every member's `nick!nick@host`, so no member's address is ever shown).
+pub const IRC_SERVER_NAME: &str = "chat.server";
 
 /// What one queued line costs beyond its bytes, counted against `--max-queue`: its slot in the
 /// queue (16 bytes) plus as much again for the queue's spare capacity, the shared line's
@@ -252,6 +262,10 @@ pub struct Config {
     /// How long after its last session a member's token admits it without the operator
     /// (`--remember`; zero: only within the resume window).
     pub remember: Duration,
+    /// The channel IRC members see the room as (`--irc-channel`), `#` included.
+    pub irc_channel: String,
+    /// Silence after which an IRC connection is pinged, and then dropped (`--irc-ping`).
+    pub irc_ping: Duration,
 }
 
 impl Default for Config {
@@ -282,6 +296,8 @@ impl Default for Config {
             retain: Duration::from_secs_f64(DEFAULT_RETAIN_DAYS * DAY_SECS),
             resume_window: Duration::from_secs_f64(DEFAULT_RESUME_WINDOW_SECS),
             remember: Duration::from_secs_f64(DEFAULT_REMEMBER_DAYS * DAY_SECS),
+            irc_channel: DEFAULT_IRC_CHANNEL.to_owned(),
+            irc_ping: Duration::from_secs_f64(DEFAULT_IRC_PING_SECS),
         }
     }
 }
@@ -341,6 +357,16 @@ impl Config {
         }
         if let Some(cluster) = &self.cluster {
             cluster.validate()?;
+        }
+        let channel = self.irc_channel.as_bytes();
+        let channel_ok = (2..=MAX_IRC_CHANNEL).contains(&channel.len())
+            && channel.first() == Some(&b'#')
+            && channel
+                .iter()
+                .skip(1)
+                .all(|b| b.is_ascii_alphanumeric() || b"_-".contains(b));
+        if !channel_ok {
+            return Err(ConfigError::IrcChannel(self.irc_channel.clone()));
         }
         if self.rate > 0 && self.burst_cost() > self.max_queue {
             return Err(ConfigError::BurstTooBig {
@@ -465,6 +491,10 @@ pub enum ConfigError {
         /// `--max-queue`.
         max_queue: usize,
     },
+    /// `--irc-channel` is not `#` and 1 to 49 of `A-Z a-z 0-9 _ -`.
+    IrcChannel(String),
+    /// `--tls-cert`/`--tls-key` without a TLS listener to use them.
+    TlsFilesWithoutListener,
     /// A full burst does not fit in a reader's queue.
     BurstTooBig {
         /// `--burst`.
@@ -520,6 +550,14 @@ impl fmt::Display for ConfigError {
             ConfigError::ClusterUrl(v) => write!(
                 f,
                 "--cluster must be a redis:// URL (rediss:// is not built in: see docs/CLUSTER.md), not {v:?}"
+            ),
+            ConfigError::IrcChannel(v) => write!(
+                f,
+                "--irc-channel must be # and 1 to {} of A-Z a-z 0-9 _ -, not {v:?}",
+                MAX_IRC_CHANNEL - 1
+            ),
+            ConfigError::TlsFilesWithoutListener => f.write_str(
+                "--tls-cert and --tls-key need --tls-listen or --irc-tls-listen",
             ),
             ConfigError::HistoryTooBigForQueue {
                 history,

@@ -73,6 +73,10 @@ pub struct Listeners {
     /// The web and metrics listeners (`--http-listen`, `--http-tls-listen`,
     /// `--metrics-listen`).
     pub web: WebListeners,
+    /// The IRC listener (`--irc-listen`): connections that speak IRC.
+    pub irc: Option<std::net::TcpListener>,
+    /// The IRC listener inside TLS (`--irc-tls-listen`), served with `tls`'s certificate.
+    pub irc_tls: Option<std::net::TcpListener>,
 }
 
 /// The HTTP listeners, each optional; the TLS one uses [`Listeners::tls`]'s certificate.
@@ -91,11 +95,12 @@ pub struct WebListeners {
     pub tls: Option<(tls_config::TlsFiles, std::sync::Arc<rustls::ServerConfig>)>,
 }
 
-/// A listener whose connections speak TLS.
+/// A listener whose connections speak TLS, and the certificate TLS connections are served with
+/// (the IRC TLS listener's too).
 #[derive(Debug)]
 pub struct TlsListener {
-    /// The bound listener.
-    pub listener: std::net::TcpListener,
+    /// The bound listener of the line protocol (`None` when only `--irc-tls-listen` is TLS).
+    pub listener: Option<std::net::TcpListener>,
     /// Where the certificate and key are read from again on SIGHUP.
     pub files: tls_config::TlsFiles,
     /// The certificate and key as loaded at start (by [`tls_config::TlsFiles::load`]).
@@ -108,6 +113,8 @@ impl From<std::net::TcpListener> for Listeners {
             plain: Some(plain),
             tls: None,
             web: WebListeners::default(),
+            irc: None,
+            irc_tls: None,
         }
     }
 }

@@ -51,17 +51,17 @@ struct Args {
     /// Address of a second listener that speaks the same protocol inside TLS.
     #[arg(long, value_name = "ADDR", requires_all = ["tls_cert", "tls_key"], value_parser = chat_server::flags::address)]
     tls_listen: Option<SocketAddr>,
-    /// PEM certificate chain for --tls-listen and --http-tls-listen (read again on SIGHUP).
+    /// PEM certificate chain for --tls-listen, --http-tls-listen and --irc-tls-listen (read again on SIGHUP).
     #[arg(long, value_name = "FILE")]
     tls_cert: Option<PathBuf>,
-    /// PEM private key for --tls-listen and --http-tls-listen (read again on SIGHUP).
+    /// PEM private key for --tls-listen, --http-tls-listen and --irc-tls-listen (read again on SIGHUP).
     #[arg(long, value_name = "FILE")]
     tls_key: Option<PathBuf>,
     /// Serve the chat page at / and WebSocket members at /ws on this address (HTTP).
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = chat_server::flags::address)]
     http_listen: Option<SocketAddr>,
     /// The same as --http-listen inside TLS (HTTPS, wss://), with --tls-cert and --tls-key.
-    #[arg(long, value_name = "ADDR", requires_all = ["tls_cert", "tls_key"])]
+    #[arg(long, value_name = "ADDR", requires_all = ["tls_cert", "tls_key"], value_parser = chat_server::flags::address)]
     http_tls_listen: Option<SocketAddr>,
     /// An origin (scheme://host[:port]) whose pages may open a WebSocket; repeat for several
     /// [default: the page's own host, from the request's Host header].
@@ -69,8 +69,21 @@ struct Args {
     http_origin: Vec<String>,
     /// Serve /metrics (Prometheus text format), /healthz and /readyz on this address (off by
     /// default; keep it private).
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = chat_server::flags::address)]
     metrics_listen: Option<SocketAddr>,
+    /// Address of a listener that speaks IRC (irssi, weechat, HexChat, bots) to the same room.
+    #[arg(long, value_name = "ADDR", value_parser = chat_server::flags::address)]
+    irc_listen: Option<SocketAddr>,
+    /// Address of an IRC listener inside TLS (with --tls-cert and --tls-key).
+    #[arg(long, value_name = "ADDR", requires_all = ["tls_cert", "tls_key"], value_parser = chat_server::flags::address)]
+    irc_tls_listen: Option<SocketAddr>,
+    /// The channel IRC members see the room as (# and 1 to 49 of A-Z a-z 0-9 _ -).
+    #[arg(long, value_name = "NAME", default_value = config::DEFAULT_IRC_CHANNEL)]
+    irc_channel: String,
+    /// Seconds of silence after which an IRC connection is pinged, and as many again after
+    /// which it is dropped.
+    #[arg(long, value_name = "SECS", default_value_t = config::DEFAULT_IRC_PING_SECS)]
+    irc_ping: f64,
     /// Admit every valid name without asking the operator.
     #[arg(long)]
     auto_approve: bool,
@@ -300,7 +313,15 @@ impl Args {
                 name: self.cluster_name.clone().unwrap_or_default(),
             }),
         };
+        if (self.tls_cert.is_some() || self.tls_key.is_some())
+            && self.tls_listen.is_none()
+            && self.irc_tls_listen.is_none()
+        {
+            return Err(ConfigError::TlsFilesWithoutListener);
+        }
         Config {
+            irc_channel: self.irc_channel.clone(),
+            irc_ping: config::seconds("irc-ping", self.irc_ping, false)?,
             auto_approve: self.auto_approve,
             max_line: self.max_line,
             rate: self.rate,
@@ -381,9 +402,13 @@ fn main() -> ExitCode {
     }
     let tls_files = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => {
-            if args.tls_listen.is_none() && args.http_tls_listen.is_none() {
+            if args.tls_listen.is_none()
+                && args.http_tls_listen.is_none()
+                && args.irc_tls_listen.is_none()
+            {
                 eprintln!(
-                    "chat-server: --tls-cert and --tls-key need --tls-listen or --http-tls-listen"
+                    "chat-server: --tls-cert and --tls-key need --tls-listen, --http-tls-listen \
+                     or --irc-tls-listen"
                 );
                 return ExitCode::from(exit::USAGE);
             }
@@ -405,21 +430,29 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::USAGE);
         }
     };
-    let tls = match (&args.tls_listen, &tls_files) {
+    // The line protocol's and IRC's TLS listeners share `Listeners::tls`'s certificate.
+    let tls = match (args.tls_listen.or(args.irc_tls_listen), &tls_files) {
         (Some(addr), Some((files, tls_config))) => {
-            Some((*addr, files.clone(), std::sync::Arc::clone(tls_config)))
+            Some((addr, files.clone(), std::sync::Arc::clone(tls_config)))
         }
         _ => None,
     };
     let plain_addr = match args.listen {
         Listen::At(addr) => Some(addr),
         Listen::Off
-            if tls.is_some() || args.http_listen.is_some() || args.http_tls_listen.is_some() =>
+            if args.tls_listen.is_some()
+                || args.http_listen.is_some()
+                || args.http_tls_listen.is_some()
+                || args.irc_listen.is_some()
+                || args.irc_tls_listen.is_some() =>
         {
             None
         }
         Listen::Off => {
-            eprintln!("chat-server: --listen off needs --tls-listen or --http-listen: at least one listener");
+            eprintln!(
+                "chat-server: --listen off needs --tls-listen, --http-listen, --http-tls-listen, \
+                 --irc-listen or --irc-tls-listen: at least one listener"
+            );
             return ExitCode::from(exit::USAGE);
         }
     };
@@ -449,6 +482,8 @@ fn main() -> ExitCode {
         plain: None,
         tls: None,
         web: WebListeners::default(),
+        irc: None,
+        irc_tls: None,
     };
     let mut announce = Vec::new();
     if let Some(addr) = plain_addr {
@@ -459,17 +494,38 @@ fn main() -> ExitCode {
         listeners.plain = Some(listener);
         announce.push(format!("listening on {local}"));
     }
-    if let Some((addr, files, tls_config)) = tls {
-        let (listener, local) = match bind_local(addr, config.send_buffer) {
-            Ok(l) => l,
-            Err(code) => return code,
+    if let Some((_, files, tls_config)) = tls {
+        // The TLS listener of the line protocol, when asked for; the certificate also serves
+        // --irc-tls-listen.
+        let listener = match args.tls_listen {
+            Some(addr) => {
+                let (listener, local) = match bind_local(addr, config.send_buffer) {
+                    Ok(l) => l,
+                    Err(code) => return code,
+                };
+                announce.push(format!("listening on {local} (TLS)"));
+                Some(listener)
+            }
+            None => None,
         };
         listeners.tls = Some(TlsListener {
             listener,
             files,
             config: tls_config,
         });
-        announce.push(format!("listening on {local} (TLS)"));
+    }
+    for (addr, tls, slot) in [
+        (args.irc_listen, false, &mut listeners.irc),
+        (args.irc_tls_listen, true, &mut listeners.irc_tls),
+    ] {
+        let Some(addr) = addr else { continue };
+        let (listener, local) = match bind_local(addr, config.send_buffer) {
+            Ok(l) => l,
+            Err(code) => return code,
+        };
+        *slot = Some(listener);
+        let what = if tls { "IRC, TLS" } else { "IRC" };
+        announce.push(format!("listening on {local} ({what})"));
     }
     if !args.http_origin.is_empty() {
         listeners.web.origins = OriginPolicy::List(args.http_origin.clone());
@@ -501,7 +557,8 @@ fn main() -> ExitCode {
     if let Some(cluster) = config.cluster.as_mut().filter(|c| c.name.is_empty()) {
         let port = [
             listeners.plain.as_ref(),
-            listeners.tls.as_ref().map(|t| &t.listener),
+            listeners.tls.as_ref().and_then(|t| t.listener.as_ref()),
+            listeners.irc.as_ref(),
         ]
         .into_iter()
         .flatten()

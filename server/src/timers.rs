@@ -30,6 +30,8 @@ pub enum TimerKind {
     Stall,
     /// Give freed memory back to the system if the queues are still small.
     Trim,
+    /// An IRC connection's silence check (`--irc-ping`): ping it, or drop it.
+    IrcPing,
 }
 
 /// One armed deadline.

@@ -13,17 +13,33 @@
 //! [`Outgoing::msg`] reads the typed message back from it (the grammar round-trips exactly), so
 //! a dialect never re-parses the core's intent from anything looser than `ServerMsg`.
 //!
+//! A dialect the shell defines (IRC) is an [`Encoder`] the shell hands in as
+//! [`Dialect::Shell`]: the core knows no such syntax, only that each has its own slot in the
+//! cache. A reply the shell wrote in its own dialect for one connection (a numeric) is a
+//! [`Outgoing::verbatim`] message: the same bytes in every dialect.
+//!
 //! This module must never know a socket: encoding is pure.
 
 use std::cell::OnceCell;
+use std::fmt;
 use std::rc::Rc;
 use std::time::SystemTime;
 
 use chat_common::protocol::ServerMsg;
 
+/// How a dialect the shell defines writes the core's messages (the IRC dialect, in each of its
+/// tag variants). The core never sees the syntax; it only keeps each encoder's bytes in the
+/// encoder's own slot of a message's cache.
+pub trait Encoder: fmt::Debug {
+    /// This encoder's slot: 0 to [`Dialect::SHELL_SLOTS`] - 1, one per encoder in use.
+    fn slot(&self) -> usize;
+    /// The bytes of `msg` in this dialect (called at most once per message and encoder).
+    fn encode(&self, msg: &Outgoing) -> Box<[u8]>;
+}
+
 /// A wire syntax a connection speaks. A new dialect adds a variant, its slot in
 /// [`Dialect::COUNT`] and its arm in `Dialect::encode`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, Default)]
 pub enum Dialect {
     /// Version 1 and 2 text lines (netcat, the client): the canonical line as it is.
     #[default]
@@ -31,17 +47,31 @@ pub enum Dialect {
     /// Version 3 (`HELLO 3`): a message with an id (`MSG`, `ACT`, `PRIV`, `HIST`) gets the tag
     /// prefix `@id=<id>;time=<time> `; every other line is the version 2 line.
     V3,
+    /// A dialect the shell defines (IRC), with its encoder: one per variant, made once at
+    /// start and kept for the server's life.
+    Shell(&'static dyn Encoder),
 }
 
+impl PartialEq for Dialect {
+    fn eq(&self, other: &Dialect) -> bool {
+        self.index() == other.index()
+    }
+}
+
+impl Eq for Dialect {}
+
 impl Dialect {
+    /// Slots for the shell's encoders (IRC: with or without `time` and `msgid` tags).
+    pub const SHELL_SLOTS: usize = 4;
     /// How many dialects there are (the size of each message's encoding cache).
-    pub const COUNT: usize = 2;
+    pub const COUNT: usize = 2 + Dialect::SHELL_SLOTS;
 
     /// This dialect's slot in the cache.
     fn index(self) -> usize {
         match self {
             Dialect::Line => 0,
             Dialect::V3 => 1,
+            Dialect::Shell(e) => 2 + e.slot().min(Dialect::SHELL_SLOTS - 1),
         }
     }
 
@@ -59,6 +89,7 @@ impl Dialect {
                 }
                 _ => msg.line.clone(),
             },
+            Dialect::Shell(e) => e.encode(msg),
         }
     }
 }
@@ -75,6 +106,8 @@ pub struct Outgoing {
     pub id: Option<Box<str>>,
     /// Encodings for dialects other than [`Dialect::Line`], filled on first use.
     encoded: [OnceCell<Box<[u8]>>; Dialect::COUNT],
+    /// The bytes are already on the wire's terms for every dialect ([`Outgoing::verbatim`]).
+    verbatim: bool,
 }
 
 impl Outgoing {
@@ -102,6 +135,19 @@ impl Outgoing {
             wall,
             id,
             encoded: Default::default(),
+            verbatim: false,
+        })
+    }
+
+    /// Bytes a dialect of the shell wrote for one connection (an IRC numeric), sent as they are
+    /// whatever the connection's dialect. [`Outgoing::msg`] is `None` for them.
+    pub fn verbatim(bytes: Vec<u8>) -> Rc<Outgoing> {
+        Rc::new(Outgoing {
+            line: bytes.into_boxed_slice(),
+            wall: None,
+            id: None,
+            encoded: Default::default(),
+            verbatim: true,
         })
     }
 
@@ -124,6 +170,7 @@ impl Outgoing {
             wall: Some(wall),
             id: Some(Box::from(id)),
             encoded: Default::default(),
+            verbatim: false,
         })
     }
 
@@ -135,6 +182,9 @@ impl Outgoing {
     /// The typed message, read back from the canonical line; `None` only for a line that did
     /// not come from [`Outgoing::new`] and does not parse (another server's bytes).
     pub fn msg(&self) -> Option<ServerMsg<'_>> {
+        if self.verbatim {
+            return None;
+        }
         let text = std::str::from_utf8(&self.line).ok()?;
         ServerMsg::parse(text.strip_suffix('\n').unwrap_or(text)).ok()
     }
@@ -142,6 +192,7 @@ impl Outgoing {
     /// The bytes to send a member speaking `dialect`, encoded on the first call and shared.
     pub fn encoded(&self, dialect: Dialect) -> &[u8] {
         match dialect {
+            _ if self.verbatim => &self.line,
             Dialect::Line => &self.line,
             // A line without an id is the same in version 3: no copy.
             Dialect::V3 if self.id.is_none() => &self.line,
@@ -169,6 +220,41 @@ mod tests {
         assert_eq!(out.msg(), Some(msg));
         assert_eq!(Dialect::Line.encode(&out), out.line().into());
         assert_eq!(Dialect::Line.index(), 0);
+    }
+
+    /// A shell dialect that counts its encodings.
+    #[derive(Debug, Default)]
+    struct Counting(std::cell::Cell<usize>);
+
+    impl Encoder for Counting {
+        fn slot(&self) -> usize {
+            2
+        }
+        fn encode(&self, msg: &Outgoing) -> Box<[u8]> {
+            self.0.set(self.0.get() + 1);
+            let mut out = b"X ".to_vec();
+            out.extend_from_slice(msg.line());
+            out.into_boxed_slice()
+        }
+    }
+
+    #[test]
+    fn a_shell_dialect_encodes_each_message_once_and_verbatim_bytes_never() {
+        let counting: &'static Counting = Box::leak(Box::default());
+        let dialect = Dialect::Shell(counting);
+        assert_eq!(dialect.index(), 4);
+        assert_ne!(dialect, Dialect::Line);
+        let msg = Outgoing::new(&ServerMsg::Join { name: "a" }, None, &mut Vec::new());
+        for _ in 0..100 {
+            assert_eq!(msg.encoded(dialect), b"X JOIN a\n");
+        }
+        assert_eq!(counting.0.get(), 1);
+        assert_eq!(msg.encoded(Dialect::Line), b"JOIN a\n");
+        let raw = Outgoing::verbatim(b":srv 001 a :hi\r\n".to_vec());
+        assert_eq!(raw.encoded(dialect), b":srv 001 a :hi\r\n");
+        assert_eq!(raw.encoded(Dialect::Line), b":srv 001 a :hi\r\n");
+        assert_eq!(raw.msg(), None);
+        assert_eq!(counting.0.get(), 1);
     }
 
     #[test]

@@ -247,6 +247,16 @@ impl Core {
         self.send(id, &ServerMsg::Info { text: &text }, out);
     }
 
+    /// Every member's name, this server's and (under `--cluster`) the others', for a dialect
+    /// that lists the room itself (IRC's `NAMES` and `WHO`).
+    pub fn names(&self) -> Vec<Rc<str>> {
+        let mut names: Vec<Rc<str>> = self.member_names().collect();
+        if self.remote.is_some() {
+            names.extend(self.remote_names());
+        }
+        names
+    }
+
     /// The members' current names, in the room's order.
     pub(super) fn member_names(&self) -> impl Iterator<Item = Rc<str>> + '_ {
         self.room

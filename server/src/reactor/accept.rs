@@ -16,29 +16,68 @@ use chat_common::protocol::{ErrorCode, ServerMsg};
 use mio::net::{TcpListener, TcpStream};
 use mio::Interest;
 
+use chat_common::framing::LineFramer;
+use chat_common::irc::caps::CapSet;
+use chat_common::irc::encode::push_line;
+use chat_common::irc::MAX_WIRE_LINE;
+
 use super::conn::Conn;
+use super::irc::IrcSession;
 use super::stream::Stream;
 use super::tls::TlsStream;
 use super::{token_of, Reactor};
+use crate::chat::Transport;
 use crate::chat::{ConnId, Now};
-use crate::metrics::Transport;
+use crate::timers::TimerKind;
+
+/// Which listener a connection came through: inside TLS or not, speaking IRC or not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Via {
+    /// The connection speaks TLS.
+    pub tls: bool,
+    /// The connection speaks IRC.
+    pub irc: bool,
+}
+
+impl Via {
+    /// `--listen`.
+    pub const PLAIN: Via = Via {
+        tls: false,
+        irc: false,
+    };
+    /// `--tls-listen`.
+    pub const TLS: Via = Via {
+        tls: true,
+        irc: false,
+    };
+    /// `--irc-listen`.
+    pub const IRC: Via = Via {
+        tls: false,
+        irc: true,
+    };
+    /// `--irc-tls-listen`.
+    pub const IRC_TLS: Via = Via {
+        tls: true,
+        irc: true,
+    };
+}
 
 impl Reactor {
-    /// Accepts from the plain listener, or the TLS one when `tls`.
-    pub(super) fn accept_all(&mut self, tls: bool, now: Now) {
+    /// Accepts from one listener.
+    pub(super) fn accept_all(&mut self, via: Via, now: Now) {
         loop {
-            let Some(listener) = self.listener_of(tls) else {
+            let Some(listener) = self.listener_of(via) else {
                 return;
             };
             match listener.accept() {
-                Ok((stream, addr)) => self.open_conn(stream, addr, tls, now),
+                Ok((stream, addr)) => self.open_conn(stream, addr, via, now),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
                 Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
                     // Linux takes the descriptor before it looks at the backlog, so EMFILE
                     // comes even when nobody is waiting: stop unless a connection was refused.
-                    if !self.refuse_with_spare_fd(tls) {
+                    if !self.refuse_with_spare_fd(via) {
                         return;
                     }
                 }
@@ -55,26 +94,27 @@ impl Reactor {
     /// and the pending connections would wait forever.
     ///
     /// Returns whether a connection was refused (so the caller may try to accept again).
-    fn listener_of(&self, tls: bool) -> Option<&TcpListener> {
-        if tls {
-            self.tls_listener.as_ref()
-        } else {
-            self.listener.as_ref()
+    fn listener_of(&self, via: Via) -> Option<&TcpListener> {
+        match (via.tls, via.irc) {
+            (false, false) => self.listener.as_ref(),
+            (true, false) => self.tls_listener.as_ref(),
+            (false, true) => self.irc_listener.as_ref(),
+            (true, true) => self.irc_tls_listener.as_ref(),
         }
     }
 
-    fn refuse_with_spare_fd(&mut self, tls: bool) -> bool {
+    fn refuse_with_spare_fd(&mut self, via: Via) -> bool {
         let Some(spare) = self.spare_fd.take() else {
             log::warn!("out of file descriptors and no spare descriptor: connections wait");
             return false;
         };
         drop(spare);
-        let refused = match self.listener_of(tls).map(TcpListener::accept) {
+        let refused = match self.listener_of(via).map(TcpListener::accept) {
             Some(Ok((stream, addr))) => {
                 log::debug!("out of file descriptors: refusing {addr}");
                 refuse(
                     stream,
-                    tls,
+                    via,
                     "the server is out of file descriptors; try again later",
                 );
                 true
@@ -85,13 +125,13 @@ impl Reactor {
         refused && self.spare_fd.is_some()
     }
 
-    fn open_conn(&mut self, stream: TcpStream, addr: SocketAddr, tls: bool, now: Now) {
+    fn open_conn(&mut self, stream: TcpStream, addr: SocketAddr, via: Via, now: Now) {
         let ip = addr.ip();
         if let Some(why) = self.over_limits(addr) {
-            refuse(stream, tls, &why);
+            refuse(stream, via, &why);
             return;
         }
-        if tls && !self.handshakes.try_start(ip) {
+        if via.tls && !self.handshakes.try_start(ip) {
             log::debug!(
                 "refusing {addr}: {} TLS handshakes under way from {ip}",
                 self.handshakes.of(ip)
@@ -99,10 +139,16 @@ impl Reactor {
             return;
         }
         let _ = stream.set_nodelay(true);
-        let (stream, transport) = match (tls, &self.tls) {
-            (false, _) => (Stream::Tcp(stream), Transport::Tcp),
+        let transport = match (via.tls, via.irc) {
+            (false, false) => Transport::Tcp,
+            (true, false) => Transport::Tls,
+            (false, true) => Transport::Irc,
+            (true, true) => Transport::IrcTls,
+        };
+        let stream = match (via.tls, &self.tls) {
+            (false, _) => Stream::Tcp(stream),
             (true, Some((_, config))) => match TlsStream::new(stream, Arc::clone(config)) {
-                Ok(s) => (Stream::Tls(Box::new(s)), Transport::Tls),
+                Ok(s) => Stream::Tls(Box::new(s)),
                 Err(e) => {
                     log::warn!("cannot start TLS with {addr}: {e}");
                     self.handshakes.end(ip);
@@ -136,6 +182,8 @@ impl Reactor {
         transport: Transport,
         now: Now,
     ) {
+        let irc_dialect = matches!(transport, Transport::Irc | Transport::IrcTls)
+            .then(|| self.shell.irc_dialect(CapSet::default()));
         let entry = self.shell.conns.vacant_entry();
         let key = entry.key();
         if let Err(e) =
@@ -156,6 +204,15 @@ impl Reactor {
         };
         let mut conn = Conn::new(stream, addr, id, &self.shell.config);
         conn.transport = transport;
+        if let Some(dialect) = irc_dialect {
+            conn.irc = Some(Box::new(IrcSession::new(now.at)));
+            conn.framer = LineFramer::new(MAX_WIRE_LINE);
+            conn.out.set_dialect(dialect);
+            let at = now.at + self.shell.config.irc_ping;
+            self.shell
+                .timers
+                .arm(at, key, id.serial, TimerKind::IrcPing);
+        }
         let pending = conn.stream.input_pending();
         entry.insert(conn);
         *self.per_ip.entry(addr.ip()).or_insert(0) += 1;
@@ -170,16 +227,22 @@ impl Reactor {
     }
 }
 
-/// Best-effort refusal of a connection that is not kept: one ERROR line (plain TCP only), then
-/// close.
-fn refuse(stream: TcpStream, tls: bool, why: &str) {
-    if tls {
+/// Best-effort refusal of a connection that is not kept: one ERROR line (plain TCP only, in
+/// the listener's dialect), then close.
+fn refuse(stream: TcpStream, via: Via, why: &str) {
+    if via.tls {
         return;
     }
-    let line = ServerMsg::Error {
-        code: ErrorCode::ServerFull,
-        text: why,
-    }
-    .to_line();
+    let line = if via.irc {
+        let mut out = Vec::new();
+        push_line(None, "ERROR", &[], Some(why), &mut out);
+        out
+    } else {
+        ServerMsg::Error {
+            code: ErrorCode::ServerFull,
+            text: why,
+        }
+        .to_line()
+    };
     let _ = (&stream).write(&line);
 }

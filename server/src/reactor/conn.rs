@@ -109,6 +109,14 @@ impl OutQueue {
         }
     }
 
+    /// Appends a message ahead of a running replay (right after what was queued before it):
+    /// a dialect's own lines that must precede the replay (IRC's names after its `JOIN`).
+    /// Without a replay this is [`OutQueue::push`].
+    pub fn push_ahead(&mut self, line: Rc<Outgoing>) {
+        self.bytes += line.encoded(self.dialect).len();
+        self.chunks.push_back(line);
+    }
+
     /// Starts a paced replay after everything queued so far. A replay already running is
     /// extended when nothing was queued behind it; otherwise the new one is queued whole
     /// behind (it cannot jump ahead of those lines).
@@ -354,6 +362,9 @@ pub struct Conn {
     /// Whether the connection is to be cut at the end of this round: it gets no more output and
     /// its input is ignored.
     pub doomed: bool,
+    /// The IRC dialect's state, for a connection from an IRC listener (`None`: the line
+    /// protocol).
+    pub irc: Option<Box<super::irc::IrcSession>>,
 }
 
 impl Conn {
@@ -383,6 +394,7 @@ impl Conn {
             write_shut: false,
             release_armed: false,
             doomed: false,
+            irc: None,
         }
     }
 }

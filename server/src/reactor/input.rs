@@ -191,7 +191,11 @@ impl Reactor {
             if let (true, Frame::Line(line)) = (paced, &frame) {
                 conn.allowance.spend_bytes(line.len() + 1);
             }
-            self.core.input(id, frame, now, &mut self.shell);
+            if conn.irc.is_some() {
+                self.irc_input(id, frame, now);
+            } else {
+                self.core.input(id, frame, now, &mut self.shell);
+            }
         }
         pos
     }

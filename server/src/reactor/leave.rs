@@ -61,7 +61,9 @@ impl Reactor {
             while !self.shell.doomed.is_empty()
                 || !self.shell.dirty.is_empty()
                 || !self.shell.cut_controls.is_empty()
+                || !self.shell.irc_bursts.is_empty()
             {
+                self.irc_finish_bursts();
                 self.reap(now);
                 self.shell.flush(now.at);
                 while let Some(key) = self.shell.cut_controls.pop() {

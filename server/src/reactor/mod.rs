@@ -22,6 +22,8 @@
 //! - `shutdown`: signals and the goodbye round.
 //! - `reload`: SIGHUP, the TLS certificate and key reloaded for new connections.
 //! - `cluster`: the cluster bridge's messages (`--cluster`), woken by its own token.
+//! - [`irc`]: the IRC dialect (`--irc-listen`, `--irc-tls-listen`): IRC lines in, the core's
+//!   messages out as IRC, registration, the channel's queries and idle pings.
 //! - [`conn`], [`stream`], [`tls`]: one connection's state, its byte stream, the TLS engine.
 
 mod accept;
@@ -29,6 +31,7 @@ mod cluster;
 pub mod conn;
 mod console;
 mod input;
+pub mod irc;
 mod leave;
 mod output;
 mod reload;
@@ -57,6 +60,7 @@ use crate::console::io::{ConsoleInput, ConsoleOut, StdinSource};
 use crate::timers::{TimerKind, Timers};
 use crate::tls_config::TlsFiles;
 use crate::Listeners;
+use accept::Via;
 use conn::{Conn, GATHER_BYTES};
 
 const LISTENER: Token = Token(0);
@@ -65,8 +69,10 @@ const SIGNALS: Token = Token(2);
 const CONSOLE_OUT: Token = Token(3);
 const TLS_LISTENER: Token = Token(4);
 const CONTROL_LISTENER: Token = Token(5);
+const IRC_LISTENER: Token = Token(6);
+const IRC_TLS_LISTENER: Token = Token(7);
 /// Connection tokens are slab keys shifted past the fixed tokens.
-const FIRST_CONN: usize = 6;
+const FIRST_CONN: usize = 8;
 /// Control console tokens are their slab keys shifted this far, past any connection's token.
 const FIRST_CONTROL: usize = usize::MAX / 2;
 /// The loop's one waker, just below the control consoles, past any connection's token: mio
@@ -143,6 +149,10 @@ pub struct Shell {
     metrics: crate::metrics::Metrics,
     /// The last message counted as relayed (its address and time), so a fan-out counts once.
     last_sent: (usize, Option<std::time::SystemTime>),
+    /// The IRC dialect's encoders, one per variant of tags (made once, for the server's life).
+    irc_encoders: [&'static irc::IrcEncoder; 4],
+    /// IRC members admitted this round, whose names burst is written at its end.
+    irc_bursts: Vec<ConnId>,
 }
 
 /// The whole server.
@@ -156,6 +166,10 @@ pub struct Reactor {
     cluster_held: Option<cluster::HeldEntries>,
     /// The TLS listener: `None` without `--tls-listen` or once shutdown has begun.
     tls_listener: Option<TcpListener>,
+    /// The IRC listeners (`--irc-listen`, `--irc-tls-listen`); `None` without them or once
+    /// shutdown has begun.
+    irc_listener: Option<TcpListener>,
+    irc_tls_listener: Option<TcpListener>,
     /// What new TLS connections are served with, and where it is reloaded from on SIGHUP
     /// (`None` without TLS). Open connections keep the config they started with.
     tls: Option<(TlsFiles, std::sync::Arc<rustls::ServerConfig>)>,
@@ -216,6 +230,8 @@ impl Reactor {
             plain,
             tls,
             web: web_listeners,
+            irc,
+            irc_tls,
         } = listeners.into();
         let poll = Poll::new()?;
         let listener = register_listener(&poll, plain, LISTENER)?;
@@ -227,10 +243,15 @@ impl Reactor {
         );
         let (tls_listener, tls) = match tls {
             Some(t) => (
-                register_listener(&poll, Some(t.listener), TLS_LISTENER)?,
+                register_listener(&poll, t.listener, TLS_LISTENER)?,
                 Some((t.files, t.config)),
             ),
             None => (None, web_listeners.tls),
+        };
+        let irc_listener = register_listener(&poll, irc, IRC_LISTENER)?;
+        let irc_tls_listener = match tls {
+            Some(_) => register_listener(&poll, irc_tls, IRC_TLS_LISTENER)?,
+            None => None,
         };
         // SIGHUP reloads the TLS certificate (registering it also keeps it from killing us).
         let mut signals = signal_hook_mio::v1_0::Signals::new([
@@ -275,6 +296,8 @@ impl Reactor {
             waker,
             listener,
             tls_listener,
+            irc_listener,
+            irc_tls_listener,
             tls,
             core: Core::new(config.clone(), consoles),
             shell: Shell {
@@ -299,6 +322,8 @@ impl Reactor {
                 store: None,
                 metrics: crate::metrics::Metrics::default(),
                 last_sent: (0, None),
+                irc_encoders: irc::IrcEncoder::all(&config.irc_channel),
+                irc_bursts: Vec::new(),
                 config,
             },
             poll,
@@ -345,8 +370,10 @@ impl Reactor {
             let now = Now::read();
             for event in events.iter() {
                 match event.token() {
-                    LISTENER => self.accept_all(false, now),
-                    TLS_LISTENER => self.accept_all(true, now),
+                    LISTENER => self.accept_all(Via::PLAIN, now),
+                    TLS_LISTENER => self.accept_all(Via::TLS, now),
+                    IRC_LISTENER => self.accept_all(Via::IRC, now),
+                    IRC_TLS_LISTENER => self.accept_all(Via::IRC_TLS, now),
                     CONSOLE => self.read_console(now),
                     SIGNALS => self.read_signals(now),
                     CONSOLE_OUT => self.shell.console_out.flush(&self.shell.registry),
@@ -465,6 +492,7 @@ impl Reactor {
                     }
                 }
                 TimerKind::Stall => self.shell.check_stall(t.key, now.at),
+                TimerKind::IrcPing => self.irc_ping(id, now),
                 TimerKind::Trim => {}
             }
         }

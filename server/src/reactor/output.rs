@@ -136,9 +136,24 @@ impl Outbox for Shell {
 }
 
 impl Shell {
-    /// Queues a line for one connection; a connection whose queue would pass `--max-queue` is
-    /// doomed instead (a slow reader must not make the server hold unbounded memory).
+    /// Queues a message of the core for one connection; the IRC dialect reads the room's own
+    /// moments (registration, joining, errors) first.
     pub(super) fn push(&mut self, id: ConnId, line: &Rc<Outgoing>) {
+        let irc = self
+            .conns
+            .get(id.key)
+            .is_some_and(|c| c.irc.is_some() && c.id.serial == id.serial);
+        if irc {
+            self.irc_push(id, line);
+        } else {
+            self.queue(id, line, false);
+        }
+    }
+
+    /// Queues a message for one connection (`ahead`: before a running replay); a connection
+    /// whose queue would pass `--max-queue` is doomed instead (a slow reader must not make the
+    /// server hold unbounded memory).
+    pub(super) fn queue(&mut self, id: ConnId, line: &Rc<Outgoing>, ahead: bool) {
         let Some(conn) = self.conns.get_mut(id.key) else {
             return;
         };
@@ -157,7 +172,11 @@ impl Shell {
             return;
         }
         self.metrics.deliveries += 1;
-        conn.out.push(Rc::clone(line));
+        if ahead {
+            conn.out.push_ahead(Rc::clone(line));
+        } else {
+            conn.out.push(Rc::clone(line));
+        }
         self.queued += cost;
         if !conn.dirty {
             conn.dirty = true;

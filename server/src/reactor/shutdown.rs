@@ -43,7 +43,14 @@ impl Reactor {
         if let Some(mut listener) = self.listener.take() {
             let _ = self.poll.registry().deregister(&mut listener);
         }
-        if let Some(mut listener) = self.tls_listener.take() {
+        for mut listener in [
+            self.tls_listener.take(),
+            self.irc_listener.take(),
+            self.irc_tls_listener.take(),
+        ]
+        .into_iter()
+        .flatten()
+        {
             let _ = self.poll.registry().deregister(&mut listener);
         }
         self.close_web_listeners();

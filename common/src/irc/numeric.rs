@@ -1,0 +1,71 @@
+//! The numeric replies the server sends, by their modern.ircdocs.horse names, so no reply is a
+//! bare number in the server's code. Nothing else lives here.
+
+#![allow(missing_docs)]
+
+macro_rules! numerics {
+    ($( $name:ident = $code:literal, )+) => {
+        $( #[doc = concat!("`", $code, "`")] pub const $name: &str = $code; )+
+    };
+}
+
+numerics! {
+    RPL_WELCOME = "001",
+    RPL_YOURHOST = "002",
+    RPL_CREATED = "003",
+    RPL_MYINFO = "004",
+    RPL_ISUPPORT = "005",
+    RPL_UMODEIS = "221",
+    RPL_LUSERCLIENT = "251",
+    RPL_LUSEROP = "252",
+    RPL_LUSERUNKNOWN = "253",
+    RPL_LUSERCHANNELS = "254",
+    RPL_LUSERME = "255",
+    RPL_AWAY = "301",
+    RPL_UNAWAY = "305",
+    RPL_NOWAWAY = "306",
+    RPL_WHOISUSER = "311",
+    RPL_WHOISSERVER = "312",
+    RPL_ENDOFWHO = "315",
+    RPL_ENDOFWHOIS = "318",
+    RPL_LISTSTART = "321",
+    RPL_LIST = "322",
+    RPL_LISTEND = "323",
+    RPL_CHANNELMODEIS = "324",
+    RPL_CREATIONTIME = "329",
+    RPL_NOTOPIC = "331",
+    RPL_TOPIC = "332",
+    RPL_WHOREPLY = "352",
+    RPL_NAMREPLY = "353",
+    RPL_ENDOFNAMES = "366",
+    RPL_BANLIST = "367",
+    RPL_ENDOFBANLIST = "368",
+    RPL_ENDOFMOTD = "376",
+    ERR_NOSUCHNICK = "401",
+    ERR_NOSUCHCHANNEL = "403",
+    ERR_CANNOTSENDTOCHAN = "404",
+    ERR_NORECIPIENT = "411",
+    ERR_NOTEXTTOSEND = "412",
+    ERR_INPUTTOOLONG = "417",
+    ERR_UNKNOWNCOMMAND = "421",
+    ERR_NOMOTD = "422",
+    ERR_NONICKNAMEGIVEN = "431",
+    ERR_ERRONEUSNICKNAME = "432",
+    ERR_NICKNAMEINUSE = "433",
+    ERR_USERNOTINCHANNEL = "441",
+    ERR_NOTONCHANNEL = "442",
+    ERR_NOTREGISTERED = "451",
+    ERR_NEEDMOREPARAMS = "461",
+    ERR_ALREADYREGISTERED = "462",
+    ERR_PASSWDMISMATCH = "464",
+    ERR_CHANOPRIVSNEEDED = "482",
+    ERR_UMODEUNKNOWNFLAG = "501",
+    ERR_USERSDONTMATCH = "502",
+    RPL_LOGGEDIN = "900",
+    RPL_SASLSUCCESS = "903",
+    ERR_SASLFAIL = "904",
+    ERR_SASLTOOLONG = "905",
+    ERR_SASLABORTED = "906",
+    ERR_SASLALREADY = "907",
+    RPL_SASLMECHS = "908",
+}
