@@ -323,7 +323,10 @@ impl Reactor {
                     CONSOLE_OUT => self.shell.console_out.flush(&self.shell.registry),
                     CONTROL_LISTENER => self.accept_controls(now),
                     WAKER => {
-                        self.shell.cluster_busy = true;
+                        // Only a part that exists may be marked busy: a flag nobody clears
+                        // (no cluster to drain) would make every later round poll without
+                        // waiting, spinning a core for the server's life.
+                        self.shell.cluster_busy = self.shell.cluster.is_some();
                         if let Some(s) = self.shell.store.as_mut() {
                             s.busy = true;
                         }
