@@ -490,11 +490,15 @@ fn a_restarted_redis_that_lost_the_room_makes_every_server_start_it_again() {
 #[test]
 fn a_server_whose_queue_to_a_stuck_redis_overflows_cuts_itself_off_instead_of_growing() {
     let redis = Redis::start();
-    let mut s1 = node(&redis, &["--auto-approve"]);
+    // The cut-off must come from the overflow, not from the watchdog: with the default 5 s
+    // --cluster-timeout a server starved of CPU (a loaded 2-core machine took over 5 s to read
+    // 32 MiB in a debug build; 20 s beside twelve busy loops) was cut off for silence first,
+    // and the test saw no BYE.
+    let mut s1 = node(&redis, &["--auto-approve", "--cluster-timeout", "60"]);
     let mut a = s1.login("alice");
     redis.signal("STOP");
     // 48 MiB of lines, more than the 32 MiB the server may queue for Redis, sent well within
-    // the 5 s interval (a writer thread keeps the socket drained while this one reads).
+    // the 60 s interval (a writer thread keeps the socket drained while this one reads).
     let line = util::filler("x", 4000);
     let mut writer = a.stream().try_clone().unwrap();
     let flood = thread::spawn(move || {
@@ -508,7 +512,7 @@ fn a_server_whose_queue_to_a_stuck_redis_overflows_cuts_itself_off_instead_of_gr
     await_line(
         &mut a,
         "BYE the server lost its cluster; reconnect",
-        Duration::from_secs(4),
+        Duration::from_secs(45),
     );
     s1.expect_console("cluster lost (its queue to Redis overflowed)");
     let _ = flood.join();

@@ -21,8 +21,8 @@
 //!   for the descriptor count to settle.
 //! - [`limits`]: raising the open-file limit; tests that need many descriptors fail unless
 //!   [`limits::ALLOW_SKIP`] is set.
-//! - [`room`](mod@room): a room of members logged in at once, marker messages that prove nothing else
-//!   arrived, `/who`, and joins from other loopback hosts.
+//! - [`room`](mod@room): a room of members logged in at once, marker messages that prove
+//!   nothing else arrived, `/who`, and joins from other loopback hosts.
 //! - [`healthy`]: members that chat in the background and check they get everything in order.
 //! - [`pipe`]: a child's output (console, client screen) as lines awaited with a deadline.
 //! - [`ws`]: a hand-made WebSocket member (raw handshake, frames masked or not, deadline

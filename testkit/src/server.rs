@@ -482,7 +482,7 @@ impl Server {
         self.child.id()
     }
 
-    /// What the server wrote to stderr so far (the last `STDERR_KEEP` bytes).
+    /// What the server wrote to stderr so far (the last `STDERR_KEEP` bytes, 64 KiB).
     pub fn stderr_text(&self) -> String {
         String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
     }

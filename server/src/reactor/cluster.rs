@@ -56,6 +56,7 @@ impl Reactor {
     /// Hands the bridge's waiting messages to the core.
     pub(super) fn drive_cluster(&mut self, now: Now) {
         let Some(link) = self.shell.cluster.as_mut() else {
+            self.shell.cluster_busy = false;
             return;
         };
         if link.take_overflow() {

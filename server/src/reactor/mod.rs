@@ -2,11 +2,11 @@
 //!
 //! The shell moves bytes and keeps deadlines; the rules of the room are the core's
 //! ([`crate::chat::Core`]). It reads and frames input and hands each line to the core as an
-//! event; the core answers through the [`Shell`], which implements its [`Outbox`]: lines are
-//! queued (a line formatted once is shared by every queue), connections closed, consoles
-//! written, timers armed. Handlers never block and never remove a connection while the loop is
-//! iterating: a connection to be cut is marked *doomed* and reaped at the end of the round, so a
-//! fan-out can never see a slab key change under it.
+//! event; the core answers through the [`Shell`], which implements its
+//! [`Outbox`](crate::chat::Outbox): lines are queued (a line formatted once is shared by every
+//! queue), connections closed, consoles written, timers armed. Handlers never block and never
+//! remove a connection while the loop is iterating: a connection to be cut is marked *doomed*
+//! and reaped at the end of the round, so a fan-out can never see a slab key change under it.
 //!
 //! One round: wait for events (the timeout comes from the timer heap, or is zero while some
 //! connection still has input to process), handle them, fire due timers, give paced or capped
@@ -16,12 +16,15 @@
 //! # Layout
 //! - `accept`: new connections (plain and TLS), the descriptor limit.
 //! - `input`: reading, pacing, framing, and handing lines to the core.
-//! - `output`: the [`Outbox`] the core writes to, queues, flushing, stalls.
+//! - `output`: the [`Outbox`](crate::chat::Outbox) the core writes to, queues, flushing,
+//!   stalls.
 //! - `leave`: closing politely, dooming, reaping.
 //! - `console`: the operator consoles' input and output.
 //! - `shutdown`: signals and the goodbye round.
 //! - `reload`: SIGHUP, the TLS certificate and key reloaded for new connections.
-//! - `cluster`: the cluster bridge's messages (`--cluster`), woken by its own token.
+//! - `cluster`: the cluster bridge's messages (`--cluster`), woken by the loop's one waker
+//!   (`WAKER`).
+//! - `store`: the durable store's answers and writes (`--data-dir`), woken by the same waker.
 //! - [`irc`]: the IRC dialect (`--irc-listen`, `--irc-tls-listen`): IRC lines in, the core's
 //!   messages out as IRC, registration, the channel's queries and idle pings.
 //! - [`conn`], [`stream`], [`tls`]: one connection's state, its byte stream, the TLS engine.
@@ -379,10 +382,10 @@ impl Reactor {
                     CONSOLE_OUT => self.shell.console_out.flush(&self.shell.registry),
                     CONTROL_LISTENER => self.accept_controls(now),
                     WAKER => {
-                        // Either thread may have woken the loop: both inboxes are looked at.
-                        if self.shell.cluster.is_some() {
-                            self.shell.cluster_busy = true;
-                        }
+                        // Only a part that exists may be marked busy: a flag nobody clears
+                        // (no cluster to drain) would make every later round poll without
+                        // waiting, spinning a core for the server's life.
+                        self.shell.cluster_busy = self.shell.cluster.is_some();
                         if let Some(s) = self.shell.store.as_mut() {
                             s.busy = true;
                         }
