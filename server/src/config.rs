@@ -557,7 +557,7 @@ impl fmt::Display for ConfigError {
                 MAX_IRC_CHANNEL - 1
             ),
             ConfigError::TlsFilesWithoutListener => f.write_str(
-                "--tls-cert and --tls-key need --tls-listen or --irc-tls-listen",
+                "--tls-cert and --tls-key need --tls-listen, --http-tls-listen or --irc-tls-listen",
             ),
             ConfigError::HistoryTooBigForQueue {
                 history,

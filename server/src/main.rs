@@ -2,7 +2,7 @@
 //! and TLS), then the reactor. Everything else lives in the library.
 
 use std::io::{self, Write};
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -11,8 +11,7 @@ use chat_server::listen;
 use chat_server::reactor::Reactor;
 use chat_server::store::{self, DataDir, StoreConfig, StoreError};
 use chat_server::tls_config::TlsFiles;
-use chat_server::web::http::OriginPolicy;
-use chat_server::{ConsoleInput, Listeners, TlsListener, WebListeners};
+use chat_server::ConsoleInput;
 use clap::Parser;
 use log::{info, LevelFilter};
 
@@ -315,6 +314,7 @@ impl Args {
         };
         if (self.tls_cert.is_some() || self.tls_key.is_some())
             && self.tls_listen.is_none()
+            && self.http_tls_listen.is_none()
             && self.irc_tls_listen.is_none()
         {
             return Err(ConfigError::TlsFilesWithoutListener);
@@ -358,17 +358,30 @@ impl Args {
     }
 }
 
-/// [`listen::bind`], and the address it got (port 0 picks one); says what failed on standard error.
-fn bind_local(addr: SocketAddr, send_buffer: usize) -> Result<(TcpListener, SocketAddr), ExitCode> {
-    let listener = listen::bind(addr, send_buffer).map_err(|e| {
-        eprintln!("chat-server: cannot listen on {addr}: {e}");
-        ExitCode::from(exit::BIND)
-    })?;
-    let local = listener.local_addr().map_err(|e| {
-        eprintln!("chat-server: cannot read the listening address: {e}");
-        ExitCode::from(exit::BIND)
-    })?;
-    Ok((listener, local))
+impl Args {
+    /// The listeners the flags ask for ([`listen::Plan::check`] says whether they make sense).
+    fn listen_plan(&self) -> listen::Plan {
+        listen::Plan {
+            plain: match self.listen {
+                Listen::At(addr) => Some(addr),
+                Listen::Off => None,
+            },
+            tls: self.tls_listen,
+            irc: self.irc_listen,
+            irc_tls: self.irc_tls_listen,
+            http: self.http_listen,
+            http_tls: self.http_tls_listen,
+            metrics: self.metrics_listen,
+            origins: self.http_origin.clone(),
+            tls_files: match (&self.tls_cert, &self.tls_key) {
+                (Some(cert), Some(key)) => Some(TlsFiles {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                }),
+                _ => None,
+            },
+        }
+    }
 }
 
 fn init_logging(args: &Args) -> Result<(), String> {
@@ -400,62 +413,11 @@ fn main() -> ExitCode {
         eprintln!("chat-server: {e}");
         return ExitCode::from(exit::USAGE);
     }
-    let tls_files = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => {
-            if args.tls_listen.is_none()
-                && args.http_tls_listen.is_none()
-                && args.irc_tls_listen.is_none()
-            {
-                eprintln!(
-                    "chat-server: --tls-cert and --tls-key need --tls-listen, --http-tls-listen \
-                     or --irc-tls-listen"
-                );
-                return ExitCode::from(exit::USAGE);
-            }
-            let files = TlsFiles {
-                cert: cert.clone(),
-                key: key.clone(),
-            };
-            match files.load() {
-                Ok(tls_config) => Some((files, tls_config)),
-                Err(e) => {
-                    eprintln!("chat-server: {e}");
-                    return ExitCode::from(exit::USAGE);
-                }
-            }
-        }
-        (None, None) => None,
-        _ => {
-            eprintln!("chat-server: --tls-cert and --tls-key go together");
-            return ExitCode::from(exit::USAGE);
-        }
-    };
-    // The line protocol's and IRC's TLS listeners share `Listeners::tls`'s certificate.
-    let tls = match (args.tls_listen.or(args.irc_tls_listen), &tls_files) {
-        (Some(addr), Some((files, tls_config))) => {
-            Some((addr, files.clone(), std::sync::Arc::clone(tls_config)))
-        }
-        _ => None,
-    };
-    let plain_addr = match args.listen {
-        Listen::At(addr) => Some(addr),
-        Listen::Off
-            if args.tls_listen.is_some()
-                || args.http_listen.is_some()
-                || args.http_tls_listen.is_some()
-                || args.irc_listen.is_some()
-                || args.irc_tls_listen.is_some() =>
-        {
-            None
-        }
-        Listen::Off => {
-            eprintln!(
-                "chat-server: --listen off needs --tls-listen, --http-listen, --http-tls-listen, \
-                 --irc-listen or --irc-tls-listen: at least one listener"
-            );
-            return ExitCode::from(exit::USAGE);
-        }
-    };
+    let plan = args.listen_plan();
+    if let Err(e) = plan.check() {
+        eprintln!("chat-server: {e}");
+        return ExitCode::from(exit::USAGE);
+    }
     // The store first: a directory held by another server, unwritable or corrupt stops the
     // start before anything listens.
     let opened = match store::open(StoreConfig {
@@ -477,79 +439,17 @@ fn main() -> ExitCode {
     };
     log::debug!("data directory: {}", config.data_dir);
     listen::raise_fd_limit(config.max_clients);
-    // Both are bound before either is announced, so a printed address always works.
-    let mut listeners = Listeners {
-        plain: None,
-        tls: None,
-        web: WebListeners::default(),
-        irc: None,
-        irc_tls: None,
-    };
-    let mut announce = Vec::new();
-    if let Some(addr) = plain_addr {
-        let (listener, local) = match bind_local(addr, config.send_buffer) {
-            Ok(l) => l,
-            Err(code) => return code,
-        };
-        listeners.plain = Some(listener);
-        announce.push(format!("listening on {local}"));
-    }
-    if let Some((_, files, tls_config)) = tls {
-        // The TLS listener of the line protocol, when asked for; the certificate also serves
-        // --irc-tls-listen.
-        let listener = match args.tls_listen {
-            Some(addr) => {
-                let (listener, local) = match bind_local(addr, config.send_buffer) {
-                    Ok(l) => l,
-                    Err(code) => return code,
-                };
-                announce.push(format!("listening on {local} (TLS)"));
-                Some(listener)
-            }
-            None => None,
-        };
-        listeners.tls = Some(TlsListener {
-            listener,
-            files,
-            config: tls_config,
-        });
-    }
-    for (addr, tls, slot) in [
-        (args.irc_listen, false, &mut listeners.irc),
-        (args.irc_tls_listen, true, &mut listeners.irc_tls),
-    ] {
-        let Some(addr) = addr else { continue };
-        let (listener, local) = match bind_local(addr, config.send_buffer) {
-            Ok(l) => l,
-            Err(code) => return code,
-        };
-        *slot = Some(listener);
-        let what = if tls { "IRC, TLS" } else { "IRC" };
-        announce.push(format!("listening on {local} ({what})"));
-    }
-    if !args.http_origin.is_empty() {
-        listeners.web.origins = OriginPolicy::List(args.http_origin.clone());
-    }
-    for (addr, what) in [
-        (args.http_listen, "HTTP"),
-        (args.http_tls_listen, "HTTPS"),
-        (args.metrics_listen, "metrics"),
-    ] {
-        let Some(addr) = addr else { continue };
-        let (listener, local) = match bind_local(addr, args.send_buffer) {
-            Ok(l) => l,
-            Err(code) => return code,
-        };
-        match what {
-            "HTTP" => listeners.web.page = Some(listener),
-            "HTTPS" => listeners.web.page_tls = Some(listener),
-            _ => listeners.web.metrics = Some(listener),
+    let (listeners, announce) = match plan.bind_all(config.send_buffer) {
+        Ok(bound) => bound,
+        Err(e) => {
+            eprintln!("chat-server: {e}");
+            let code = match e {
+                listen::PlanError::Bind(_) => exit::BIND,
+                _ => exit::USAGE,
+            };
+            return ExitCode::from(code);
         }
-        announce.push(format!("listening on {local} ({what})"));
-    }
-    if listeners.tls.is_none() && listeners.web.page_tls.is_some() {
-        listeners.web.tls = tls_files;
-    }
+    };
     log::debug!("{config:?}");
     // Everything is bound (the control socket too) before `listening on` is printed, so a
     // script that waits for that line can use every socket at once.
