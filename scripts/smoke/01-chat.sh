@@ -20,7 +20,7 @@ send alice "alice"
 wait_client alice "WAIT waiting for the operator to approve alice"
 wait_console "join request: alice from 127.0.0.1:PORT (approve alice / deny alice)"
 console "approve alice"
-wait_console "approved alice (1 online)"
+wait_console "approved alice (by stdin; 1 online)"
 wait_client alice "WELCOME alice 1"
 
 say "bob joins; a bare 'approve' admits the oldest waiting join"
@@ -28,7 +28,7 @@ client_start bob
 send bob "bob"
 wait_console "join request: bob from 127.0.0.1:PORT (approve bob / deny bob)"
 console "approve"
-wait_console "approved bob (2 online)"
+wait_console "approved bob (by stdin; 2 online)"
 wait_client bob "WELCOME bob 2"
 wait_client alice "JOIN bob"
 
@@ -38,7 +38,7 @@ send mallory "mallory"
 wait_client mallory "WAIT waiting for the operator to approve mallory"
 wait_console "join request: mallory from 127.0.0.1:PORT (approve mallory / deny mallory)"
 console "deny mallory"
-wait_console "denied mallory"
+wait_console "denied mallory (by stdin)"
 wait_client mallory "DENIED the operator refused you"
 expect_closed mallory
 
@@ -47,7 +47,7 @@ client_start carol
 send carol "carol"
 wait_console "join request: carol from 127.0.0.1:PORT (approve carol / deny carol)"
 console "approve carol"
-wait_console "approved carol (3 online)"
+wait_console "approved carol (by stdin; 3 online)"
 wait_client carol "WELCOME carol 3"
 wait_client alice "JOIN carol"
 wait_client bob "JOIN carol"
@@ -151,14 +151,15 @@ EOF
 expect_transcript server <<'EOF'
 listening on 127.0.0.1:PORT
 join request: alice from 127.0.0.1:PORT (approve alice / deny alice)
-approved alice (1 online)
+approved alice (by stdin; 1 online)
 join request: bob from 127.0.0.1:PORT (approve bob / deny bob)
-approved bob (2 online)
+approved bob (by stdin; 2 online)
 join request: mallory from 127.0.0.1:PORT (approve mallory / deny mallory)
-denied mallory
+denied mallory (by stdin)
 join request: carol from 127.0.0.1:PORT (approve carol / deny carol)
-approved carol (3 online)
+approved carol (by stdin; 3 online)
 left carol (left)
 left bob (quit)
+stopping the server (by stdin)
 shutting down
 EOF

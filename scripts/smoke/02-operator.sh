@@ -30,7 +30,7 @@ console "approve bob"
 wait_client bob "WELCOME bob 2"
 wait_client alice "JOIN bob"
 console "who"
-wait_console "  bob from 127.0.0.1:PORT"
+wait_console "  bob from 127.0.0.1:PORT (tcp), T in the room"
 
 say "nobody is waiting: pending is empty and a bare deny has nobody to refuse"
 console "pending"
@@ -44,7 +44,7 @@ join dave
 console "pending"
 wait_console "  dave from 127.0.0.1:PORT, waiting Ns"
 console "deny"
-wait_console "denied carol"
+wait_console "denied carol (by stdin)"
 wait_client carol "DENIED the operator refused you"
 expect_closed carol
 
@@ -52,14 +52,14 @@ say "approving nobody, then dave by name"
 console "approve nobody"
 wait_console "error: nobody named nobody is waiting"
 console "approve dave"
-wait_console "approved dave (3 online)"
+wait_console "approved dave (by stdin; 3 online)"
 wait_client dave "WELCOME dave 3"
 wait_client alice "JOIN dave"
 wait_client bob "JOIN dave"
 
 say "kick bob: he gets BYE and is closed, the others see him kicked; kicking him again fails"
 console "kick bob"
-wait_console "kicked bob"
+wait_console "kicked bob (by stdin)"
 wait_client bob "BYE kicked by the operator"
 expect_closed bob
 wait_client alice "LEAVE bob kicked"
@@ -69,7 +69,7 @@ wait_console "error: no member named bob"
 
 say "say: every member gets the operator's notice"
 console "say hello from the **operator**"
-wait_console "said to 2 members"
+wait_console "said to 2 members (by stdin)"
 wait_client alice "INFO operator: hello from the **operator**"
 wait_client dave "INFO operator: hello from the **operator**"
 
@@ -138,12 +138,12 @@ EOF
 expect_transcript server <<'EOF'
 listening on 127.0.0.1:PORT
 join request: alice from 127.0.0.1:PORT (approve alice / deny alice)
-approved alice (1 online)
+approved alice (by stdin; 1 online)
 join request: bob from 127.0.0.1:PORT (approve bob / deny bob)
-approved bob (2 online)
+approved bob (by stdin; 2 online)
 online: 2
-  alice from 127.0.0.1:PORT
-  bob from 127.0.0.1:PORT
+  alice from 127.0.0.1:PORT (tcp), T in the room
+  bob from 127.0.0.1:PORT (tcp), T in the room
 pending: 0 waiting
 error: nobody is waiting
 join request: carol from 127.0.0.1:PORT (approve carol / deny carol)
@@ -151,14 +151,15 @@ join request: dave from 127.0.0.1:PORT (approve dave / deny dave)
 pending: 2 waiting
   carol from 127.0.0.1:PORT, waiting Ns
   dave from 127.0.0.1:PORT, waiting Ns
-denied carol
+denied carol (by stdin)
 error: nobody named nobody is waiting
-approved dave (3 online)
+approved dave (by stdin; 3 online)
 left bob (kicked)
-kicked bob
+kicked bob (by stdin)
 error: no member named bob
-said to 2 members
+said to 2 members (by stdin)
 error: unknown command "frobnicate"; type help
 join request: frank from 127.0.0.1:PORT (approve frank / deny frank)
+stopping the server (by stdin)
 shutting down
 EOF

@@ -160,11 +160,11 @@ EOF
 expect_transcript server <<'EOF'
 listening on 127.0.0.1:PORT
 join request: alice from 127.0.0.1:PORT (approve alice / deny alice)
-approved alice (1 online)
+approved alice (by stdin; 1 online)
 join request: bob from 127.0.0.1:PORT (approve bob / deny bob)
 join request: carol from 127.0.0.1:PORT (approve carol / deny carol)
-approved bob (2 online)
-denied carol
+approved bob (by stdin; 2 online)
+denied carol (by stdin)
 console closed
 shutting down
 EOF

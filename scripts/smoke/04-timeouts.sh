@@ -71,5 +71,6 @@ expect_transcript server <<'EOF'
 listening on 127.0.0.1:PORT
 join request: slow from 127.0.0.1:PORT (approve slow / deny slow)
 join request of slow timed out: denied
+stopping the server (by stdin)
 shutting down
 EOF

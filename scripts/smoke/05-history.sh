@@ -146,5 +146,6 @@ joined alice from 127.0.0.1:PORT (1 online)
 joined carol from 127.0.0.1:PORT (2 online)
 joined bob from 127.0.0.1:PORT (3 online)
 left bob (left)
+stopping the server (by stdin)
 shutting down
 EOF

@@ -166,6 +166,7 @@ canon() {
     sed -E \
         -e 's/127\.0\.0\.1:[0-9]+/127.0.0.1:PORT/g' \
         -e 's/, waiting [0-9.]+s$/, waiting Ns/' \
+        -e 's/, [0-9hms]+ in the room$/, T in the room/' \
         -e 's/^(ERROR [a-z0-9-]+) .*$/\1/'
 }
 
