@@ -209,7 +209,10 @@ impl<'a> V3Msg<'a> {
             "TOKEN" => return Err(bad("TOKEN", "<secret>")),
             "ECHO" if is_id(rest) => V3Msg::Echo { id: rest },
             "ECHO" => return Err(bad("ECHO", rest)),
-            "GAP" => V3Msg::Gap { text: rest },
+            // `GAP <text>`: the text says what is missing, so a bare `GAP` is malformed (and
+            // could not be written back as it came).
+            "GAP" if !rest.is_empty() => V3Msg::Gap { text: rest },
+            "GAP" => return Err(bad("GAP", rest)),
             _ => return Err(V3ParseError::NotV3),
         })
     }
@@ -341,6 +344,22 @@ mod tests {
     use proptest::prelude::*;
 
     const TOKEN: &str = "abcdefghijklmnopqrstuvwxyz012345";
+
+    /// Found by the `v3` fuzz target: a bare `GAP` parsed, and was written back as `GAP `.
+    #[test]
+    fn a_gap_without_text_is_malformed() {
+        for line in ["GAP", "GAP "] {
+            assert!(
+                matches!(
+                    V3Msg::parse(line),
+                    Err(V3ParseError::BadField { tag: "GAP", .. })
+                ),
+                "{line:?}"
+            );
+        }
+        let gap = V3Msg::parse("GAP some messages are missing").unwrap();
+        assert_eq!(gap.to_string(), "GAP some messages are missing");
+    }
 
     #[test]
     fn tagged_lines_split_into_tags_and_a_version_2_line() {
@@ -560,7 +579,8 @@ mod tests {
         fn resume_round_trips(
             name in "[A-Za-z0-9_-]{1,32}".prop_filter("reserved", |n| !n.eq_ignore_ascii_case("you")),
             token in "[A-Za-z0-9_-]{22,128}",
-            last in prop::option::of("[A-Za-z0-9_-]{1,64}"),
+            // A last id of `-` is written for none, so `-` itself is no id.
+            last in prop::option::of("[A-Za-z0-9_-]{1,64}".prop_filter("- means none", |l| l != "-")),
         ) {
             let line = Opening::Resume { name: &name, token: &token, last: last.as_deref() }
                 .to_string();
