@@ -7,84 +7,12 @@
 //! it fails, never skips), real sockets; the only wait that is not a read is the outage itself.
 #![allow(clippy::unwrap_used)]
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::io::Write;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use chat_testkit::redis::Redis;
 use chat_testkit::{filler, Client, Console, End, Server};
-
-/// A `redis-server` of its own, killed when dropped (as in tests/cluster.rs).
-struct Redis {
-    child: Child,
-    port: u16,
-}
-
-impl Redis {
-    #[track_caller]
-    fn start() -> Redis {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot start redis-server (scripts/test.sh installs it): {e}")
-            });
-        let redis = Redis { child, port };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !redis.pings() {
-            assert!(Instant::now() < deadline, "redis-server did not answer");
-            // Waiting for another process to open its port: no event to wait on.
-            thread::sleep(Duration::from_millis(20));
-        }
-        redis
-    }
-
-    fn pings(&self) -> bool {
-        let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) else {
-            return false;
-        };
-        let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
-        let mut buf = [0u8; 7];
-        s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
-    }
-
-    #[track_caller]
-    fn signal(&self, name: &str) {
-        let ok = Command::new("kill")
-            .arg(format!("-{name}"))
-            .arg(self.child.id().to_string())
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "kill -{name} redis-server failed");
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.signal_quietly("CONT");
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Redis {
-    fn signal_quietly(&self, name: &str) -> std::io::Result<std::process::ExitStatus> {
-        Command::new("kill")
-            .arg(format!("-{name}"))
-            .arg(self.child.id().to_string())
-            .status()
-    }
-}
 
 /// Lines each talker sends during the outage, and bytes of text each.
 const LINES: usize = 180;
@@ -94,7 +22,7 @@ const OUTAGE: Duration = Duration::from_millis(3500);
 const CLUSTER_TIMEOUT: &str = "10";
 
 fn node(redis: &Redis) -> Server {
-    let url = format!("redis://127.0.0.1:{}", redis.port);
+    let url = redis.url();
     let args = [
         "--cluster",
         url.as_str(),

@@ -1,7 +1,7 @@
 //! A `redis-server` of a test's own (on a free port, without persistence), killed when dropped,
 //! for the cluster's tests. `redis-server` must be installed (scripts/test.sh installs it): a
-//! test without it fails, it never skips. (server/tests/cluster.rs and cluster_catchup.rs still
-//! carry copies of this from before it lived here.)
+//! test without it fails, it never skips. (server/tests/cluster.rs still carries a copy of this
+//! from before it lived here; its own `Redis` is also restarted in place by one test.)
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -63,10 +63,27 @@ impl Redis {
     pub fn port(&self) -> u16 {
         self.port
     }
+
+    /// Sends it a signal by name (`STOP`, `CONT`, ...): an outage without losing its data.
+    #[track_caller]
+    pub fn signal(&self, name: &str) {
+        let ok = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{name} redis-server failed");
+    }
 }
 
 impl Drop for Redis {
     fn drop(&mut self) {
+        // A stopped server would outlive the kill until continued.
+        let _ = Command::new("kill")
+            .arg("-CONT")
+            .arg(self.child.id().to_string())
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
