@@ -27,6 +27,8 @@ import threading
 import time
 
 TIMEOUT = 10
+# Every browser profile lives under this one directory, removed when the run ends.
+PROFILES = tempfile.mkdtemp(prefix="chat-browser-")
 
 
 def fail(msg):
@@ -133,7 +135,7 @@ def browser(width, height, mobile):
     opts.binary_location = CHROMIUM
     for arg in ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--user-data-dir=" + tempfile.mkdtemp(prefix="chat-browser-")]:
+                "--user-data-dir=" + tempfile.mkdtemp(dir=PROFILES)]:
         opts.add_argument(arg)
     if mobile:
         opts.add_experimental_option("mobileEmulation", {
@@ -328,6 +330,7 @@ def main():
                 pass
             d.quit()
         server.stop()
+        shutil.rmtree(PROFILES, ignore_errors=True)
 
 
 if __name__ == "__main__":
