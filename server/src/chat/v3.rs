@@ -143,8 +143,8 @@ pub struct Restored {
     pub next_seq: u64,
     /// Remembered members.
     pub members: Vec<MemberRecord>,
-    /// Banned addresses.
-    pub bans: Vec<super::bans::IpNet>,
+    /// The bans in force, whole.
+    pub bans: Vec<super::bans::Ban>,
     /// The last room messages, oldest first (for `--history`).
     pub recent: Vec<Entry>,
     /// Whether messages wait until they are on disk before they are delivered (a store on
@@ -173,15 +173,8 @@ impl Core {
         self.v3.attached = true;
         self.v3.durable = r.durable;
         self.v3.remembered = Remembered::new(r.members, self.config.remember);
-        for net in r.bans {
-            // The store keeps the range and when it was made; no reason or end yet.
-            let _ = self.admission.bans_mut().add(super::bans::Ban {
-                net,
-                reason: None,
-                by: "an earlier run".to_owned(),
-                since: SystemTime::UNIX_EPOCH,
-                until: None,
-            });
+        for ban in r.bans {
+            let _ = self.admission.bans_mut().add(ban);
         }
         for e in r.recent {
             let line = format!("{}\n", e.line);
@@ -854,14 +847,14 @@ impl Core {
         }
     }
 
-    /// The ban list changed: the store is told.
-    pub(super) fn store_ban(&mut self, net: super::bans::IpNet, banned: bool, now: Now) {
-        let w = if banned {
-            Write::Ban(net.to_string(), wall_ms(now.wall))
-        } else {
-            Write::Unban(net.to_string())
-        };
-        self.v3.write(w);
+    /// A ban was made (or replaced one of its range): the store keeps it whole.
+    pub(super) fn store_ban(&mut self, ban: &super::bans::Ban) {
+        self.v3.write(Write::Ban(ban.clone()));
+    }
+
+    /// A ban was lifted or ran out: the store drops it.
+    pub(super) fn store_unban(&mut self, net: super::bans::IpNet) {
+        self.v3.write(Write::Unban(net));
     }
 
     /// Whether `id` is replaying (it gets no live room lines yet).

@@ -38,7 +38,7 @@ use std::time::Duration;
 
 pub use crate::chat::durable::{Entry, Kind, MemberRecord, Write};
 pub use crate::chat::msgid::{new_epoch, MsgId};
-pub use db::{Loaded, DB_FILE};
+pub use db::{Loaded, DB_FILE, FORMAT, UNKNOWN_BAN_AUTHOR};
 pub use lock::{DirLock, LockError, LOCK_FILE};
 
 /// Default `--retain`, in days: how long room messages are kept for resumes.
@@ -474,7 +474,8 @@ impl Store {
         self.inbox.try_recv().ok()
     }
 
-    /// Queues a prune of what `--retain`, the resume window and `--remember` no longer need.
+    /// Queues a prune of what `--retain`, the resume window and `--remember` no longer need,
+    /// and of the bans that ended by `now_ms`.
     pub fn prune(&mut self, now_ms: u64) {
         self.appended = 0;
         let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
@@ -486,6 +487,7 @@ impl Store {
             room_before_ms: now_ms.saturating_sub(ms(self.config.retain)),
             priv_before_ms: now_ms.saturating_sub(ms(self.config.keep_privates)),
             members_before_ms: now_ms.saturating_sub(ms(self.config.remember)),
+            bans_ended_ms: now_ms,
             max_entries,
         });
     }
