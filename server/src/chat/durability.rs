@@ -129,8 +129,12 @@ impl Core {
                 "the server cannot store messages right now; yours was not sent",
                 out,
             ),
-            None if matches!(m, HeldMsg::Line { .. }) => self.deliver_held(m, now, out),
-            None => {}
+            None => match m {
+                HeldMsg::Line { .. } => self.deliver_held(m, now, out),
+                // Its record is not on disk: the member goes on without a token.
+                HeldMsg::Admitted { to, .. } => self.admitted(to, out),
+                HeldMsg::Room { .. } | HeldMsg::Priv { .. } | HeldMsg::Direct { .. } => {}
+            },
         }
     }
 
@@ -201,6 +205,12 @@ impl Core {
             HeldMsg::Direct { to, line } => {
                 out.send(to, &line);
                 return;
+            }
+            HeldMsg::Admitted { to, token } => {
+                if self.session(to).is_some() {
+                    out.send(to, &token);
+                }
+                return self.admitted(to, out);
             }
             HeldMsg::Room {
                 from,

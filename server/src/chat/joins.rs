@@ -232,9 +232,10 @@ impl Core {
         } else {
             "auto-approve"
         };
-        self.issue_token(id, &name, approved_by, now, out);
-        if !self.history.is_empty() {
-            out.replay(id, Replay::history(self.history.snapshot()));
+        // A version 3 member's TOKEN waits for its record to be on disk, and its history
+        // waits behind it (chat/resume.rs).
+        if !self.first_token(id, &name, approved_by, now, out) {
+            self.send_history(id, out);
         }
         self.broadcast(&ServerMsg::Join { name: &name }, Some(id), out);
         if was_waiting {
@@ -248,6 +249,13 @@ impl Core {
                 Audience::All,
                 format_args!("joined {name} from {addr} ({online} online)"),
             );
+        }
+    }
+
+    /// The history on join, paced by the shell.
+    pub(super) fn send_history(&mut self, id: ConnId, out: &mut impl Outbox) {
+        if !self.history.is_empty() {
+            out.replay(id, Replay::history(self.history.snapshot()));
         }
     }
 

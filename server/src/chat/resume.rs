@@ -245,9 +245,44 @@ impl Core {
         self.send_when_durable(id, line, out);
     }
 
-    /// Sends `line` to `id` once this round's writes are on disk (at once without a store). A
-    /// version 3 admission sends its `TOKEN` at once instead (it must precede the history,
-    /// which goes out at once): a crash in the instant before its record lands voids it.
+    /// A newly admitted member's first token (after `WELCOME`): remembered, the store told,
+    /// and the `TOKEN` line sent once the record is on disk, then the history
+    /// ([`Core::admitted`]). Returns whether the token waits for the disk (the history waits
+    /// with it); without a store on disk, or for a session that gets no token, the caller
+    /// sends the history now.
+    pub(super) fn first_token(
+        &mut self,
+        id: ConnId,
+        name: &str,
+        approved_by: &str,
+        now: Now,
+        out: &mut impl Outbox,
+    ) -> bool {
+        let Some(token) = self.v3.new_token(id, name, approved_by, now.wall) else {
+            return false;
+        };
+        let line = self.format_v3(&V3Msg::Token {
+            secret: token.expose(),
+        });
+        match self.v3.hold_first_token(id, line) {
+            None => true,
+            Some(line) => {
+                out.send(id, &line);
+                false
+            }
+        }
+    }
+
+    /// A new member's token has gone out (or could not be made durable): its history follows,
+    /// then the room's live lines.
+    pub(super) fn admitted(&mut self, id: ConnId, out: &mut impl Outbox) {
+        self.v3.replay_over(id);
+        if self.session(id).is_some() {
+            self.send_history(id, out);
+        }
+    }
+
+    /// Sends `line` to `id` once this round's writes are on disk (at once without a store).
     fn send_when_durable(&mut self, id: ConnId, line: Rc<Outgoing>, out: &mut impl Outbox) {
         if let Some(line) = self.v3.hold_direct(id, line) {
             out.send(id, &line);

@@ -48,6 +48,9 @@ pub(super) enum HeldMsg {
         to: Option<ConnId>,
         line: Rc<Outgoing>,
     },
+    /// A newly admitted version 3 member's first `TOKEN`, held until its record (the token's
+    /// hash) is on disk; its history and its live room lines wait behind it.
+    Admitted { to: ConnId, token: Rc<Outgoing> },
     /// A room line that needs no storing (`JOIN`, `LEAVE`, `NICK`, `INFO`) waiting for its turn
     /// behind held messages; `history_of`: the name whose `LEAVE`/`NICK` this is, for the
     /// history (checked when it is delivered, after the messages before it).
@@ -61,12 +64,13 @@ pub(super) enum HeldMsg {
 impl HeldMsg {
     /// Who must be told when the message is refused (the store failed): the sender of a room
     /// message or a private. A line that needs no storing is delivered anyway (its turn has
-    /// come), and a direct line (a token) is dropped: the session goes on without it and its
-    /// client falls back to an ordinary join next time.
+    /// come), a new member gets its history without its token, and a direct line (a token) is
+    /// dropped: the session goes on without a token and its client falls back to an ordinary
+    /// join next time.
     pub fn refused_sender(&self) -> Option<ConnId> {
         match self {
             HeldMsg::Room { from, .. } | HeldMsg::Priv { from, .. } => Some(*from),
-            HeldMsg::Line { .. } | HeldMsg::Direct { .. } => None,
+            HeldMsg::Line { .. } | HeldMsg::Direct { .. } | HeldMsg::Admitted { .. } => None,
         }
     }
 }
@@ -330,6 +334,21 @@ impl V3 {
             None
         } else {
             Some(line)
+        }
+    }
+
+    /// A newly admitted member's first `TOKEN` (`to` a version 3 session): with a store on
+    /// disk it is held with this round's writes, which hold its record, and the member gets no
+    /// room lines until it is delivered (its history comes after it; the room's lines held
+    /// meanwhile come after that), so a client never holds a token the disk does not know.
+    /// Without one it is given back to be sent now.
+    pub fn hold_first_token(&mut self, to: ConnId, token: Rc<Outgoing>) -> Option<Rc<Outgoing>> {
+        if self.durable {
+            self.replaying.insert(to);
+            self.held.hold(HeldMsg::Admitted { to, token });
+            None
+        } else {
+            Some(token)
         }
     }
 
@@ -908,6 +927,37 @@ mod tests {
         assert!(!v.replay_of(id(1)).unwrap().gap_before(Some(99)), "once");
         v.replay_over(id(1));
         assert!(!v.any_replaying());
+    }
+
+    #[test]
+    fn a_first_token_waits_for_its_record_on_disk_and_its_member_for_it() {
+        let wall = SystemTime::now();
+        let (mut v, token) = with_alice(true, wall);
+        let line = Outgoing::from_line(format!("TOKEN {}\n", token.expose()).as_bytes(), None);
+        assert!(v.hold_first_token(id(1), line).is_none(), "held");
+        assert!(v.is_replaying(id(1)), "no room lines before the token");
+        assert!(v.holds_room_lines(), "the room's lines wait behind it");
+        let writes = v.take_writes();
+        assert!(
+            matches!(&writes[..], [Write::Member(r)] if r.name == "Alice"),
+            "the record goes with the round that holds the token: {writes:?}"
+        );
+        v.seal(3);
+        let back = v.release(3);
+        assert!(matches!(&back[..], [HeldMsg::Admitted { to, .. }] if *to == id(1)));
+        assert_eq!(
+            back[0].refused_sender(),
+            None,
+            "refused, it is dropped quietly"
+        );
+
+        let (mut v, token) = with_alice(false, wall);
+        let line = Outgoing::from_line(format!("TOKEN {}\n", token.expose()).as_bytes(), None);
+        assert!(
+            v.hold_first_token(id(1), line).is_some(),
+            "in memory: at once"
+        );
+        assert!(!v.is_replaying(id(1)));
     }
 
     #[test]
