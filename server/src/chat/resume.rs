@@ -113,6 +113,17 @@ impl Core {
         self.resume_with(id, name, token, None, now, out)
     }
 
+    /// Whether `token` admits the remembered member `name` now, changing nothing: for a
+    /// dialect that must answer a login before the connection names itself (IRC's SASL
+    /// `903`/`904`); [`Core::admit_remembered`] admits. A name held by a waiting join or a
+    /// connection past its name still refuses then.
+    pub fn token_admits(&self, name: &str, token: &str, now: Now) -> bool {
+        !matches!(
+            self.v3.decide_resume(name, token, now.wall, Holder::Free),
+            ResumeDecision::Refuse(_)
+        )
+    }
+
     /// Asks [`V3`](super::v3) whether `token` admits `name` for `id`, and carries out an
     /// admission: a taken-over session closed, `WELCOME`, a new token, `JOIN` to the room (not
     /// when its place was kept), and the replay after `last`. A refusal changes nothing.
