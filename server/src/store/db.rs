@@ -67,15 +67,77 @@ fn storage(e: impl Into<redb::Error>) -> StoreError {
     StoreError::Disk(e.into().to_string())
 }
 
-/// An open database.
+/// An open store: a redb file (`--data-dir DIR`), or plain memory (`--data-dir none`: nothing
+/// to make durable, so no B-tree, no page copies, no commits; a bounded map of the log).
 #[derive(Debug)]
-pub struct Db {
-    db: Database,
+pub enum Db {
+    /// On disk.
+    File(FileDb),
+    /// In memory. (`RefCell`: the disk thread alone uses it once started.)
+    Memory(std::cell::RefCell<super::memory::MemLog>),
 }
 
 impl Db {
     /// Opens (or creates) the database at `path`; a crashed one is repaired by redb.
     pub fn open(path: &Path) -> Result<Db, StoreError> {
+        FileDb::open(path).map(Db::File)
+    }
+
+    /// A store in memory (`--data-dir none`).
+    pub fn in_memory() -> Result<Db, StoreError> {
+        Ok(Db::Memory(Default::default()))
+    }
+
+    /// Creates the tables if needed, gives a new log its epoch, and reads what start needs.
+    pub fn load(&self, recent: usize) -> Result<Loaded, StoreError> {
+        match self {
+            Db::File(f) => f.load(recent),
+            Db::Memory(m) => m.borrow_mut().load(recent),
+        }
+    }
+
+    /// Applies `writes` at once (on disk: one transaction whose commit is an fsync).
+    pub fn commit(&self, writes: &[Write], next_seq: u64) -> Result<(), StoreError> {
+        match self {
+            Db::File(f) => f.commit(writes, next_seq),
+            Db::Memory(m) => {
+                m.borrow_mut().commit(writes, next_seq);
+                Ok(())
+            }
+        }
+    }
+
+    /// Up to `max` entries with a sequence number above `after`, oldest first, and whether
+    /// more follow.
+    pub fn read_after(
+        &self,
+        after: Option<u64>,
+        max: usize,
+    ) -> Result<(Vec<Entry>, bool), StoreError> {
+        match self {
+            Db::File(f) => f.read_after(after, max),
+            Db::Memory(m) => Ok(m.borrow().read_after(after, max)),
+        }
+    }
+
+    /// The oldest sequence number in the log, if any.
+    pub fn first_seq(&self) -> Result<Option<u64>, StoreError> {
+        match self {
+            Db::File(f) => f.first_seq(),
+            Db::Memory(m) => Ok(m.borrow().first_seq()),
+        }
+    }
+}
+
+/// A redb database file.
+#[derive(Debug)]
+pub struct FileDb {
+    db: Database,
+}
+
+impl FileDb {
+    /// Opens (or creates) the database at `path`; a crashed one is repaired by redb.
+    pub fn open(path: &Path) -> Result<FileDb, StoreError> {
         let db = Database::builder()
             .set_cache_size(super::CACHE_BYTES)
             .create(path)
@@ -89,16 +151,7 @@ impl Db {
                 )),
                 other => StoreError::Disk(format!("{}: {other}", path.display())),
             })?;
-        Ok(Db { db })
-    }
-
-    /// A database in memory (`--data-dir none`).
-    pub fn in_memory() -> Result<Db, StoreError> {
-        let db = Database::builder()
-            .set_cache_size(super::CACHE_BYTES)
-            .create_with_backend(redb::backends::InMemoryBackend::new())
-            .map_err(storage)?;
-        Ok(Db { db })
+        Ok(FileDb { db })
     }
 
     /// Creates the tables if needed, gives a new log its epoch, and reads what start needs.
