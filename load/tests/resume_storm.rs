@@ -25,14 +25,7 @@ fn server_with_metrics(extra: &[&str]) -> (Server, SocketAddr) {
         "127.0.0.1:0",
     ];
     args.extend_from_slice(extra);
-    let mut server = Server::start(&args);
-    let line = server.expect_console("listening on ");
-    let metrics = line
-        .trim_start_matches("listening on ")
-        .trim_end_matches(" (metrics)")
-        .parse()
-        .unwrap();
-    (server, metrics)
+    util::server_and_listener(&args, "metrics")
 }
 
 #[test]

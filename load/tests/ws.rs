@@ -21,14 +21,7 @@ fn web_server(extra: &[&str]) -> (Server, SocketAddr) {
         "127.0.0.1:0",
     ];
     args.extend_from_slice(extra);
-    let mut server = Server::start(&args);
-    let line = server.expect_console("listening on ");
-    let addr = line
-        .trim_start_matches("listening on ")
-        .trim_end_matches(" (HTTP)")
-        .parse()
-        .unwrap();
-    (server, addr)
+    util::server_and_listener(&args, "HTTP")
 }
 
 #[test]

@@ -147,3 +147,21 @@ pub fn slow_readers_get_joins(addr: impl Display, transport: &[&str]) {
     assert_eq!(r.get("ok"), "true", "{}", r.json);
     assert_eq!(r.int("joins_received"), 25 * 24 / 2, "{}", r.json);
 }
+
+/// A chat-server started with `args`, and the address of the listener it announces as
+/// `listening on ADDR (what)` (`HTTP`, `metrics`).
+#[track_caller]
+pub fn server_and_listener(
+    args: &[&str],
+    what: &str,
+) -> (chat_testkit::Server, std::net::SocketAddr) {
+    let mut server = chat_testkit::Server::start(args);
+    let suffix = format!(" ({what})");
+    let line = server.expect_console("listening on ");
+    let addr = line
+        .trim_start_matches("listening on ")
+        .trim_end_matches(suffix.as_str())
+        .parse()
+        .unwrap_or_else(|e| panic!("no {what} address in {line:?}: {e}"));
+    (server, addr)
+}
