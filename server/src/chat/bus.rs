@@ -91,21 +91,43 @@ pub fn from_wall_ms(ms: u64) -> SystemTime {
 }
 
 /// What the core asks of the cluster (through [`crate::chat::Outbox::cluster`]).
+///
+/// Every request that writes carries `epoch`: the bridge epoch the core was in when it asked
+/// ([`FromBridge::Up`]'s). It is carried out only under that epoch's server id, and Redis
+/// refuses it (atomically with the write) once that id is out of the room, so a request made
+/// before a cut-off can never land under the id of the rejoin that followed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ToBridge {
     /// Append an event to the room's log, stamped with the origin's wall clock (ms).
-    Publish { event: Event, wall_ms: u64 },
+    Publish {
+        event: Event,
+        wall_ms: u64,
+        epoch: u64,
+    },
     /// Claim `name` for this server for connection `id`; with `release`, free that name of this
     /// server in the same step (a rename). Answered by [`FromBridge::Claimed`].
     Claim {
         id: ConnId,
         name: String,
         release: Option<String>,
+        epoch: u64,
     },
     /// Free `name` if this server holds it.
-    Release { name: String },
+    Release { name: String, epoch: u64 },
     /// The server is stopping: leave the room now (members announced as gone, names freed).
     Leave,
+}
+
+impl ToBridge {
+    /// The epoch a writing request was made in (`None` for [`ToBridge::Leave`]).
+    pub fn epoch(&self) -> Option<u64> {
+        match self {
+            ToBridge::Publish { epoch, .. }
+            | ToBridge::Claim { epoch, .. }
+            | ToBridge::Release { epoch, .. } => Some(*epoch),
+            ToBridge::Leave => None,
+        }
+    }
 }
 
 /// A stream entry id (`ms-seq`), ordered as Redis orders them.

@@ -101,18 +101,24 @@ impl Core {
     /// `event` is only built when there is a cluster to publish to: without `--cluster` the hot
     /// path pays nothing (no copy of the line).
     pub(super) fn publish(&self, event: impl FnOnce() -> Event, now: Now, out: &mut impl Outbox) {
-        if self.remote.as_ref().is_some_and(|r| r.up) && !self.shutting_down {
-            out.cluster(ToBridge::Publish {
+        match self.remote.as_ref() {
+            Some(r) if r.up && !self.shutting_down => out.cluster(ToBridge::Publish {
                 event: event(),
                 wall_ms: wall_ms(now.wall),
-            });
+                epoch: r.epoch,
+            }),
+            _ => {}
         }
     }
 
     /// Frees a name in Redis (nothing without `--cluster`).
     pub(super) fn release(&self, name: &str, out: &mut impl Outbox) {
-        if self.remote.as_ref().is_some_and(|r| r.up) && !self.shutting_down {
-            out.cluster(ToBridge::Release { name: name.into() });
+        match self.remote.as_ref() {
+            Some(r) if r.up && !self.shutting_down => out.cluster(ToBridge::Release {
+                name: name.into(),
+                epoch: r.epoch,
+            }),
+            _ => {}
         }
     }
 
@@ -136,6 +142,7 @@ impl Core {
             id,
             name: name.into(),
             release,
+            epoch: remote.epoch,
         });
     }
 

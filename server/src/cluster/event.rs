@@ -153,7 +153,7 @@ impl ToBridge {
     pub fn cost(&self) -> usize {
         match self {
             ToBridge::Publish { event, .. } => event.cost(),
-            ToBridge::Claim { name, .. } | ToBridge::Release { name } => {
+            ToBridge::Claim { name, .. } | ToBridge::Release { name, .. } => {
                 BRIDGE_ENTRY_OVERHEAD + 2 * name.len()
             }
             ToBridge::Leave => BRIDGE_ENTRY_OVERHEAD,

@@ -148,9 +148,11 @@ end
 return {1, tip}
 "#;
 
-/// Frees a name if this server holds it. KEYS: names. ARGV: my id, lowercased name.
+/// Frees a name if this server holds it. KEYS: servers, names. ARGV: my id, lowercased name.
+/// Returns -1 when this server was declared dead (nothing done), else 1.
 pub const RELEASE: &str = r#"
-if redis.call('HGET', KEYS[1], ARGV[2]) == ARGV[1] then redis.call('HDEL', KEYS[1], ARGV[2]) end
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return -1 end
+if redis.call('HGET', KEYS[2], ARGV[2]) == ARGV[1] then redis.call('HDEL', KEYS[2], ARGV[2]) end
 return 1
 "#;
 
