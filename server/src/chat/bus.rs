@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chat_common::protocol::LeaveReason;
 
+use super::durable::MemberRecord;
 use super::ConnId;
 
 /// One event of the room, as every server sees it.
@@ -61,6 +62,36 @@ pub enum Event {
     Down { server: String },
     /// Server `server` joined the room (written by its join).
     Joined { server: String },
+    /// A remembered member's record as the server that changed it has it (approved, resumed
+    /// with a new token, renamed to, last seen): every server keeps the newest
+    /// (`last_seen_ms`), and Redis keeps it in the room's `members` hash.
+    Member { record: MemberRecord },
+    /// A member's token is void everywhere as of `at_ms` (kick, `forget`, a rename's old name).
+    Forget { name: String, at_ms: u64 },
+    /// An address or range is banned everywhere as of `at_ms`; `until_ms` 0: until `unban`.
+    Ban {
+        net: String,
+        at_ms: u64,
+        until_ms: u64,
+        by: String,
+        reason: String,
+    },
+    /// A ban is lifted everywhere as of `at_ms`.
+    Unban { net: String, at_ms: u64 },
+}
+
+impl Event {
+    /// The time a shared record (member, forget, ban, unban) was made: of two records of one
+    /// name or range the later wins, on every server and in Redis. `None` for other events.
+    pub fn stamp(&self) -> Option<u64> {
+        match self {
+            Event::Member { record } => Some(record.last_seen_ms),
+            Event::Forget { at_ms, .. } | Event::Ban { at_ms, .. } | Event::Unban { at_ms, .. } => {
+                Some(*at_ms)
+            }
+            _ => None,
+        }
+    }
 }
 
 /// A kick's note: `by`, then a tab and the reason when there is one (neither holds a tab).
@@ -175,6 +206,9 @@ pub enum FromBridge {
         at: LogId,
         remote: Vec<RemoteEntry>,
         history: Vec<(SystemTime, Vec<u8>)>,
+        /// The room's shared records (remembered members, forgets, bans, unbans) as Redis
+        /// has them: the core adopts the newer ones and writes back what Redis lacks.
+        shared: Vec<Event>,
     },
     /// Entries of the log after the snapshot of epoch `epoch`, in the log's order (this
     /// server's own left out), and the id of the last entry read.

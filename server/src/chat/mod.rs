@@ -43,6 +43,7 @@ pub mod replay;
 mod requests;
 pub mod room;
 mod sessions;
+mod shared;
 mod v3;
 
 use std::fmt;

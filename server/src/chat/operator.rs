@@ -583,7 +583,7 @@ impl Core {
 
     /// Cuts every connection from `net` after it was banned: its members are kicked, its
     /// waiting joins denied, its other connections told and closed. Returns how many.
-    fn cut_banned(
+    pub(super) fn cut_banned(
         &mut self,
         net: IpNet,
         reason: Option<&str>,

@@ -30,6 +30,11 @@ pub(super) enum Purpose {
     Join { wait: bool },
     /// A member's rename from this name.
     Rename { old: Rc<str> },
+    /// A `RESUME` whose token admitted the name: it goes on once the name is this server's.
+    Resume {
+        token: Box<str>,
+        last: Option<Box<str>>,
+    },
 }
 
 /// A join waiting on another server.
@@ -135,7 +140,7 @@ impl Core {
         };
         let release = match &purpose {
             Purpose::Rename { old } => Some(old.to_string()),
-            Purpose::Join { .. } => None,
+            Purpose::Join { .. } | Purpose::Resume { .. } => None,
         };
         remote.claiming.insert(fold(name), (id, purpose));
         out.cluster(ToBridge::Claim {
@@ -210,11 +215,13 @@ impl Core {
                 at,
                 remote,
                 history,
+                shared,
             } => {
                 self.cluster_up(epoch, &server, remote, history, now, out);
                 if let Some(r) = self.remote.as_mut() {
                     r.read = at;
                 }
+                self.adopt_shared(shared, now, out);
             }
             FromBridge::Entries {
                 epoch,
@@ -417,6 +424,25 @@ impl Core {
                     self.prompt(id, out);
                 }
             }
+            (Some(Purpose::Resume { token, last }), Some(Phase::Claiming { name: n }))
+                if &*n == name =>
+            {
+                if let Some(s) = self.session_mut(id) {
+                    s.phase = Phase::AwaitingName;
+                }
+                if ok {
+                    self.resume(id, name, &token, last.as_deref(), true, now, out);
+                    let admitted = matches!(self.session(id).map(|s| &s.phase),
+                        Some(Phase::Member { name: m }) if m.eq_ignore_ascii_case(name));
+                    if !admitted {
+                        self.release(name, out);
+                    }
+                } else {
+                    let text = format!("the name {name} is taken");
+                    self.send_error(id, ErrorCode::NameTaken, &text, out);
+                    self.prompt(id, out);
+                }
+            }
             (Some(Purpose::Rename { old }), Some(Phase::Member { name: current }))
                 if current == old =>
             {
@@ -597,6 +623,12 @@ impl Core {
                 if *remote.server == *server {
                     self.kick_by_name(&name, &note, now, out);
                 }
+            }
+            shared @ (Event::Member { .. }
+            | Event::Forget { .. }
+            | Event::Ban { .. }
+            | Event::Unban { .. }) => {
+                self.apply_shared(shared, Some(&origin), now, out);
             }
             Event::Joined { server } => {
                 out.console(

@@ -506,6 +506,7 @@ impl Harness {
                 waiting: None,
             }],
             history: vec![],
+            shared: vec![],
         };
         h.bridge(up);
         h.clear();

@@ -103,6 +103,11 @@ pub(super) struct V3 {
     /// Version 3 connections.
     pub sessions: HashSet<ConnId>,
     resume_window: Duration,
+    /// Record changes (members, bans) for the cluster, this round (`--cluster`, once in the
+    /// room: see `shared.rs`).
+    pub shared: Vec<Write>,
+    /// The cluster shares the records: changes are queued in `shared`.
+    pub sharing: bool,
 }
 
 impl V3 {
@@ -123,11 +128,22 @@ impl V3 {
             reads: Vec::new(),
             sessions: HashSet::new(),
             resume_window,
+            shared: Vec::new(),
+            sharing: false,
         }
     }
 
-    /// Queues a record write for the store (dropped without one).
+    /// Queues a record write for the store (dropped without one), and for the cluster when it
+    /// shares the records.
     pub fn write(&mut self, w: Write) {
+        if self.sharing && !matches!(w, Write::Append(_) | Write::Prune { .. }) {
+            self.shared.push(w.clone());
+        }
+        self.write_local(w);
+    }
+
+    /// Queues a record write for the store only (a change another server made).
+    pub fn write_local(&mut self, w: Write) {
         if self.attached {
             self.writes.push(w);
         }
@@ -459,7 +475,7 @@ impl Core {
                 true
             }
             Ok(Opening::Resume { name, token, last }) => {
-                self.resume(id, name, token, last, now, out);
+                self.resume(id, name, token, last, false, now, out);
                 true
             }
             Err(e @ OpeningError::BadHello) | Err(e @ OpeningError::ResumeUsage) => {
@@ -480,13 +496,16 @@ impl Core {
         self.prompt(id, out);
     }
 
-    /// `RESUME name token last`.
-    fn resume(
+    /// `RESUME name token last`; `claimed`: under `--cluster`, the name is already this
+    /// server's in Redis (see `shared.rs`).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn resume(
         &mut self,
         id: ConnId,
         name: &str,
         token: &str,
         last: Option<&str>,
+        claimed: bool,
         now: Now,
         out: &mut impl Outbox,
     ) {
@@ -504,6 +523,9 @@ impl Core {
                 return self.bad_token(id, "that token admits nobody; choose a name", out);
             }
         };
+        if !claimed && self.claim_for_resume(id, &record.name, token, last, out) {
+            return;
+        }
         let name: Rc<str> = Rc::from(record.name.as_str());
         // A live session of the name is taken over.
         let mut took_over = false;

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use redis::{Connection, RedisResult, Value};
 
-use super::event::{FromBridge, LogId, RemoteEntry, ToBridge};
+use super::event::{Event, FromBridge, LogId, RemoteEntry, ToBridge};
 use super::{deliver, scripts, ClusterConfig, ReadFrom, Shared, BATCH, LOG_MAXLEN};
 
 /// Entries read per page while seeding the history.
@@ -322,7 +322,7 @@ impl Writer {
             .count();
         let script = self.publish_script.clone();
         let mut inv = script.prepare_invoke();
-        for k in ["servers", "who", "seq", "log", "names"] {
+        for k in ["servers", "who", "seq", "log", "names", "members", "bans"] {
             inv.key(self.config.key(k));
         }
         // An earlier epoch's sequence is gone with it: 1 is the lowest, so a retry could never
@@ -332,7 +332,7 @@ impl Writer {
         for msg in self.pending.iter().take(count) {
             if let ToBridge::Publish { event, wall_ms, .. } = msg {
                 let (kind, [a, b, c]) = event.encode();
-                inv.arg(kind).arg(*wall_ms).arg(a).arg(b).arg(c);
+                inv.arg(kind).arg(*wall_ms).arg(&*a).arg(&*b).arg(&*c);
             }
         }
         let answer: i64 = inv.invoke(self.con()?)?;
@@ -440,9 +440,17 @@ impl Writer {
         self.stale.push(server.clone());
         let script = self.snapshot_script.clone();
         let mut inv = script.prepare_invoke();
-        inv.key(self.config.key("who")).key(self.config.key("log"));
-        let (at, who): (String, Vec<Vec<u8>>) = inv.invoke(self.con()?)?;
+        for k in ["who", "log", "members", "bans"] {
+            inv.key(self.config.key(k));
+        }
+        type Snapshot = (String, Vec<Vec<u8>>, Vec<Vec<u8>>, Vec<Vec<u8>>);
+        let (at, who, members, bans): Snapshot = inv.invoke(self.con()?)?;
         let remote = parse_who(&who);
+        let shared: Vec<Event> = members
+            .iter()
+            .chain(bans.iter())
+            .filter_map(|v| parse_shared(v))
+            .collect();
         let history = self.history(&at)?;
         self.epoch += 1;
         self.seq = 0;
@@ -459,6 +467,7 @@ impl Writer {
             at: LogId::parse(&at).unwrap_or_default(),
             remote,
             history,
+            shared,
         };
         let Ok(mut from) = self.shared.read_from.lock() else {
             return Ok(false);
@@ -567,6 +576,18 @@ fn server_id(name: &str, epoch: u64) -> String {
     }
 }
 
+/// A value of the `members` or `bans` hash (`stamp \t kind \t a \t c`) as the event that
+/// wrote it; `None` for anything that does not decode (a stray writer is skipped, not fatal).
+fn parse_shared(value: &[u8]) -> Option<Event> {
+    let mut parts = value.splitn(4, |&b| b == b'\t');
+    let (stamp, kind, a) = (parts.next()?, parts.next()?, parts.next()?);
+    let c = parts.next().unwrap_or(b"");
+    if !matches!(kind, b"T" | b"F" | b"B" | b"O") {
+        return None;
+    }
+    Event::decode(kind, a, stamp, c)
+}
+
 /// The `who` hash, flattened: lowercased name, `server \t M|W \t Name [\t addr]`.
 fn parse_who(flat: &[Vec<u8>]) -> Vec<RemoteEntry> {
     flat.chunks_exact(2)
@@ -593,6 +614,34 @@ fn parse_who(flat: &[Vec<u8>]) -> Vec<RemoteEntry> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shared_records_read_back_as_their_events() {
+        let hash = "0f".repeat(32);
+        let member = format!("20\tT\tAl\t{hash}\t10\tstdin");
+        let got = parse_shared(member.as_bytes());
+        assert!(
+            matches!(&got, Some(Event::Member { record }) if record.name == "Al"
+                && record.last_seen_ms == 20 && record.approved_at_ms == 10),
+            "{got:?}"
+        );
+        assert_eq!(
+            parse_shared(b"30\tF\tAl\t"),
+            Some(Event::Forget {
+                name: "Al".into(),
+                at_ms: 30
+            })
+        );
+        assert_eq!(
+            parse_shared(b"40\tO\t10.0.0.0/8\t"),
+            Some(Event::Unban {
+                net: "10.0.0.0/8".into(),
+                at_ms: 40
+            })
+        );
+        assert_eq!(parse_shared(b"40\tM\tMSG a - x\n\t"), None, "not a record");
+        assert_eq!(parse_shared(b"garbage"), None);
+    }
 
     #[test]
     fn every_epoch_has_an_id_of_its_own() {
