@@ -27,8 +27,9 @@ pub enum Event {
         new: String,
         owner: Option<String>,
     },
-    /// A `MSG` or `ACT` line (LF included), exactly as members get it.
-    Msg { line: Vec<u8> },
+    /// A `MSG` or `ACT` line (LF included), exactly as members get it, and the id the origin
+    /// gave it (empty: none), which version 3 members of every server see in its tags.
+    Msg { line: Vec<u8>, id: String },
     /// An `INFO` line (LF included): an operator's `say`.
     Info { line: Vec<u8> },
     /// A `PRIV` line (LF included) for the member named `to`, wherever it is.
@@ -199,13 +200,14 @@ pub struct Entry {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FromBridge {
     /// The server is (again) in the room as `server`, in epoch `epoch`: the other servers'
-    /// members and waiting joins, and the room's history (oldest first) up to now.
+    /// members and waiting joins, and the room's history (oldest first) up to now: each
+    /// message's time, line and id (empty: none).
     Up {
         epoch: u64,
         server: String,
         at: LogId,
         remote: Vec<RemoteEntry>,
-        history: Vec<(SystemTime, Vec<u8>)>,
+        history: Vec<(SystemTime, Vec<u8>, String)>,
         /// The room's shared records (remembered members, forgets, bans, unbans) as Redis
         /// has them: the core adopts the newer ones and writes back what Redis lacks.
         shared: Vec<Event>,

@@ -260,7 +260,7 @@ impl Core {
         epoch: u64,
         server: &str,
         entries: Vec<RemoteEntry>,
-        history: Vec<(SystemTime, Vec<u8>)>,
+        history: Vec<(SystemTime, Vec<u8>, String)>,
         now: Now,
         out: &mut impl Outbox,
     ) {
@@ -299,8 +299,9 @@ impl Core {
         let (members, waiting) = (remote.members.len(), remote.pending.len());
         self.remote = Some(remote);
         self.history = History::new(self.config.history);
-        for (at, line) in history {
-            let line = Outgoing::from_line(&line, Some(at));
+        for (at, line, id) in history {
+            let id = (!id.is_empty()).then(|| id.into_boxed_str());
+            let line = Outgoing::from_line_with_id(&line, Some(at), id);
             if let Some(speaker) = speaker_of(&line) {
                 self.history.record(&line, &speaker);
             }
@@ -549,8 +550,10 @@ impl Core {
                 self.announce_in_room(&msg, &old, now, out);
                 out.console(Audience::All, format_args!("renamed {old} {new}"));
             }
-            Event::Msg { line } => {
-                let line = Outgoing::from_line(&line, Some(entry.wall));
+            Event::Msg { line, id } => {
+                // The origin's id and time: a version 3 member sees them in the tags.
+                let id = (!id.is_empty()).then(|| id.into_boxed_str());
+                let line = Outgoing::from_line_with_id(&line, Some(entry.wall), id);
                 self.fan_out(&line, None, out);
                 if let Some(speaker) = speaker_of(&line) {
                     self.history.record(&line, &speaker);

@@ -644,6 +644,7 @@ fn the_other_servers_lines_reach_members_and_the_history_and_privates_route() {
             "s2",
             Event::Msg {
                 line: b"MSG zed - hi\n".to_vec(),
+                id: String::new(),
             },
         ),
         (

@@ -411,6 +411,7 @@ impl Core {
                 self.publish(
                     || Event::Msg {
                         line: line.line().to_vec(),
+                        id: line.id.as_deref().unwrap_or_default().to_owned(),
                     },
                     now,
                     out,

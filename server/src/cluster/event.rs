@@ -56,7 +56,7 @@ impl Event {
                     owner.as_deref().map_or_else(none, |o| b(o.as_bytes())),
                 ],
             ),
-            Event::Msg { line } => ("M", [b(line), none(), none()]),
+            Event::Msg { line, id } => ("M", [b(line), none(), b(id.as_bytes())]),
             Event::Info { line } => ("I", [b(line), none(), none()]),
             Event::Priv { to, line } => ("P", [b(to.as_bytes()), b(line), none()]),
             Event::Request { name, addr } => {
@@ -165,6 +165,12 @@ impl Event {
             },
             b"M" => Event::Msg {
                 line: line(a, &[b"MSG ", b"ACT "])?,
+                // Absent from older servers; else as the tags allow it.
+                id: match std::str::from_utf8(c).ok()? {
+                    "" => String::new(),
+                    id if chat_common::protocol::v3::is_id(id) => id.to_owned(),
+                    _ => return None,
+                },
             },
             b"I" => Event::Info {
                 line: line(a, &[b"INFO "])?,
@@ -248,7 +254,8 @@ impl Event {
     pub fn cost(&self) -> usize {
         match self {
             // The hot path: no encoding to count a line.
-            Event::Msg { line } | Event::Info { line } => BRIDGE_ENTRY_OVERHEAD + line.len(),
+            Event::Msg { line, id } => BRIDGE_ENTRY_OVERHEAD + line.len() + id.len(),
+            Event::Info { line } => BRIDGE_ENTRY_OVERHEAD + line.len(),
             _ => {
                 let (_, args) = self.encode();
                 BRIDGE_ENTRY_OVERHEAD + args.iter().map(|a| a.len()).sum::<usize>()
@@ -332,6 +339,11 @@ mod tests {
             },
             Event::Msg {
                 line: b"MSG al - hi there\n".to_vec(),
+                id: s("1a2b3c4d-17"),
+            },
+            Event::Msg {
+                line: b"ACT al waves\n".to_vec(),
+                id: String::new(),
             },
             Event::Info {
                 line: b"INFO operator: x\n".to_vec(),
@@ -414,6 +426,10 @@ mod tests {
         assert_eq!(Event::decode(b"J", b"a b", b"", b""), None, "not a name");
         assert_eq!(Event::decode(b"M", b"BYE x\n", b"", b""), None, "not a MSG");
         assert_eq!(Event::decode(b"M", b"MSG a - \x1b[2J\n", b"", b""), None);
+        assert_eq!(
+            Event::decode(b"M", b"MSG a - x\n", b"", b"id with space"),
+            None
+        );
         assert_eq!(Event::decode(b"R", b"al", b"1.2.3.4:5\x07", b""), None);
         let hash = "ab".repeat(32);
         let record = format!("{hash}\t1\tstdin");

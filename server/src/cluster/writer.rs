@@ -485,7 +485,7 @@ impl Writer {
     }
 
     /// The last history-worth of `MSG`/`ACT` entries at or before log id `at`, oldest first.
-    fn history(&mut self, at: &str) -> RedisResult<Vec<(std::time::SystemTime, Vec<u8>)>> {
+    fn history(&mut self, at: &str) -> RedisResult<Vec<(std::time::SystemTime, Vec<u8>, String)>> {
         let want = self.config.history;
         let mut got = Vec::new();
         if want == 0 || at == "0-0" {
@@ -510,8 +510,8 @@ impl Writer {
             for (id, entry) in &entries {
                 end = format!("({id}");
                 if let Some(entry) = entry {
-                    if let super::event::Event::Msg { line } = &entry.event {
-                        got.push((entry.wall, line.clone()));
+                    if let super::event::Event::Msg { line, id } = &entry.event {
+                        got.push((entry.wall, line.clone(), id.clone()));
                         if got.len() == want {
                             break;
                         }

@@ -1,6 +1,7 @@
-//! Remembered members and bans are the cluster's (`--cluster`, protocol version 3): an operator
-//! approves a person once, on any server, and a ban on one server holds on all of them; a Redis
-//! restarted empty is filled again by the servers, so no member needs the operator again.
+//! Protocol version 3 under `--cluster`: other servers' lines carry their ids and times in the
+//! tags; remembered members and bans are the cluster's: an operator approves a person once, on
+//! any server, and a ban on one server holds on all of them; a Redis restarted empty is filled
+//! again by the servers, so no member needs the operator again.
 //!
 //! Real `chat-server` binaries (`--data-dir none`, from the test kit) and a real `redis-server`
 //! (the test kit's, on a free port, no persistence) over real sockets. Every wait is a read
@@ -9,6 +10,7 @@
 
 use std::net::{IpAddr, Shutdown};
 
+use chat_common::protocol::v3::split_tags;
 use chat_testkit as util;
 use util::redis::Redis;
 use util::{Client, Console, Server};
@@ -169,6 +171,36 @@ fn a_redis_restarted_empty_is_filled_again_and_no_member_needs_the_operator() {
     s3.expect_console("remembered dave joined");
     bob.skip_until("JOIN dave");
     dave.send_line("no operator needed");
-    bob.expect_exact("MSG dave - no operator needed");
+    let line = bob.next_line();
+    assert_eq!(split_tags(&line).1, "MSG dave - no operator needed");
     drop(s2);
+}
+
+#[test]
+fn lines_from_another_server_carry_the_origin_s_id_and_time_in_the_tags() {
+    let redis = Redis::start();
+    let s1 = node(&redis, &["--auto-approve"]);
+    let s2 = node(&redis, &["--auto-approve"]);
+    let mut far = hello(&s2);
+    far.send_line("far");
+    far.expect_welcome("far");
+    far.expect("TOKEN ");
+    let mut near = hello(&s1);
+    near.send_line("near");
+    near.expect_welcome("near");
+    near.expect("TOKEN ");
+    far.skip_until("JOIN near");
+    near.send_line("hello over there");
+    let echo = near.expect("ECHO ");
+    let id = echo.trim_start_matches("ECHO ");
+    let line = far.skip_until("@");
+    let (tags, rest) = split_tags(&line);
+    let tags = tags.unwrap_or_else(|| panic!("no tags in {line:?}"));
+    assert_eq!(rest, "MSG near - hello over there");
+    assert_eq!(tags.id(), Some(id), "the origin's id: {line}");
+    assert!(tags.time().is_some(), "{line}");
+    // A version 2 member of either server sees no tags.
+    let mut plain = s2.login("plain");
+    near.send_line("again");
+    plain.skip_until("MSG near - again");
 }
