@@ -95,6 +95,25 @@ fn a_member_approved_on_one_server_resumes_on_another_with_no_operator() {
 }
 
 #[test]
+fn a_member_forgotten_on_one_server_is_refused_by_every_server() {
+    let redis = Redis::start();
+    let mut s1 = node(&redis, &["--resume-window", "0"]);
+    let mut s2 = node(&redis, &["--resume-window", "0"]);
+    let (bob, token) = approved_v3(&mut s1, "bob");
+    cut(bob);
+    s1.expect_console("left bob");
+    s1.console("forget bob");
+    s1.expect_console("forgot bob (by stdin)");
+    s2.expect_console("forgot bob (on server ");
+    for server in [&s1, &s2] {
+        let mut c = hello(server);
+        c.send_line(&format!("RESUME bob {token} -"));
+        c.expect("ERROR bad-token ");
+        c.expect("NAME? ");
+    }
+}
+
+#[test]
 fn a_remembered_name_resumed_while_another_server_has_it_is_refused() {
     let redis = Redis::start();
     let mut s1 = node(&redis, &["--resume-window", "0"]);

@@ -150,6 +150,12 @@ impl Core {
                     .is_some_and(|mine| mine.last_seen_ms <= at_ms);
                 if older {
                     self.v3.remembered.forget(&name);
+                    if let Some(o) = origin {
+                        out.console(
+                            Audience::All,
+                            format_args!("forgot {name} (on server {o}): its token admits nobody"),
+                        );
+                    }
                     self.v3.write_local(Write::Forget(name));
                 }
                 older
