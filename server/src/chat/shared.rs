@@ -132,6 +132,11 @@ impl Core {
     ) -> bool {
         match event {
             Event::Member { record } => {
+                // A record past `--remember` admits nobody: not worth keeping.
+                let keep = u64::try_from(self.config.remember.as_millis()).unwrap_or(u64::MAX);
+                if wall_ms(now.wall).saturating_sub(record.last_seen_ms) > keep {
+                    return false;
+                }
                 let newer =
                     self.v3.remembered.get(&record.name).is_none_or(|mine| {
                         mine.last_seen_ms <= record.last_seen_ms && *mine != record
@@ -284,5 +289,311 @@ fn ban_event(ban: &Ban, server: &str) -> Event {
         until_ms,
         by,
         reason: ban.reason.clone().unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::fmt;
+    use std::net::IpAddr;
+    use std::rc::Rc;
+    use std::time::{Duration, Instant, SystemTime};
+
+    use super::*;
+    use crate::chat::bus::{Entry, FromBridge, LogId, ToBridge};
+    use crate::chat::durable::MemberRecord;
+    use crate::chat::{CoreTimer, Outgoing, Restored};
+    use crate::config::{ClusterConfig, Config};
+    use crate::token::TokenHash;
+
+    /// Keeps what the core asks of the bridge and says on the consoles.
+    #[derive(Default)]
+    struct Seen {
+        published: Vec<Event>,
+        console: Vec<String>,
+    }
+
+    impl Outbox for Seen {
+        fn send(&mut self, _: ConnId, _: &Rc<Outgoing>) {}
+        fn replay(&mut self, _: ConnId, _: crate::chat::Replay) {}
+        fn close(&mut self, _: ConnId) {}
+        fn console(&mut self, _: Audience, line: fmt::Arguments<'_>) {
+            self.console.push(line.to_string());
+        }
+        fn arm(&mut self, _: Instant, _: ConnId, _: CoreTimer) {}
+        fn quit(&mut self) {}
+        fn cluster(&mut self, msg: ToBridge) {
+            if let ToBridge::Publish { event, .. } = msg {
+                self.published.push(event);
+            }
+        }
+    }
+
+    const T0: u64 = 1_764_605_109_000;
+
+    fn now() -> Now {
+        Now {
+            at: Instant::now(),
+            wall: from_wall_ms(T0 + 10_000),
+        }
+    }
+
+    fn record(name: &str, hash: u8, last_seen_ms: u64) -> MemberRecord {
+        MemberRecord {
+            name: name.into(),
+            token_hash: TokenHash([hash; 32]),
+            approved_by: "stdin".into(),
+            approved_at_ms: T0,
+            last_seen_ms,
+        }
+    }
+
+    fn up(epoch: u64, shared: Vec<Event>) -> FromBridge {
+        FromBridge::Up {
+            epoch,
+            server: format!("s1~{epoch}"),
+            at: LogId(5, 0),
+            remote: vec![],
+            history: vec![],
+            shared,
+        }
+    }
+
+    /// A core of a cluster that remembers `members`, in the room once `shared` is Redis's.
+    fn core(members: Vec<MemberRecord>, shared: Vec<Event>, out: &mut Seen) -> Core {
+        let mut core = Core::new(
+            Config {
+                cluster: Some(ClusterConfig {
+                    url: "redis://127.0.0.1".into(),
+                    room: "chat".into(),
+                    timeout: Duration::from_secs(5),
+                    history: 50,
+                    name: "s1".into(),
+                }),
+                ..Config::default()
+            },
+            1,
+        );
+        core.restore(Restored {
+            epoch: 7,
+            next_seq: 1,
+            members,
+            ..Restored::default()
+        });
+        core.cluster_input(up(1, shared), now(), out);
+        core
+    }
+
+    fn from_s2(core: &mut Core, event: Event, out: &mut Seen) {
+        let entries = vec![Entry {
+            origin: "s2".into(),
+            wall: SystemTime::now(),
+            event,
+        }];
+        let msg = FromBridge::Entries {
+            epoch: 1,
+            entries,
+            last: LogId(6, 0),
+        };
+        core.cluster_input(msg, now(), out);
+    }
+
+    fn hash_of(core: &Core, name: &str) -> Option<u8> {
+        core.v3.remembered.get(name).map(|r| r.token_hash.0[0])
+    }
+
+    fn down(core: &mut Core, out: &mut Seen) {
+        let why = "test".to_owned();
+        core.cluster_input(FromBridge::Down { why }, now(), out);
+        out.published.clear();
+    }
+
+    #[test]
+    fn joining_adopts_what_is_newer_and_writes_back_what_redis_lacks_or_has_older() {
+        let mut out = Seen::default();
+        let mine = vec![record("al", 1, T0 + 100), record("Bo", 2, T0 + 500)];
+        let redis = vec![
+            Event::Forget {
+                name: "AL".into(),
+                at_ms: T0 + 200,
+            },
+            Event::Member {
+                record: record("bo", 3, T0 + 300),
+            },
+            Event::Member {
+                record: record("cy", 4, T0 + 50),
+            },
+        ];
+        let core = core(mine, redis, &mut out);
+        assert_eq!(
+            hash_of(&core, "al"),
+            None,
+            "forgotten after its last session"
+        );
+        assert_eq!(hash_of(&core, "bo"), Some(2), "this server's is newer");
+        assert_eq!(hash_of(&core, "cy"), Some(4), "learnt from Redis");
+        assert_eq!(
+            out.published,
+            [Event::Member {
+                record: record("Bo", 2, T0 + 500)
+            }],
+            "only what Redis has older is written back"
+        );
+        let said = "2 remembered members and bans taken from the room, 1 written back";
+        assert!(
+            out.console.iter().any(|l| l.contains(said)),
+            "{:?}",
+            out.console
+        );
+    }
+
+    #[test]
+    fn a_redis_that_came_back_empty_gets_every_record_and_ban_back() {
+        let mut out = Seen::default();
+        let ban = Event::Ban {
+            net: "10.0.0.0/8".into(),
+            at_ms: T0,
+            until_ms: 0,
+            by: "stdin on server s2".into(),
+            reason: String::new(),
+        };
+        let mut c = core(vec![record("al", 1, T0)], vec![ban.clone()], &mut out);
+        down(&mut c, &mut out);
+        c.cluster_input(up(2, vec![]), now(), &mut out);
+        let mut back = out.published.clone();
+        back.sort_by_key(|e| matches!(e, Event::Ban { .. }));
+        assert_eq!(
+            back,
+            [
+                Event::Member {
+                    record: record("al", 1, T0)
+                },
+                ban
+            ]
+        );
+        // Redis as full as this server: nothing to write.
+        down(&mut c, &mut out);
+        c.cluster_input(up(3, back), now(), &mut out);
+        assert!(out.published.is_empty(), "{:?}", out.published);
+    }
+
+    #[test]
+    fn the_later_record_wins_whatever_order_they_arrive_in() {
+        let mut out = Seen::default();
+        let mut c = core(vec![record("al", 1, T0 + 200)], vec![], &mut out);
+        out.published.clear();
+        let older = record("al", 9, T0 + 100);
+        from_s2(&mut c, Event::Member { record: older }, &mut out);
+        assert_eq!(
+            hash_of(&c, "al"),
+            Some(1),
+            "an older token does not come back"
+        );
+        let old_forget = Event::Forget {
+            name: "al".into(),
+            at_ms: T0 + 150,
+        };
+        from_s2(&mut c, old_forget, &mut out);
+        assert_eq!(
+            hash_of(&c, "al"),
+            Some(1),
+            "a forget older than the last session"
+        );
+        let newer = record("al", 5, T0 + 300);
+        from_s2(&mut c, Event::Member { record: newer }, &mut out);
+        assert_eq!(
+            hash_of(&c, "al"),
+            Some(5),
+            "a resume elsewhere replaced the token"
+        );
+        let forget = Event::Forget {
+            name: "AL".into(),
+            at_ms: T0 + 400,
+        };
+        from_s2(&mut c, forget, &mut out);
+        assert_eq!(hash_of(&c, "al"), None);
+        assert!(out
+            .console
+            .iter()
+            .any(|l| l.starts_with("forgot AL (on server s2)")));
+        // A record past --remember (30 days) is not kept.
+        let ancient = record("zed", 1, T0 - 40 * 24 * 3600 * 1000);
+        from_s2(&mut c, Event::Member { record: ancient }, &mut out);
+        assert_eq!(hash_of(&c, "zed"), None);
+        c.share_records(now(), &mut out);
+        assert!(
+            out.published.is_empty(),
+            "nothing another server said is said again"
+        );
+    }
+
+    #[test]
+    fn bans_and_unbans_of_other_servers_apply_by_their_time() {
+        let mut out = Seen::default();
+        let mut c = core(vec![], vec![], &mut out);
+        let ip: IpAddr = "10.1.2.3".parse().unwrap();
+        let when = now().wall;
+        let ban = Event::Ban {
+            net: "10.0.0.0/8".into(),
+            at_ms: T0 + 100,
+            until_ms: 0,
+            by: "stdin on server s2".into(),
+            reason: "spam".into(),
+        };
+        from_s2(&mut c, ban, &mut out);
+        assert!(c.admission.banned(ip, when).is_some());
+        let stale = Event::Unban {
+            net: "10.0.0.0/8".into(),
+            at_ms: T0 + 50,
+        };
+        from_s2(&mut c, stale, &mut out);
+        assert!(c.admission.banned(ip, when).is_some(), "an older unban");
+        let unban = Event::Unban {
+            net: "10.0.0.0/8".into(),
+            at_ms: T0 + 200,
+        };
+        from_s2(&mut c, unban, &mut out);
+        assert!(c.admission.banned(ip, when).is_none());
+        let ended = Event::Ban {
+            net: "10.0.0.0/8".into(),
+            at_ms: T0 + 300,
+            until_ms: T0 + 400,
+            by: "stdin on server s2".into(),
+            reason: String::new(),
+        };
+        from_s2(&mut c, ended, &mut out);
+        assert!(c.admission.banned(ip, when).is_none(), "already over");
+        c.share_records(now(), &mut out);
+        assert!(out.published.is_empty());
+    }
+
+    #[test]
+    fn this_server_s_bans_and_forgets_go_to_the_room_once_a_round() {
+        let mut out = Seen::default();
+        let mut c = core(vec![record("al", 1, T0 + 200)], vec![], &mut out);
+        out.published.clear();
+        let console = crate::chat::ConsoleId(0);
+        let _ = c.console_line(console, "ban 10.0.0.0/8 1h spam", now(), &mut out);
+        let _ = c.console_line(console, "forget al", now(), &mut out);
+        assert!(out.published.is_empty(), "not before the round ends");
+        c.share_records(now(), &mut out);
+        let at_ms = T0 + 10_000;
+        assert_eq!(
+            out.published,
+            [
+                Event::Ban {
+                    net: "10.0.0.0/8".into(),
+                    at_ms,
+                    until_ms: at_ms + 3_600_000,
+                    by: "stdin on server s1~1".into(),
+                    reason: "spam".into(),
+                },
+                Event::Forget {
+                    name: "al".into(),
+                    at_ms
+                },
+            ]
+        );
     }
 }
