@@ -90,7 +90,7 @@ impl Core {
             }
         }
         let mut back = Vec::new();
-        for r in self.v3.remembered.list() {
+        for r in self.v3.remembered().list() {
             if members
                 .get(&fold(&r.name))
                 .is_none_or(|s| *s < r.last_seen_ms)
@@ -138,11 +138,11 @@ impl Core {
                     return false;
                 }
                 let newer =
-                    self.v3.remembered.get(&record.name).is_none_or(|mine| {
+                    self.v3.remembered().get(&record.name).is_none_or(|mine| {
                         mine.last_seen_ms <= record.last_seen_ms && *mine != record
                     });
                 if newer {
-                    self.v3.remembered.put(record.clone());
+                    self.v3.remembered_mut().put(record.clone());
                     self.v3.write_local(Write::Member(record));
                 }
                 newer
@@ -150,11 +150,11 @@ impl Core {
             Event::Forget { name, at_ms } => {
                 let older = self
                     .v3
-                    .remembered
+                    .remembered()
                     .get(&name)
                     .is_some_and(|mine| mine.last_seen_ms <= at_ms);
                 if older {
-                    self.v3.remembered.forget(&name);
+                    self.v3.remembered_mut().forget(&name);
                     if let Some(o) = origin {
                         out.console(
                             Audience::All,
@@ -246,7 +246,7 @@ impl Core {
         for change in changes {
             let event = match change {
                 Write::Member(record) => Event::Member { record },
-                Write::Seen { name, .. } => match self.v3.remembered.get(&name) {
+                Write::Seen { name, .. } => match self.v3.remembered().get(&name) {
                     Some(record) => Event::Member {
                         record: record.clone(),
                     },
@@ -400,7 +400,7 @@ mod tests {
     }
 
     fn hash_of(core: &Core, name: &str) -> Option<u8> {
-        core.v3.remembered.get(name).map(|r| r.token_hash.0[0])
+        core.v3.remembered().get(name).map(|r| r.token_hash.0[0])
     }
 
     fn down(core: &mut Core, out: &mut Seen) {
