@@ -147,6 +147,11 @@ impl Core {
         now: Now,
         out: &mut impl Outbox,
     ) -> ResumeDecision {
+        // Under --cluster another server's member or waiting join of the name keeps it (a
+        // RESUME claimed it in Redis first; a token login is refused here).
+        if self.remote.as_ref().is_some_and(|r| r.up && r.taken(name)) {
+            return ResumeDecision::Refuse(ResumeRefusal::NameTaken);
+        }
         let holder = match self.room.holder(name) {
             None => Holder::Free,
             Some(h) => match self.session(h).map(|s| &s.phase) {
