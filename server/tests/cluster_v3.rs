@@ -9,6 +9,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::net::{IpAddr, Shutdown};
+use std::time::Duration;
 
 use chat_common::protocol::v3::split_tags;
 use chat_testkit as util;
@@ -114,19 +115,52 @@ fn a_member_forgotten_on_one_server_is_refused_by_every_server() {
 }
 
 #[test]
+fn a_member_whose_server_died_resumes_on_another_once_the_room_frees_its_name() {
+    let redis = Redis::start();
+    let timeout = ["--cluster-timeout", SHORT, "--resume-window", "60"];
+    let mut s1 = node(&redis, &timeout);
+    let mut s2 = node(&redis, &timeout);
+    let mut alice = s2.approved("alice");
+    let (mut bob, token) = approved_v3(&mut s1, "bob");
+    alice.skip_until("JOIN bob");
+    bob.send_line("hi");
+    alice.expect_exact("MSG bob - hi");
+    s1.signal("KILL");
+    // bob's client goes to s2 at once: its name is s1's until s1 is declared dead, so the
+    // RESUME waits for it rather than being refused.
+    let mut again = hello(&s2);
+    again.send_line(&format!("RESUME bob {token} -"));
+    let within = Duration::from_secs(3 * 2 + 5);
+    match again.try_next_line(within) {
+        Ok(line) => assert!(line.starts_with("WELCOME bob "), "{line}"),
+        Err(e) => panic!("no WELCOME within {within:?}: {e:?}"),
+    }
+    again.expect("TOKEN ");
+    s2.expect_console("remembered bob joined");
+    alice.skip_until("JOIN bob");
+}
+
+#[test]
 fn a_remembered_name_resumed_while_another_server_has_it_is_refused() {
     let redis = Redis::start();
-    let mut s1 = node(&redis, &["--resume-window", "0"]);
-    let mut s2 = node(&redis, &["--resume-window", "0"]);
+    let timeout = ["--cluster-timeout", SHORT, "--resume-window", "0"];
+    let mut s1 = node(&redis, &timeout);
+    let mut s2 = node(&redis, &timeout);
     let mut alice = s2.approved("alice");
     let (mut bob, token) = approved_v3(&mut s1, "bob");
     alice.skip_until("JOIN bob");
     bob.send_line("hi");
     alice.expect_exact("MSG bob - hi");
     // bob is still a member on s1: its token must not put a second bob in the room on s2.
+    // The RESUME waits (twice the cluster timeout) for s1 to free the name, then is refused.
     let mut twin = hello(&s2);
+    let asked = std::time::Instant::now();
     twin.send_line(&format!("RESUME bob {token} -"));
-    twin.expect("ERROR name-taken ");
+    match twin.try_next_line(Duration::from_secs(2 * 2 + 5)) {
+        Ok(line) => assert!(line.starts_with("ERROR name-taken "), "{line}"),
+        Err(e) => panic!("no answer: {e:?}"),
+    }
+    assert!(asked.elapsed() >= Duration::from_secs(2 * 2), "it waited");
     twin.expect("NAME? ");
     bob.send_line("still one");
     alice.expect_exact("MSG bob - still one");
@@ -210,7 +244,7 @@ fn lines_from_another_server_carry_the_origin_s_id_and_time_in_the_tags() {
     near.expect("TOKEN ");
     far.skip_until("JOIN near");
     near.send_line("hello over there");
-    let echo = near.expect("ECHO ");
+    let echo = near.skip_until("ECHO ");
     let id = echo.trim_start_matches("ECHO ");
     let line = far.skip_until("@");
     let (tags, rest) = split_tags(&line);

@@ -107,6 +107,8 @@ pub enum CoreTimer {
     Announce,
     /// Resume windows may have ended (not tied to a connection, like `Announce`).
     Sweep,
+    /// A `RESUME` waiting for another server to free its name waits no longer (`--cluster`).
+    ResumeWait,
 }
 
 /// The time of an event: a monotonic instant for every rule, and the wall clock only for the
@@ -359,6 +361,7 @@ impl Core {
         match timer {
             CoreTimer::Announce => self.announce_tick(now, out),
             CoreTimer::Sweep => self.sweep_detached(now, out),
+            CoreTimer::ResumeWait => self.resume_wait_over(id, now, out),
             CoreTimer::Login => {
                 if matches!(self.session(id), Some(s) if s.phase == Phase::AwaitingName) {
                     log::debug!("#{} gave no name in time", id.serial);

@@ -67,6 +67,19 @@ pub(super) struct Remote {
     /// the claim (so the newcomer's count, `/who` and history include everyone before it);
     /// their names stay in `claiming` meanwhile.
     pub parked: Vec<(ConnId, Rc<str>, bool, LogId)>,
+    /// `RESUME`s whose name another server holds, waiting for it to be freed (a dead server's
+    /// members are, within `--cluster-timeout`) until their deadline (see `shared.rs`).
+    pub resuming: Vec<ResumeWait>,
+}
+
+/// A `RESUME` waiting for its name to be freed by another server.
+#[derive(Debug, Clone)]
+pub(super) struct ResumeWait {
+    pub id: ConnId,
+    pub name: Rc<str>,
+    pub token: Box<str>,
+    pub last: Option<Box<str>>,
+    pub until: Instant,
 }
 
 /// Who spoke a relayed `MSG` or `ACT` line (another server's bytes: parsed).
@@ -373,6 +386,7 @@ impl Core {
                         self.remote_event(entry, now, out);
                     }
                     self.caught_up(last, now, out);
+                    self.retry_resumes(out);
                 }
             }
             FromBridge::Claimed { id, name, ok, tip } => {
@@ -578,9 +592,7 @@ impl Core {
                         self.release(name, out);
                     }
                 } else {
-                    let text = format!("the name {name} is taken");
-                    self.send_error(id, ErrorCode::NameTaken, &text, out);
-                    self.prompt(id, out);
+                    self.wait_for_name(id, name, token, last, now, out);
                 }
             }
             (Some(Purpose::Rename { old }), Some(Phase::Member { name: current }))

@@ -49,7 +49,7 @@ impl Core {
                 let decision = if !self.v3.is_session(id) {
                     ResumeDecision::Refuse(ResumeRefusal::NeedsHello)
                 } else if self.token_admits(name, token, now)
-                    && self.claim_for_resume(id, name, token, last, out)
+                    && self.claim_for_resume(id, name, token, last, now, out)
                 {
                     // Under --cluster the name is claimed in Redis first (shared.rs).
                     return true;

@@ -17,14 +17,18 @@
 //! join), so a remembered member cannot be in the room twice on two servers.
 
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use chat_common::protocol::ErrorCode;
 
 use super::bans::{Ban, IpNet};
 use super::bus::{from_wall_ms, wall_ms, Event};
 use super::durable::Write;
-use super::remote::Purpose;
-use super::{Audience, ConnId, Core, Now, Outbox, Phase};
+use super::remote::{Purpose, ResumeWait};
+use super::{Audience, ConnId, Core, CoreTimer, Now, Outbox, Phase};
+
+/// How long a `RESUME` waits for another server to free its name, in `--cluster-timeout`s.
+pub const RESUME_WAIT_FACTOR: u32 = 2;
 
 fn fold(name: &str) -> String {
     name.to_ascii_lowercase()
@@ -41,29 +45,115 @@ impl Core {
         name: &str,
         token: &str,
         last: Option<&str>,
+        now: Now,
         out: &mut impl Outbox,
     ) -> bool {
         if !self.remote.as_ref().is_some_and(|r| r.up) {
             return false;
         }
-        let elsewhere = self.remote.as_ref().is_some_and(|r| r.taken(name));
-        if elsewhere {
-            let text = format!("the name {name} is taken (on another server)");
-            self.send_error(id, ErrorCode::NameTaken, &text, out);
-            self.prompt(id, out);
-            return true;
-        }
         if let Some(session) = self.session_mut(id) {
             session.phase = Phase::Claiming {
-                name: std::rc::Rc::from(name),
+                name: Rc::from(name),
             };
         }
-        let purpose = Purpose::Resume {
-            token: token.into(),
-            last: last.map(Into::into),
-        };
-        self.claim(id, name, purpose, out);
+        let (token, last): (Box<str>, Option<Box<str>>) = (token.into(), last.map(Into::into));
+        if self.remote.as_ref().is_some_and(|r| r.taken(name)) {
+            self.wait_for_name(id, name, token, last, now, out);
+        } else {
+            self.claim(id, name, Purpose::Resume { token, last }, out);
+        }
         true
+    }
+
+    /// Another server holds the name a `RESUME` asks for: the resume waits (its connection
+    /// stays `Claiming`) until that server frees it, at most [`RESUME_WAIT_FACTOR`] times
+    /// `--cluster-timeout`: a server that died or hung is declared dead and its members' names
+    /// freed within the timeout and one heartbeat, so a member whose server died resumes on
+    /// another one without the operator. Past the deadline: `ERROR name-taken`.
+    pub(super) fn wait_for_name(
+        &mut self,
+        id: ConnId,
+        name: &str,
+        token: Box<str>,
+        last: Option<Box<str>>,
+        now: Now,
+        out: &mut impl Outbox,
+    ) {
+        let timeout = self.config.cluster.as_ref().map(|c| c.timeout);
+        let until = now.at + timeout.unwrap_or_default() * RESUME_WAIT_FACTOR;
+        if let Some(session) = self.session_mut(id) {
+            session.phase = Phase::Claiming {
+                name: Rc::from(name),
+            };
+        }
+        let Some(r) = self.remote.as_mut() else {
+            return;
+        };
+        r.resuming.push(ResumeWait {
+            id,
+            name: Rc::from(name),
+            token,
+            last,
+            until,
+        });
+        out.arm(until, id, CoreTimer::ResumeWait);
+    }
+
+    /// The room's log was read further: each waiting `RESUME` whose name is free now claims it
+    /// (one whose connection is gone or moved on is dropped).
+    pub(super) fn retry_resumes(&mut self, out: &mut impl Outbox) {
+        let Some(r) = self.remote.as_mut() else {
+            return;
+        };
+        if r.resuming.is_empty() {
+            return;
+        }
+        let waits = std::mem::take(&mut r.resuming);
+        for w in waits {
+            let claiming = matches!(self.session(w.id).map(|s| &s.phase),
+                Some(Phase::Claiming { name }) if *name == w.name);
+            if !claiming {
+                continue;
+            }
+            if self.remote.as_ref().is_some_and(|r| r.taken(&w.name)) {
+                if let Some(r) = self.remote.as_mut() {
+                    r.resuming.push(w);
+                }
+                continue;
+            }
+            let purpose = Purpose::Resume {
+                token: w.token,
+                last: w.last,
+            };
+            self.claim(w.id, &w.name, purpose, out);
+        }
+    }
+
+    /// A waiting `RESUME`'s deadline: its name was not freed in time.
+    pub(super) fn resume_wait_over(&mut self, id: ConnId, now: Now, out: &mut impl Outbox) {
+        let Some(r) = self.remote.as_mut() else {
+            return;
+        };
+        // An earlier wait's timer (the claim failed again and it waits anew) ends nothing.
+        let Some(at) = r
+            .resuming
+            .iter()
+            .position(|w| w.id == id && w.until <= now.at)
+        else {
+            return;
+        };
+        let w = r.resuming.swap_remove(at);
+        let claiming = matches!(self.session(id).map(|s| &s.phase),
+            Some(Phase::Claiming { name }) if *name == w.name);
+        if !claiming {
+            return;
+        }
+        if let Some(s) = self.session_mut(id) {
+            s.phase = Phase::AwaitingName;
+        }
+        let text = format!("the name {} is taken (on another server)", w.name);
+        self.send_error(id, ErrorCode::NameTaken, &text, out);
+        self.prompt(id, out);
     }
 
     /// This server is (again) in the room and Redis has `shared`: the newer of each record is
