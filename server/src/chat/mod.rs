@@ -31,6 +31,9 @@
 //!   dialect ([`Core::admit_remembered`]), replays, the window's end, kicks and `forget`.
 //! - `durability`: durable before delivered: the store's hand-over and the delivery (or
 //!   refusal) of the messages held for it.
+//! - `shared`: under `--cluster`, remembered members and bans are the cluster's: changes
+//!   published, other servers' kept when newer, Redis refilled on join; a `RESUME` claims its
+//!   name (and waits for another server to free it).
 
 pub mod admission;
 pub mod bans;
