@@ -230,7 +230,7 @@ fn a_redis_restarted_empty_is_filled_again_and_no_member_needs_the_operator() {
 }
 
 #[test]
-fn lines_from_another_server_carry_the_origin_s_id_and_time_in_the_tags() {
+fn lines_from_another_server_carry_the_origin_s_id_and_time_in_the_tags_and_privates_an_echo() {
     let redis = Redis::start();
     let s1 = node(&redis, &["--auto-approve"]);
     let s2 = node(&redis, &["--auto-approve"]);
@@ -252,6 +252,14 @@ fn lines_from_another_server_carry_the_origin_s_id_and_time_in_the_tags() {
     assert_eq!(rest, "MSG near - hello over there");
     assert_eq!(tags.id(), Some(id), "the origin's id: {line}");
     assert!(tags.time().is_some(), "{line}");
+    // A private across servers: kept and echoed like any, tagged with the same id.
+    near.send_line("/private far psst");
+    let echo = near.skip_until("ECHO ");
+    let id = echo.trim_start_matches("ECHO ");
+    let line = far.skip_until("@");
+    let (tags, rest) = split_tags(&line);
+    assert_eq!(rest, "PRIV near far - psst");
+    assert_eq!(tags.and_then(|t| t.id()), Some(id), "{line}");
     // A version 2 member of either server sees no tags.
     let mut plain = s2.login("plain");
     near.send_line("again");

@@ -32,8 +32,13 @@ pub enum Event {
     Msg { line: Vec<u8>, id: String },
     /// An `INFO` line (LF included): an operator's `say`.
     Info { line: Vec<u8> },
-    /// A `PRIV` line (LF included) for the member named `to`, wherever it is.
-    Priv { to: String, line: Vec<u8> },
+    /// A `PRIV` line (LF included) for the member named `to`, wherever it is, and the id the
+    /// origin gave it (empty: none), which a version 3 recipient sees in its tags.
+    Priv {
+        to: String,
+        line: Vec<u8>,
+        id: String,
+    },
     /// A join waits for an operator on the origin server.
     Request { name: String, addr: String },
     /// A waiting join was decided (`how`: approved, denied, withdrawn, timed out).

@@ -234,6 +234,8 @@ impl Core {
                     if !self.v3.is_replaying(to) {
                         out.send(to, &line);
                     }
+                } else {
+                    self.publish_private(&line, now, out);
                 }
                 (from, line)
             }

@@ -722,13 +722,15 @@ impl Core {
                 let line = Outgoing::from_line(&line, None);
                 self.fan_out(&line, None, out);
             }
-            Event::Priv { to, line } => {
+            Event::Priv { to, line, id } => {
                 let target = self.room.holder(&to).filter(|&t| {
                     self.session(t)
                         .is_some_and(|s| matches!(s.phase, Phase::Member { .. }))
                 });
                 if let Some(target) = target {
-                    out.send(target, &Outgoing::from_line(&line, Some(entry.wall)));
+                    let id = (!id.is_empty()).then(|| id.into_boxed_str());
+                    let line = Outgoing::from_line_with_id(&line, Some(entry.wall), id);
+                    out.send(target, &line);
                 }
             }
             Event::Request { name, addr } => {

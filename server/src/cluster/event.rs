@@ -58,7 +58,7 @@ impl Event {
             ),
             Event::Msg { line, id } => ("M", [b(line), none(), b(id.as_bytes())]),
             Event::Info { line } => ("I", [b(line), none(), none()]),
-            Event::Priv { to, line } => ("P", [b(to.as_bytes()), b(line), none()]),
+            Event::Priv { to, line, id } => ("P", [b(to.as_bytes()), b(line), b(id.as_bytes())]),
             Event::Request { name, addr } => {
                 ("R", [b(name.as_bytes()), b(addr.as_bytes()), none()])
             }
@@ -165,12 +165,7 @@ impl Event {
             },
             b"M" => Event::Msg {
                 line: line(a, &[b"MSG ", b"ACT "])?,
-                // Absent from older servers; else as the tags allow it.
-                id: match std::str::from_utf8(c).ok()? {
-                    "" => String::new(),
-                    id if chat_common::protocol::v3::is_id(id) => id.to_owned(),
-                    _ => return None,
-                },
+                id: msg_id(c)?,
             },
             b"I" => Event::Info {
                 line: line(a, &[b"INFO "])?,
@@ -178,6 +173,7 @@ impl Event {
             b"P" => Event::Priv {
                 to: name(a)?,
                 line: line(b, &[b"PRIV "])?,
+                id: msg_id(c)?,
             },
             b"R" => Event::Request {
                 name: name(a)?,
@@ -261,6 +257,15 @@ impl Event {
                 BRIDGE_ENTRY_OVERHEAD + args.iter().map(|a| a.len()).sum::<usize>()
             }
         }
+    }
+}
+
+/// A message id as the tags allow it, or empty (none: older servers wrote none).
+fn msg_id(v: &[u8]) -> Option<String> {
+    match std::str::from_utf8(v).ok()? {
+        "" => Some(String::new()),
+        id if chat_common::protocol::v3::is_id(id) => Some(id.to_owned()),
+        _ => None,
     }
 }
 
@@ -351,6 +356,7 @@ mod tests {
             Event::Priv {
                 to: s("bo"),
                 line: b"PRIV al bo - psst\n".to_vec(),
+                id: s("00c0ffee-9"),
             },
             Event::Request {
                 name: s("cy"),
