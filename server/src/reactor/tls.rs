@@ -48,8 +48,8 @@ pub const TLS_BUFFER: usize = 64 * 1024;
 /// ClientHello (a few hundred bytes; about 2 KiB with a post-quantum key share), then a Finished
 /// message and perhaps a ChangeCipherSpec. rustls would join a claimed handshake message of up
 /// to 64 KiB: a peer that claimed one, sent most of it and stopped held 58.6 KiB of the server's
-/// memory until its login timeout. 12 KiB keeps the read buffer (which doubles from
-/// [`TLS_READ_FIRST`]) at 16 KiB at most.
+/// memory until its login timeout. The read buffer, which doubles from [`TLS_READ_FIRST`], grows
+/// no further than this while the handshake is under way.
 pub const MAX_HANDSHAKE_INPUT: usize = 12 * 1024;
 
 /// Most TLS handshakes one address may have under way at once; a connection beyond it is
@@ -202,11 +202,13 @@ fn append_with<E: std::error::Error + Send + Sync + 'static>(
     required: impl Fn(&E) -> Option<InsufficientSizeError>,
 ) -> io::Result<()> {
     let start = out.len();
+    out.reserve_exact(guess);
     out.resize(start + guess, 0);
     let written = match produce(&mut out[start..]) {
         Ok(n) => n,
         Err(e) => match required(&e) {
             Some(InsufficientSizeError { required_size }) => {
+                out.reserve_exact(required_size.saturating_sub(guess));
                 out.resize(start + required_size, 0);
                 match produce(&mut out[start..]) {
                     Ok(n) => n,
@@ -510,6 +512,13 @@ impl TlsStream {
     /// Reads more ciphertext from the socket into `incoming` (growing it when full, within
     /// [`MAX_TLS_RECORD`] and, during the handshake, [`MAX_HANDSHAKE_INPUT`] in all).
     fn fill_incoming(&mut self) -> io::Result<usize> {
+        let handshaking = self.conn.is_handshaking();
+        if handshaking && self.handshake_budget == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("more than {MAX_HANDSHAKE_INPUT} bytes before the TLS handshake finished"),
+            ));
+        }
         if self.received == self.incoming.len() {
             let size = self.incoming.len();
             if size >= MAX_TLS_RECORD {
@@ -518,20 +527,17 @@ impl TlsStream {
                     format!("no whole TLS record in {MAX_TLS_RECORD} bytes"),
                 ));
             }
-            self.incoming
-                .resize((size * 2).clamp(TLS_READ_FIRST, MAX_TLS_RECORD), 0);
+            let mut grown = (size * 2).clamp(TLS_READ_FIRST, MAX_TLS_RECORD);
+            if handshaking {
+                // Never room for more than the handshake may still send.
+                grown = grown.min(self.received + self.handshake_budget);
+            }
+            // Exactly: `resize` alone would double the capacity (16 KiB for 12, 32 for 18).
+            self.incoming.reserve_exact(grown - size);
+            self.incoming.resize(grown, 0);
         }
-        let handshaking = self.conn.is_handshaking();
         let mut room = self.incoming.len() - self.received;
         if handshaking {
-            if self.handshake_budget == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!(
-                        "more than {MAX_HANDSHAKE_INPUT} bytes before the TLS handshake finished"
-                    ),
-                ));
-            }
             room = room.min(self.handshake_budget);
         }
         let end = self.received + room;
