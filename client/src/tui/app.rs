@@ -735,11 +735,13 @@ impl App {
             ],
         };
         if let Some(query) = self.brain.query() {
-            // Before the state, so it wins a tie: plain lines go privately here, which must
-            // never be mistaken for the room.
+            // Before the state, so it wins a tie while connected: plain lines go privately
+            // here, which must never be mistaken for the room. Disconnected, the state (and
+            // why) matters more.
             let (with, n) = (query.with(), query.unread());
+            let connected = self.brain.link == Link::Member;
             parts.push(Part::new(
-                1,
+                if connected { 1 } else { 2 },
                 [
                     format!("query {with} · room: {n} new · Esc: room"),
                     format!("query {with} · room: {n} new"),
@@ -1664,6 +1666,13 @@ mod tests {
             "{shown}"
         );
         assert!(!a.status(n.instant).contains("query"));
+        // At 20 columns the query is shown while connected; the retry and why, once not.
+        a.editor.take();
+        command(&mut a, "/query carol");
+        assert!(a.status_for(n.instant, 20).contains("carol"));
+        a.on_net(NetEvent::Closed(None), &n);
+        let bar = a.status_for(n.instant, 20);
+        assert!(bar.contains("retry") && bar.contains("closed"), "{bar}");
     }
 
     #[test]
