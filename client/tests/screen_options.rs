@@ -1,0 +1,113 @@
+//! Issue 25's everyday features through a pseudo-terminal read back by `vt100`, at 20, 40, 80
+//! and 200 columns, with `NO_COLOR` and without: `/ignore` and `/unignore`, `/r` answering the
+//! last private, and the configuration file's `time_format` (seconds) and `hide_joins`.
+#![allow(clippy::unwrap_used)]
+
+mod util;
+
+use util::screen::Screen;
+use util::terminals::{self, entries, entries_with, wait_entry, Term};
+use util::{Console, Peer, Server};
+
+/// A client named `name` in `addr`'s room in `term`, with `config` as its config.toml.
+fn joined_with(term: Term, name: &str, addr: &str, config: &str) -> (Screen, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("chat-client");
+    std::fs::create_dir_all(&conf).unwrap();
+    std::fs::write(conf.join("config.toml"), config).unwrap();
+    let path = dir.path().to_str().unwrap().to_owned();
+    let mut envs: Vec<(&str, &str)> = vec![("XDG_CONFIG_HOME", &path), ("XDG_STATE_HOME", &path)];
+    if term.no_color {
+        envs.push(("NO_COLOR", "1"));
+    }
+    let screen = Screen::start(&["--name", name, addr], &envs, 30, term.cols);
+    screen.wait_text("connected");
+    (screen, dir)
+}
+
+#[test]
+fn ignore_hides_a_name_until_unignore() {
+    let server = Server::start(true, Console::Closed);
+    let mut spam = Peer::join(&server.addr, "spam");
+    let mut alice = Peer::join(&server.addr, "alice");
+    for (n, term) in terminals::every().into_iter().enumerate() {
+        let label = term.label();
+        let (mut screen, _dir) = terminals::joined(term, 30, &term.name("u"), &server.addr);
+        screen.keys("/ignore spam\r");
+        wait_entry(&screen, "ignoring spam");
+        spam.send(&format!("s{n}"));
+        spam.send(&format!("/private {} p{n}", term.name("u")));
+        alice.send(&format!("a{n}"));
+        let rows = wait_entry(&screen, &format!("a{n}"));
+        assert!(
+            entries_with(&rows, &format!("s{n}")).is_empty(),
+            "{label}: {rows:#?}"
+        );
+        assert!(
+            entries_with(&rows, &format!("p{n}")).is_empty(),
+            "{label}: {rows:#?}"
+        );
+        screen.keys("/unignore spam\r");
+        wait_entry(&screen, "no longer ignoring spam");
+        spam.send(&format!("t{n}"));
+        let rows = wait_entry(&screen, &format!("t{n}"));
+        let back = entries_with(&rows, &format!("t{n}"));
+        assert_eq!(back[0].prefix, "spam", "{label}: {rows:#?}");
+    }
+}
+
+#[test]
+fn r_answers_whoever_wrote_privately_last() {
+    let server = Server::start(true, Console::Closed);
+    let mut alice = Peer::join(&server.addr, "alice");
+    let mut carol = Peer::join(&server.addr, "carol");
+    for (n, term) in terminals::every().into_iter().enumerate() {
+        let name = term.name("u");
+        let (mut screen, _dir) = terminals::joined(term, 30, &name, &server.addr);
+        alice.expect(&format!("JOIN {name}"));
+        alice.send(&format!("/private {name} q{n}"));
+        wait_entry(&screen, &format!("q{n}"));
+        carol.send(&format!("/private {name} c{n}"));
+        wait_entry(&screen, &format!("c{n}"));
+        screen.keys(&format!("/r ok{n}\r"));
+        assert_eq!(
+            carol.expect("PRIV "),
+            format!("PRIV {name} carol - ok{n}"),
+            "{}",
+            term.label()
+        );
+        let rows = wait_entry(&screen, &format!("ok{n}"));
+        if term.cols >= 80 {
+            let own = entries_with(&rows, &format!("ok{n}"));
+            assert_eq!(own[0].prefix, "→*carol*", "{}: {rows:#?}", term.label());
+        }
+    }
+}
+
+#[test]
+fn the_time_format_shows_seconds_and_hide_joins_hides_joins() {
+    let server = Server::start(true, Console::Closed);
+    let mut alice = Peer::join(&server.addr, "alice");
+    let config = "time_format = \"%H:%M:%S\"\nhide_joins = true\n";
+    for (n, term) in terminals::every().into_iter().enumerate() {
+        let label = term.label();
+        let (screen, _dir) = joined_with(term, &term.name("u"), &server.addr, config);
+        let _visitor = Peer::join(&server.addr, &format!("v{n}"));
+        alice.send(&format!("x{n}"));
+        let rows = wait_entry(&screen, &format!("x{n}"));
+        assert!(
+            entries(&rows).iter().all(|e| !e.text.contains("joined")),
+            "{label}: {rows:#?}"
+        );
+        let said = entries_with(&rows, &format!("x{n}"));
+        // The time column is left out below 40 columns of text, to leave room for it.
+        if term.cols >= 40 {
+            let time = said[0].head.split(' ').next().unwrap();
+            let b = time.as_bytes();
+            assert!(
+                time.len() == 8 && b[2] == b':' && b[5] == b':',
+                "{label}: {time:?} in {rows:#?}"
+            );
+        }
+    }
+}
