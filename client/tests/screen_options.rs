@@ -111,3 +111,83 @@ fn the_time_format_shows_seconds_and_hide_joins_hides_joins() {
         }
     }
 }
+
+#[test]
+fn scrolled_up_new_lines_are_counted_and_marked() {
+    let server = Server::start(true, Console::Closed);
+    let mut alice = Peer::join(&server.addr, "alice");
+    for (n, term) in terminals::every().into_iter().enumerate() {
+        let label = term.label();
+        let name = term.name("u");
+        let (mut screen, _dir) = terminals::joined(term, 12, &name, &server.addr);
+        alice.expect(&format!("JOIN {name}"));
+        for i in 0..30 {
+            alice.send(&format!("{n}o{i}"));
+        }
+        // Unique to this run: the room's history holds the earlier runs' lines.
+        let last = format!("{n}o29");
+        wait_entry(&screen, &last);
+        // PgUp: the view stays where it is while alice goes on.
+        screen.keys("\x1b[5~");
+        screen.wait_for("scrolled up", |rows| entries_with(rows, &last).is_empty());
+        alice.send(&format!("n{n}"));
+        let rows = screen.wait_for("the new line counted", |rows| {
+            rows.iter().any(|r| r.contains("1 new"))
+        });
+        assert!(
+            entries_with(&rows, &format!("n{n}")).is_empty(),
+            "{label}: {rows:#?}"
+        );
+        // Ctrl-End: back to the newest, with the marker above what came meanwhile.
+        screen.keys("\x1b[1;5F");
+        let rows = wait_entry(&screen, &format!("n{n}"));
+        let shown = entries(&rows);
+        let marker = shown
+            .iter()
+            .position(|e| e.text.contains("new since you scrolled up"))
+            .unwrap_or_else(|| panic!("{label}: no marker in {rows:#?}"));
+        assert!(
+            shown[marker + 1].text == format!("n{n}"),
+            "{label}: {rows:#?}"
+        );
+    }
+}
+
+#[test]
+fn log_on_writes_plain_lines_with_times_to_a_file() {
+    let server = Server::start(true, Console::Closed);
+    let mut alice = Peer::join(&server.addr, "alice");
+    for (n, term) in terminals::every().into_iter().enumerate() {
+        let label = term.label();
+        let (mut screen, dir) = terminals::joined(term, 20, &term.name("u"), &server.addr);
+        screen.keys("/log on\r");
+        wait_entry(&screen, "logging to");
+        alice.send(&format!("**l{n}**"));
+        wait_entry(&screen, &format!("l{n}"));
+        screen.keys("/log off\r");
+        wait_entry(&screen, "stopped logging");
+        let logs = dir.path().join("chat-client").join("logs");
+        let file = std::fs::read_dir(&logs)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(!text.contains('\x1b'), "{label}: {text:?}");
+        let line = text
+            .lines()
+            .find(|l| l.ends_with(&format!("<alice> **l{n}**")))
+            .unwrap_or_else(|| panic!("{label}: {text}"));
+        // `2026-12-06 09:56:01 <alice> ...`: the date and the time to the second.
+        let b = line.as_bytes();
+        assert!(
+            b[4] == b'-' && b[13] == b':' && b[16] == b':',
+            "{label}: {line:?}"
+        );
+        assert!(
+            text.lines().last().unwrap().starts_with("--- log closed"),
+            "{label}"
+        );
+    }
+}

@@ -750,7 +750,10 @@ impl App {
                 ],
             ));
         }
-        parts.push(Part::new(1, state));
+        // All is well when connected: then the unread count and a query matter more (at 20
+        // columns `↓ 1 new` is kept before `connected`).
+        let calm = self.brain.link == Link::Member && !self.brain.is_leaving();
+        parts.push(Part::new(if calm { 3 } else { 1 }, state));
         if let Some(lines) = self.confirm {
             parts.push(Part::new(
                 0,
