@@ -1,6 +1,8 @@
 //! Issue 25's everyday features through a pseudo-terminal read back by `vt100`, at 20, 40, 80
 //! and 200 columns, with `NO_COLOR` and without: `/ignore` and `/unignore`, `/r` answering the
-//! last private, and the configuration file's `time_format` (seconds) and `hide_joins`.
+//! last private, the configuration file's `time_format` (seconds) and `hide_joins`, the "new
+//! since you scrolled up" line and the unread count, `/log on|off`, and day-change lines
+//! dating old history.
 #![allow(clippy::unwrap_used)]
 
 mod util;
@@ -189,5 +191,38 @@ fn log_on_writes_plain_lines_with_times_to_a_file() {
             text.lines().last().unwrap().starts_with("--- log closed"),
             "{label}"
         );
+    }
+}
+
+#[test]
+fn old_history_is_dated_by_day_change_lines() {
+    for term in terminals::every() {
+        let label = term.label();
+        let (addr, script) = util::fake_server(|mut conn| {
+            conn.send("NAME? name please");
+            conn.expect("bob");
+            conn.send("WELCOME bob 2");
+            conn.send("HIST 2026-01-02T10:00:00.000Z MSG alice - h1");
+            conn.send("HIST 2026-01-03T10:00:00.000Z MSG alice - h2");
+            conn.send("INFO end");
+            conn.expect("/leave");
+            conn.send("BYE bye");
+        });
+        let (mut screen, _dir) = terminals::start(term, 40, &["--name", "bob", &addr]);
+        let rows = wait_entry(&screen, "end");
+        let shown: Vec<String> = entries(&rows).into_iter().map(|e| e.text).collect();
+        let at = |text: &str| {
+            shown
+                .iter()
+                .position(|t| terminals::flat(t).contains(&terminals::flat(text)))
+                .unwrap_or_else(|| panic!("{label}: no {text:?} in {rows:#?}"))
+        };
+        // TZ=UTC in the test terminal: the days are the history's own.
+        let (d1, h1) = (at("day changed to Fri 02 Jan 2026"), at("h1"));
+        let (d2, h2) = (at("day changed to Sat 03 Jan 2026"), at("h2"));
+        assert!(d1 < h1 && h1 < d2 && d2 < h2, "{label}: {rows:#?}");
+        screen.keys("/quit\r");
+        assert_eq!(screen.wait_exit(), 0, "{label}");
+        script.join().unwrap();
     }
 }
