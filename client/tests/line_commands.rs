@@ -117,13 +117,15 @@ fn query_sends_plain_lines_to_one_member_until_query_alone() {
 fn on_a_terminal_clear_clears_it_and_the_prompt_names_the_query() {
     let server = Server::start(true, Console::Closed);
     let mut alice = Peer::join(&server.addr, "alice");
-    for term in terminals::every() {
+    for (n, term) in terminals::every().into_iter().enumerate() {
         let name = term.name("u");
         let label = term.label();
         let (mut screen, _dir) = start_plain(term, &name, &server.addr);
         alice.expect(&format!("JOIN {name}"));
-        alice.send("old");
-        screen.wait_text("<alice> old");
+        // Unique to this run: the room's history replays the earlier runs' lines.
+        let old = format!("<alice> old{n}");
+        alice.send(&old["<alice> ".len()..]);
+        screen.wait_text(&old);
         let before = screen.raw().len();
         screen.keys("/clear\r");
         screen.wait_raw("the clearing escapes", |raw| {

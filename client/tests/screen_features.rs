@@ -275,24 +275,25 @@ fn a_paste_without_brackets_runs_no_command() {
     // tells a paste by its speed. The keys go in one write: faster than anyone types.
     let server = Server::start(true, Console::Closed);
     let mut alice = Peer::join(&server.addr, "alice");
-    for term in terminals::every() {
+    for (n, term) in terminals::every().into_iter().enumerate() {
         let name = term.name("u");
         let (mut screen, _dir) = terminals::joined(term, 20, &name, &server.addr);
         alice.expect(&format!("JOIN {name}"));
-        screen.keys("one\r/leave\rthree");
-        screen.wait_text("… three");
+        screen.keys(&format!("one{n}\r/leave\rtri{n}"));
+        screen.wait_text(&format!("… tri{n}"));
         let label = term.label();
         assert!(screen.running(), "{label}");
         screen.keys("\r");
-        for text in ["one", "/leave", "three"] {
+        for text in [format!("one{n}"), "/leave".to_owned(), format!("tri{n}")] {
             let line = alice.expect(&format!("MSG {name} - "));
             assert_eq!(line, format!("MSG {name} - {text}"), "{label}");
         }
-        let rows = wait_entry(&screen, "three");
+        let rows = wait_entry(&screen, &format!("tri{n}"));
         assert!(screen.running(), "{label}: {rows:#?}");
         let own = entries(&rows);
         assert!(
-            own.iter().any(|e| flat(&e.text) == "/leave"),
+            own.iter()
+                .any(|e| e.prefix == name && flat(&e.text) == "/leave"),
             "{label}: {rows:#?}"
         );
     }
@@ -301,7 +302,7 @@ fn a_paste_without_brackets_runs_no_command() {
 #[test]
 fn ctrl_z_gives_the_terminal_back_and_takes_it_again() {
     let server = Server::start(true, Console::Closed);
-    for term in terminals::every() {
+    for (n, term) in terminals::every().into_iter().enumerate() {
         let name = term.name("u");
         let (mut screen, _dir) = terminals::joined(term, ROWS, &name, &server.addr);
         let before = screen.raw().len();
@@ -314,9 +315,9 @@ fn ctrl_z_gives_the_terminal_back_and_takes_it_again() {
             let back = after.rfind("\x1b[?1049h");
             matches!((left, back), (Some(l), Some(b)) if b > l)
         });
-        screen.keys("back\r");
-        let rows = wait_entry(&screen, "back");
-        let own = entries_with(&rows, "back");
+        screen.keys(&format!("back{n}\r"));
+        let rows = wait_entry(&screen, &format!("back{n}"));
+        let own = entries_with(&rows, &format!("back{n}"));
         assert_eq!(own.len(), 1, "{}: {rows:#?}", term.label());
     }
 }
