@@ -37,7 +37,7 @@ pub enum Local {
 }
 
 /// The words of the client's own commands, for Tab and `/help`.
-pub const LOCAL_COMMANDS: [&str; 10] = [
+pub const LOCAL_COMMANDS: [&str; 11] = [
     "/reconnect",
     "/forget",
     "/clear",
@@ -48,6 +48,7 @@ pub const LOCAL_COMMANDS: [&str; 10] = [
     "/r ",
     "/reply ",
     "/query",
+    "/unquery",
 ];
 
 /// The client's own command on `line`, if it is one: `Err` for a misuse (the usage).
@@ -95,6 +96,9 @@ fn local(line: &str) -> Option<Result<Local, Refusal>> {
         Some(Ok(Local::Query(
             (!rest.is_empty()).then(|| rest.to_owned()),
         )))
+    } else if is("/unquery") {
+        // irssi's name for closing a query.
+        Some(Ok(Local::Query(None)))
     } else {
         None
     }
@@ -256,6 +260,7 @@ mod tests {
         assert_eq!(local("/reply ok"), Local::Reply("ok".into()));
         assert_eq!(local("/query bob"), Local::Query(Some("bob".into())));
         assert_eq!(local("/QUERY"), Local::Query(None));
+        assert_eq!(local("/unquery"), Local::Query(None));
         assert!(plan("/query bob hi").is_err());
         assert!(plan("/unignore").is_err());
         assert!(plan("/log maybe").is_err());

@@ -6,7 +6,7 @@ use chat_common::protocol::Color;
 use crate::core::roster::Roster;
 
 /// The commands offered by Tab, with a space after those that take arguments.
-pub const COMMANDS: [&str; 19] = [
+pub const COMMANDS: [&str; 20] = [
     "/private ",
     "/msg ",
     "/color ",
@@ -26,6 +26,7 @@ pub const COMMANDS: [&str; 19] = [
     "/reply ",
     "/forget",
     "/query ",
+    "/unquery",
 ];
 
 /// Completion candidates for `line` (the text before the cursor): where the completed word
