@@ -24,8 +24,8 @@ Full screen (a terminal on both ends, TERM not dumb, no --plain):
   Ctrl-D on an empty line leave     Esc leave a query for the room
   Commands: /private NAME TEXT (/msg), /r TEXT, /query NAME (plain lines go to NAME only;
   /query alone or /unquery: back to the room), /color COLOR TEXT, /me TEXT, /nick NAME,
-  /who, /help, /search TEXT, /clear, /ignore [NAME], /unignore NAME, /log [on|off], /reconnect, /forget,
-  /leave (/quit). Settings: ~/.config/chat-client/config.toml (docs/CLIENT.md).
+  /who, /help, /search TEXT, /clear, /ignore [NAME], /unignore NAME, /log [on|off],
+  /reconnect, /forget, /leave (/quit). Settings: ~/.config/chat-client/config.toml (docs/CLIENT.md).
   Markup: **bold** __italic__ ~~strike~~ `code`,
   \\ keeps the next marker literal. A pasted block is sent line by line to the first
   line's target, never as commands. Exit status: see docs/CLIENT.md.
