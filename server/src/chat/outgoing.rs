@@ -108,6 +108,19 @@ pub struct Outgoing {
     encoded: [OnceCell<Box<[u8]>>; Dialect::COUNT],
     /// The bytes are already on the wire's terms for every dialect ([`Outgoing::verbatim`]).
     verbatim: bool,
+    /// What a `BYE` means beyond its text ([`Outgoing::goodbye`]); `None` for every other line.
+    pub farewell: Option<Farewell>,
+}
+
+/// What a goodbye (`BYE`) to one connection means beyond its text, for a dialect that says it
+/// in its own terms (IRC's `KICK`) instead of reading the text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Farewell {
+    /// The operator kicked the member.
+    Kicked {
+        /// The reason the operator gave, if any (sanitized and clipped by the core).
+        reason: Option<Box<str>>,
+    },
 }
 
 impl Outgoing {
@@ -136,6 +149,21 @@ impl Outgoing {
             id,
             encoded: Default::default(),
             verbatim: false,
+            farewell: None,
+        })
+    }
+
+    /// A `BYE` with `text` that means `farewell` (a kick), for one connection.
+    pub fn goodbye(text: &str, farewell: Farewell, buf: &mut Vec<u8>) -> Rc<Outgoing> {
+        buf.clear();
+        ServerMsg::Bye { text }.write_to(buf);
+        Rc::new(Outgoing {
+            line: Box::from(buf.as_slice()),
+            wall: None,
+            id: None,
+            encoded: Default::default(),
+            verbatim: false,
+            farewell: Some(farewell),
         })
     }
 
@@ -148,6 +176,7 @@ impl Outgoing {
             id: None,
             encoded: Default::default(),
             verbatim: true,
+            farewell: None,
         })
     }
 
@@ -171,6 +200,7 @@ impl Outgoing {
             id: Some(Box::from(id)),
             encoded: Default::default(),
             verbatim: false,
+            farewell: None,
         })
     }
 
@@ -220,6 +250,26 @@ mod tests {
         assert_eq!(out.msg(), Some(msg));
         assert_eq!(Dialect::Line.encode(&out), out.line().into());
         assert_eq!(Dialect::Line.index(), 0);
+        assert_eq!(out.farewell, None);
+    }
+
+    #[test]
+    fn a_kick_is_a_bye_that_says_so() {
+        let reason = Some(Box::from("flooding"));
+        let kick = Farewell::Kicked { reason };
+        let out = Outgoing::goodbye(
+            "kicked by the operator: flooding",
+            kick.clone(),
+            &mut Vec::new(),
+        );
+        assert_eq!(out.line(), b"BYE kicked by the operator: flooding\n");
+        assert_eq!(
+            out.msg(),
+            Some(ServerMsg::Bye {
+                text: "kicked by the operator: flooding"
+            })
+        );
+        assert_eq!(out.farewell, Some(kick));
     }
 
     /// A shell dialect that counts its encodings.
