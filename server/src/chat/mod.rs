@@ -25,10 +25,17 @@
 //! - `operator`: what a console command does, and the coalescing of announcements.
 //! - `remote`: the rest of the room under `--cluster`: other servers' members and joins, name
 //!   claims, and what the room's log does here.
+//! - `v3`: protocol version 3's state and rules (`V3`): ids, messages held for the store,
+//!   tokens, who a resume admits ([`ResumeDecision`]), the resume window, remembered members.
+//! - `resume`: the way back in, step by step: `HELLO`, `RESUME`, a token login from another
+//!   dialect ([`Core::admit_remembered`]), replays, the window's end, kicks and `forget`.
+//! - `durability`: durable before delivered: the store's hand-over and the delivery (or
+//!   refusal) of the messages held for it.
 
 pub mod admission;
 pub mod bans;
 pub mod bus;
+mod durability;
 pub mod durable;
 pub mod held;
 pub mod history;
@@ -41,6 +48,7 @@ pub mod remembered;
 mod remote;
 pub mod replay;
 mod requests;
+mod resume;
 pub mod room;
 mod sessions;
 mod v3;
@@ -62,7 +70,7 @@ pub use replay::Replay;
 use room::Room;
 pub use sessions::Transport;
 use sessions::{session_name, Phase, Session, Sessions};
-pub use v3::{Restored, REPLAY_PAGE};
+pub use v3::{Restored, ResumeDecision, ResumeRefusal, REPLAY_PAGE};
 
 /// A connection's identity: its slab key and a serial unique for the server's life, so an effect
 /// or timer meant for a closed connection can never reach the one that reuses its slot.
@@ -166,8 +174,8 @@ pub struct Core {
     /// Bans, cool-downs, the waiting room's bounds, the consoles' presence.
     admission: Admission,
     announcer: Announcer,
-    /// The control console asked to confirm a `quit`, and when.
-    quit_asked: Option<(ConsoleId, Instant)>,
+    /// The confirmation a control console's `quit` needs.
+    quit_guard: operator::QuitGuard,
     /// Set by [`Core::shutdown`]: departures are no longer announced.
     shutting_down: bool,
     /// Reused buffer that lines are formatted into before being shared.
@@ -190,7 +198,7 @@ impl Core {
             sessions: Sessions::default(),
             room: Room::default(),
             announcer: Announcer::default(),
-            quit_asked: None,
+            quit_guard: operator::QuitGuard::default(),
             shutting_down: false,
             fmt: Vec::with_capacity(256),
         }
@@ -271,7 +279,7 @@ impl Core {
 
     /// [`Core::fan_out`] without waiting: for lines whose turn has come.
     fn fan_out_now(&self, line: &Rc<Outgoing>, except: Option<ConnId>, out: &mut impl Outbox) {
-        let replaying = !self.v3.replaying.is_empty();
+        let replaying = self.v3.any_replaying();
         for &id in self.room.members() {
             if Some(id) != except && !(replaying && self.is_replaying(id)) {
                 out.send(id, line);
@@ -385,7 +393,7 @@ impl Core {
             return;
         };
         self.leave_room(id, &session, reason, now, out);
-        self.v3.sessions.remove(&id);
+        self.v3.end_session(id);
     }
 
     /// Takes a closed session's name and place out of the room, announcing members' departures.

@@ -91,6 +91,43 @@ impl Announcer {
     }
 }
 
+/// The confirmation a control console's `quit` needs: a first `quit` asks, a second one from
+/// the same console within [`QUIT_CONFIRM_WINDOW`] stops the server; any other line from any
+/// console withdraws the question. Standard input and `quit now` need no confirmation.
+#[derive(Debug, Default)]
+pub(super) struct QuitGuard {
+    /// The console asked to confirm, and when.
+    asked: Option<(ConsoleId, Instant)>,
+}
+
+impl QuitGuard {
+    /// A console typed a command: the question that stood (if any) is withdrawn and returned,
+    /// for a `quit` to confirm.
+    fn lapse(&mut self) -> Option<(ConsoleId, Instant)> {
+        self.asked.take()
+    }
+
+    /// `quit` from `from` (`at_once`: `quit now`), `asked` being the question that stood:
+    /// whether the server stops now; if not, the question is asked.
+    fn quit(
+        &mut self,
+        asked: Option<(ConsoleId, Instant)>,
+        from: ConsoleId,
+        at_once: bool,
+        now: Instant,
+    ) -> bool {
+        let confirmed = at_once
+            || from == STDIN
+            || asked.is_some_and(|(who, when)| {
+                who == from && now.saturating_duration_since(when) < QUIT_CONFIRM_WINDOW
+            });
+        if !confirmed {
+            self.asked = Some((from, now));
+        }
+        confirmed
+    }
+}
+
 impl Core {
     /// Prints an announcement, or counts it when the window's share is used up.
     pub(super) fn announce(
@@ -144,7 +181,7 @@ impl Core {
             Err(e) => return fail(out, format_args!("{e}")),
         };
         // A question to quit stands only until the console that was asked types something else.
-        let quit_asked = self.quit_asked.take();
+        let quit_asked = self.quit_guard.lapse();
         match command {
             Command::Approve(target) | Command::Deny(target) => {
                 let approve = matches!(command, Command::Approve(_));
@@ -235,12 +272,7 @@ impl Core {
                 }
             }
             Command::Quit { now: at_once } => {
-                let confirmed = at_once
-                    || from == STDIN
-                    || quit_asked.is_some_and(|(who, when)| {
-                        who == from && now.at.saturating_duration_since(when) < QUIT_CONFIRM_WINDOW
-                    });
-                if confirmed {
+                if self.quit_guard.quit(quit_asked, from, at_once, now.at) {
                     out.console(
                         Audience::All,
                         format_args!("stopping the server (by {})", by(from)),
@@ -248,7 +280,6 @@ impl Core {
                     log::info!("quit (by {})", by(from));
                     out.quit();
                 } else {
-                    self.quit_asked = Some((from, now.at));
                     out.console(
                         reply,
                         format_args!(
@@ -663,4 +694,45 @@ fn clip(text: &str, max: usize) -> String {
         end -= 1;
     }
     text[..end].to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_control_console_s_quit_needs_its_own_second_quit_in_time() {
+        let t = Instant::now();
+        let (one, two) = (ConsoleId(1), ConsoleId(2));
+        let mut g = QuitGuard::default();
+        assert!(g.quit(None, STDIN, false, t), "stdin needs no confirmation");
+        let asked = g.lapse();
+        assert!(!g.quit(asked, one, false, t), "the first quit asks");
+        let asked = g.lapse();
+        assert!(
+            !g.quit(asked, two, false, t),
+            "another console's quit confirms nothing"
+        );
+        let asked = g.lapse();
+        assert!(
+            !g.quit(asked, one, false, t),
+            "two asked last, so one is asked again"
+        );
+        let asked = g.lapse();
+        assert!(g.quit(asked, one, false, t + Duration::from_millis(10)));
+        let asked = g.lapse();
+        assert!(!g.quit(asked, one, false, t));
+        let late = t + QUIT_CONFIRM_WINDOW;
+        let asked = g.lapse();
+        assert!(!g.quit(asked, one, false, late), "too late: asked again");
+        let asked = g.lapse();
+        assert!(
+            g.quit(asked, two, true, late),
+            "quit now needs no confirmation"
+        );
+        g.quit(None, one, false, t);
+        assert!(g.lapse().is_some());
+        assert!(g.lapse().is_none(), "any other line withdraws the question");
+    }
 }

@@ -76,6 +76,15 @@ fn fold(name: &str) -> Box<str> {
     name.to_ascii_lowercase().into_boxed_str()
 }
 
+/// What an other server's `LEAVE` did to the view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Departure {
+    /// Its member left the room.
+    Member(Rc<str>),
+    /// Its waiting join was withdrawn.
+    Withdrawn,
+}
+
 impl Remote {
     /// Whether another server (or a claim under way here) holds `name`.
     pub fn taken(&self, name: &str) -> bool {
@@ -83,6 +92,151 @@ impl Remote {
         self.members.contains_key(&key)
             || self.pending.contains_key(&key)
             || self.claiming.contains_key(&key)
+    }
+
+    /// Whether server `origin` owns the member or waiting join whose server is `server`.
+    fn owns(server: &Rc<str>, origin: &str) -> bool {
+        **server == *origin
+    }
+
+    /// `name` joined on server `origin`: a member of the view now (its waiting join, when it
+    /// was that server's, is gone). Returns the name and whether it had waited; `None` when
+    /// the name is a member already.
+    pub fn joined(&mut self, name: &str, origin: &str) -> Option<(Rc<str>, bool)> {
+        let key = fold(name);
+        if self.members.contains_key(&key) {
+            return None;
+        }
+        let waited = self
+            .pending
+            .get(&key)
+            .is_some_and(|j| Remote::owns(&j.server, origin));
+        if waited {
+            self.pending.remove(&key);
+        }
+        let name: Rc<str> = Rc::from(name);
+        self.members
+            .insert(key, (Rc::clone(&name), Rc::from(origin)));
+        Some((name, waited))
+    }
+
+    /// `name` left on server `origin`: only that server's member or waiting join goes.
+    pub fn left(&mut self, name: &str, origin: &str) -> Option<Departure> {
+        let key = fold(name);
+        if self
+            .members
+            .get(&key)
+            .is_some_and(|(_, s)| Remote::owns(s, origin))
+        {
+            return self
+                .members
+                .remove(&key)
+                .map(|(name, _)| Departure::Member(name));
+        }
+        if self
+            .pending
+            .get(&key)
+            .is_some_and(|j| Remote::owns(&j.server, origin))
+        {
+            self.pending.remove(&key);
+            return Some(Departure::Withdrawn);
+        }
+        None
+    }
+
+    /// Server `origin`'s member `old` is called `new` now (only that server's member is
+    /// renamed). Returns both names as the view spells them.
+    pub fn renamed(&mut self, old: &str, new: &str, origin: &str) -> Option<(Rc<str>, Rc<str>)> {
+        let key = fold(old);
+        if !self
+            .members
+            .get(&key)
+            .is_some_and(|(_, s)| Remote::owns(s, origin))
+        {
+            return None;
+        }
+        let (old, server) = self.members.remove(&key)?;
+        let new: Rc<str> = Rc::from(new);
+        self.members.insert(fold(&new), (Rc::clone(&new), server));
+        Some((old, new))
+    }
+
+    /// A join called `name` from `addr` waits on server `origin` since `now`.
+    pub fn requested(&mut self, name: &str, origin: &str, addr: &str, now: Instant) -> Rc<str> {
+        let name: Rc<str> = Rc::from(name);
+        self.pending.insert(
+            fold(&name),
+            RemoteJoin {
+                name: Rc::clone(&name),
+                server: Rc::from(origin),
+                addr: addr.into(),
+                since: now,
+            },
+        );
+        name
+    }
+
+    /// Server `origin` decided its waiting join `name`: whether it was that server's (and is
+    /// gone now).
+    pub fn decided(&mut self, name: &str, origin: &str) -> bool {
+        let key = fold(name);
+        let owned = self
+            .pending
+            .get(&key)
+            .is_some_and(|j| Remote::owns(&j.server, origin));
+        if owned {
+            self.pending.remove(&key);
+        }
+        owned
+    }
+
+    /// Server `server` left the room: its waiting joins are gone, and its members, whose names
+    /// are returned.
+    pub fn server_down(&mut self, server: &str) -> Vec<Rc<str>> {
+        self.pending.retain(|_, j| *j.server != *server);
+        let gone: Vec<Box<str>> = self
+            .members
+            .iter()
+            .filter(|(_, (_, s))| **s == *server)
+            .map(|(k, _)| k.clone())
+            .collect();
+        gone.into_iter()
+            .filter_map(|k| self.members.remove(&k).map(|(name, _)| name))
+            .collect()
+    }
+
+    /// Whether `id` has a rename claim under way.
+    pub fn renaming(&self, id: ConnId) -> bool {
+        self.claiming
+            .values()
+            .any(|(c, p)| *c == id && matches!(p, Purpose::Rename { .. }))
+    }
+
+    /// The member of another server called `name` (any case): its name and server.
+    pub fn member(&self, name: &str) -> Option<(Rc<str>, Rc<str>)> {
+        self.members.get(&fold(name)).cloned()
+    }
+
+    /// The other servers' members with their servers, sorted by name (any case).
+    pub fn members_sorted(&self) -> Vec<(Rc<str>, Rc<str>)> {
+        let mut all: Vec<(Rc<str>, Rc<str>)> = self.members.values().cloned().collect();
+        all.sort_by_key(|(n, _)| n.to_ascii_lowercase());
+        all
+    }
+
+    /// The join waiting on another server called `name` (any case), or the oldest one.
+    pub fn join(&self, name: Option<&str>) -> Option<RemoteJoin> {
+        match name {
+            Some(n) => self.pending.get(&fold(n)).cloned(),
+            None => self.pending.values().min_by_key(|j| j.since).cloned(),
+        }
+    }
+
+    /// The other servers' waiting joins, oldest first.
+    pub fn joins(&self) -> Vec<RemoteJoin> {
+        let mut joins: Vec<RemoteJoin> = self.pending.values().cloned().collect();
+        joins.sort_by_key(|j| j.since);
+        joins
     }
 }
 
@@ -141,11 +295,7 @@ impl Core {
 
     /// Whether `id` has a rename claim under way.
     pub(super) fn renaming(&self, id: ConnId) -> bool {
-        self.remote.as_ref().is_some_and(|r| {
-            r.claiming
-                .values()
-                .any(|(c, p)| *c == id && matches!(p, Purpose::Rename { .. }))
-        })
+        self.remote.as_ref().is_some_and(|r| r.renaming(id))
     }
 
     /// The other servers' member names.
@@ -157,38 +307,24 @@ impl Core {
 
     /// A member of another server called `name` (any case): its name and server.
     pub(super) fn remote_member(&self, name: &str) -> Option<(Rc<str>, Rc<str>)> {
-        self.remote
-            .as_ref()
-            .and_then(|r| r.members.get(&fold(name)).cloned())
+        self.remote.as_ref().and_then(|r| r.member(name))
     }
 
     /// A join waiting on another server called `name` (any case), or the oldest one.
     pub(super) fn remote_join(&self, name: Option<&str>) -> Option<RemoteJoin> {
-        let r = self.remote.as_ref()?;
-        match name {
-            Some(n) => r.pending.get(&fold(n)).cloned(),
-            None => r.pending.values().min_by_key(|j| j.since).cloned(),
-        }
+        self.remote.as_ref().and_then(|r| r.join(name))
     }
 
     /// The other servers' waiting joins, oldest first.
     pub(super) fn remote_joins(&self) -> Vec<RemoteJoin> {
-        let mut joins: Vec<RemoteJoin> = self
-            .remote
-            .as_ref()
-            .map_or_else(Vec::new, |r| r.pending.values().cloned().collect());
-        joins.sort_by_key(|j| j.since);
-        joins
+        self.remote.as_ref().map_or_else(Vec::new, Remote::joins)
     }
 
     /// The other servers' members with their servers, for the console's `who`.
     pub(super) fn remote_members(&self) -> Vec<(Rc<str>, Rc<str>)> {
-        let mut all: Vec<(Rc<str>, Rc<str>)> = self
-            .remote
+        self.remote
             .as_ref()
-            .map_or_else(Vec::new, |r| r.members.values().cloned().collect());
-        all.sort_by_key(|(n, _)| n.to_ascii_lowercase());
-        all
+            .map_or_else(Vec::new, Remote::members_sorted)
     }
 
     /// The cluster bridge reports something.
@@ -434,24 +570,11 @@ impl Core {
             return;
         };
         let origin = entry.origin;
-        let owned_by = |server: &Rc<str>| **server == *origin;
         match entry.event {
             Event::Join { name } => {
-                let key = fold(&name);
-                if remote.members.contains_key(&key) {
+                let Some((name, was_waiting)) = remote.joined(&name, &origin) else {
                     return;
-                }
-                let was_waiting = remote
-                    .pending
-                    .get(&key)
-                    .is_some_and(|j| owned_by(&j.server));
-                if was_waiting {
-                    remote.pending.remove(&key);
-                }
-                let name: Rc<str> = Rc::from(name.as_str());
-                remote
-                    .members
-                    .insert(key, (Rc::clone(&name), Rc::from(origin.as_str())));
+                };
                 self.broadcast(&ServerMsg::Join { name: &name }, None, out);
                 let online = self.everyone();
                 let how = if was_waiting { "approved" } else { "joined" };
@@ -464,12 +587,8 @@ impl Core {
                 name,
                 reason,
                 owner,
-            } => {
-                let key = fold(&name);
-                if remote.members.get(&key).is_some_and(|(_, s)| owned_by(s)) {
-                    let Some((name, _)) = remote.members.remove(&key) else {
-                        return;
-                    };
+            } => match remote.left(&name, &origin) {
+                Some(Departure::Member(name)) => {
                     if let Some(ip) = owner.and_then(|o| o.parse().ok()) {
                         self.admission.hold_name(&name, ip, now.at);
                     }
@@ -482,33 +601,22 @@ impl Core {
                         Audience::All,
                         format_args!("left {name} ({})", reason.as_str()),
                     );
-                } else if remote
-                    .pending
-                    .get(&key)
-                    .is_some_and(|j| owned_by(&j.server))
-                {
-                    remote.pending.remove(&key);
-                    self.announce(
-                        Announcement::Withdrawn,
-                        now,
-                        out,
-                        format_args!("join request withdrawn: {name}"),
-                    );
                 }
-            }
+                Some(Departure::Withdrawn) => self.announce(
+                    Announcement::Withdrawn,
+                    now,
+                    out,
+                    format_args!("join request withdrawn: {name}"),
+                ),
+                None => {}
+            },
             Event::Nick { old, new, owner } => {
-                let key = fold(&old);
-                if !remote.members.get(&key).is_some_and(|(_, s)| owned_by(s)) {
-                    return;
-                }
-                let Some((old, server)) = remote.members.remove(&key) else {
+                let Some((old, new)) = remote.renamed(&old, &new, &origin) else {
                     return;
                 };
                 if let Some(ip) = owner.and_then(|o| o.parse().ok()) {
                     self.admission.hold_name(&old, ip, now.at);
                 }
-                let new: Rc<str> = Rc::from(new.as_str());
-                remote.members.insert(fold(&new), (Rc::clone(&new), server));
                 let msg = ServerMsg::Nick {
                     old: &old,
                     new: &new,
@@ -537,16 +645,7 @@ impl Core {
                 }
             }
             Event::Request { name, addr } => {
-                let name: Rc<str> = Rc::from(name.as_str());
-                remote.pending.insert(
-                    fold(&name),
-                    RemoteJoin {
-                        name: Rc::clone(&name),
-                        server: Rc::from(origin.as_str()),
-                        addr: addr.clone().into_boxed_str(),
-                        since: now.at,
-                    },
-                );
+                let name = remote.requested(&name, &origin, &addr, now.at);
                 self.announce(
                     Announcement::Request,
                     now,
@@ -557,15 +656,9 @@ impl Core {
                 );
             }
             Event::Decided { name, how } => {
-                let key = fold(&name);
-                if !remote
-                    .pending
-                    .get(&key)
-                    .is_some_and(|j| owned_by(&j.server))
-                {
+                if !remote.decided(&name, &origin) {
                     return;
                 }
-                remote.pending.remove(&key);
                 match how.as_str() {
                     "withdrawn" => self.announce(
                         Announcement::Withdrawn,
@@ -602,26 +695,85 @@ impl Core {
                     Audience::All,
                     format_args!("cluster: server {} left the room", sanitize(&server)),
                 );
-                let gone: Vec<Box<str>> = remote
-                    .members
-                    .iter()
-                    .filter(|(_, (_, s))| **s == *server)
-                    .map(|(k, _)| k.clone())
-                    .collect();
-                remote.pending.retain(|_, j| *j.server != *server);
-                for key in gone {
-                    if let Some((name, _)) =
-                        self.remote.as_mut().and_then(|r| r.members.remove(&key))
-                    {
-                        let msg = ServerMsg::Leave {
-                            name: &name,
-                            reason: LeaveReason::Quit,
-                        };
-                        self.announce_in_room(&msg, &name, now, out);
-                        out.console(Audience::All, format_args!("left {name} (quit)"));
-                    }
+                for name in remote.server_down(&server) {
+                    let msg = ServerMsg::Leave {
+                        name: &name,
+                        reason: LeaveReason::Quit,
+                    };
+                    self.announce_in_room(&msg, &name, now, out);
+                    out.console(Audience::All, format_args!("left {name} (quit)"));
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_owning_server_changes_its_members_and_joins() {
+        let t = Instant::now();
+        let mut r = Remote::default();
+        r.requested("Zed", "s2", "10.0.0.2:1", t);
+        assert!(r.taken("zed"));
+        assert!(!r.decided("zed", "s3"), "s3 cannot decide s2's join");
+        assert_eq!(r.joined("zed", "s2").map(|(_, w)| w), Some(true));
+        assert!(r.join(Some("zed")).is_none(), "no longer waiting");
+        assert_eq!(r.joined("ZED", "s3"), None, "a member already");
+        assert_eq!(
+            r.left("zed", "s3"),
+            None,
+            "s3's LEAVE cannot remove s2's member"
+        );
+        assert_eq!(r.renamed("zed", "zack", "s3"), None);
+        let (old, new) = r
+            .renamed("zed", "Zack", "s2")
+            .unwrap_or_else(|| panic!("renamed"));
+        assert_eq!((&*old, &*new), ("zed", "Zack"));
+        assert_eq!(r.member("zack").map(|(_, s)| s), Some(Rc::from("s2")));
+        assert_eq!(
+            r.left("zack", "s2"),
+            Some(Departure::Member(Rc::from("Zack")))
+        );
+        assert!(!r.taken("zack"));
+    }
+
+    #[test]
+    fn a_withdrawn_join_and_a_server_going_down_clear_the_view() {
+        let t = Instant::now();
+        let mut r = Remote::default();
+        r.requested("amy", "s2", "10.0.0.2:1", t);
+        r.requested(
+            "bea",
+            "s3",
+            "10.0.0.3:1",
+            t + std::time::Duration::from_secs(1),
+        );
+        assert_eq!(
+            r.join(None).map(|j| j.name),
+            Some(Rc::from("amy")),
+            "the oldest"
+        );
+        assert_eq!(
+            r.joins().iter().map(|j| &*j.name).collect::<Vec<_>>(),
+            ["amy", "bea"]
+        );
+        assert_eq!(r.left("amy", "s2"), Some(Departure::Withdrawn));
+        r.joined("cy", "s3");
+        r.joined("Al", "s3");
+        r.joined("di", "s2");
+        let mut gone = r.server_down("s3");
+        gone.sort();
+        assert_eq!(gone, [Rc::from("Al"), Rc::from("cy")]);
+        assert!(r.joins().is_empty(), "s3's waiting join went with it");
+        assert_eq!(
+            r.members_sorted()
+                .iter()
+                .map(|(n, _)| &**n)
+                .collect::<Vec<_>>(),
+            ["di"]
+        );
     }
 }

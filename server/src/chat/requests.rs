@@ -14,7 +14,7 @@ use chat_common::sanitize::{is_blank, sanitize};
 
 use super::bus::Event;
 use super::{Audience, ConnId, Core, Now, Outbox, Phase};
-use crate::config::{NICK_BURST, NICK_INTERVAL, WHO_LINE_BYTES};
+use crate::config::WHO_LINE_BYTES;
 
 impl Core {
     /// One line of a member named `name`.
@@ -131,7 +131,7 @@ impl Core {
         now: Now,
         out: &mut impl Outbox,
     ) {
-        // Given an id and logged; delivered now, or once the store has it (chat/v3.rs).
+        // Given an id and logged; delivered now, or once the store has it (chat/durability.rs).
         self.relay_v3(from, speaker, msg, now, out);
     }
 
@@ -156,13 +156,8 @@ impl Core {
         }
         let ip = self.session(id).map(|s| s.addr.ip());
         if let Some(ip) = ip.filter(|_| !case_only) {
-            if let Some(left) = self.admission.held_against(ip, new, now.at) {
-                let text = super::joins::held_text(new, left);
-                return self.send_error(id, ErrorCode::NameTaken, &text, out);
-            }
-            if self.admission.cooling_down(ip, new, now.at) {
-                let text = format!("the name {new} was refused a moment ago; try again later");
-                return self.send_error(id, ErrorCode::NameTaken, &text, out);
+            if let Err(why) = self.admission.may_take_name(ip, new, now.at) {
+                return self.send_error(id, ErrorCode::NameTaken, &why.to_string(), out);
             }
         }
         if self.renaming(id) {
@@ -172,13 +167,8 @@ impl Core {
         let Some(session) = self.session_mut(id) else {
             return;
         };
-        let per_second = 1.0 / NICK_INTERVAL.as_secs_f64();
-        session
-            .renames
-            .refill(per_second, f64::from(NICK_BURST), now.at);
-        if !session.renames.take(1.0) {
-            let wait = session.renames.wait_for(1.0, per_second).as_secs() + 1;
-            let text = format!("too many renames; try again in {wait} s");
+        if let Err(wait) = session.take_rename(now.at) {
+            let text = format!("too many renames; try again in {} s", wait.as_secs() + 1);
             return self.send_error(id, ErrorCode::RateLimited, &text, out);
         }
         if self.remote.is_some() && !case_only {
