@@ -118,6 +118,7 @@ fn bad_input_gets_its_numeric() {
     irc.send("NICK alice");
     irc.until(" 001 alice ");
     irc.until(" 366 alice ");
+    irc.read_token();
     // After registration.
     for (line, want) in [
         ("FROB x", ":chat.server 421 alice FROB :Unknown command"),
@@ -251,6 +252,7 @@ fn long_room_lines_reach_irc_split_at_word_boundaries() {
     let mut irc = Irc::connect(addr, "alice");
     irc.register("alice", "");
     irc.until(" 366 alice ");
+    irc.read_token();
     bob.expect("JOIN alice");
     let words: Vec<String> = (0..300).map(|i| format!("w{i}")).collect();
     let text = words.join(" ");
@@ -405,6 +407,7 @@ fn a_fan_out_to_many_irc_members_is_the_same_bytes() {
             let mut irc = Irc::connect(addr, &nick);
             irc.register(&nick, "");
             irc.until(&format!(" 366 {nick} "));
+            irc.read_token();
             bob.expect(&format!("JOIN {nick}"));
             irc
         })

@@ -40,7 +40,7 @@ use chat_common::irc::{Message, ParseError, MAX_BODY};
 use chat_common::protocol::{ErrorCode, LeaveReason, Request, ServerMsg};
 
 use super::{Reactor, Shell};
-use crate::chat::{ConnId, Dialect, Encoder, Farewell, Now, Outgoing};
+use crate::chat::{ConnId, Dialect, Encoder, Farewell, Now, Outgoing, ResumeDecision};
 use crate::config::{IRC_SERVER_NAME, MAX_IRC_CHANNEL};
 use crate::timers::TimerKind;
 
@@ -530,6 +530,8 @@ impl Reactor {
                 if let Some(session) = self.shell.irc(id) {
                     session.subject = Some(nick.clone());
                 }
+                // An IRC client keeps one password: its member's token never rotates.
+                self.core.fixed_token(id);
                 if let Some(c) = credential {
                     // A remembered member's token (PASS, or the SASL login that checked it):
                     // admitted at once, the waiting room skipped. The account is SASL's name,
@@ -565,15 +567,22 @@ impl Reactor {
     /// Whether `token` admits the remembered member `name` now (SASL's answer, `903` or
     /// `904`, comes before registration ends). Admits nobody.
     fn irc_token_admits(&self, name: &str, token: &str, now: Now) -> bool {
-        let _ = (name, token, now);
-        false
+        self.core.token_admits(name, token, now)
     }
 
     /// Admits connection `id` as the remembered member `name` if `token` is its token (the
     /// room then says `WELCOME`, which joins the channel); `false` when it is not.
     fn irc_token_login(&mut self, id: ConnId, name: &str, token: &str, now: Now) -> bool {
-        let _ = (id, name, token, now);
-        false
+        let decision = self
+            .core
+            .admit_remembered(id, name, token, now, &mut self.shell);
+        match decision {
+            ResumeDecision::Refuse(why) => {
+                log::debug!("#{} IRC token login as {name}: {why:?}", id.serial);
+                false
+            }
+            ResumeDecision::Accept { .. } | ResumeDecision::Takeover { .. } => true,
+        }
     }
 
     /// Says `ERROR` and closes a connection that is not (or no longer) a member.

@@ -17,6 +17,9 @@ pub struct Irc {
     pub name: String,
     /// The token the server gave this member after its approval (its IRC password).
     pub token: Option<String>,
+    /// Lines [`Irc::read_token`] passed on its way to the token's notices (the history's
+    /// replay may come first): read again before anything new.
+    stash: std::collections::VecDeque<String>,
 }
 
 impl Irc {
@@ -28,6 +31,7 @@ impl Irc {
             pending: Vec::new(),
             name: name.to_owned(),
             token: None,
+            stash: Default::default(),
         }
     }
 
@@ -44,6 +48,9 @@ impl Irc {
     /// The next line without CR LF, or `None` at end of file; fails on timeout.
     #[track_caller]
     pub fn try_line(&mut self, within: Duration) -> Result<String, &'static str> {
+        if let Some(line) = self.stash.pop_front() {
+            return Ok(line);
+        }
         let deadline = Instant::now() + within;
         loop {
             if let Some(pos) = self.pending.windows(2).position(|w| w == b"\r\n") {
@@ -214,17 +221,25 @@ pub fn irc_member(server: &mut Server, addr: SocketAddr, nick: &str, caps: &str)
     irc.expect(&format!(":{nick}!{nick}@chat.server JOIN #chat"));
     irc.expect(" 331 ");
     irc.until(" 366 ");
-    // TOKEN-NOTICES irc.read_token();
+    irc.read_token();
     irc
 }
 
 impl Irc {
-    /// Reads the server's notices of this member's token (right after its join burst) and
-    /// keeps the token.
+    /// Reads the server's notices of this member's token (after its join burst, once its
+    /// record is durable) and keeps the token.
     #[track_caller]
     pub fn read_token(&mut self) -> String {
         let nick = self.name.clone();
-        let line = self.expect(&format!(":chat.server NOTICE {nick} :Your token is "));
+        let want = format!(":chat.server NOTICE {nick} :Your token is ");
+        let mut passed = Vec::new();
+        let line = loop {
+            let line = self.line();
+            if line.starts_with(&want) {
+                break line;
+            }
+            passed.push(line);
+        };
         let token = line.rsplit(' ').next().unwrap().to_owned();
         assert!(token.len() >= 22, "{line}");
         self.expect("PASS, or SASL PLAIN");
@@ -236,6 +251,7 @@ impl Irc {
             "HexChat: Network List > chat > Edit > Password: {token} "
         ));
         self.token = Some(token.clone());
+        self.stash.extend(passed);
         token
     }
 }
