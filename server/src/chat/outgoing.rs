@@ -47,9 +47,11 @@ pub enum Dialect {
     /// Version 3 (`HELLO 3`): a message with an id (`MSG`, `ACT`, `PRIV`, `HIST`) gets the tag
     /// prefix `@id=<id>;time=<time> `; every other line is the version 2 line.
     V3,
-    /// A dialect the shell defines (IRC), with its encoder: one per variant, made once at
-    /// start and kept for the server's life.
-    Shell(&'static dyn Encoder),
+    /// A dialect the shell defines (IRC), with its encoder (one per variant, made once at
+    /// start and kept for the server's life) and the encoder's cache index, read once by
+    /// [`Dialect::shell`]: every delivery looks it up (three times), and a call through the
+    /// encoder each time cost as much as the rest of the lookup.
+    Shell(&'static dyn Encoder, u8),
 }
 
 impl PartialEq for Dialect {
@@ -66,12 +68,18 @@ impl Dialect {
     /// How many dialects there are (the size of each message's encoding cache).
     pub const COUNT: usize = 2 + Dialect::SHELL_SLOTS;
 
+    /// The dialect of a shell's `encoder`.
+    pub fn shell(encoder: &'static dyn Encoder) -> Dialect {
+        let index = 2 + encoder.slot().min(Dialect::SHELL_SLOTS - 1);
+        Dialect::Shell(encoder, u8::try_from(index).unwrap_or(u8::MAX))
+    }
+
     /// This dialect's slot in the cache.
     fn index(self) -> usize {
         match self {
             Dialect::Line => 0,
             Dialect::V3 => 1,
-            Dialect::Shell(e) => 2 + e.slot().min(Dialect::SHELL_SLOTS - 1),
+            Dialect::Shell(_, index) => usize::from(index),
         }
     }
 
@@ -89,7 +97,7 @@ impl Dialect {
                 }
                 _ => msg.line.clone(),
             },
-            Dialect::Shell(e) => e.encode(msg),
+            Dialect::Shell(e, _) => e.encode(msg),
         }
     }
 }
@@ -291,7 +299,7 @@ mod tests {
     #[test]
     fn a_shell_dialect_encodes_each_message_once_and_verbatim_bytes_never() {
         let counting: &'static Counting = Box::leak(Box::default());
-        let dialect = Dialect::Shell(counting);
+        let dialect = Dialect::shell(counting);
         assert_eq!(dialect.index(), 4);
         assert_ne!(dialect, Dialect::Line);
         let msg = Outgoing::new(&ServerMsg::Join { name: "a" }, None, &mut Vec::new());

@@ -186,7 +186,7 @@ impl Shell {
         let msgid = caps.has(Cap::MessageTags);
         let slot = usize::from(time) + 2 * usize::from(msgid);
         match self.irc_encoders.get(slot) {
-            Some(&encoder) => Dialect::Shell(encoder),
+            Some(&encoder) => Dialect::shell(encoder),
             None => Dialect::Line,
         }
     }
@@ -264,6 +264,14 @@ impl Shell {
         // The hot path: a room line (MSG, ACT, PRIV, JOIN, LEAVE, INFO, HIST) is queued as it
         // is, its IRC encoding made once and shared; only the room's own moments are read.
         if !is_a_moment(line.line()) {
+            let holding = self
+                .conns
+                .get(id.key)
+                .and_then(|c| c.irc.as_ref())
+                .is_some_and(|s| s.held.is_some());
+            if !holding {
+                return self.queue(id, line, false);
+            }
             return self.irc_queue(id, Rc::clone(line));
         }
         if let Some(secret) = line.line().strip_prefix(b"TOKEN ") {
