@@ -235,6 +235,25 @@ impl Core {
         self.sessions.get_mut(id)
     }
 
+    /// The member here called `name` (any case): its connection and its name as spelled.
+    fn member_named(&self, name: &str) -> Option<(ConnId, Rc<str>)> {
+        let id = self.room.holder(name)?;
+        match &self.session(id)?.phase {
+            Phase::Member { name } => Some((id, Rc::clone(name))),
+            _ => None,
+        }
+    }
+
+    /// The join here waiting for the operator under `name` (any case): its connection and
+    /// its name as spelled.
+    fn waiting_named(&self, name: &str) -> Option<(ConnId, Rc<str>)> {
+        let id = self.room.holder(name)?;
+        match &self.session(id)?.phase {
+            Phase::Waiting { name, .. } => Some((id, Rc::clone(name))),
+            _ => None,
+        }
+    }
+
     /// Removes and returns a session.
     fn take_session(&mut self, id: ConnId) -> Option<Session> {
         self.sessions.take(id)

@@ -330,14 +330,8 @@ impl Core {
             Target::All => self.room.pending().collect(),
             Target::Oldest => self.room.oldest_pending().into_iter().collect(),
             Target::Named(n) => self
-                .room
-                .holder(n)
-                .filter(|id| {
-                    matches!(
-                        self.session(*id).map(|s| &s.phase),
-                        Some(Phase::Waiting { .. })
-                    )
-                })
+                .waiting_named(n)
+                .map(|(id, _)| id)
                 .into_iter()
                 .collect(),
         };
@@ -453,13 +447,7 @@ impl Core {
         out: &mut impl Outbox,
     ) -> CommandOutcome {
         let reply = Audience::One(from);
-        let member =
-            self.room
-                .holder(name)
-                .and_then(|id| match self.session(id).map(|s| &s.phase) {
-                    Some(Phase::Member { name }) => Some((id, Rc::clone(name))),
-                    _ => None,
-                });
+        let member = self.member_named(name);
         let reason = reason.map(|r| clip(&sanitize(r), MAX_BAN_REASON));
         if let Some((id, name)) = member {
             self.kick_member(id, &name, &by(from), reason.as_deref(), now, out);
@@ -515,14 +503,7 @@ impl Core {
         now: Now,
         out: &mut impl Outbox,
     ) {
-        let waiting =
-            self.room
-                .holder(name)
-                .and_then(|id| match self.session(id).map(|s| &s.phase) {
-                    Some(Phase::Waiting { name, .. }) => Some((id, Rc::clone(name))),
-                    _ => None,
-                });
-        let Some((id, name)) = waiting else {
+        let Some((id, name)) = self.waiting_named(name) else {
             return;
         };
         let asker = if asker.is_empty() {
@@ -570,14 +551,7 @@ impl Core {
     /// Another server's console asked this one to kick its member `name`; `note` says who and
     /// why ([`kick_note`]).
     pub(super) fn kick_by_name(&mut self, name: &str, note: &str, now: Now, out: &mut impl Outbox) {
-        let member =
-            self.room
-                .holder(name)
-                .and_then(|id| match self.session(id).map(|s| &s.phase) {
-                    Some(Phase::Member { name }) => Some((id, Rc::clone(name))),
-                    _ => None,
-                });
-        if let Some((id, name)) = member {
+        if let Some((id, name)) = self.member_named(name) {
             let (asker, reason) = split_kick_note(note);
             let asker = if asker.is_empty() {
                 "a console of another server"

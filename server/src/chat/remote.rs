@@ -205,6 +205,61 @@ impl Remote {
             .collect()
     }
 
+    /// Redis answered `id`'s claim of `name`: the claim, if it is still `id`'s (it is no
+    /// longer under way).
+    pub fn answered(&mut self, name: &str, id: ConnId) -> Option<Purpose> {
+        let key = fold(name);
+        match self.claiming.get(&key) {
+            Some((c, _)) if *c == id => self.claiming.remove(&key).map(|(_, p)| p),
+            _ => None,
+        }
+    }
+
+    /// A join whose claim of `name` succeeded with the log at `tip`: when the log has not been
+    /// read that far, it is parked (its name stays claimed) until it has, so the newcomer's
+    /// count, `/who` and history include everyone before it. Whether it was parked.
+    pub fn park(&mut self, id: ConnId, name: &Rc<str>, wait: bool, tip: LogId) -> bool {
+        if tip <= self.read {
+            return false;
+        }
+        self.claiming
+            .insert(fold(name), (id, Purpose::Join { wait }));
+        self.parked.push((id, Rc::clone(name), wait, tip));
+        true
+    }
+
+    /// The log has been read up to `last`: the parked joins it covers, which go on now (their
+    /// claims are no longer under way).
+    pub fn caught_up(&mut self, last: LogId) -> Vec<(ConnId, Rc<str>, bool)> {
+        self.read = self.read.max(last);
+        let read = self.read;
+        if self.parked.iter().all(|p| p.3 > read) {
+            return Vec::new();
+        }
+        let (ready, parked): (Vec<_>, Vec<_>) = self.parked.drain(..).partition(|p| p.3 <= read);
+        self.parked = parked;
+        ready
+            .into_iter()
+            .map(|(id, name, wait, _)| {
+                self.claiming.remove(&fold(&name));
+                (id, name, wait)
+            })
+            .collect()
+    }
+
+    /// Cut off from the room: the view is emptied (the epoch stays, so older entries are
+    /// still ignored); whether it was in the room.
+    pub fn cut_off(&mut self) -> bool {
+        if !self.up {
+            return false;
+        }
+        *self = Remote {
+            epoch: self.epoch,
+            ..Remote::default()
+        };
+        true
+    }
+
     /// Whether `id` has a rename claim under way.
     pub fn renaming(&self, id: ConnId) -> bool {
         self.claiming
@@ -438,16 +493,9 @@ impl Core {
     /// Cut off from the room: every member and waiting join here is told BYE and closed (the
     /// other servers announce them gone), and joins are refused until the bridge is back.
     fn cluster_down(&mut self, why: &str, out: &mut impl Outbox) {
-        let Some(remote) = self.remote.as_mut() else {
-            return;
-        };
-        if !remote.up {
+        if !self.remote.as_mut().is_some_and(Remote::cut_off) {
             return;
         }
-        *remote = Remote {
-            epoch: remote.epoch,
-            ..Remote::default()
-        };
         let bye = self.format(&ServerMsg::Bye { text: CUT_OFF_BYE });
         let mut cut = 0;
         for key in 0..self.sessions.slots() {
@@ -484,20 +532,11 @@ impl Core {
 
     /// The log has been read up to `last`: parked joins it covers go on.
     fn caught_up(&mut self, last: LogId, now: Now, out: &mut impl Outbox) {
-        let Some(r) = self.remote.as_mut() else {
-            return;
-        };
-        r.read = r.read.max(last);
-        let read = r.read;
-        if r.parked.iter().all(|p| p.3 > read) {
-            return;
-        }
-        let (ready, parked): (Vec<_>, Vec<_>) = r.parked.drain(..).partition(|p| p.3 <= read);
-        r.parked = parked;
-        for (id, name, wait, _) in ready {
-            if let Some(r) = self.remote.as_mut() {
-                r.claiming.remove(&fold(&name));
-            }
+        let ready = self
+            .remote
+            .as_mut()
+            .map_or_else(Vec::new, |r| r.caught_up(last));
+        for (id, name, wait) in ready {
             let claiming = matches!(self.session(id).map(|s| &s.phase),
                 Some(Phase::Claiming { name: n }) if *n == name);
             if claiming {
@@ -518,25 +557,22 @@ impl Core {
         now: Now,
         out: &mut impl Outbox,
     ) {
-        let key = fold(name);
         let purpose = match self.remote.as_mut() {
-            Some(r) if r.up => match r.claiming.get(&key) {
-                Some((c, _)) if *c == id => r.claiming.remove(&key).map(|(_, p)| p),
-                _ => None,
-            },
+            Some(r) if r.up => r.answered(name, id),
             _ => return,
         };
         let phase = self.session(id).map(|s| s.phase.clone());
         match (purpose, phase) {
             (Some(Purpose::Join { wait }), Some(Phase::Claiming { name: n })) if &*n == name => {
-                let read = self.remote.as_ref().map_or(tip, |r| r.read);
-                if ok && tip > read {
-                    if let Some(r) = self.remote.as_mut() {
-                        r.claiming.insert(key, (id, Purpose::Join { wait }));
-                        r.parked.push((id, n, wait, tip));
+                if ok {
+                    // Parked until the log is read up to its claim, or on its way now.
+                    let parked = self
+                        .remote
+                        .as_mut()
+                        .is_some_and(|r| r.park(id, &n, wait, tip));
+                    if !parked {
+                        self.proceed(id, name, wait, now, out);
                     }
-                } else if ok {
-                    self.proceed(id, name, wait, now, out);
                 } else {
                     if let Some(s) = self.session_mut(id) {
                         s.phase = Phase::AwaitingName;
@@ -738,6 +774,43 @@ mod tests {
             Some(Departure::Member(Rc::from("Zack")))
         );
         assert!(!r.taken("zack"));
+    }
+
+    #[test]
+    fn a_claimed_join_is_parked_until_the_log_is_read_up_to_its_claim() {
+        let id = |n| ConnId { key: n, serial: 1 };
+        let mut r = Remote {
+            up: true,
+            epoch: 4,
+            read: LogId(10, 0),
+            ..Remote::default()
+        };
+        r.claiming
+            .insert(fold("amy"), (id(1), Purpose::Join { wait: true }));
+        assert_eq!(r.answered("amy", id(2)), None, "not its claim");
+        assert_eq!(r.answered("AMY", id(1)), Some(Purpose::Join { wait: true }));
+        assert!(!r.taken("amy"), "answered: no longer under way");
+        let amy: Rc<str> = Rc::from("amy");
+        assert!(
+            !r.park(id(1), &amy, true, LogId(10, 0)),
+            "the log is read that far"
+        );
+        assert!(r.park(id(1), &amy, true, LogId(12, 0)));
+        assert!(r.taken("amy"), "its name stays claimed while parked");
+        assert!(r.caught_up(LogId(11, 0)).is_empty());
+        assert_eq!(
+            r.caught_up(LogId(12, 0)),
+            vec![(id(1), Rc::clone(&amy), true)]
+        );
+        assert!(!r.taken("amy"));
+        assert!(
+            r.caught_up(LogId(5, 0)).is_empty() && r.read == LogId(12, 0),
+            "read never goes back"
+        );
+        r.joined("zed", "s2");
+        assert!(r.cut_off());
+        assert!(!r.up && r.members.is_empty() && r.epoch == 4);
+        assert!(!r.cut_off(), "once");
     }
 
     #[test]

@@ -44,13 +44,7 @@ impl Core {
                 self.relay(id, name, &ServerMsg::Act { from: name, text }, now, out);
             }
             Ok(Request::Private { to, color, text }) => {
-                let target = self.room.holder(to).and_then(|t| {
-                    self.session(t).and_then(|s| match &s.phase {
-                        Phase::Member { name } => Some((t, Rc::clone(name))),
-                        _ => None,
-                    })
-                });
-                match target {
+                match self.member_named(to) {
                     Some((target, to)) => {
                         let msg = ServerMsg::Priv {
                             from: name,
