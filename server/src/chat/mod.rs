@@ -69,7 +69,7 @@ pub use admission::{Admission, ConnectRefusal};
 use bus::{Event, ToBridge};
 use history::History;
 use operator::Announcer;
-pub use outgoing::{Dialect, Encoder, Outgoing};
+pub use outgoing::{Dialect, Encoder, Farewell, Outgoing};
 pub use replay::Replay;
 use room::Room;
 pub use sessions::Transport;

@@ -124,6 +124,16 @@ impl Core {
         self.resume_with(id, name, token, None, now, out)
     }
 
+    /// Connection `id` speaks a dialect whose clients keep one fixed password (IRC): its member
+    /// gets a token when first admitted through the waiting room (unless `--remember 0`), and a
+    /// token login ([`Core::admit_remembered`]) keeps that token instead of replacing it. It is
+    /// void as any token is (kick, `forget`, `--remember`), and has no resume window.
+    pub fn fixed_token(&mut self, id: ConnId) {
+        if self.session(id).is_some() {
+            self.v3.fix_token(id);
+        }
+    }
+
     /// Whether `token` admits the remembered member `name` now, changing nothing: for a
     /// dialect that must answer a login before the connection names itself (IRC's SASL
     /// `903`/`904`); [`Core::admit_remembered`] admits. A name held by a waiting join or a
@@ -220,7 +230,10 @@ impl Core {
         let point = self.v3.resume_point(last);
         // Live room lines wait until the replay has ended (they are in it).
         let read = self.v3.resumed(id, &name, point.after);
-        self.issue_token(id, &name, &record.approved_by, now, out);
+        // A fixed token (IRC's password) is kept: it is what the member just logged in with.
+        if !self.v3.has_fixed_token(id) {
+            self.issue_token(id, &name, &record.approved_by, now, out);
+        }
         if stayed {
             out.console(Audience::All, format_args!("resumed {name}"));
         } else {
