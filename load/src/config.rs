@@ -19,14 +19,27 @@ pub enum Proto {
     Chat,
     /// IRC: `NICK`/`USER`, 001, `JOIN #channel`, `PRIVMSG #channel :text`.
     Irc,
+    /// A mixed room: even members speak chat (to the server address), odd ones IRC (to
+    /// `--irc-addr`, the same server's IRC listener).
+    Mixed,
 }
 
 impl Proto {
+    /// What member `i` speaks: [`Proto::Chat`] or [`Proto::Irc`] (a mixed room alternates).
+    pub fn of(self, i: usize) -> Proto {
+        match self {
+            Proto::Mixed if i % 2 == 1 => Proto::Irc,
+            Proto::Mixed => Proto::Chat,
+            p => p,
+        }
+    }
+
     /// The name used on the command line and in reports.
     pub fn as_str(self) -> &'static str {
         match self {
             Proto::Chat => "chat",
             Proto::Irc => "irc",
+            Proto::Mixed => "mixed",
         }
     }
 }
@@ -75,6 +88,9 @@ pub struct Args {
     /// Wire protocol.
     #[arg(long, value_enum, default_value_t = Proto::Chat)]
     pub proto: Proto,
+    /// With --proto mixed: the server's IRC listener, where the odd members connect.
+    #[arg(long, value_name = "ADDR")]
+    pub irc_addr: Option<SocketAddr>,
     /// What to run.
     #[arg(long, value_enum, default_value_t = Scenario::Messages)]
     pub scenario: Scenario,
@@ -164,6 +180,8 @@ pub struct Config {
     pub addrs: Vec<SocketAddr>,
     /// Wire protocol.
     pub proto: Proto,
+    /// With [`Proto::Mixed`]: where the IRC members connect.
+    pub irc_addr: Option<SocketAddr>,
     /// What to run.
     pub scenario: Scenario,
     /// N, at least 1 (2 for messages).
@@ -251,12 +269,15 @@ impl Args {
         {
             return Err(
                 "the resume-storm scenario speaks the chat protocol over plain TCP: \
-                        not with --proto irc, --ws or --tls"
+                        not with --proto irc or mixed, --ws or --tls"
                     .into(),
             );
         }
-        if self.ws && self.proto == Proto::Irc {
-            return Err("--ws members speak the chat protocol: not with --proto irc".into());
+        if self.ws && self.proto != Proto::Chat {
+            return Err("--ws members speak the chat protocol: only with --proto chat".into());
+        }
+        if (self.proto == Proto::Mixed) != self.irc_addr.is_some() {
+            return Err("--proto mixed and --irc-addr go together".into());
         }
         let messages_scenario = self.scenario == Scenario::Messages;
         if messages_scenario && self.members < 2 {
@@ -364,6 +385,7 @@ impl Args {
                 None => self.addrs,
             },
             proto: self.proto,
+            irc_addr: self.irc_addr,
             scenario: self.scenario,
             members: self.members,
             senders,
@@ -418,6 +440,9 @@ mod tests {
         assert_eq!(c.window, None);
         let c = parse(&["--scenario", "join-storm", "--parallel", "50"]).unwrap();
         assert_eq!((c.parallel, c.senders, c.messages), (1, 0, 0));
+        let c = parse(&["--proto", "mixed", "--irc-addr", "127.0.0.1:7"]).unwrap();
+        assert_eq!(c.proto.of(0), Proto::Chat);
+        assert_eq!(c.proto.of(1), Proto::Irc);
     }
 
     #[test]
@@ -448,6 +473,9 @@ mod tests {
             &["--scenario", "join-storm", "-n", "200000"],
             &["--scenario", "resume-storm", "--proto", "irc"],
             &["--scenario", "resume-storm", "--ws"],
+            &["--proto", "mixed"],
+            &["--irc-addr", "127.0.0.1:7"],
+            &["--proto", "mixed", "--irc-addr", "127.0.0.1:7", "--ws"],
         ] {
             assert!(parse(args).is_err(), "{args:?}");
         }

@@ -214,6 +214,7 @@ impl Core {
                 self.publish(
                     || Event::Msg {
                         line: line.line().to_vec(),
+                        id: line.id.as_deref().unwrap_or_default().to_owned(),
                     },
                     now,
                     out,
@@ -225,6 +226,8 @@ impl Core {
                     if !self.v3.is_replaying(to) {
                         out.send(to, &line);
                     }
+                } else {
+                    self.publish_private(&line, now, out);
                 }
                 (from, line)
             }

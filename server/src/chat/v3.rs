@@ -197,7 +197,15 @@ pub(super) struct V3 {
     reads: Vec<(ConnId, Option<u64>)>,
     /// Version 3 connections.
     sessions: HashSet<ConnId>,
+    /// Connections of a dialect whose clients keep one fixed password (IRC): their member gets
+    /// a token when first admitted (unless `--remember 0`), which a token login never replaces.
+    fixed: HashSet<ConnId>,
     resume_window: Duration,
+    /// Record changes (members, bans) for the cluster, this round (`--cluster`, once in the
+    /// room: see `shared.rs`).
+    pub shared: Vec<Write>,
+    /// The cluster shares the records: changes are queued in `shared`.
+    pub sharing: bool,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -233,7 +241,10 @@ impl V3 {
             replays: HashMap::new(),
             reads: Vec::new(),
             sessions: HashSet::new(),
+            fixed: HashSet::new(),
             resume_window,
+            shared: Vec::new(),
+            sharing: false,
         }
     }
 
@@ -251,8 +262,27 @@ impl V3 {
         self.ids.epoch()
     }
 
-    /// Queues a record write for the store (dropped without one).
+    /// The remembered members (read by the cluster's sharing, `shared.rs`).
+    pub fn remembered(&self) -> &Remembered {
+        &self.remembered
+    }
+
+    /// The remembered members, to keep another server's newer record (`shared.rs`).
+    pub fn remembered_mut(&mut self) -> &mut Remembered {
+        &mut self.remembered
+    }
+
+    /// Queues a record write for the store (dropped without one), and for the cluster when it
+    /// shares the records.
     pub fn write(&mut self, w: Write) {
+        if self.sharing && !matches!(w, Write::Append(_) | Write::Prune { .. }) {
+            self.shared.push(w.clone());
+        }
+        self.write_local(w);
+    }
+
+    /// Queues a record write for the store only (a change another server made).
+    pub fn write_local(&mut self, w: Write) {
         if self.attached {
             self.writes.push(w);
         }
@@ -413,17 +443,29 @@ impl V3 {
         self.sessions.contains(&id)
     }
 
+    /// `id` speaks a dialect whose clients keep one fixed password (IRC): see [`V3::fixed`].
+    pub fn fix_token(&mut self, id: ConnId) {
+        self.fixed.insert(id);
+    }
+
+    /// Whether `id`'s member keeps its token (a token login does not replace it).
+    pub fn has_fixed_token(&self, id: ConnId) -> bool {
+        self.fixed.contains(&id)
+    }
+
     /// `id` is gone (or taken over): it is no version 3 session and replays nothing; whether
     /// it was a version 3 session.
     pub fn end_session(&mut self, id: ConnId) -> bool {
         self.replaying.remove(&id);
         self.replays.remove(&id);
+        self.fixed.remove(&id);
         self.sessions.remove(&id)
     }
 
-    /// A new token for member `name` connected as `id` (a version 3 session only): remembered
-    /// with its first approver, and the store told. `None` for other sessions, or when the OS
-    /// gives no random bytes (the session goes on without a token).
+    /// A new token for member `name` connected as `id` (a version 3 session, or one with a
+    /// fixed token while `--remember` is not 0): remembered with its first approver, and the
+    /// store told. `None` for other sessions, or when the OS gives no random bytes (the session
+    /// goes on without a token).
     pub fn new_token(
         &mut self,
         id: ConnId,
@@ -431,7 +473,8 @@ impl V3 {
         approved_by: &str,
         wall: SystemTime,
     ) -> Option<Token> {
-        if !self.sessions.contains(&id) {
+        let fixed = self.fixed.contains(&id) && !self.remember.is_zero();
+        if !self.sessions.contains(&id) && !fixed {
             return None;
         }
         let Ok(token) = Token::generate() else {
@@ -551,7 +594,17 @@ impl V3 {
         now: Now,
         shutting_down: bool,
     ) -> Option<Instant> {
+        let fixed = self.fixed.contains(&id);
         if !self.end_session(id) || shutting_down {
+            // A member with a fixed token (IRC) has no window, but its visit counts for
+            // `--remember`.
+            let now_ms = wall_ms(now.wall);
+            if fixed && !shutting_down && self.remembered.seen(name, now_ms) {
+                self.write(Write::Seen {
+                    name: name.to_string(),
+                    at_ms: now_ms,
+                });
+            }
             return None;
         }
         let now_ms = wall_ms(now.wall);
@@ -700,6 +753,23 @@ mod tests {
             None,
             "no token for a version 2 session"
         );
+    }
+
+    #[test]
+    fn a_fixed_token_session_gets_a_token_unless_remember_is_0_and_forgets_it_when_it_ends() {
+        let wall = SystemTime::now();
+        let mut v = V3::new(WINDOW, REMEMBER);
+        assert!(v.new_token(id(4), "irc", "stdin", wall).is_none());
+        v.fix_token(id(4));
+        assert!(!v.is_session(id(4)) && v.has_fixed_token(id(4)));
+        let token = v.new_token(id(4), "irc", "stdin", wall).unwrap();
+        let d = v.decide_resume("irc", token.expose(), wall, Holder::Free);
+        assert_eq!(record_name(&d), Some("irc"));
+        assert!(!v.end_session(id(4)), "no version 3 session");
+        assert!(!v.has_fixed_token(id(4)));
+        let mut never = V3::new(WINDOW, Duration::ZERO);
+        never.fix_token(id(5));
+        assert!(never.new_token(id(5), "irc", "stdin", wall).is_none());
     }
 
     #[test]
