@@ -29,18 +29,27 @@ use crate::metrics::Transport;
 #[derive(Debug, Default)]
 pub struct OutQueue {
     /// What is written next (with a replay: the slice of it taken last).
-    chunks: VecDeque<Rc<Outgoing>>,
+    chunks: VecDeque<Rc<[u8]>>,
     head: usize,
-    /// Unsent bytes in `chunks` and `behind`.
+    /// Unsent bytes in `chunks` and the replay's `behind`.
     bytes: usize,
     /// The wire syntax every queued message is written in.
     dialect: Dialect,
-    /// A paced replay: once `chunks` is written, its next [`REPLAY_SLICE`] bytes are taken.
-    replay: Option<Replay>,
-    /// Lines queued while a replay runs, sent after it. Empty without a replay.
-    behind: VecDeque<Rc<Outgoing>>,
+    /// A paced replay and what waits behind it, boxed: it is rare, and inline it made every
+    /// queue 170 bytes, so that a fan-out to 100 members touched more cache lines than L1
+    /// holds on every delivery (server CPU per delivery 1.8x 1b43220's, docs/PERFORMANCE.md).
+    replay: Option<Box<Replaying>>,
     /// Bytes written since the queue was made (for the stall clock: did anything move?).
     written: u64,
+}
+
+/// A replay running in an [`OutQueue`].
+#[derive(Debug)]
+struct Replaying {
+    /// Once `chunks` is written, its next [`REPLAY_SLICE`] bytes are taken.
+    replay: Replay,
+    /// Lines queued while the replay runs, sent after it.
+    behind: VecDeque<Rc<[u8]>>,
 }
 
 /// Most bytes gathered for one `write` (a longer single line goes whole). Gathering replaced a
@@ -64,13 +73,15 @@ impl OutQueue {
     /// [`QUEUE_LINE_OVERHEAD`] per queued line.
     pub fn cost(&self) -> usize {
         self.bytes
-            + (self.chunks.len() + self.behind.len()) * QUEUE_LINE_OVERHEAD
-            + self.replay.as_ref().map_or(0, Replay::cost)
+            + self.chunks.len() * QUEUE_LINE_OVERHEAD
+            + self.replay.as_ref().map_or(0, |r| {
+                r.behind.len() * QUEUE_LINE_OVERHEAD + r.replay.cost()
+            })
     }
 
     /// Bytes of slot storage the queue holds (what [`OutQueue::clear`] frees, the lines apart).
     pub fn storage(&self) -> usize {
-        self.chunks.capacity() * std::mem::size_of::<Rc<Outgoing>>()
+        self.chunks.capacity() * std::mem::size_of::<Rc<[u8]>>()
     }
 
     /// What queuing `line` would add to [`OutQueue::cost`] (its bytes in this queue's dialect,
@@ -100,10 +111,11 @@ impl OutQueue {
     }
 
     /// Appends a message shared with other queues (no copy); behind the replay if one runs.
-    pub fn push(&mut self, line: Rc<Outgoing>) {
-        self.bytes += line.encoded(self.dialect).len();
-        if self.replay.is_some() {
-            self.behind.push_back(line);
+    pub fn push(&mut self, line: &Outgoing) {
+        let line = Rc::clone(line.shared(self.dialect));
+        self.bytes += line.len();
+        if let Some(r) = &mut self.replay {
+            r.behind.push_back(line);
         } else {
             self.chunks.push_back(line);
         }
@@ -112,8 +124,9 @@ impl OutQueue {
     /// Appends a message ahead of a running replay (right after what was queued before it):
     /// a dialect's own lines that must precede the replay (IRC's names after its `JOIN`).
     /// Without a replay this is [`OutQueue::push`].
-    pub fn push_ahead(&mut self, line: Rc<Outgoing>) {
-        self.bytes += line.encoded(self.dialect).len();
+    pub fn push_ahead(&mut self, line: &Outgoing) {
+        let line = Rc::clone(line.shared(self.dialect));
+        self.bytes += line.len();
         self.chunks.push_back(line);
     }
 
@@ -125,12 +138,17 @@ impl OutQueue {
             return;
         }
         match &mut self.replay {
-            None => self.replay = Some(replay),
-            Some(running) if self.behind.is_empty() => running.extend(replay),
+            None => {
+                self.replay = Some(Box::new(Replaying {
+                    replay,
+                    behind: VecDeque::new(),
+                }))
+            }
+            Some(running) if running.behind.is_empty() => running.replay.extend(replay),
             Some(_) => {
                 let mut replay = replay;
                 while let Some(m) = replay.next_message() {
-                    self.push(m);
+                    self.push(&m);
                 }
             }
         }
@@ -140,25 +158,25 @@ impl OutQueue {
     /// [`REPLAY_SLICE`] bytes); when the replay is done, what waited behind it moves up.
     /// Returns whether there is anything to write.
     fn refill(&mut self) -> bool {
-        if let Some(replay) = &mut self.replay {
+        if let Some(running) = &mut self.replay {
             let mut taken = 0;
             while taken < REPLAY_SLICE {
-                let Some(m) = replay.next_message() else {
+                let Some(m) = running.replay.next_message() else {
                     break;
                 };
-                let len = m.encoded(self.dialect).len();
-                taken += len;
-                self.bytes += len;
-                self.chunks.push_back(m);
+                let bytes = Rc::clone(m.shared(self.dialect));
+                taken += bytes.len();
+                self.bytes += bytes.len();
+                self.chunks.push_back(bytes);
             }
-            if replay.is_empty() {
-                self.replay = None;
-                if self.chunks.is_empty() {
-                    std::mem::swap(&mut self.chunks, &mut self.behind);
-                } else {
-                    self.chunks.append(&mut self.behind);
+            if running.replay.is_empty() {
+                if let Some(mut done) = self.replay.take() {
+                    if self.chunks.is_empty() {
+                        std::mem::swap(&mut self.chunks, &mut done.behind);
+                    } else {
+                        self.chunks.append(&mut done.behind);
+                    }
                 }
-                self.behind = VecDeque::new();
             }
         }
         !self.chunks.is_empty()
@@ -197,7 +215,7 @@ impl OutQueue {
                 break;
             };
             let result = if self.chunks.len() == 1 {
-                sink.write(&front.encoded(self.dialect)[self.head..])
+                sink.write(&front[self.head..])
             } else {
                 self.gather(gather);
                 sink.write(gather)
@@ -218,8 +236,11 @@ impl OutQueue {
     fn gather(&self, buf: &mut Vec<u8>) {
         buf.clear();
         for (i, chunk) in self.chunks.iter().enumerate() {
-            let chunk = chunk.encoded(self.dialect);
-            let bytes = if i == 0 { &chunk[self.head..] } else { chunk };
+            let bytes = if i == 0 {
+                &chunk[self.head..]
+            } else {
+                &chunk[..]
+            };
             if !buf.is_empty() && buf.len() + bytes.len() > GATHER_BYTES {
                 break;
             }
@@ -239,7 +260,7 @@ impl OutQueue {
             let Some(front) = self.chunks.front() else {
                 break;
             };
-            let left = front.encoded(self.dialect).len() - self.head;
+            let left = front.len() - self.head;
             if written >= left {
                 written -= left;
                 self.head = 0;
@@ -448,7 +469,7 @@ mod tests {
     fn coalesces_many_lines_into_one_write() {
         let mut q = OutQueue::default();
         for i in 0..10 {
-            q.push(line(&format!("MSG a - {i}\n")));
+            q.push(&line(&format!("MSG a - {i}\n")));
         }
         let mut sink = Sink::new(usize::MAX, usize::MAX);
         assert!(q.write_to(&mut sink, &mut Vec::new()).unwrap());
@@ -476,7 +497,7 @@ mod tests {
                 let digits = i.to_string();
                 let l = format!("{}{digits}\n", "0".repeat(len - digits.len()));
                 want.extend_from_slice(l.as_bytes());
-                q.push(line(&l));
+                q.push(&line(&l));
             }
             let mut sink = Sink::new(usize::MAX, usize::MAX);
             assert!(q.write_to(&mut sink, &mut Vec::new()).unwrap());
@@ -489,8 +510,8 @@ mod tests {
     #[test]
     fn partial_writes_resume_mid_line_in_order() {
         let mut q = OutQueue::default();
-        q.push(line("hello\n"));
-        q.push(line("world\n"));
+        q.push(&line("hello\n"));
+        q.push(&line("world\n"));
         let mut sink = Sink::new(4, 7);
         assert!(!q.write_to(&mut sink, &mut Vec::new()).unwrap());
         assert_eq!(q.bytes(), 5);
@@ -502,12 +523,12 @@ mod tests {
     #[test]
     fn a_replay_goes_out_a_slice_at_a_time_before_the_lines_queued_after_it() {
         let mut q = OutQueue::default();
-        q.push(line("WELCOME bo 2\n"));
+        q.push(&line("WELCOME bo 2\n"));
         let long = format!("MSG al - {}\n", "x".repeat(4000));
         let history: Vec<Rc<Outgoing>> = (0..100).map(|_| line(&long)).collect();
         q.start_replay(Replay::messages(history));
         assert!(q.replaying());
-        q.push(line("JOIN cy\n"));
+        q.push(&line("JOIN cy\n"));
         // Nothing of the replay is queued as bytes: only its slots count.
         assert!(q.cost() < 2 * 1024, "{}", q.cost());
         let mut sink = Sink::new(usize::MAX, 0);
@@ -569,8 +590,8 @@ mod tests {
     #[test]
     fn cost_counts_each_line_s_overhead() {
         let mut q = OutQueue::default();
-        q.push(line("x\n"));
-        q.push(line("y\n"));
+        q.push(&line("x\n"));
+        q.push(&line("y\n"));
         assert_eq!(q.cost(), 4 + 2 * QUEUE_LINE_OVERHEAD);
         assert_eq!(q.cost_of(&line("x\n")), 2 + QUEUE_LINE_OVERHEAD);
     }

@@ -173,9 +173,9 @@ impl Shell {
         }
         self.metrics.deliveries += 1;
         if ahead {
-            conn.out.push_ahead(Rc::clone(line));
+            conn.out.push_ahead(line);
         } else {
-            conn.out.push(Rc::clone(line));
+            conn.out.push(line);
         }
         self.queued += cost;
         if !conn.dirty {
