@@ -70,7 +70,7 @@ pub use replay::Replay;
 use room::Room;
 pub use sessions::Transport;
 use sessions::{session_name, Phase, Session, Sessions};
-pub use v3::{Restored, ResumeDecision, ResumeRefusal, REPLAY_PAGE};
+pub use v3::{replay_page_len, Restored, ResumeDecision, ResumeRefusal, REPLAY_PAGE};
 
 /// A connection's identity: its slab key and a serial unique for the server's life, so an effect
 /// or timer meant for a closed connection can never reach the one that reuses its slot.

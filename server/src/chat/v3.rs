@@ -27,8 +27,22 @@ use super::remembered::{Refusal, Remembered};
 use super::{ConnId, Now};
 use crate::token::Token;
 
-/// Log entries read per replay page.
+/// Log entries read per replay page at most (fewer when lines may be long: [`replay_page_len`]).
 pub const REPLAY_PAGE: usize = 256;
+/// What a replayed entry may cost in its member's queue beyond `--max-line` bytes of text: its
+/// tags, `HIST <time> `, the line's prefix, the queue's bookkeeping, and an IRC member's copy
+/// split into several lines, each with its own prefix and tags.
+pub const REPLAY_ENTRY_SLACK: usize = 2048;
+
+/// Entries per resume replay page for a member whose queue may hold `max_queue` bytes, with
+/// lines of up to `max_line` bytes. A page is read only once the member's queue is below half
+/// of `max_queue`, so a page of the longest lines must fit in the other half: 256 entries of
+/// 4000 bytes used to overflow the default 1 MiB queue and drop every resuming member (Round
+/// 4 in docs/SECURITY.md). At least one entry, at most [`REPLAY_PAGE`].
+pub fn replay_page_len(max_queue: usize, max_line: usize) -> usize {
+    let per_entry = max_line.saturating_add(REPLAY_ENTRY_SLACK);
+    (max_queue / 2 / per_entry).clamp(1, REPLAY_PAGE)
+}
 
 /// A relayed message waiting for the store.
 #[derive(Debug)]
@@ -683,6 +697,17 @@ mod tests {
             }
             ResumeDecision::Refuse(_) => None,
         }
+    }
+
+    #[test]
+    fn a_replay_page_of_the_longest_lines_fits_in_half_a_queue() {
+        for (max_queue, max_line) in [(1 << 20, 4096), (64 * 1024, 4096), (8192, 8000)] {
+            let page = replay_page_len(max_queue, max_line);
+            assert!(page >= 1);
+            assert!(page == 1 || page * (max_line + REPLAY_ENTRY_SLACK) <= max_queue / 2);
+        }
+        assert_eq!(replay_page_len(1 << 20, 4096), 85);
+        assert_eq!(replay_page_len(usize::MAX, 10), REPLAY_PAGE);
     }
 
     #[test]

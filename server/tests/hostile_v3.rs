@@ -1,0 +1,95 @@
+//! Hostile peers against protocol version 3's surfaces (Round 4 in docs/SECURITY.md): resume
+//! replays of long lines, members kept in the room without a connection, and the opening
+//! lines (`HELLO`, `RESUME`) sent out of turn. The real binary over real sockets; each test
+//! is named for what broke.
+
+use std::net::{IpAddr, Ipv4Addr, Shutdown};
+
+use chat_testkit::{Client, Server};
+
+/// A temporary data directory, removed at the end.
+struct DataDir(std::path::PathBuf);
+
+impl DataDir {
+    fn new(what: &str) -> DataDir {
+        let p = std::env::temp_dir().join(format!("chat-hostile-v3-{what}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        DataDir(p)
+    }
+    fn arg(&self) -> &str {
+        self.0.to_str().unwrap_or_default()
+    }
+}
+
+impl Drop for DataDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Connects from `source`, says `HELLO 3` and awaits its answer.
+#[track_caller]
+fn hello_from(server: &Server, source: IpAddr) -> Client {
+    let mut c = server.connect_from(source);
+    c.expect("NAME? ");
+    c.send_line("HELLO 3");
+    c.expect_exact("HELLO 3");
+    c
+}
+
+/// A version 3 member admitted by `--auto-approve` from `source`, and its token.
+#[track_caller]
+fn v3_login_from(server: &Server, name: &str, source: IpAddr) -> (Client, String) {
+    let mut c = hello_from(server, source);
+    c.send_line(name);
+    c.expect_welcome(name);
+    let token = c
+        .expect("TOKEN ")
+        .strip_prefix("TOKEN ")
+        .unwrap_or_default()
+        .to_owned();
+    (c, token)
+}
+
+const LOCAL: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+/// How many long lines the room holds when the member resumes: more than one old page (256).
+const LONG_LINES: usize = 300;
+
+/// A resume replay was read from the log 256 entries at a time whatever their length: 256
+/// lines of 4000 bytes came to about 1.07 MB in one go, over the default 1 MiB `--max-queue`,
+/// so every member resuming after them was dropped at once ("bytes behind: dropping"), and
+/// any member could lock the others out of resuming by sending 256 long lines.
+#[test]
+fn a_resume_replay_of_long_lines_is_paced_instead_of_dropping_the_member() {
+    let dir = DataDir::new("long-replay");
+    let server = Server::start(&["--auto-approve", "--rate", "0", "--data-dir", dir.arg()]);
+    let (alice, token) = v3_login_from(&server, "alice", LOCAL);
+    let mut bob = server.login("bob");
+    alice.stream().shutdown(Shutdown::Both).unwrap_or(());
+    drop(alice); // within the resume window: alice is kept in the room
+    let text = "x".repeat(4000);
+    for i in 0..LONG_LINES {
+        bob.send_line(&format!("{i} {text}"));
+    }
+    // Bob reads his own lines' echo-free stream: a `/who` answered after them means the server
+    // has relayed (and so logged) them all.
+    bob.send_line("/who");
+    bob.skip_until("INFO online");
+
+    let mut again = hello_from(&server, LOCAL);
+    again.send_line(&format!("RESUME alice {token} -"));
+    again.expect_welcome("alice");
+    again.expect("TOKEN ");
+    let mut replayed = 0;
+    loop {
+        let line = again.next_line();
+        if line.starts_with("INFO online") {
+            break;
+        }
+        if line.contains(" HIST ") && line.ends_with(&text) {
+            replayed += 1;
+        }
+    }
+    assert_eq!(replayed, LONG_LINES, "every long line replayed once");
+}
