@@ -93,3 +93,36 @@ fn a_resume_replay_of_long_lines_is_paced_instead_of_dropping_the_member() {
     }
     assert_eq!(replayed, LONG_LINES, "every long line replayed once");
 }
+
+/// How many version 3 members the flood below drops; the limits allow 4 kept.
+const DROPPED: usize = 12;
+
+/// A version 3 member whose connection drops is kept in the room for the resume window, and
+/// those kept members counted against no limit: one address allowed 5 connections
+/// (`--max-per-ip 5 --max-clients 50`) left 2000 members in the room in 7.4 s, each holding its
+/// name and listed by `/who` for a minute. A kept member now counts as its connection did: at
+/// most `--max-per-ip` from one address and `--max-clients` in all; past it a drop is a `LEAVE`.
+#[test]
+fn members_kept_after_a_drop_are_bounded_by_the_connection_limits() {
+    let server = Server::start(&["--auto-approve", "--max-per-ip", "4", "--data-dir", "none"]);
+    let flooder: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 7));
+    let mut watcher = server.connect_from(LOCAL);
+    watcher.login("watcher");
+    for i in 0..DROPPED {
+        let name = format!("g{i}");
+        let (c, _) = v3_login_from(&server, &name, flooder);
+        watcher.expect_exact(&format!("JOIN {name}"));
+        c.stream().shutdown(Shutdown::Both).unwrap_or(());
+        drop(c);
+        if i >= 4 {
+            // Past the address's four places the member leaves at once.
+            watcher.expect_exact(&format!("LEAVE {name} quit"));
+        }
+    }
+    watcher.send_line("/who");
+    let who = watcher.skip_until("INFO online");
+    assert!(who.starts_with("INFO online (5): "), "{who}");
+    for kept in ["g0", "g1", "g2", "g3"] {
+        assert!(who.contains(kept), "{who}");
+    }
+}

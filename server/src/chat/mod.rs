@@ -193,7 +193,11 @@ impl Core {
             history: History::new(config.history),
             remote: config.cluster.is_some().then(remote::Remote::default),
             admission: Admission::new(&config, consoles),
-            v3: v3::V3::new(config.resume_window, config.remember),
+            v3: {
+                let mut v3 = v3::V3::new(config.resume_window, config.remember);
+                v3.limit_detached(config.max_clients, config.max_per_ip);
+                v3
+            },
             config,
             sessions: Sessions::default(),
             room: Room::default(),

@@ -212,6 +212,11 @@ pub(super) struct V3 {
     /// Version 3 connections.
     sessions: HashSet<ConnId>,
     resume_window: Duration,
+    /// Members kept within their window at once at most (`--max-clients`): past it a dropped
+    /// member leaves at once, so members without a connection cannot outnumber connections.
+    max_detached: usize,
+    /// Members kept from one address at most (`--max-per-ip`; 0: no limit).
+    max_detached_per_ip: usize,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -248,7 +253,27 @@ impl V3 {
             reads: Vec::new(),
             sessions: HashSet::new(),
             resume_window,
+            max_detached: usize::MAX,
+            max_detached_per_ip: 0,
         }
+    }
+
+    /// Bounds the members kept within their window: `total` at once (`--max-clients`), and
+    /// `per_ip` from one address (`--max-per-ip`, 0: no limit). A member kept counts as the
+    /// connection it had: without this one address could leave thousands of members in the
+    /// room, whatever its connection limits (Round 4 in docs/SECURITY.md).
+    pub fn limit_detached(&mut self, total: usize, per_ip: usize) {
+        self.max_detached = total;
+        self.max_detached_per_ip = per_ip;
+    }
+
+    /// Whether one more member from `ip` may be kept within its window.
+    fn may_keep(&self, ip: IpAddr) -> bool {
+        if self.detached.len() >= self.max_detached {
+            return false;
+        }
+        self.max_detached_per_ip == 0
+            || self.detached.values().filter(|d| d.ip == ip).count() < self.max_detached_per_ip
     }
 
     /// A store is attached: ids go on from its log, its members are remembered, and
@@ -576,6 +601,7 @@ impl V3 {
         });
         if !matches!(reason, LeaveReason::Quit | LeaveReason::Dropped)
             || self.resume_window.is_zero()
+            || !self.may_keep(ip)
         {
             return None;
         }
@@ -787,6 +813,31 @@ mod tests {
         assert!(writes
             .iter()
             .any(|w| matches!(w, Write::Seen { name, .. } if name == "Alice")));
+    }
+
+    #[test]
+    fn members_kept_without_a_connection_are_bounded_in_all_and_per_address() {
+        let (at, wall) = (Instant::now(), SystemTime::now());
+        let mut v = V3::new(WINDOW, REMEMBER);
+        v.limit_detached(3, 2);
+        let other = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 9));
+        let mut kept = Vec::new();
+        for (n, from) in [(1, ip()), (2, ip()), (3, ip()), (4, other), (5, other)] {
+            v.hello(id(n), 3);
+            let name: Rc<str> = Rc::from(format!("m{n}").as_str());
+            let until = v.detach(
+                id(n),
+                &name,
+                from,
+                LeaveReason::Dropped,
+                Now { at, wall },
+                false,
+            );
+            kept.push(until.is_some());
+        }
+        // Two from one address, then one from another fills the three places.
+        assert_eq!(kept, [true, true, false, true, false]);
+        assert_eq!(v.detached_names().count(), 3);
     }
 
     #[test]
