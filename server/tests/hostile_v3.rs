@@ -51,6 +51,17 @@ fn v3_login_from(server: &Server, name: &str, source: IpAddr) -> (Client, String
     (c, token)
 }
 
+/// The next line that starts with one of `prefixes` (others are skipped).
+#[track_caller]
+fn skip_until_any(c: &mut Client, prefixes: &[&str]) -> String {
+    loop {
+        let line = c.next_line();
+        if prefixes.iter().any(|p| line.starts_with(p)) {
+            return line;
+        }
+    }
+}
+
 const LOCAL: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
 /// How many long lines the room holds when the member resumes: more than one old page (256).
@@ -125,4 +136,48 @@ fn members_kept_after_a_drop_are_bounded_by_the_connection_limits() {
     for kept in ["g0", "g1", "g2", "g3"] {
         assert!(who.contains(kept), "{who}");
     }
+}
+
+/// The data directory's file size limit in the test below: room for a few hundred lines.
+const FSIZE: &str = "--fsize=3000000:unlimited";
+
+/// A write past the file size limit (`ulimit -f`, systemd's `LimitFSIZE=`) raised SIGXFSZ,
+/// whose default action killed the server: with a 3 MB limit the store's 491st line of 3000
+/// bytes ended the process (signal 25) and every member's connection with it. The server now
+/// handles the signal: the write fails, the room refuses messages (`ERROR unavailable`), and
+/// once the limit is raised the store writes again within about a second.
+#[test]
+fn a_file_size_limit_refuses_messages_instead_of_killing_the_server_and_recovers() {
+    let dir = DataDir::new("fsize");
+    let mut server = Server::builder()
+        .wrapper(&["prlimit", FSIZE, "--"])
+        .args(&["--auto-approve", "--rate", "0", "--data-dir", dir.arg()])
+        .start();
+    let (mut writer, _) = v3_login_from(&server, "writer", LOCAL);
+    let filler = "y".repeat(3000);
+    let mut refused = false;
+    for i in 0..2000u32 {
+        writer.send_line(&format!("{i} {filler}"));
+        // Each line's answer: its ECHO, or the refusal once the limit is reached.
+        let answer = skip_until_any(&mut writer, &["ECHO ", "ERROR "]);
+        if answer.starts_with("ERROR unavailable") {
+            refused = true;
+            break;
+        }
+    }
+    assert!(refused, "the writer never got ERROR unavailable");
+    server.expect_console("store: cannot write");
+    let raised = std::process::Command::new("prlimit")
+        .args([
+            "--pid",
+            &server.pid().to_string(),
+            "--fsize=unlimited:unlimited",
+        ])
+        .status()
+        .map(|s| s.success());
+    assert_eq!(raised.ok(), Some(true), "prlimit --pid failed");
+    server.expect_console("store: writing again");
+    writer.send_line("after");
+    let answer = skip_until_any(&mut writer, &["ECHO ", "ERROR "]);
+    assert!(answer.starts_with("ECHO "), "{answer}");
 }
