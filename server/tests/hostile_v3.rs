@@ -181,3 +181,21 @@ fn a_file_size_limit_refuses_messages_instead_of_killing_the_server_and_recovers
     let answer = skip_until_any(&mut writer, &["ECHO ", "ERROR "]);
     assert!(answer.starts_with("ECHO "), "{answer}");
 }
+
+/// `HELLO 3`, then `HELLO 2`, was answered `HELLO 2` while the session stayed version 3 (it
+/// got a `TOKEN` and tags): a client could not know which version it spoke. A second `HELLO`
+/// is now refused and the version stays what was answered first.
+#[test]
+fn a_second_hello_is_refused_and_the_first_version_holds() {
+    let server = Server::start(&["--auto-approve", "--data-dir", "none"]);
+    let mut c = hello_from(&server, LOCAL);
+    c.send_line("HELLO 2");
+    c.expect("ERROR usage ");
+    c.expect("NAME? ");
+    c.send_line("HELLO 3");
+    c.expect("ERROR usage ");
+    c.expect("NAME? ");
+    c.send_line("carol");
+    c.expect_welcome("carol");
+    c.expect("TOKEN ");
+}

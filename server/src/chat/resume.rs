@@ -36,6 +36,13 @@ impl Core {
     ) -> bool {
         match parse_opening(line) {
             Ok(Opening::Name(_)) => false,
+            Ok(Opening::Hello { .. }) if self.v3.is_session(id) => {
+                // A second HELLO used to be answered (even `HELLO 2`, while the session stayed
+                // version 3): the version is settled once.
+                self.send_error(id, ErrorCode::Usage, "HELLO was said already", out);
+                self.prompt(id, out);
+                true
+            }
             Ok(Opening::Hello { version }) => {
                 let (version, v3) = self.v3.hello(id, version);
                 if v3 {
