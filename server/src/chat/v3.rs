@@ -44,6 +44,13 @@ pub fn replay_page_len(max_queue: usize, max_line: usize) -> usize {
     (max_queue / 2 / per_entry).clamp(1, REPLAY_PAGE)
 }
 
+/// Remembered members kept at most. Past it a new member gets no token (its session goes on
+/// without one, as when the OS gives no random bytes), while members already remembered keep
+/// theirs: with `--auto-approve` every version 3 login was remembered for `--remember` days,
+/// and one address made 1000 records in 5.5 s (about 0.9 KiB of memory and 1.5 KiB on disk
+/// each) with no bound at all (Round 4 in docs/SECURITY.md).
+pub const MAX_REMEMBERED: usize = 50_000;
+
 /// A relayed message waiting for the store.
 #[derive(Debug)]
 pub(super) enum HeldMsg {
@@ -217,6 +224,8 @@ pub(super) struct V3 {
     max_detached: usize,
     /// Members kept from one address at most (`--max-per-ip`; 0: no limit).
     max_detached_per_ip: usize,
+    /// [`MAX_REMEMBERED`] (smaller in tests).
+    max_remembered: usize,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -255,6 +264,7 @@ impl V3 {
             resume_window,
             max_detached: usize::MAX,
             max_detached_per_ip: 0,
+            max_remembered: MAX_REMEMBERED,
         }
     }
 
@@ -471,6 +481,13 @@ impl V3 {
         wall: SystemTime,
     ) -> Option<Token> {
         if !self.sessions.contains(&id) {
+            return None;
+        }
+        if self.remembered.len() >= self.max_remembered && !self.remembered.knows(name) {
+            log::warn!(
+                "{} members remembered (the most kept): no token for {name}",
+                self.remembered.len()
+            );
             return None;
         }
         let Ok(token) = Token::generate() else {
@@ -838,6 +855,22 @@ mod tests {
         // Two from one address, then one from another fills the three places.
         assert_eq!(kept, [true, true, false, true, false]);
         assert_eq!(v.detached_names().count(), 3);
+    }
+
+    #[test]
+    fn past_the_most_remembered_a_new_member_gets_no_token_and_the_known_keep_theirs() {
+        let wall = SystemTime::now();
+        let (mut v, _) = with_alice(true, wall);
+        v.max_remembered = 2;
+        v.hello(id(2), 3);
+        assert!(v.new_token(id(2), "bob", "stdin", wall).is_some());
+        v.hello(id(3), 3);
+        assert!(v.new_token(id(3), "carol", "stdin", wall).is_none(), "full");
+        assert!(
+            v.new_token(id(2), "Bob", "stdin", wall).is_some(),
+            "bob is known"
+        );
+        assert_eq!(v.members().len(), 2);
     }
 
     #[test]
