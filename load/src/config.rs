@@ -19,14 +19,27 @@ pub enum Proto {
     Chat,
     /// IRC: `NICK`/`USER`, 001, `JOIN #channel`, `PRIVMSG #channel :text`.
     Irc,
+    /// A mixed room: even members speak chat (to the server address), odd ones IRC (to
+    /// `--irc-addr`, the same server's IRC listener).
+    Mixed,
 }
 
 impl Proto {
+    /// What member `i` speaks: [`Proto::Chat`] or [`Proto::Irc`] (a mixed room alternates).
+    pub fn of(self, i: usize) -> Proto {
+        match self {
+            Proto::Mixed if i % 2 == 1 => Proto::Irc,
+            Proto::Mixed => Proto::Chat,
+            p => p,
+        }
+    }
+
     /// The name used on the command line and in reports.
     pub fn as_str(self) -> &'static str {
         match self {
             Proto::Chat => "chat",
             Proto::Irc => "irc",
+            Proto::Mixed => "mixed",
         }
     }
 }
@@ -40,6 +53,10 @@ pub enum Scenario {
     Idle,
     /// Members join one after another; each waits for its admission before the next connects.
     JoinStorm,
+    /// N members join with `HELLO 3` and keep their tokens; then every socket is cut at once
+    /// and each member resumes (`RESUME name token last-id`); reports the time until all are
+    /// back (`resume_s`). Chat protocol, plain TCP only.
+    ResumeStorm,
 }
 
 impl Scenario {
@@ -49,6 +66,7 @@ impl Scenario {
             Scenario::Messages => "messages",
             Scenario::Idle => "idle",
             Scenario::JoinStorm => "join-storm",
+            Scenario::ResumeStorm => "resume-storm",
         }
     }
 }
@@ -70,6 +88,9 @@ pub struct Args {
     /// Wire protocol.
     #[arg(long, value_enum, default_value_t = Proto::Chat)]
     pub proto: Proto,
+    /// With --proto mixed: the server's IRC listener, where the odd members connect.
+    #[arg(long, value_name = "ADDR")]
+    pub irc_addr: Option<SocketAddr>,
     /// What to run.
     #[arg(long, value_enum, default_value_t = Scenario::Messages)]
     pub scenario: Scenario,
@@ -142,6 +163,11 @@ pub struct Args {
     /// address) and speaks the chat protocol inside it, a line per text message.
     #[arg(long, conflicts_with = "tls")]
     pub ws: bool,
+    /// The server's `--metrics-listen` address: read its store counters at the start and the
+    /// end of the message phase (or of the resume storm) and report messages made durable and
+    /// flushes per second.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<SocketAddr>,
     /// Print one JSON object instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -154,6 +180,8 @@ pub struct Config {
     pub addrs: Vec<SocketAddr>,
     /// Wire protocol.
     pub proto: Proto,
+    /// With [`Proto::Mixed`]: where the IRC members connect.
+    pub irc_addr: Option<SocketAddr>,
     /// What to run.
     pub scenario: Scenario,
     /// N, at least 1 (2 for messages).
@@ -192,6 +220,8 @@ pub struct Config {
     pub tls_ca: Option<PathBuf>,
     /// Members speak WebSocket (`--ws`).
     pub ws: bool,
+    /// The server's metrics address (`--metrics`).
+    pub metrics: Option<SocketAddr>,
     /// JSON output.
     pub json: bool,
 }
@@ -234,8 +264,20 @@ impl Args {
                 self.members
             ));
         }
-        if self.ws && self.proto == Proto::Irc {
-            return Err("--ws members speak the chat protocol: not with --proto irc".into());
+        if self.scenario == Scenario::ResumeStorm
+            && (self.proto != Proto::Chat || self.ws || self.tls)
+        {
+            return Err(
+                "the resume-storm scenario speaks the chat protocol over plain TCP: \
+                        not with --proto irc or mixed, --ws or --tls"
+                    .into(),
+            );
+        }
+        if self.ws && self.proto != Proto::Chat {
+            return Err("--ws members speak the chat protocol: only with --proto chat".into());
+        }
+        if (self.proto == Proto::Mixed) != self.irc_addr.is_some() {
+            return Err("--proto mixed and --irc-addr go together".into());
         }
         let messages_scenario = self.scenario == Scenario::Messages;
         if messages_scenario && self.members < 2 {
@@ -343,6 +385,7 @@ impl Args {
                 None => self.addrs,
             },
             proto: self.proto,
+            irc_addr: self.irc_addr,
             scenario: self.scenario,
             members: self.members,
             senders,
@@ -366,6 +409,7 @@ impl Args {
             server_pid: self.server_pid,
             tls_ca: if self.tls { self.ca } else { None },
             ws: self.ws,
+            metrics: self.metrics,
             json: self.json,
         })
     }
@@ -396,6 +440,9 @@ mod tests {
         assert_eq!(c.window, None);
         let c = parse(&["--scenario", "join-storm", "--parallel", "50"]).unwrap();
         assert_eq!((c.parallel, c.senders, c.messages), (1, 0, 0));
+        let c = parse(&["--proto", "mixed", "--irc-addr", "127.0.0.1:7"]).unwrap();
+        assert_eq!(c.proto.of(0), Proto::Chat);
+        assert_eq!(c.proto.of(1), Proto::Irc);
     }
 
     #[test]
@@ -424,6 +471,11 @@ mod tests {
             &["--channel", "load"],
             &["-n", "10000", "-m", "100000000"],
             &["--scenario", "join-storm", "-n", "200000"],
+            &["--scenario", "resume-storm", "--proto", "irc"],
+            &["--scenario", "resume-storm", "--ws"],
+            &["--proto", "mixed"],
+            &["--irc-addr", "127.0.0.1:7"],
+            &["--proto", "mixed", "--irc-addr", "127.0.0.1:7", "--ws"],
         ] {
             assert!(parse(args).is_err(), "{args:?}");
         }

@@ -60,7 +60,8 @@ impl Engine<'_> {
             }
             let mut appended = false;
             while may_send(cfg, sender, now_ns) && m.out.len() - m.out_pos < OUT_CAP {
-                if cfg.proto == Proto::Irc {
+                let speaks_irc = cfg.proto.of(member) == Proto::Irc;
+                if speaks_irc {
                     irc::privmsg_start(&cfg.channel, &mut m.out);
                 }
                 // Paced: the time it was due, so lateness counts (see `Sender::due_ns`).
@@ -78,9 +79,10 @@ impl Engine<'_> {
                     cfg.pad,
                     &mut m.out,
                 );
-                match cfg.proto {
-                    Proto::Chat => m.out.push(b'\n'),
-                    Proto::Irc => irc::end(&mut m.out),
+                if speaks_irc {
+                    irc::end(&mut m.out);
+                } else {
+                    m.out.push(b'\n');
                 }
                 sender.next_seq += 1;
                 self.sent += 1;
@@ -131,6 +133,8 @@ impl Engine<'_> {
 
     pub(super) fn start_sending(&mut self) {
         self.phase = Phase::Sending;
+        // Before the CPU samples: the scrape's own cost is not the message phase's.
+        self.store_start = self.cfg.metrics.and_then(crate::metrics::scrape);
         self.server_send_start = self.cfg.server_pid.and_then(|p| procfs::sample(Some(p)));
         self.gen_send_start = procfs::sample(None);
         let now = Instant::now();

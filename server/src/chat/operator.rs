@@ -15,7 +15,7 @@ use chat_common::sanitize::sanitize;
 
 use super::bans::{span, Ban, IpNet, MAX_BAN_REASON};
 use super::bus::{kick_note, split_kick_note, Event};
-use super::{Audience, ConnId, ConsoleId, Core, CoreTimer, Now, Outbox, Phase};
+use super::{Audience, ConnId, ConsoleId, Core, CoreTimer, Farewell, Now, Outbox, Outgoing, Phase};
 use crate::config::QUIT_CONFIRM_WINDOW;
 use crate::console::{self, Command, Target};
 
@@ -244,7 +244,7 @@ impl Core {
                 if let Err(e) = self.admission.bans_mut().add(ban) {
                     return fail(out, format_args!("{e}"));
                 }
-                self.store_ban(net, true, now);
+                self.store_ban(&shown);
                 let cut = self.cut_banned(net, reason, now, out);
                 let shown = describe(&shown, now.wall, &format!("; {cut} connections cut"));
                 out.console(Audience::All, format_args!("banned {shown}"));
@@ -252,7 +252,7 @@ impl Core {
             }
             Command::Unban(net) => match self.admission.bans_mut().remove(net) {
                 Some(_) => {
-                    self.store_ban(net, false, now);
+                    self.store_unban(net);
                     out.console(
                         Audience::All,
                         format_args!("unbanned {net} (by {})", by(from)),
@@ -264,6 +264,7 @@ impl Core {
             Command::Bans => {
                 for gone in self.admission.bans_mut().expire(now.wall) {
                     log::info!("ban on {} ran out", gone.net);
+                    self.store_unban(gone.net);
                 }
                 let bans = self.admission.bans();
                 out.console(reply, format_args!("bans: {}", bans.len()));
@@ -535,7 +536,10 @@ impl Core {
             let text = format!("{name} was kicked by the operator: {r}");
             self.info_to_room(&text, Some(id), now, out);
         }
-        self.kick(id, &why, now, out);
+        let kicked = Farewell::Kicked {
+            reason: reason.map(Box::from),
+        };
+        self.kick(id, &why, Some(kicked), now, out);
         self.void_token(name, out);
         let because = reason.map_or_else(String::new, |r| format!(": {r}"));
         out.console(
@@ -560,9 +564,23 @@ impl Core {
         }
     }
 
-    /// A member out: BYE `why` to it, `LEAVE <name> kicked` to the others.
-    fn kick(&mut self, id: ConnId, why: &str, now: Now, out: &mut impl Outbox) {
-        self.send(id, &ServerMsg::Bye { text: why }, out);
+    /// A member out: BYE `why` to it (typed as `farewell` when it is the operator's kick),
+    /// `LEAVE <name> kicked` to the others.
+    fn kick(
+        &mut self,
+        id: ConnId,
+        why: &str,
+        farewell: Option<Farewell>,
+        now: Now,
+        out: &mut impl Outbox,
+    ) {
+        match farewell {
+            Some(farewell) => {
+                let bye = Outgoing::goodbye(why, farewell, &mut self.fmt);
+                out.send(id, &bye);
+            }
+            None => self.send(id, &ServerMsg::Bye { text: why }, out),
+        }
         self.gone(id, LeaveReason::Kicked, now, out);
         out.close(id);
     }
@@ -588,7 +606,7 @@ impl Core {
 
     /// Cuts every connection from `net` after it was banned: its members are kicked, its
     /// waiting joins denied, its other connections told and closed. Returns how many.
-    fn cut_banned(
+    pub(super) fn cut_banned(
         &mut self,
         net: IpNet,
         reason: Option<&str>,
@@ -609,7 +627,7 @@ impl Core {
             };
             cut += 1;
             match session.phase {
-                Phase::Member { .. } => self.kick(id, &was, now, out),
+                Phase::Member { .. } => self.kick(id, &was, None, now, out),
                 Phase::Waiting { .. } | Phase::AwaitingName | Phase::Claiming { .. } => {
                     self.deny(id, &is, false, now, out);
                 }

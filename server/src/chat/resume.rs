@@ -53,10 +53,15 @@ impl Core {
                 true
             }
             Ok(Opening::Resume { name, token, last }) => {
-                let decision = if self.v3.is_session(id) {
-                    self.resume_with(id, name, token, last, now, out)
-                } else {
+                let decision = if !self.v3.is_session(id) {
                     ResumeDecision::Refuse(ResumeRefusal::NeedsHello)
+                } else if self.token_admits(name, token, now)
+                    && self.claim_for_resume(id, name, token, last, now, out)
+                {
+                    // Under --cluster the name is claimed in Redis first (shared.rs).
+                    return true;
+                } else {
+                    self.resume_with(id, name, token, last, now, out)
                 };
                 if let ResumeDecision::Refuse(why) = decision {
                     self.refuse_resume(id, name, why, out);
@@ -78,7 +83,13 @@ impl Core {
 
     /// A refused `RESUME`: the error on the wire (every token refusal reads the same, so a
     /// guesser learns nothing), and the name prompt again.
-    fn refuse_resume(&mut self, id: ConnId, name: &str, why: ResumeRefusal, out: &mut impl Outbox) {
+    pub(super) fn refuse_resume(
+        &mut self,
+        id: ConnId,
+        name: &str,
+        why: ResumeRefusal,
+        out: &mut impl Outbox,
+    ) {
         match why {
             ResumeRefusal::NeedsHello => {
                 self.send_error(id, ErrorCode::BadToken, "RESUME needs HELLO 3 first", out);
@@ -120,6 +131,16 @@ impl Core {
         self.resume_with(id, name, token, None, now, out)
     }
 
+    /// Connection `id` speaks a dialect whose clients keep one fixed password (IRC): its member
+    /// gets a token when first admitted through the waiting room (unless `--remember 0`), and a
+    /// token login ([`Core::admit_remembered`]) keeps that token instead of replacing it. It is
+    /// void as any token is (kick, `forget`, `--remember`), and has no resume window.
+    pub fn fixed_token(&mut self, id: ConnId) {
+        if self.session(id).is_some() {
+            self.v3.fix_token(id);
+        }
+    }
+
     /// Whether `token` admits the remembered member `name` now, changing nothing: for a
     /// dialect that must answer a login before the connection names itself (IRC's SASL
     /// `903`/`904`); [`Core::admit_remembered`] admits. A name held by a waiting join or a
@@ -134,7 +155,7 @@ impl Core {
     /// Asks [`V3`](super::v3) whether `token` admits `name` for `id`, and carries out an
     /// admission: a taken-over session closed, `WELCOME`, a new token, `JOIN` to the room (not
     /// when its place was kept), and the replay after `last`. A refusal changes nothing.
-    fn resume_with(
+    pub(super) fn resume_with(
         &mut self,
         id: ConnId,
         name: &str,
@@ -143,6 +164,11 @@ impl Core {
         now: Now,
         out: &mut impl Outbox,
     ) -> ResumeDecision {
+        // Under --cluster another server's member or waiting join of the name keeps it (a
+        // RESUME claimed it in Redis first; a token login is refused here).
+        if self.remote.as_ref().is_some_and(|r| r.up && r.taken(name)) {
+            return ResumeDecision::Refuse(ResumeRefusal::NameTaken);
+        }
         let holder = match self.room.holder(name) {
             None => Holder::Free,
             Some(h) => match self.session(h).map(|s| &s.phase) {
@@ -211,7 +237,10 @@ impl Core {
         let point = self.v3.resume_point(last);
         // Live room lines wait until the replay has ended (they are in it).
         let read = self.v3.resumed(id, &name, point.after);
-        self.issue_token(id, &name, &record.approved_by, now, out);
+        // A fixed token (IRC's password) is kept: it is what the member just logged in with.
+        if !self.v3.has_fixed_token(id) {
+            self.issue_token(id, &name, &record.approved_by, now, out);
+        }
         if stayed {
             out.console(Audience::All, format_args!("resumed {name}"));
         } else {

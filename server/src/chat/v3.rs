@@ -18,7 +18,7 @@ use std::time::{Duration, Instant, SystemTime};
 use chat_common::protocol::v3::VERSION;
 use chat_common::protocol::{LeaveReason, ServerMsg};
 
-use super::bans::IpNet;
+use super::bans::{Ban, IpNet};
 use super::durable::{Entry, Kind, MemberRecord, Write};
 use super::held::Held;
 use super::msgid::{IdGen, MsgId};
@@ -218,6 +218,9 @@ pub(super) struct V3 {
     reads: Vec<(ConnId, Option<u64>)>,
     /// Version 3 connections.
     sessions: HashSet<ConnId>,
+    /// Connections of a dialect whose clients keep one fixed password (IRC): their member gets
+    /// a token when first admitted (unless `--remember 0`), which a token login never replaces.
+    fixed: HashSet<ConnId>,
     resume_window: Duration,
     /// Members kept within their window at once at most (`--max-clients`): past it a dropped
     /// member leaves at once, so members without a connection cannot outnumber connections.
@@ -226,6 +229,11 @@ pub(super) struct V3 {
     max_detached_per_ip: usize,
     /// [`MAX_REMEMBERED`] (smaller in tests).
     max_remembered: usize,
+    /// Record changes (members, bans) for the cluster, this round (`--cluster`, once in the
+    /// room: see `shared.rs`).
+    pub shared: Vec<Write>,
+    /// The cluster shares the records: changes are queued in `shared`.
+    pub sharing: bool,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -261,10 +269,13 @@ impl V3 {
             replays: HashMap::new(),
             reads: Vec::new(),
             sessions: HashSet::new(),
+            fixed: HashSet::new(),
             resume_window,
             max_detached: usize::MAX,
             max_detached_per_ip: 0,
             max_remembered: MAX_REMEMBERED,
+            shared: Vec::new(),
+            sharing: false,
         }
     }
 
@@ -300,8 +311,27 @@ impl V3 {
         self.ids.epoch()
     }
 
-    /// Queues a record write for the store (dropped without one).
+    /// The remembered members (read by the cluster's sharing, `shared.rs`).
+    pub fn remembered(&self) -> &Remembered {
+        &self.remembered
+    }
+
+    /// The remembered members, to keep another server's newer record (`shared.rs`).
+    pub fn remembered_mut(&mut self) -> &mut Remembered {
+        &mut self.remembered
+    }
+
+    /// Queues a record write for the store (dropped without one), and for the cluster when it
+    /// shares the records.
     pub fn write(&mut self, w: Write) {
+        if self.sharing && !matches!(w, Write::Append(_) | Write::Prune { .. }) {
+            self.shared.push(w.clone());
+        }
+        self.write_local(w);
+    }
+
+    /// Queues a record write for the store only (a change another server made).
+    pub fn write_local(&mut self, w: Write) {
         if self.attached {
             self.writes.push(w);
         }
@@ -434,14 +464,14 @@ impl V3 {
         line
     }
 
-    /// The ban list changed: the store is told.
-    pub fn ban_changed(&mut self, net: IpNet, banned: bool, wall: SystemTime) {
-        let w = if banned {
-            Write::Ban(net.to_string(), wall_ms(wall))
-        } else {
-            Write::Unban(net.to_string())
-        };
-        self.write(w);
+    /// A ban was made (or replaced one of its range): the store keeps it whole.
+    pub fn ban_made(&mut self, ban: &Ban) {
+        self.write(Write::Ban(ban.clone()));
+    }
+
+    /// A ban was lifted or ran out: the store drops it.
+    pub fn ban_lifted(&mut self, net: IpNet) {
+        self.write(Write::Unban(net));
     }
 
     // --- sessions, tokens, resumes ---
@@ -462,17 +492,30 @@ impl V3 {
         self.sessions.contains(&id)
     }
 
+    /// `id` speaks a dialect whose clients keep one fixed password (IRC): see [`V3::fixed`].
+    pub fn fix_token(&mut self, id: ConnId) {
+        self.fixed.insert(id);
+    }
+
+    /// Whether `id`'s member keeps its token (a token login does not replace it).
+    pub fn has_fixed_token(&self, id: ConnId) -> bool {
+        self.fixed.contains(&id)
+    }
+
     /// `id` is gone (or taken over): it is no version 3 session and replays nothing; whether
     /// it was a version 3 session.
     pub fn end_session(&mut self, id: ConnId) -> bool {
         self.replaying.remove(&id);
         self.replays.remove(&id);
+        self.fixed.remove(&id);
         self.sessions.remove(&id)
     }
 
-    /// A new token for member `name` connected as `id` (a version 3 session only): remembered
-    /// with its first approver, and the store told. `None` for other sessions, or when the OS
-    /// gives no random bytes (the session goes on without a token).
+    /// A new token for member `name` connected as `id` (a version 3 session, or one with a
+    /// fixed token while `--remember` is not 0): remembered with its first approver, and the
+    /// store told. `None` for other sessions, when [`MAX_REMEMBERED`] members are remembered
+    /// and `name` is not one of them, or when the OS gives no random bytes (the session goes on
+    /// without a token).
     pub fn new_token(
         &mut self,
         id: ConnId,
@@ -480,7 +523,8 @@ impl V3 {
         approved_by: &str,
         wall: SystemTime,
     ) -> Option<Token> {
-        if !self.sessions.contains(&id) {
+        let fixed = self.fixed.contains(&id) && !self.remember.is_zero();
+        if !self.sessions.contains(&id) && !fixed {
             return None;
         }
         if self.remembered.len() >= self.max_remembered && !self.remembered.knows(name) {
@@ -607,7 +651,17 @@ impl V3 {
         now: Now,
         shutting_down: bool,
     ) -> Option<Instant> {
+        let fixed = self.fixed.contains(&id);
         if !self.end_session(id) || shutting_down {
+            // A member with a fixed token (IRC) has no window, but its visit counts for
+            // `--remember`.
+            let now_ms = wall_ms(now.wall);
+            if fixed && !shutting_down && self.remembered.seen(name, now_ms) {
+                self.write(Write::Seen {
+                    name: name.to_string(),
+                    at_ms: now_ms,
+                });
+            }
             return None;
         }
         let now_ms = wall_ms(now.wall);
@@ -694,8 +748,8 @@ pub struct Restored {
     pub next_seq: u64,
     /// Remembered members.
     pub members: Vec<MemberRecord>,
-    /// Banned addresses.
-    pub bans: Vec<IpNet>,
+    /// The bans in force, whole.
+    pub bans: Vec<Ban>,
     /// The last room messages, oldest first (for `--history`).
     pub recent: Vec<Entry>,
     /// Whether messages wait until they are on disk before they are delivered (a store on
@@ -768,6 +822,23 @@ mod tests {
             None,
             "no token for a version 2 session"
         );
+    }
+
+    #[test]
+    fn a_fixed_token_session_gets_a_token_unless_remember_is_0_and_forgets_it_when_it_ends() {
+        let wall = SystemTime::now();
+        let mut v = V3::new(WINDOW, REMEMBER);
+        assert!(v.new_token(id(4), "irc", "stdin", wall).is_none());
+        v.fix_token(id(4));
+        assert!(!v.is_session(id(4)) && v.has_fixed_token(id(4)));
+        let token = v.new_token(id(4), "irc", "stdin", wall).unwrap();
+        let d = v.decide_resume("irc", token.expose(), wall, Holder::Free);
+        assert_eq!(record_name(&d), Some("irc"));
+        assert!(!v.end_session(id(4)), "no version 3 session");
+        assert!(!v.has_fixed_token(id(4)));
+        let mut never = V3::new(WINDOW, Duration::ZERO);
+        never.fix_token(id(5));
+        assert!(never.new_token(id(5), "irc", "stdin", wall).is_none());
     }
 
     #[test]
