@@ -1086,4 +1086,27 @@ mod tests {
         }
         assert_eq!(got, line);
     }
+
+    #[test]
+    fn a_record_claiming_more_than_tls_allows_is_refused_without_buffering_it() {
+        let mut p = pair();
+        p.handshake();
+        // An application-data record header claiming 65,535 bytes, and the start of it.
+        let mut wire = vec![0x17, 0x03, 0x03, 0xff, 0xff];
+        wire.resize(3000, 0x42);
+        p.client_sock.write_all(&wire).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            assert!(Instant::now() < deadline, "not refused");
+            match p.server.read(&mut [0u8; 64]) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::InvalidData => break,
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(p.server.buffered_capacity() <= MAX_TLS_RECORD);
+        // Refused once, refused for good, without asking rustls again.
+        let again = p.server.read(&mut [0u8; 64]).unwrap_err();
+        assert_eq!(again.kind(), io::ErrorKind::InvalidData);
+    }
 }
