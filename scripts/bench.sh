@@ -9,8 +9,10 @@
 # delivery to plain fanout-100's (the contract's bound: 1.3x).
 #
 # Server "ours-irc" is chat-server's IRC listener (--irc-listen) under the same IRC load as the
-# anchors (chat-load --proto irc): its column is its figures, with its ratio to ngIRCd and its
-# server CPU per delivery against ours over the native protocol.
+# anchors (chat-load --proto irc): its column is its figures, with its ratios to ngIRCd and
+# InspIRCd and its server CPU per delivery against ours over the native protocol. Scenario
+# fanout-100-mixed is ours alone: one room of half native, half IRC members (chat-load --proto
+# mixed), its server CPU per delivery against the native room's (the issue's bound: 1.2x).
 #
 # Usage: scripts/bench.sh [--quick] [--repeat N] [--servers "ours ngircd inspircd"] [--out DIR]
 #                        [--baseline BIN]
@@ -22,7 +24,8 @@
 #   --servers  which servers to run (default all three; ours alone needs no IRC server; add
 #              ours-irc for our IRC listener)
 #   --scenarios which scenarios to run (default all: fanout-100 fanout-100-tls fanout-100-disk
-#              fanout-1000 latency-1000 latency-1000-disk idle-10000 join-storm)
+#              fanout-100-ws fanout-100-mixed fanout-1000 latency-1000 latency-1000-disk
+#              latency-1000-ws idle-10000 join-storm)
 #   --out DIR  keep each run's JSON report there (default: a temporary directory, removed);
 #              the *.json already in DIR are deleted first, so the table shows only this run
 #   --baseline BIN  also run another chat-server binary (an earlier build) as server "base",
@@ -120,6 +123,7 @@ mkdir -p "$out"
 # The table reads every *.json in $out: reports of an earlier run there would be mixed in.
 rm -f "$out"/*.json
 server_pid=""
+irc_addr=""
 cleanup() {
     if [ -n "$server_pid" ]; then kill -9 "$server_pid" 2>/dev/null || true; fi
     rm -rf "$work"
@@ -251,6 +255,9 @@ start_server_once() {
             elif [ "$2" = ws ]; then
                 tls=(--http-listen 127.0.0.1:0)
                 pattern='s/^listening on \(.*\) (HTTP)$/\1/p'
+            elif [ "$2" = mixed ]; then
+                # Half the room on the native listener, half on the IRC one (irc_addr).
+                tls=(--irc-listen 127.0.0.1:0 --irc-channel '#load')
             fi
             : > "$work/$1.out"
             $pin_server "$bin" --auto-approve --rate 0 --max-clients 20000 \
@@ -259,6 +266,8 @@ start_server_once() {
             local i
             for i in $(seq 150); do
                 server_addr=$(sed -n "$pattern" "$work/$1.out" | head -n1)
+                irc_addr=$(sed -n 's/^listening on \(.*\) (IRC)$/\1/p' "$work/$1.out" | head -n1)
+                [ "$2" != mixed ] || [ -n "$irc_addr" ] || { sleep 0.1; continue; }
                 [ -n "$server_addr" ] && return 0
                 kill -0 "$server_pid" 2>/dev/null || break
                 sleep 0.1
@@ -318,6 +327,9 @@ run_scenario() {
                                --tls --ca "$work/tls-cert.pem"); tls=tls ;;
         fanout-100-ws) args+=(--scenario messages -n 100 -s 100 -m "$F100_M" -w 32 --timeout 60
                               --ws); tls=ws ;;
+        # A mixed room: members 0, 2, 4... native, 1, 3, 5... on the IRC listener (ours only).
+        fanout-100-mixed) args+=(--scenario messages -n 100 -s 100 -m "$F100_M" -w 32 --timeout 60)
+                          tls=mixed ;;
         fanout-1000) args+=(--scenario messages -n "$F1K_N" -s 10 -m "$F1K_M" -w 64 --timeout 90) ;;
         latency-1000) args+=(--scenario messages -n "$LAT_N" -s 10 --rate 5 --duration "$LAT_D"
                              --timeout 90) ;;
@@ -327,6 +339,9 @@ run_scenario() {
         join-storm) args+=(--scenario join-storm -n "$storm_n" --timeout "$big") ;;
     esac
     start_server "$srv" "$tls" "$disk"
+    if [ "$tls" = mixed ]; then
+        args=(--proto mixed --irc-addr "$irc_addr" "${args[@]:2}")
+    fi
     step "$srv: $sc, run $rep of $repeat (chat-load ${args[*]})"
     local json="$out/$srv-$sc.$rep.json"
     $pin_load "$load_bin" --json --server-pid "$server_pid" "${args[@]}" "$server_addr" \
@@ -339,7 +354,7 @@ run_scenario() {
 
 # *-disk: ours with its store on disk (--data-dir DIR: every message fsynced before delivery,
 # one commit per round) instead of in memory (--data-dir none), the store's cost.
-[ -n "$scenarios" ] || scenarios="fanout-100 fanout-100-tls fanout-100-disk fanout-100-ws fanout-1000 latency-1000 latency-1000-disk latency-1000-ws idle-10000 join-storm"
+[ -n "$scenarios" ] || scenarios="fanout-100 fanout-100-tls fanout-100-disk fanout-100-ws fanout-100-mixed fanout-1000 latency-1000 latency-1000-disk latency-1000-ws idle-10000 join-storm"
 step "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 # Each repeat starts the servers' turns one place further round (ours ngircd inspircd, then
 # ngircd inspircd ours, ...): a run right after another server's run can meet the kernel still
@@ -354,6 +369,8 @@ for rep in $(seq "$repeat"); do
             case "$sc:$srv" in *-disk:ngircd|*-disk:inspircd|*-disk:base|*-disk:ours-irc) continue ;; esac
             # So is WebSocket (an earlier build has no --http-listen).
             case "$sc:$srv" in *-ws:ngircd|*-ws:inspircd|*-ws:base|*-ws:ours-irc) continue ;; esac
+            # And the mixed room (native and IRC members of one server).
+            case "$sc:$srv" in *-mixed:ngircd|*-mixed:inspircd|*-mixed:base|*-mixed:ours-irc) continue ;; esac
             run_scenario "$srv" "$sc" "$rep"
         done
     done
@@ -461,6 +478,7 @@ row() { # row LABEL SCENARIO WHAT
         i=$(fig ours-irc "$2" "$3")
         line+=$(printf ' | %12s | %8s' "$i" "$(ratio "$i" "$o")")
         has ngircd && line+=$(printf ' | %8s' "$(ratio "$i" "$(fig ngircd "$2" "$3")")")
+        has inspircd && line+=$(printf ' | %9s' "$(ratio "$i" "$(fig inspircd "$2" "$3")")")
     fi
     echo "$line |"
 }
@@ -474,6 +492,7 @@ if has base; then header+=$(printf ' | %12s | %9s' base "ours/base"); sep+="|---
 if has ours-irc; then
     header+=$(printf ' | %12s | %8s' ours-irc "irc/ours"); sep+="|--------------|----------"
     has ngircd && { header+=$(printf ' | %8s' "irc/ng"); sep+="|----------"; }
+    has inspircd && { header+=$(printf ' | %9s' "irc/insp"); sep+="|-----------"; }
 fi
 echo "$header |"
 echo "$sep|"
@@ -488,6 +507,9 @@ row "fanout-100 store on disk: CPU ns/deliv." fanout-100-disk cpu
 row "fanout-100 WS: deliveries/s (higher)" fanout-100-ws dps
 row "fanout-100 WS: p99 latency ms (lower)" fanout-100-ws p99
 row "fanout-100 WS: server CPU ns/deliv. (lower)" fanout-100-ws cpu
+row "fanout-100 mixed: deliveries/s (higher)" fanout-100-mixed dps
+row "fanout-100 mixed: p99 latency ms (lower)" fanout-100-mixed p99
+row "fanout-100 mixed: server CPU ns/deliv. (lower)" fanout-100-mixed cpu
 row "fanout-$F1K_N: deliveries/s (higher)" fanout-1000 dps
 row "fanout-$F1K_N: p99 latency ms (lower)" fanout-1000 p99
 row "fanout-$F1K_N: server CPU ns/delivery (lower)" fanout-1000 cpu
@@ -525,6 +547,14 @@ for srv in ours base; do
         'BEGIN { if (w != "null" && p != "null" && p > 0)
             printf "fanout-100 with WebSocket members (%s): server CPU per delivery %.0f ns vs %.0f plain, %.2fx (bound 1.3x)\n", s, w, p, w / p }'
 done
+# The mixed room (half native, half IRC members) against the native room: what the second
+# dialect costs per delivery (the issue's bound: 1.2x).
+awk -v m="$(median ours fanout-100-mixed cpu)" -v p="$(median ours fanout-100 cpu)" \
+    -v i="$(median ours-irc fanout-100 cpu)" \
+    'BEGIN { if (m != "null" && p != "null" && p > 0) {
+        printf "fanout-100 mixed room (half IRC): server CPU per delivery %.0f ns vs %.0f native, %.2fx (bound 1.2x)", m, p, m / p
+        if (i != "null") printf "; all IRC %.0f ns, %.2fx", i, i / p
+        printf "\n" } }'
 line="join-storm totals: ours $(storm_total ours)"
 has ngircd && line+=", ngircd $(storm_total ngircd)"
 has inspircd && line+=", inspircd $(storm_total inspircd) (its registration completes on a 1 s timer, so it joins $STORM_N_INSP)"

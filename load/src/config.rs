@@ -19,14 +19,27 @@ pub enum Proto {
     Chat,
     /// IRC: `NICK`/`USER`, 001, `JOIN #channel`, `PRIVMSG #channel :text`.
     Irc,
+    /// A mixed room: even members speak chat (to the server address), odd ones IRC (to
+    /// `--irc-addr`, the same server's IRC listener).
+    Mixed,
 }
 
 impl Proto {
+    /// What member `i` speaks: [`Proto::Chat`] or [`Proto::Irc`] (a mixed room alternates).
+    pub fn of(self, i: usize) -> Proto {
+        match self {
+            Proto::Mixed if i % 2 == 1 => Proto::Irc,
+            Proto::Mixed => Proto::Chat,
+            p => p,
+        }
+    }
+
     /// The name used on the command line and in reports.
     pub fn as_str(self) -> &'static str {
         match self {
             Proto::Chat => "chat",
             Proto::Irc => "irc",
+            Proto::Mixed => "mixed",
         }
     }
 }
@@ -70,6 +83,9 @@ pub struct Args {
     /// Wire protocol.
     #[arg(long, value_enum, default_value_t = Proto::Chat)]
     pub proto: Proto,
+    /// With --proto mixed: the server's IRC listener, where the odd members connect.
+    #[arg(long, value_name = "ADDR")]
+    pub irc_addr: Option<SocketAddr>,
     /// What to run.
     #[arg(long, value_enum, default_value_t = Scenario::Messages)]
     pub scenario: Scenario,
@@ -154,6 +170,8 @@ pub struct Config {
     pub addrs: Vec<SocketAddr>,
     /// Wire protocol.
     pub proto: Proto,
+    /// With [`Proto::Mixed`]: where the IRC members connect.
+    pub irc_addr: Option<SocketAddr>,
     /// What to run.
     pub scenario: Scenario,
     /// N, at least 1 (2 for messages).
@@ -234,8 +252,11 @@ impl Args {
                 self.members
             ));
         }
-        if self.ws && self.proto == Proto::Irc {
-            return Err("--ws members speak the chat protocol: not with --proto irc".into());
+        if self.ws && self.proto != Proto::Chat {
+            return Err("--ws members speak the chat protocol: only with --proto chat".into());
+        }
+        if (self.proto == Proto::Mixed) != self.irc_addr.is_some() {
+            return Err("--proto mixed and --irc-addr go together".into());
         }
         let messages_scenario = self.scenario == Scenario::Messages;
         if messages_scenario && self.members < 2 {
@@ -343,6 +364,7 @@ impl Args {
                 None => self.addrs,
             },
             proto: self.proto,
+            irc_addr: self.irc_addr,
             scenario: self.scenario,
             members: self.members,
             senders,
@@ -396,6 +418,9 @@ mod tests {
         assert_eq!(c.window, None);
         let c = parse(&["--scenario", "join-storm", "--parallel", "50"]).unwrap();
         assert_eq!((c.parallel, c.senders, c.messages), (1, 0, 0));
+        let c = parse(&["--proto", "mixed", "--irc-addr", "127.0.0.1:7"]).unwrap();
+        assert_eq!(c.proto.of(0), Proto::Chat);
+        assert_eq!(c.proto.of(1), Proto::Irc);
     }
 
     #[test]
@@ -424,6 +449,9 @@ mod tests {
             &["--channel", "load"],
             &["-n", "10000", "-m", "100000000"],
             &["--scenario", "join-storm", "-n", "200000"],
+            &["--proto", "mixed"],
+            &["--irc-addr", "127.0.0.1:7"],
+            &["--proto", "mixed", "--irc-addr", "127.0.0.1:7", "--ws"],
         ] {
             assert!(parse(args).is_err(), "{args:?}");
         }

@@ -374,12 +374,12 @@ fn a_long_redis_outage_cuts_members_off_refuses_joins_and_the_servers_rejoin() {
     a.expect_exact("MSG bob - back");
 }
 
-// Known bug, quarantined at the end of the session that found it (2026-12-06; see the
-// closing note): about one run in three, a server woken after it was reaped relays one line
-// its member typed meanwhile ("ghost") before its heartbeat finds it declared dead. Run it
-// with `cargo test -p chat-server --test cluster -- --ignored` while fixing the writer's fence.
+// The race this caught (about one run in three, more often with the whole test pinned to one
+// CPU): the woken server's core turned "ghost" into a request before it heard of its cut-off,
+// and the writer, already rejoined as `NAME~2`, appended it under the new id. Requests now
+// carry the epoch they were made in and go to Redis under that epoch's id, which Redis
+// refuses (cluster/writer.rs, the fence).
 #[test]
-#[ignore = "known race: a woken, reaped server can relay one line before its heartbeat fences it"]
 fn a_stopped_server_is_gone_from_the_room_and_cuts_its_members_off_when_it_wakes() {
     let redis = Redis::start();
     let s1 = node(&redis, &["--auto-approve", "--cluster-timeout", SHORT]);

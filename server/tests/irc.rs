@@ -3,217 +3,17 @@
 //! member and a netcat-style member (all in one room, through the operator's approval).
 //!
 //! The real binary on real sockets (127.0.0.1); every wait is a read with a deadline. The IRC
-//! connection helper lives here: it reads CR LF lines and checks each is one IRC line.
+//! connection helper is the IRC kit's (`irc_kit/`), shared with `irc_login.rs`.
 #![allow(clippy::unwrap_used)]
 
-use std::io::{ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::time::{Duration, Instant};
+mod irc_kit;
 
-use chat_testkit::{Client, Server, TIMEOUT};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::time::Duration;
 
-/// A raw IRC connection.
-struct Irc {
-    stream: TcpStream,
-    pending: Vec<u8>,
-    name: String,
-}
-
-impl Irc {
-    #[track_caller]
-    fn connect(addr: SocketAddr, name: &str) -> Irc {
-        let stream = TcpStream::connect(addr).unwrap();
-        Irc {
-            stream,
-            pending: Vec::new(),
-            name: name.to_owned(),
-        }
-    }
-
-    #[track_caller]
-    fn send(&mut self, line: &str) {
-        self.send_raw(format!("{line}\r\n").as_bytes());
-    }
-
-    #[track_caller]
-    fn send_raw(&mut self, bytes: &[u8]) {
-        self.stream.write_all(bytes).unwrap();
-    }
-
-    /// The next line without CR LF, or `None` at end of file; fails on timeout.
-    #[track_caller]
-    fn try_line(&mut self, within: Duration) -> Result<String, &'static str> {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(pos) = self.pending.windows(2).position(|w| w == b"\r\n") {
-                let line: Vec<u8> = self.pending.drain(..pos + 2).take(pos).collect();
-                let line = String::from_utf8(line).unwrap();
-                assert!(
-                    !line.contains(['\r', '\n', '\0']),
-                    "[{}] {line:?}",
-                    self.name
-                );
-                let body = if line.starts_with('@') {
-                    line.split_once(' ').map_or("", |(_, b)| b)
-                } else {
-                    &line
-                };
-                assert!(
-                    body.len() <= 510,
-                    "[{}] {} bytes: {line:?}",
-                    self.name,
-                    body.len()
-                );
-                return Ok(line);
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err("timeout");
-            }
-            self.stream.set_read_timeout(Some(left)).unwrap();
-            let mut buf = [0u8; 65536];
-            match self.stream.read(&mut buf) {
-                Ok(0) => return Err("eof"),
-                Ok(n) => self.pending.extend_from_slice(&buf[..n]),
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                    return Err("timeout")
-                }
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(_) => return Err("eof"),
-            }
-        }
-    }
-
-    #[track_caller]
-    fn line(&mut self) -> String {
-        match self.try_line(TIMEOUT) {
-            Ok(line) => line,
-            Err(end) => panic!(
-                "[{}] expected a line, got {end} (pending {:?})",
-                self.name,
-                String::from_utf8_lossy(&self.pending)
-            ),
-        }
-    }
-
-    /// Skips lines until one contains `part`; returns it.
-    #[track_caller]
-    fn until(&mut self, part: &str) -> String {
-        let mut seen = Vec::new();
-        loop {
-            match self.try_line(TIMEOUT) {
-                Ok(line) if line.contains(part) => return line,
-                Ok(line) => seen.push(line),
-                Err(end) => panic!(
-                    "[{}] no line with {part:?} ({end}); saw {seen:#?}",
-                    self.name
-                ),
-            }
-        }
-    }
-
-    /// The next line, which must contain `part`.
-    #[track_caller]
-    fn expect(&mut self, part: &str) -> String {
-        let line = self.line();
-        assert!(
-            line.contains(part),
-            "[{}] expected {part:?} in {line:?}",
-            self.name
-        );
-        line
-    }
-
-    /// Nothing arrives for `quiet`.
-    #[track_caller]
-    fn expect_nothing(&mut self, quiet: Duration) {
-        if let Ok(line) = self.try_line(quiet) {
-            panic!("[{}] expected nothing, got {line:?}", self.name);
-        }
-    }
-
-    /// Lines until the server closes: the last must be an `ERROR`.
-    #[track_caller]
-    fn expect_error_then_close(&mut self) -> String {
-        let mut last = None;
-        loop {
-            match self.try_line(TIMEOUT) {
-                Ok(line) => last = Some(line),
-                Err("eof") => break,
-                Err(end) => panic!("[{}] expected a close, got {end} after {last:?}", self.name),
-            }
-        }
-        let last = last.unwrap_or_default();
-        assert!(
-            last.starts_with("ERROR :"),
-            "[{}] closed after {last:?}",
-            self.name
-        );
-        last
-    }
-
-    /// Registers as irssi does: `CAP LS 302`, its `JOIN :` probe, `NICK`, `USER`, then the caps
-    /// it wants and `CAP END`; reads through `422`.
-    #[track_caller]
-    fn register(&mut self, nick: &str, caps: &str) {
-        self.send("CAP LS 302");
-        self.send("JOIN :");
-        self.send(&format!("NICK {nick}"));
-        self.send(&format!("USER {nick} {nick} localhost :Real Name"));
-        self.expect(" CAP * LS :");
-        self.expect(" 451 * JOIN :");
-        if !caps.is_empty() {
-            self.send(&format!("CAP REQ :{caps}"));
-            self.expect(&format!(" CAP * ACK :{caps}"));
-        }
-        self.send("CAP END");
-        self.expect(&format!(" 001 {nick} :"));
-        self.until(" 422 ");
-    }
-}
-
-/// A server with an operator console, a native listener and an IRC listener; the IRC address.
-fn server(extra: &[&str]) -> (Server, SocketAddr) {
-    let mut args = vec!["--irc-listen", "127.0.0.1:0", "--log-level", "warn"];
-    args.extend_from_slice(extra);
-    let mut server = Server::start(&args);
-    let line = server.expect_console("listening on ");
-    let addr = line
-        .strip_prefix("listening on ")
-        .and_then(|l| l.strip_suffix(" (IRC)"))
-        .and_then(|a| a.parse().ok())
-        .unwrap_or_else(|| panic!("no IRC address in {line:?}"));
-    (server, addr)
-}
-
-/// A native member, approved by the operator.
-#[track_caller]
-fn native(server: &mut Server, name: &str) -> Client {
-    let (mut c, _) = server.join_waiting(name);
-    server.console(&format!("approve {name}"));
-    c.expect_welcome(name);
-    c
-}
-
-/// A native member of a server with `--auto-approve`.
-#[track_caller]
-fn native_auto(server: &Server, name: &str) -> Client {
-    server.login(name)
-}
-
-/// An IRC member registered, waiting, then approved; reads through its `366`.
-#[track_caller]
-fn irc_member(server: &mut Server, addr: SocketAddr, nick: &str, caps: &str) -> Irc {
-    let mut irc = Irc::connect(addr, nick);
-    irc.register(nick, caps);
-    irc.expect(&format!("NOTICE {nick} :"));
-    server.expect_console(&format!("join request: {nick} from "));
-    server.console(&format!("approve {nick}"));
-    irc.expect(&format!(":{nick}!{nick}@chat.server JOIN #chat"));
-    irc.expect(" 331 ");
-    irc.until(" 366 ");
-    irc
-}
+use chat_testkit::Server;
+use irc_kit::{irc_member, native, native_auto, server, Irc};
 
 #[test]
 fn registration_completes_before_the_operator_decides() {
@@ -225,7 +25,7 @@ fn registration_completes_before_the_operator_decides() {
     irc.send("USER alice alice localhost :Alice");
     assert_eq!(
         irc.line(),
-        ":chat.server CAP * LS :server-time message-tags echo-message"
+        ":chat.server CAP * LS :server-time message-tags echo-message sasl=PLAIN"
     );
     assert_eq!(
         irc.line(),
@@ -318,6 +118,7 @@ fn bad_input_gets_its_numeric() {
     irc.send("NICK alice");
     irc.until(" 001 alice ");
     irc.until(" 366 alice ");
+    irc.read_token();
     // After registration.
     for (line, want) in [
         ("FROB x", ":chat.server 421 alice FROB :Unknown command"),
@@ -451,6 +252,7 @@ fn long_room_lines_reach_irc_split_at_word_boundaries() {
     let mut irc = Irc::connect(addr, "alice");
     irc.register("alice", "");
     irc.until(" 366 alice ");
+    irc.read_token();
     bob.expect("JOIN alice");
     let words: Vec<String> = (0..300).map(|i| format!("w{i}")).collect();
     let text = words.join(" ");
@@ -605,6 +407,7 @@ fn a_fan_out_to_many_irc_members_is_the_same_bytes() {
             let mut irc = Irc::connect(addr, &nick);
             irc.register(&nick, "");
             irc.until(&format!(" 366 {nick} "));
+            irc.read_token();
             bob.expect(&format!("JOIN {nick}"));
             irc
         })

@@ -345,3 +345,46 @@ fn weechat_waits_is_approved_talks_and_quits() {
     bob.expect_exact("LEAVE weeds left");
     nc.expect_exact("LEAVE weeds left");
 }
+
+#[test]
+fn weechat_keeps_its_token_as_the_password_and_skips_the_waiting_room() {
+    require("tmux", "-V", "tmux");
+    require("weechat", "--version", "weechat-curses");
+    let (mut server, addr) = server();
+    let mut bob = member(&mut server, "bob");
+
+    let home = Scratch::new("weechat-token");
+    let weechat = Tmux::start(
+        "weechat",
+        &format!(
+            "weechat --dir {} -r '/server add chat 127.0.0.1/{} -notls -nicks=tok; /connect chat'",
+            home.0.display(),
+            addr.port()
+        ),
+    );
+    weechat.wait_for("waiting for the operator to approve tok");
+    server.expect_console("join request: tok from 127.0.0.1:");
+    server.console("approve tok");
+    bob.expect_exact("JOIN tok");
+    weechat.wait_for("tok (tok@chat.server) has joined #chat");
+
+    // The server's notices give the token and the command that keeps it: type that command.
+    weechat.type_line("/buffer 1");
+    let screen = weechat.wait_for("weechat: /set irc.server.chat.password ");
+    let command = screen
+        .lines()
+        .find_map(|l| l.split_once("weechat: ").map(|(_, c)| c.trim().to_owned()))
+        .filter(|c| c.starts_with("/set irc.server.chat.password "))
+        .unwrap_or_else(|| panic!("no command on the screen:\n{screen}"));
+    weechat.type_line(&command);
+    weechat.wait_for("irc.server.chat.password = ");
+
+    // Reconnect: in at once, no operator (the console says it was a remembered member).
+    weechat.type_line("/reconnect");
+    bob.expect_exact("LEAVE tok left");
+    bob.expect_exact("JOIN tok");
+    server.expect_console("remembered tok joined");
+    weechat.type_line("/buffer #chat");
+    weechat.type_line("back without waiting");
+    bob.expect_exact("MSG tok - back without waiting");
+}

@@ -64,6 +64,30 @@ impl Redis {
         self.port
     }
 
+    /// Kills it and starts a new, empty one on the same port (no persistence: everything it
+    /// held is gone), waiting (bounded) until it answers `PING`.
+    #[track_caller]
+    pub fn restart_empty(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start redis-server again: {e}"));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.pings() {
+            assert!(
+                Instant::now() < deadline,
+                "the new redis-server did not answer"
+            );
+            // Waiting for another process to open its port: no event to wait on.
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Sends it a signal by name (`STOP`, `CONT`, ...): an outage without losing its data.
     #[track_caller]
     pub fn signal(&self, name: &str) {

@@ -275,13 +275,23 @@ impl Registration {
             self.numeric(ERR_SASLFAIL, &[], "SASL authentication failed", out);
             return Step::Continue;
         }
-        if arg == "*" {
+        if arg == "*" && !matches!(self.sasl, Sasl::Done(_)) {
             self.sasl = Sasl::Idle;
             self.numeric(ERR_SASLABORTED, &[], "SASL authentication aborted", out);
             return self.ready();
         }
         match std::mem::replace(&mut self.sasl, Sasl::Idle) {
-            Sasl::Idle | Sasl::Done(_) => {
+            Sasl::Done(c) => {
+                self.sasl = Sasl::Done(c);
+                self.numeric(
+                    ERR_SASLALREADY,
+                    &[],
+                    "You have already authenticated using SASL",
+                    out,
+                );
+                Step::Continue
+            }
+            Sasl::Idle => {
                 if arg.eq_ignore_ascii_case("PLAIN") {
                     self.sasl = Sasl::Payload(String::new());
                     push_line(None, "AUTHENTICATE", &["+"], None, out);
@@ -367,37 +377,8 @@ fn plain_credential(payload: &str) -> Option<Credential> {
 
 /// Standard base64 with padding (RFC 4648); `None` for anything else.
 fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    fn value(c: u8) -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        } as u32)
-    }
-    let bytes = text.as_bytes();
-    if bytes.len() % 4 != 0 {
-        return None;
-    }
-    let mut out = Vec::with_capacity(bytes.len() / 4 * 3);
-    let chunks = bytes.chunks(4);
-    let last = chunks.len().saturating_sub(1);
-    for (i, chunk) in chunks.enumerate() {
-        let pad = chunk.iter().rev().take_while(|&&b| b == b'=').count();
-        if pad > 2 || (pad > 0 && i != last) {
-            return None;
-        }
-        let mut n = 0u32;
-        for &b in chunk.get(..4 - pad)? {
-            n = (n << 6) | value(b)?;
-        }
-        n <<= 6 * pad as u32;
-        let got = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
-        out.extend_from_slice(got.get(..3 - pad)?);
-    }
-    Some(out)
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.decode(text).ok()
 }
 
 #[cfg(test)]
@@ -559,6 +540,14 @@ mod tests {
             "{out}"
         );
         assert!(out.contains(" 903 * :"), "{out}");
+        // Logged in: another AUTHENTICATE (or an abort) is 907, and the login stays.
+        for again in ["AUTHENTICATE PLAIN", "AUTHENTICATE *"] {
+            let (out, _) = feed(&mut r, &[again]);
+            assert_eq!(
+                out,
+                ":chat.test 907 * :You have already authenticated using SASL\r\n"
+            );
+        }
         assert_eq!(
             feed(&mut r, &["CAP END"]).1,
             Step::Register {

@@ -75,7 +75,7 @@ impl Engine<'_> {
             let i = self.started;
             self.started += 1;
             self.t_first_connect.get_or_insert_with(Instant::now);
-            let addr = self.cfg.addrs[i % self.cfg.addrs.len()];
+            let addr = self.addr_of(i);
             let tcp = match connect(addr, self.cfg.recv_buffer) {
                 Ok(s) => s,
                 Err(e) => {
@@ -108,6 +108,15 @@ impl Engine<'_> {
             let m = &mut self.members[i];
             m.stream = Some(stream);
             m.state = State::Connecting;
+        }
+    }
+
+    /// Where member `i` connects: round-robin over the addresses, or in a mixed room the IRC
+    /// listener for an IRC member.
+    fn addr_of(&self, i: usize) -> SocketAddr {
+        match self.cfg.irc_addr {
+            Some(irc) if self.cfg.proto.of(i) == Proto::Irc => irc,
+            _ => self.cfg.addrs[i % self.cfg.addrs.len()],
         }
     }
 
@@ -144,7 +153,7 @@ impl Engine<'_> {
         let Some(stream) = self.members[i].stream.as_ref().map(Stream::tcp) else {
             return false;
         };
-        let addr = self.cfg.addrs[i % self.cfg.addrs.len()];
+        let addr = self.addr_of(i);
         match stream.take_error() {
             Ok(None) => {}
             Ok(Some(e)) | Err(e) => {
@@ -163,8 +172,8 @@ impl Engine<'_> {
         }
         // Small lines, latency measured: do not let Nagle hold them back.
         let _ = stream.set_nodelay(true);
-        match self.cfg.proto {
-            Proto::Chat => self.members[i].state = State::AwaitPrompt,
+        match self.cfg.proto.of(i) {
+            Proto::Chat | Proto::Mixed => self.members[i].state = State::AwaitPrompt,
             Proto::Irc => {
                 let m = &mut self.members[i];
                 irc::register(&m.name, &mut m.out);

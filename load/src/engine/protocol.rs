@@ -15,21 +15,24 @@ use crate::text;
 
 impl Engine<'_> {
     pub(super) fn on_line(&mut self, i: usize, line: &[u8], now_ns: u64) {
-        if self.cfg.proto == Proto::Chat {
-            if let Some(text) = text::chat_msg_text(line) {
-                // The hot path: one line in a million is anything else.
-                self.on_delivery(i, text, now_ns);
-                return;
-            }
+        let proto = self.cfg.proto.of(i);
+        // The hot path: one line in a million is anything else.
+        let fast = match proto {
+            Proto::Irc => text::irc_privmsg_text(line),
+            Proto::Chat | Proto::Mixed => text::chat_msg_text(line),
+        };
+        if let Some(text) = fast {
+            self.on_delivery(i, text, now_ns);
+            return;
         }
         // Everything else is parsed as text, so it must be UTF-8 (the framer did not check).
         let Ok(line) = std::str::from_utf8(line) else {
             self.report.foreign += 1;
             return;
         };
-        match self.cfg.proto {
-            Proto::Chat => self.on_chat_line(i, line, now_ns),
+        match proto {
             Proto::Irc => self.on_irc_line(i, line, now_ns),
+            Proto::Chat | Proto::Mixed => self.on_chat_line(i, line, now_ns),
         }
     }
 

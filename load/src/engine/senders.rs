@@ -60,7 +60,8 @@ impl Engine<'_> {
             }
             let mut appended = false;
             while may_send(cfg, sender, now_ns) && m.out.len() - m.out_pos < OUT_CAP {
-                if cfg.proto == Proto::Irc {
+                let speaks_irc = cfg.proto.of(member) == Proto::Irc;
+                if speaks_irc {
                     irc::privmsg_start(&cfg.channel, &mut m.out);
                 }
                 // Paced: the time it was due, so lateness counts (see `Sender::due_ns`).
@@ -78,9 +79,10 @@ impl Engine<'_> {
                     cfg.pad,
                     &mut m.out,
                 );
-                match cfg.proto {
-                    Proto::Chat => m.out.push(b'\n'),
-                    Proto::Irc => irc::end(&mut m.out),
+                if speaks_irc {
+                    irc::end(&mut m.out);
+                } else {
+                    m.out.push(b'\n');
                 }
                 sender.next_seq += 1;
                 self.sent += 1;

@@ -60,6 +60,41 @@ impl fmt::Display for WaitRefusal {
     }
 }
 
+/// Why an address may not take a name nobody holds now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NameRefusal {
+    /// The name left a moment ago and is held for its owner's address for `left` more
+    /// (`--name-hold`).
+    Held {
+        /// The name asked for.
+        name: Box<str>,
+        /// How long it is still held.
+        left: std::time::Duration,
+    },
+    /// The operator (or the approval timeout) refused this name from this address a moment
+    /// ago (`--name-cooldown`).
+    CoolingDown {
+        /// The name asked for.
+        name: Box<str>,
+    },
+}
+
+impl fmt::Display for NameRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NameRefusal::Held { name, left } => write!(
+                f,
+                "the name {name} was in use a moment ago and is kept for its owner; try again in {} s",
+                left.as_secs() + 1
+            ),
+            NameRefusal::CoolingDown { name } => write!(
+                f,
+                "the name {name} was refused a moment ago; try again later"
+            ),
+        }
+    }
+}
+
 /// The admission rules and their state.
 #[derive(Debug)]
 pub struct Admission {
@@ -224,6 +259,26 @@ impl Admission {
         }
     }
 
+    /// Whether `ip` may take `name` (nobody holds it now): not while it is held for the
+    /// address that left it, nor while a refusal of it from `ip` cools down.
+    pub fn may_take_name(
+        &mut self,
+        ip: IpAddr,
+        name: &str,
+        now: Instant,
+    ) -> Result<(), NameRefusal> {
+        if let Some(left) = self.held_against(ip, name, now) {
+            return Err(NameRefusal::Held {
+                name: name.into(),
+                left,
+            });
+        }
+        if self.cooling_down(ip, name, now) {
+            return Err(NameRefusal::CoolingDown { name: name.into() });
+        }
+        Ok(())
+    }
+
     /// One more console is open.
     pub fn console_opened(&mut self) {
         self.consoles += 1;
@@ -301,6 +356,34 @@ mod tests {
         a.unpend(ip(2));
         assert_eq!(a.may_wait(ip(2), 1), Ok(()));
         assert!(a.console_closed(), "no console left");
+    }
+
+    #[test]
+    fn a_name_may_not_be_taken_while_held_for_another_or_cooling_down() {
+        let mut a = Admission::new(&Config::default(), 1);
+        let t = Instant::now();
+        assert_eq!(a.may_take_name(ip(3), "bob", t), Ok(()));
+        a.hold_name("Bob", ip(2), t);
+        let Err(held) = a.may_take_name(ip(3), "BOB", t) else {
+            panic!("a held name was free for another address");
+        };
+        assert!(matches!(held, NameRefusal::Held { .. }));
+        assert!(held.to_string().contains("kept for its owner"), "{held}");
+        assert_eq!(a.may_take_name(ip(2), "bob", t), Ok(()), "its owner may");
+        a.start_cooldown(ip(2), "carol", t);
+        let Err(cool) = a.may_take_name(ip(2), "Carol", t) else {
+            panic!("a refused name was free at once");
+        };
+        assert_eq!(
+            cool,
+            NameRefusal::CoolingDown {
+                name: "Carol".into()
+            }
+        );
+        assert_eq!(
+            cool.to_string(),
+            "the name Carol was refused a moment ago; try again later"
+        );
     }
 
     #[test]

@@ -96,15 +96,8 @@ impl Core {
             self.prompt(id, out);
             return;
         }
-        if let Some(left) = self.admission.held_against(ip, name, now.at) {
-            let text = held_text(name, left);
-            self.send_error(id, ErrorCode::NameTaken, &text, out);
-            self.prompt(id, out);
-            return;
-        }
-        if self.admission.cooling_down(ip, name, now.at) {
-            let text = format!("the name {name} was refused a moment ago; try again later");
-            self.send_error(id, ErrorCode::NameTaken, &text, out);
+        if let Err(why) = self.admission.may_take_name(ip, name, now.at) {
+            self.send_error(id, ErrorCode::NameTaken, &why.to_string(), out);
             self.prompt(id, out);
             return;
         }
@@ -239,9 +232,10 @@ impl Core {
         } else {
             "auto-approve"
         };
-        self.issue_token(id, &name, approved_by, now, out);
-        if !self.history.is_empty() {
-            out.replay(id, Replay::history(self.history.snapshot()));
+        // A version 3 member's TOKEN waits for its record to be on disk, and its history
+        // waits behind it (chat/resume.rs).
+        if !self.first_token(id, &name, approved_by, now, out) {
+            self.send_history(id, out);
         }
         self.broadcast(&ServerMsg::Join { name: &name }, Some(id), out);
         if was_waiting {
@@ -255,6 +249,13 @@ impl Core {
                 Audience::All,
                 format_args!("joined {name} from {addr} ({online} online)"),
             );
+        }
+    }
+
+    /// The history on join, paced by the shell.
+    pub(super) fn send_history(&mut self, id: ConnId, out: &mut impl Outbox) {
+        if !self.history.is_empty() {
+            out.replay(id, Replay::history(self.history.snapshot()));
         }
     }
 
@@ -314,12 +315,4 @@ impl Core {
             }
         }
     }
-}
-
-/// The `ERROR name-taken` text for a name held for the member who just left it.
-pub(super) fn held_text(name: &str, left: std::time::Duration) -> String {
-    let secs = left.as_secs() + 1;
-    format!(
-        "the name {name} was in use a moment ago and is kept for its owner; try again in {secs} s"
-    )
 }

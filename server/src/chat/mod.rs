@@ -25,10 +25,20 @@
 //! - `operator`: what a console command does, and the coalescing of announcements.
 //! - `remote`: the rest of the room under `--cluster`: other servers' members and joins, name
 //!   claims, and what the room's log does here.
+//! - `v3`: protocol version 3's state and rules (`V3`): ids, messages held for the store,
+//!   tokens, who a resume admits ([`ResumeDecision`]), the resume window, remembered members.
+//! - `resume`: the way back in, step by step: `HELLO`, `RESUME`, a token login from another
+//!   dialect ([`Core::admit_remembered`]), replays, the window's end, kicks and `forget`.
+//! - `durability`: durable before delivered: the store's hand-over and the delivery (or
+//!   refusal) of the messages held for it.
+//! - `shared`: under `--cluster`, remembered members and bans are the cluster's: changes
+//!   published, other servers' kept when newer, Redis refilled on join; a `RESUME` claims its
+//!   name (and waits for another server to free it).
 
 pub mod admission;
 pub mod bans;
 pub mod bus;
+mod durability;
 pub mod durable;
 pub mod held;
 pub mod history;
@@ -41,8 +51,10 @@ pub mod remembered;
 mod remote;
 pub mod replay;
 mod requests;
+mod resume;
 pub mod room;
 mod sessions;
+mod shared;
 mod v3;
 
 use std::fmt;
@@ -57,12 +69,12 @@ pub use admission::{Admission, ConnectRefusal};
 use bus::{Event, ToBridge};
 use history::History;
 use operator::Announcer;
-pub use outgoing::{Dialect, Encoder, Outgoing};
+pub use outgoing::{Dialect, Encoder, Farewell, Outgoing};
 pub use replay::Replay;
 use room::Room;
 pub use sessions::Transport;
 use sessions::{session_name, Phase, Session, Sessions};
-pub use v3::{Restored, REPLAY_PAGE};
+pub use v3::{Restored, ResumeDecision, ResumeRefusal, REPLAY_PAGE};
 
 /// A connection's identity: its slab key and a serial unique for the server's life, so an effect
 /// or timer meant for a closed connection can never reach the one that reuses its slot.
@@ -98,6 +110,8 @@ pub enum CoreTimer {
     Announce,
     /// Resume windows may have ended (not tied to a connection, like `Announce`).
     Sweep,
+    /// A `RESUME` waiting for another server to free its name waits no longer (`--cluster`).
+    ResumeWait,
 }
 
 /// The time of an event: a monotonic instant for every rule, and the wall clock only for the
@@ -166,8 +180,8 @@ pub struct Core {
     /// Bans, cool-downs, the waiting room's bounds, the consoles' presence.
     admission: Admission,
     announcer: Announcer,
-    /// The control console asked to confirm a `quit`, and when.
-    quit_asked: Option<(ConsoleId, Instant)>,
+    /// The confirmation a control console's `quit` needs.
+    quit_guard: operator::QuitGuard,
     /// Set by [`Core::shutdown`]: departures are no longer announced.
     shutting_down: bool,
     /// Reused buffer that lines are formatted into before being shared.
@@ -190,7 +204,7 @@ impl Core {
             sessions: Sessions::default(),
             room: Room::default(),
             announcer: Announcer::default(),
-            quit_asked: None,
+            quit_guard: operator::QuitGuard::default(),
             shutting_down: false,
             fmt: Vec::with_capacity(256),
         }
@@ -225,6 +239,25 @@ impl Core {
 
     fn session_mut(&mut self, id: ConnId) -> Option<&mut Session> {
         self.sessions.get_mut(id)
+    }
+
+    /// The member here called `name` (any case): its connection and its name as spelled.
+    fn member_named(&self, name: &str) -> Option<(ConnId, Rc<str>)> {
+        let id = self.room.holder(name)?;
+        match &self.session(id)?.phase {
+            Phase::Member { name } => Some((id, Rc::clone(name))),
+            _ => None,
+        }
+    }
+
+    /// The join here waiting for the operator under `name` (any case): its connection and
+    /// its name as spelled.
+    fn waiting_named(&self, name: &str) -> Option<(ConnId, Rc<str>)> {
+        let id = self.room.holder(name)?;
+        match &self.session(id)?.phase {
+            Phase::Waiting { name, .. } => Some((id, Rc::clone(name))),
+            _ => None,
+        }
     }
 
     /// Removes and returns a session.
@@ -271,7 +304,7 @@ impl Core {
 
     /// [`Core::fan_out`] without waiting: for lines whose turn has come.
     fn fan_out_now(&self, line: &Rc<Outgoing>, except: Option<ConnId>, out: &mut impl Outbox) {
-        let replaying = !self.v3.replaying.is_empty();
+        let replaying = self.v3.any_replaying();
         for &id in self.room.members() {
             if Some(id) != except && !(replaying && self.is_replaying(id)) {
                 out.send(id, line);
@@ -350,6 +383,7 @@ impl Core {
         match timer {
             CoreTimer::Announce => self.announce_tick(now, out),
             CoreTimer::Sweep => self.sweep_detached(now, out),
+            CoreTimer::ResumeWait => self.resume_wait_over(id, now, out),
             CoreTimer::Login => {
                 if matches!(self.session(id), Some(s) if s.phase == Phase::AwaitingName) {
                     log::debug!("#{} gave no name in time", id.serial);
@@ -385,7 +419,7 @@ impl Core {
             return;
         };
         self.leave_room(id, &session, reason, now, out);
-        self.v3.sessions.remove(&id);
+        self.v3.end_session(id);
     }
 
     /// Takes a closed session's name and place out of the room, announcing members' departures.

@@ -15,7 +15,7 @@ use chat_common::sanitize::sanitize;
 
 use super::bans::{span, Ban, IpNet, MAX_BAN_REASON};
 use super::bus::{kick_note, split_kick_note, Event};
-use super::{Audience, ConnId, ConsoleId, Core, CoreTimer, Now, Outbox, Phase};
+use super::{Audience, ConnId, ConsoleId, Core, CoreTimer, Farewell, Now, Outbox, Outgoing, Phase};
 use crate::config::QUIT_CONFIRM_WINDOW;
 use crate::console::{self, Command, Target};
 
@@ -91,6 +91,43 @@ impl Announcer {
     }
 }
 
+/// The confirmation a control console's `quit` needs: a first `quit` asks, a second one from
+/// the same console within [`QUIT_CONFIRM_WINDOW`] stops the server; any other line from any
+/// console withdraws the question. Standard input and `quit now` need no confirmation.
+#[derive(Debug, Default)]
+pub(super) struct QuitGuard {
+    /// The console asked to confirm, and when.
+    asked: Option<(ConsoleId, Instant)>,
+}
+
+impl QuitGuard {
+    /// A console typed a command: the question that stood (if any) is withdrawn and returned,
+    /// for a `quit` to confirm.
+    fn lapse(&mut self) -> Option<(ConsoleId, Instant)> {
+        self.asked.take()
+    }
+
+    /// `quit` from `from` (`at_once`: `quit now`), `asked` being the question that stood:
+    /// whether the server stops now; if not, the question is asked.
+    fn quit(
+        &mut self,
+        asked: Option<(ConsoleId, Instant)>,
+        from: ConsoleId,
+        at_once: bool,
+        now: Instant,
+    ) -> bool {
+        let confirmed = at_once
+            || from == STDIN
+            || asked.is_some_and(|(who, when)| {
+                who == from && now.saturating_duration_since(when) < QUIT_CONFIRM_WINDOW
+            });
+        if !confirmed {
+            self.asked = Some((from, now));
+        }
+        confirmed
+    }
+}
+
 impl Core {
     /// Prints an announcement, or counts it when the window's share is used up.
     pub(super) fn announce(
@@ -144,7 +181,7 @@ impl Core {
             Err(e) => return fail(out, format_args!("{e}")),
         };
         // A question to quit stands only until the console that was asked types something else.
-        let quit_asked = self.quit_asked.take();
+        let quit_asked = self.quit_guard.lapse();
         match command {
             Command::Approve(target) | Command::Deny(target) => {
                 let approve = matches!(command, Command::Approve(_));
@@ -235,12 +272,7 @@ impl Core {
                 }
             }
             Command::Quit { now: at_once } => {
-                let confirmed = at_once
-                    || from == STDIN
-                    || quit_asked.is_some_and(|(who, when)| {
-                        who == from && now.at.saturating_duration_since(when) < QUIT_CONFIRM_WINDOW
-                    });
-                if confirmed {
+                if self.quit_guard.quit(quit_asked, from, at_once, now.at) {
                     out.console(
                         Audience::All,
                         format_args!("stopping the server (by {})", by(from)),
@@ -248,7 +280,6 @@ impl Core {
                     log::info!("quit (by {})", by(from));
                     out.quit();
                 } else {
-                    self.quit_asked = Some((from, now.at));
                     out.console(
                         reply,
                         format_args!(
@@ -299,14 +330,8 @@ impl Core {
             Target::All => self.room.pending().collect(),
             Target::Oldest => self.room.oldest_pending().into_iter().collect(),
             Target::Named(n) => self
-                .room
-                .holder(n)
-                .filter(|id| {
-                    matches!(
-                        self.session(*id).map(|s| &s.phase),
-                        Some(Phase::Waiting { .. })
-                    )
-                })
+                .waiting_named(n)
+                .map(|(id, _)| id)
                 .into_iter()
                 .collect(),
         };
@@ -422,13 +447,7 @@ impl Core {
         out: &mut impl Outbox,
     ) -> CommandOutcome {
         let reply = Audience::One(from);
-        let member =
-            self.room
-                .holder(name)
-                .and_then(|id| match self.session(id).map(|s| &s.phase) {
-                    Some(Phase::Member { name }) => Some((id, Rc::clone(name))),
-                    _ => None,
-                });
+        let member = self.member_named(name);
         let reason = reason.map(|r| clip(&sanitize(r), MAX_BAN_REASON));
         if let Some((id, name)) = member {
             self.kick_member(id, &name, &by(from), reason.as_deref(), now, out);
@@ -484,14 +503,7 @@ impl Core {
         now: Now,
         out: &mut impl Outbox,
     ) {
-        let waiting =
-            self.room
-                .holder(name)
-                .and_then(|id| match self.session(id).map(|s| &s.phase) {
-                    Some(Phase::Waiting { name, .. }) => Some((id, Rc::clone(name))),
-                    _ => None,
-                });
-        let Some((id, name)) = waiting else {
+        let Some((id, name)) = self.waiting_named(name) else {
             return;
         };
         let asker = if asker.is_empty() {
@@ -523,7 +535,10 @@ impl Core {
             let text = format!("{name} was kicked by the operator: {r}");
             self.info_to_room(&text, Some(id), now, out);
         }
-        self.kick(id, &why, now, out);
+        let kicked = Farewell::Kicked {
+            reason: reason.map(Box::from),
+        };
+        self.kick(id, &why, Some(kicked), now, out);
         self.void_token(name, out);
         let because = reason.map_or_else(String::new, |r| format!(": {r}"));
         out.console(
@@ -536,14 +551,7 @@ impl Core {
     /// Another server's console asked this one to kick its member `name`; `note` says who and
     /// why ([`kick_note`]).
     pub(super) fn kick_by_name(&mut self, name: &str, note: &str, now: Now, out: &mut impl Outbox) {
-        let member =
-            self.room
-                .holder(name)
-                .and_then(|id| match self.session(id).map(|s| &s.phase) {
-                    Some(Phase::Member { name }) => Some((id, Rc::clone(name))),
-                    _ => None,
-                });
-        if let Some((id, name)) = member {
+        if let Some((id, name)) = self.member_named(name) {
             let (asker, reason) = split_kick_note(note);
             let asker = if asker.is_empty() {
                 "a console of another server"
@@ -555,9 +563,23 @@ impl Core {
         }
     }
 
-    /// A member out: BYE `why` to it, `LEAVE <name> kicked` to the others.
-    fn kick(&mut self, id: ConnId, why: &str, now: Now, out: &mut impl Outbox) {
-        self.send(id, &ServerMsg::Bye { text: why }, out);
+    /// A member out: BYE `why` to it (typed as `farewell` when it is the operator's kick),
+    /// `LEAVE <name> kicked` to the others.
+    fn kick(
+        &mut self,
+        id: ConnId,
+        why: &str,
+        farewell: Option<Farewell>,
+        now: Now,
+        out: &mut impl Outbox,
+    ) {
+        match farewell {
+            Some(farewell) => {
+                let bye = Outgoing::goodbye(why, farewell, &mut self.fmt);
+                out.send(id, &bye);
+            }
+            None => self.send(id, &ServerMsg::Bye { text: why }, out),
+        }
         self.gone(id, LeaveReason::Kicked, now, out);
         out.close(id);
     }
@@ -583,7 +605,7 @@ impl Core {
 
     /// Cuts every connection from `net` after it was banned: its members are kicked, its
     /// waiting joins denied, its other connections told and closed. Returns how many.
-    fn cut_banned(
+    pub(super) fn cut_banned(
         &mut self,
         net: IpNet,
         reason: Option<&str>,
@@ -604,7 +626,7 @@ impl Core {
             };
             cut += 1;
             match session.phase {
-                Phase::Member { .. } => self.kick(id, &was, now, out),
+                Phase::Member { .. } => self.kick(id, &was, None, now, out),
                 Phase::Waiting { .. } | Phase::AwaitingName | Phase::Claiming { .. } => {
                     self.deny(id, &is, false, now, out);
                 }
@@ -646,4 +668,45 @@ fn clip(text: &str, max: usize) -> String {
         end -= 1;
     }
     text[..end].to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_control_console_s_quit_needs_its_own_second_quit_in_time() {
+        let t = Instant::now();
+        let (one, two) = (ConsoleId(1), ConsoleId(2));
+        let mut g = QuitGuard::default();
+        assert!(g.quit(None, STDIN, false, t), "stdin needs no confirmation");
+        let asked = g.lapse();
+        assert!(!g.quit(asked, one, false, t), "the first quit asks");
+        let asked = g.lapse();
+        assert!(
+            !g.quit(asked, two, false, t),
+            "another console's quit confirms nothing"
+        );
+        let asked = g.lapse();
+        assert!(
+            !g.quit(asked, one, false, t),
+            "two asked last, so one is asked again"
+        );
+        let asked = g.lapse();
+        assert!(g.quit(asked, one, false, t + Duration::from_millis(10)));
+        let asked = g.lapse();
+        assert!(!g.quit(asked, one, false, t));
+        let late = t + QUIT_CONFIRM_WINDOW;
+        let asked = g.lapse();
+        assert!(!g.quit(asked, one, false, late), "too late: asked again");
+        let asked = g.lapse();
+        assert!(
+            g.quit(asked, two, true, late),
+            "quit now needs no confirmation"
+        );
+        g.quit(None, one, false, t);
+        assert!(g.lapse().is_some());
+        assert!(g.lapse().is_none(), "any other line withdraws the question");
+    }
 }

@@ -47,9 +47,11 @@ pub enum Dialect {
     /// Version 3 (`HELLO 3`): a message with an id (`MSG`, `ACT`, `PRIV`, `HIST`) gets the tag
     /// prefix `@id=<id>;time=<time> `; every other line is the version 2 line.
     V3,
-    /// A dialect the shell defines (IRC), with its encoder: one per variant, made once at
-    /// start and kept for the server's life.
-    Shell(&'static dyn Encoder),
+    /// A dialect the shell defines (IRC), with its encoder (one per variant, made once at
+    /// start and kept for the server's life) and the encoder's cache index, read once by
+    /// [`Dialect::shell`]: every delivery looks it up (three times), and a call through the
+    /// encoder each time cost as much as the rest of the lookup.
+    Shell(&'static dyn Encoder, u8),
 }
 
 impl PartialEq for Dialect {
@@ -66,12 +68,18 @@ impl Dialect {
     /// How many dialects there are (the size of each message's encoding cache).
     pub const COUNT: usize = 2 + Dialect::SHELL_SLOTS;
 
+    /// The dialect of a shell's `encoder`.
+    pub fn shell(encoder: &'static dyn Encoder) -> Dialect {
+        let index = 2 + encoder.slot().min(Dialect::SHELL_SLOTS - 1);
+        Dialect::Shell(encoder, u8::try_from(index).unwrap_or(u8::MAX))
+    }
+
     /// This dialect's slot in the cache.
     fn index(self) -> usize {
         match self {
             Dialect::Line => 0,
             Dialect::V3 => 1,
-            Dialect::Shell(e) => 2 + e.slot().min(Dialect::SHELL_SLOTS - 1),
+            Dialect::Shell(_, index) => usize::from(index),
         }
     }
 
@@ -89,7 +97,7 @@ impl Dialect {
                 }
                 _ => msg.line.clone(),
             },
-            Dialect::Shell(e) => e.encode(msg),
+            Dialect::Shell(e, _) => e.encode(msg),
         }
     }
 }
@@ -108,6 +116,19 @@ pub struct Outgoing {
     encoded: [OnceCell<Box<[u8]>>; Dialect::COUNT],
     /// The bytes are already on the wire's terms for every dialect ([`Outgoing::verbatim`]).
     verbatim: bool,
+    /// What a `BYE` means beyond its text ([`Outgoing::goodbye`]); `None` for every other line.
+    pub farewell: Option<Farewell>,
+}
+
+/// What a goodbye (`BYE`) to one connection means beyond its text, for a dialect that says it
+/// in its own terms (IRC's `KICK`) instead of reading the text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Farewell {
+    /// The operator kicked the member.
+    Kicked {
+        /// The reason the operator gave, if any (sanitized and clipped by the core).
+        reason: Option<Box<str>>,
+    },
 }
 
 impl Outgoing {
@@ -136,6 +157,21 @@ impl Outgoing {
             id,
             encoded: Default::default(),
             verbatim: false,
+            farewell: None,
+        })
+    }
+
+    /// A `BYE` with `text` that means `farewell` (a kick), for one connection.
+    pub fn goodbye(text: &str, farewell: Farewell, buf: &mut Vec<u8>) -> Rc<Outgoing> {
+        buf.clear();
+        ServerMsg::Bye { text }.write_to(buf);
+        Rc::new(Outgoing {
+            line: Box::from(buf.as_slice()),
+            wall: None,
+            id: None,
+            encoded: Default::default(),
+            verbatim: false,
+            farewell: Some(farewell),
         })
     }
 
@@ -148,6 +184,7 @@ impl Outgoing {
             id: None,
             encoded: Default::default(),
             verbatim: true,
+            farewell: None,
         })
     }
 
@@ -171,6 +208,7 @@ impl Outgoing {
             id: Some(Box::from(id)),
             encoded: Default::default(),
             verbatim: false,
+            farewell: None,
         })
     }
 
@@ -220,6 +258,26 @@ mod tests {
         assert_eq!(out.msg(), Some(msg));
         assert_eq!(Dialect::Line.encode(&out), out.line().into());
         assert_eq!(Dialect::Line.index(), 0);
+        assert_eq!(out.farewell, None);
+    }
+
+    #[test]
+    fn a_kick_is_a_bye_that_says_so() {
+        let reason = Some(Box::from("flooding"));
+        let kick = Farewell::Kicked { reason };
+        let out = Outgoing::goodbye(
+            "kicked by the operator: flooding",
+            kick.clone(),
+            &mut Vec::new(),
+        );
+        assert_eq!(out.line(), b"BYE kicked by the operator: flooding\n");
+        assert_eq!(
+            out.msg(),
+            Some(ServerMsg::Bye {
+                text: "kicked by the operator: flooding"
+            })
+        );
+        assert_eq!(out.farewell, Some(kick));
     }
 
     /// A shell dialect that counts its encodings.
@@ -241,7 +299,7 @@ mod tests {
     #[test]
     fn a_shell_dialect_encodes_each_message_once_and_verbatim_bytes_never() {
         let counting: &'static Counting = Box::leak(Box::default());
-        let dialect = Dialect::Shell(counting);
+        let dialect = Dialect::shell(counting);
         assert_eq!(dialect.index(), 4);
         assert_ne!(dialect, Dialect::Line);
         let msg = Outgoing::new(&ServerMsg::Join { name: "a" }, None, &mut Vec::new());

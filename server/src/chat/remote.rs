@@ -30,6 +30,11 @@ pub(super) enum Purpose {
     Join { wait: bool },
     /// A member's rename from this name.
     Rename { old: Rc<str> },
+    /// A `RESUME` whose token admitted the name: it goes on once the name is this server's.
+    Resume {
+        token: Box<str>,
+        last: Option<Box<str>>,
+    },
 }
 
 /// A join waiting on another server.
@@ -62,6 +67,19 @@ pub(super) struct Remote {
     /// the claim (so the newcomer's count, `/who` and history include everyone before it);
     /// their names stay in `claiming` meanwhile.
     pub parked: Vec<(ConnId, Rc<str>, bool, LogId)>,
+    /// `RESUME`s whose name another server holds, waiting for it to be freed (a dead server's
+    /// members are, within `--cluster-timeout`) until their deadline (see `shared.rs`).
+    pub resuming: Vec<ResumeWait>,
+}
+
+/// A `RESUME` waiting for its name to be freed by another server.
+#[derive(Debug, Clone)]
+pub(super) struct ResumeWait {
+    pub id: ConnId,
+    pub name: Rc<str>,
+    pub token: Box<str>,
+    pub last: Option<Box<str>>,
+    pub until: Instant,
 }
 
 /// Who spoke a relayed `MSG` or `ACT` line (another server's bytes: parsed).
@@ -76,6 +94,15 @@ fn fold(name: &str) -> Box<str> {
     name.to_ascii_lowercase().into_boxed_str()
 }
 
+/// What an other server's `LEAVE` did to the view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Departure {
+    /// Its member left the room.
+    Member(Rc<str>),
+    /// Its waiting join was withdrawn.
+    Withdrawn,
+}
+
 impl Remote {
     /// Whether another server (or a claim under way here) holds `name`.
     pub fn taken(&self, name: &str) -> bool {
@@ -83,6 +110,206 @@ impl Remote {
         self.members.contains_key(&key)
             || self.pending.contains_key(&key)
             || self.claiming.contains_key(&key)
+    }
+
+    /// Whether server `origin` owns the member or waiting join whose server is `server`.
+    fn owns(server: &Rc<str>, origin: &str) -> bool {
+        **server == *origin
+    }
+
+    /// `name` joined on server `origin`: a member of the view now (its waiting join, when it
+    /// was that server's, is gone). Returns the name and whether it had waited; `None` when
+    /// the name is a member already.
+    pub fn joined(&mut self, name: &str, origin: &str) -> Option<(Rc<str>, bool)> {
+        let key = fold(name);
+        if self.members.contains_key(&key) {
+            return None;
+        }
+        let waited = self
+            .pending
+            .get(&key)
+            .is_some_and(|j| Remote::owns(&j.server, origin));
+        if waited {
+            self.pending.remove(&key);
+        }
+        let name: Rc<str> = Rc::from(name);
+        self.members
+            .insert(key, (Rc::clone(&name), Rc::from(origin)));
+        Some((name, waited))
+    }
+
+    /// `name` left on server `origin`: only that server's member or waiting join goes.
+    pub fn left(&mut self, name: &str, origin: &str) -> Option<Departure> {
+        let key = fold(name);
+        if self
+            .members
+            .get(&key)
+            .is_some_and(|(_, s)| Remote::owns(s, origin))
+        {
+            return self
+                .members
+                .remove(&key)
+                .map(|(name, _)| Departure::Member(name));
+        }
+        if self
+            .pending
+            .get(&key)
+            .is_some_and(|j| Remote::owns(&j.server, origin))
+        {
+            self.pending.remove(&key);
+            return Some(Departure::Withdrawn);
+        }
+        None
+    }
+
+    /// Server `origin`'s member `old` is called `new` now (only that server's member is
+    /// renamed). Returns both names as the view spells them.
+    pub fn renamed(&mut self, old: &str, new: &str, origin: &str) -> Option<(Rc<str>, Rc<str>)> {
+        let key = fold(old);
+        if !self
+            .members
+            .get(&key)
+            .is_some_and(|(_, s)| Remote::owns(s, origin))
+        {
+            return None;
+        }
+        let (old, server) = self.members.remove(&key)?;
+        let new: Rc<str> = Rc::from(new);
+        self.members.insert(fold(&new), (Rc::clone(&new), server));
+        Some((old, new))
+    }
+
+    /// A join called `name` from `addr` waits on server `origin` since `now`.
+    pub fn requested(&mut self, name: &str, origin: &str, addr: &str, now: Instant) -> Rc<str> {
+        let name: Rc<str> = Rc::from(name);
+        self.pending.insert(
+            fold(&name),
+            RemoteJoin {
+                name: Rc::clone(&name),
+                server: Rc::from(origin),
+                addr: addr.into(),
+                since: now,
+            },
+        );
+        name
+    }
+
+    /// Server `origin` decided its waiting join `name`: whether it was that server's (and is
+    /// gone now).
+    pub fn decided(&mut self, name: &str, origin: &str) -> bool {
+        let key = fold(name);
+        let owned = self
+            .pending
+            .get(&key)
+            .is_some_and(|j| Remote::owns(&j.server, origin));
+        if owned {
+            self.pending.remove(&key);
+        }
+        owned
+    }
+
+    /// Server `server` left the room: its waiting joins are gone, and its members, whose names
+    /// are returned.
+    pub fn server_down(&mut self, server: &str) -> Vec<Rc<str>> {
+        self.pending.retain(|_, j| *j.server != *server);
+        let gone: Vec<Box<str>> = self
+            .members
+            .iter()
+            .filter(|(_, (_, s))| **s == *server)
+            .map(|(k, _)| k.clone())
+            .collect();
+        gone.into_iter()
+            .filter_map(|k| self.members.remove(&k).map(|(name, _)| name))
+            .collect()
+    }
+
+    /// Redis answered `id`'s claim of `name`: the claim, if it is still `id`'s (it is no
+    /// longer under way).
+    pub fn answered(&mut self, name: &str, id: ConnId) -> Option<Purpose> {
+        let key = fold(name);
+        match self.claiming.get(&key) {
+            Some((c, _)) if *c == id => self.claiming.remove(&key).map(|(_, p)| p),
+            _ => None,
+        }
+    }
+
+    /// A join whose claim of `name` succeeded with the log at `tip`: when the log has not been
+    /// read that far, it is parked (its name stays claimed) until it has, so the newcomer's
+    /// count, `/who` and history include everyone before it. Whether it was parked.
+    pub fn park(&mut self, id: ConnId, name: &Rc<str>, wait: bool, tip: LogId) -> bool {
+        if tip <= self.read {
+            return false;
+        }
+        self.claiming
+            .insert(fold(name), (id, Purpose::Join { wait }));
+        self.parked.push((id, Rc::clone(name), wait, tip));
+        true
+    }
+
+    /// The log has been read up to `last`: the parked joins it covers, which go on now (their
+    /// claims are no longer under way).
+    pub fn caught_up(&mut self, last: LogId) -> Vec<(ConnId, Rc<str>, bool)> {
+        self.read = self.read.max(last);
+        let read = self.read;
+        if self.parked.iter().all(|p| p.3 > read) {
+            return Vec::new();
+        }
+        let (ready, parked): (Vec<_>, Vec<_>) = self.parked.drain(..).partition(|p| p.3 <= read);
+        self.parked = parked;
+        ready
+            .into_iter()
+            .map(|(id, name, wait, _)| {
+                self.claiming.remove(&fold(&name));
+                (id, name, wait)
+            })
+            .collect()
+    }
+
+    /// Cut off from the room: the view is emptied (the epoch stays, so older entries are
+    /// still ignored); whether it was in the room.
+    pub fn cut_off(&mut self) -> bool {
+        if !self.up {
+            return false;
+        }
+        *self = Remote {
+            epoch: self.epoch,
+            ..Remote::default()
+        };
+        true
+    }
+
+    /// Whether `id` has a rename claim under way.
+    pub fn renaming(&self, id: ConnId) -> bool {
+        self.claiming
+            .values()
+            .any(|(c, p)| *c == id && matches!(p, Purpose::Rename { .. }))
+    }
+
+    /// The member of another server called `name` (any case): its name and server.
+    pub fn member(&self, name: &str) -> Option<(Rc<str>, Rc<str>)> {
+        self.members.get(&fold(name)).cloned()
+    }
+
+    /// The other servers' members with their servers, sorted by name (any case).
+    pub fn members_sorted(&self) -> Vec<(Rc<str>, Rc<str>)> {
+        let mut all: Vec<(Rc<str>, Rc<str>)> = self.members.values().cloned().collect();
+        all.sort_by_key(|(n, _)| n.to_ascii_lowercase());
+        all
+    }
+
+    /// The join waiting on another server called `name` (any case), or the oldest one.
+    pub fn join(&self, name: Option<&str>) -> Option<RemoteJoin> {
+        match name {
+            Some(n) => self.pending.get(&fold(n)).cloned(),
+            None => self.pending.values().min_by_key(|j| j.since).cloned(),
+        }
+    }
+
+    /// The other servers' waiting joins, oldest first.
+    pub fn joins(&self) -> Vec<RemoteJoin> {
+        let mut joins: Vec<RemoteJoin> = self.pending.values().cloned().collect();
+        joins.sort_by_key(|j| j.since);
+        joins
     }
 }
 
@@ -101,18 +328,24 @@ impl Core {
     /// `event` is only built when there is a cluster to publish to: without `--cluster` the hot
     /// path pays nothing (no copy of the line).
     pub(super) fn publish(&self, event: impl FnOnce() -> Event, now: Now, out: &mut impl Outbox) {
-        if self.remote.as_ref().is_some_and(|r| r.up) && !self.shutting_down {
-            out.cluster(ToBridge::Publish {
+        match self.remote.as_ref() {
+            Some(r) if r.up && !self.shutting_down => out.cluster(ToBridge::Publish {
                 event: event(),
                 wall_ms: wall_ms(now.wall),
-            });
+                epoch: r.epoch,
+            }),
+            _ => {}
         }
     }
 
     /// Frees a name in Redis (nothing without `--cluster`).
     pub(super) fn release(&self, name: &str, out: &mut impl Outbox) {
-        if self.remote.as_ref().is_some_and(|r| r.up) && !self.shutting_down {
-            out.cluster(ToBridge::Release { name: name.into() });
+        match self.remote.as_ref() {
+            Some(r) if r.up && !self.shutting_down => out.cluster(ToBridge::Release {
+                name: name.into(),
+                epoch: r.epoch,
+            }),
+            _ => {}
         }
     }
 
@@ -129,23 +362,20 @@ impl Core {
         };
         let release = match &purpose {
             Purpose::Rename { old } => Some(old.to_string()),
-            Purpose::Join { .. } => None,
+            Purpose::Join { .. } | Purpose::Resume { .. } => None,
         };
         remote.claiming.insert(fold(name), (id, purpose));
         out.cluster(ToBridge::Claim {
             id,
             name: name.into(),
             release,
+            epoch: remote.epoch,
         });
     }
 
     /// Whether `id` has a rename claim under way.
     pub(super) fn renaming(&self, id: ConnId) -> bool {
-        self.remote.as_ref().is_some_and(|r| {
-            r.claiming
-                .values()
-                .any(|(c, p)| *c == id && matches!(p, Purpose::Rename { .. }))
-        })
+        self.remote.as_ref().is_some_and(|r| r.renaming(id))
     }
 
     /// The other servers' member names.
@@ -157,38 +387,24 @@ impl Core {
 
     /// A member of another server called `name` (any case): its name and server.
     pub(super) fn remote_member(&self, name: &str) -> Option<(Rc<str>, Rc<str>)> {
-        self.remote
-            .as_ref()
-            .and_then(|r| r.members.get(&fold(name)).cloned())
+        self.remote.as_ref().and_then(|r| r.member(name))
     }
 
     /// A join waiting on another server called `name` (any case), or the oldest one.
     pub(super) fn remote_join(&self, name: Option<&str>) -> Option<RemoteJoin> {
-        let r = self.remote.as_ref()?;
-        match name {
-            Some(n) => r.pending.get(&fold(n)).cloned(),
-            None => r.pending.values().min_by_key(|j| j.since).cloned(),
-        }
+        self.remote.as_ref().and_then(|r| r.join(name))
     }
 
     /// The other servers' waiting joins, oldest first.
     pub(super) fn remote_joins(&self) -> Vec<RemoteJoin> {
-        let mut joins: Vec<RemoteJoin> = self
-            .remote
-            .as_ref()
-            .map_or_else(Vec::new, |r| r.pending.values().cloned().collect());
-        joins.sort_by_key(|j| j.since);
-        joins
+        self.remote.as_ref().map_or_else(Vec::new, Remote::joins)
     }
 
     /// The other servers' members with their servers, for the console's `who`.
     pub(super) fn remote_members(&self) -> Vec<(Rc<str>, Rc<str>)> {
-        let mut all: Vec<(Rc<str>, Rc<str>)> = self
-            .remote
+        self.remote
             .as_ref()
-            .map_or_else(Vec::new, |r| r.members.values().cloned().collect());
-        all.sort_by_key(|(n, _)| n.to_ascii_lowercase());
-        all
+            .map_or_else(Vec::new, Remote::members_sorted)
     }
 
     /// The cluster bridge reports something.
@@ -203,11 +419,13 @@ impl Core {
                 at,
                 remote,
                 history,
+                shared,
             } => {
                 self.cluster_up(epoch, &server, remote, history, now, out);
                 if let Some(r) = self.remote.as_mut() {
                     r.read = at;
                 }
+                self.adopt_shared(shared, now, out);
             }
             FromBridge::Entries {
                 epoch,
@@ -223,6 +441,7 @@ impl Core {
                         self.remote_event(entry, now, out);
                     }
                     self.caught_up(last, now, out);
+                    self.retry_resumes(out);
                 }
             }
             FromBridge::Claimed { id, name, ok, tip } => {
@@ -246,7 +465,7 @@ impl Core {
         epoch: u64,
         server: &str,
         entries: Vec<RemoteEntry>,
-        history: Vec<(SystemTime, Vec<u8>)>,
+        history: Vec<(SystemTime, Vec<u8>, String)>,
         now: Now,
         out: &mut impl Outbox,
     ) {
@@ -285,8 +504,9 @@ impl Core {
         let (members, waiting) = (remote.members.len(), remote.pending.len());
         self.remote = Some(remote);
         self.history = History::new(self.config.history);
-        for (at, line) in history {
-            let line = Outgoing::from_line(&line, Some(at));
+        for (at, line, id) in history {
+            let id = (!id.is_empty()).then(|| id.into_boxed_str());
+            let line = Outgoing::from_line_with_id(&line, Some(at), id);
             if let Some(speaker) = speaker_of(&line) {
                 self.history.record(&line, &speaker);
             }
@@ -302,16 +522,9 @@ impl Core {
     /// Cut off from the room: every member and waiting join here is told BYE and closed (the
     /// other servers announce them gone), and joins are refused until the bridge is back.
     fn cluster_down(&mut self, why: &str, out: &mut impl Outbox) {
-        let Some(remote) = self.remote.as_mut() else {
-            return;
-        };
-        if !remote.up {
+        if !self.remote.as_mut().is_some_and(Remote::cut_off) {
             return;
         }
-        *remote = Remote {
-            epoch: remote.epoch,
-            ..Remote::default()
-        };
         let bye = self.format(&ServerMsg::Bye { text: CUT_OFF_BYE });
         let mut cut = 0;
         for key in 0..self.sessions.slots() {
@@ -348,20 +561,11 @@ impl Core {
 
     /// The log has been read up to `last`: parked joins it covers go on.
     fn caught_up(&mut self, last: LogId, now: Now, out: &mut impl Outbox) {
-        let Some(r) = self.remote.as_mut() else {
-            return;
-        };
-        r.read = r.read.max(last);
-        let read = r.read;
-        if r.parked.iter().all(|p| p.3 > read) {
-            return;
-        }
-        let (ready, parked): (Vec<_>, Vec<_>) = r.parked.drain(..).partition(|p| p.3 <= read);
-        r.parked = parked;
-        for (id, name, wait, _) in ready {
-            if let Some(r) = self.remote.as_mut() {
-                r.claiming.remove(&fold(&name));
-            }
+        let ready = self
+            .remote
+            .as_mut()
+            .map_or_else(Vec::new, |r| r.caught_up(last));
+        for (id, name, wait) in ready {
             let claiming = matches!(self.session(id).map(|s| &s.phase),
                 Some(Phase::Claiming { name: n }) if *n == name);
             if claiming {
@@ -382,25 +586,22 @@ impl Core {
         now: Now,
         out: &mut impl Outbox,
     ) {
-        let key = fold(name);
         let purpose = match self.remote.as_mut() {
-            Some(r) if r.up => match r.claiming.get(&key) {
-                Some((c, _)) if *c == id => r.claiming.remove(&key).map(|(_, p)| p),
-                _ => None,
-            },
+            Some(r) if r.up => r.answered(name, id),
             _ => return,
         };
         let phase = self.session(id).map(|s| s.phase.clone());
         match (purpose, phase) {
             (Some(Purpose::Join { wait }), Some(Phase::Claiming { name: n })) if &*n == name => {
-                let read = self.remote.as_ref().map_or(tip, |r| r.read);
-                if ok && tip > read {
-                    if let Some(r) = self.remote.as_mut() {
-                        r.claiming.insert(key, (id, Purpose::Join { wait }));
-                        r.parked.push((id, n, wait, tip));
+                if ok {
+                    // Parked until the log is read up to its claim, or on its way now.
+                    let parked = self
+                        .remote
+                        .as_mut()
+                        .is_some_and(|r| r.park(id, &n, wait, tip));
+                    if !parked {
+                        self.proceed(id, name, wait, now, out);
                     }
-                } else if ok {
-                    self.proceed(id, name, wait, now, out);
                 } else {
                     if let Some(s) = self.session_mut(id) {
                         s.phase = Phase::AwaitingName;
@@ -408,6 +609,26 @@ impl Core {
                     let text = format!("the name {name} is taken");
                     self.send_error(id, ErrorCode::NameTaken, &text, out);
                     self.prompt(id, out);
+                }
+            }
+            (Some(Purpose::Resume { token, last }), Some(Phase::Claiming { name: n }))
+                if &*n == name =>
+            {
+                if let Some(s) = self.session_mut(id) {
+                    s.phase = Phase::AwaitingName;
+                }
+                if ok {
+                    let decision = self.resume_with(id, name, &token, last.as_deref(), now, out);
+                    if let super::v3::ResumeDecision::Refuse(why) = decision {
+                        self.refuse_resume(id, name, why, out);
+                    }
+                    let admitted = matches!(self.session(id).map(|s| &s.phase),
+                        Some(Phase::Member { name: m }) if m.eq_ignore_ascii_case(name));
+                    if !admitted {
+                        self.release(name, out);
+                    }
+                } else {
+                    self.wait_for_name(id, name, token, last, now, out);
                 }
             }
             (Some(Purpose::Rename { old }), Some(Phase::Member { name: current }))
@@ -434,24 +655,11 @@ impl Core {
             return;
         };
         let origin = entry.origin;
-        let owned_by = |server: &Rc<str>| **server == *origin;
         match entry.event {
             Event::Join { name } => {
-                let key = fold(&name);
-                if remote.members.contains_key(&key) {
+                let Some((name, was_waiting)) = remote.joined(&name, &origin) else {
                     return;
-                }
-                let was_waiting = remote
-                    .pending
-                    .get(&key)
-                    .is_some_and(|j| owned_by(&j.server));
-                if was_waiting {
-                    remote.pending.remove(&key);
-                }
-                let name: Rc<str> = Rc::from(name.as_str());
-                remote
-                    .members
-                    .insert(key, (Rc::clone(&name), Rc::from(origin.as_str())));
+                };
                 self.broadcast(&ServerMsg::Join { name: &name }, None, out);
                 let online = self.everyone();
                 let how = if was_waiting { "approved" } else { "joined" };
@@ -464,12 +672,8 @@ impl Core {
                 name,
                 reason,
                 owner,
-            } => {
-                let key = fold(&name);
-                if remote.members.get(&key).is_some_and(|(_, s)| owned_by(s)) {
-                    let Some((name, _)) = remote.members.remove(&key) else {
-                        return;
-                    };
+            } => match remote.left(&name, &origin) {
+                Some(Departure::Member(name)) => {
                     if let Some(ip) = owner.and_then(|o| o.parse().ok()) {
                         self.admission.hold_name(&name, ip, now.at);
                     }
@@ -482,33 +686,22 @@ impl Core {
                         Audience::All,
                         format_args!("left {name} ({})", reason.as_str()),
                     );
-                } else if remote
-                    .pending
-                    .get(&key)
-                    .is_some_and(|j| owned_by(&j.server))
-                {
-                    remote.pending.remove(&key);
-                    self.announce(
-                        Announcement::Withdrawn,
-                        now,
-                        out,
-                        format_args!("join request withdrawn: {name}"),
-                    );
                 }
-            }
+                Some(Departure::Withdrawn) => self.announce(
+                    Announcement::Withdrawn,
+                    now,
+                    out,
+                    format_args!("join request withdrawn: {name}"),
+                ),
+                None => {}
+            },
             Event::Nick { old, new, owner } => {
-                let key = fold(&old);
-                if !remote.members.get(&key).is_some_and(|(_, s)| owned_by(s)) {
-                    return;
-                }
-                let Some((old, server)) = remote.members.remove(&key) else {
+                let Some((old, new)) = remote.renamed(&old, &new, &origin) else {
                     return;
                 };
                 if let Some(ip) = owner.and_then(|o| o.parse().ok()) {
                     self.admission.hold_name(&old, ip, now.at);
                 }
-                let new: Rc<str> = Rc::from(new.as_str());
-                remote.members.insert(fold(&new), (Rc::clone(&new), server));
                 let msg = ServerMsg::Nick {
                     old: &old,
                     new: &new,
@@ -516,8 +709,10 @@ impl Core {
                 self.announce_in_room(&msg, &old, now, out);
                 out.console(Audience::All, format_args!("renamed {old} {new}"));
             }
-            Event::Msg { line } => {
-                let line = Outgoing::from_line(&line, Some(entry.wall));
+            Event::Msg { line, id } => {
+                // The origin's id and time: a version 3 member sees them in the tags.
+                let id = (!id.is_empty()).then(|| id.into_boxed_str());
+                let line = Outgoing::from_line_with_id(&line, Some(entry.wall), id);
                 self.fan_out(&line, None, out);
                 if let Some(speaker) = speaker_of(&line) {
                     self.history.record(&line, &speaker);
@@ -527,26 +722,19 @@ impl Core {
                 let line = Outgoing::from_line(&line, None);
                 self.fan_out(&line, None, out);
             }
-            Event::Priv { to, line } => {
+            Event::Priv { to, line, id } => {
                 let target = self.room.holder(&to).filter(|&t| {
                     self.session(t)
                         .is_some_and(|s| matches!(s.phase, Phase::Member { .. }))
                 });
                 if let Some(target) = target {
-                    out.send(target, &Outgoing::from_line(&line, Some(entry.wall)));
+                    let id = (!id.is_empty()).then(|| id.into_boxed_str());
+                    let line = Outgoing::from_line_with_id(&line, Some(entry.wall), id);
+                    out.send(target, &line);
                 }
             }
             Event::Request { name, addr } => {
-                let name: Rc<str> = Rc::from(name.as_str());
-                remote.pending.insert(
-                    fold(&name),
-                    RemoteJoin {
-                        name: Rc::clone(&name),
-                        server: Rc::from(origin.as_str()),
-                        addr: addr.clone().into_boxed_str(),
-                        since: now.at,
-                    },
-                );
+                let name = remote.requested(&name, &origin, &addr, now.at);
                 self.announce(
                     Announcement::Request,
                     now,
@@ -557,15 +745,9 @@ impl Core {
                 );
             }
             Event::Decided { name, how } => {
-                let key = fold(&name);
-                if !remote
-                    .pending
-                    .get(&key)
-                    .is_some_and(|j| owned_by(&j.server))
-                {
+                if !remote.decided(&name, &origin) {
                     return;
                 }
-                remote.pending.remove(&key);
                 match how.as_str() {
                     "withdrawn" => self.announce(
                         Announcement::Withdrawn,
@@ -591,6 +773,12 @@ impl Core {
                     self.kick_by_name(&name, &note, now, out);
                 }
             }
+            shared @ (Event::Member { .. }
+            | Event::Forget { .. }
+            | Event::Ban { .. }
+            | Event::Unban { .. }) => {
+                self.apply_shared(shared, Some(&origin), now, out);
+            }
             Event::Joined { server } => {
                 out.console(
                     Audience::All,
@@ -602,26 +790,122 @@ impl Core {
                     Audience::All,
                     format_args!("cluster: server {} left the room", sanitize(&server)),
                 );
-                let gone: Vec<Box<str>> = remote
-                    .members
-                    .iter()
-                    .filter(|(_, (_, s))| **s == *server)
-                    .map(|(k, _)| k.clone())
-                    .collect();
-                remote.pending.retain(|_, j| *j.server != *server);
-                for key in gone {
-                    if let Some((name, _)) =
-                        self.remote.as_mut().and_then(|r| r.members.remove(&key))
-                    {
-                        let msg = ServerMsg::Leave {
-                            name: &name,
-                            reason: LeaveReason::Quit,
-                        };
-                        self.announce_in_room(&msg, &name, now, out);
-                        out.console(Audience::All, format_args!("left {name} (quit)"));
-                    }
+                for name in remote.server_down(&server) {
+                    let msg = ServerMsg::Leave {
+                        name: &name,
+                        reason: LeaveReason::Quit,
+                    };
+                    self.announce_in_room(&msg, &name, now, out);
+                    out.console(Audience::All, format_args!("left {name} (quit)"));
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_owning_server_changes_its_members_and_joins() {
+        let t = Instant::now();
+        let mut r = Remote::default();
+        r.requested("Zed", "s2", "10.0.0.2:1", t);
+        assert!(r.taken("zed"));
+        assert!(!r.decided("zed", "s3"), "s3 cannot decide s2's join");
+        assert_eq!(r.joined("zed", "s2").map(|(_, w)| w), Some(true));
+        assert!(r.join(Some("zed")).is_none(), "no longer waiting");
+        assert_eq!(r.joined("ZED", "s3"), None, "a member already");
+        assert_eq!(
+            r.left("zed", "s3"),
+            None,
+            "s3's LEAVE cannot remove s2's member"
+        );
+        assert_eq!(r.renamed("zed", "zack", "s3"), None);
+        let (old, new) = r
+            .renamed("zed", "Zack", "s2")
+            .unwrap_or_else(|| panic!("renamed"));
+        assert_eq!((&*old, &*new), ("zed", "Zack"));
+        assert_eq!(r.member("zack").map(|(_, s)| s), Some(Rc::from("s2")));
+        assert_eq!(
+            r.left("zack", "s2"),
+            Some(Departure::Member(Rc::from("Zack")))
+        );
+        assert!(!r.taken("zack"));
+    }
+
+    #[test]
+    fn a_claimed_join_is_parked_until_the_log_is_read_up_to_its_claim() {
+        let id = |n| ConnId { key: n, serial: 1 };
+        let mut r = Remote {
+            up: true,
+            epoch: 4,
+            read: LogId(10, 0),
+            ..Remote::default()
+        };
+        r.claiming
+            .insert(fold("amy"), (id(1), Purpose::Join { wait: true }));
+        assert_eq!(r.answered("amy", id(2)), None, "not its claim");
+        assert_eq!(r.answered("AMY", id(1)), Some(Purpose::Join { wait: true }));
+        assert!(!r.taken("amy"), "answered: no longer under way");
+        let amy: Rc<str> = Rc::from("amy");
+        assert!(
+            !r.park(id(1), &amy, true, LogId(10, 0)),
+            "the log is read that far"
+        );
+        assert!(r.park(id(1), &amy, true, LogId(12, 0)));
+        assert!(r.taken("amy"), "its name stays claimed while parked");
+        assert!(r.caught_up(LogId(11, 0)).is_empty());
+        assert_eq!(
+            r.caught_up(LogId(12, 0)),
+            vec![(id(1), Rc::clone(&amy), true)]
+        );
+        assert!(!r.taken("amy"));
+        assert!(
+            r.caught_up(LogId(5, 0)).is_empty() && r.read == LogId(12, 0),
+            "read never goes back"
+        );
+        r.joined("zed", "s2");
+        assert!(r.cut_off());
+        assert!(!r.up && r.members.is_empty() && r.epoch == 4);
+        assert!(!r.cut_off(), "once");
+    }
+
+    #[test]
+    fn a_withdrawn_join_and_a_server_going_down_clear_the_view() {
+        let t = Instant::now();
+        let mut r = Remote::default();
+        r.requested("amy", "s2", "10.0.0.2:1", t);
+        r.requested(
+            "bea",
+            "s3",
+            "10.0.0.3:1",
+            t + std::time::Duration::from_secs(1),
+        );
+        assert_eq!(
+            r.join(None).map(|j| j.name),
+            Some(Rc::from("amy")),
+            "the oldest"
+        );
+        assert_eq!(
+            r.joins().iter().map(|j| &*j.name).collect::<Vec<_>>(),
+            ["amy", "bea"]
+        );
+        assert_eq!(r.left("amy", "s2"), Some(Departure::Withdrawn));
+        r.joined("cy", "s3");
+        r.joined("Al", "s3");
+        r.joined("di", "s2");
+        let mut gone = r.server_down("s3");
+        gone.sort();
+        assert_eq!(gone, [Rc::from("Al"), Rc::from("cy")]);
+        assert!(r.joins().is_empty(), "s3's waiting join went with it");
+        assert_eq!(
+            r.members_sorted()
+                .iter()
+                .map(|(n, _)| &**n)
+                .collect::<Vec<_>>(),
+            ["di"]
+        );
     }
 }

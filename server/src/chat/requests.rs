@@ -14,7 +14,7 @@ use chat_common::sanitize::{is_blank, sanitize};
 
 use super::bus::Event;
 use super::{Audience, ConnId, Core, Now, Outbox, Phase};
-use crate::config::{NICK_BURST, NICK_INTERVAL, WHO_LINE_BYTES};
+use crate::config::WHO_LINE_BYTES;
 
 impl Core {
     /// One line of a member named `name`.
@@ -44,13 +44,7 @@ impl Core {
                 self.relay(id, name, &ServerMsg::Act { from: name, text }, now, out);
             }
             Ok(Request::Private { to, color, text }) => {
-                let target = self.room.holder(to).and_then(|t| {
-                    self.session(t).and_then(|s| match &s.phase {
-                        Phase::Member { name } => Some((t, Rc::clone(name))),
-                        _ => None,
-                    })
-                });
-                match target {
+                match self.member_named(to) {
                     Some((target, to)) => {
                         let msg = ServerMsg::Priv {
                             from: name,
@@ -73,24 +67,20 @@ impl Core {
                         };
                         self.private_v3(id, None, &to, &msg, now, out);
                     }
+                    // A member of another server: given an id and kept like any private (its
+                    // sender's resume replays it, a version 3 sender gets its ECHO), and
+                    // published once durable (durability.rs).
                     None if self.remote_member(to).is_some() => {
                         let Some((to, _)) = self.remote_member(to) else {
                             return;
                         };
-                        let line = self.format_at(
-                            &ServerMsg::Priv {
-                                from: name,
-                                to: &to,
-                                color,
-                                text,
-                            },
-                            now,
-                        );
-                        let event = Event::Priv {
-                            to: to.to_string(),
-                            line: line.line().to_vec(),
+                        let msg = ServerMsg::Priv {
+                            from: name,
+                            to: &to,
+                            color,
+                            text,
                         };
-                        self.publish(|| event, now, out);
+                        self.private_v3(id, None, &to, &msg, now, out);
                     }
                     None => {
                         let text = format!("nobody named {to} is in the room");
@@ -131,7 +121,7 @@ impl Core {
         now: Now,
         out: &mut impl Outbox,
     ) {
-        // Given an id and logged; delivered now, or once the store has it (chat/v3.rs).
+        // Given an id and logged; delivered now, or once the store has it (chat/durability.rs).
         self.relay_v3(from, speaker, msg, now, out);
     }
 
@@ -156,13 +146,8 @@ impl Core {
         }
         let ip = self.session(id).map(|s| s.addr.ip());
         if let Some(ip) = ip.filter(|_| !case_only) {
-            if let Some(left) = self.admission.held_against(ip, new, now.at) {
-                let text = super::joins::held_text(new, left);
-                return self.send_error(id, ErrorCode::NameTaken, &text, out);
-            }
-            if self.admission.cooling_down(ip, new, now.at) {
-                let text = format!("the name {new} was refused a moment ago; try again later");
-                return self.send_error(id, ErrorCode::NameTaken, &text, out);
+            if let Err(why) = self.admission.may_take_name(ip, new, now.at) {
+                return self.send_error(id, ErrorCode::NameTaken, &why.to_string(), out);
             }
         }
         if self.renaming(id) {
@@ -172,13 +157,8 @@ impl Core {
         let Some(session) = self.session_mut(id) else {
             return;
         };
-        let per_second = 1.0 / NICK_INTERVAL.as_secs_f64();
-        session
-            .renames
-            .refill(per_second, f64::from(NICK_BURST), now.at);
-        if !session.renames.take(1.0) {
-            let wait = session.renames.wait_for(1.0, per_second).as_secs() + 1;
-            let text = format!("too many renames; try again in {wait} s");
+        if let Err(wait) = session.take_rename(now.at) {
+            let text = format!("too many renames; try again in {} s", wait.as_secs() + 1);
             return self.send_error(id, ErrorCode::RateLimited, &text, out);
         }
         if self.remote.is_some() && !case_only {

@@ -4,10 +4,11 @@
 
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::ConnId;
 use crate::bucket::Bucket;
+use crate::config::{NICK_BURST, NICK_INTERVAL};
 
 /// Where a session is in its life. A closed session is simply gone from the core.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +36,20 @@ pub(super) struct Session {
     pub transport: Transport,
     /// When it entered the room (members only).
     pub joined: Option<Instant>,
+}
+
+impl Session {
+    /// Takes one rename from the member's allowance at `now` ([`NICK_BURST`] at once, then one
+    /// per [`NICK_INTERVAL`]); `Err` says how long until the next one is allowed.
+    pub fn take_rename(&mut self, now: Instant) -> Result<(), Duration> {
+        let per_second = 1.0 / NICK_INTERVAL.as_secs_f64();
+        self.renames.refill(per_second, f64::from(NICK_BURST), now);
+        if self.renames.take(1.0) {
+            Ok(())
+        } else {
+            Err(self.renames.wait_for(1.0, per_second))
+        }
+    }
 }
 
 /// How a connection reached the server; the shell says ([`super::Core::set_transport`]). The
@@ -153,5 +168,30 @@ pub(super) fn session_name(session: &Session) -> Option<&Rc<str>> {
     match &session.phase {
         Phase::Waiting { name, .. } | Phase::Member { name } => Some(name),
         Phase::AwaitingName | Phase::Claiming { .. } => None,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renames_are_allowed_in_a_burst_then_one_per_interval() {
+        let t = Instant::now();
+        let mut s = Session {
+            serial: 1,
+            addr: SocketAddr::from(([127, 0, 0, 2], 4000)),
+            phase: Phase::AwaitingName,
+            renames: Bucket::full(f64::from(NICK_BURST), t),
+            transport: Transport::Tcp,
+            joined: None,
+        };
+        for _ in 0..NICK_BURST {
+            assert_eq!(s.take_rename(t), Ok(()));
+        }
+        let wait = s.take_rename(t).unwrap_err();
+        assert!(wait > Duration::ZERO && wait <= NICK_INTERVAL, "{wait:?}");
+        assert_eq!(s.take_rename(t + wait + Duration::from_millis(1)), Ok(()));
     }
 }

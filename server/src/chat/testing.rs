@@ -506,6 +506,7 @@ impl Harness {
                 waiting: None,
             }],
             history: vec![],
+            shared: vec![],
         };
         h.bridge(up);
         h.clear();
@@ -643,6 +644,7 @@ fn the_other_servers_lines_reach_members_and_the_history_and_privates_route() {
             "s2",
             Event::Msg {
                 line: b"MSG zed - hi\n".to_vec(),
+                id: String::new(),
             },
         ),
         (
@@ -650,6 +652,7 @@ fn the_other_servers_lines_reach_members_and_the_history_and_privates_route() {
             Event::Priv {
                 to: "AL".into(),
                 line: b"PRIV zed al - psst\n".to_vec(),
+                id: String::new(),
             },
         ),
         (
@@ -669,12 +672,10 @@ fn the_other_servers_lines_reach_members_and_the_history_and_privates_route() {
     h.line(a, "/msg zz hello");
     assert!(h.got(a).len() == 3, "no error: {:?}", h.got(a));
     let published = h.published();
-    assert_eq!(
-        published.last(),
-        Some(&Event::Priv {
-            to: "Zz".into(),
-            line: b"PRIV al Zz - hello\n".to_vec()
-        })
+    assert!(
+        matches!(published.last(), Some(Event::Priv { to, line, id })
+            if to == "Zz" && line == b"PRIV al Zz - hello\n" && !id.is_empty()),
+        "{published:?}"
     );
     let b = h.cluster_join("bo", LogId(8, 0));
     assert!(
@@ -801,4 +802,131 @@ fn a_cut_off_server_says_bye_refuses_joins_and_publishes_nothing() {
         h.got(b)
     );
     assert!(h.out.bridge.is_empty(), "{:?}", h.out.bridge);
+}
+
+/// A version 3 member of `h` called `name`, and its token (no store: the token comes at once).
+fn v3_member(h: &mut Harness, name: &str) -> (ConnId, String) {
+    let id = h.connect_from("127.0.0.2");
+    h.line(id, "HELLO 3");
+    h.line(id, name);
+    let token = h
+        .got(id)
+        .iter()
+        .find_map(|l| l.strip_prefix("TOKEN "))
+        .unwrap_or_else(|| panic!("no TOKEN in {:?}", h.got(id)))
+        .to_owned();
+    (id, token)
+}
+
+#[test]
+fn a_token_login_from_another_dialect_admits_takes_over_and_refuses_quietly() {
+    use super::{ResumeDecision, ResumeRefusal};
+    let mut h = Harness::auto();
+    let (alice, token) = v3_member(&mut h, "alice");
+    let bob = h.join("bob");
+    assert!(h.core.token_admits("ALICE", &token, h.now));
+    assert!(!h
+        .core
+        .token_admits("alice", "not-her-token-at-all-0123", h.now));
+    assert!(!h.core.token_admits("bob", &token, h.now));
+    // Dropped: within its window.
+    h.core.gone(
+        alice,
+        chat_common::protocol::LeaveReason::Dropped,
+        h.now,
+        &mut h.out,
+    );
+    h.clear();
+    // An IRC-like connection (no HELLO 3) logs in with the token.
+    let irc = h.connect_from("127.0.0.3");
+    let d = h
+        .core
+        .admit_remembered(irc, "alice", &token, h.now, &mut h.out);
+    assert!(
+        matches!(d, ResumeDecision::Accept { kept: true, .. }),
+        "{d:?}"
+    );
+    assert!(h.got(irc).iter().any(|l| l.starts_with("WELCOME alice ")));
+    assert!(
+        !h.got(irc).iter().any(|l| l.starts_with("TOKEN ")),
+        "a session that is not version 3 keeps its token: {:?}",
+        h.got(irc)
+    );
+    assert!(
+        !h.got(bob).iter().any(|l| l.starts_with("JOIN")),
+        "alice never left"
+    );
+    // The same token again, from another connection: the live session is taken over.
+    let again = h.connect_from("127.0.0.4");
+    let d = h
+        .core
+        .admit_remembered(again, "alice", &token, h.now, &mut h.out);
+    assert!(
+        matches!(d, ResumeDecision::Takeover { holder, .. } if holder == irc),
+        "{d:?}"
+    );
+    assert_eq!(h.last(irc), "BYE resumed elsewhere");
+    assert!(h.out.closed.contains(&irc));
+    // A wrong token: nothing is sent (the caller answers in its dialect).
+    let guess = h.connect_from("127.0.0.5");
+    let before = h.got(guess).len();
+    let d = h
+        .core
+        .admit_remembered(guess, "alice", "x".repeat(32).as_str(), h.now, &mut h.out);
+    assert!(
+        matches!(d, ResumeDecision::Refuse(ResumeRefusal::Token(_))),
+        "{d:?}"
+    );
+    assert_eq!(h.got(guess).len(), before);
+    // A connection past its name cannot log in again.
+    let d = h
+        .core
+        .admit_remembered(bob, "alice", &token, h.now, &mut h.out);
+    assert_eq!(d, ResumeDecision::Refuse(ResumeRefusal::Named));
+}
+
+#[test]
+fn with_a_store_on_disk_the_first_token_waits_for_its_record_and_the_room_waits_behind_it() {
+    let mut h = Harness::auto();
+    h.core.restore(super::Restored {
+        epoch: 1,
+        next_seq: 1,
+        durable: true,
+        ..super::Restored::default()
+    });
+    let bob = h.join("bob");
+    h.line(bob, "before");
+    let _ = h.core.take_store_writes();
+    h.core.store_sealed(1);
+    h.core.store_durable(1, h.now, &mut h.out);
+    assert_eq!(h.core.store_backlog(), 0);
+    h.clear();
+    let alice = h.connect_from("127.0.0.2");
+    h.line(alice, "HELLO 3");
+    h.line(alice, "alice");
+    h.line(bob, "after");
+    assert!(h.got(alice).iter().any(|l| l.starts_with("WELCOME alice ")));
+    assert!(
+        !h.got(alice)
+            .iter()
+            .any(|l| l.starts_with("TOKEN ") || l.contains("before") || l.contains("after")),
+        "nothing before its record is durable: {:?}",
+        h.got(alice)
+    );
+    let writes = h.core.take_store_writes();
+    assert!(writes
+        .iter()
+        .any(|w| matches!(w, super::durable::Write::Member(r) if r.name == "alice")));
+    h.core.store_sealed(2);
+    h.core.store_durable(2, h.now, &mut h.out);
+    let got: Vec<&str> = h.got(alice).iter().map(String::as_str).collect();
+    let token = got.iter().position(|l| l.starts_with("TOKEN "));
+    let history = got
+        .iter()
+        .position(|l| l.starts_with("HIST ") && l.ends_with("before"));
+    let live = got.iter().position(|l| l.ends_with("MSG bob - after"));
+    assert!(
+        token.is_some() && token < history && history < live,
+        "TOKEN, then the history, then live lines: {got:?}"
+    );
 }

@@ -1,29 +1,30 @@
-//! Protocol version 3 in the core: ids on messages, durable before delivered, tokens, and
-//! sessions that outlive a connection (`RESUME`, the resume window, remembered members).
+//! Protocol version 3's state and its rules: ids on messages, durable before delivered, tokens,
+//! and sessions that outlive a connection (`RESUME`, the resume window, remembered members).
 //!
-//! Owns the version 3 state ([`V3`]): the id generator, the messages held for the store
-//! ([`Held`]), the writes the store has not been handed yet, the remembered members, the
-//! members within their resume window (detached: no connection, still in the room), and the
-//! replays under way. The core decides here; the store only keeps and reads: the shell takes
-//! [`Core::take_store_writes`] at the end of each round, hands them to the store, and reports
-//! back through [`Core::store_sealed`], [`Core::store_durable`], [`Core::store_failed`],
-//! [`Core::store_down`], [`Core::store_up`] and [`Core::replay_page`]. Without a store attached
-//! (library use, the core's unit tests) messages are delivered at once, as in version 2.
+//! Owns [`V3`]: the id generator, the messages held for the store ([`Held`]), the writes the
+//! store has not been handed yet, the remembered members ([`Remembered`]), the members within
+//! their resume window (detached: no connection, still in the room), and the replays under way.
+//! It answers plain questions and returns decisions ([`ResumeDecision`], [`Detach`], what a
+//! held message becomes); it never sends a line, emits a room event or sees a socket, a disk or
+//! a clock (times are passed in). `Core` composes it with the room and the sessions and routes
+//! what follows: `resume.rs` (HELLO, RESUME, token login, the window) and `durability.rs` (the
+//! store's hand-over and the delivery of held messages).
 
 use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime};
 
-use chat_common::protocol::v3::{parse_opening, Opening, OpeningError, V3Msg, VERSION};
-use chat_common::protocol::{ErrorCode, LeaveReason, ServerMsg};
+use chat_common::protocol::v3::VERSION;
+use chat_common::protocol::{LeaveReason, ServerMsg};
 
-use super::bus::Event;
+use super::bans::IpNet;
 use super::durable::{Entry, Kind, MemberRecord, Write};
 use super::held::Held;
 use super::msgid::{IdGen, MsgId};
-use super::outgoing::{Dialect, Outgoing};
-use super::remembered::Remembered;
-use super::{Audience, ConnId, Core, CoreTimer, Now, Outbox, Phase};
+use super::outgoing::Outgoing;
+use super::remembered::{Refusal, Remembered};
+use super::{ConnId, Now};
 use crate::token::Token;
 
 /// Log entries read per replay page.
@@ -47,6 +48,9 @@ pub(super) enum HeldMsg {
         to: Option<ConnId>,
         line: Rc<Outgoing>,
     },
+    /// A newly admitted version 3 member's first `TOKEN`, held until its record (the token's
+    /// hash) is on disk; its history and its live room lines wait behind it.
+    Admitted { to: ConnId, token: Rc<Outgoing> },
     /// A room line that needs no storing (`JOIN`, `LEAVE`, `NICK`, `INFO`) waiting for its turn
     /// behind held messages; `history_of`: the name whose `LEAVE`/`NICK` this is, for the
     /// history (checked when it is delivered, after the messages before it).
@@ -57,18 +61,32 @@ pub(super) enum HeldMsg {
     },
 }
 
+impl HeldMsg {
+    /// Who must be told when the message is refused (the store failed): the sender of a room
+    /// message or a private. A line that needs no storing is delivered anyway (its turn has
+    /// come), a new member gets its history without its token, and a direct line (a token) is
+    /// dropped: the session goes on without a token and its client falls back to an ordinary
+    /// join next time.
+    pub fn refused_sender(&self) -> Option<ConnId> {
+        match self {
+            HeldMsg::Room { from, .. } | HeldMsg::Priv { from, .. } => Some(*from),
+            HeldMsg::Line { .. } | HeldMsg::Direct { .. } | HeldMsg::Admitted { .. } => None,
+        }
+    }
+}
+
 /// A member within its resume window: no connection, still in the room.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Detached {
     pub name: Rc<str>,
     pub until: Instant,
     /// Its last address: the name is held for it when the window ends (`--name-hold`).
-    pub ip: std::net::IpAddr,
+    pub ip: IpAddr,
 }
 
-/// A replay under way for a resumed member.
+/// A replay under way for a resumed member: which log entries it is shown, and where it is.
 #[derive(Debug, Clone)]
-pub(super) struct Replay {
+pub(super) struct ResumeReplay {
     pub name: Rc<str>,
     /// The last sequence number sent (or asked after).
     pub after: Option<u64>,
@@ -76,7 +94,82 @@ pub(super) struct Replay {
     pub check_gap: bool,
 }
 
-/// The version 3 state of the core.
+impl ResumeReplay {
+    /// Whether the first page, starting at `first_seq`, shows that messages after the member's
+    /// last one are no longer kept.
+    pub fn gap_before(&self, first_seq: Option<u64>) -> bool {
+        match (self.check_gap, self.after, first_seq) {
+            (true, Some(after), Some(first)) => first > after.saturating_add(1),
+            _ => false,
+        }
+    }
+
+    /// Whether the member is shown `e`: every room message, and only its own privates.
+    pub fn shows(&self, e: &Entry) -> bool {
+        e.kind != Kind::Priv
+            || e.from.eq_ignore_ascii_case(&self.name)
+            || e.to.eq_ignore_ascii_case(&self.name)
+    }
+}
+
+/// Who holds a name a resume asks for, as the room and the sessions see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Holder {
+    /// Nobody connected holds it.
+    Free,
+    /// A live member's session: a valid token takes it over.
+    Member(ConnId),
+    /// A connection that is not a member (waiting for the operator, claiming it).
+    Other,
+}
+
+/// Why a resume (or a token login) admits nobody.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResumeRefusal {
+    /// `RESUME` before `HELLO 3`.
+    NeedsHello,
+    /// The token admits nobody (the reason is for the log only; the wire says `bad-token`).
+    Token(Refusal),
+    /// The name is held by a connection that is not a member (a waiting join).
+    NameTaken,
+    /// The connection is past its name already (waiting, or a member): a token login is only
+    /// for a connection that has not named itself.
+    Named,
+}
+
+/// What a `RESUME` (or a token login, [`super::Core::admit_remembered`]) comes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResumeDecision {
+    /// Admitted. `kept`: it was within its resume window, so its place in the room was kept
+    /// and the room hears nothing; otherwise the room hears a `JOIN`.
+    Accept {
+        /// The member's record (its name as it spells it, who approved it and when).
+        record: MemberRecord,
+        /// Whether its place in the room was kept.
+        kept: bool,
+    },
+    /// Admitted in place of `holder`, its live session of the name, which is closed with
+    /// `BYE resumed elsewhere` (the room hears nothing).
+    Takeover {
+        /// The member's record.
+        record: MemberRecord,
+        /// The session taken over.
+        holder: ConnId,
+    },
+    /// Not admitted.
+    Refuse(ResumeRefusal),
+}
+
+/// Where a resume's replay starts, from the last id the client saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct ResumePoint {
+    /// The sequence number to replay after (`None`: from the start of what is kept).
+    pub after: Option<u64>,
+    /// The last id is not this log's: some messages were missed (`GAP`).
+    pub gap: bool,
+}
+
+/// The version 3 state and its rules.
 #[derive(Debug)]
 pub(super) struct V3 {
     ids: IdGen,
@@ -92,17 +185,42 @@ pub(super) struct V3 {
     entries: Vec<Entry>,
     /// Other writes for the store, this round.
     writes: Vec<Write>,
-    pub remembered: Remembered,
+    remembered: Remembered,
+    /// `--remember`.
+    remember: Duration,
     /// Members within their resume window, by lower-case name.
-    pub detached: HashMap<String, Detached>,
+    detached: HashMap<String, Detached>,
     /// Connections whose replay is under way (they get no live room lines until it ends).
-    pub replaying: HashSet<ConnId>,
-    pub replays: HashMap<ConnId, Replay>,
+    replaying: HashSet<ConnId>,
+    replays: HashMap<ConnId, ResumeReplay>,
     /// Replays that need a page read (the shell takes them).
-    pub reads: Vec<(ConnId, Option<u64>)>,
+    reads: Vec<(ConnId, Option<u64>)>,
     /// Version 3 connections.
-    pub sessions: HashSet<ConnId>,
+    sessions: HashSet<ConnId>,
+    /// Connections of a dialect whose clients keep one fixed password (IRC): their member gets
+    /// a token when first admitted (unless `--remember 0`), which a token login never replaces.
+    fixed: HashSet<ConnId>,
     resume_window: Duration,
+    /// Record changes (members, bans) for the cluster, this round (`--cluster`, once in the
+    /// room: see `shared.rs`).
+    pub shared: Vec<Write>,
+    /// The cluster shares the records: changes are queued in `shared`.
+    pub sharing: bool,
+}
+
+/// Milliseconds since the Unix epoch.
+pub(super) fn wall_ms(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// The wall time of `ms` since the Unix epoch.
+pub(super) fn wall_of(ms: u64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_millis(ms)
+}
+
+fn fold(name: &str) -> String {
+    name.to_ascii_lowercase()
 }
 
 impl V3 {
@@ -117,24 +235,453 @@ impl V3 {
             entries: Vec::new(),
             writes: Vec::new(),
             remembered: Remembered::new(Vec::new(), remember),
+            remember,
             detached: HashMap::new(),
             replaying: HashSet::new(),
             replays: HashMap::new(),
             reads: Vec::new(),
             sessions: HashSet::new(),
+            fixed: HashSet::new(),
             resume_window,
+            shared: Vec::new(),
+            sharing: false,
         }
     }
 
-    /// Queues a record write for the store (dropped without one).
+    /// A store is attached: ids go on from its log, its members are remembered, and
+    /// (`durable`) messages wait for it before they are delivered.
+    pub fn attach(&mut self, epoch: u32, next_seq: u64, members: Vec<MemberRecord>, durable: bool) {
+        self.ids = IdGen::new(epoch, next_seq);
+        self.attached = true;
+        self.durable = durable;
+        self.remembered = Remembered::new(members, self.remember);
+    }
+
+    /// The log's epoch (the first half of every id).
+    pub fn epoch(&self) -> u32 {
+        self.ids.epoch()
+    }
+
+    /// The remembered members (read by the cluster's sharing, `shared.rs`).
+    pub fn remembered(&self) -> &Remembered {
+        &self.remembered
+    }
+
+    /// The remembered members, to keep another server's newer record (`shared.rs`).
+    pub fn remembered_mut(&mut self) -> &mut Remembered {
+        &mut self.remembered
+    }
+
+    /// Queues a record write for the store (dropped without one), and for the cluster when it
+    /// shares the records.
     pub fn write(&mut self, w: Write) {
+        if self.sharing && !matches!(w, Write::Append(_) | Write::Prune { .. }) {
+            self.shared.push(w.clone());
+        }
+        self.write_local(w);
+    }
+
+    /// Queues a record write for the store only (a change another server made).
+    pub fn write_local(&mut self, w: Write) {
         if self.attached {
             self.writes.push(w);
         }
     }
+
+    /// The writes of this round for the store (log entries last, in relay order).
+    pub fn take_writes(&mut self) -> Vec<Write> {
+        let mut writes = std::mem::take(&mut self.writes);
+        if !self.entries.is_empty() {
+            writes.push(Write::Append(std::mem::take(&mut self.entries)));
+        }
+        writes
+    }
+
+    // --- durable before delivered ---
+
+    /// The round's writes were handed to the store as `batch`.
+    pub fn seal(&mut self, batch: u64) {
+        self.held.seal(batch);
+    }
+
+    /// The store could not take the round's writes: its messages, given back to be refused.
+    pub fn unhold_round(&mut self) -> Vec<HeldMsg> {
+        self.held.unhold_round()
+    }
+
+    /// Every message of `batch` (and earlier) is on disk: they may be delivered, in order.
+    pub fn release(&mut self, batch: u64) -> Vec<HeldMsg> {
+        self.held.release(batch)
+    }
+
+    /// `batch` is not on disk: its messages, to be refused.
+    pub fn fail(&mut self, batch: u64) -> Vec<HeldMsg> {
+        self.held.fail(batch)
+    }
+
+    /// How many messages wait for the store.
+    pub fn backlog(&self) -> usize {
+        self.held.len()
+    }
+
+    /// The store failed (`true`) or works again.
+    pub fn set_down(&mut self, down: bool) {
+        self.down = down;
+    }
+
+    /// Whether room messages are refused now (the store is down).
+    pub fn refuses_messages(&self) -> bool {
+        self.down
+    }
+
+    /// Whether room messages wait for the store, so other room lines must wait behind them.
+    pub fn holds_room_lines(&self) -> bool {
+        self.durable && !self.held.is_empty()
+    }
+
+    /// Holds an item behind the messages waiting for the store; it is given back with the
+    /// last of them (whether they are delivered or refused).
+    pub fn hold_behind(&mut self, m: HeldMsg) {
+        self.held.hold_behind(m);
+    }
+
+    /// A message that must be durable before it is delivered: held for the store (`None`), or
+    /// given back to be delivered now when no store on disk is attached.
+    pub fn hold_or_pass(&mut self, m: HeldMsg) -> Option<HeldMsg> {
+        if self.durable {
+            self.held.hold(m);
+            None
+        } else {
+            Some(m)
+        }
+    }
+
+    /// A line for `to` that must not arrive before the round's record writes are durable (a
+    /// resumed member's `TOKEN`, its `GAP`): held (`None`) or given back to be sent now.
+    pub fn hold_direct(&mut self, to: ConnId, line: Rc<Outgoing>) -> Option<Rc<Outgoing>> {
+        if self.durable && self.replaying.contains(&to) {
+            self.held.hold(HeldMsg::Direct { to, line });
+            None
+        } else {
+            Some(line)
+        }
+    }
+
+    /// A newly admitted member's first `TOKEN` (`to` a version 3 session): with a store on
+    /// disk it is held with this round's writes, which hold its record, and the member gets no
+    /// room lines until it is delivered (its history comes after it; the room's lines held
+    /// meanwhile come after that), so a client never holds a token the disk does not know.
+    /// Without one it is given back to be sent now.
+    pub fn hold_first_token(&mut self, to: ConnId, token: Rc<Outgoing>) -> Option<Rc<Outgoing>> {
+        if self.durable {
+            self.replaying.insert(to);
+            self.held.hold(HeldMsg::Admitted { to, token });
+            None
+        } else {
+            Some(token)
+        }
+    }
+
+    /// Gives `msg` its id and builds it once (`to`: a private's recipient); logs it when a
+    /// store is attached (no copy of the line otherwise).
+    pub fn stamp(
+        &mut self,
+        msg: &ServerMsg<'_>,
+        to: &str,
+        wall: SystemTime,
+        fmt: &mut Vec<u8>,
+    ) -> Rc<Outgoing> {
+        let id = self.ids.next_id();
+        let id_text = id.to_string();
+        let line = Outgoing::stamped(msg, wall, &id_text, fmt);
+        if !self.attached {
+            return line;
+        }
+        let (kind, from) = match msg {
+            ServerMsg::Msg { from, .. } => (Kind::Msg, *from),
+            ServerMsg::Act { from, .. } => (Kind::Act, *from),
+            ServerMsg::Priv { from, .. } => (Kind::Priv, *from),
+            _ => (Kind::Msg, ""),
+        };
+        let text = String::from_utf8_lossy(line.line());
+        self.entries.push(Entry {
+            seq: id.seq,
+            time_ms: wall_ms(wall),
+            kind,
+            from: from.to_owned(),
+            to: to.to_owned(),
+            line: text.trim_end_matches('\n').to_owned(),
+        });
+        line
+    }
+
+    /// The ban list changed: the store is told.
+    pub fn ban_changed(&mut self, net: IpNet, banned: bool, wall: SystemTime) {
+        let w = if banned {
+            Write::Ban(net.to_string(), wall_ms(wall))
+        } else {
+            Write::Unban(net.to_string())
+        };
+        self.write(w);
+    }
+
+    // --- sessions, tokens, resumes ---
+
+    /// `HELLO version` from `id`: the version answered (any from 3 up speaks 3; 1 and 2 stay
+    /// as they are, answered as 2), and whether `id` speaks version 3 from now on.
+    pub fn hello(&mut self, id: ConnId, version: u32) -> (u32, bool) {
+        let version = version.min(VERSION);
+        let v3 = version >= VERSION;
+        if v3 {
+            self.sessions.insert(id);
+        }
+        (version.max(2), v3)
+    }
+
+    /// Whether `id` speaks version 3.
+    pub fn is_session(&self, id: ConnId) -> bool {
+        self.sessions.contains(&id)
+    }
+
+    /// `id` speaks a dialect whose clients keep one fixed password (IRC): see [`V3::fixed`].
+    pub fn fix_token(&mut self, id: ConnId) {
+        self.fixed.insert(id);
+    }
+
+    /// Whether `id`'s member keeps its token (a token login does not replace it).
+    pub fn has_fixed_token(&self, id: ConnId) -> bool {
+        self.fixed.contains(&id)
+    }
+
+    /// `id` is gone (or taken over): it is no version 3 session and replays nothing; whether
+    /// it was a version 3 session.
+    pub fn end_session(&mut self, id: ConnId) -> bool {
+        self.replaying.remove(&id);
+        self.replays.remove(&id);
+        self.fixed.remove(&id);
+        self.sessions.remove(&id)
+    }
+
+    /// A new token for member `name` connected as `id` (a version 3 session, or one with a
+    /// fixed token while `--remember` is not 0): remembered with its first approver, and the
+    /// store told. `None` for other sessions, or when the OS gives no random bytes (the session
+    /// goes on without a token).
+    pub fn new_token(
+        &mut self,
+        id: ConnId,
+        name: &str,
+        approved_by: &str,
+        wall: SystemTime,
+    ) -> Option<Token> {
+        let fixed = self.fixed.contains(&id) && !self.remember.is_zero();
+        if !self.sessions.contains(&id) && !fixed {
+            return None;
+        }
+        let Ok(token) = Token::generate() else {
+            log::error!("no random bytes from the OS: no token for {name}");
+            return None;
+        };
+        let record = self
+            .remembered
+            .remember(name, token.hash(), approved_by, wall_ms(wall));
+        self.write(Write::Member(record));
+        Some(token)
+    }
+
+    /// Whether `token` admits `name` now, and how, given who holds the name (`holder`). Within
+    /// the resume window the token admits even with `--remember 0`. Changes nothing: the core
+    /// applies an admission with [`V3::resumed`].
+    pub fn decide_resume(
+        &self,
+        name: &str,
+        token: &str,
+        wall: SystemTime,
+        holder: Holder,
+    ) -> ResumeDecision {
+        let kept = self.detached.contains_key(&fold(name));
+        let record = match self.remembered.check(name, token, wall_ms(wall), kept) {
+            Ok(r) => r.clone(),
+            Err(why) => return ResumeDecision::Refuse(ResumeRefusal::Token(why)),
+        };
+        match holder {
+            Holder::Free => ResumeDecision::Accept { record, kept },
+            Holder::Member(holder) => ResumeDecision::Takeover { record, holder },
+            Holder::Other => ResumeDecision::Refuse(ResumeRefusal::NameTaken),
+        }
+    }
+
+    /// Where a resume's replay starts, from the last id the client gave (`None`: none).
+    pub fn resume_point(&self, last: Option<&str>) -> ResumePoint {
+        match last.map(MsgId::parse) {
+            None => ResumePoint {
+                after: None,
+                gap: false,
+            },
+            Some(Some(m)) if m.epoch == self.ids.epoch() => ResumePoint {
+                after: Some(m.seq),
+                gap: false,
+            },
+            Some(_) => ResumePoint {
+                after: None,
+                gap: true,
+            },
+        }
+    }
+
+    /// `id` resumed as `name`: out of the window if it was in it, and its replay starts after
+    /// `after` (it gets no live room lines until the replay ends). Returns whether a page must
+    /// be read from the store (without one the replay is over at once).
+    pub fn resumed(&mut self, id: ConnId, name: &Rc<str>, after: Option<u64>) -> bool {
+        self.detached.remove(&fold(name));
+        self.replaying.insert(id);
+        self.replays.insert(
+            id,
+            ResumeReplay {
+                name: Rc::clone(name),
+                after,
+                check_gap: after.is_some(),
+            },
+        );
+        if self.attached {
+            self.reads.push((id, after));
+        }
+        self.attached
+    }
+
+    /// The replay reads the shell should issue now.
+    pub fn take_reads(&mut self) -> Vec<(ConnId, Option<u64>)> {
+        std::mem::take(&mut self.reads)
+    }
+
+    /// `id`'s replay, if one is under way.
+    pub fn replay_of(&self, id: ConnId) -> Option<&ResumeReplay> {
+        self.replays.get(&id)
+    }
+
+    /// `id`'s replay has sent up to `last`.
+    pub fn replay_read(&mut self, id: ConnId, last: Option<u64>) {
+        if let Some(r) = self.replays.get_mut(&id) {
+            r.after = last;
+            r.check_gap = false;
+        }
+    }
+
+    /// `id`'s replay is over: it gets live lines again.
+    pub fn replay_over(&mut self, id: ConnId) {
+        self.replays.remove(&id);
+        self.replaying.remove(&id);
+    }
+
+    /// Whether any replay is under way (the fan-out's fast check).
+    pub fn any_replaying(&self) -> bool {
+        !self.replaying.is_empty()
+    }
+
+    /// Whether `id` is replaying (it gets no live room lines yet).
+    pub fn is_replaying(&self, id: ConnId) -> bool {
+        !self.replaying.is_empty() && self.replaying.contains(&id)
+    }
+
+    /// Version 3 member `id` called `name` lost its connection for `reason` (`leaving`: the
+    /// server is shutting down): it ends its session, and within the resume window it stays in
+    /// the room. Returns whether (and until when) it was kept so.
+    pub fn detach(
+        &mut self,
+        id: ConnId,
+        name: &Rc<str>,
+        ip: IpAddr,
+        reason: LeaveReason,
+        now: Now,
+        shutting_down: bool,
+    ) -> Option<Instant> {
+        let fixed = self.fixed.contains(&id);
+        if !self.end_session(id) || shutting_down {
+            // A member with a fixed token (IRC) has no window, but its visit counts for
+            // `--remember`.
+            let now_ms = wall_ms(now.wall);
+            if fixed && !shutting_down && self.remembered.seen(name, now_ms) {
+                self.write(Write::Seen {
+                    name: name.to_string(),
+                    at_ms: now_ms,
+                });
+            }
+            return None;
+        }
+        let now_ms = wall_ms(now.wall);
+        self.remembered.seen(name, now_ms);
+        self.write(Write::Seen {
+            name: name.to_string(),
+            at_ms: now_ms,
+        });
+        if !matches!(reason, LeaveReason::Quit | LeaveReason::Dropped)
+            || self.resume_window.is_zero()
+        {
+            return None;
+        }
+        let until = now.at + self.resume_window;
+        self.detached.insert(
+            fold(name),
+            Detached {
+                name: Rc::clone(name),
+                until,
+                ip,
+            },
+        );
+        Some(until)
+    }
+
+    /// The resume window (`--resume-window`).
+    pub fn resume_window(&self) -> Duration {
+        self.resume_window
+    }
+
+    /// The detached members whose window is over at `now`, taken out of the room's keeping.
+    pub fn expired(&mut self, now: Instant) -> Vec<Detached> {
+        let over: Vec<String> = self
+            .detached
+            .iter()
+            .filter(|(_, d)| d.until <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
+        over.into_iter()
+            .filter_map(|k| self.detached.remove(&k))
+            .collect()
+    }
+
+    /// The detached member called `name` (any case), if any.
+    pub fn detached_name(&self, name: &str) -> Option<Rc<str>> {
+        self.detached.get(&fold(name)).map(|d| Rc::clone(&d.name))
+    }
+
+    /// Every detached member's name.
+    pub fn detached_names(&self) -> impl Iterator<Item = Rc<str>> + '_ {
+        self.detached.values().map(|d| Rc::clone(&d.name))
+    }
+
+    /// Voids `name`'s token (kick, `forget`), and the store is told. Returns whether it was
+    /// remembered, and the detached member whose window ends with it (the room hears it
+    /// leave), if any.
+    pub fn void(&mut self, name: &str) -> (bool, Option<Detached>) {
+        let known = self.remembered.forget(name).is_some();
+        self.write(Write::Forget(name.to_owned()));
+        (known, self.detached.remove(&fold(name)))
+    }
+
+    /// `/nick` carries the token (and the store is told).
+    pub fn rename(&mut self, old: &str, new: &str) {
+        if let Some(record) = self.remembered.rename(old, new) {
+            self.write(Write::Forget(old.to_owned()));
+            self.write(Write::Member(record));
+        }
+    }
+
+    /// Every remembered member, sorted by name.
+    pub fn members(&self) -> Vec<&MemberRecord> {
+        self.remembered.list()
+    }
 }
 
-/// What the store loaded at start, for [`Core::restore`].
+/// What the store loaded at start, for [`super::Core::restore`].
 #[derive(Debug, Default)]
 pub struct Restored {
     /// The log's epoch.
@@ -144,7 +691,7 @@ pub struct Restored {
     /// Remembered members.
     pub members: Vec<MemberRecord>,
     /// Banned addresses.
-    pub bans: Vec<super::bans::IpNet>,
+    pub bans: Vec<IpNet>,
     /// The last room messages, oldest first (for `--history`).
     pub recent: Vec<Entry>,
     /// Whether messages wait until they are on disk before they are delivered (a store on
@@ -152,720 +699,368 @@ pub struct Restored {
     pub durable: bool,
 }
 
-fn wall_ms(t: SystemTime) -> u64 {
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
 
-fn wall_of(ms: u64) -> SystemTime {
-    SystemTime::UNIX_EPOCH + Duration::from_millis(ms)
-}
+    const WINDOW: Duration = Duration::from_secs(30);
+    const REMEMBER: Duration = Duration::from_secs(86_400);
 
-fn fold(name: &str) -> String {
-    name.to_ascii_lowercase()
-}
-
-impl Core {
-    /// Attaches a store's contents: ids go on from its sequence, members, bans and history come
-    /// back, and from now on messages wait for the store before they are delivered.
-    pub fn restore(&mut self, r: Restored) {
-        self.v3.ids = IdGen::new(r.epoch, r.next_seq);
-        self.v3.attached = true;
-        self.v3.durable = r.durable;
-        self.v3.remembered = Remembered::new(r.members, self.config.remember);
-        for net in r.bans {
-            // The store keeps the range and when it was made; no reason or end yet.
-            let _ = self.admission.bans_mut().add(super::bans::Ban {
-                net,
-                reason: None,
-                by: "an earlier run".to_owned(),
-                since: SystemTime::UNIX_EPOCH,
-                until: None,
-            });
+    fn id(n: u64) -> ConnId {
+        ConnId {
+            key: usize::try_from(n).unwrap(),
+            serial: n,
         }
-        for e in r.recent {
-            let line = format!("{}\n", e.line);
-            let id = MsgId {
-                epoch: r.epoch,
-                seq: e.seq,
+    }
+
+    fn ip() -> IpAddr {
+        IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2))
+    }
+
+    /// A V3 with a store attached (on disk when `durable`) and `alice` connected as a version 3
+    /// session with a token.
+    fn with_alice(durable: bool, wall: SystemTime) -> (V3, Token) {
+        let mut v = V3::new(WINDOW, REMEMBER);
+        v.attach(7, 1, Vec::new(), durable);
+        assert_eq!(v.hello(id(1), 3), (3, true));
+        let token = v.new_token(id(1), "Alice", "stdin", wall).unwrap();
+        (v, token)
+    }
+
+    fn record_name(d: &ResumeDecision) -> Option<&str> {
+        match d {
+            ResumeDecision::Accept { record, .. } | ResumeDecision::Takeover { record, .. } => {
+                Some(&record.name)
             }
-            .to_string();
-            let speaker: Rc<str> = Rc::from(e.from.as_str());
-            let msg = Outgoing::line_with_id(line.as_bytes(), wall_of(e.time_ms), &id);
-            self.history.record(&msg, &speaker);
+            ResumeDecision::Refuse(_) => None,
         }
     }
 
-    /// The writes of this round for the store (log entries last, in relay order), and whether
-    /// any message is held waiting for them.
-    pub fn take_store_writes(&mut self) -> Vec<Write> {
-        let mut writes = std::mem::take(&mut self.v3.writes);
-        if !self.v3.entries.is_empty() {
-            writes.push(Write::Append(std::mem::take(&mut self.v3.entries)));
-        }
-        writes
+    #[test]
+    fn hello_3_or_more_is_a_version_3_session_and_1_or_2_stays_2() {
+        let mut v = V3::new(WINDOW, REMEMBER);
+        assert_eq!(v.hello(id(1), 9), (3, true));
+        assert_eq!(v.hello(id(2), 2), (2, false));
+        assert_eq!(v.hello(id(3), 1), (2, false));
+        assert!(v.is_session(id(1)) && !v.is_session(id(2)));
+        assert!(v.end_session(id(1)));
+        assert!(!v.is_session(id(1)));
+        assert_eq!(
+            v.new_token(id(2), "bob", "stdin", SystemTime::now())
+                .map(|t| t.expose().to_owned()),
+            None,
+            "no token for a version 2 session"
+        );
     }
 
-    /// The round's writes were handed to the store as `batch`.
-    pub fn store_sealed(&mut self, batch: u64) {
-        self.v3.held.seal(batch);
+    #[test]
+    fn a_fixed_token_session_gets_a_token_unless_remember_is_0_and_forgets_it_when_it_ends() {
+        let wall = SystemTime::now();
+        let mut v = V3::new(WINDOW, REMEMBER);
+        assert!(v.new_token(id(4), "irc", "stdin", wall).is_none());
+        v.fix_token(id(4));
+        assert!(!v.is_session(id(4)) && v.has_fixed_token(id(4)));
+        let token = v.new_token(id(4), "irc", "stdin", wall).unwrap();
+        let d = v.decide_resume("irc", token.expose(), wall, Holder::Free);
+        assert_eq!(record_name(&d), Some("irc"));
+        assert!(!v.end_session(id(4)), "no version 3 session");
+        assert!(!v.has_fixed_token(id(4)));
+        let mut never = V3::new(WINDOW, Duration::ZERO);
+        never.fix_token(id(5));
+        assert!(never.new_token(id(5), "irc", "stdin", wall).is_none());
     }
 
-    /// The store could not take the round's writes: its messages are refused.
-    pub fn store_refused_round(&mut self, now: Now, out: &mut impl Outbox) {
-        for m in self.v3.held.unhold_round() {
-            self.refuse_held(m, now, out);
-        }
+    #[test]
+    fn a_token_admits_its_member_a_live_session_is_taken_over_and_a_waiting_one_refuses() {
+        let wall = SystemTime::now();
+        let (v, token) = with_alice(false, wall);
+        let d = v.decide_resume("ALICE", token.expose(), wall, Holder::Free);
+        assert_eq!(record_name(&d), Some("Alice"));
+        assert!(matches!(d, ResumeDecision::Accept { kept: false, .. }));
+        let d = v.decide_resume("alice", token.expose(), wall, Holder::Member(id(1)));
+        assert!(matches!(d, ResumeDecision::Takeover { holder, .. } if holder == id(1)));
+        assert_eq!(
+            v.decide_resume("alice", token.expose(), wall, Holder::Other),
+            ResumeDecision::Refuse(ResumeRefusal::NameTaken)
+        );
+        let other = Token::generate().unwrap();
+        assert_eq!(
+            v.decide_resume("alice", other.expose(), wall, Holder::Free),
+            ResumeDecision::Refuse(ResumeRefusal::Token(Refusal::Mismatch))
+        );
+        assert_eq!(
+            v.decide_resume("bob", token.expose(), wall, Holder::Free),
+            ResumeDecision::Refuse(ResumeRefusal::Token(Refusal::Unknown))
+        );
     }
 
-    /// Every message of `batch` (and earlier) is on disk: deliver them, in relay order.
-    pub fn store_durable(&mut self, batch: u64, now: Now, out: &mut impl Outbox) {
-        for m in self.v3.held.release(batch) {
-            self.deliver_held(m, now, out);
-        }
-    }
-
-    /// `batch` is not on disk: its senders get `ERROR unavailable`, nobody sees the messages.
-    pub fn store_failed(&mut self, batch: u64, now: Now, out: &mut impl Outbox) {
-        for m in self.v3.held.fail(batch) {
-            self.refuse_held(m, now, out);
-        }
-    }
-
-    /// The disk failed: said on every console; messages are refused until [`Core::store_up`].
-    pub fn store_down(&mut self, why: &str, out: &mut impl Outbox) {
-        self.v3.down = true;
-        out.console(
-            Audience::All,
-            format_args!(
-                "store: cannot write ({why}); room messages are refused until it works again"
+    #[test]
+    fn the_window_keeps_a_dropped_member_until_it_ends_and_then_lets_go() {
+        let (at, wall) = (Instant::now(), SystemTime::now());
+        let (mut v, token) = with_alice(true, wall);
+        let name: Rc<str> = Rc::from("Alice");
+        let until = v.detach(
+            id(1),
+            &name,
+            ip(),
+            LeaveReason::Dropped,
+            Now { at, wall },
+            false,
+        );
+        assert_eq!(until, Some(at + WINDOW));
+        assert!(!v.is_session(id(1)), "the connection's session ended");
+        assert_eq!(v.detached_name("alice").as_deref(), Some("Alice"));
+        assert!(matches!(
+            v.decide_resume("alice", token.expose(), wall, Holder::Free),
+            ResumeDecision::Accept { kept: true, .. }
+        ));
+        assert!(v.expired(at + WINDOW - Duration::from_millis(1)).is_empty());
+        let gone = v.expired(at + WINDOW);
+        assert_eq!(gone.len(), 1);
+        assert_eq!((&*gone[0].name, gone[0].ip), ("Alice", ip()));
+        assert_eq!(v.detached_name("alice"), None);
+        assert!(
+            matches!(
+                v.decide_resume("alice", token.expose(), wall, Holder::Free),
+                ResumeDecision::Accept { kept: false, .. }
             ),
+            "after the window the token still admits (remembered)"
+        );
+        let writes = v.take_writes();
+        assert!(writes
+            .iter()
+            .any(|w| matches!(w, Write::Seen { name, .. } if name == "Alice")));
+    }
+
+    #[test]
+    fn only_a_drop_or_a_quit_of_a_version_3_member_is_kept_and_never_at_shutdown() {
+        let (at, wall) = (Instant::now(), SystemTime::now());
+        let name: Rc<str> = Rc::from("Alice");
+        for (reason, down, kept) in [
+            (LeaveReason::Quit, false, true),
+            (LeaveReason::Dropped, false, true),
+            (LeaveReason::Left, false, false),
+            (LeaveReason::Kicked, false, false),
+            (LeaveReason::Dropped, true, false),
+        ] {
+            let (mut v, _) = with_alice(true, wall);
+            let until = v.detach(id(1), &name, ip(), reason, Now { at, wall }, down);
+            assert_eq!(until.is_some(), kept, "{reason:?}, shutting down: {down}");
+        }
+        let mut v = V3::new(Duration::ZERO, REMEMBER);
+        v.hello(id(1), 3);
+        let until = v.detach(
+            id(1),
+            &name,
+            ip(),
+            LeaveReason::Dropped,
+            Now { at, wall },
+            false,
+        );
+        assert_eq!(until, None, "--resume-window 0 keeps nobody");
+        let mut v = V3::new(WINDOW, REMEMBER);
+        let until = v.detach(
+            id(1),
+            &name,
+            ip(),
+            LeaveReason::Dropped,
+            Now { at, wall },
+            false,
+        );
+        assert_eq!(until, None, "a version 2 member is never kept");
+    }
+
+    #[test]
+    fn kick_or_forget_voids_the_token_and_ends_the_window() {
+        let (at, wall) = (Instant::now(), SystemTime::now());
+        let (mut v, token) = with_alice(true, wall);
+        let name: Rc<str> = Rc::from("Alice");
+        v.detach(
+            id(1),
+            &name,
+            ip(),
+            LeaveReason::Dropped,
+            Now { at, wall },
+            false,
+        );
+        let (known, detached) = v.void("alice");
+        assert!(known);
+        assert_eq!(detached.map(|d| d.name), Some(name));
+        assert_eq!(
+            v.decide_resume("alice", token.expose(), wall, Holder::Free),
+            ResumeDecision::Refuse(ResumeRefusal::Token(Refusal::Unknown))
+        );
+        assert_eq!(v.void("alice"), (false, None));
+        assert!(v
+            .take_writes()
+            .iter()
+            .any(|w| matches!(w, Write::Forget(n) if n == "alice")));
+    }
+
+    #[test]
+    fn remembering_expires_after_the_last_session_but_not_within_the_window() {
+        let (at, wall) = (Instant::now(), SystemTime::now());
+        let (mut v, token) = with_alice(true, wall);
+        let later = wall + REMEMBER + Duration::from_secs(1);
+        assert_eq!(
+            v.decide_resume("alice", token.expose(), later, Holder::Free),
+            ResumeDecision::Refuse(ResumeRefusal::Token(Refusal::Expired))
+        );
+        let name: Rc<str> = Rc::from("Alice");
+        v.detach(
+            id(1),
+            &name,
+            ip(),
+            LeaveReason::Dropped,
+            Now { at, wall },
+            false,
+        );
+        // Seen at `wall` again; within the window any age admits.
+        assert!(matches!(
+            v.decide_resume("alice", token.expose(), later, Holder::Free),
+            ResumeDecision::Accept { kept: true, .. }
+        ));
+    }
+
+    #[test]
+    fn a_rename_carries_the_token() {
+        let wall = SystemTime::now();
+        let (mut v, token) = with_alice(false, wall);
+        v.rename("alice", "Alicia");
+        assert_eq!(
+            record_name(&v.decide_resume("alicia", token.expose(), wall, Holder::Free)),
+            Some("Alicia")
+        );
+        assert_eq!(v.members().len(), 1);
+    }
+
+    #[test]
+    fn a_resume_point_in_this_log_replays_after_it_and_a_foreign_one_is_a_gap() {
+        let (v, _) = with_alice(true, SystemTime::now());
+        let here = MsgId { epoch: 7, seq: 41 }.to_string();
+        let there = MsgId { epoch: 8, seq: 41 }.to_string();
+        assert_eq!(
+            v.resume_point(Some(&here)),
+            ResumePoint {
+                after: Some(41),
+                gap: false
+            }
+        );
+        assert_eq!(
+            v.resume_point(Some(&there)),
+            ResumePoint {
+                after: None,
+                gap: true
+            }
+        );
+        assert_eq!(
+            v.resume_point(Some("nonsense")),
+            ResumePoint {
+                after: None,
+                gap: true
+            }
+        );
+        assert_eq!(
+            v.resume_point(None),
+            ResumePoint {
+                after: None,
+                gap: false
+            }
         );
     }
 
-    /// The disk works again.
-    pub fn store_up(&mut self, out: &mut impl Outbox) {
-        self.v3.down = false;
-        out.console(Audience::All, format_args!("store: writing again"));
-    }
-
-    /// Whether room messages wait for the store, so other room lines must wait behind them.
-    pub(super) fn holds_room_lines(&self) -> bool {
-        self.v3.durable && !self.v3.held.is_empty()
-    }
-
-    /// Holds a room line behind the messages waiting for the store; it is delivered with the
-    /// last of them (whether they are delivered or refused).
-    pub(super) fn hold_line(
-        &mut self,
-        line: Rc<Outgoing>,
-        except: Option<ConnId>,
-        history_of: Option<Rc<str>>,
-    ) {
-        self.v3.held.hold_behind(HeldMsg::Line {
-            line,
-            except,
-            history_of,
-        });
-    }
-
-    fn refuse_held(&mut self, m: HeldMsg, now: Now, out: &mut impl Outbox) {
-        let from = match m {
-            HeldMsg::Room { from, .. } | HeldMsg::Priv { from, .. } => from,
-            line @ HeldMsg::Line { .. } => return self.deliver_held(line, now, out),
-            // A direct line (a token) whose record is not on disk: the session goes on without
-            // it; its client falls back to an ordinary join next time.
-            HeldMsg::Direct { .. } => return,
-        };
-        self.send_error(
-            from,
-            ErrorCode::Unavailable,
-            "the server cannot store messages right now; yours was not sent",
-            out,
-        );
-    }
-
-    /// Whether the room refuses messages now (the store is down).
-    pub(super) fn unavailable(&self, id: ConnId, out: &mut impl Outbox) -> bool {
-        if !self.v3.down {
-            return false;
-        }
-        let line = self.format_error(
-            ErrorCode::Unavailable,
-            "the server cannot store messages right now; nothing was sent",
-        );
-        out.send(id, &line);
-        true
-    }
-
-    fn format_error(&self, code: ErrorCode, text: &str) -> Rc<Outgoing> {
-        Outgoing::new(&ServerMsg::Error { code, text }, None, &mut Vec::new())
-    }
-
-    /// A room message (`MSG`/`ACT`) from `from`: given an id, logged, and delivered now or
-    /// once durable.
-    pub(super) fn relay_v3(
-        &mut self,
-        from: ConnId,
-        speaker: &Rc<str>,
-        msg: &ServerMsg<'_>,
-        now: Now,
-        out: &mut impl Outbox,
-    ) {
-        if self.unavailable(from, out) {
-            return;
-        }
-        let line = self.stamp(msg, "", now);
-        let held = HeldMsg::Room {
-            from,
-            speaker: Rc::clone(speaker),
-            line,
-        };
-        if self.v3.durable {
-            self.v3.held.hold(held);
-        } else {
-            self.deliver_held(held, now, out);
-        }
-    }
-
-    /// A private message from `from` to `to` (a connection, or a detached member's name).
-    pub(super) fn private_v3(
-        &mut self,
-        from: ConnId,
-        to: Option<ConnId>,
-        to_name: &str,
-        msg: &ServerMsg<'_>,
-        now: Now,
-        out: &mut impl Outbox,
-    ) {
-        if self.unavailable(from, out) {
-            return;
-        }
-        let line = self.stamp(msg, to_name, now);
-        if self.v3.durable {
-            self.v3.held.hold(HeldMsg::Priv { from, to, line });
-        } else {
-            self.deliver_held(HeldMsg::Priv { from, to, line }, now, out);
-        }
-    }
-
-    /// Gives `msg` its id and builds it once; logs it when a store is attached (no copy of the
-    /// line otherwise).
-    fn stamp(&mut self, msg: &ServerMsg<'_>, to: &str, now: Now) -> Rc<Outgoing> {
-        let id = self.v3.ids.next_id();
-        let id_text = id.to_string();
-        let line = Outgoing::stamped(msg, now.wall, &id_text, &mut self.fmt);
-        let (kind, from) = match msg {
-            ServerMsg::Msg { from, .. } => (Kind::Msg, *from),
-            ServerMsg::Act { from, .. } => (Kind::Act, *from),
-            ServerMsg::Priv { from, .. } => (Kind::Priv, *from),
-            _ => (Kind::Msg, ""),
-        };
-        if !self.v3.attached {
-            return line;
-        }
-        let text = String::from_utf8_lossy(line.line());
-        let entry = Entry {
-            seq: id.seq,
-            time_ms: wall_ms(now.wall),
+    #[test]
+    fn a_replay_shows_room_messages_and_only_its_own_privates_and_sees_gaps() {
+        let (mut v, _) = with_alice(true, SystemTime::now());
+        let name: Rc<str> = Rc::from("Alice");
+        assert!(v.resumed(id(1), &name, Some(10)), "a page is read");
+        assert_eq!(v.take_reads(), vec![(id(1), Some(10))]);
+        assert!(v.is_replaying(id(1)) && !v.is_replaying(id(2)));
+        let entry = |kind, from: &str, to: &str| Entry {
+            seq: 1,
+            time_ms: 0,
             kind,
             from: from.to_owned(),
             to: to.to_owned(),
-            line: text.trim_end_matches('\n').to_owned(),
+            line: String::new(),
         };
-        self.v3.entries.push(entry);
-        line
+        let r = v.replay_of(id(1)).unwrap();
+        assert!(r.shows(&entry(Kind::Msg, "bob", "")));
+        assert!(r.shows(&entry(Kind::Priv, "bob", "alice")));
+        assert!(r.shows(&entry(Kind::Priv, "ALICE", "bob")));
+        assert!(!r.shows(&entry(Kind::Priv, "bob", "carol")));
+        assert!(!r.gap_before(Some(11)), "the next one is kept");
+        assert!(r.gap_before(Some(12)), "number 11 is gone");
+        v.replay_read(id(1), Some(20));
+        assert!(!v.replay_of(id(1)).unwrap().gap_before(Some(99)), "once");
+        v.replay_over(id(1));
+        assert!(!v.any_replaying());
     }
 
-    /// Delivers a message that may be delivered: fan-out (or the one recipient), history, the
-    /// cluster, and `ECHO` to a version 3 sender.
-    fn deliver_held(&mut self, m: HeldMsg, now: Now, out: &mut impl Outbox) {
-        let (from, line) = match m {
-            HeldMsg::Direct { to, line } => {
-                out.send(to, &line);
-                return;
-            }
-            HeldMsg::Room {
-                from,
-                speaker,
-                line,
-            } => {
-                self.fan_out_now(&line, Some(from), out);
-                self.history.record(&line, &speaker);
-                self.publish(
-                    || Event::Msg {
-                        line: line.line().to_vec(),
-                    },
-                    now,
-                    out,
-                );
-                (from, line)
-            }
-            HeldMsg::Priv { from, to, line } => {
-                if let Some(to) = to {
-                    if !self.v3.replaying.contains(&to) {
-                        out.send(to, &line);
-                    }
-                }
-                (from, line)
-            }
-            HeldMsg::Line {
-                line,
-                except,
-                history_of,
-            } => {
-                self.fan_out_now(&line, except, out);
-                if let Some(who) = history_of {
-                    self.record_event_of(&line, &who);
-                }
-                return;
-            }
-        };
-        if self.v3.sessions.contains(&from) {
-            if let Some(id) = &line.id {
-                let echo = self.format_v3(&V3Msg::Echo { id });
-                out.send(from, &echo);
-            }
-        }
-    }
-
-    fn format_v3(&mut self, msg: &V3Msg<'_>) -> Rc<Outgoing> {
-        self.fmt.clear();
-        msg.write_to(&mut self.fmt);
-        Outgoing::from_line(&self.fmt, None)
-    }
-
-    /// A line before admission that is `HELLO` or `RESUME`; `false` when it is a name.
-    pub(super) fn opening(
-        &mut self,
-        id: ConnId,
-        line: &str,
-        now: Now,
-        out: &mut impl Outbox,
-    ) -> bool {
-        match parse_opening(line) {
-            Ok(Opening::Name(_)) => false,
-            Ok(Opening::Hello { version }) => {
-                // Any version from 3 up speaks 3; 1 and 2 stay as they are.
-                let version = version.min(VERSION);
-                if version >= VERSION {
-                    self.v3.sessions.insert(id);
-                    out.dialect(id, Dialect::V3);
-                }
-                let hello = self.format_v3(&V3Msg::Hello {
-                    version: version.max(2),
-                });
-                out.send(id, &hello);
-                true
-            }
-            Ok(Opening::Resume { name, token, last }) => {
-                self.resume(id, name, token, last, now, out);
-                true
-            }
-            Err(e @ OpeningError::BadHello) | Err(e @ OpeningError::ResumeUsage) => {
-                self.send_error(id, ErrorCode::Usage, &e.to_string(), out);
-                self.prompt(id, out);
-                true
-            }
-            Err(e) => {
-                self.send_error(id, ErrorCode::BadToken, &e.to_string(), out);
-                self.prompt(id, out);
-                true
-            }
-        }
-    }
-
-    fn bad_token(&mut self, id: ConnId, text: &str, out: &mut impl Outbox) {
-        self.send_error(id, ErrorCode::BadToken, text, out);
-        self.prompt(id, out);
-    }
-
-    /// `RESUME name token last`.
-    fn resume(
-        &mut self,
-        id: ConnId,
-        name: &str,
-        token: &str,
-        last: Option<&str>,
-        now: Now,
-        out: &mut impl Outbox,
-    ) {
-        if !self.v3.sessions.contains(&id) {
-            return self.bad_token(id, "RESUME needs HELLO 3 first", out);
-        }
-        let now_ms = wall_ms(now.wall);
-        let key = fold(name);
-        let within = self.v3.detached.contains_key(&key);
-        // Within the window the token admits even with --remember 0.
-        let record = match self.v3.remembered.check(name, token, now_ms, within) {
-            Ok(r) => r.clone(),
-            Err(why) => {
-                log::debug!("#{} RESUME {name}: {why:?}", id.serial);
-                return self.bad_token(id, "that token admits nobody; choose a name", out);
-            }
-        };
-        let name: Rc<str> = Rc::from(record.name.as_str());
-        // A live session of the name is taken over.
-        let mut took_over = false;
-        if let Some(holder) = self.room.holder(&name) {
-            match self.session(holder).map(|s| &s.phase) {
-                Some(Phase::Member { .. }) => {
-                    self.send(
-                        holder,
-                        &ServerMsg::Bye {
-                            text: "resumed elsewhere",
-                        },
-                        out,
-                    );
-                    self.sessions.take(holder);
-                    self.room.remove(&name, holder);
-                    self.v3.sessions.remove(&holder);
-                    self.v3.replaying.remove(&holder);
-                    self.v3.replays.remove(&holder);
-                    out.close(holder);
-                    took_over = true;
-                }
-                _ => {
-                    let text = format!("the name {name} is taken");
-                    self.send_error(id, ErrorCode::NameTaken, &text, out);
-                    self.prompt(id, out);
-                    return;
-                }
-            }
-        }
-        let was_detached = self.v3.detached.remove(&key).is_some();
-        let stayed = took_over || was_detached;
-        let Some(session) = self.session_mut(id) else {
-            return;
-        };
-        session.phase = Phase::Member {
-            name: Rc::clone(&name),
-        };
-        session.renames = crate::bucket::Bucket::full(f64::from(crate::config::NICK_BURST), now.at);
-        self.room.admit(&name, id);
-        let online = self.everyone();
-        self.send(
-            id,
-            &ServerMsg::Welcome {
-                name: &name,
-                online,
-            },
-            out,
+    #[test]
+    fn a_first_token_waits_for_its_record_on_disk_and_its_member_for_it() {
+        let wall = SystemTime::now();
+        let (mut v, token) = with_alice(true, wall);
+        let line = Outgoing::from_line(format!("TOKEN {}\n", token.expose()).as_bytes(), None);
+        assert!(v.hold_first_token(id(1), line).is_none(), "held");
+        assert!(v.is_replaying(id(1)), "no room lines before the token");
+        assert!(v.holds_room_lines(), "the room's lines wait behind it");
+        let writes = v.take_writes();
+        assert!(
+            matches!(&writes[..], [Write::Member(r)] if r.name == "Alice"),
+            "the record goes with the round that holds the token: {writes:?}"
         );
-        // Live room lines wait until the replay has ended (they are in it).
-        self.v3.replaying.insert(id);
-        self.issue_token(id, &name, &record.approved_by, now, out);
-        if stayed {
-            out.console(Audience::All, format_args!("resumed {name}"));
-        } else {
-            self.publish(
-                || Event::Join {
-                    name: name.to_string(),
-                },
-                now,
-                out,
-            );
-            self.broadcast(&ServerMsg::Join { name: &name }, Some(id), out);
-            let when = humantime::format_rfc3339_seconds(wall_of(record.approved_at_ms));
-            out.console(
-                Audience::All,
-                format_args!(
-                    "remembered {name} joined ({online} online; approved by {} at {when})",
-                    record.approved_by
-                ),
-            );
-        }
-        // The replay: from the log, paced by the shell.
-        let after = match last {
-            None => None,
-            Some(text) => match MsgId::parse(text) {
-                Some(m) if m.epoch == self.v3.ids.epoch() => Some(m.seq),
-                _ => {
-                    let gap = self.format_v3(&V3Msg::Gap {
-                        text:
-                            "the messages after your last one are not kept here; some were missed",
-                    });
-                    self.send_when_durable(id, gap, out);
-                    None
-                }
-            },
-        };
-        self.v3.replaying.insert(id);
-        self.v3.replays.insert(
-            id,
-            Replay {
-                name: Rc::clone(&name),
-                after,
-                check_gap: after.is_some(),
-            },
+        v.seal(3);
+        let back = v.release(3);
+        assert!(matches!(&back[..], [HeldMsg::Admitted { to, .. }] if *to == id(1)));
+        assert_eq!(
+            back[0].refused_sender(),
+            None,
+            "refused, it is dropped quietly"
         );
-        if self.v3.attached {
-            self.v3.reads.push((id, after));
-        } else {
-            self.finish_replay(id, out);
-        }
-    }
 
-    /// A new token for member `name` (after `WELCOME`): remembered, and the store told.
-    pub(super) fn issue_token(
-        &mut self,
-        id: ConnId,
-        name: &str,
-        approved_by: &str,
-        now: Now,
-        out: &mut impl Outbox,
-    ) {
-        if !self.v3.sessions.contains(&id) {
-            return;
-        }
-        let Ok(token) = Token::generate() else {
-            log::error!("no random bytes from the OS: no token for {name}");
-            return;
-        };
-        let record =
-            self.v3
-                .remembered
-                .remember(name, token.hash(), approved_by, wall_ms(now.wall));
-        self.v3.write(Write::Member(record));
-        let line = self.format_v3(&V3Msg::Token {
-            secret: token.expose(),
-        });
-        self.send_when_durable(id, line, out);
-    }
-
-    /// Sends `line` to `id` once this round's writes are on disk (at once without a store). A
-    /// version 3 admission sends its `TOKEN` at once instead (it must precede the history,
-    /// which goes out at once): a crash in the instant before its record lands voids it.
-    fn send_when_durable(&mut self, id: ConnId, line: Rc<Outgoing>, out: &mut impl Outbox) {
-        if self.v3.durable && self.v3.replaying.contains(&id) {
-            self.v3.held.hold(HeldMsg::Direct { to: id, line });
-        } else {
-            out.send(id, &line);
-        }
-    }
-
-    /// How many relayed messages wait for the store.
-    pub fn store_backlog(&self) -> usize {
-        self.v3.held.len()
-    }
-
-    /// The replay reads the shell should issue now.
-    pub fn take_replay_reads(&mut self) -> Vec<(ConnId, Option<u64>)> {
-        std::mem::take(&mut self.v3.reads)
-    }
-
-    /// A page of the log for `id`'s replay; returns the sequence to read after next when more
-    /// follow (the shell asks again once the member's queue has room), `None` when it is over.
-    pub fn replay_page(
-        &mut self,
-        id: ConnId,
-        entries: &[Entry],
-        more: bool,
-        first_seq: Option<u64>,
-        out: &mut impl Outbox,
-    ) -> Option<Option<u64>> {
-        let replay = self.v3.replays.get_mut(&id)?.clone();
-        if replay.check_gap {
-            if let (Some(after), Some(first)) = (replay.after, first_seq) {
-                if first > after + 1 {
-                    let gap = self.format_v3(&V3Msg::Gap {
-                        text: "some messages after your last one are no longer kept",
-                    });
-                    out.send(id, &gap);
-                }
-            }
-        }
-        let epoch = self.v3.ids.epoch();
-        let mut last = replay.after;
-        let mut buf = std::mem::take(&mut self.fmt);
-        for e in entries {
-            last = Some(e.seq);
-            if e.kind == Kind::Priv
-                && !e.from.eq_ignore_ascii_case(&replay.name)
-                && !e.to.eq_ignore_ascii_case(&replay.name)
-            {
-                continue;
-            }
-            let id_text = MsgId { epoch, seq: e.seq }.to_string();
-            buf.clear();
-            buf.extend_from_slice(e.line.as_bytes());
-            buf.push(b'\n');
-            let msg = Outgoing::line_with_id(&buf, wall_of(e.time_ms), &id_text);
-            let hist = super::history::hist(&msg, &mut buf);
-            out.send(id, &hist);
-        }
-        self.fmt = buf;
-        if let Some(r) = self.v3.replays.get_mut(&id) {
-            r.after = last;
-            r.check_gap = false;
-        }
-        if more && !entries.is_empty() {
-            return Some(last);
-        }
-        self.finish_replay(id, out);
-        None
-    }
-
-    /// The replay is over: the members line, then live lines.
-    fn finish_replay(&mut self, id: ConnId, out: &mut impl Outbox) {
-        self.v3.replays.remove(&id);
-        self.v3.replaying.remove(&id);
-        self.who(id, out);
-    }
-
-    /// A version 3 member's connection ended without `/leave`: within the window it stays in
-    /// the room (no `LEAVE`); `true` when it was detached so.
-    pub(super) fn detach(
-        &mut self,
-        id: ConnId,
-        name: &Rc<str>,
-        ip: std::net::IpAddr,
-        reason: LeaveReason,
-        now: Now,
-        out: &mut impl Outbox,
-    ) -> bool {
-        let is_v3 = self.v3.sessions.remove(&id);
-        self.v3.replaying.remove(&id);
-        self.v3.replays.remove(&id);
-        if !is_v3 || self.shutting_down {
-            return false;
-        }
-        let now_ms = wall_ms(now.wall);
-        self.v3.remembered.seen(name, now_ms);
-        self.v3.write(Write::Seen {
-            name: name.to_string(),
-            at_ms: now_ms,
-        });
-        if !matches!(reason, LeaveReason::Quit | LeaveReason::Dropped)
-            || self.v3.resume_window.is_zero()
-        {
-            return false;
-        }
-        self.room.remove(name, id);
-        let until = now.at + self.v3.resume_window;
-        self.v3.detached.insert(
-            fold(name),
-            Detached {
-                name: Rc::clone(name),
-                until,
-                ip,
-            },
+        let (mut v, token) = with_alice(false, wall);
+        let line = Outgoing::from_line(format!("TOKEN {}\n", token.expose()).as_bytes(), None);
+        assert!(
+            v.hold_first_token(id(1), line).is_some(),
+            "in memory: at once"
         );
-        out.arm(until, ConnId { key: 0, serial: 0 }, CoreTimer::Sweep);
-        out.console(
-            Audience::All,
-            format_args!(
-                "dropped {name}: kept in the room for {} s to resume",
-                self.v3.resume_window.as_secs()
-            ),
-        );
-        true
+        assert!(!v.is_replaying(id(1)));
     }
 
-    /// Ends the window of every detached member whose window is over: `LEAVE <name> quit`.
-    pub(super) fn sweep_detached(&mut self, now: Now, out: &mut impl Outbox) {
-        let over: Vec<String> = self
-            .v3
-            .detached
-            .iter()
-            .filter(|(_, d)| d.until <= now.at)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for key in over {
-            let Some(d) = self.v3.detached.remove(&key) else {
-                continue;
-            };
-            let name = d.name;
-            self.admission.hold_name(&name, d.ip, now.at);
-            self.publish(
-                || Event::Leave {
-                    name: name.to_string(),
-                    reason: LeaveReason::Quit,
-                    owner: None,
-                },
-                now,
-                out,
-            );
-            self.announce_in_room(
-                &ServerMsg::Leave {
-                    name: &name,
-                    reason: LeaveReason::Quit,
-                },
-                &name,
-                now,
-                out,
-            );
-            out.console(Audience::All, format_args!("left {name} (quit)"));
-        }
-    }
-
-    /// The detached member called `name` (any case), if any.
-    pub(super) fn detached_name(&self, name: &str) -> Option<Rc<str>> {
-        self.v3
-            .detached
-            .get(&fold(name))
-            .map(|d| Rc::clone(&d.name))
-    }
-
-    /// Every detached member's name.
-    pub(super) fn detached_names(&self) -> impl Iterator<Item = Rc<str>> + '_ {
-        self.v3.detached.values().map(|d| Rc::clone(&d.name))
-    }
-
-    /// Voids `name`'s token (kick, `forget`); whether it was remembered.
-    pub(super) fn void_token(&mut self, name: &str, out: &mut impl Outbox) -> bool {
-        let known = self.v3.remembered.forget(name).is_some();
-        self.v3.write(Write::Forget(name.to_owned()));
-        if let Some(d) = self.v3.detached.remove(&fold(name)) {
-            self.broadcast(
-                &ServerMsg::Leave {
-                    name: &d.name,
-                    reason: LeaveReason::Kicked,
-                },
-                None,
-                out,
-            );
-        }
-        known
-    }
-
-    /// `/nick` carries the token.
-    pub(super) fn rename_token(&mut self, old: &str, new: &str) {
-        if let Some(record) = self.v3.remembered.rename(old, new) {
-            self.v3.write(Write::Forget(old.to_owned()));
-            self.v3.write(Write::Member(record));
-        }
-    }
-
-    /// `members`: the remembered names, who approved them, when, last seen.
-    pub(super) fn list_members(&self, reply: Audience, out: &mut impl Outbox) {
-        let all = self.v3.remembered.list();
-        out.console(reply, format_args!("members: {}", all.len()));
-        for r in all {
-            let approved = humantime::format_rfc3339_seconds(wall_of(r.approved_at_ms));
-            let seen = humantime::format_rfc3339_seconds(wall_of(r.last_seen_ms));
-            out.console(
-                reply,
-                format_args!(
-                    "  {} approved by {} at {approved}, last seen {seen}",
-                    r.name, r.approved_by
-                ),
-            );
-        }
-    }
-
-    /// The ban list changed: the store is told.
-    pub(super) fn store_ban(&mut self, net: super::bans::IpNet, banned: bool, now: Now) {
-        let w = if banned {
-            Write::Ban(net.to_string(), wall_ms(now.wall))
-        } else {
-            Write::Unban(net.to_string())
+    #[test]
+    fn messages_wait_for_the_store_on_disk_and_pass_without_one() {
+        let wall = SystemTime::now();
+        let mut fmt = Vec::new();
+        let msg = ServerMsg::Msg {
+            from: "Alice",
+            color: None,
+            text: "hi",
         };
-        self.v3.write(w);
-    }
+        let (mut v, _) = with_alice(true, wall);
+        v.take_writes();
+        let line = v.stamp(&msg, "", wall, &mut fmt);
+        assert!(line.id.is_some());
+        let held = HeldMsg::Room {
+            from: id(1),
+            speaker: Rc::from("Alice"),
+            line,
+        };
+        assert!(v.hold_or_pass(held).is_none(), "held for the store");
+        assert!(v.holds_room_lines());
+        let writes = v.take_writes();
+        assert!(matches!(&writes[..], [Write::Append(e)] if e.len() == 1 && e[0].seq == 1));
+        v.seal(5);
+        assert!(v.release(4).is_empty());
+        assert_eq!(v.release(5).len(), 1);
+        assert!(!v.holds_room_lines());
 
-    /// Whether `id` is replaying (it gets no live room lines yet).
-    pub(super) fn is_replaying(&self, id: ConnId) -> bool {
-        !self.v3.replaying.is_empty() && self.v3.replaying.contains(&id)
+        let mut v = V3::new(WINDOW, REMEMBER);
+        let line = v.stamp(&msg, "", wall, &mut fmt);
+        let m = HeldMsg::Direct { to: id(1), line };
+        assert!(v.hold_or_pass(m).is_some(), "no store: delivered at once");
+        assert!(v.take_writes().is_empty(), "no store: nothing logged");
     }
 }

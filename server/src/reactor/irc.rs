@@ -40,18 +40,16 @@ use chat_common::irc::{Message, ParseError, MAX_BODY};
 use chat_common::protocol::{ErrorCode, LeaveReason, Request, ServerMsg};
 
 use super::{Reactor, Shell};
-use crate::chat::{ConnId, Dialect, Encoder, Now, Outgoing};
+use crate::chat::{ConnId, Dialect, Encoder, Farewell, Now, Outgoing, ResumeDecision};
 use crate::config::{IRC_SERVER_NAME, MAX_IRC_CHANNEL};
 use crate::timers::TimerKind;
 
 /// Longest `353` (names) or `352` line body the server writes before starting another.
 const NAMES_LINE_BYTES: usize = 400;
 
-/// The capabilities offered. SASL is not: a remembered member's token needs the durable store.
+/// The capabilities offered: all four, SASL `PLAIN` with a remembered member's token.
 fn offered() -> CapSet {
-    let mut caps = CapSet::all();
-    caps.set(Cap::Sasl, false);
-    caps
+    CapSet::all()
 }
 
 /// One IRC connection's state, beside its [`super::conn::Conn`].
@@ -156,7 +154,7 @@ impl Encoder for IrcEncoder {
 /// goodbyes, renames) rather than only encodes: decided on its first word, so a fan-out never
 /// parses a line per recipient.
 fn is_a_moment(line: &[u8]) -> bool {
-    const MOMENTS: [&[u8]; 7] = [
+    const MOMENTS: [&[u8]; 8] = [
         b"NAME? ",
         b"WAIT ",
         b"WELCOME ",
@@ -164,6 +162,7 @@ fn is_a_moment(line: &[u8]) -> bool {
         b"BYE ",
         b"DENIED ",
         b"NICK ",
+        b"TOKEN ",
     ];
     MOMENTS.iter().any(|m| line.starts_with(m))
 }
@@ -187,7 +186,7 @@ impl Shell {
         let msgid = caps.has(Cap::MessageTags);
         let slot = usize::from(time) + 2 * usize::from(msgid);
         match self.irc_encoders.get(slot) {
-            Some(&encoder) => Dialect::Shell(encoder),
+            Some(&encoder) => Dialect::shell(encoder),
             None => Dialect::Line,
         }
     }
@@ -265,7 +264,19 @@ impl Shell {
         // The hot path: a room line (MSG, ACT, PRIV, JOIN, LEAVE, INFO, HIST) is queued as it
         // is, its IRC encoding made once and shared; only the room's own moments are read.
         if !is_a_moment(line.line()) {
+            let holding = self
+                .conns
+                .get(id.key)
+                .and_then(|c| c.irc.as_ref())
+                .is_some_and(|s| s.held.is_some());
+            if !holding {
+                return self.queue(id, line, false);
+            }
             return self.irc_queue(id, Rc::clone(line));
+        }
+        if let Some(secret) = line.line().strip_prefix(b"TOKEN ") {
+            let secret = String::from_utf8_lossy(secret);
+            return self.irc_token_notice(id, secret.trim_end());
         }
         let Some(msg) = line.msg() else {
             // The shell's own bytes (or another server's line that does not parse, which no
@@ -324,18 +335,25 @@ impl Shell {
                     self.irc_bursts.push(id);
                 }
             }
-            ServerMsg::Bye { text } if session.joined && text.starts_with("kicked") => {
-                // A kicked member sees its KICK, as IRC clients expect, before the ERROR.
+            ServerMsg::Bye { text } if session.joined => {
+                // A kicked member sees its KICK, as IRC clients expect, before the ERROR: the
+                // core's goodbye says it was a kick (and why), the text is not read.
+                let kick = line.farewell.as_ref().map(|f| match f {
+                    Farewell::Kicked { reason: Some(r) } => format!("kicked by the operator: {r}"),
+                    Farewell::Kicked { reason: None } => "kicked by the operator".to_owned(),
+                });
                 let nick = session.target().to_owned();
                 let channel = self.config.irc_channel.clone();
                 self.irc_bytes(id, |out| {
-                    push_line(
-                        Some(IRC_SERVER_NAME),
-                        "KICK",
-                        &[&channel, &nick],
-                        Some(text),
-                        out,
-                    );
+                    if let Some(comment) = &kick {
+                        push_line(
+                            Some(IRC_SERVER_NAME),
+                            "KICK",
+                            &[&channel, &nick],
+                            Some(comment),
+                            out,
+                        );
+                    }
                     push_line(None, "ERROR", &[], Some(text), out);
                 });
             }
@@ -363,6 +381,36 @@ impl Shell {
                 self.irc_queue(id, Outgoing::verbatim(out));
             }
             _ => self.irc_queue(id, Rc::clone(line)),
+        }
+    }
+
+    /// The member's token (the core's `TOKEN` line, which IRC has no word for) as server
+    /// `NOTICE`s: what it is, and the command that keeps it as the password in irssi, weechat
+    /// and HexChat (for a network the client calls `chat`, as docs/IRC.md sets it up).
+    fn irc_token_notice(&mut self, id: ConnId, token: &str) {
+        let Some(nick) = self.irc(id).map(|s| s.target().to_owned()) else {
+            return;
+        };
+        let days = self.config.remember.as_secs() / 86_400;
+        let notices = [
+            format!("Your token is {token}"),
+            format!(
+                "Give it as this server's password (PASS, or SASL PLAIN as {nick}) and you join \
+                 without waiting for the operator, until the operator kicks or forgets you or \
+                 you stay away {days} days. Show it to nobody. To keep it:"
+            ),
+            format!(
+                "irssi: /network add -sasl_mechanism plain -sasl_username {nick} \
+                 -sasl_password {token} chat"
+            ),
+            format!("weechat: /set irc.server.chat.password {token}"),
+            format!(
+                "HexChat: Network List > chat > Edit > Password: {token} (Login method: \
+                 Server password)"
+            ),
+        ];
+        for text in &notices {
+            self.irc_notice(id, text);
         }
     }
 
@@ -486,23 +534,62 @@ impl Reactor {
     fn irc_step(&mut self, id: ConnId, step: Step, now: Now) {
         match step {
             Step::Continue => {}
-            Step::Register { nick, .. } => {
+            Step::Register { nick, credential } => {
                 if let Some(session) = self.shell.irc(id) {
                     session.subject = Some(nick.clone());
+                }
+                // An IRC client keeps one password: its member's token never rotates.
+                self.core.fixed_token(id);
+                if let Some(c) = credential {
+                    // A remembered member's token (PASS, or the SASL login that checked it):
+                    // admitted at once, the waiting room skipped. The account is SASL's name,
+                    // else the nick.
+                    let name = c.name.as_deref().unwrap_or(&nick);
+                    if self.irc_token_login(id, name, &c.secret, now) {
+                        return;
+                    }
+                    self.shell.irc_notice(
+                        id,
+                        "That password is not a token this server remembers (it may have \
+                         expired, or been voided by a kick or forget): the operator decides",
+                    );
                 }
                 self.core
                     .input(id, Frame::Line(&nick), now, &mut self.shell);
             }
-            Step::SaslPlain(_) => {
+            Step::SaslPlain(c) => {
+                let name = c.name.as_deref().unwrap_or("");
+                let ok = self.irc_token_admits(name, &c.secret, now);
                 let mut out = Vec::new();
                 let Some(session) = self.shell.irc(id) else {
                     return;
                 };
-                let next = session.reg.sasl_result(false, &mut out);
+                let next = session.reg.sasl_result(ok, &mut out);
                 self.shell.irc_queue(id, Outgoing::verbatim(out));
                 self.irc_step(id, next, now);
             }
             Step::Quit => self.irc_close(id, "Closing link: quit", now),
+        }
+    }
+
+    /// Whether `token` admits the remembered member `name` now (SASL's answer, `903` or
+    /// `904`, comes before registration ends). Admits nobody.
+    fn irc_token_admits(&self, name: &str, token: &str, now: Now) -> bool {
+        self.core.token_admits(name, token, now)
+    }
+
+    /// Admits connection `id` as the remembered member `name` if `token` is its token (the
+    /// room then says `WELCOME`, which joins the channel); `false` when it is not.
+    fn irc_token_login(&mut self, id: ConnId, name: &str, token: &str, now: Now) -> bool {
+        let decision = self
+            .core
+            .admit_remembered(id, name, token, now, &mut self.shell);
+        match decision {
+            ResumeDecision::Refuse(why) => {
+                log::debug!("#{} IRC token login as {name}: {why:?}", id.serial);
+                false
+            }
+            ResumeDecision::Accept { .. } | ResumeDecision::Takeover { .. } => true,
         }
     }
 

@@ -1,0 +1,266 @@
+//! Durable before delivered, step by step: the store's contents at start, the round's writes
+//! handed over, and what happens to the messages held for it when it answers.
+//!
+//! The shell takes [`Core::take_store_writes`] at the end of each round, hands them to the
+//! store, and reports back through [`Core::store_sealed`], [`Core::store_durable`],
+//! [`Core::store_failed`], [`Core::store_down`] and [`Core::store_up`]. Whether a message waits,
+//! and which come back when, is [`V3`](super::v3)'s (and its [`Held`](super::held) queue's);
+//! this file routes: fan-out, history, the cluster, `ECHO`, `ERROR unavailable`. Without a
+//! store attached (library use, the core's unit tests) messages are delivered at once.
+
+use std::rc::Rc;
+use std::time::SystemTime;
+
+use chat_common::protocol::v3::V3Msg;
+use chat_common::protocol::{ErrorCode, ServerMsg};
+
+use super::bus::Event;
+use super::msgid::MsgId;
+use super::outgoing::Outgoing;
+use super::v3::{wall_of, HeldMsg, Restored};
+use super::{Audience, ConnId, Core, Now, Outbox};
+
+impl Core {
+    /// Attaches a store's contents: ids go on from its sequence, members, bans and history come
+    /// back, and from now on messages wait for the store before they are delivered.
+    pub fn restore(&mut self, r: Restored) {
+        self.v3.attach(r.epoch, r.next_seq, r.members, r.durable);
+        for net in r.bans {
+            // The store keeps the range and when it was made; no reason or end yet.
+            let _ = self.admission.bans_mut().add(super::bans::Ban {
+                net,
+                reason: None,
+                by: "an earlier run".to_owned(),
+                since: SystemTime::UNIX_EPOCH,
+                until: None,
+            });
+        }
+        for e in r.recent {
+            let line = format!("{}\n", e.line);
+            let id = MsgId {
+                epoch: r.epoch,
+                seq: e.seq,
+            }
+            .to_string();
+            let speaker: Rc<str> = Rc::from(e.from.as_str());
+            let msg = Outgoing::line_with_id(line.as_bytes(), wall_of(e.time_ms), &id);
+            self.history.record(&msg, &speaker);
+        }
+    }
+
+    /// The writes of this round for the store (log entries last, in relay order).
+    pub fn take_store_writes(&mut self) -> Vec<super::durable::Write> {
+        self.v3.take_writes()
+    }
+
+    /// The round's writes were handed to the store as `batch`.
+    pub fn store_sealed(&mut self, batch: u64) {
+        self.v3.seal(batch);
+    }
+
+    /// The store could not take the round's writes: its messages are refused.
+    pub fn store_refused_round(&mut self, now: Now, out: &mut impl Outbox) {
+        for m in self.v3.unhold_round() {
+            self.refuse_held(m, now, out);
+        }
+    }
+
+    /// Every message of `batch` (and earlier) is on disk: deliver them, in relay order.
+    pub fn store_durable(&mut self, batch: u64, now: Now, out: &mut impl Outbox) {
+        for m in self.v3.release(batch) {
+            self.deliver_held(m, now, out);
+        }
+    }
+
+    /// `batch` is not on disk: its senders get `ERROR unavailable`, nobody sees the messages.
+    pub fn store_failed(&mut self, batch: u64, now: Now, out: &mut impl Outbox) {
+        for m in self.v3.fail(batch) {
+            self.refuse_held(m, now, out);
+        }
+    }
+
+    /// The disk failed: said on every console; messages are refused until [`Core::store_up`].
+    pub fn store_down(&mut self, why: &str, out: &mut impl Outbox) {
+        self.v3.set_down(true);
+        out.console(
+            Audience::All,
+            format_args!(
+                "store: cannot write ({why}); room messages are refused until it works again"
+            ),
+        );
+    }
+
+    /// The disk works again.
+    pub fn store_up(&mut self, out: &mut impl Outbox) {
+        self.v3.set_down(false);
+        out.console(Audience::All, format_args!("store: writing again"));
+    }
+
+    /// How many relayed messages wait for the store.
+    pub fn store_backlog(&self) -> usize {
+        self.v3.backlog()
+    }
+
+    /// Whether room messages wait for the store, so other room lines must wait behind them.
+    pub(super) fn holds_room_lines(&self) -> bool {
+        self.v3.holds_room_lines()
+    }
+
+    /// Holds a room line behind the messages waiting for the store; it is delivered with the
+    /// last of them (whether they are delivered or refused).
+    pub(super) fn hold_line(
+        &mut self,
+        line: Rc<Outgoing>,
+        except: Option<ConnId>,
+        history_of: Option<Rc<str>>,
+    ) {
+        self.v3.hold_behind(HeldMsg::Line {
+            line,
+            except,
+            history_of,
+        });
+    }
+
+    fn refuse_held(&mut self, m: HeldMsg, now: Now, out: &mut impl Outbox) {
+        match m.refused_sender() {
+            Some(from) => self.send_error(
+                from,
+                ErrorCode::Unavailable,
+                "the server cannot store messages right now; yours was not sent",
+                out,
+            ),
+            None => match m {
+                HeldMsg::Line { .. } => self.deliver_held(m, now, out),
+                // Its record is not on disk: the member goes on without a token.
+                HeldMsg::Admitted { to, .. } => self.admitted(to, out),
+                HeldMsg::Room { .. } | HeldMsg::Priv { .. } | HeldMsg::Direct { .. } => {}
+            },
+        }
+    }
+
+    /// Whether the room refuses messages now (the store is down); the sender is told.
+    pub(super) fn unavailable(&self, id: ConnId, out: &mut impl Outbox) -> bool {
+        if !self.v3.refuses_messages() {
+            return false;
+        }
+        let line = Outgoing::new(
+            &ServerMsg::Error {
+                code: ErrorCode::Unavailable,
+                text: "the server cannot store messages right now; nothing was sent",
+            },
+            None,
+            &mut Vec::new(),
+        );
+        out.send(id, &line);
+        true
+    }
+
+    /// A room message (`MSG`/`ACT`) from `from`: given an id, logged, and delivered now or
+    /// once durable.
+    pub(super) fn relay_v3(
+        &mut self,
+        from: ConnId,
+        speaker: &Rc<str>,
+        msg: &ServerMsg<'_>,
+        now: Now,
+        out: &mut impl Outbox,
+    ) {
+        if self.unavailable(from, out) {
+            return;
+        }
+        let line = self.v3.stamp(msg, "", now.wall, &mut self.fmt);
+        let held = HeldMsg::Room {
+            from,
+            speaker: Rc::clone(speaker),
+            line,
+        };
+        if let Some(m) = self.v3.hold_or_pass(held) {
+            self.deliver_held(m, now, out);
+        }
+    }
+
+    /// A private message from `from` to `to` (a connection, or a detached member's name).
+    pub(super) fn private_v3(
+        &mut self,
+        from: ConnId,
+        to: Option<ConnId>,
+        to_name: &str,
+        msg: &ServerMsg<'_>,
+        now: Now,
+        out: &mut impl Outbox,
+    ) {
+        if self.unavailable(from, out) {
+            return;
+        }
+        let line = self.v3.stamp(msg, to_name, now.wall, &mut self.fmt);
+        if let Some(m) = self.v3.hold_or_pass(HeldMsg::Priv { from, to, line }) {
+            self.deliver_held(m, now, out);
+        }
+    }
+
+    /// Delivers a message that may be delivered: fan-out (or the one recipient), history, the
+    /// cluster, and `ECHO` to a version 3 sender.
+    fn deliver_held(&mut self, m: HeldMsg, now: Now, out: &mut impl Outbox) {
+        let (from, line) = match m {
+            HeldMsg::Direct { to, line } => {
+                out.send(to, &line);
+                return;
+            }
+            HeldMsg::Admitted { to, token } => {
+                if self.session(to).is_some() {
+                    out.send(to, &token);
+                }
+                return self.admitted(to, out);
+            }
+            HeldMsg::Room {
+                from,
+                speaker,
+                line,
+            } => {
+                self.fan_out_now(&line, Some(from), out);
+                self.history.record(&line, &speaker);
+                self.publish(
+                    || Event::Msg {
+                        line: line.line().to_vec(),
+                        id: line.id.as_deref().unwrap_or_default().to_owned(),
+                    },
+                    now,
+                    out,
+                );
+                (from, line)
+            }
+            HeldMsg::Priv { from, to, line } => {
+                if let Some(to) = to {
+                    if !self.v3.is_replaying(to) {
+                        out.send(to, &line);
+                    }
+                } else {
+                    self.publish_private(&line, now, out);
+                }
+                (from, line)
+            }
+            HeldMsg::Line {
+                line,
+                except,
+                history_of,
+            } => {
+                self.fan_out_now(&line, except, out);
+                if let Some(who) = history_of {
+                    self.record_event_of(&line, &who);
+                }
+                return;
+            }
+        };
+        if self.v3.is_session(from) {
+            if let Some(id) = &line.id {
+                let echo = self.format_v3(&V3Msg::Echo { id });
+                out.send(from, &echo);
+            }
+        }
+    }
+
+    /// The ban list changed: the store is told.
+    pub(super) fn store_ban(&mut self, net: super::bans::IpNet, banned: bool, now: Now) {
+        self.v3.ban_changed(net, banned, now.wall);
+    }
+}

@@ -1,0 +1,494 @@
+//! Sessions that outlive a connection, step by step: `HELLO`, `RESUME`, a token login from
+//! another dialect ([`Core::admit_remembered`]), new tokens, the replay of what a resumed member
+//! missed, the resume window's end, kicks and `forget`, `members`.
+//!
+//! Every decision is [`V3`](super::v3)'s (whether a token admits, takeover, where a replay
+//! starts, who is kept in the room and until when); the steps here ask it, then route what
+//! follows: lines to connections, the room's events, console lines, timers. Nothing here keeps
+//! state of its own.
+
+use std::rc::Rc;
+
+use chat_common::protocol::v3::{parse_opening, Opening, OpeningError, V3Msg};
+use chat_common::protocol::{ErrorCode, LeaveReason, ServerMsg};
+
+use super::bus::Event;
+use super::durable::{Entry, MemberRecord};
+use super::msgid::MsgId;
+use super::outgoing::{Dialect, Outgoing};
+use super::v3::{wall_of, Holder, ResumeDecision, ResumeRefusal};
+use super::{Audience, ConnId, Core, CoreTimer, Now, Outbox, Phase};
+
+impl Core {
+    pub(super) fn format_v3(&mut self, msg: &V3Msg<'_>) -> Rc<Outgoing> {
+        self.fmt.clear();
+        msg.write_to(&mut self.fmt);
+        Outgoing::from_line(&self.fmt, None)
+    }
+
+    /// A line before admission that is `HELLO` or `RESUME`; `false` when it is a name.
+    pub(super) fn opening(
+        &mut self,
+        id: ConnId,
+        line: &str,
+        now: Now,
+        out: &mut impl Outbox,
+    ) -> bool {
+        match parse_opening(line) {
+            Ok(Opening::Name(_)) => false,
+            Ok(Opening::Hello { version }) => {
+                let (version, v3) = self.v3.hello(id, version);
+                if v3 {
+                    out.dialect(id, Dialect::V3);
+                }
+                let hello = self.format_v3(&V3Msg::Hello { version });
+                out.send(id, &hello);
+                true
+            }
+            Ok(Opening::Resume { name, token, last }) => {
+                let decision = if !self.v3.is_session(id) {
+                    ResumeDecision::Refuse(ResumeRefusal::NeedsHello)
+                } else if self.token_admits(name, token, now)
+                    && self.claim_for_resume(id, name, token, last, now, out)
+                {
+                    // Under --cluster the name is claimed in Redis first (shared.rs).
+                    return true;
+                } else {
+                    self.resume_with(id, name, token, last, now, out)
+                };
+                if let ResumeDecision::Refuse(why) = decision {
+                    self.refuse_resume(id, name, why, out);
+                }
+                true
+            }
+            Err(e @ OpeningError::BadHello) | Err(e @ OpeningError::ResumeUsage) => {
+                self.send_error(id, ErrorCode::Usage, &e.to_string(), out);
+                self.prompt(id, out);
+                true
+            }
+            Err(e) => {
+                self.send_error(id, ErrorCode::BadToken, &e.to_string(), out);
+                self.prompt(id, out);
+                true
+            }
+        }
+    }
+
+    /// A refused `RESUME`: the error on the wire (every token refusal reads the same, so a
+    /// guesser learns nothing), and the name prompt again.
+    pub(super) fn refuse_resume(
+        &mut self,
+        id: ConnId,
+        name: &str,
+        why: ResumeRefusal,
+        out: &mut impl Outbox,
+    ) {
+        match why {
+            ResumeRefusal::NeedsHello => {
+                self.send_error(id, ErrorCode::BadToken, "RESUME needs HELLO 3 first", out);
+            }
+            ResumeRefusal::Token(why) => {
+                log::debug!("#{} RESUME {name}: {why:?}", id.serial);
+                let text = "that token admits nobody; choose a name";
+                self.send_error(id, ErrorCode::BadToken, text, out);
+            }
+            ResumeRefusal::NameTaken | ResumeRefusal::Named => {
+                let text = format!("the name {name} is taken");
+                self.send_error(id, ErrorCode::NameTaken, &text, out);
+            }
+        }
+        self.prompt(id, out);
+    }
+
+    /// Admits connection `id`, not yet named, as the remembered member `name` if `token` is its
+    /// token: the way in for a dialect that carries the token outside a `RESUME` line (IRC's
+    /// `PASS` or SASL PLAIN). The rules are `RESUME`'s (a live session of the name is taken
+    /// over; within its window the member's place was kept), and the member's replay starts at
+    /// the oldest message kept. A refusal sends nothing: the caller answers in its dialect.
+    /// The token is not replaced for a session that is not version 3 (no `TOKEN` line reaches
+    /// it), so a client's fixed password keeps working.
+    pub fn admit_remembered(
+        &mut self,
+        id: ConnId,
+        name: &str,
+        token: &str,
+        now: Now,
+        out: &mut impl Outbox,
+    ) -> ResumeDecision {
+        if !matches!(
+            self.session(id).map(|s| &s.phase),
+            Some(Phase::AwaitingName)
+        ) {
+            return ResumeDecision::Refuse(ResumeRefusal::Named);
+        }
+        self.resume_with(id, name, token, None, now, out)
+    }
+
+    /// Connection `id` speaks a dialect whose clients keep one fixed password (IRC): its member
+    /// gets a token when first admitted through the waiting room (unless `--remember 0`), and a
+    /// token login ([`Core::admit_remembered`]) keeps that token instead of replacing it. It is
+    /// void as any token is (kick, `forget`, `--remember`), and has no resume window.
+    pub fn fixed_token(&mut self, id: ConnId) {
+        if self.session(id).is_some() {
+            self.v3.fix_token(id);
+        }
+    }
+
+    /// Whether `token` admits the remembered member `name` now, changing nothing: for a
+    /// dialect that must answer a login before the connection names itself (IRC's SASL
+    /// `903`/`904`); [`Core::admit_remembered`] admits. A name held by a waiting join or a
+    /// connection past its name still refuses then.
+    pub fn token_admits(&self, name: &str, token: &str, now: Now) -> bool {
+        !matches!(
+            self.v3.decide_resume(name, token, now.wall, Holder::Free),
+            ResumeDecision::Refuse(_)
+        )
+    }
+
+    /// Asks [`V3`](super::v3) whether `token` admits `name` for `id`, and carries out an
+    /// admission: a taken-over session closed, `WELCOME`, a new token, `JOIN` to the room (not
+    /// when its place was kept), and the replay after `last`. A refusal changes nothing.
+    pub(super) fn resume_with(
+        &mut self,
+        id: ConnId,
+        name: &str,
+        token: &str,
+        last: Option<&str>,
+        now: Now,
+        out: &mut impl Outbox,
+    ) -> ResumeDecision {
+        // Under --cluster another server's member or waiting join of the name keeps it (a
+        // RESUME claimed it in Redis first; a token login is refused here).
+        if self.remote.as_ref().is_some_and(|r| r.up && r.taken(name)) {
+            return ResumeDecision::Refuse(ResumeRefusal::NameTaken);
+        }
+        let holder = match self.room.holder(name) {
+            None => Holder::Free,
+            Some(h) => match self.session(h).map(|s| &s.phase) {
+                Some(Phase::Member { .. }) => Holder::Member(h),
+                _ => Holder::Other,
+            },
+        };
+        let decision = self.v3.decide_resume(name, token, now.wall, holder);
+        let (record, stayed) = match &decision {
+            ResumeDecision::Refuse(_) => return decision,
+            ResumeDecision::Accept { record, kept } => (record.clone(), *kept),
+            ResumeDecision::Takeover { record, holder } => {
+                self.take_over(*holder, &record.name, out);
+                (record.clone(), true)
+            }
+        };
+        self.resume_admit(id, &record, stayed, last, now, out);
+        decision
+    }
+
+    /// `holder`, a live session of `name`, is taken over by a resume: `BYE`, closed, and out
+    /// of the room without a `LEAVE` (its name stays in the room).
+    fn take_over(&mut self, holder: ConnId, name: &str, out: &mut impl Outbox) {
+        self.send(
+            holder,
+            &ServerMsg::Bye {
+                text: "resumed elsewhere",
+            },
+            out,
+        );
+        self.sessions.take(holder);
+        self.room.remove(name, holder);
+        self.v3.end_session(holder);
+        out.close(holder);
+    }
+
+    /// `id` is admitted as the remembered member `record` (`stayed`: its place in the room was
+    /// kept, so the room hears nothing).
+    fn resume_admit(
+        &mut self,
+        id: ConnId,
+        record: &MemberRecord,
+        stayed: bool,
+        last: Option<&str>,
+        now: Now,
+        out: &mut impl Outbox,
+    ) {
+        let name: Rc<str> = Rc::from(record.name.as_str());
+        let Some(session) = self.session_mut(id) else {
+            return;
+        };
+        session.phase = Phase::Member {
+            name: Rc::clone(&name),
+        };
+        session.renames = crate::bucket::Bucket::full(f64::from(crate::config::NICK_BURST), now.at);
+        self.room.admit(&name, id);
+        let online = self.everyone();
+        self.send(
+            id,
+            &ServerMsg::Welcome {
+                name: &name,
+                online,
+            },
+            out,
+        );
+        let point = self.v3.resume_point(last);
+        // Live room lines wait until the replay has ended (they are in it).
+        let read = self.v3.resumed(id, &name, point.after);
+        // A fixed token (IRC's password) is kept: it is what the member just logged in with.
+        if !self.v3.has_fixed_token(id) {
+            self.issue_token(id, &name, &record.approved_by, now, out);
+        }
+        if stayed {
+            out.console(Audience::All, format_args!("resumed {name}"));
+        } else {
+            self.publish(
+                || Event::Join {
+                    name: name.to_string(),
+                },
+                now,
+                out,
+            );
+            self.broadcast(&ServerMsg::Join { name: &name }, Some(id), out);
+            let when = humantime::format_rfc3339_seconds(wall_of(record.approved_at_ms));
+            out.console(
+                Audience::All,
+                format_args!(
+                    "remembered {name} joined ({online} online; approved by {} at {when})",
+                    record.approved_by
+                ),
+            );
+        }
+        if point.gap {
+            let gap = self.format_v3(&V3Msg::Gap {
+                text: "the messages after your last one are not kept here; some were missed",
+            });
+            self.send_when_durable(id, gap, out);
+        }
+        // The replay: from the log, paced by the shell.
+        if !read {
+            self.finish_replay(id, out);
+        }
+    }
+
+    /// A new token for member `name` (after `WELCOME`): remembered, the store told, and the
+    /// `TOKEN` line sent.
+    pub(super) fn issue_token(
+        &mut self,
+        id: ConnId,
+        name: &str,
+        approved_by: &str,
+        now: Now,
+        out: &mut impl Outbox,
+    ) {
+        let Some(token) = self.v3.new_token(id, name, approved_by, now.wall) else {
+            return;
+        };
+        let line = self.format_v3(&V3Msg::Token {
+            secret: token.expose(),
+        });
+        self.send_when_durable(id, line, out);
+    }
+
+    /// A newly admitted member's first token (after `WELCOME`): remembered, the store told,
+    /// and the `TOKEN` line sent once the record is on disk, then the history
+    /// ([`Core::admitted`]). Returns whether the token waits for the disk (the history waits
+    /// with it); without a store on disk, or for a session that gets no token, the caller
+    /// sends the history now.
+    pub(super) fn first_token(
+        &mut self,
+        id: ConnId,
+        name: &str,
+        approved_by: &str,
+        now: Now,
+        out: &mut impl Outbox,
+    ) -> bool {
+        let Some(token) = self.v3.new_token(id, name, approved_by, now.wall) else {
+            return false;
+        };
+        let line = self.format_v3(&V3Msg::Token {
+            secret: token.expose(),
+        });
+        match self.v3.hold_first_token(id, line) {
+            None => true,
+            Some(line) => {
+                out.send(id, &line);
+                false
+            }
+        }
+    }
+
+    /// A new member's token has gone out (or could not be made durable): its history follows,
+    /// then the room's live lines.
+    pub(super) fn admitted(&mut self, id: ConnId, out: &mut impl Outbox) {
+        self.v3.replay_over(id);
+        if self.session(id).is_some() {
+            self.send_history(id, out);
+        }
+    }
+
+    /// Sends `line` to `id` once this round's writes are on disk (at once without a store).
+    fn send_when_durable(&mut self, id: ConnId, line: Rc<Outgoing>, out: &mut impl Outbox) {
+        if let Some(line) = self.v3.hold_direct(id, line) {
+            out.send(id, &line);
+        }
+    }
+
+    /// The replay reads the shell should issue now.
+    pub fn take_replay_reads(&mut self) -> Vec<(ConnId, Option<u64>)> {
+        self.v3.take_reads()
+    }
+
+    /// A page of the log for `id`'s replay; returns the sequence to read after next when more
+    /// follow (the shell asks again once the member's queue has room), `None` when it is over.
+    pub fn replay_page(
+        &mut self,
+        id: ConnId,
+        entries: &[Entry],
+        more: bool,
+        first_seq: Option<u64>,
+        out: &mut impl Outbox,
+    ) -> Option<Option<u64>> {
+        let replay = self.v3.replay_of(id)?.clone();
+        if replay.gap_before(first_seq) {
+            let gap = self.format_v3(&V3Msg::Gap {
+                text: "some messages after your last one are no longer kept",
+            });
+            out.send(id, &gap);
+        }
+        let epoch = self.v3.epoch();
+        let mut last = replay.after;
+        let mut buf = std::mem::take(&mut self.fmt);
+        for e in entries {
+            last = Some(e.seq);
+            if !replay.shows(e) {
+                continue;
+            }
+            let id_text = MsgId { epoch, seq: e.seq }.to_string();
+            buf.clear();
+            buf.extend_from_slice(e.line.as_bytes());
+            buf.push(b'\n');
+            let msg = Outgoing::line_with_id(&buf, wall_of(e.time_ms), &id_text);
+            let hist = super::history::hist(&msg, &mut buf);
+            out.send(id, &hist);
+        }
+        self.fmt = buf;
+        self.v3.replay_read(id, last);
+        if more && !entries.is_empty() {
+            return Some(last);
+        }
+        self.finish_replay(id, out);
+        None
+    }
+
+    /// The replay is over: the members line, then live lines.
+    fn finish_replay(&mut self, id: ConnId, out: &mut impl Outbox) {
+        self.v3.replay_over(id);
+        self.who(id, out);
+    }
+
+    /// A member's connection ended without `/leave`: a version 3 member within the window
+    /// stays in the room (no `LEAVE`); `true` when it was kept so.
+    pub(super) fn detach(
+        &mut self,
+        id: ConnId,
+        name: &Rc<str>,
+        ip: std::net::IpAddr,
+        reason: LeaveReason,
+        now: Now,
+        out: &mut impl Outbox,
+    ) -> bool {
+        let Some(until) = self
+            .v3
+            .detach(id, name, ip, reason, now, self.shutting_down)
+        else {
+            return false;
+        };
+        self.room.remove(name, id);
+        out.arm(until, ConnId { key: 0, serial: 0 }, CoreTimer::Sweep);
+        out.console(
+            Audience::All,
+            format_args!(
+                "dropped {name}: kept in the room for {} s to resume",
+                self.v3.resume_window().as_secs()
+            ),
+        );
+        true
+    }
+
+    /// Ends the window of every detached member whose window is over: `LEAVE <name> quit`.
+    pub(super) fn sweep_detached(&mut self, now: Now, out: &mut impl Outbox) {
+        for d in self.v3.expired(now.at) {
+            let name = d.name;
+            self.admission.hold_name(&name, d.ip, now.at);
+            self.publish(
+                || Event::Leave {
+                    name: name.to_string(),
+                    reason: LeaveReason::Quit,
+                    owner: None,
+                },
+                now,
+                out,
+            );
+            self.announce_in_room(
+                &ServerMsg::Leave {
+                    name: &name,
+                    reason: LeaveReason::Quit,
+                },
+                &name,
+                now,
+                out,
+            );
+            out.console(Audience::All, format_args!("left {name} (quit)"));
+        }
+    }
+
+    /// The detached member called `name` (any case), if any.
+    pub(super) fn detached_name(&self, name: &str) -> Option<Rc<str>> {
+        self.v3.detached_name(name)
+    }
+
+    /// Every detached member's name.
+    pub(super) fn detached_names(&self) -> impl Iterator<Item = Rc<str>> + '_ {
+        self.v3.detached_names()
+    }
+
+    /// Voids `name`'s token (kick, `forget`); whether it was remembered. A member within its
+    /// window leaves the room.
+    pub(super) fn void_token(&mut self, name: &str, out: &mut impl Outbox) -> bool {
+        let (known, detached) = self.v3.void(name);
+        if let Some(d) = detached {
+            self.broadcast(
+                &ServerMsg::Leave {
+                    name: &d.name,
+                    reason: LeaveReason::Kicked,
+                },
+                None,
+                out,
+            );
+        }
+        known
+    }
+
+    /// `/nick` carries the token.
+    pub(super) fn rename_token(&mut self, old: &str, new: &str) {
+        self.v3.rename(old, new);
+    }
+
+    /// `members`: the remembered names, who approved them, when, last seen.
+    pub(super) fn list_members(&self, reply: Audience, out: &mut impl Outbox) {
+        let all = self.v3.members();
+        out.console(reply, format_args!("members: {}", all.len()));
+        for r in all {
+            let approved = humantime::format_rfc3339_seconds(wall_of(r.approved_at_ms));
+            let seen = humantime::format_rfc3339_seconds(wall_of(r.last_seen_ms));
+            out.console(
+                reply,
+                format_args!(
+                    "  {} approved by {} at {approved}, last seen {seen}",
+                    r.name, r.approved_by
+                ),
+            );
+        }
+    }
+
+    /// Whether `id` is replaying (it gets no live room lines yet).
+    pub(super) fn is_replaying(&self, id: ConnId) -> bool {
+        self.v3.is_replaying(id)
+    }
+}
