@@ -21,13 +21,16 @@ Full screen (a terminal on both ends, TERM not dumb, no --plain):
   Enter send          Ctrl-C clear the line; on an empty line leave
   Up/Down history     Ctrl-R search history   Tab complete   Home/End edit
   PgUp/PgDn, Ctrl-Home/Ctrl-End, mouse wheel  scroll   Ctrl-Z suspend
-  Ctrl-D on an empty line leave
-  Commands: /private NAME TEXT (/msg), /r TEXT, /color COLOR TEXT, /me TEXT, /nick NAME,
+  Ctrl-D on an empty line leave     Esc leave a query for the room
+  Commands: /private NAME TEXT (/msg), /r TEXT, /query NAME (plain lines go to NAME only;
+  /query alone or /unquery: back to the room), /color COLOR TEXT, /me TEXT, /nick NAME,
   /who, /help, /search TEXT, /clear, /ignore [NAME], /unignore NAME, /log [on|off],
   /reconnect, /forget, /leave (/quit). Settings: ~/.config/chat-client/config.toml (docs/CLIENT.md).
   Markup: **bold** __italic__ ~~strike~~ `code`,
   \\ keeps the next marker literal. A pasted block is sent line by line to the first
   line's target, never as commands. Exit status: see docs/CLIENT.md.
+Line mode (--plain, pipes): /search TEXT prints the kept lines holding TEXT with their times;
+  /clear clears a terminal; /query NAME sends plain lines to NAME, the prompt shows [NAME].
 TLS: chat-client tls://HOST[:PORT] (or --tls). An unknown self-signed server is shown by
   its fingerprint and remembered on yes in known_servers ($CHAT_CONFIG_DIR, else
   $XDG_CONFIG_HOME/chat or ~/.config/chat); a changed certificate is refused.";

@@ -53,6 +53,10 @@ pub enum Scenario {
     Idle,
     /// Members join one after another; each waits for its admission before the next connects.
     JoinStorm,
+    /// N members join with `HELLO 3` and keep their tokens; then every socket is cut at once
+    /// and each member resumes (`RESUME name token last-id`); reports the time until all are
+    /// back (`resume_s`). Chat protocol, plain TCP only.
+    ResumeStorm,
 }
 
 impl Scenario {
@@ -62,6 +66,7 @@ impl Scenario {
             Scenario::Messages => "messages",
             Scenario::Idle => "idle",
             Scenario::JoinStorm => "join-storm",
+            Scenario::ResumeStorm => "resume-storm",
         }
     }
 }
@@ -158,6 +163,11 @@ pub struct Args {
     /// address) and speaks the chat protocol inside it, a line per text message.
     #[arg(long, conflicts_with = "tls")]
     pub ws: bool,
+    /// The server's `--metrics-listen` address: read its store counters at the start and the
+    /// end of the message phase (or of the resume storm) and report messages made durable and
+    /// flushes per second.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<SocketAddr>,
     /// Print one JSON object instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -210,6 +220,8 @@ pub struct Config {
     pub tls_ca: Option<PathBuf>,
     /// Members speak WebSocket (`--ws`).
     pub ws: bool,
+    /// The server's metrics address (`--metrics`).
+    pub metrics: Option<SocketAddr>,
     /// JSON output.
     pub json: bool,
 }
@@ -251,6 +263,15 @@ impl Args {
                 "--members {} is out of range: it must be 1 to {MAX_MEMBERS}",
                 self.members
             ));
+        }
+        if self.scenario == Scenario::ResumeStorm
+            && (self.proto != Proto::Chat || self.ws || self.tls)
+        {
+            return Err(
+                "the resume-storm scenario speaks the chat protocol over plain TCP: \
+                        not with --proto irc or mixed, --ws or --tls"
+                    .into(),
+            );
         }
         if self.ws && self.proto != Proto::Chat {
             return Err("--ws members speak the chat protocol: only with --proto chat".into());
@@ -388,6 +409,7 @@ impl Args {
             server_pid: self.server_pid,
             tls_ca: if self.tls { self.ca } else { None },
             ws: self.ws,
+            metrics: self.metrics,
             json: self.json,
         })
     }
@@ -449,6 +471,8 @@ mod tests {
             &["--channel", "load"],
             &["-n", "10000", "-m", "100000000"],
             &["--scenario", "join-storm", "-n", "200000"],
+            &["--scenario", "resume-storm", "--proto", "irc"],
+            &["--scenario", "resume-storm", "--ws"],
             &["--proto", "mixed"],
             &["--irc-addr", "127.0.0.1:7"],
             &["--proto", "mixed", "--irc-addr", "127.0.0.1:7", "--ws"],

@@ -16,13 +16,17 @@
 //! - [`tls`]: the TLS client configuration of `--tls` members.
 //! - [`ws`]: the client side of WebSocket for `--ws` members (upgrade, frames).
 //! - [`report`]: the figures, as a table or one JSON object.
+//! - [`metrics`]: the server's store counters, read from its metrics endpoint.
+//! - [`resume`]: the resume storm (`--scenario resume-storm`), a loop of its own.
 
 pub mod config;
 pub mod engine;
 pub mod irc;
+pub mod metrics;
 pub mod order;
 pub mod procfs;
 pub mod report;
+pub mod resume;
 pub mod stats;
 pub mod text;
 pub mod tls;

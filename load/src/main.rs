@@ -30,7 +30,11 @@ fn main() -> ExitCode {
         Ok(_) => {}
         Err(e) => eprintln!("chat-load: warning: cannot raise the open-file limit: {e}"),
     }
-    let report = match chat_load::engine::run(&cfg) {
+    let run = match cfg.scenario {
+        chat_load::config::Scenario::ResumeStorm => chat_load::resume::run,
+        _ => chat_load::engine::run,
+    };
+    let report = match run(&cfg) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("chat-load: {e}");

@@ -143,6 +143,21 @@ pub struct Report {
     /// CPU seconds other processes took over the run (machine busy time less the server's and
     /// the generator's): how disturbed the run was. Needs `--server-pid`.
     pub others_cpu_s: Option<f64>,
+    /// Resume-storm: members back (their `RESUME` answered with `WELCOME` and their replay
+    /// read to its `INFO online` line).
+    pub resumed: Option<u64>,
+    /// Resume-storm: seconds from the cut until the last member was back.
+    pub resume_s: Option<f64>,
+    /// Resume-storm: `JOIN`/`LEAVE` lines members saw during the storm (the contract: none,
+    /// a resumed member never left).
+    pub resume_notices: Option<u64>,
+    /// With `--metrics`: log entries the server's store made durable per second, over the
+    /// message phase (resume-storm: over the storm).
+    pub store_durable_per_s: Option<f64>,
+    /// With `--metrics`: the store's commits (fsyncs) per second, over the same span.
+    pub store_flushes_per_s: Option<f64>,
+    /// With `--metrics`: mean milliseconds per commit over the same span.
+    pub store_flush_ms: Option<f64>,
     /// Wall seconds of the whole run.
     pub wall_s: f64,
 }
@@ -238,6 +253,12 @@ impl Report {
             ("gen_cpu_send_s", of(self.gen_cpu_send_s)),
             ("gen_hwm_kib", ou(self.gen_hwm_kib)),
             ("others_cpu_s", of(self.others_cpu_s)),
+            ("resumed", ou(self.resumed)),
+            ("resume_s", of(self.resume_s)),
+            ("resume_notices", ou(self.resume_notices)),
+            ("store_durable_per_s", of(self.store_durable_per_s)),
+            ("store_flushes_per_s", of(self.store_flushes_per_s)),
+            ("store_flush_ms", of(self.store_flush_ms)),
             ("wall_s", f(self.wall_s)),
         ]
     }

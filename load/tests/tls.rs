@@ -9,12 +9,9 @@
 mod util;
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use chat_testkit::{Pki, Server, TestCa};
-use util::run_load;
-
-const LIMIT: Duration = Duration::from_secs(60);
+use util::{run_load, TRANSPORT_LIMIT as LIMIT};
 
 /// The test kit's CA and a server certificate it signed (for 127.0.0.1) in files, plus
 /// `ca.pem` (that CA) and `other-ca.pem` (a second CA that signed nothing).
@@ -51,17 +48,7 @@ fn tls_members_fan_out_whole_once_and_in_order() {
     let pki = Files::new("fanout");
     let (_server, addr) = pki.server();
     let ca = pki.path("ca.pem");
-    let r = run_load(
-        addr,
-        &[
-            "--tls", "--ca", &ca, "-n", "12", "-s", "4", "-m", "40", "-w", "8",
-        ],
-        LIMIT,
-    );
-    assert_eq!(r.get("ok"), "true", "{}", r.json);
-    assert_eq!(r.get("tls"), "true", "{}", r.json);
-    assert_eq!(r.int("delivered"), 4 * 40 * 11, "{}", r.json);
-    assert_eq!(r.int("joins_received"), 12 * 11 / 2, "{}", r.json);
+    util::fan_out_whole(addr, &["--tls", "--ca", &ca], "tls");
 }
 
 /// Slow TLS readers: paced reads must not leave plaintext unseen in rustls (a short TLS read
@@ -71,27 +58,7 @@ fn slow_tls_readers_get_every_join_notice() {
     let pki = Files::new("slow");
     let (_server, addr) = pki.server();
     let ca = pki.path("ca.pem");
-    let r = run_load(
-        addr,
-        &[
-            "--tls",
-            "--ca",
-            &ca,
-            "--scenario",
-            "join-storm",
-            "-n",
-            "25",
-            "--read-rate",
-            "40",
-            "--hold",
-            "0",
-            "--timeout",
-            "30",
-        ],
-        LIMIT,
-    );
-    assert_eq!(r.get("ok"), "true", "{}", r.json);
-    assert_eq!(r.int("joins_received"), 25 * 24 / 2, "{}", r.json);
+    util::slow_readers_get_joins(addr, &["--tls", "--ca", &ca]);
 }
 
 #[test]

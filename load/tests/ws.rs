@@ -8,12 +8,9 @@
 mod util;
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use chat_testkit::Server;
-use util::run_load;
-
-const LIMIT: Duration = Duration::from_secs(60);
+use util::{run_load, TRANSPORT_LIMIT as LIMIT};
 
 fn web_server(extra: &[&str]) -> (Server, SocketAddr) {
     let mut args = vec![
@@ -24,52 +21,19 @@ fn web_server(extra: &[&str]) -> (Server, SocketAddr) {
         "127.0.0.1:0",
     ];
     args.extend_from_slice(extra);
-    let mut server = Server::start(&args);
-    let line = server.expect_console("listening on ");
-    let addr = line
-        .trim_start_matches("listening on ")
-        .trim_end_matches(" (HTTP)")
-        .parse()
-        .unwrap();
-    (server, addr)
+    util::server_and_listener(&args, "HTTP")
 }
 
 #[test]
 fn ws_members_fan_out_whole_once_and_in_order() {
     let (_server, addr) = web_server(&[]);
-    let r = run_load(
-        addr,
-        &["--ws", "-n", "12", "-s", "4", "-m", "40", "-w", "8"],
-        LIMIT,
-    );
-    assert_eq!(r.get("ok"), "true", "{}", r.json);
-    assert_eq!(r.get("ws"), "true", "{}", r.json);
-    assert_eq!(r.int("delivered"), 4 * 40 * 11, "{}", r.json);
-    assert_eq!(r.int("joins_received"), 12 * 11 / 2, "{}", r.json);
+    util::fan_out_whole(addr, &["--ws"], "ws");
 }
 
 #[test]
 fn slow_ws_readers_get_every_join_notice() {
     let (_server, addr) = web_server(&[]);
-    let r = run_load(
-        addr,
-        &[
-            "--ws",
-            "--scenario",
-            "join-storm",
-            "-n",
-            "25",
-            "--read-rate",
-            "40",
-            "--hold",
-            "0",
-            "--timeout",
-            "30",
-        ],
-        LIMIT,
-    );
-    assert_eq!(r.get("ok"), "true", "{}", r.json);
-    assert_eq!(r.int("joins_received"), 25 * 24 / 2, "{}", r.json);
+    util::slow_readers_get_joins(addr, &["--ws"]);
 }
 
 #[test]

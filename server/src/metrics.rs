@@ -111,6 +111,21 @@ pub struct Gauges {
     pub waiting: usize,
     /// Bytes waiting in output queues, as `--max-queue` counts them.
     pub queued_bytes: usize,
+    /// The store's counters (kept by its disk thread), when there is a store.
+    pub store: Option<StoreCounters>,
+}
+
+/// The store's counters, read from its disk thread's atomics at scrape time.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StoreCounters {
+    /// Log entries made durable.
+    pub durable: u64,
+    /// Commits (each an fsync on disk).
+    pub flushes: u64,
+    /// Time spent in commits, in microseconds.
+    pub flush_micros: u64,
+    /// Commits that failed.
+    pub failures: u64,
 }
 
 impl Gauges {
@@ -228,6 +243,34 @@ impl Metrics {
             let v = self.drops[r as usize];
             let _ = writeln!(out, "chat_drops_total{{reason=\"{}\"}} {v}", r.label());
         }
+        if let Some(st) = gauges.store {
+            let store: [(&str, &str, f64); 4] = [
+                (
+                    "chat_store_durable_total",
+                    "Messages (log entries) the store made durable.",
+                    st.durable as f64,
+                ),
+                (
+                    "chat_store_flushes_total",
+                    "Store commits (one fsync each on disk; one serves a whole round).",
+                    st.flushes as f64,
+                ),
+                (
+                    "chat_store_flush_seconds_total",
+                    "Time spent in store commits.",
+                    st.flush_micros as f64 / 1e6,
+                ),
+                (
+                    "chat_store_failures_total",
+                    "Store commits that failed.",
+                    st.failures as f64,
+                ),
+            ];
+            for (name, help, value) in store {
+                family(&mut out, name, "counter", help);
+                let _ = writeln!(out, "{name} {value}");
+            }
+        }
         let name = "chat_store_flush_seconds";
         family(
             &mut out,
@@ -270,6 +313,12 @@ mod tests {
         m.store_flush.observe(Duration::from_secs(5));
         let mut g = Gauges {
             members: 2,
+            store: Some(StoreCounters {
+                durable: 40,
+                flushes: 3,
+                flush_micros: 1_500_000,
+                failures: 0,
+            }),
             ..Gauges::default()
         };
         g.count(Transport::Tcp);
@@ -286,6 +335,10 @@ mod tests {
             "chat_store_flush_seconds_bucket{le=\"1\"} 1",
             "chat_store_flush_seconds_bucket{le=\"+Inf\"} 2",
             "chat_store_flush_seconds_count 2",
+            "chat_store_durable_total 40",
+            "chat_store_flushes_total 3",
+            "chat_store_flush_seconds_total 1.5",
+            "chat_store_failures_total 0",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
         }

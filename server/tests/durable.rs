@@ -7,26 +7,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use chat_common::protocol::v3::split_tags;
-use chat_testkit::{Client, End, Server};
-
-struct DataDir(std::path::PathBuf);
-
-impl DataDir {
-    fn new(what: &str) -> DataDir {
-        let p = std::env::temp_dir().join(format!("chat-durable-{what}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        DataDir(p)
-    }
-    fn arg(&self) -> &str {
-        self.0.to_str().unwrap_or_default()
-    }
-}
-
-impl Drop for DataDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use chat_testkit::{Client, End, Server, TempDir};
 
 #[track_caller]
 fn hello_login(server: &Server, name: &str) -> (Client, String) {
@@ -55,7 +36,7 @@ fn seq_of(id: &str) -> u64 {
 
 #[test]
 fn kill_9_mid_flood_keeps_every_message_any_member_received_and_reuses_no_id() {
-    let dir = DataDir::new("kill9");
+    let dir = TempDir::new("durable-kill9");
     let args = [
         "--auto-approve",
         "--rate",
@@ -157,7 +138,7 @@ fn kill_9_mid_flood_keeps_every_message_any_member_received_and_reuses_no_id() {
 
 #[test]
 fn bans_and_remembered_members_outlive_a_restart() {
-    let dir = DataDir::new("restart");
+    let dir = TempDir::new("durable-restart");
     let args = ["--auto-approve", "--data-dir", dir.arg()];
     let mut server = Server::start(&args);
     let (alice, token) = hello_login(&server, "alice");
@@ -186,7 +167,7 @@ fn bans_and_remembered_members_outlive_a_restart() {
 
 #[test]
 fn a_second_server_on_the_directory_is_refused_naming_the_first() {
-    let dir = DataDir::new("lock");
+    let dir = TempDir::new("durable-lock");
     let server = Server::start(&["--data-dir", dir.arg()]);
     let (status, _, err) = Server::run_to_exit(
         &["--listen", "127.0.0.1:0", "--data-dir", dir.arg()],
@@ -198,9 +179,8 @@ fn a_second_server_on_the_directory_is_refused_naming_the_first() {
 
 #[test]
 fn a_corrupt_store_is_refused_and_left_as_it_was() {
-    let dir = DataDir::new("corrupt");
-    std::fs::create_dir_all(&dir.0).unwrap_or(());
-    let file = dir.0.join("chat.redb");
+    let dir = TempDir::new("durable-corrupt");
+    let file = dir.path().join("chat.redb");
     let junk: Vec<u8> = (0..50_000u32).map(|i| (i * 13 % 251) as u8).collect();
     std::fs::write(&file, &junk).unwrap_or(());
     let (status, _, err) = Server::run_to_exit(
@@ -214,9 +194,8 @@ fn a_corrupt_store_is_refused_and_left_as_it_was() {
 
 #[test]
 fn an_unusable_data_directory_is_a_clear_error() {
-    let dir = DataDir::new("unusable");
-    std::fs::create_dir_all(&dir.0).unwrap_or(());
-    let file = dir.0.join("a-file");
+    let dir = TempDir::new("durable-unusable");
+    let file = dir.path().join("a-file");
     std::fs::write(&file, b"x").unwrap_or(());
     let below = file.join("store");
     let (status, _, err) = Server::run_to_exit(
@@ -238,7 +217,7 @@ fn an_unusable_data_directory_is_a_clear_error() {
 /// and what was kept before is still there after a restart without the limit.
 #[test]
 fn a_full_disk_refuses_messages_loudly_and_keeps_what_was_kept() {
-    let dir = DataDir::new("full");
+    let dir = TempDir::new("durable-full");
     let args = [
         "--auto-approve",
         "--rate",

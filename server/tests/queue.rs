@@ -86,10 +86,10 @@ fn tiny_lines_to_a_stalled_member_are_counted_with_their_bookkeeping() {
     s.expect_exact("INFO online (1): s");
 }
 
-#[test]
-fn stall_timeout_drops_a_member_whose_output_does_not_move() {
-    let _lock = light();
-    let server = Server::start(&[
+/// A server that drops a member whose output has not moved for 1 s, with small socket buffers
+/// so a member that stops reading is noticed quickly.
+fn stall_timeout_server() -> Server {
+    Server::start(&[
         "--auto-approve",
         "--rate",
         "0",
@@ -97,7 +97,19 @@ fn stall_timeout_drops_a_member_whose_output_does_not_move() {
         "1",
         "--send-buffer",
         "4096",
-    ]);
+    ])
+}
+
+/// `n` numbered lines of 1000 bytes each (`000 xxx...`), sent as one burst.
+fn kilobyte_lines(n: usize) -> String {
+    let pad = filler("", 996);
+    (0..n).map(|i| format!("{i:03} {pad}\n")).collect()
+}
+
+#[test]
+fn stall_timeout_drops_a_member_whose_output_does_not_move() {
+    let _lock = light();
+    let server = stall_timeout_server();
     let mut s = server.login("s");
     let mut h = server.login("h");
     s.expect_exact("JOIN h");
@@ -107,10 +119,8 @@ fn stall_timeout_drops_a_member_whose_output_does_not_move() {
     h.expect_exact("JOIN z");
 
     // 100 KB: far below --max-queue (1 MiB) but far above what the kernel holds for z.
-    let pad = filler("", 996);
-    let burst: String = (0..100).map(|i| format!("{i:03} {pad}\n")).collect();
     let start = Instant::now();
-    s.send_raw(burst.as_bytes());
+    s.send_raw(kilobyte_lines(100).as_bytes());
     for i in 0..100 {
         h.expect(&format!("MSG s - {i:03} "));
     }
@@ -137,23 +147,13 @@ fn stall_timeout_spares_a_slow_reader_whose_output_moves() {
     // A reader that takes 32 lines (about 32 KB) every 250 ms keeps its output moving, so a 1 s
     // stall timeout must not drop it even though its queue stays long for seconds.
     let _lock = light();
-    let server = Server::start(&[
-        "--auto-approve",
-        "--rate",
-        "0",
-        "--stall-timeout",
-        "1",
-        "--send-buffer",
-        "4096",
-    ]);
+    let server = stall_timeout_server();
     let mut s = server.login("s");
     let mut r = Client::connect_from_with(server.addr(), host(1), Some(16 * 1024));
     r.login("r");
     s.expect_exact("JOIN r");
-    let pad = filler("", 996);
-    let burst: String = (0..300).map(|i| format!("{i:03} {pad}\n")).collect();
     let start = Instant::now();
-    s.send_raw(burst.as_bytes());
+    s.send_raw(kilobyte_lines(300).as_bytes());
     let mut next = 0;
     let mut pauses = 0;
     while next < 300 {

@@ -57,24 +57,7 @@ impl Client {
     /// reading fills the server's side quickly.
     #[track_caller]
     pub fn connect_from_with(addr: SocketAddr, source: IpAddr, rcvbuf: Option<usize>) -> Client {
-        assert!(
-            addr.ip().is_loopback() && source.is_loopback(),
-            "tests only use loopback addresses ({source} -> {addr})"
-        );
-        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
-            .unwrap_or_else(|e| panic!("socket: {e}"));
-        if let Some(size) = rcvbuf {
-            socket
-                .set_recv_buffer_size(size)
-                .unwrap_or_else(|e| panic!("SO_RCVBUF {size}: {e}"));
-        }
-        socket
-            .bind(&SockAddr::from(SocketAddr::new(source, 0)))
-            .unwrap_or_else(|e| panic!("cannot bind to {source}: {e}"));
-        socket
-            .connect_timeout(&SockAddr::from(addr), TIMEOUT)
-            .unwrap_or_else(|e| panic!("cannot connect to {addr} from {source}: {e}"));
-        let mut client = Client::from_stream(socket.into());
+        let mut client = Client::from_stream(crate::member::tcp_from(addr, source, rcvbuf));
         client.name = source.to_string();
         client
     }
@@ -120,9 +103,7 @@ impl Client {
     pub fn try_next_line(&mut self, within: Duration) -> Result<String, End> {
         let deadline = Instant::now() + within;
         loop {
-            if let Some(pos) = self.pending.iter().position(|&b| b == b'\n') {
-                let mut line: Vec<u8> = self.pending.drain(..=pos).collect();
-                line.pop();
+            if let Some(line) = crate::member::take_line(&mut self.pending) {
                 let line = String::from_utf8(line)
                     .unwrap_or_else(|e| panic!("server sent invalid UTF-8: {e}"));
                 return Ok(line);

@@ -31,7 +31,7 @@
 //!   signs, self-signed and expired ones, and a rustls client configuration trusting it.
 //! - [`redis`]: a `redis-server` of a test's own, for the cluster's tests.
 //! - [`misc`]: a lock between heavy and light tests, a seeded random generator, a failure
-//!   collector for many threads, filler text.
+//!   collector for many threads, filler text, a temporary directory removed on drop.
 // Test helpers fail the test by panicking: an unwrap here is an assertion.
 #![allow(clippy::unwrap_used)]
 
@@ -56,7 +56,7 @@ pub use limits::{ensure_nofile, nofile_limits, raise_nofile, require_nofile, ALL
 pub use member::{
     plain, relay, tcp, tcp_from, tls, tls_over, try_tls_over, Member, MemberEnd, TlsMember,
 };
-pub use misc::{filler, heavy, light, Failures, Rng, TestLock};
+pub use misc::{filler, heavy, light, Failures, Rng, TempDir, TestLock};
 pub use pipe::{pipe_lines, PipeLines};
 pub use pki::{CertPair, Pki, TestCa, LOCAL_NAMES};
 pub use proc::{

@@ -121,6 +121,14 @@ pub fn tcp_from(addr: SocketAddr, source: IpAddr, rcvbuf: Option<usize>) -> TcpS
     sock
 }
 
+/// The first whole line in `pending` (taken out with its LF; returned without it), if any.
+pub fn take_line(pending: &mut Vec<u8>) -> Option<Vec<u8>> {
+    let pos = pending.iter().position(|&b| b == b'\n')?;
+    let mut line: Vec<u8> = pending.drain(..=pos).collect();
+    line.pop();
+    Some(line)
+}
+
 impl TlsMember {
     /// The certificate the server presented.
     pub fn served_cert(&self) -> CertificateDer<'static> {
@@ -151,9 +159,8 @@ impl<S: Read + Write> Member<S> {
     pub fn try_line(&mut self, within: Duration) -> Result<String, MemberEnd> {
         let deadline = Instant::now() + within;
         loop {
-            if let Some(pos) = self.pending.iter().position(|&b| b == b'\n') {
-                let line: Vec<u8> = self.pending.drain(..=pos).collect();
-                return Ok(String::from_utf8_lossy(&line[..pos]).into_owned());
+            if let Some(line) = take_line(&mut self.pending) {
+                return Ok(String::from_utf8_lossy(&line).into_owned());
             }
             if Instant::now() >= deadline {
                 return Err(MemberEnd::Timeout);

@@ -1,6 +1,6 @@
 //! Small helpers: a lock that keeps heavy tests apart from the others, a seeded random
-//! generator whose seed a failure can print, a failure collector for many threads, and
-//! recognisable filler text.
+//! generator whose seed a failure can print, a failure collector for many threads,
+//! recognisable filler text, and a temporary directory removed on drop.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -103,4 +103,41 @@ pub fn filler(tag: &str, len: usize) -> String {
     }
     s.truncate(len);
     s
+}
+
+// ---- a temporary directory -------------------------------------------------------------------
+
+/// A directory of one test's own under the system's temporary directory (named for the test
+/// binary's process and `tag`, emptied first), removed with everything in it on drop: a
+/// `--data-dir`, a control socket's folder.
+#[derive(Debug)]
+pub struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    /// Makes `chat-<tag>-<pid>`, empty.
+    #[track_caller]
+    pub fn new(tag: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("chat-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)
+            .unwrap_or_else(|e| panic!("cannot make {}: {e}", dir.display()));
+        TempDir(dir)
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+
+    /// Its path as a command-line argument.
+    #[track_caller]
+    pub fn arg(&self) -> &str {
+        self.0.to_str().expect("a temporary path in UTF-8")
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }

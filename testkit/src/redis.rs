@@ -1,7 +1,7 @@
 //! A `redis-server` of a test's own (on a free port, without persistence), killed when dropped,
 //! for the cluster's tests. `redis-server` must be installed (scripts/test.sh installs it): a
-//! test without it fails, it never skips. (server/tests/cluster.rs still carries a copy of this
-//! from before it lived here; its own `Redis` is also restarted in place by one test.)
+//! test without it fails, it never skips. It can be stopped and continued with signals (an
+//! outage that keeps its data), or restarted empty on the same port (an outage that loses it).
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -25,23 +25,38 @@ impl Redis {
             .local_addr()
             .unwrap()
             .port();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot start redis-server (scripts/test.sh installs it): {e}")
-            });
-        let redis = Redis { child, port };
+        Redis::start_on(port)
+    }
+
+    /// Starts one on `port` (a port a test chose before, say for a server started first) and
+    /// waits (bounded) until it answers `PING`.
+    #[track_caller]
+    pub fn start_on(port: u16) -> Redis {
+        let redis = Redis {
+            child: spawn(port),
+            port,
+        };
+        redis.wait_for_ping();
+        redis
+    }
+
+    /// Kills it (`SIGKILL`) and starts a new, empty one on the same port: Redis lost its data.
+    #[track_caller]
+    pub fn restart(&mut self) {
+        self.signal("KILL");
+        let _ = self.child.wait();
+        self.child = spawn(self.port);
+        self.wait_for_ping();
+    }
+
+    #[track_caller]
+    fn wait_for_ping(&self) {
         let deadline = Instant::now() + Duration::from_secs(10);
-        while !redis.pings() {
+        while !self.pings() {
             assert!(Instant::now() < deadline, "redis-server did not answer");
             // Waiting for another process to open its port: no event to wait on.
             thread::sleep(Duration::from_millis(20));
         }
-        redis
     }
 
     /// Whether it answers `PING` now.
@@ -64,6 +79,30 @@ impl Redis {
         self.port
     }
 
+    /// Kills it and starts a new, empty one on the same port (no persistence: everything it
+    /// held is gone), waiting (bounded) until it answers `PING`.
+    #[track_caller]
+    pub fn restart_empty(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start redis-server again: {e}"));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.pings() {
+            assert!(
+                Instant::now() < deadline,
+                "the new redis-server did not answer"
+            );
+            // Waiting for another process to open its port: no event to wait on.
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Sends it a signal by name (`STOP`, `CONT`, ...): an outage without losing its data.
     #[track_caller]
     pub fn signal(&self, name: &str) {
@@ -75,6 +114,18 @@ impl Redis {
             .success();
         assert!(ok, "kill -{name} redis-server failed");
     }
+}
+
+/// A `redis-server` on `port` without persistence.
+#[track_caller]
+fn spawn(port: u16) -> Child {
+    Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start redis-server (scripts/test.sh installs it): {e}"))
 }
 
 impl Drop for Redis {

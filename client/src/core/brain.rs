@@ -31,7 +31,9 @@ use super::compose::{self, Local, Plan};
 use super::crowd::{Crowd, RUN_SECONDS};
 use super::filter::Filter;
 use super::logfile::Log;
+use super::query::Query;
 use super::roster::{parse_who_header, Roster};
+use super::search::{self, Search, Step};
 use super::session::{SeenIds, Version};
 pub use super::session::{SessionToken, HELLO_TIMEOUT, MAX_IDS, MAX_PENDING_ECHOES};
 use super::split::split_request;
@@ -151,6 +153,8 @@ pub enum Msg {
     Leave,
     /// Time passed: timers may be due.
     Tick,
+    /// Back to the room from a conversation (the full screen's Esc; `/query` alone).
+    Room,
 }
 
 /// What the view must do.
@@ -286,6 +290,10 @@ pub struct Brain {
     last_private_from: Option<String>,
     /// The log file, while logging.
     log: Option<Log>,
+    /// The open conversation (`/query NAME`), if any.
+    query: Option<Query>,
+    /// The full screen's `/search`: what is searched and the match shown.
+    search: Option<Search>,
     effects: Vec<Effect>,
     /// Set when the interface should end, with how.
     pub outcome: Option<Outcome>,
@@ -392,6 +400,8 @@ impl Brain {
             local_now: chrono::Local::now(),
             last_private_from: None,
             log: None,
+            query: None,
+            search: None,
             effects: Vec::new(),
             outcome: None,
         }
@@ -489,6 +499,11 @@ impl Brain {
             }
             Msg::Leave => self.leave(now),
             Msg::Tick => self.tick(now),
+            Msg::Room => {
+                if self.query.is_some() {
+                    self.close_query(now);
+                }
+            }
         }
         std::mem::take(&mut self.effects)
     }
@@ -522,6 +537,9 @@ impl Brain {
         }
         if !entry.history {
             self.log_entry(&entry);
+        }
+        if let Some(query) = &mut self.query {
+            query.count(&entry);
         }
         self.store.push(entry)
     }
@@ -584,11 +602,128 @@ impl Brain {
         self.log.is_some()
     }
 
-    /// `/clear`: forgets the stored lines (the view empties its pane).
+    /// `/clear`: forgets the stored lines (the view empties its pane or its terminal).
     pub fn clear(&mut self) {
         self.store.clear();
-        (self.who, self.crowd) = (None, None);
+        (self.who, self.crowd, self.search) = (None, None, None);
         self.days = DayLines::new();
+    }
+
+    /// The open conversation (`/query NAME`), if any.
+    pub fn query(&self) -> Option<&Query> {
+        self.query.as_ref()
+    }
+
+    /// Whether the current view shows `entry`: everything in the room, only the
+    /// conversation's privates (and errors) in a conversation.
+    pub fn shows(&self, entry: &Entry) -> bool {
+        self.query.as_ref().is_none_or(|q| q.shows(entry))
+    }
+
+    /// `/query NAME`: opens the conversation with NAME (said either way).
+    fn open_query(&mut self, now: &Now, name: &str) {
+        match Query::open(name) {
+            Ok(query) => {
+                let with = query.with().to_owned();
+                self.query = Some(query);
+                self.search = None;
+                let absent = self.me.is_some()
+                    && !self
+                        .roster
+                        .matching(&with)
+                        .iter()
+                        .any(|n| n.eq_ignore_ascii_case(&with));
+                let note = if absent {
+                    " (not online now: lines to them are refused until they are)"
+                } else {
+                    ""
+                };
+                self.notice(
+                    now,
+                    &format!(
+                        "talking privately with {with}{note}: plain lines go to {with} only; \
+                         /query alone goes back to the room"
+                    ),
+                );
+                self.effects.push(Effect::View(Local::Query(Some(with))));
+            }
+            Err(refusal) => self.problem(now, &refusal.0),
+        }
+    }
+
+    /// `/query` alone (or Esc in the full screen): back to the room; says what it missed.
+    fn close_query(&mut self, now: &Now) {
+        let Some(query) = self.query.take() else {
+            self.notice(
+                now,
+                "in the room already (/query NAME talks privately with NAME)",
+            );
+            return;
+        };
+        self.search = None;
+        self.notice(
+            now,
+            &format!(
+                "back in the room (left the conversation with {}; {} new in the room meanwhile)",
+                query.with(),
+                query.unread()
+            ),
+        );
+        self.effects.push(Effect::View(Local::Query(None)));
+    }
+
+    /// The full screen's `/search TEXT` (`/search` alone: the next older match): the entry
+    /// to show, if any; no match is said in the pane.
+    pub fn search_step(&mut self, now: &Now, text: &str) -> Option<u64> {
+        let query = self.query.clone();
+        let shown = |e: &Entry| query.as_ref().is_none_or(|q| q.shows(e));
+        let Some((found, step)) = Search::step(self.search.as_ref(), text, &self.store, shown)
+        else {
+            self.notice(now, "usage: /search TEXT (then /search for older matches)");
+            return None;
+        };
+        let query = found.query.clone();
+        self.search = Some(found);
+        match step {
+            Step::Found(id) => Some(id),
+            Step::NoMatch => {
+                self.notice(now, &format!("{}{query}: no match", search::NOTE));
+                None
+            }
+            Step::NoOlder => {
+                self.notice(now, &format!("{}{query}: no older match", search::NOTE));
+                None
+            }
+        }
+    }
+
+    /// The full screen's search: its text and the match shown, if any.
+    pub fn search(&self) -> Option<&Search> {
+        self.search.as_ref()
+    }
+
+    /// Line mode's `/search TEXT`: says how many kept lines hold TEXT and returns their ids,
+    /// oldest first (at most [`search::MAX_LISTED`], the newest), for the view to print.
+    pub fn search_list(&mut self, now: &Now, text: &str) -> Vec<u64> {
+        if text.is_empty() {
+            self.notice(
+                now,
+                "usage: /search TEXT (prints the kept lines holding TEXT)",
+            );
+            return Vec::new();
+        }
+        let (found, left_out) = search::matches(&self.store, text);
+        let ids: Vec<u64> = found.iter().map(|e| e.id).collect();
+        let note = match (ids.len(), left_out) {
+            (0, _) => format!("{}{text}: no match", search::NOTE),
+            (n, 0) => format!("{}{text}: {n} kept line(s), oldest first:", search::NOTE),
+            (n, more) => format!(
+                "{}{text}: the newest {n} kept lines, oldest first ({more} older not shown):",
+                search::NOTE
+            ),
+        };
+        self.notice(now, &note);
+        ids
     }
 
     fn note(&mut self, now: &Now, kind: Kind, text: &str) {
@@ -924,6 +1059,9 @@ impl Brain {
                     self.roster.set_me(new);
                     self.note(now, Kind::Rename, &format!("you are now known as {new}"));
                 } else {
+                    if let Some(query) = &mut self.query {
+                        query.renamed(old, new);
+                    }
                     self.note(now, Kind::Rename, &format!("{old} is now known as {new}"));
                 }
             }
@@ -1426,7 +1564,16 @@ impl Brain {
             self.enter_name(now, text);
             return;
         }
-        let plan = match compose::plan(text) {
+        // In a conversation, plain lines go to its member.
+        let addressed = match self.query.as_ref().map(|q| q.address(text)) {
+            Some(Ok(addressed)) => addressed,
+            Some(Err(refusal)) => {
+                self.problem(now, &refusal.0);
+                return;
+            }
+            None => text.to_owned(),
+        };
+        let plan = match compose::plan(&addressed) {
             Ok(plan) => plan,
             Err(refusal) => {
                 self.problem(now, &refusal.0);
@@ -1502,8 +1649,21 @@ impl Brain {
                     }
                 }
             }
-            Plan::Local(command @ (Local::Clear | Local::Search(_))) => {
-                // The view's own: the brain only clears what it stores.
+            Plan::Local(Local::Query(name)) => {
+                self.effects.push(Effect::TakeInput);
+                match name {
+                    Some(name) => self.open_query(now, &name),
+                    None => self.close_query(now),
+                }
+            }
+            Plan::Local(Local::Clear) => {
+                // The brain forgets what it stores; the view clears its pane or terminal.
+                self.effects.push(Effect::TakeInput);
+                self.clear();
+                self.effects.push(Effect::View(Local::Clear));
+            }
+            Plan::Local(command @ Local::Search(_)) => {
+                // Each view runs its kind of search (`search_step`, `search_list`).
                 self.effects.push(Effect::TakeInput);
                 self.effects.push(Effect::View(command));
             }
@@ -2176,6 +2336,51 @@ mod tests {
             ]
         );
         assert_eq!(b.session().unwrap().name, "robert");
+    }
+
+    #[test]
+    fn a_query_addresses_plain_lines_counts_the_room_and_follows_a_rename() {
+        let (mut b, n) = connected(settings(false, Vec::new()));
+        for l in ["NAME? name?", "HELLO 3", "WELCOME bob 3"] {
+            line(&mut b, l, &n);
+        }
+        let enter = |b: &mut Brain, text: &str| {
+            b.update(
+                Msg::Enter {
+                    text: text.into(),
+                    confirmed: true,
+                },
+                &n,
+            )
+        };
+        enter(&mut b, "/query carol");
+        assert_eq!(b.query().map(Query::with), Some("carol"));
+        assert_eq!(sends(&enter(&mut b, "hi")), ["/private carol hi"]);
+        line(&mut b, "MSG alice - room talk", &n);
+        line(&mut b, "PRIV carol bob - psst", &n);
+        assert_eq!(b.query().map(Query::unread), Some(1));
+        line(&mut b, "NICK carol carla", &n);
+        assert_eq!(
+            sends(&enter(&mut b, "still you?")),
+            ["/private carla still you?"]
+        );
+        let shown: Vec<&str> = b
+            .store
+            .iter()
+            .filter(|e| b.shows(e))
+            .map(|e| e.text.as_str())
+            .collect();
+        assert!(
+            shown.contains(&"psst") && !shown.contains(&"room talk"),
+            "{shown:?}"
+        );
+        assert!(sends(&b.update(Msg::Room, &n)).is_empty());
+        assert!(b.query().is_none());
+        assert_eq!(sends(&enter(&mut b, "all")), ["all"]);
+        // Line mode's /search lists what is kept, oldest first.
+        let ids = b.search_list(&n, "STILL");
+        assert_eq!(ids.len(), 1);
+        assert_eq!(b.store.get(ids[0]).unwrap().text, "still you?");
     }
 
     #[test]

@@ -31,10 +31,13 @@ pub enum Local {
     Search(String),
     /// `/r TEXT` (or `/reply`): a private answer to whoever wrote to you last.
     Reply(String),
+    /// `/query NAME`: the conversation view with NAME (`query.rs`); `/query` alone goes back
+    /// to the room.
+    Query(Option<String>),
 }
 
 /// The words of the client's own commands, for Tab and `/help`.
-pub const LOCAL_COMMANDS: [&str; 9] = [
+pub const LOCAL_COMMANDS: [&str; 11] = [
     "/reconnect",
     "/forget",
     "/clear",
@@ -44,6 +47,8 @@ pub const LOCAL_COMMANDS: [&str; 9] = [
     "/search ",
     "/r ",
     "/reply ",
+    "/query",
+    "/unquery",
 ];
 
 /// The client's own command on `line`, if it is one: `Err` for a misuse (the usage).
@@ -84,6 +89,16 @@ fn local(line: &str) -> Option<Result<Local, Refusal>> {
             return usage("/r TEXT (a private answer to whoever wrote to you last)");
         }
         Some(Ok(Local::Reply(rest.to_owned())))
+    } else if is("/query") {
+        if rest.contains(' ') {
+            return usage("/query NAME (then plain lines go to NAME; /query alone: the room)");
+        }
+        Some(Ok(Local::Query(
+            (!rest.is_empty()).then(|| rest.to_owned()),
+        )))
+    } else if is("/unquery") {
+        // irssi's name for closing a query.
+        Some(Ok(Local::Query(None)))
     } else {
         None
     }
@@ -243,6 +258,10 @@ mod tests {
             Local::Reply("sure, see you".into())
         );
         assert_eq!(local("/reply ok"), Local::Reply("ok".into()));
+        assert_eq!(local("/query bob"), Local::Query(Some("bob".into())));
+        assert_eq!(local("/QUERY"), Local::Query(None));
+        assert_eq!(local("/unquery"), Local::Query(None));
+        assert!(plan("/query bob hi").is_err());
         assert!(plan("/unignore").is_err());
         assert!(plan("/log maybe").is_err());
         assert!(plan("/r").is_err());

@@ -6,7 +6,8 @@
 //! Beside them, the rules both views share (issue 25): [`clock`] (time formats, day-change
 //! lines), [`filter`] (ignore list, hidden joins, highlight words), [`crowd`] (a run of joins
 //! and leaves as one row), [`who`] (a `/who` reply as one entry), [`split`] (over-long lines
-//! split, over-large pastes refused) and [`logfile`] (logging to a file; the only file
+//! split, over-large pastes refused), [`search`] (`/search` in the scrollback), [`query`] (the
+//! conversation view, `/query NAME`) and [`logfile`] (logging to a file; the only file
 //! writer here, handed the time).
 
 pub mod brain;
@@ -15,7 +16,9 @@ pub mod compose;
 pub mod crowd;
 pub mod filter;
 pub mod logfile;
+pub mod query;
 pub mod roster;
+pub mod search;
 pub mod session;
 pub mod split;
 pub mod store;

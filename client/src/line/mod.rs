@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use crate::config::Config;
 use crate::core::brain::{Brain, Effect, Link, Msg, Now, Settings};
+use crate::core::compose::Local;
 use crate::exit::{ExitCode, Outcome};
 use crate::net::tokens::Keeper;
 use crate::net::{self, describe, trust, NetEvent, Writer, CHANNEL_SIZE};
@@ -50,11 +51,11 @@ enum Wake {
 }
 
 /// Starts the input thread: each request (a prompt, and whether to show it) reads one line.
-fn spawn_input(tx: SyncSender<Wake>) -> io::Result<Sender<(&'static str, bool)>> {
-    let (ask, asked): (Sender<(&'static str, bool)>, Receiver<_>) = mpsc::channel();
+fn spawn_input(tx: SyncSender<Wake>) -> io::Result<Sender<(String, bool)>> {
+    let (ask, asked): (Sender<(String, bool)>, Receiver<_>) = mpsc::channel();
     thread::Builder::new().name("input".into()).spawn(move || {
         for (prompt, prompts) in asked {
-            let read = read_line(prompt, prompts);
+            let read = read_line(&prompt, prompts);
             let last = !matches!(read, Ok(Input::Line(_) | Input::TooLong(_)));
             if tx.send(Wake::Input(read)).is_err() || last {
                 return;
@@ -241,9 +242,22 @@ pub fn run(config: &Config) -> Outcome {
                     let mut out = std::io::stdout();
                     let _ = out.write_all(b"\x07").and_then(|()| out.flush());
                 }
-                Effect::View(_) => {
-                    brain.notice(&now, "/clear and /search belong to the full screen");
+                Effect::View(Local::Clear) => {
+                    // The brain forgot what it kept; a terminal is cleared, a pipe left alone.
+                    if !screen.clear() {
+                        brain.notice(&now, "/clear: standard output is not a terminal");
+                    }
                 }
+                Effect::View(Local::Search(text)) => {
+                    let found = brain.search_list(&now, &text);
+                    show_new(&mut screen, &brain, &mut shown);
+                    let me = brain.me();
+                    for entry in found.iter().filter_map(|&id| brain.store.get(id)) {
+                        let _ = screen.show(|b| render::found(b, entry, me));
+                    }
+                }
+                // The prompt shows the conversation (`[bob] `) at the next line asked for.
+                Effect::View(_) => {}
                 // Line mode never reconnects and has no input line to clear.
                 Effect::Connect | Effect::TakeInput | Effect::AskConfirm(_) => {}
             }
@@ -270,10 +284,10 @@ pub fn run(config: &Config) -> Outcome {
             };
         }
         if brain.wants_input() && !asked && !input_over {
-            let prompt = if brain.link == Link::Naming {
-                NAME_PROMPT
-            } else {
-                PROMPT
+            let prompt = match brain.query() {
+                _ if brain.link == Link::Naming => NAME_PROMPT.to_owned(),
+                Some(query) => format!("[{}] ", query.with()),
+                None => PROMPT.to_owned(),
             };
             asked = ask.send((prompt, config.stdin_is_terminal)).is_ok();
         }

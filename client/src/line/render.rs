@@ -218,6 +218,19 @@ pub fn entry<W: WriteColor + ?Sized>(
     }
 }
 
+/// A kept entry that `/search` found, with its time first (`  14:02 <alice> text`; a
+/// history line keeps its full time as well), indented under the search's notice.
+pub fn found<W: WriteColor + ?Sized>(
+    out: &mut W,
+    found: &Entry,
+    me: Option<&str>,
+) -> io::Result<()> {
+    out.write_all(b"  ")?;
+    clean(out, &found.time)?;
+    out.write_all(b" ")?;
+    entry(out, found, me)
+}
+
 /// The mark before a line that mentions the user or is a private to them, on a terminal with
 /// colors (issue 25: a mention stands out in line mode too); nothing without colors, so a
 /// pipe or `NO_COLOR` gets the line exactly as before.

@@ -7,6 +7,10 @@ use std::io::{self, Write};
 
 use termcolor::Buffer;
 
+/// Home, erase the screen, erase the scrollback (xterm's `E3`, which every current terminal
+/// and tmux understand).
+pub const CLEAR: &[u8] = b"\x1b[H\x1b[2J\x1b[3J";
+
 /// An output for whole rendered lines.
 #[derive(Debug)]
 pub struct Screen {
@@ -27,6 +31,19 @@ impl Screen {
         } else {
             Buffer::no_color()
         }
+    }
+
+    /// `/clear` on a terminal: the standard escapes that erase the screen and the terminal's
+    /// scrollback (`ESC [ H ESC [ 2J ESC [ 3J`), written only when standard output is a
+    /// terminal (a pipe or a file never gets an escape sequence); returns whether it was.
+    pub fn clear(&mut self) -> bool {
+        use std::io::IsTerminal;
+        let mut out = io::stdout().lock();
+        if !out.is_terminal() {
+            return false;
+        }
+        let _ = out.write_all(CLEAR).and_then(|()| out.flush());
+        true
     }
 
     /// Renders with `render` and shows the result in one piece.

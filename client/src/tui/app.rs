@@ -17,10 +17,11 @@ use super::editor::Editor;
 use super::layout::{self, Look};
 use super::name_column::{cap_for, Frame, NameColumn};
 use super::paste_speed::{KeySpeed, PASTE_GAP};
-use super::status_line::{fit, Part};
+use super::status_line::{brief, fit, fits, Part};
 use crate::config_file::FileConfig;
 use crate::core::brain::{self, Brain, Link, Msg, Now};
 use crate::core::compose::Local;
+use crate::core::search::Search;
 use crate::core::store::{Entry, Kind};
 use crate::net::{Incoming, NetEvent};
 
@@ -31,9 +32,10 @@ const WHEEL_ROWS: usize = 3;
 const KEYS_HELP: &str = "keys: Enter sends; Ctrl-C clears the line, or leaves on an empty one; \
                          Up/Down history; Ctrl-R searches it; Tab completes; Home/End edit; \
                          PgUp/PgDn, Ctrl-Home/Ctrl-End and the mouse wheel scroll; Ctrl-Z \
-                         suspends. The client's own commands: /r TEXT answers the last private, \
-                         /search TEXT, /clear, /ignore [NAME], /unignore NAME, /log [on|off], \
-                         /reconnect, /forget";
+                         suspends; Esc leaves a query. The client's own commands: /r TEXT \
+                         answers the last private, /query NAME talks privately with NAME \
+                         (/query alone: the room), /search TEXT, /clear, /ignore [NAME], \
+                         /unignore NAME, /log [on|off], /reconnect, /forget";
 
 /// The line between what was read and what came after scrolling up.
 const MARKER: &str = "──── new since you scrolled up ────";
@@ -113,8 +115,6 @@ pub struct App {
     /// What the widest frame of a name shown so far adds (`*name*` 2, `→*name*` 3), so the
     /// column fits the names present in the frames in use.
     frame_extra: usize,
-    /// `/search`: the text, and the entry found last (the next search looks older).
-    search: Option<(String, Option<u64>)>,
     /// The "new since you scrolled up" line goes above this entry; one is due at the next
     /// message from someone else while scrolled up.
     marker: Option<u64>,
@@ -166,7 +166,6 @@ impl App {
             names_generation: 0,
             authors: HashSet::new(),
             frame_extra: 0,
-            search: None,
             marker: None,
             marker_due: false,
             speed: KeySpeed::new(),
@@ -212,13 +211,18 @@ impl App {
                     self.row_cache.1.remove(&id);
                     self.names_generation += 1;
                 }
-                brain::Effect::View(Local::Clear) => {
-                    self.brain.clear();
+                brain::Effect::View(Local::Clear | Local::Query(_)) => {
+                    // The brain cleared its store, or the view changed between the room and
+                    // a conversation: laid out again from the bottom.
                     self.row_cache.1.clear();
                     (self.scroll, self.unread) = (0, 0);
-                    (self.search, self.marker, self.marker_due) = (None, None, false);
+                    (self.marker, self.marker_due) = (None, false);
                 }
-                brain::Effect::View(Local::Search(text)) => self.search_back(now, text),
+                brain::Effect::View(Local::Search(text)) => {
+                    if let Some(id) = self.brain.search_step(now, &text) {
+                        self.scroll_to(id);
+                    }
+                }
                 brain::Effect::View(_) => {}
                 effect @ (brain::Effect::SaveToken(_) | brain::Effect::ForgetToken { .. }) => {
                     self.effects.push(Effect::Token(effect));
@@ -276,7 +280,7 @@ impl App {
         }
         let names = self.name_column(width).clone();
         for entry in fresh.iter().rev() {
-            if self.scroll > 0 {
+            if self.scroll > 0 && self.brain.shows(entry) {
                 if self.marker_due && entry.has_markup() && !entry.own {
                     self.marker_due = false;
                     marker_at = Some(entry.id);
@@ -339,15 +343,18 @@ impl App {
     }
 
     /// Timers: a due reconnection attempt, the end of a leave that got no answer, an Enter
-    /// held within a burst of keys.
-    pub fn tick(&mut self, now: &Now) {
-        if self
+    /// held within a burst of keys. Returns whether a held Enter was settled: the screen
+    /// changed even when nothing goes to the server (`/query`, `/clear`, `/search`, typed by
+    /// `tmux send-keys ... Enter`, were not drawn until the next key).
+    pub fn tick(&mut self, now: &Now) -> bool {
+        let settled = self
             .pending_enter
-            .is_some_and(|at| now.instant.saturating_duration_since(at) >= PASTE_GAP)
-        {
+            .is_some_and(|at| now.instant.saturating_duration_since(at) >= PASTE_GAP);
+        if settled {
             self.resolve_enter(now);
         }
         self.update(Msg::Tick, now);
+        settled
     }
 
     /// Asks to leave: by `/leave` when in the room, at once otherwise.
@@ -389,48 +396,6 @@ impl App {
             self.row_cache.1.remove(&id);
         }
         self.marker_due = true;
-    }
-
-    /// `/search TEXT`: scrolls to the newest message holding TEXT (any case), above the last
-    /// match when the text is the same or empty.
-    fn search_back(&mut self, now: &Now, text: String) {
-        let (query, before) = match (&self.search, text.is_empty()) {
-            (Some((q, at)), true) => (q.clone(), *at),
-            (Some((q, at)), false) if q.eq_ignore_ascii_case(&text) => (q.clone(), *at),
-            (_, false) => (text, None),
-            (None, true) => {
-                self.notice(now, "usage: /search TEXT (then /search for older matches)");
-                return;
-            }
-        };
-        let needle = query.to_lowercase();
-        let found = self
-            .brain
-            .store
-            .iter()
-            .rev()
-            .filter(|e| before.is_none_or(|b| e.id < b))
-            .find(|e| {
-                e.kind != Kind::Separator
-                    && (e.text.to_lowercase().contains(&needle)
-                        || layout::prefix_text(e).to_lowercase().contains(&needle))
-            })
-            .map(|e| e.id);
-        match found {
-            Some(id) => {
-                self.search = Some((query, Some(id)));
-                self.scroll_to(id);
-            }
-            None => {
-                let older = if before.is_some() {
-                    "no older match"
-                } else {
-                    "no match"
-                };
-                self.search = Some((query.clone(), before));
-                self.notice(now, &format!("/search {query}: {older}"));
-            }
-        }
     }
 
     /// Scrolls so that entry `id` is in the middle of the pane.
@@ -594,7 +559,10 @@ impl App {
                     self.submit(now);
                 }
             }
-            KeyCode::Esc => self.editor.cancel_search(),
+            KeyCode::Esc if self.editor.search().is_some() => self.editor.cancel_search(),
+            // Esc leaves a conversation for the room, as closing a query window does.
+            KeyCode::Esc if self.brain.query().is_some() => self.update(Msg::Room, now),
+            KeyCode::Esc => {}
             KeyCode::Backspace if alt => self.editor.delete_word(),
             KeyCode::Backspace => self.editor.backspace(),
             KeyCode::Delete => self.editor.delete(),
@@ -636,6 +604,10 @@ impl App {
         if let Some(&n) = self.row_cache.1.get(&entry.id) {
             return n;
         }
+        // What the view hides (the room, in a conversation) takes no rows.
+        if !self.brain.shows(entry) {
+            return 0;
+        }
         let mut n = layout::layout_named(entry, width, names, self.look).len();
         if self.marker == Some(entry.id) {
             n += marker_rows(width, names, self.look).len();
@@ -653,7 +625,7 @@ impl App {
     pub fn visible_rows(&mut self, width: usize, height: usize) -> Vec<Line<'static>> {
         self.pane = (width, height);
         let names = self.name_column(width).clone();
-        let hit = self.search.as_ref().and_then(|(_, at)| *at);
+        let hit = self.brain.search().and_then(|s| s.at);
         // Pass 1: row counts from the newest entry up, until the window is covered.
         let want = self.scroll.saturating_add(height);
         let mut total = 0;
@@ -684,6 +656,9 @@ impl App {
             }
             if start >= high {
                 break;
+            }
+            if n == 0 {
+                continue;
             }
             let mut rows = layout::layout_named(entry, width, &names, self.look);
             if hit == Some(entry.id) {
@@ -749,6 +724,8 @@ impl App {
                         "retry in {secs} s: {}",
                         why.rsplit(": ").next().unwrap_or(why)
                     ),
+                    // In a word (`closed`, `refused`), for 20 to 40 columns.
+                    format!("retry {secs}s: {}", brief(why)),
                 ]
             }
             Link::Ended { .. } => vec![
@@ -757,7 +734,26 @@ impl App {
                 "disconnected".into(),
             ],
         };
-        parts.push(Part::new(1, state));
+        if let Some(query) = self.brain.query() {
+            // Before the state, so it wins a tie while connected: plain lines go privately
+            // here, which must never be mistaken for the room. Disconnected, the state (and
+            // why) matters more.
+            let (with, n) = (query.with(), query.unread());
+            let connected = self.brain.link == Link::Member;
+            parts.push(Part::new(
+                if connected { 1 } else { 2 },
+                [
+                    format!("query {with} · room: {n} new · Esc: room"),
+                    format!("query {with} · room: {n} new"),
+                    format!("query {with} +{n}"),
+                    format!("[{with}] +{n}"),
+                ],
+            ));
+        }
+        // All is well when connected: then the unread count and a query matter more (at 20
+        // columns `↓ 1 new` is kept before `connected`).
+        let calm = self.brain.link == Link::Member && !self.brain.is_leaving();
+        parts.push(Part::new(if calm { 3 } else { 1 }, state));
         if let Some(lines) = self.confirm {
             parts.push(Part::new(
                 0,
@@ -767,7 +763,9 @@ impl App {
                     format!("{lines} lines: Enter/Esc"),
                 ],
             ));
-        } else if let (Some((query, Some(_))), true) = (&self.search, self.scroll > 0) {
+        } else if let (Some(Search { query, at: Some(_) }), true) =
+            (self.brain.search(), self.scroll > 0)
+        {
             parts.push(Part::new(
                 2,
                 [
@@ -784,12 +782,13 @@ impl App {
                 ],
             ));
         }
-        // `[ ... ]` around it when there is room for the brackets.
-        let inner = fit(&parts, width.saturating_sub(4));
-        if inner.is_empty() {
-            fit(&parts, width)
+        // `[ ... ]` around it when there is room for the brackets: never at the cost of
+        // cutting the most important part (`8 lines: Enter/Esc` at 20 columns).
+        let inner_width = width.saturating_sub(4);
+        if inner_width > 0 && fits(&parts, inner_width) {
+            format!("[ {} ]", fit(&parts, inner_width))
         } else {
-            format!("[ {inner} ]")
+            fit(&parts, width)
         }
     }
 
@@ -828,6 +827,8 @@ impl App {
             format!("({state}) '{}': ", search.query)
         } else if self.brain.link == Link::Naming {
             "name: ".to_owned()
+        } else if let Some(query) = self.brain.query() {
+            format!("[{}] ", query.with())
         } else {
             "> ".to_owned()
         }
@@ -1634,6 +1635,47 @@ mod tests {
         assert!(a.brain.store.is_empty());
         a.on_line("MSG alice - after", &now());
         assert_eq!(a.brain.store.len(), 1);
+    }
+
+    #[test]
+    fn a_query_shows_one_conversation_and_esc_goes_back_to_the_room() {
+        let mut a = joined();
+        let n = now();
+        a.on_line("MSG alice - in the room", &n);
+        command(&mut a, "/query carol");
+        assert_eq!(a.prompt(), "[carol] ");
+        a.on_line("MSG alice - more room talk", &n);
+        a.on_line("PRIV carol bob - psst", &n);
+        a.on_line("PRIV dave bob - not carol", &n);
+        let shown = rows(&mut a).join("\n");
+        assert!(shown.contains("psst"), "{shown}");
+        assert!(
+            !shown.contains("room talk") && !shown.contains("not carol"),
+            "{shown}"
+        );
+        assert!(a.status(n.instant).contains("query carol · room: 2 new"));
+        a.take_effects();
+        typed(&mut a, "hi");
+        key(&mut a, KeyCode::Enter, KeyModifiers::NONE);
+        assert_eq!(sent(&mut a), ["/private carol hi"]);
+        // Esc keeps a draft, and goes back to the room.
+        typed(&mut a, "draft");
+        key(&mut a, KeyCode::Esc, KeyModifiers::NONE);
+        assert_eq!(a.prompt(), "> ");
+        assert_eq!(a.editor.text(), "draft");
+        let shown = rows(&mut a).join("\n");
+        assert!(
+            shown.contains("room talk") && shown.contains("not carol"),
+            "{shown}"
+        );
+        assert!(!a.status(n.instant).contains("query"));
+        // At 20 columns the query is shown while connected; the retry and why, once not.
+        a.editor.take();
+        command(&mut a, "/query carol");
+        assert!(a.status_for(n.instant, 20).contains("carol"));
+        a.on_net(NetEvent::Closed(None), &n);
+        let bar = a.status_for(n.instant, 20);
+        assert!(bar.contains("retry") && bar.contains("closed"), "{bar}");
     }
 
     #[test]

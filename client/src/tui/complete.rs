@@ -6,7 +6,7 @@ use chat_common::protocol::Color;
 use crate::core::roster::Roster;
 
 /// The commands offered by Tab, with a space after those that take arguments.
-pub const COMMANDS: [&str; 18] = [
+pub const COMMANDS: [&str; 20] = [
     "/private ",
     "/msg ",
     "/color ",
@@ -25,6 +25,8 @@ pub const COMMANDS: [&str; 18] = [
     "/log ",
     "/reply ",
     "/forget",
+    "/query ",
+    "/unquery",
 ];
 
 /// Completion candidates for `line` (the text before the cursor): where the completed word
@@ -54,7 +56,7 @@ pub fn complete(line: &str, roster: &Roster) -> (usize, Vec<String>) {
             .map(|c| (*c).to_owned())
             .collect(),
         [c] if is(c, "/color") => colors(),
-        [p] if is(p, "/private") || is(p, "/msg") => names(),
+        [p] if is(p, "/private") || is(p, "/msg") || is(p, "/query") => names(),
         [p, _] if (is(p, "/private") || is(p, "/msg")) && word.starts_with('/') => {
             if starts("/color ") {
                 vec!["/color ".to_owned()]

@@ -290,7 +290,9 @@ pub fn run(config: &Config) -> Outcome {
             terminating = true;
             app.terminate(&now());
         }
-        app.tick(&now());
+        if app.tick(&now()) {
+            changed = true;
+        }
         // Effects, until there are none (a failed write is a lost connection: more effects).
         let mut bell = false;
         loop {

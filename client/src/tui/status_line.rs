@@ -79,6 +79,41 @@ pub fn fit(parts: &[Part], width: usize) -> String {
         .join(SEPARATOR)
 }
 
+/// Whether `parts` fit `width` without cutting anything: the most important part's shortest
+/// wording fits (the caller then knows that brackets around the line cost nothing).
+pub fn fits(parts: &[Part], width: usize) -> bool {
+    parts
+        .iter()
+        .filter(|p| !p.wordings.is_empty())
+        .min_by_key(|p| p.priority)
+        .and_then(|p| p.wordings.last())
+        .is_none_or(|w| w.width() <= width)
+}
+
+/// A reason for a lost or failed connection in a word or two, for the narrowest status line
+/// (`the server closed the connection` -> `closed`, `... Connection refused (os error 111)`
+/// -> `refused`); the reason's last words when it is none of the usual ones.
+pub fn brief(why: &str) -> &str {
+    let lower = why.to_ascii_lowercase();
+    for (word, brief) in [
+        ("refused", "refused"),
+        ("reset", "reset"),
+        ("timed out", "timed out"),
+        ("unreachable", "unreachable"),
+        ("closed", "closed"),
+        ("kick", "kicked"),
+        ("full", "server full"),
+        ("resolve", "no such host"),
+        ("lookup", "no such host"),
+        ("certificate", "certificate"),
+    ] {
+        if lower.contains(word) {
+            return brief;
+        }
+    }
+    why.rsplit(": ").next().unwrap_or(why)
+}
+
 /// `text` cut to `width` cells with `…` at the end (never splitting a character).
 pub fn cut(text: &str, width: usize) -> String {
     if text.width() <= width {
@@ -170,6 +205,18 @@ mod tests {
         assert_eq!(fit(&parts, 80), "a · b · c");
         assert_eq!(fit(&parts, 5), "a · b");
         assert_eq!(fit(&parts, 3), "b");
+    }
+
+    #[test]
+    fn a_reason_in_brief_and_whether_brackets_cost_a_cut() {
+        assert_eq!(brief("the server closed the connection"), "closed");
+        assert_eq!(
+            brief("cannot connect to 127.0.0.1:5: Connection refused (os error 111)"),
+            "refused"
+        );
+        assert_eq!(brief("odd: something else"), "something else");
+        assert!(fits(&reconnecting(), 32));
+        assert!(!fits(&reconnecting(), 31));
     }
 
     #[test]

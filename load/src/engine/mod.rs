@@ -117,6 +117,8 @@ struct Engine<'c> {
     t_last_delivery_ns: u64,
     server_start: Option<Sample>,
     server_send_start: Option<Sample>,
+    /// With `--metrics`: the store's counters when the message phase began.
+    store_start: Option<crate::metrics::StoreCounters>,
     gen_start: Option<Sample>,
     gen_send_start: Option<Sample>,
     /// Machine-wide busy CPU seconds at the start.
@@ -197,6 +199,7 @@ impl<'c> Engine<'c> {
             t_last_delivery_ns: 0,
             server_start: None,
             server_send_start: None,
+            store_start: None,
             gen_start: None,
             gen_send_start: None,
             machine_start: None,
@@ -402,7 +405,8 @@ impl<'c> Engine<'c> {
             }
             self.report.settle_s = self.t_admitted.map(|t| t.elapsed().as_secs_f64());
             match self.cfg.scenario {
-                Scenario::JoinStorm | Scenario::Idle => {
+                // (The resume storm runs in `resume.rs`, not here; held like idle if asked.)
+                Scenario::JoinStorm | Scenario::Idle | Scenario::ResumeStorm => {
                     self.hold_until = Some(Instant::now() + self.cfg.hold);
                     self.phase = Phase::Holding;
                 }

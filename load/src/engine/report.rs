@@ -14,6 +14,10 @@ impl Engine<'_> {
         let server_end = cfg.server_pid.and_then(|p| procfs::sample(Some(p)));
         let gen_end = procfs::sample(None);
         let mut r = std::mem::take(&mut self.report);
+        if self.store_start.is_some() {
+            let end = cfg.metrics.and_then(crate::metrics::scrape);
+            crate::metrics::fill(&mut r, self.store_start, end);
+        }
         r.wall_s = self.clock.elapsed().as_secs_f64();
         r.admitted = self.admitted;
         r.failed = self.failed;

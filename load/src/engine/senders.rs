@@ -133,6 +133,8 @@ impl Engine<'_> {
 
     pub(super) fn start_sending(&mut self) {
         self.phase = Phase::Sending;
+        // Before the CPU samples: the scrape's own cost is not the message phase's.
+        self.store_start = self.cfg.metrics.and_then(crate::metrics::scrape);
         self.server_send_start = self.cfg.server_pid.and_then(|p| procfs::sample(Some(p)));
         self.gen_send_start = procfs::sample(None);
         let now = Instant::now();

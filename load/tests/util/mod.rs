@@ -1,5 +1,6 @@
 //! Helpers for chat-load's integration tests: [`run_load`] runs `chat-load --json` against a
-//! server and returns the report's fields. The server itself is `chat_testkit::Server` (the real
+//! server and returns the report's fields; [`fan_out_whole`] and [`slow_readers_get_joins`] are
+//! the two runs every transport (TLS, WebSocket) must pass, given its members' flags. The server itself is `chat_testkit::Server` (the real
 //! `chat-server` binary, the sibling of `chat-load` in the target directory, on a free port,
 //! killed when the guard drops).
 //!
@@ -107,4 +108,60 @@ pub fn run_load(addr: impl Display, args: &[&str], limit: Duration) -> LoadRepor
         fields,
         json,
     }
+}
+
+/// The longest a transport's shared run may take.
+pub const TRANSPORT_LIMIT: Duration = Duration::from_secs(60);
+
+/// A fan-out whose members connect with `transport` flags (`--tls --ca F`, `--ws`): it must
+/// arrive whole, once and in order, and the report must say the transport (`flag`: its key).
+#[track_caller]
+pub fn fan_out_whole(addr: impl Display, transport: &[&str], flag: &str) {
+    let mut all = transport.to_vec();
+    all.extend_from_slice(&["-n", "12", "-s", "4", "-m", "40", "-w", "8"]);
+    let r = run_load(addr, &all, TRANSPORT_LIMIT);
+    assert_eq!(r.get("ok"), "true", "{}", r.json);
+    assert_eq!(r.get(flag), "true", "{}", r.json);
+    assert_eq!(r.int("delivered"), 4 * 40 * 11, "{}", r.json);
+    assert_eq!(r.int("joins_received"), 12 * 11 / 2, "{}", r.json);
+}
+
+/// A join storm of slow readers connecting with `transport` flags: every join notice must
+/// arrive (a short read of a framed or encrypted stream does not mean the socket is drained).
+#[track_caller]
+pub fn slow_readers_get_joins(addr: impl Display, transport: &[&str]) {
+    let mut all = transport.to_vec();
+    all.extend_from_slice(&[
+        "--scenario",
+        "join-storm",
+        "-n",
+        "25",
+        "--read-rate",
+        "40",
+        "--hold",
+        "0",
+        "--timeout",
+        "30",
+    ]);
+    let r = run_load(addr, &all, TRANSPORT_LIMIT);
+    assert_eq!(r.get("ok"), "true", "{}", r.json);
+    assert_eq!(r.int("joins_received"), 25 * 24 / 2, "{}", r.json);
+}
+
+/// A chat-server started with `args`, and the address of the listener it announces as
+/// `listening on ADDR (what)` (`HTTP`, `metrics`).
+#[track_caller]
+pub fn server_and_listener(
+    args: &[&str],
+    what: &str,
+) -> (chat_testkit::Server, std::net::SocketAddr) {
+    let mut server = chat_testkit::Server::start(args);
+    let suffix = format!(" ({what})");
+    let line = server.expect_console("listening on ");
+    let addr = line
+        .trim_start_matches("listening on ")
+        .trim_end_matches(suffix.as_str())
+        .parse()
+        .unwrap_or_else(|e| panic!("no {what} address in {line:?}: {e}"));
+    (server, addr)
 }

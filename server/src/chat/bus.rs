@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chat_common::protocol::LeaveReason;
 
+use super::durable::MemberRecord;
 use super::ConnId;
 
 /// One event of the room, as every server sees it.
@@ -26,12 +27,18 @@ pub enum Event {
         new: String,
         owner: Option<String>,
     },
-    /// A `MSG` or `ACT` line (LF included), exactly as members get it.
-    Msg { line: Vec<u8> },
+    /// A `MSG` or `ACT` line (LF included), exactly as members get it, and the id the origin
+    /// gave it (empty: none), which version 3 members of every server see in its tags.
+    Msg { line: Vec<u8>, id: String },
     /// An `INFO` line (LF included): an operator's `say`.
     Info { line: Vec<u8> },
-    /// A `PRIV` line (LF included) for the member named `to`, wherever it is.
-    Priv { to: String, line: Vec<u8> },
+    /// A `PRIV` line (LF included) for the member named `to`, wherever it is, and the id the
+    /// origin gave it (empty: none), which a version 3 recipient sees in its tags.
+    Priv {
+        to: String,
+        line: Vec<u8>,
+        id: String,
+    },
     /// A join waits for an operator on the origin server.
     Request { name: String, addr: String },
     /// A waiting join was decided (`how`: approved, denied, withdrawn, timed out).
@@ -61,6 +68,36 @@ pub enum Event {
     Down { server: String },
     /// Server `server` joined the room (written by its join).
     Joined { server: String },
+    /// A remembered member's record as the server that changed it has it (approved, resumed
+    /// with a new token, renamed to, last seen): every server keeps the newest
+    /// (`last_seen_ms`), and Redis keeps it in the room's `members` hash.
+    Member { record: MemberRecord },
+    /// A member's token is void everywhere as of `at_ms` (kick, `forget`, a rename's old name).
+    Forget { name: String, at_ms: u64 },
+    /// An address or range is banned everywhere as of `at_ms`; `until_ms` 0: until `unban`.
+    Ban {
+        net: String,
+        at_ms: u64,
+        until_ms: u64,
+        by: String,
+        reason: String,
+    },
+    /// A ban is lifted everywhere as of `at_ms`.
+    Unban { net: String, at_ms: u64 },
+}
+
+impl Event {
+    /// The time a shared record (member, forget, ban, unban) was made: of two records of one
+    /// name or range the later wins, on every server and in Redis. `None` for other events.
+    pub fn stamp(&self) -> Option<u64> {
+        match self {
+            Event::Member { record } => Some(record.last_seen_ms),
+            Event::Forget { at_ms, .. } | Event::Ban { at_ms, .. } | Event::Unban { at_ms, .. } => {
+                Some(*at_ms)
+            }
+            _ => None,
+        }
+    }
 }
 
 /// A kick's note: `by`, then a tab and the reason when there is one (neither holds a tab).
@@ -91,21 +128,43 @@ pub fn from_wall_ms(ms: u64) -> SystemTime {
 }
 
 /// What the core asks of the cluster (through [`crate::chat::Outbox::cluster`]).
+///
+/// Every request that writes carries `epoch`: the bridge epoch the core was in when it asked
+/// ([`FromBridge::Up`]'s). It is carried out only under that epoch's server id, and Redis
+/// refuses it (atomically with the write) once that id is out of the room, so a request made
+/// before a cut-off can never land under the id of the rejoin that followed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ToBridge {
     /// Append an event to the room's log, stamped with the origin's wall clock (ms).
-    Publish { event: Event, wall_ms: u64 },
+    Publish {
+        event: Event,
+        wall_ms: u64,
+        epoch: u64,
+    },
     /// Claim `name` for this server for connection `id`; with `release`, free that name of this
     /// server in the same step (a rename). Answered by [`FromBridge::Claimed`].
     Claim {
         id: ConnId,
         name: String,
         release: Option<String>,
+        epoch: u64,
     },
     /// Free `name` if this server holds it.
-    Release { name: String },
+    Release { name: String, epoch: u64 },
     /// The server is stopping: leave the room now (members announced as gone, names freed).
     Leave,
+}
+
+impl ToBridge {
+    /// The epoch a writing request was made in (`None` for [`ToBridge::Leave`]).
+    pub fn epoch(&self) -> Option<u64> {
+        match self {
+            ToBridge::Publish { epoch, .. }
+            | ToBridge::Claim { epoch, .. }
+            | ToBridge::Release { epoch, .. } => Some(*epoch),
+            ToBridge::Leave => None,
+        }
+    }
 }
 
 /// A stream entry id (`ms-seq`), ordered as Redis orders them.
@@ -146,13 +205,17 @@ pub struct Entry {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FromBridge {
     /// The server is (again) in the room as `server`, in epoch `epoch`: the other servers'
-    /// members and waiting joins, and the room's history (oldest first) up to now.
+    /// members and waiting joins, and the room's history (oldest first) up to now: each
+    /// message's time, line and id (empty: none).
     Up {
         epoch: u64,
         server: String,
         at: LogId,
         remote: Vec<RemoteEntry>,
-        history: Vec<(SystemTime, Vec<u8>)>,
+        history: Vec<(SystemTime, Vec<u8>, String)>,
+        /// The room's shared records (remembered members, forgets, bans, unbans) as Redis
+        /// has them: the core adopts the newer ones and writes back what Redis lacks.
+        shared: Vec<Event>,
     },
     /// Entries of the log after the snapshot of epoch `epoch`, in the log's order (this
     /// server's own left out), and the id of the last entry read.

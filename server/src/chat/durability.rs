@@ -9,7 +9,6 @@
 //! store attached (library use, the core's unit tests) messages are delivered at once.
 
 use std::rc::Rc;
-use std::time::SystemTime;
 
 use chat_common::protocol::v3::V3Msg;
 use chat_common::protocol::{ErrorCode, ServerMsg};
@@ -25,15 +24,8 @@ impl Core {
     /// back, and from now on messages wait for the store before they are delivered.
     pub fn restore(&mut self, r: Restored) {
         self.v3.attach(r.epoch, r.next_seq, r.members, r.durable);
-        for net in r.bans {
-            // The store keeps the range and when it was made; no reason or end yet.
-            let _ = self.admission.bans_mut().add(super::bans::Ban {
-                net,
-                reason: None,
-                by: "an earlier run".to_owned(),
-                since: SystemTime::UNIX_EPOCH,
-                until: None,
-            });
+        for ban in r.bans {
+            let _ = self.admission.bans_mut().add(ban);
         }
         for e in r.recent {
             let line = format!("{}\n", e.line);
@@ -222,6 +214,7 @@ impl Core {
                 self.publish(
                     || Event::Msg {
                         line: line.line().to_vec(),
+                        id: line.id.as_deref().unwrap_or_default().to_owned(),
                     },
                     now,
                     out,
@@ -233,6 +226,8 @@ impl Core {
                     if !self.v3.is_replaying(to) {
                         out.send(to, &line);
                     }
+                } else {
+                    self.publish_private(&line, now, out);
                 }
                 (from, line)
             }
@@ -256,8 +251,13 @@ impl Core {
         }
     }
 
-    /// The ban list changed: the store is told.
-    pub(super) fn store_ban(&mut self, net: super::bans::IpNet, banned: bool, now: Now) {
-        self.v3.ban_changed(net, banned, now.wall);
+    /// A ban was made (or replaced one of its range): the store keeps it whole.
+    pub(super) fn store_ban(&mut self, ban: &super::bans::Ban) {
+        self.v3.ban_made(ban);
+    }
+
+    /// A ban was lifted or ran out: the store drops it.
+    pub(super) fn store_unban(&mut self, net: super::bans::IpNet) {
+        self.v3.ban_lifted(net);
     }
 }

@@ -4,6 +4,7 @@
 //! The types live in the core because both sides need them and the core must not import the
 //! store (the store imports these). Plain data: no disk, no socket, no clock.
 
+use super::bans::{Ban, IpNet};
 use crate::token::TokenHash;
 
 /// What kind of message a log entry is.
@@ -82,12 +83,14 @@ pub enum Write {
     },
     /// Forgets a member (its token is void).
     Forget(String),
-    /// Bans an address.
-    Ban(String, u64),
-    /// Lifts a ban.
-    Unban(String),
+    /// Adds a ban, or replaces the ban of the same range: kept whole (range, reason, the
+    /// console that made it, since and until), so `bans` shows the same after a restart.
+    Ban(Ban),
+    /// Lifts the ban of exactly this range.
+    Unban(IpNet),
     /// Drops room entries before `room_before_ms`, private ones before `priv_before_ms`,
-    /// members last seen before `members_before_ms`, and log entries beyond `max_entries`.
+    /// members last seen before `members_before_ms`, bans that ended by `bans_ended_ms`, and
+    /// log entries beyond `max_entries`.
     Prune {
         /// Room messages older than this go.
         room_before_ms: u64,
@@ -95,6 +98,8 @@ pub enum Write {
         priv_before_ms: u64,
         /// Members last seen before this are forgotten.
         members_before_ms: u64,
+        /// Bans whose end is at or before this go (an expired ban never comes back).
+        bans_ended_ms: u64,
         /// At most this many log entries stay (the oldest go first).
         max_entries: u64,
     },

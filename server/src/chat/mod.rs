@@ -31,6 +31,9 @@
 //!   dialect ([`Core::admit_remembered`]), replays, the window's end, kicks and `forget`.
 //! - `durability`: durable before delivered: the store's hand-over and the delivery (or
 //!   refusal) of the messages held for it.
+//! - `shared`: under `--cluster`, remembered members and bans are the cluster's: changes
+//!   published, other servers' kept when newer, Redis refilled on join; a `RESUME` claims its
+//!   name (and waits for another server to free it).
 
 pub mod admission;
 pub mod bans;
@@ -51,6 +54,7 @@ mod requests;
 mod resume;
 pub mod room;
 mod sessions;
+mod shared;
 mod v3;
 
 use std::fmt;
@@ -106,6 +110,8 @@ pub enum CoreTimer {
     Announce,
     /// Resume windows may have ended (not tied to a connection, like `Announce`).
     Sweep,
+    /// A `RESUME` waiting for another server to free its name waits no longer (`--cluster`).
+    ResumeWait,
 }
 
 /// The time of an event: a monotonic instant for every rule, and the wall clock only for the
@@ -377,6 +383,7 @@ impl Core {
         match timer {
             CoreTimer::Announce => self.announce_tick(now, out),
             CoreTimer::Sweep => self.sweep_detached(now, out),
+            CoreTimer::ResumeWait => self.resume_wait_over(id, now, out),
             CoreTimer::Login => {
                 if matches!(self.session(id), Some(s) if s.phase == Phase::AwaitingName) {
                     log::debug!("#{} gave no name in time", id.serial);

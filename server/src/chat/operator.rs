@@ -244,7 +244,7 @@ impl Core {
                 if let Err(e) = self.admission.bans_mut().add(ban) {
                     return fail(out, format_args!("{e}"));
                 }
-                self.store_ban(net, true, now);
+                self.store_ban(&shown);
                 let cut = self.cut_banned(net, reason, now, out);
                 let shown = describe(&shown, now.wall, &format!("; {cut} connections cut"));
                 out.console(Audience::All, format_args!("banned {shown}"));
@@ -252,7 +252,7 @@ impl Core {
             }
             Command::Unban(net) => match self.admission.bans_mut().remove(net) {
                 Some(_) => {
-                    self.store_ban(net, false, now);
+                    self.store_unban(net);
                     out.console(
                         Audience::All,
                         format_args!("unbanned {net} (by {})", by(from)),
@@ -264,6 +264,7 @@ impl Core {
             Command::Bans => {
                 for gone in self.admission.bans_mut().expire(now.wall) {
                     log::info!("ban on {} ran out", gone.net);
+                    self.store_unban(gone.net);
                 }
                 let bans = self.admission.bans();
                 out.console(reply, format_args!("bans: {}", bans.len()));
@@ -605,7 +606,7 @@ impl Core {
 
     /// Cuts every connection from `net` after it was banned: its members are kicked, its
     /// waiting joins denied, its other connections told and closed. Returns how many.
-    fn cut_banned(
+    pub(super) fn cut_banned(
         &mut self,
         net: IpNet,
         reason: Option<&str>,

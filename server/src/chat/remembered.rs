@@ -122,6 +122,18 @@ impl Remembered {
         Some(record)
     }
 
+    /// The record of `name` (any case), if any.
+    pub fn get(&self, name: &str) -> Option<&MemberRecord> {
+        self.by_name.get(&name.to_ascii_lowercase())
+    }
+
+    /// Keeps `record` as it is (another server's, newer than this one's), replacing any
+    /// record of its name.
+    pub fn put(&mut self, record: MemberRecord) {
+        self.by_name
+            .insert(record.name.to_ascii_lowercase(), record);
+    }
+
     /// Every record, sorted by name.
     pub fn list(&self) -> Vec<&MemberRecord> {
         let mut all: Vec<&MemberRecord> = self.by_name.values().collect();

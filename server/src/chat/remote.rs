@@ -30,6 +30,11 @@ pub(super) enum Purpose {
     Join { wait: bool },
     /// A member's rename from this name.
     Rename { old: Rc<str> },
+    /// A `RESUME` whose token admitted the name: it goes on once the name is this server's.
+    Resume {
+        token: Box<str>,
+        last: Option<Box<str>>,
+    },
 }
 
 /// A join waiting on another server.
@@ -62,6 +67,19 @@ pub(super) struct Remote {
     /// the claim (so the newcomer's count, `/who` and history include everyone before it);
     /// their names stay in `claiming` meanwhile.
     pub parked: Vec<(ConnId, Rc<str>, bool, LogId)>,
+    /// `RESUME`s whose name another server holds, waiting for it to be freed (a dead server's
+    /// members are, within `--cluster-timeout`) until their deadline (see `shared.rs`).
+    pub resuming: Vec<ResumeWait>,
+}
+
+/// A `RESUME` waiting for its name to be freed by another server.
+#[derive(Debug, Clone)]
+pub(super) struct ResumeWait {
+    pub id: ConnId,
+    pub name: Rc<str>,
+    pub token: Box<str>,
+    pub last: Option<Box<str>>,
+    pub until: Instant,
 }
 
 /// Who spoke a relayed `MSG` or `ACT` line (another server's bytes: parsed).
@@ -310,18 +328,24 @@ impl Core {
     /// `event` is only built when there is a cluster to publish to: without `--cluster` the hot
     /// path pays nothing (no copy of the line).
     pub(super) fn publish(&self, event: impl FnOnce() -> Event, now: Now, out: &mut impl Outbox) {
-        if self.remote.as_ref().is_some_and(|r| r.up) && !self.shutting_down {
-            out.cluster(ToBridge::Publish {
+        match self.remote.as_ref() {
+            Some(r) if r.up && !self.shutting_down => out.cluster(ToBridge::Publish {
                 event: event(),
                 wall_ms: wall_ms(now.wall),
-            });
+                epoch: r.epoch,
+            }),
+            _ => {}
         }
     }
 
     /// Frees a name in Redis (nothing without `--cluster`).
     pub(super) fn release(&self, name: &str, out: &mut impl Outbox) {
-        if self.remote.as_ref().is_some_and(|r| r.up) && !self.shutting_down {
-            out.cluster(ToBridge::Release { name: name.into() });
+        match self.remote.as_ref() {
+            Some(r) if r.up && !self.shutting_down => out.cluster(ToBridge::Release {
+                name: name.into(),
+                epoch: r.epoch,
+            }),
+            _ => {}
         }
     }
 
@@ -338,13 +362,14 @@ impl Core {
         };
         let release = match &purpose {
             Purpose::Rename { old } => Some(old.to_string()),
-            Purpose::Join { .. } => None,
+            Purpose::Join { .. } | Purpose::Resume { .. } => None,
         };
         remote.claiming.insert(fold(name), (id, purpose));
         out.cluster(ToBridge::Claim {
             id,
             name: name.into(),
             release,
+            epoch: remote.epoch,
         });
     }
 
@@ -394,11 +419,13 @@ impl Core {
                 at,
                 remote,
                 history,
+                shared,
             } => {
                 self.cluster_up(epoch, &server, remote, history, now, out);
                 if let Some(r) = self.remote.as_mut() {
                     r.read = at;
                 }
+                self.adopt_shared(shared, now, out);
             }
             FromBridge::Entries {
                 epoch,
@@ -414,6 +441,7 @@ impl Core {
                         self.remote_event(entry, now, out);
                     }
                     self.caught_up(last, now, out);
+                    self.retry_resumes(out);
                 }
             }
             FromBridge::Claimed { id, name, ok, tip } => {
@@ -437,7 +465,7 @@ impl Core {
         epoch: u64,
         server: &str,
         entries: Vec<RemoteEntry>,
-        history: Vec<(SystemTime, Vec<u8>)>,
+        history: Vec<(SystemTime, Vec<u8>, String)>,
         now: Now,
         out: &mut impl Outbox,
     ) {
@@ -476,8 +504,9 @@ impl Core {
         let (members, waiting) = (remote.members.len(), remote.pending.len());
         self.remote = Some(remote);
         self.history = History::new(self.config.history);
-        for (at, line) in history {
-            let line = Outgoing::from_line(&line, Some(at));
+        for (at, line, id) in history {
+            let id = (!id.is_empty()).then(|| id.into_boxed_str());
+            let line = Outgoing::from_line_with_id(&line, Some(at), id);
             if let Some(speaker) = speaker_of(&line) {
                 self.history.record(&line, &speaker);
             }
@@ -582,6 +611,26 @@ impl Core {
                     self.prompt(id, out);
                 }
             }
+            (Some(Purpose::Resume { token, last }), Some(Phase::Claiming { name: n }))
+                if &*n == name =>
+            {
+                if let Some(s) = self.session_mut(id) {
+                    s.phase = Phase::AwaitingName;
+                }
+                if ok {
+                    let decision = self.resume_with(id, name, &token, last.as_deref(), now, out);
+                    if let super::v3::ResumeDecision::Refuse(why) = decision {
+                        self.refuse_resume(id, name, why, out);
+                    }
+                    let admitted = matches!(self.session(id).map(|s| &s.phase),
+                        Some(Phase::Member { name: m }) if m.eq_ignore_ascii_case(name));
+                    if !admitted {
+                        self.release(name, out);
+                    }
+                } else {
+                    self.wait_for_name(id, name, token, last, now, out);
+                }
+            }
             (Some(Purpose::Rename { old }), Some(Phase::Member { name: current }))
                 if current == old =>
             {
@@ -660,8 +709,10 @@ impl Core {
                 self.announce_in_room(&msg, &old, now, out);
                 out.console(Audience::All, format_args!("renamed {old} {new}"));
             }
-            Event::Msg { line } => {
-                let line = Outgoing::from_line(&line, Some(entry.wall));
+            Event::Msg { line, id } => {
+                // The origin's id and time: a version 3 member sees them in the tags.
+                let id = (!id.is_empty()).then(|| id.into_boxed_str());
+                let line = Outgoing::from_line_with_id(&line, Some(entry.wall), id);
                 self.fan_out(&line, None, out);
                 if let Some(speaker) = speaker_of(&line) {
                     self.history.record(&line, &speaker);
@@ -671,13 +722,15 @@ impl Core {
                 let line = Outgoing::from_line(&line, None);
                 self.fan_out(&line, None, out);
             }
-            Event::Priv { to, line } => {
+            Event::Priv { to, line, id } => {
                 let target = self.room.holder(&to).filter(|&t| {
                     self.session(t)
                         .is_some_and(|s| matches!(s.phase, Phase::Member { .. }))
                 });
                 if let Some(target) = target {
-                    out.send(target, &Outgoing::from_line(&line, Some(entry.wall)));
+                    let id = (!id.is_empty()).then(|| id.into_boxed_str());
+                    let line = Outgoing::from_line_with_id(&line, Some(entry.wall), id);
+                    out.send(target, &line);
                 }
             }
             Event::Request { name, addr } => {
@@ -719,6 +772,12 @@ impl Core {
                 if *remote.server == *server {
                     self.kick_by_name(&name, &note, now, out);
                 }
+            }
+            shared @ (Event::Member { .. }
+            | Event::Forget { .. }
+            | Event::Ban { .. }
+            | Event::Unban { .. }) => {
+                self.apply_shared(shared, Some(&origin), now, out);
             }
             Event::Joined { server } => {
                 out.console(

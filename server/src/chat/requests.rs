@@ -67,24 +67,20 @@ impl Core {
                         };
                         self.private_v3(id, None, &to, &msg, now, out);
                     }
+                    // A member of another server: given an id and kept like any private (its
+                    // sender's resume replays it, a version 3 sender gets its ECHO), and
+                    // published once durable (durability.rs).
                     None if self.remote_member(to).is_some() => {
                         let Some((to, _)) = self.remote_member(to) else {
                             return;
                         };
-                        let line = self.format_at(
-                            &ServerMsg::Priv {
-                                from: name,
-                                to: &to,
-                                color,
-                                text,
-                            },
-                            now,
-                        );
-                        let event = Event::Priv {
-                            to: to.to_string(),
-                            line: line.line().to_vec(),
+                        let msg = ServerMsg::Priv {
+                            from: name,
+                            to: &to,
+                            color,
+                            text,
                         };
-                        self.publish(|| event, now, out);
+                        self.private_v3(id, None, &to, &msg, now, out);
                     }
                     None => {
                         let text = format!("nobody named {to} is in the room");

@@ -46,10 +46,15 @@ impl Core {
                 true
             }
             Ok(Opening::Resume { name, token, last }) => {
-                let decision = if self.v3.is_session(id) {
-                    self.resume_with(id, name, token, last, now, out)
-                } else {
+                let decision = if !self.v3.is_session(id) {
                     ResumeDecision::Refuse(ResumeRefusal::NeedsHello)
+                } else if self.token_admits(name, token, now)
+                    && self.claim_for_resume(id, name, token, last, now, out)
+                {
+                    // Under --cluster the name is claimed in Redis first (shared.rs).
+                    return true;
+                } else {
+                    self.resume_with(id, name, token, last, now, out)
                 };
                 if let ResumeDecision::Refuse(why) = decision {
                     self.refuse_resume(id, name, why, out);
@@ -71,7 +76,13 @@ impl Core {
 
     /// A refused `RESUME`: the error on the wire (every token refusal reads the same, so a
     /// guesser learns nothing), and the name prompt again.
-    fn refuse_resume(&mut self, id: ConnId, name: &str, why: ResumeRefusal, out: &mut impl Outbox) {
+    pub(super) fn refuse_resume(
+        &mut self,
+        id: ConnId,
+        name: &str,
+        why: ResumeRefusal,
+        out: &mut impl Outbox,
+    ) {
         match why {
             ResumeRefusal::NeedsHello => {
                 self.send_error(id, ErrorCode::BadToken, "RESUME needs HELLO 3 first", out);
@@ -137,7 +148,7 @@ impl Core {
     /// Asks [`V3`](super::v3) whether `token` admits `name` for `id`, and carries out an
     /// admission: a taken-over session closed, `WELCOME`, a new token, `JOIN` to the room (not
     /// when its place was kept), and the replay after `last`. A refusal changes nothing.
-    fn resume_with(
+    pub(super) fn resume_with(
         &mut self,
         id: ConnId,
         name: &str,
@@ -146,6 +157,11 @@ impl Core {
         now: Now,
         out: &mut impl Outbox,
     ) -> ResumeDecision {
+        // Under --cluster another server's member or waiting join of the name keeps it (a
+        // RESUME claimed it in Redis first; a token login is refused here).
+        if self.remote.as_ref().is_some_and(|r| r.up && r.taken(name)) {
+            return ResumeDecision::Refuse(ResumeRefusal::NameTaken);
+        }
         let holder = match self.room.holder(name) {
             None => Holder::Free,
             Some(h) => match self.session(h).map(|s| &s.phase) {

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant, SystemTime};
 use chat_common::protocol::v3::VERSION;
 use chat_common::protocol::{LeaveReason, ServerMsg};
 
-use super::bans::IpNet;
+use super::bans::{Ban, IpNet};
 use super::durable::{Entry, Kind, MemberRecord, Write};
 use super::held::Held;
 use super::msgid::{IdGen, MsgId};
@@ -201,6 +201,11 @@ pub(super) struct V3 {
     /// a token when first admitted (unless `--remember 0`), which a token login never replaces.
     fixed: HashSet<ConnId>,
     resume_window: Duration,
+    /// Record changes (members, bans) for the cluster, this round (`--cluster`, once in the
+    /// room: see `shared.rs`).
+    pub shared: Vec<Write>,
+    /// The cluster shares the records: changes are queued in `shared`.
+    pub sharing: bool,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -238,6 +243,8 @@ impl V3 {
             sessions: HashSet::new(),
             fixed: HashSet::new(),
             resume_window,
+            shared: Vec::new(),
+            sharing: false,
         }
     }
 
@@ -255,8 +262,27 @@ impl V3 {
         self.ids.epoch()
     }
 
-    /// Queues a record write for the store (dropped without one).
+    /// The remembered members (read by the cluster's sharing, `shared.rs`).
+    pub fn remembered(&self) -> &Remembered {
+        &self.remembered
+    }
+
+    /// The remembered members, to keep another server's newer record (`shared.rs`).
+    pub fn remembered_mut(&mut self) -> &mut Remembered {
+        &mut self.remembered
+    }
+
+    /// Queues a record write for the store (dropped without one), and for the cluster when it
+    /// shares the records.
     pub fn write(&mut self, w: Write) {
+        if self.sharing && !matches!(w, Write::Append(_) | Write::Prune { .. }) {
+            self.shared.push(w.clone());
+        }
+        self.write_local(w);
+    }
+
+    /// Queues a record write for the store only (a change another server made).
+    pub fn write_local(&mut self, w: Write) {
         if self.attached {
             self.writes.push(w);
         }
@@ -389,14 +415,14 @@ impl V3 {
         line
     }
 
-    /// The ban list changed: the store is told.
-    pub fn ban_changed(&mut self, net: IpNet, banned: bool, wall: SystemTime) {
-        let w = if banned {
-            Write::Ban(net.to_string(), wall_ms(wall))
-        } else {
-            Write::Unban(net.to_string())
-        };
-        self.write(w);
+    /// A ban was made (or replaced one of its range): the store keeps it whole.
+    pub fn ban_made(&mut self, ban: &Ban) {
+        self.write(Write::Ban(ban.clone()));
+    }
+
+    /// A ban was lifted or ran out: the store drops it.
+    pub fn ban_lifted(&mut self, net: IpNet) {
+        self.write(Write::Unban(net));
     }
 
     // --- sessions, tokens, resumes ---
@@ -664,8 +690,8 @@ pub struct Restored {
     pub next_seq: u64,
     /// Remembered members.
     pub members: Vec<MemberRecord>,
-    /// Banned addresses.
-    pub bans: Vec<IpNet>,
+    /// The bans in force, whole.
+    pub bans: Vec<Ban>,
     /// The last room messages, oldest first (for `--history`).
     pub recent: Vec<Entry>,
     /// Whether messages wait until they are on disk before they are delivered (a store on

@@ -233,7 +233,8 @@ mod tests {
             Some((
                 "s1",
                 &Event::Msg {
-                    line: b"MSG a - hi\n".to_vec()
+                    line: b"MSG a - hi\n".to_vec(),
+                    id: String::new(),
                 }
             ))
         );

@@ -10,9 +10,18 @@
 //!   own clock, ms), so no two servers' clocks are ever compared.
 //! - `chat:{R}:seq`: server id -> the sequence number of the last event it appended, so a batch
 //!   retried after a lost reply is never appended twice.
+//! - `chat:{R}:members`: lowercased name -> the latest shared record of that name,
+//!   `stamp \t T \t Name \t hash \t approved-at \t approved-by` (a remembered member) or
+//!   `stamp \t F \t Name \t` (forgotten: its token is void), written by the server that made
+//!   the change; a record with an earlier stamp never replaces a later one.
+//! - `chat:{R}:bans`: range -> `stamp \t B \t range \t until \t by \t reason` or
+//!   `stamp \t O \t range \t` (lifted), the same way.
 //!
-//! Every write of a server first checks that it is still in `servers`: a server the others
-//! declared dead cannot write a line or claim a name until it rejoins under a new id.
+//! Every write of a server first checks, in the same script, that its id is in `servers`: a
+//! server the others declared dead cannot write a line or claim a name until it rejoins under a
+//! new id, and a request made before a cut-off is sent under the id of the epoch it was made in
+//! (`name`, then `name~2`, ...), so Redis refuses it even when it reaches the writer after the
+//! rejoin (the fence of `writer.rs`).
 
 /// Shared by [`HEARTBEAT`]: reaps server ARGV id `id` (already removed from `servers`):
 /// `LEAVE name quit` for each of its members and waiting joins, its names freed, then `G`.
@@ -89,14 +98,24 @@ return n
     )
 }
 
-/// Appends a batch of events. KEYS: servers, who, seq, log, names. ARGV: my id, the sequence
-/// number of the batch's first event, the log's MAXLEN, then five per event: kind, ms, a, b, c.
-/// A `LEAVE` or a decided join frees its name in the same step, so nobody who read the event can
-/// find the name still held. Returns -1 when this server was declared dead (nothing appended),
-/// else 1.
+/// Appends a batch of events. KEYS: servers, who, seq, log, names, members, bans. ARGV: my id,
+/// the sequence number of the batch's first event, the log's MAXLEN, then five per event: kind,
+/// ms, a, b, c. A `LEAVE` or a decided join frees its name in the same step, so nobody who read
+/// the event can find the name still held. A shared record (`T`, `F`: a member's; `B`, `O`: a
+/// ban's) is also kept in the `members`/`bans` hash unless the hash has a later one (its stamp
+/// is `b`). Returns -1 when this server id is not in the room (declared dead, or an id of an
+/// epoch before a cut-off): nothing is appended; else 1.
 pub const PUBLISH: &str = r#"
 local me = ARGV[1]
 if not redis.call('ZSCORE', KEYS[1], me) then return -1 end
+-- Keeps a shared record unless a later one is kept: false when it lost (then it is not
+-- appended either, so no server ever reads a record older than one it may have).
+local function keep(key, field, stamp, value)
+  local v = redis.call('HGET', key, field)
+  if v and tonumber(string.match(v, '^(%d+)') or '0') > stamp then return false end
+  redis.call('HSET', key, field, value)
+  return true
+end
 local last = tonumber(redis.call('HGET', KEYS[3], me) or '0')
 local seq = tonumber(ARGV[2])
 local function del_mine(key)
@@ -106,6 +125,7 @@ end
 for i = 4, #ARGV, 5 do
   if seq > last then
     local k, a, b = ARGV[i], ARGV[i + 2], ARGV[i + 3]
+    local append = true
     if k == 'J' then
       redis.call('HSET', KEYS[2], string.lower(a), me .. '\tM\t' .. a)
     elseif k == 'R' then
@@ -118,9 +138,14 @@ for i = 4, #ARGV, 5 do
     elseif k == 'N' then
       del_mine(string.lower(a))
       redis.call('HSET', KEYS[2], string.lower(b), me .. '\tM\t' .. b)
+    elseif k == 'T' or k == 'F' then
+      append = keep(KEYS[6], string.lower(a), tonumber(b) or 0,
+        b .. '\t' .. k .. '\t' .. a .. '\t' .. ARGV[i + 4])
+    elseif k == 'B' or k == 'O' then
+      append = keep(KEYS[7], a, tonumber(b) or 0, b .. '\t' .. k .. '\t' .. a .. '\t' .. ARGV[i + 4])
     end
-    redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[3], '*', 'o', me, 'k', k, 't', ARGV[i + 1],
-      'a', a, 'b', b, 'c', ARGV[i + 4])
+    if append then redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[3], '*', 'o', me, 'k', k, 't', ARGV[i + 1],
+      'a', a, 'b', b, 'c', ARGV[i + 4]) end
   end
   seq = seq + 1
 end
@@ -148,17 +173,21 @@ end
 return {1, tip}
 "#;
 
-/// Frees a name if this server holds it. KEYS: names. ARGV: my id, lowercased name.
+/// Frees a name if this server holds it. KEYS: servers, names. ARGV: my id, lowercased name.
+/// Returns -1 when this server was declared dead (nothing done), else 1.
 pub const RELEASE: &str = r#"
-if redis.call('HGET', KEYS[1], ARGV[2]) == ARGV[1] then redis.call('HDEL', KEYS[1], ARGV[2]) end
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return -1 end
+if redis.call('HGET', KEYS[2], ARGV[2]) == ARGV[1] then redis.call('HDEL', KEYS[2], ARGV[2]) end
 return 1
 "#;
 
-/// The room as it is now, atomically with the log's position. KEYS: who, log.
-/// Returns {last entry id or '0-0', the `who` hash flattened}.
+/// The room as it is now, atomically with the log's position. KEYS: who, log, members, bans.
+/// Returns {last entry id or '0-0', the `who` hash flattened, the values of `members` and of
+/// `bans` (each `stamp \t kind \t a \t c`: the shared record as its last event wrote it)}.
 pub const SNAPSHOT: &str = r#"
 local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
 local id = '0-0'
 if #last > 0 then id = last[1][1] end
-return {id, redis.call('HGETALL', KEYS[1])}
+return {id, redis.call('HGETALL', KEYS[1]), redis.call('HVALS', KEYS[3]),
+  redis.call('HVALS', KEYS[4])}
 "#;

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use redis::{Connection, RedisResult, Value};
 
-use super::event::{FromBridge, LogId, RemoteEntry, ToBridge};
+use super::event::{Event, FromBridge, LogId, RemoteEntry, ToBridge};
 use super::{deliver, scripts, ClusterConfig, ReadFrom, Shared, BATCH, LOG_MAXLEN};
 
 /// Entries read per page while seeding the history.
@@ -301,30 +301,53 @@ impl Writer {
         }
     }
 
-    /// Appends the run of `Publish` requests at the front of the queue (up to [`BATCH`]).
+    /// Appends the run of `Publish` requests of one epoch at the front of the queue (up to
+    /// [`BATCH`]), under that epoch's server id.
+    ///
+    /// The fence: Redis appends them only while that id is in the room (the script checks it
+    /// atomically with the `XADD`s). A request the core made before a cut-off may reach this
+    /// thread after it has rejoined under a new id (the core had not heard of the cut-off yet):
+    /// it is still sent under its own, old id, which Redis refuses, and then it is dropped.
     fn publish(&mut self) -> RedisResult<Outcome> {
-        let Some(server) = self.server.clone() else {
+        let Some(epoch) = self.pending.front().and_then(ToBridge::epoch) else {
             return Ok(Outcome::Done);
         };
+        let current = self.server.is_some() && epoch == self.epoch;
+        let server = server_id(&self.config.name, epoch);
         let count = self
             .pending
             .iter()
             .take(BATCH)
-            .take_while(|m| matches!(m, ToBridge::Publish { .. }))
+            .take_while(|m| matches!(m, ToBridge::Publish { epoch: e, .. } if *e == epoch))
             .count();
         let script = self.publish_script.clone();
         let mut inv = script.prepare_invoke();
-        for k in ["servers", "who", "seq", "log", "names"] {
+        for k in ["servers", "who", "seq", "log", "names", "members", "bans"] {
             inv.key(self.config.key(k));
         }
-        inv.arg(&server).arg(self.seq + 1).arg(LOG_MAXLEN);
+        // An earlier epoch's sequence is gone with it: 1 is the lowest, so a retry could never
+        // append twice even if Redis still knew the id.
+        let first = if current { self.seq + 1 } else { 1 };
+        inv.arg(&server).arg(first).arg(LOG_MAXLEN);
         for msg in self.pending.iter().take(count) {
-            if let ToBridge::Publish { event, wall_ms } = msg {
+            if let ToBridge::Publish { event, wall_ms, .. } = msg {
                 let (kind, [a, b, c]) = event.encode();
-                inv.arg(kind).arg(*wall_ms).arg(a).arg(b).arg(c);
+                inv.arg(kind).arg(*wall_ms).arg(&*a).arg(&*b).arg(&*c);
             }
         }
         let answer: i64 = inv.invoke(self.con()?)?;
+        if !current {
+            self.pending.drain(..count);
+            if answer < 0 {
+                log::info!(
+                    "cluster: {count} events made as {server} before it was cut off were \
+                     refused by Redis (that id is out of the room)"
+                );
+            } else {
+                log::warn!("cluster: {count} events of the earlier id {server} were appended");
+            }
+            return Ok(Outcome::Done);
+        }
         if answer < 0 {
             return Ok(Outcome::Dead);
         }
@@ -333,44 +356,62 @@ impl Writer {
         Ok(Outcome::Done)
     }
 
+    /// Claims or frees a name under the id of the epoch the request was made in; a request of
+    /// an earlier epoch is refused by Redis (that id is out of the room) and dropped, as
+    /// [`Writer::publish`] does.
     fn claim_or_release(&mut self) -> RedisResult<Outcome> {
-        let Some(server) = self.server.clone() else {
-            return Ok(Outcome::Done);
-        };
         let Some(front) = self.pending.front().cloned() else {
             return Ok(Outcome::Done);
         };
+        let Some(epoch) = front.epoch() else {
+            return Ok(Outcome::Done);
+        };
+        let current = self.server.is_some() && epoch == self.epoch;
+        let server = server_id(&self.config.name, epoch);
         let names = self.config.key("names");
-        match front {
-            ToBridge::Claim { id, name, release } => {
+        let servers = self.config.key("servers");
+        let answer = match front {
+            ToBridge::Claim {
+                id, name, release, ..
+            } => {
                 let script = self.claim_script.clone();
                 let mut inv = script.prepare_invoke();
-                inv.key(self.config.key("servers"))
-                    .key(names)
-                    .key(self.config.key("log"));
+                inv.key(servers).key(names).key(self.config.key("log"));
                 inv.arg(&server)
                     .arg(name.to_ascii_lowercase())
                     .arg(release.map(|r| r.to_ascii_lowercase()).unwrap_or_default());
                 let (answer, tip): (i64, String) = inv.invoke(self.con()?)?;
-                if answer < 0 {
-                    return Ok(Outcome::Dead);
-                }
                 self.pending.pop_front();
-                let ok = answer == 1;
-                let tip = LogId::parse(&tip).unwrap_or_default();
-                let claimed = FromBridge::Claimed { id, name, ok, tip };
-                if !deliver(&self.to_core, &self.waker, claimed) {
-                    self.shared.stop.store(true, Ordering::Relaxed);
+                if answer >= 0 && current {
+                    let ok = answer == 1;
+                    let tip = LogId::parse(&tip).unwrap_or_default();
+                    let claimed = FromBridge::Claimed { id, name, ok, tip };
+                    if !deliver(&self.to_core, &self.waker, claimed) {
+                        self.shared.stop.store(true, Ordering::Relaxed);
+                    }
                 }
+                answer
             }
-            ToBridge::Release { name } => {
+            ToBridge::Release { name, .. } => {
                 let script = self.release_script.clone();
                 let mut inv = script.prepare_invoke();
-                inv.key(names).arg(&server).arg(name.to_ascii_lowercase());
-                let _: i64 = inv.invoke(self.con()?)?;
+                inv.key(servers)
+                    .key(names)
+                    .arg(&server)
+                    .arg(name.to_ascii_lowercase());
+                let answer: i64 = inv.invoke(self.con()?)?;
                 self.pending.pop_front();
+                answer
             }
-            ToBridge::Publish { .. } | ToBridge::Leave => {}
+            ToBridge::Publish { .. } | ToBridge::Leave => return Ok(Outcome::Done),
+        };
+        if answer < 0 && current {
+            return Ok(Outcome::Dead);
+        }
+        if answer < 0 {
+            log::info!(
+                "cluster: a name request made as {server} before it was cut off was refused"
+            );
         }
         Ok(Outcome::Done)
     }
@@ -385,10 +426,7 @@ impl Writer {
         }
         // The first join is under the server's name; a rejoin after a cut-off under `name~N`
         // (the old id may still be in the room until the others time it out).
-        let server = match self.epoch {
-            0 => self.config.name.clone(),
-            n => format!("{}~{}", self.config.name, n + 1),
-        };
+        let server = server_id(&self.config.name, self.epoch + 1);
         if self.heartbeat(&server, "join")? == -3 {
             return Err(redis::RedisError::from((
                 redis::ErrorKind::ResponseError,
@@ -402,9 +440,17 @@ impl Writer {
         self.stale.push(server.clone());
         let script = self.snapshot_script.clone();
         let mut inv = script.prepare_invoke();
-        inv.key(self.config.key("who")).key(self.config.key("log"));
-        let (at, who): (String, Vec<Vec<u8>>) = inv.invoke(self.con()?)?;
+        for k in ["who", "log", "members", "bans"] {
+            inv.key(self.config.key(k));
+        }
+        type Snapshot = (String, Vec<Vec<u8>>, Vec<Vec<u8>>, Vec<Vec<u8>>);
+        let (at, who, members, bans): Snapshot = inv.invoke(self.con()?)?;
         let remote = parse_who(&who);
+        let shared: Vec<Event> = members
+            .iter()
+            .chain(bans.iter())
+            .filter_map(|v| parse_shared(v))
+            .collect();
         let history = self.history(&at)?;
         self.epoch += 1;
         self.seq = 0;
@@ -421,6 +467,7 @@ impl Writer {
             at: LogId::parse(&at).unwrap_or_default(),
             remote,
             history,
+            shared,
         };
         let Ok(mut from) = self.shared.read_from.lock() else {
             return Ok(false);
@@ -438,7 +485,7 @@ impl Writer {
     }
 
     /// The last history-worth of `MSG`/`ACT` entries at or before log id `at`, oldest first.
-    fn history(&mut self, at: &str) -> RedisResult<Vec<(std::time::SystemTime, Vec<u8>)>> {
+    fn history(&mut self, at: &str) -> RedisResult<Vec<(std::time::SystemTime, Vec<u8>, String)>> {
         let want = self.config.history;
         let mut got = Vec::new();
         if want == 0 || at == "0-0" {
@@ -463,8 +510,8 @@ impl Writer {
             for (id, entry) in &entries {
                 end = format!("({id}");
                 if let Some(entry) = entry {
-                    if let super::event::Event::Msg { line } = &entry.event {
-                        got.push((entry.wall, line.clone()));
+                    if let super::event::Event::Msg { line, id } = &entry.event {
+                        got.push((entry.wall, line.clone(), id.clone()));
                         if got.len() == want {
                             break;
                         }
@@ -517,6 +564,30 @@ impl Writer {
     }
 }
 
+/// The server's id in the room in bridge epoch `epoch`: its name in the first, `name~N` in
+/// the N-th (a rejoin after a cut-off, while the old id may still be in the room until the
+/// others time it out). Unique per epoch, so "this id is in the room" is Redis's fence for
+/// every write made in that epoch.
+fn server_id(name: &str, epoch: u64) -> String {
+    if epoch <= 1 {
+        name.to_owned()
+    } else {
+        format!("{name}~{epoch}")
+    }
+}
+
+/// A value of the `members` or `bans` hash (`stamp \t kind \t a \t c`) as the event that
+/// wrote it; `None` for anything that does not decode (a stray writer is skipped, not fatal).
+fn parse_shared(value: &[u8]) -> Option<Event> {
+    let mut parts = value.splitn(4, |&b| b == b'\t');
+    let (stamp, kind, a) = (parts.next()?, parts.next()?, parts.next()?);
+    let c = parts.next().unwrap_or(b"");
+    if !matches!(kind, b"T" | b"F" | b"B" | b"O") {
+        return None;
+    }
+    Event::decode(kind, a, stamp, c)
+}
+
 /// The `who` hash, flattened: lowercased name, `server \t M|W \t Name [\t addr]`.
 fn parse_who(flat: &[Vec<u8>]) -> Vec<RemoteEntry> {
     flat.chunks_exact(2)
@@ -543,6 +614,42 @@ fn parse_who(flat: &[Vec<u8>]) -> Vec<RemoteEntry> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shared_records_read_back_as_their_events() {
+        let hash = "0f".repeat(32);
+        let member = format!("20\tT\tAl\t{hash}\t10\tstdin");
+        let got = parse_shared(member.as_bytes());
+        assert!(
+            matches!(&got, Some(Event::Member { record }) if record.name == "Al"
+                && record.last_seen_ms == 20 && record.approved_at_ms == 10),
+            "{got:?}"
+        );
+        assert_eq!(
+            parse_shared(b"30\tF\tAl\t"),
+            Some(Event::Forget {
+                name: "Al".into(),
+                at_ms: 30
+            })
+        );
+        assert_eq!(
+            parse_shared(b"40\tO\t10.0.0.0/8\t"),
+            Some(Event::Unban {
+                net: "10.0.0.0/8".into(),
+                at_ms: 40
+            })
+        );
+        assert_eq!(parse_shared(b"40\tM\tMSG a - x\n\t"), None, "not a record");
+        assert_eq!(parse_shared(b"garbage"), None);
+    }
+
+    #[test]
+    fn every_epoch_has_an_id_of_its_own() {
+        assert_eq!(server_id("s1", 0), "s1");
+        assert_eq!(server_id("s1", 1), "s1");
+        assert_eq!(server_id("s1", 2), "s1~2");
+        assert_eq!(server_id("s1", 7), "s1~7");
+    }
 
     #[test]
     fn the_who_hash_reads_members_and_waiting_joins() {

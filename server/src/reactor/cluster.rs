@@ -33,7 +33,7 @@ pub(super) struct HeldEntries {
 /// What an entry can cost in each member's queue when fanned out.
 fn entry_cost(entry: &Entry) -> usize {
     let bytes = match &entry.event {
-        Event::Msg { line } | Event::Info { line } => line.len(),
+        Event::Msg { line, .. } | Event::Info { line } => line.len(),
         _ => 0,
     };
     bytes + QUEUE_LINE_OVERHEAD * 2

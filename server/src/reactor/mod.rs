@@ -425,6 +425,7 @@ impl Reactor {
             self.expire_http(now.at);
             self.drive_ready(now);
             self.settle(now);
+            self.core.share_records(now, &mut self.shell);
             self.hand_to_store(now);
         }
     }

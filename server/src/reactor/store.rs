@@ -46,7 +46,14 @@ impl Reactor {
     /// now on room messages are delivered once durable.
     pub fn attach_store(&mut self, mut opened: Opened) -> std::io::Result<()> {
         let loaded = std::mem::take(&mut opened.loaded);
-        let bans = loaded.bans.iter().filter_map(|b| b.parse().ok()).collect();
+        // A ban that ran out while the server was down does not come back (the next prune
+        // removes its record).
+        let wall = std::time::SystemTime::now();
+        let bans = loaded
+            .bans
+            .into_iter()
+            .filter(|b| !b.expired(wall))
+            .collect();
         self.core.restore(Restored {
             epoch: loaded.epoch,
             next_seq: loaded.next_seq,
@@ -213,6 +220,18 @@ impl Reactor {
     /// waiting for its member's queue is woken by that socket's WRITABLE events.)
     pub(super) fn store_busy(&self) -> bool {
         self.shell.store.as_ref().is_some_and(|s| s.busy)
+    }
+
+    /// The store's counters for `/metrics`, when there is a store.
+    pub(super) fn store_counters(&self) -> Option<crate::metrics::StoreCounters> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let stats = self.shell.store.as_ref()?.store.stats();
+        Some(crate::metrics::StoreCounters {
+            durable: stats.durable.load(Relaxed),
+            flushes: stats.flushes.load(Relaxed),
+            flush_micros: stats.flush_micros.load(Relaxed),
+            failures: stats.failures.load(Relaxed),
+        })
     }
 
     /// At shutdown: what is pending goes to disk (bounded wait).

@@ -473,6 +473,7 @@ impl Reactor {
             members: self.core.online(),
             waiting: self.core.waiting(),
             queued_bytes: self.shell.queued,
+            store: self.store_counters(),
             ..Gauges::default()
         };
         for (_, conn) in self.shell.conns.iter() {

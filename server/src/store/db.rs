@@ -6,10 +6,12 @@
 //! resume replays: it keeps and reads what it is given.
 
 use std::path::Path;
+use std::time::{Duration, SystemTime};
 
 use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 
 use super::{Entry, Kind, MemberRecord, StoreError, Write};
+use crate::chat::bans::{Ban, IpNet};
 use crate::token::TokenHash;
 
 /// The room's log: seq -> (time in ms since the epoch, kind, from, to, the v2 line).
@@ -20,10 +22,26 @@ const PRIVS: TableDefinition<'_, u64, u64> = TableDefinition::new("privs");
 /// last seen), times in ms since the epoch.
 const MEMBERS: TableDefinition<'_, &str, (&str, &[u8], &str, u64, u64)> =
     TableDefinition::new("members");
-/// Bans: address -> when, in ms since the epoch.
-const BANS: TableDefinition<'_, &str, u64> = TableDefinition::new("bans");
-/// Counters: `epoch`, `next` (the next sequence number, never lowered).
+/// Bans as format 1 kept them: range -> when, in ms since the epoch (no reason, author or
+/// end). Read once by [`Db::load`], moved into [`BAN_RECORDS`] and deleted.
+const BANS_V1: TableDefinition<'_, &str, u64> = TableDefinition::new("bans");
+/// Bans, whole: range (`10.0.0.0/8`, `192.0.2.7`) -> (its place in the list: bans are listed
+/// in the order they were made, and a ban that replaces one of its range keeps that one's
+/// place; since, until or 0 for none, in ms since the epoch; the console that made it; the
+/// reason, empty for none).
+const BAN_RECORDS: TableDefinition<'_, &str, BanRow<'_>> = TableDefinition::new("ban_records");
+
+/// A row of [`BAN_RECORDS`]: (place, since, until, by, reason).
+type BanRow<'a> = (u64, u64, u64, &'a str, &'a str);
+/// Counters: `epoch`, `next` (the next sequence number, never lowered), `format` (the file
+/// format's version, [`FORMAT`]), `ban_place` (the next ban's place in the list).
 const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
+
+/// The file format this server writes. 1 (no `format` key): bans kept only their range and
+/// time. 2: bans kept whole (`ban_records`); a format 1 file is moved on when it is opened.
+pub const FORMAT: u64 = 2;
+/// Who made a ban that a format 1 file kept (it did not record it).
+pub const UNKNOWN_BAN_AUTHOR: &str = "an earlier run";
 
 /// The database file's name inside the data directory.
 pub const DB_FILE: &str = "chat.redb";
@@ -39,8 +57,8 @@ pub struct Loaded {
     pub first_seq: u64,
     /// Remembered members.
     pub members: Vec<MemberRecord>,
-    /// Banned addresses.
-    pub bans: Vec<String>,
+    /// The bans, whole (expired ones included: the core drops those).
+    pub bans: Vec<Ban>,
     /// The log's last entries (for `--history`), oldest first.
     pub recent: Vec<Entry>,
 }
@@ -49,15 +67,77 @@ fn storage(e: impl Into<redb::Error>) -> StoreError {
     StoreError::Disk(e.into().to_string())
 }
 
-/// An open database.
+/// An open store: a redb file (`--data-dir DIR`), or plain memory (`--data-dir none`: nothing
+/// to make durable, so no B-tree, no page copies, no commits; a bounded map of the log).
 #[derive(Debug)]
-pub struct Db {
-    db: Database,
+pub enum Db {
+    /// On disk.
+    File(FileDb),
+    /// In memory. (`RefCell`: the disk thread alone uses it once started.)
+    Memory(std::cell::RefCell<super::memory::MemLog>),
 }
 
 impl Db {
     /// Opens (or creates) the database at `path`; a crashed one is repaired by redb.
     pub fn open(path: &Path) -> Result<Db, StoreError> {
+        FileDb::open(path).map(Db::File)
+    }
+
+    /// A store in memory (`--data-dir none`).
+    pub fn in_memory() -> Result<Db, StoreError> {
+        Ok(Db::Memory(Default::default()))
+    }
+
+    /// Creates the tables if needed, gives a new log its epoch, and reads what start needs.
+    pub fn load(&self, recent: usize) -> Result<Loaded, StoreError> {
+        match self {
+            Db::File(f) => f.load(recent),
+            Db::Memory(m) => m.borrow_mut().load(recent),
+        }
+    }
+
+    /// Applies `writes` at once (on disk: one transaction whose commit is an fsync).
+    pub fn commit(&self, writes: &[Write], next_seq: u64) -> Result<(), StoreError> {
+        match self {
+            Db::File(f) => f.commit(writes, next_seq),
+            Db::Memory(m) => {
+                m.borrow_mut().commit(writes, next_seq);
+                Ok(())
+            }
+        }
+    }
+
+    /// Up to `max` entries with a sequence number above `after`, oldest first, and whether
+    /// more follow.
+    pub fn read_after(
+        &self,
+        after: Option<u64>,
+        max: usize,
+    ) -> Result<(Vec<Entry>, bool), StoreError> {
+        match self {
+            Db::File(f) => f.read_after(after, max),
+            Db::Memory(m) => Ok(m.borrow().read_after(after, max)),
+        }
+    }
+
+    /// The oldest sequence number in the log, if any.
+    pub fn first_seq(&self) -> Result<Option<u64>, StoreError> {
+        match self {
+            Db::File(f) => f.first_seq(),
+            Db::Memory(m) => Ok(m.borrow().first_seq()),
+        }
+    }
+}
+
+/// A redb database file.
+#[derive(Debug)]
+pub struct FileDb {
+    db: Database,
+}
+
+impl FileDb {
+    /// Opens (or creates) the database at `path`; a crashed one is repaired by redb.
+    pub fn open(path: &Path) -> Result<FileDb, StoreError> {
         let db = Database::builder()
             .set_cache_size(super::CACHE_BYTES)
             .create(path)
@@ -71,16 +151,7 @@ impl Db {
                 )),
                 other => StoreError::Disk(format!("{}: {other}", path.display())),
             })?;
-        Ok(Db { db })
-    }
-
-    /// A database in memory (`--data-dir none`).
-    pub fn in_memory() -> Result<Db, StoreError> {
-        let db = Database::builder()
-            .set_cache_size(super::CACHE_BYTES)
-            .create_with_backend(redb::backends::InMemoryBackend::new())
-            .map_err(storage)?;
-        Ok(Db { db })
+        Ok(FileDb { db })
     }
 
     /// Creates the tables if needed, gives a new log its epoch, and reads what start needs.
@@ -90,6 +161,19 @@ impl Db {
         {
             let mut meta = txn.open_table(META).map_err(storage)?;
             let epoch = meta.get("epoch").map_err(storage)?.map(|v| v.value());
+            let format = meta
+                .get("format")
+                .map_err(storage)?
+                .map_or(1, |v| v.value());
+            if format > FORMAT {
+                return Err(StoreError::Corrupt(format!(
+                    "written by a newer server (file format {format}; this one reads up to \
+                     {FORMAT})"
+                )));
+            }
+            if format < FORMAT {
+                meta.insert("format", FORMAT).map_err(storage)?;
+            }
             let epoch = match epoch {
                 Some(e) => u32::try_from(e).map_err(|_| corrupt("epoch"))?,
                 None => {
@@ -130,11 +214,21 @@ impl Db {
                 let (_, v) = row.map_err(storage)?;
                 out.members.push(member_of(v.value())?);
             }
-            let bans = txn.open_table(BANS).map_err(storage)?;
+            let mut bans = txn.open_table(BAN_RECORDS).map_err(storage)?;
+            migrate_bans(&txn, &mut bans, &mut meta)?;
+            let mut placed = Vec::new();
             for row in bans.iter().map_err(storage)? {
-                let (k, _) = row.map_err(storage)?;
-                out.bans.push(k.value().to_owned());
+                let (k, v) = row.map_err(storage)?;
+                let v = v.value();
+                match ban_of(k.value(), v) {
+                    Some(ban) => placed.push((v.0, ban)),
+                    // Kept as it is (never rewritten); the room goes on without it.
+                    None => log::warn!("store: skipped an unreadable ban record {:?}", k.value()),
+                }
             }
+            // In the order they were made, as `bans` lists them (the table is in key order).
+            placed.sort_by_key(|(place, _)| *place);
+            out.bans = placed.into_iter().map(|(_, ban)| ban).collect();
             txn.open_table(PRIVS).map_err(storage)?;
         }
         txn.commit().map_err(storage)?;
@@ -150,7 +244,7 @@ impl Db {
             let mut log = txn.open_table(LOG).map_err(storage)?;
             let mut privs = txn.open_table(PRIVS).map_err(storage)?;
             let mut members = txn.open_table(MEMBERS).map_err(storage)?;
-            let mut bans = txn.open_table(BANS).map_err(storage)?;
+            let mut bans = txn.open_table(BAN_RECORDS).map_err(storage)?;
             let mut meta = txn.open_table(META).map_err(storage)?;
             for w in writes {
                 match w {
@@ -209,18 +303,38 @@ impl Db {
                             .remove(&*name.to_ascii_lowercase())
                             .map_err(storage)?;
                     }
-                    Write::Ban(ip, at) => {
-                        bans.insert(&**ip, *at).map_err(storage)?;
+                    Write::Ban(ban) => {
+                        let key = ban.net.to_string();
+                        let kept = bans.get(&*key).map_err(storage)?.map(|v| v.value().0);
+                        let place = match kept {
+                            Some(place) => place,
+                            None => next_ban_place(&mut meta)?,
+                        };
+                        bans.insert(&*key, row_of(place, ban)).map_err(storage)?;
                     }
-                    Write::Unban(ip) => {
-                        bans.remove(&**ip).map_err(storage)?;
+                    Write::Unban(net) => {
+                        bans.remove(&*net.to_string()).map_err(storage)?;
                     }
                     Write::Prune {
                         room_before_ms,
                         priv_before_ms,
                         members_before_ms,
+                        bans_ended_ms,
                         max_entries,
                     } => {
+                        let ended: Vec<String> = bans
+                            .iter()
+                            .map_err(storage)?
+                            .filter_map(|r| r.ok())
+                            .filter(|(_, v)| {
+                                let until = v.value().2;
+                                until != 0 && until <= *bans_ended_ms
+                            })
+                            .map(|(k, _)| k.value().to_owned())
+                            .collect();
+                        for key in ended {
+                            bans.remove(&*key).map_err(storage)?;
+                        }
                         let old_privs: Vec<u64> = privs
                             .iter()
                             .map_err(storage)?
@@ -313,6 +427,79 @@ fn entry_of(
         to: to.to_owned(),
         line: line.to_owned(),
     })
+}
+
+fn ms_of(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn time_of(ms: u64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_millis(ms)
+}
+
+/// A ban as its row (its key is `ban.net` written out): until 0 is none, an empty reason is
+/// none. An end at the epoch itself (never made by a console) is kept as 1 ms after it, so it
+/// stays an end.
+fn row_of(place: u64, ban: &Ban) -> BanRow<'_> {
+    (
+        place,
+        ms_of(ban.since),
+        ban.until.map_or(0, |t| ms_of(t).max(1)),
+        &ban.by,
+        ban.reason.as_deref().unwrap_or(""),
+    )
+}
+
+/// The next ban's place in the list, counted in `meta`.
+fn next_ban_place(meta: &mut redb::Table<'_, &str, u64>) -> Result<u64, StoreError> {
+    let place = meta
+        .get("ban_place")
+        .map_err(storage)?
+        .map_or(0, |v| v.value());
+    meta.insert("ban_place", place + 1).map_err(storage)?;
+    Ok(place)
+}
+
+/// A ban from its row; `None` when its key is no range.
+fn ban_of(key: &str, (_, since, until, by, reason): BanRow<'_>) -> Option<Ban> {
+    Some(Ban {
+        net: key.parse::<IpNet>().ok()?,
+        reason: (!reason.is_empty()).then(|| reason.to_owned()),
+        by: by.to_owned(),
+        since: time_of(since),
+        until: (until != 0).then(|| time_of(until)),
+    })
+}
+
+/// Moves a format 1 file's bans (range and time only) into `bans`, with no reason or end and
+/// [`UNKNOWN_BAN_AUTHOR`], placed in the order of their times, and deletes their old table. A
+/// record already in `bans` wins.
+fn migrate_bans(
+    txn: &redb::WriteTransaction,
+    bans: &mut redb::Table<'_, &str, BanRow<'_>>,
+    meta: &mut redb::Table<'_, &str, u64>,
+) -> Result<(), StoreError> {
+    let old: Vec<(String, u64)> = {
+        let v1 = txn.open_table(BANS_V1).map_err(storage)?;
+        let mut rows = Vec::new();
+        for row in v1.iter().map_err(storage)? {
+            let (k, v) = row.map_err(storage)?;
+            rows.push((k.value().to_owned(), v.value()));
+        }
+        rows
+    };
+    let mut old = old;
+    old.sort_by_key(|(_, since)| *since);
+    for (key, since) in old {
+        if bans.get(&*key).map_err(storage)?.is_none() {
+            let place = next_ban_place(meta)?;
+            bans.insert(&*key, (place, since, 0, UNKNOWN_BAN_AUTHOR, ""))
+                .map_err(storage)?;
+        }
+    }
+    txn.delete_table(BANS_V1).map_err(storage)?;
+    Ok(())
 }
 
 fn member_of(

@@ -105,7 +105,13 @@ fn what_was_durable_is_there_after_a_reopen_and_no_id_is_reused() {
     store.append(b.clone());
     store.append(p.clone());
     store.write(Write::Member(member("Alice")));
-    store.write(Write::Ban("10.0.0.9".into(), 3));
+    let kept = ban("10.0.0.0/8", Some("flooding"), Some(3_600));
+    store.write(Write::Ban(kept.clone()));
+    store.write(Write::Ban(ban("10.0.0.9", None, None)));
+    store.write(Write::Ban(ban("192.0.2.1", None, None)));
+    store.write(Write::Unban("192.0.2.1".parse().unwrap()));
+    // Made last in the same millisecond, first in key order: listed last all the same.
+    store.write(Write::Ban(ban("1.1.1.1", None, None)));
     let batch = store.flush_round().unwrap().unwrap();
     assert!(matches!(answer(&store, &mut poll), Answer::Durable { batch: b } if b == batch));
     // An id given but never written (its message was refused) is not reused either.
@@ -120,7 +126,7 @@ fn what_was_durable_is_there_after_a_reopen_and_no_id_is_reused() {
     assert_eq!(store.durable_count(), 3);
     drop(store);
 
-    let (mut store, loaded, _poll) = start(config(&dir));
+    let (mut store, loaded, mut poll) = start(config(&dir));
     assert_eq!(store.epoch(), epoch, "the epoch is the directory's");
     assert_eq!(loaded.next_seq, 5, "{loaded:?}");
     assert_eq!(store.next_id().seq, 5);
@@ -128,7 +134,137 @@ fn what_was_durable_is_there_after_a_reopen_and_no_id_is_reused() {
     assert_eq!(loaded.members.len(), 1);
     assert_eq!(loaded.members[0].name, "Alice");
     assert_eq!(loaded.members[0].last_seen_ms, u64::MAX / 2 + 1);
-    assert_eq!(loaded.bans, vec!["10.0.0.9".to_owned()]);
+    assert_eq!(
+        loaded.bans,
+        vec![
+            kept,
+            ban("10.0.0.9", None, None),
+            ban("1.1.1.1", None, None)
+        ],
+        "whole, and in the order they were made"
+    );
+    // A ban replacing one of its range keeps that one's place.
+    store.write(Write::Ban(ban("10.0.0.0/8", Some("again"), None)));
+    let batch = store.flush_round().unwrap().unwrap();
+    assert!(matches!(answer(&store, &mut poll), Answer::Durable { batch: b } if b == batch));
+    drop(store);
+    let (_store, loaded, _poll) = start(config(&dir));
+    let order: Vec<String> = loaded.bans.iter().map(|b| b.net.to_string()).collect();
+    assert_eq!(order, ["10.0.0.0/8", "10.0.0.9", "1.1.1.1"]);
+    assert_eq!(loaded.bans[0].reason.as_deref(), Some("again"));
+}
+
+/// A ban made at `BAN_T0`, lasting `secs` when given.
+fn ban(net: &str, reason: Option<&str>, secs: Option<u64>) -> crate::chat::bans::Ban {
+    crate::chat::bans::Ban {
+        net: net.parse().unwrap(),
+        reason: reason.map(str::to_owned),
+        by: "control:3".into(),
+        since: BAN_T0,
+        until: secs.map(|s| BAN_T0 + Duration::from_secs(s)),
+    }
+}
+
+const BAN_T0: std::time::SystemTime = std::time::SystemTime::UNIX_EPOCH;
+
+#[test]
+fn ended_bans_are_pruned_and_lasting_ones_kept() {
+    let dir = Dir::new("ban-prune");
+    let (mut store, _, mut poll) = start(config(&dir));
+    store.write(Write::Ban(ban("10.0.0.1", None, Some(60))));
+    store.write(Write::Ban(ban("10.0.0.2", Some("spam"), Some(120))));
+    store.write(Write::Ban(ban("10.0.0.3", None, None)));
+    store.prune(60_000);
+    let batch = store.flush_round().unwrap().unwrap();
+    assert!(matches!(answer(&store, &mut poll), Answer::Durable { batch: b } if b == batch));
+    drop(store);
+    let (_store, loaded, _poll) = start(config(&dir));
+    let mut left: Vec<String> = loaded.bans.iter().map(|b| b.net.to_string()).collect();
+    left.sort();
+    assert_eq!(
+        left,
+        ["10.0.0.2", "10.0.0.3"],
+        "the ban that ended at 60 s is gone"
+    );
+}
+
+/// A data directory written by the previous format (1: bans kept as range -> time, no
+/// `format` key), laid out as main's server wrote it, opens: its bans come back with no
+/// reason or end, its log and ids go on, and the file is moved to the current format.
+#[test]
+fn a_format_1_directory_opens_and_keeps_its_bans() {
+    use redb::TableDefinition;
+    let dir = Dir::new("format1");
+    std::fs::create_dir_all(&dir.0).unwrap();
+    {
+        let log: TableDefinition<'_, u64, (u64, u8, &str, &str, &str)> =
+            TableDefinition::new("log");
+        let bans: TableDefinition<'_, &str, u64> = TableDefinition::new("bans");
+        let meta: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
+        let db = redb::Database::create(dir.0.join(DB_FILE)).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut m = txn.open_table(meta).unwrap();
+            m.insert("epoch", 77).unwrap();
+            m.insert("next", 4).unwrap();
+            let mut l = txn.open_table(log).unwrap();
+            l.insert(3, (1_000, 0, "al", "", "MSG al - old")).unwrap();
+            let mut b = txn.open_table(bans).unwrap();
+            b.insert("10.0.0.0/8", 5_000).unwrap();
+            b.insert("2001:db8::7", 6_000).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let (mut store, loaded, _poll) = start(config(&dir));
+    assert_eq!(store.epoch(), 77);
+    assert_eq!(store.next_id().seq, 4);
+    assert_eq!(loaded.recent.len(), 1);
+    let mut bans = loaded.bans;
+    bans.sort_by_key(|b| b.net);
+    let old = |net: &str, ms: u64| crate::chat::bans::Ban {
+        net: net.parse().unwrap(),
+        reason: None,
+        by: UNKNOWN_BAN_AUTHOR.into(),
+        since: BAN_T0 + Duration::from_millis(ms),
+        until: None,
+    };
+    assert_eq!(
+        bans,
+        vec![old("10.0.0.0/8", 5_000), old("2001:db8::7", 6_000)]
+    );
+    drop(store);
+    // Moved on: the current format, the old table gone, the bans still there.
+    let db = redb::Database::create(dir.0.join(DB_FILE)).unwrap();
+    let txn = db.begin_read().unwrap();
+    let meta: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
+    let m = txn.open_table(meta).unwrap();
+    assert_eq!(m.get("format").unwrap().unwrap().value(), FORMAT);
+    let bans: TableDefinition<'_, &str, u64> = TableDefinition::new("bans");
+    assert!(txn.open_table(bans).is_err(), "the format 1 table is gone");
+    drop((m, txn, db));
+    let (_store, loaded, _poll) = start(config(&dir));
+    assert_eq!(loaded.bans.len(), 2);
+}
+
+#[test]
+fn a_directory_from_a_newer_format_is_refused_untouched() {
+    use redb::TableDefinition;
+    let dir = Dir::new("format9");
+    std::fs::create_dir_all(&dir.0).unwrap();
+    {
+        let meta: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
+        let db = redb::Database::create(dir.0.join(DB_FILE)).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(meta)
+            .unwrap()
+            .insert("format", FORMAT + 1)
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    match open(config(&dir)) {
+        Err(StoreError::Corrupt(why)) => assert!(why.contains("newer server"), "{why}"),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]
