@@ -605,6 +605,12 @@ impl V3 {
         self.attached
     }
 
+    /// `name` is back in the room without a replay from the log (a fixed-password login):
+    /// out of its window if it was in it.
+    pub fn rejoined(&mut self, name: &str) {
+        self.detached.remove(&fold(name));
+    }
+
     /// The replay reads the shell should issue now.
     pub fn take_reads(&mut self) -> Vec<(ConnId, Option<u64>)> {
         std::mem::take(&mut self.reads)
@@ -714,6 +720,11 @@ impl V3 {
     /// Every detached member's name.
     pub fn detached_names(&self) -> impl Iterator<Item = Rc<str>> + '_ {
         self.detached.values().map(|d| Rc::clone(&d.name))
+    }
+
+    /// How many members are kept within their resume window (they never left the room).
+    pub fn detached_count(&self) -> usize {
+        self.detached.len()
     }
 
     /// Voids `name`'s token (kick, `forget`), and the store is told. Returns whether it was
