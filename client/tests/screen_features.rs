@@ -152,9 +152,12 @@ fn the_status_line_keeps_the_reconnect_reason() {
             status.contains("retry") || status.contains("reconnecting in")
         });
         let status = status(&rows, ">");
-        // Why, in full or in a word, never cut (first `closed`, then `refused`).
+        // Why, in full or in a word, never cut (first `closed`, or `reset` when the killed
+        // server's socket answered with a reset, then `refused`).
         assert!(
-            status.contains("closed") || status.contains("refused"),
+            ["closed", "reset", "refused"]
+                .iter()
+                .any(|why| status.contains(why)),
             "{label}: {rows:#?}"
         );
         assert!(!status.contains('…'), "{label}, cut: {status:?}");
@@ -340,6 +343,11 @@ fn line_mode_on_a_terminal_rings_and_marks_a_mention() {
         alice.send(&quiet);
         alice.send(&format!("{name}: {loud}"));
         let rows = screen.wait_text(&loud);
+        // The bell is written after the line, in a write of its own: wait for it.
+        screen.wait_raw("a bell after the mention", |raw| {
+            let text = String::from_utf8_lossy(raw.get(before..).unwrap_or_default());
+            text.find(&loud).is_some_and(|m| text[m..].contains('\x07'))
+        });
         let label = term.label();
         let raw = screen.raw()[before..].to_vec();
         let text = String::from_utf8_lossy(&raw);

@@ -222,7 +222,15 @@ pub fn logger(
 
 /// Installs the logger: lines at `level` or more urgent, in `format`, appended to `file` or
 /// written to standard error.
-pub fn init(level: LevelFilter, format: LogFormat, file: Option<&Path>) -> Result<(), String> {
+///
+/// Without a `level`, records from `info` up are logged, or from `warn` up when standard error is
+/// the console's own terminal: the console already tells its operator every decision, and the
+/// same words again as `log:` lines would only double what they read.
+pub fn init(
+    level: Option<LevelFilter>,
+    format: LogFormat,
+    file: Option<&Path>,
+) -> Result<(), String> {
     let (sink, marked): (Box<dyn Write + Send>, bool) = match file {
         Some(path) => (
             Box::new(
@@ -239,6 +247,11 @@ pub fn init(level: LevelFilter, format: LogFormat, file: Option<&Path>) -> Resul
             Err(_) => (Box::new(PlainStderr), false),
         },
     };
+    let level = level.unwrap_or(if marked {
+        LevelFilter::Warn
+    } else {
+        LevelFilter::Info
+    });
     CombinedLogger::init(vec![logger(level, format, sink, marked)])
         .map_err(|e| format!("cannot start logging: {e}"))
 }

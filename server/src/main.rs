@@ -186,9 +186,10 @@ struct Args {
     /// (0: only within the resume window).
     #[arg(long, value_name = "DAYS", default_value_t = config::DEFAULT_REMEMBER_DAYS)]
     remember: f64,
-    /// Log level: off, error, warn, info, debug, trace.
-    #[arg(long, value_name = "LEVEL", default_value = "info", value_parser = chat_server::logging::parse_level)]
-    log_level: LevelFilter,
+    /// Log level: off, error, warn, info, debug, trace [default: info, or warn when standard
+    /// error is the console's own terminal, which already shows every decision].
+    #[arg(long, value_name = "LEVEL", value_parser = chat_server::logging::parse_level)]
+    log_level: Option<LevelFilter>,
     /// Log line format: text (for people) or json (one object per line, for machines).
     #[arg(long, value_name = "text|json", default_value = "text", value_parser = chat_server::logging::parse_format)]
     log_format: chat_server::logging::LogFormat,

@@ -385,6 +385,9 @@ fn weechat_keeps_its_token_as_the_password_and_skips_the_waiting_room() {
     bob.expect_exact("JOIN tok");
     server.expect_console("remembered tok joined");
     weechat.type_line("/buffer #chat");
+    // weechat sends into the channel only once it has seen its own JOIN again.
+    let joined = "tok (tok@chat.server) has joined #chat";
+    weechat.wait_until("the second join", |s| s.matches(joined).count() >= 2, false);
     weechat.type_line("back without waiting");
     bob.expect_exact("MSG tok - back without waiting");
 }

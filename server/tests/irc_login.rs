@@ -218,3 +218,37 @@ fn sasl_numerics() {
     irc.send("AUTHENTICATE !!!!");
     irc.expect(":chat.server 904 * :");
 }
+
+#[test]
+fn a_token_login_gets_the_rooms_recent_history_not_every_kept_message() {
+    let (mut server, addr) = server(&["--history", "3"]);
+    let mut bob = native(&mut server, "bob");
+    let token = remembered(&mut server, addr, "dave");
+    bob.skip_until("LEAVE dave");
+    for i in 0..10 {
+        bob.send_line(&format!("line {i}"));
+    }
+    // A third member sees the tenth line, so all ten are in the log before dave logs in.
+    let mut carol = native(&mut server, "carol");
+    while !carol.next_line().ends_with("MSG bob - line 9") {}
+
+    let mut irc = connect_with_pass(addr, "dave", &token, true);
+    joined_without_waiting(&mut irc, "dave");
+    irc.send("PING :end-of-history");
+    let mut got = Vec::new();
+    loop {
+        let line = irc.line();
+        if line.contains("PONG") && line.contains("end-of-history") {
+            break;
+        }
+        // Without `server-time` a history line starts with its time: `[2026-12-06 14:25] `.
+        if let Some((_, text)) = line.split_once(" PRIVMSG #chat :") {
+            got.push(text.split_once("] ").map_or(text, |(_, t)| t).to_owned());
+        }
+    }
+    assert_eq!(
+        got,
+        ["line 7", "line 8", "line 9"],
+        "--history 3, as any join"
+    );
+}

@@ -451,7 +451,12 @@ fn minimal_markup(runs: &[(String, Style)], styled: bool) -> Option<String> {
         &target
     };
     let mut escapes: HashSet<(usize, usize)> = HashSet::new();
+    let mut budget = MAX_ATTEMPTS;
     for _ in 0..ESCAPE_ROUNDS {
+        if budget == 0 {
+            break;
+        }
+        budget -= 1;
         let (candidate, origin) = write_markup(runs, styled, Escapes::Some(&escapes));
         if mismatch(&candidate, check).is_none() {
             return Some(candidate);
@@ -473,6 +478,10 @@ fn minimal_markup(runs: &[(String, Style)], styled: bool) -> Option<String> {
         );
         let mut best: Option<(usize, usize)> = None;
         for (index, choice) in choices.iter().enumerate() {
+            if budget == 0 {
+                break;
+            }
+            budget -= 1;
             let mut with = escapes.clone();
             with.extend(choice.iter().copied());
             if with.len() == escapes.len() {
@@ -496,9 +505,13 @@ fn minimal_markup(runs: &[(String, Style)], styled: bool) -> Option<String> {
     (styled && mismatch(&candidate, runs).is_none()).then_some(candidate)
 }
 
-/// Most single escapes tried in one round of [`minimal_markup`] (each a write and a parse of
-/// the line): bounds the work a line full of marker characters can cause.
+/// Most single escapes tried in one round of [`minimal_markup`].
 const MAX_TRIES: usize = 16;
+
+/// Most candidates [`minimal_markup`] writes and parses for one line, over all its rounds (a
+/// 510-byte line takes about 40 us each): bounds what a line full of marker characters costs
+/// the server (then every special character is escaped, or the styles dropped).
+const MAX_ATTEMPTS: usize = 12;
 
 /// An IRC member's formatted `text` as markup and a color (see the module's rules).
 pub fn irc_to_markup(text: &str) -> FromIrc {

@@ -74,7 +74,7 @@ pub use replay::Replay;
 use room::Room;
 pub use sessions::Transport;
 use sessions::{session_name, Phase, Session, Sessions};
-pub use v3::{Restored, ResumeDecision, ResumeRefusal, REPLAY_PAGE};
+pub use v3::{replay_page_len, Restored, ResumeDecision, ResumeRefusal, REPLAY_PAGE};
 
 /// A connection's identity: its slab key and a serial unique for the server's life, so an effect
 /// or timer meant for a closed connection can never reach the one that reuses its slot.
@@ -199,7 +199,11 @@ impl Core {
             history: History::new(config.history),
             remote: config.cluster.is_some().then(remote::Remote::default),
             admission: Admission::new(&config, consoles),
-            v3: v3::V3::new(config.resume_window, config.remember),
+            v3: {
+                let mut v3 = v3::V3::new(config.resume_window, config.remember);
+                v3.limit_detached(config.max_clients, config.max_per_ip);
+                v3
+            },
             config,
             sessions: Sessions::default(),
             room: Room::default(),

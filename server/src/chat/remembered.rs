@@ -146,6 +146,11 @@ impl Remembered {
         self.by_name.retain(|_, r| r.last_seen_ms >= before_ms);
     }
 
+    /// Whether `name` (any case) is remembered.
+    pub fn knows(&self, name: &str) -> bool {
+        self.by_name.contains_key(&name.to_ascii_lowercase())
+    }
+
     /// How many are remembered.
     pub fn len(&self) -> usize {
         self.by_name.len()

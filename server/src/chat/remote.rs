@@ -314,9 +314,12 @@ impl Remote {
 }
 
 impl Core {
-    /// Members in the whole room (every server's).
+    /// Members in the whole room (every server's, and those kept within their resume window):
+    /// the count of [`Core::names`].
     pub(super) fn everyone(&self) -> usize {
-        self.room.online() + self.remote.as_ref().map_or(0, |r| r.members.len())
+        self.room.online()
+            + self.v3.detached_count()
+            + self.remote.as_ref().map_or(0, |r| r.members.len())
     }
 
     /// Whether the cluster is on and this server is cut off from it.

@@ -208,9 +208,7 @@ impl Core {
 
     /// `/who`: the members' current names, sorted, in INFO lines of at most `WHO_LINE_BYTES`.
     pub(super) fn who(&mut self, id: ConnId, out: &mut impl Outbox) {
-        let mut names: Vec<Rc<str>> = self.member_names().collect();
-        names.extend(self.detached_names());
-        names.extend(self.remote_names());
+        let mut names = self.names();
         names.sort_unstable_by_key(|n| n.to_ascii_lowercase());
         let mut text = format!("online ({}):", names.len());
         let mut first = true;
@@ -227,13 +225,14 @@ impl Core {
         self.send(id, &ServerMsg::Info { text: &text }, out);
     }
 
-    /// Every member's name, this server's and (under `--cluster`) the others', for a dialect
-    /// that lists the room itself (IRC's `NAMES` and `WHO`).
+    /// Every member's name: this server's connected ones, those kept within their resume
+    /// window (they never left), and (under `--cluster`) the others'. `/who` sorts them; a
+    /// dialect that lists the room itself (IRC's `NAMES` and `WHO`) uses them as they are.
+    /// [`Core::everyone`] is their count.
     pub fn names(&self) -> Vec<Rc<str>> {
         let mut names: Vec<Rc<str>> = self.member_names().collect();
-        if self.remote.is_some() {
-            names.extend(self.remote_names());
-        }
+        names.extend(self.detached_names());
+        names.extend(self.remote_names());
         names
     }
 

@@ -36,6 +36,13 @@ impl Core {
     ) -> bool {
         match parse_opening(line) {
             Ok(Opening::Name(_)) => false,
+            Ok(Opening::Hello { .. }) if self.v3.is_session(id) => {
+                // A second HELLO used to be answered (even `HELLO 2`, while the session stayed
+                // version 3): the version is settled once.
+                self.send_error(id, ErrorCode::Usage, "HELLO was said already", out);
+                self.prompt(id, out);
+                true
+            }
             Ok(Opening::Hello { version }) => {
                 let (version, v3) = self.v3.hello(id, version);
                 if v3 {
@@ -218,6 +225,18 @@ impl Core {
         };
         session.renames = crate::bucket::Bucket::full(f64::from(crate::config::NICK_BURST), now.at);
         self.room.admit(&name, id);
+        // A fixed password (IRC) carries no last id: such a login gets the room's recent
+        // history as any join does (`--history`, with its times), not every kept message.
+        let fixed = self.v3.has_fixed_token(id);
+        let point = self.v3.resume_point(last);
+        // Live room lines wait until the replay has ended (they are in it). Out of the window
+        // first, so the count below holds the member once.
+        let read = if fixed {
+            self.v3.rejoined(&name);
+            false
+        } else {
+            self.v3.resumed(id, &name, point.after)
+        };
         let online = self.everyone();
         self.send(
             id,
@@ -227,11 +246,10 @@ impl Core {
             },
             out,
         );
-        let point = self.v3.resume_point(last);
-        // Live room lines wait until the replay has ended (they are in it).
-        let read = self.v3.resumed(id, &name, point.after);
         // A fixed token (IRC's password) is kept: it is what the member just logged in with.
-        if !self.v3.has_fixed_token(id) {
+        if fixed {
+            self.send_history(id, out);
+        } else {
             self.issue_token(id, &name, &record.approved_by, now, out);
         }
         if stayed {

@@ -930,3 +930,37 @@ fn with_a_store_on_disk_the_first_token_waits_for_its_record_and_the_room_waits_
         "TOKEN, then the history, then live lines: {got:?}"
     );
 }
+
+#[test]
+fn a_member_kept_within_its_window_is_counted_and_listed_once_everywhere() {
+    let mut h = Harness::auto();
+    let (alice, token) = v3_member(&mut h, "alice");
+    let _bob = h.join("bob");
+    h.core.gone(
+        alice,
+        chat_common::protocol::LeaveReason::Dropped,
+        h.now,
+        &mut h.out,
+    );
+    // A newcomer's WELCOME counts what /who lists: bob, carol and alice (who never left).
+    let carol = h.join("carol");
+    assert!(
+        h.got(carol).iter().any(|l| l == "WELCOME carol 3"),
+        "{:?}",
+        h.got(carol)
+    );
+    h.line(carol, "/who");
+    assert_eq!(h.last(carol), "INFO online (3): alice, bob, carol");
+    let mut names: Vec<String> = h.core.names().iter().map(|n| n.to_string()).collect();
+    names.sort();
+    assert_eq!(names, ["alice", "bob", "carol"]);
+    // Back within the window: counted once, not as kept and connected both.
+    let back = h.connect_from("127.0.0.2");
+    h.line(back, "HELLO 3");
+    h.line(back, &format!("RESUME alice {token} -"));
+    assert!(
+        h.got(back).iter().any(|l| l == "WELCOME alice 3"),
+        "{:?}",
+        h.got(back)
+    );
+}

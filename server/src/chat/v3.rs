@@ -27,8 +27,29 @@ use super::remembered::{Refusal, Remembered};
 use super::{ConnId, Now};
 use crate::token::Token;
 
-/// Log entries read per replay page.
+/// Log entries read per replay page at most (fewer when lines may be long: [`replay_page_len`]).
 pub const REPLAY_PAGE: usize = 256;
+/// What a replayed entry may cost in its member's queue beyond `--max-line` bytes of text: its
+/// tags, `HIST <time> `, the line's prefix, the queue's bookkeeping, and an IRC member's copy
+/// split into several lines, each with its own prefix and tags.
+pub const REPLAY_ENTRY_SLACK: usize = 2048;
+
+/// Entries per resume replay page for a member whose queue may hold `max_queue` bytes, with
+/// lines of up to `max_line` bytes. A page is read only once the member's queue is below half
+/// of `max_queue`, so a page of the longest lines must fit in the other half: 256 entries of
+/// 4000 bytes used to overflow the default 1 MiB queue and drop every resuming member (Round
+/// 4 in docs/SECURITY.md). At least one entry, at most [`REPLAY_PAGE`].
+pub fn replay_page_len(max_queue: usize, max_line: usize) -> usize {
+    let per_entry = max_line.saturating_add(REPLAY_ENTRY_SLACK);
+    (max_queue / 2 / per_entry).clamp(1, REPLAY_PAGE)
+}
+
+/// Remembered members kept at most. Past it a new member gets no token (its session goes on
+/// without one, as when the OS gives no random bytes), while members already remembered keep
+/// theirs: with `--auto-approve` every version 3 login was remembered for `--remember` days,
+/// and one address made 1000 records in 5.5 s (about 0.9 KiB of memory and 1.5 KiB on disk
+/// each) with no bound at all (Round 4 in docs/SECURITY.md).
+pub const MAX_REMEMBERED: usize = 50_000;
 
 /// A relayed message waiting for the store.
 #[derive(Debug)]
@@ -201,6 +222,13 @@ pub(super) struct V3 {
     /// a token when first admitted (unless `--remember 0`), which a token login never replaces.
     fixed: HashSet<ConnId>,
     resume_window: Duration,
+    /// Members kept within their window at once at most (`--max-clients`): past it a dropped
+    /// member leaves at once, so members without a connection cannot outnumber connections.
+    max_detached: usize,
+    /// Members kept from one address at most (`--max-per-ip`; 0: no limit).
+    max_detached_per_ip: usize,
+    /// [`MAX_REMEMBERED`] (smaller in tests).
+    max_remembered: usize,
     /// Record changes (members, bans) for the cluster, this round (`--cluster`, once in the
     /// room: see `shared.rs`).
     pub shared: Vec<Write>,
@@ -243,9 +271,30 @@ impl V3 {
             sessions: HashSet::new(),
             fixed: HashSet::new(),
             resume_window,
+            max_detached: usize::MAX,
+            max_detached_per_ip: 0,
+            max_remembered: MAX_REMEMBERED,
             shared: Vec::new(),
             sharing: false,
         }
+    }
+
+    /// Bounds the members kept within their window: `total` at once (`--max-clients`), and
+    /// `per_ip` from one address (`--max-per-ip`, 0: no limit). A member kept counts as the
+    /// connection it had: without this one address could leave thousands of members in the
+    /// room, whatever its connection limits (Round 4 in docs/SECURITY.md).
+    pub fn limit_detached(&mut self, total: usize, per_ip: usize) {
+        self.max_detached = total;
+        self.max_detached_per_ip = per_ip;
+    }
+
+    /// Whether one more member from `ip` may be kept within its window.
+    fn may_keep(&self, ip: IpAddr) -> bool {
+        if self.detached.len() >= self.max_detached {
+            return false;
+        }
+        self.max_detached_per_ip == 0
+            || self.detached.values().filter(|d| d.ip == ip).count() < self.max_detached_per_ip
     }
 
     /// A store is attached: ids go on from its log, its members are remembered, and
@@ -464,8 +513,9 @@ impl V3 {
 
     /// A new token for member `name` connected as `id` (a version 3 session, or one with a
     /// fixed token while `--remember` is not 0): remembered with its first approver, and the
-    /// store told. `None` for other sessions, or when the OS gives no random bytes (the session
-    /// goes on without a token).
+    /// store told. `None` for other sessions, when [`MAX_REMEMBERED`] members are remembered
+    /// and `name` is not one of them, or when the OS gives no random bytes (the session goes on
+    /// without a token).
     pub fn new_token(
         &mut self,
         id: ConnId,
@@ -475,6 +525,13 @@ impl V3 {
     ) -> Option<Token> {
         let fixed = self.fixed.contains(&id) && !self.remember.is_zero();
         if !self.sessions.contains(&id) && !fixed {
+            return None;
+        }
+        if self.remembered.len() >= self.max_remembered && !self.remembered.knows(name) {
+            log::warn!(
+                "{} members remembered (the most kept): no token for {name}",
+                self.remembered.len()
+            );
             return None;
         }
         let Ok(token) = Token::generate() else {
@@ -548,6 +605,12 @@ impl V3 {
         self.attached
     }
 
+    /// `name` is back in the room without a replay from the log (a fixed-password login):
+    /// out of its window if it was in it.
+    pub fn rejoined(&mut self, name: &str) {
+        self.detached.remove(&fold(name));
+    }
+
     /// The replay reads the shell should issue now.
     pub fn take_reads(&mut self) -> Vec<(ConnId, Option<u64>)> {
         std::mem::take(&mut self.reads)
@@ -615,6 +678,7 @@ impl V3 {
         });
         if !matches!(reason, LeaveReason::Quit | LeaveReason::Dropped)
             || self.resume_window.is_zero()
+            || !self.may_keep(ip)
         {
             return None;
         }
@@ -656,6 +720,11 @@ impl V3 {
     /// Every detached member's name.
     pub fn detached_names(&self) -> impl Iterator<Item = Rc<str>> + '_ {
         self.detached.values().map(|d| Rc::clone(&d.name))
+    }
+
+    /// How many members are kept within their resume window (they never left the room).
+    pub fn detached_count(&self) -> usize {
+        self.detached.len()
     }
 
     /// Voids `name`'s token (kick, `forget`), and the store is told. Returns whether it was
@@ -736,6 +805,17 @@ mod tests {
             }
             ResumeDecision::Refuse(_) => None,
         }
+    }
+
+    #[test]
+    fn a_replay_page_of_the_longest_lines_fits_in_half_a_queue() {
+        for (max_queue, max_line) in [(1 << 20, 4096), (64 * 1024, 4096), (8192, 8000)] {
+            let page = replay_page_len(max_queue, max_line);
+            assert!(page >= 1);
+            assert!(page == 1 || page * (max_line + REPLAY_ENTRY_SLACK) <= max_queue / 2);
+        }
+        assert_eq!(replay_page_len(1 << 20, 4096), 85);
+        assert_eq!(replay_page_len(usize::MAX, 10), REPLAY_PAGE);
     }
 
     #[test]
@@ -832,6 +912,47 @@ mod tests {
         assert!(writes
             .iter()
             .any(|w| matches!(w, Write::Seen { name, .. } if name == "Alice")));
+    }
+
+    #[test]
+    fn members_kept_without_a_connection_are_bounded_in_all_and_per_address() {
+        let (at, wall) = (Instant::now(), SystemTime::now());
+        let mut v = V3::new(WINDOW, REMEMBER);
+        v.limit_detached(3, 2);
+        let other = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 9));
+        let mut kept = Vec::new();
+        for (n, from) in [(1, ip()), (2, ip()), (3, ip()), (4, other), (5, other)] {
+            v.hello(id(n), 3);
+            let name: Rc<str> = Rc::from(format!("m{n}").as_str());
+            let until = v.detach(
+                id(n),
+                &name,
+                from,
+                LeaveReason::Dropped,
+                Now { at, wall },
+                false,
+            );
+            kept.push(until.is_some());
+        }
+        // Two from one address, then one from another fills the three places.
+        assert_eq!(kept, [true, true, false, true, false]);
+        assert_eq!(v.detached_names().count(), 3);
+    }
+
+    #[test]
+    fn past_the_most_remembered_a_new_member_gets_no_token_and_the_known_keep_theirs() {
+        let wall = SystemTime::now();
+        let (mut v, _) = with_alice(true, wall);
+        v.max_remembered = 2;
+        v.hello(id(2), 3);
+        assert!(v.new_token(id(2), "bob", "stdin", wall).is_some());
+        v.hello(id(3), 3);
+        assert!(v.new_token(id(3), "carol", "stdin", wall).is_none(), "full");
+        assert!(
+            v.new_token(id(2), "Bob", "stdin", wall).is_some(),
+            "bob is known"
+        );
+        assert_eq!(v.members().len(), 2);
     }
 
     #[test]

@@ -17,9 +17,16 @@
 //! operator decides), `WELCOME` joins the channel (`JOIN`, `331`, then `353`/`366` with the
 //! room's names, written at the end of the round, when the core can be asked for them, ahead
 //! of the history's replay; live lines for the newcomer meanwhile wait, in order, counted
-//! against `--max-queue`), `DENIED` and `BYE` are `ERROR` before the close. Replies for one
-//! connection (numerics) are written here and queued as they are
-//! ([`Outgoing::verbatim`]).
+//! against `--max-queue`), `DENIED` and `BYE` are `ERROR` before the close (a `KICK` first when
+//! the goodbye is the operator's kick, [`Farewell::Kicked`]), `TOKEN` becomes `NOTICE`s that
+//! tell the member its token and how to keep it as the password. Replies for one connection
+//! (numerics) are written here and queued as they are ([`Outgoing::verbatim`]).
+//!
+//! Token login: an IRC member's token never rotates (its client keeps one password; the core
+//! is told so at registration, `Core::fixed_token`). A SASL `PLAIN` exchange asks the core
+//! whether the token admits the name (`903`/`904`); registration with `PASS` or a SASL login
+//! asks the core to admit the remembered member at once (`Core::admit_remembered`), else the
+//! member waits for the operator as anyone.
 //!
 //! Idle connections are pinged after `--irc-ping` of silence and dropped after as much again.
 

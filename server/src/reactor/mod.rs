@@ -264,6 +264,14 @@ impl Reactor {
         ])?;
         poll.registry()
             .register(&mut signals, SIGNALS, Interest::READABLE)?;
+        // A write past the file size limit (`ulimit -f`, systemd's LimitFSIZE=) raises SIGXFSZ,
+        // whose default action killed the server mid-conversation; with a handler the write
+        // fails with EFBIG instead, and the store reports it like a full disk (ERROR
+        // unavailable, then recovery). Round 4 in docs/SECURITY.md.
+        signal_hook::flag::register(
+            signal_hook::consts::SIGXFSZ,
+            std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        )?;
         let stdin = match console {
             ConsoleInput::Stdin => StdinSource::open(poll.registry(), CONSOLE),
             ConsoleInput::None => None,

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use std::sync::Arc;
 
 use super::Reactor;
-use crate::chat::{ConnId, Now, Restored, REPLAY_PAGE};
+use crate::chat::{replay_page_len, ConnId, Now, Restored};
 use crate::config::MAX_HELD_MESSAGES;
 use crate::store::{Answer, Opened, Store, PRUNE_INTERVAL};
 
@@ -183,6 +183,7 @@ impl Reactor {
             }
         }
         let half = self.shell.config.max_queue / 2;
+        let page = replay_page_len(self.shell.config.max_queue, self.shell.config.max_line);
         let Some(s) = self.shell.store.as_mut() else {
             return;
         };
@@ -199,7 +200,7 @@ impl Reactor {
                 .map(|(id, after)| (*id, *after))
                 .collect();
             for (id, after) in ready {
-                if let Some(request) = s.store.read(after, REPLAY_PAGE) {
+                if let Some(request) = s.store.read(after, page) {
                     s.waiting.remove(&id);
                     s.reads.insert(request, id);
                 }

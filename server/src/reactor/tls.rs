@@ -584,6 +584,9 @@ impl TlsStream {
             return Ok(filled);
         }
         if self.ended {
+            // The end was seen (perhaps while writing): said after this data, as no readiness
+            // event will say it.
+            self.eof_pending = filled > 0;
             return Ok(filled);
         }
         loop {
@@ -1047,5 +1050,63 @@ mod tests {
             held <= sealed_size(TLS_BUFFER) + 2 * TLS_READ_FIRST,
             "holds {held} bytes"
         );
+    }
+
+    #[test]
+    fn an_end_seen_while_writing_is_still_told_after_the_held_plaintext() {
+        let mut p = pair();
+        p.handshake();
+        let line = vec![b'q'; 3000];
+        p.client.writer().write_all(&line).unwrap();
+        p.client.send_close_notify();
+        p.pump_client();
+        // A 7-byte read leaves the record's rest held, and the close_notify behind it unread ...
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut buf = [0u8; 7];
+        let mut got = loop {
+            assert!(Instant::now() < deadline);
+            match p.server.read(&mut buf) {
+                Ok(n) => break buf[..n].to_vec(),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => panic!("server read: {e}"),
+            }
+        };
+        // ... until a write makes rustls see the close_notify.
+        assert_eq!(p.server.write(b"x\n").unwrap(), 2);
+        loop {
+            let n = p.server.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+            if n < buf.len() {
+                // A short read: the end must be announced, no event will come for it.
+                assert!(p.server.input_pending(), "the end is not told");
+            }
+        }
+        assert_eq!(got, line);
+    }
+
+    #[test]
+    fn a_record_claiming_more_than_tls_allows_is_refused_without_buffering_it() {
+        let mut p = pair();
+        p.handshake();
+        // An application-data record header claiming 65,535 bytes, and the start of it.
+        let mut wire = vec![0x17, 0x03, 0x03, 0xff, 0xff];
+        wire.resize(3000, 0x42);
+        p.client_sock.write_all(&wire).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            assert!(Instant::now() < deadline, "not refused");
+            match p.server.read(&mut [0u8; 64]) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::InvalidData => break,
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(p.server.buffered_capacity() <= MAX_TLS_RECORD);
+        // Refused once, refused for good, without asking rustls again.
+        let again = p.server.read(&mut [0u8; 64]).unwrap_err();
+        assert_eq!(again.kind(), io::ErrorKind::InvalidData);
     }
 }
