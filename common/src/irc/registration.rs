@@ -26,14 +26,24 @@ pub const MAX_PASSWORD: usize = 256;
 /// A SASL chunk of this many bytes means more chunks follow.
 const SASL_CHUNK: usize = 400;
 
-/// Proof a client offered: a token from `PASS` or SASL `PLAIN`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Proof a client offered: a token from `PASS` or SASL `PLAIN`. Its `Debug` never shows the
+/// secret, so no log line or test failure can print a member's token.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Credential {
     /// The name the token is for (SASL's authentication id); `None` for `PASS`, which names
     /// no one (the nick is the name).
     pub name: Option<String>,
     /// The secret: the member's token.
     pub secret: String,
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credential")
+            .field("name", &self.name)
+            .field("secret", &format_args!("<{} bytes>", self.secret.len()))
+            .finish()
+    }
 }
 
 /// What the room must do after a line.
@@ -385,6 +395,20 @@ fn base64_decode(text: &str) -> Option<Vec<u8>> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_credential_never_shows_its_secret() {
+        let c = Credential {
+            name: Some("alice".into()),
+            secret: "s3cr3t-token-value".into(),
+        };
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+        assert!(
+            shown.contains("alice") && shown.contains("18 bytes"),
+            "{shown}"
+        );
+    }
 
     /// Feeds `lines` and returns the replies and the last step.
     fn feed(reg: &mut Registration, lines: &[&str]) -> (String, Step) {
