@@ -5,27 +5,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Shutdown};
 
-use chat_testkit::{Client, Server};
-
-/// A temporary data directory, removed at the end.
-struct DataDir(std::path::PathBuf);
-
-impl DataDir {
-    fn new(what: &str) -> DataDir {
-        let p = std::env::temp_dir().join(format!("chat-hostile-v3-{what}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        DataDir(p)
-    }
-    fn arg(&self) -> &str {
-        self.0.to_str().unwrap_or_default()
-    }
-}
-
-impl Drop for DataDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use chat_testkit::{Client, Server, TempDir};
 
 /// Connects from `source`, says `HELLO 3` and awaits its answer.
 #[track_caller]
@@ -73,7 +53,7 @@ const LONG_LINES: usize = 300;
 /// any member could lock the others out of resuming by sending 256 long lines.
 #[test]
 fn a_resume_replay_of_long_lines_is_paced_instead_of_dropping_the_member() {
-    let dir = DataDir::new("long-replay");
+    let dir = TempDir::new("hostile-v3-long-replay");
     let server = Server::start(&["--auto-approve", "--rate", "0", "--data-dir", dir.arg()]);
     let (alice, token) = v3_login_from(&server, "alice", LOCAL);
     let mut bob = server.login("bob");
@@ -148,7 +128,7 @@ const FSIZE: &str = "--fsize=3000000:unlimited";
 /// once the limit is raised the store writes again within about a second.
 #[test]
 fn a_file_size_limit_refuses_messages_instead_of_killing_the_server_and_recovers() {
-    let dir = DataDir::new("fsize");
+    let dir = TempDir::new("hostile-v3-fsize");
     let mut server = Server::builder()
         .wrapper(&["prlimit", FSIZE, "--"])
         .args(&["--auto-approve", "--rate", "0", "--data-dir", dir.arg()])

@@ -7,27 +7,7 @@ use std::net::Shutdown;
 use std::time::Duration;
 
 use chat_common::protocol::v3::split_tags;
-use chat_testkit::{Client, Server};
-
-/// A temporary data directory, removed at the end.
-struct DataDir(std::path::PathBuf);
-
-impl DataDir {
-    fn new(what: &str) -> DataDir {
-        let p = std::env::temp_dir().join(format!("chat-resume-{what}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        DataDir(p)
-    }
-    fn arg(&self) -> &str {
-        self.0.to_str().unwrap_or_default()
-    }
-}
-
-impl Drop for DataDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use chat_testkit::{Client, Server, TempDir};
 
 /// Connects, says `HELLO 3` and awaits its answer (the `NAME?` comes first, as for anyone).
 #[track_caller]
@@ -159,7 +139,7 @@ fn a_member_cut_off_resumes_within_the_window_and_misses_nothing() {
 
 #[test]
 fn after_the_window_a_remembered_member_is_admitted_with_no_operator() {
-    let dir = DataDir::new("remember");
+    let dir = TempDir::new("resume-remember");
     let mut server = Server::start(&["--data-dir", dir.arg(), "--resume-window", "1"]);
     let mut alice = hello(&server);
     alice.send_line("alice");
@@ -194,7 +174,7 @@ fn after_the_window_a_remembered_member_is_admitted_with_no_operator() {
 
 #[test]
 fn kick_and_forget_void_the_token() {
-    let dir = DataDir::new("void");
+    let dir = TempDir::new("resume-void");
     let mut server = Server::start(&["--auto-approve", "--data-dir", dir.arg()]);
     let (alice, token) = v3_login(&server, "alice");
     server.console("kick alice");

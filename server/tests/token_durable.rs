@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use chat_testkit::{Client, Server};
+use chat_testkit::{Client, Server, TempDir};
 
 /// How many times the kill is tried: a token sent before its record is on disk would be lost
 /// in some of them (the kill lands within a millisecond or two of the `TOKEN` line).
@@ -13,27 +13,6 @@ const ROUNDS: usize = 8;
 
 /// How long a killed server may take to be gone.
 const EXIT_WITHIN: Duration = Duration::from_secs(10);
-
-/// A temporary data directory, removed at the end.
-struct DataDir(std::path::PathBuf);
-
-impl DataDir {
-    fn new(what: &str) -> DataDir {
-        let p =
-            std::env::temp_dir().join(format!("chat-token-durable-{what}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        DataDir(p)
-    }
-    fn arg(&self) -> &str {
-        self.0.to_str().unwrap_or_default()
-    }
-}
-
-impl Drop for DataDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Connects and says `HELLO 3`.
 #[track_caller]
@@ -55,7 +34,7 @@ fn kill_9(server: &mut Server) {
 
 #[test]
 fn a_first_token_survives_a_kill_9_right_after_it_arrives() {
-    let dir = DataDir::new("first");
+    let dir = TempDir::new("token-durable-first");
     let args = ["--auto-approve", "--data-dir", dir.arg()];
     for round in 0..ROUNDS {
         let name = format!("m{round}");
@@ -94,7 +73,7 @@ fn a_first_token_survives_a_kill_9_right_after_it_arrives() {
 
 #[test]
 fn a_waiting_join_approved_gets_a_token_that_survives_a_kill_9() {
-    let dir = DataDir::new("approved");
+    let dir = TempDir::new("token-durable-approved");
     let args = ["--data-dir", dir.arg()];
     let mut server = Server::start(&args);
     let mut c = hello(&server);
