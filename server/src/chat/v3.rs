@@ -441,8 +441,7 @@ impl V3 {
         fmt: &mut Vec<u8>,
     ) -> Rc<Outgoing> {
         let id = self.ids.next_id();
-        let id_text = id.to_string();
-        let line = Outgoing::stamped(msg, wall, &id_text, fmt);
+        let line = Outgoing::stamped(msg, wall, id.text().as_str(), fmt);
         if !self.attached {
             return line;
         }
@@ -452,7 +451,12 @@ impl V3 {
             ServerMsg::Priv { from, .. } => (Kind::Priv, *from),
             _ => (Kind::Msg, ""),
         };
-        let text = String::from_utf8_lossy(line.line());
+        // Written from `&str` pieces: UTF-8 (checked, not repaired: the lossy path cost a
+        // scan of its own per message).
+        let text = match std::str::from_utf8(line.line()) {
+            Ok(text) => std::borrow::Cow::Borrowed(text),
+            Err(_) => String::from_utf8_lossy(line.line()),
+        };
         self.entries.push(Entry {
             seq: id.seq,
             time_ms: wall_ms(wall),
