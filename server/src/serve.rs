@@ -16,7 +16,7 @@ use log::info;
 use crate::config::Config;
 use crate::listen::{self, PlanError};
 use crate::reactor::Reactor;
-use crate::store::{self, StoreConfig, StoreError};
+use crate::store::{self, LockError, StoreConfig, StoreError};
 use crate::ConsoleInput;
 
 /// Exit statuses of `chat-server`, in one place (the man page's table is
@@ -56,7 +56,11 @@ impl ServeError {
     pub fn exit_code(&self) -> u8 {
         match self {
             ServeError::Listen(PlanError::Bind(_)) | ServeError::Setup(_) => exit::BIND,
-            ServeError::Listen(_) | ServeError::Store(StoreError::Lock(_)) => exit::USAGE,
+            // Held by another server: the operator's choice of directory; a lock file that
+            // cannot be made (a read-only directory) is an unusable directory.
+            ServeError::Listen(_) | ServeError::Store(StoreError::Lock(LockError::Held { .. })) => {
+                exit::USAGE
+            }
             ServeError::Store(_) | ServeError::StoreThread(_) => exit::STORE,
             ServeError::Runtime(_) => exit::RUNTIME,
         }
@@ -146,6 +150,20 @@ mod tests {
                 exit::STORE,
             ),
             (ServeError::Store(StoreError::Disk("d".into())), exit::STORE),
+            (
+                ServeError::Store(StoreError::Lock(LockError::Held {
+                    path: "lock".into(),
+                    holder: "pid 1".into(),
+                })),
+                exit::USAGE,
+            ),
+            (
+                ServeError::Store(StoreError::Lock(LockError::Io {
+                    path: "lock".into(),
+                    error: io(),
+                })),
+                exit::STORE,
+            ),
             (ServeError::Setup(io()), exit::BIND),
             (ServeError::StoreThread(io()), exit::STORE),
             (ServeError::Runtime(io()), exit::RUNTIME),

@@ -1,9 +1,12 @@
-//! A data directory on a disk that fills up: a small tmpfs mounted over it in a mount
-//! namespace of the server's own (`unshare`), with most of its room taken by a filler file.
-//! Writes fail with ENOSPC as on a real full disk: senders get `ERROR unavailable`, the consoles
-//! say `store: cannot write (...)`, nothing kept before is lost, and once space is freed the
-//! store writes again and a member's resume replays every message any member received, in
-//! order, once. (`durable.rs` and `hostile_v3.rs` fake a full disk with a file-size limit.)
+//! A data directory on a disk that fails, for real: a small tmpfs mounted over it in a mount
+//! namespace of the server's own (`unshare`).
+//!
+//! - Full: most of the tmpfs is taken by a filler file, so writes fail with ENOSPC as on a real
+//!   full disk: senders get `ERROR unavailable`, the consoles say `store: cannot write (...)`,
+//!   nothing kept before is lost, and once space is freed the store writes again and a
+//!   member's resume replays every message any member received, in order, once.
+//!   (`durable.rs` and `hostile_v3.rs` fake a full disk with a file-size limit.)
+//! - Read-only: the server does not start; exit status 4 and a message naming the directory.
 //!
 //! `unshare` (util-linux) is Debian's; as root the namespace needs no more, otherwise a user
 //! namespace (`unshare -Urm`). A machine that allows neither fails the test with the reason.
@@ -11,6 +14,7 @@
 
 use std::net::Shutdown;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use chat_common::protocol::v3::split_tags;
 use chat_testkit::{login_v3, Client, Server, TempDir};
@@ -31,6 +35,15 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
+/// `unshare`'s arguments for a mount namespace of the server's own.
+fn unshare() -> &'static [&'static str] {
+    if is_root() {
+        &["unshare", "-m"]
+    } else {
+        &["unshare", "-Urm"]
+    }
+}
+
 /// The body after the tag prefix, and the id.
 #[track_caller]
 fn id_and_rest(line: &str) -> (String, String) {
@@ -49,12 +62,7 @@ fn a_full_disk_refuses_messages_loudly_loses_nothing_and_recovers() {
          && dd if=/dev/zero of=\"$0/filler\" bs=1k count={FILLER_KIB} 2>/dev/null \
          && exec \"$@\""
     );
-    let unshare: &[&str] = if is_root() {
-        &["unshare", "-m"]
-    } else {
-        &["unshare", "-Urm"]
-    };
-    let mut wrapper: Vec<&str> = unshare.to_vec();
+    let mut wrapper: Vec<&str> = unshare().to_vec();
     wrapper.extend(["sh", "-c", &mount, dir.arg()]);
     let mut server = Server::builder()
         .wrapper(&wrapper)
@@ -177,4 +185,23 @@ fn until_any(c: &mut Client, prefixes: &[&str]) -> String {
             return line;
         }
     }
+}
+
+#[test]
+fn a_read_only_data_directory_stops_the_start_with_status_4() {
+    let dir = TempDir::new("store-read-only");
+    let mut wrapper: Vec<&str> = unshare().to_vec();
+    let mount = "mount -t tmpfs -o ro,size=1m tmpfs \"$0\" && exec \"$@\"";
+    wrapper.extend(["sh", "-c", mount, dir.arg()]);
+    let (status, _, err) = Server::run_wrapped_to_exit(
+        &wrapper,
+        &["--listen", "127.0.0.1:0", "--data-dir", dir.arg()],
+        Duration::from_secs(10),
+    );
+    assert_eq!(status.code(), Some(4), "{err}");
+    assert!(err.starts_with("chat-server: "), "{err}");
+    assert!(
+        err.contains(dir.arg()) && err.contains("Read-only"),
+        "{err}"
+    );
 }
