@@ -1,7 +1,8 @@
 //! An IRC member's `NAMES` replies over raw sockets: the join burst's names and every explicit
 //! `NAMES` (bare, `#chat` in any case, another channel, a list, with a target server) end with
 //! exactly one `366`, whichever way the member came in (approved by the operator, waiting for
-//! it, `--auto-approve` with `NAMES` sent during registration, a token given as `PASS`).
+//! it, `--auto-approve` with `NAMES` sent during registration, a token given as `PASS` or with
+//! SASL `PLAIN`).
 //!
 //! The real binary on real sockets (127.0.0.1); every wait is a read with a deadline: each
 //! reply is read up to a `PONG` sent behind it, so a second `366` cannot hide after the check.
@@ -9,7 +10,9 @@
 
 mod irc_kit;
 
-use irc_kit::{native, server, Irc};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use irc_kit::{irc_member, native, server, Irc};
 
 /// Sends `PING :mark` and returns every line before its `PONG`.
 #[track_caller]
@@ -109,4 +112,36 @@ fn names_during_registration_and_a_token_login_get_one_366_each() {
         .collect();
     assert_eq!(after_welcome, ["422", "331", "353", "366"], "{burst:#?}");
     every_names_form(&mut again, "wee");
+}
+
+#[test]
+fn a_sasl_login_gets_one_366() {
+    let (mut server, addr) = server(&[]);
+    let mut first = irc_member(&mut server, addr, "sasly", "");
+    let token = first.token.clone().unwrap();
+    first.send("QUIT :later");
+    first.expect_error_then_close();
+    let mut irc = Irc::connect(addr, "sasly");
+    irc.send("CAP LS 302");
+    irc.send("NICK sasly");
+    irc.send("USER sasly sasly localhost :Real Name");
+    irc.expect(" CAP * LS ");
+    irc.send("CAP REQ :sasl");
+    irc.expect(" CAP * ACK :sasl");
+    irc.send("AUTHENTICATE PLAIN");
+    irc.expect("AUTHENTICATE +");
+    irc.send(&format!(
+        "AUTHENTICATE {}",
+        STANDARD.encode(format!("sasly\0sasly\0{token}"))
+    ));
+    irc.expect(" 900 ");
+    irc.expect(" 903 ");
+    irc.send("CAP END");
+    let burst = lines_until_pong(&mut irc, "burst");
+    let after_welcome: Vec<&str> = numerics(&burst)
+        .into_iter()
+        .skip_while(|c| *c != "422")
+        .collect();
+    assert_eq!(after_welcome, ["422", "331", "353", "366"], "{burst:#?}");
+    every_names_form(&mut irc, "sasly");
 }
