@@ -19,15 +19,8 @@ fn from(addr: std::net::SocketAddr, last: u8, name: &str) -> Irc {
 }
 
 #[test]
-fn every_close_ends_with_an_error_line() {
-    let (mut server, addr) = server(&[
-        "--max-per-ip",
-        "2",
-        "--login-timeout",
-        "1",
-        "--approval-timeout",
-        "1",
-    ]);
+fn the_timeouts_end_with_an_error_line() {
+    let (_server, addr) = server(&["--login-timeout", "1", "--approval-timeout", "1"]);
     let mut silent = from(addr, 3, "silent");
     let error = silent.expect_error_then_close();
     assert_eq!(error, "ERROR :no name given in time");
@@ -36,7 +29,11 @@ fn every_close_ends_with_an_error_line() {
     waiting.register("waiting", "");
     let error = waiting.expect_error_then_close();
     assert_eq!(error, "ERROR :no operator approved you in time");
+}
 
+#[test]
+fn refusals_and_the_server_stopping_end_with_an_error_line() {
+    let (mut server, addr) = server(&["--max-per-ip", "2"]);
     let _first = from(addr, 5, "first");
     let _second = from(addr, 5, "second");
     let mut third = from(addr, 5, "third");
