@@ -36,6 +36,7 @@ fn forget_names_the_member_as_the_room_knows_it() {
     let kept = v3_login(&server, "Kept2");
     watcher.expect("JOIN Kept2");
     kept.stream().shutdown(Shutdown::Both).unwrap_or(());
+    server.expect_console("dropped Kept2: kept in the room");
     server.console("forget KEPT2");
     let said = server.expect_console("forgot ");
     assert!(said.starts_with("forgot Kept2 (by "), "{said}");
