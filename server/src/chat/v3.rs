@@ -748,6 +748,11 @@ impl V3 {
         }
     }
 
+    /// The name a remembered member goes by (its own spelling), for `name` in any case.
+    pub fn remembered_as(&self, name: &str) -> Option<&str> {
+        self.remembered.get(name).map(|r| r.name.as_str())
+    }
+
     /// Every remembered member, sorted by name.
     pub fn members(&self) -> Vec<&MemberRecord> {
         self.remembered.list()

@@ -766,13 +766,18 @@ impl Reactor {
                 }
                 self.irc_request(id, &Request::Nick { name: wanted }, Some(wanted), now);
             }
-            Command::Names { channel: c } => {
-                if c.is_none_or(&is_channel) {
-                    self.irc_names(id, joined);
-                } else {
-                    let c = c.unwrap_or("*");
-                    self.shell
-                        .irc_numeric(id, RPL_ENDOFNAMES, &[c], "End of /NAMES list");
+            Command::Names { channel: None } => self.irc_names(id, joined),
+            Command::Names {
+                channel: Some(list),
+            } => {
+                // A list gets one reply per channel, each ending with its one `366`.
+                for c in list.split(',').filter(|c| !c.is_empty()) {
+                    if is_channel(c) {
+                        self.irc_names(id, joined);
+                    } else {
+                        self.shell
+                            .irc_numeric(id, RPL_ENDOFNAMES, &[c], "End of /NAMES list");
+                    }
                 }
             }
             Command::Who { mask } => self.irc_who(id, mask, joined),
