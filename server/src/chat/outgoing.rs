@@ -74,8 +74,8 @@ impl Dialect {
         Dialect::Shell(encoder, u8::try_from(index).unwrap_or(u8::MAX))
     }
 
-    /// This dialect's slot in the cache.
-    fn index(self) -> usize {
+    /// This dialect's slot in the cache: 0 to [`Dialect::COUNT`] - 1.
+    pub fn index(self) -> usize {
         match self {
             Dialect::Line => 0,
             Dialect::V3 => 1,

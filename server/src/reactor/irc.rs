@@ -151,7 +151,9 @@ impl Encoder for IrcEncoder {
             nick: "*",
             subject: None,
         };
-        let mut out = Vec::new();
+        // Room for the usual message in one allocation: the line, the source (about twice
+        // the speaker's name and the server's) and the tags.
+        let mut out = Vec::with_capacity(2 * msg.line().len() + 128);
         push_room_msg(&typed, ctx, to, tags, &mut out);
         out.into_boxed_slice()
     }
@@ -180,7 +182,8 @@ fn rfc3339(at: std::time::SystemTime) -> String {
 }
 
 impl IrcSession {
-    /// Whether lines are held until the join burst is out (the end of the round).
+    /// Whether lines are held until the join burst is out (the end of the round). Only a
+    /// session in the shell's `irc_bursts` does.
     pub(super) fn holding(&self) -> bool {
         self.held.is_some()
     }

@@ -17,7 +17,7 @@ use chat_common::protocol::LeaveReason;
 use mio::Interest;
 
 use super::{irc, token_of, Shell};
-use crate::chat::{Audience, ConnId, ConsoleId, CoreTimer, Outbox, Outgoing, Replay};
+use crate::chat::{Audience, ConnId, ConsoleId, CoreTimer, Dialect, Outbox, Outgoing, Replay};
 use crate::config::{CLOSE_LINGER, QUEUE_LINE_OVERHEAD, QUEUE_RELEASE_DELAY};
 use crate::console::control::Written;
 use crate::metrics::DropReason;
@@ -53,7 +53,12 @@ impl Outbox for Shell {
             }
         }
         let moment = irc::is_a_moment(line.line());
+        // Only a session in this round's join bursts holds lines (and reading whether one does
+        // costs a cache line per IRC recipient, behind its box).
+        let bursting = !self.irc_bursts.is_empty();
         let max_queue = self.config.max_queue;
+        // Each dialect's bytes, looked up in the message once per fan-out, not per recipient.
+        let mut encoded: [Option<&Rc<[u8]>>; Dialect::COUNT] = [None; Dialect::COUNT];
         let mut delivered = 0;
         for id in to {
             let Some(conn) = self.conns.get_mut(id.key) else {
@@ -64,11 +69,18 @@ impl Outbox for Shell {
             }
             // An IRC session reads the room's own moments, and holds lines while it has not
             // joined yet: those go the dialect's way (rare; everything else is queued here).
-            if conn.irc.as_ref().is_some_and(|s| moment || s.holding()) {
+            if conn
+                .irc
+                .as_ref()
+                .is_some_and(|s| moment || (bursting && s.holding()))
+            {
                 self.irc_push(id, line);
                 continue;
             }
-            let bytes = line.shared(conn.out.dialect());
+            let bytes = match conn.out.dialect() {
+                Dialect::Line => line.shared(Dialect::Line),
+                d => *encoded[d.index()].get_or_insert_with(|| line.shared(d)),
+            };
             let cost = bytes.len() + QUEUE_LINE_OVERHEAD;
             if conn.out.cost() + cost > max_queue {
                 self.overflow(id);
