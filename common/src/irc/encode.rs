@@ -24,6 +24,15 @@ fn push_middle(param: &str, out: &mut Vec<u8>) {
         out.push(b'*');
         return;
     }
+    if !param.starts_with(':')
+        && !param
+            .bytes()
+            .any(|b| matches!(b, b'\r' | b'\n' | b'\0' | b' '))
+    {
+        // Nothing to replace (the usual case): one copy, not a push per byte.
+        out.extend_from_slice(param.as_bytes());
+        return;
+    }
     for (i, b) in param.bytes().enumerate() {
         match b {
             b'\r' | b'\n' | b'\0' => {}
@@ -37,15 +46,22 @@ fn push_middle(param: &str, out: &mut Vec<u8>) {
 /// Appends `@k=v;k=v ` for `tags` (values escaped; a tag with an empty value is written
 /// without `=`); nothing when there are none.
 pub fn push_tags(tags: &[(&str, &str)], out: &mut Vec<u8>) {
-    for (i, (key, value)) in tags.iter().enumerate() {
-        out.push(if i == 0 { b'@' } else { b';' });
+    push_tag_list(tags.iter(), out);
+}
+
+/// [`push_tags`] of tags from several places (no list gathered for them).
+fn push_tag_list<'a>(tags: impl Iterator<Item = &'a (&'a str, &'a str)>, out: &mut Vec<u8>) {
+    let mut any = false;
+    for (key, value) in tags {
+        out.push(if any { b';' } else { b'@' });
+        any = true;
         push_middle(key, out);
         if !value.is_empty() {
             out.push(b'=');
             escape_tag_value(value, out);
         }
     }
-    if !tags.is_empty() {
+    if any {
         out.push(b' ');
     }
 }
@@ -141,14 +157,9 @@ impl TextLines<'_> {
         };
         let budget = MAX_BODY.saturating_sub(overhead + wrap);
         let mut lines = 0;
-        let mut tags: Vec<(&str, &str)> = Vec::with_capacity(every_line_tags.len() + 2);
         for piece in pieces(text, budget) {
-            tags.clear();
-            tags.extend_from_slice(every_line_tags);
-            if lines == 0 {
-                tags.extend_from_slice(first_line_tags);
-            }
-            push_tags(&tags, out);
+            let first: &[(&str, &str)] = if lines == 0 { first_line_tags } else { &[] };
+            push_tag_list(every_line_tags.iter().chain(first), out);
             out.push(b':');
             push_middle(source, out);
             out.push(b' ');

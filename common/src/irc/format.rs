@@ -218,11 +218,20 @@ pub fn looks_like_background(text: &str) -> bool {
 
 /// Appends message `text` (markup, already sanitized) in `color` as IRC formatted text.
 pub fn markup_to_irc(text: &str, color: Option<Color>, out: &mut String) {
-    let spans = markup::parse(text);
-    let mut style = Style::default();
     if let Some(color) = color {
         push_color(mirc_number(color), out);
     }
+    if markup::is_plain(text) {
+        // One unstyled span, as `markup::parse` would give, without parsing.
+        if color.is_some() && looks_like_background(text) {
+            out.push(BOLD);
+            out.push(BOLD);
+        }
+        out.push_str(text);
+        return;
+    }
+    let spans = markup::parse(text);
+    let mut style = Style::default();
     let start = out.len();
     for span in &spans {
         push_toggles(style, span.style, out);

@@ -76,8 +76,13 @@ pub fn push_room_msg(
     tags: MsgTags<'_>,
     out: &mut Vec<u8>,
 ) -> bool {
-    let mut src = String::new();
-    let mut text = String::new();
+    let mut src = String::with_capacity(64);
+    let mut text = String::with_capacity(match *msg {
+        ServerMsg::Msg { text, .. }
+        | ServerMsg::Act { text, .. }
+        | ServerMsg::Priv { text, .. } => text.len() + 16,
+        _ => 0,
+    });
     match *msg {
         ServerMsg::NameQuery { .. } | ServerMsg::Wait { .. } | ServerMsg::Welcome { .. } => {
             return false

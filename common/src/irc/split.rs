@@ -97,6 +97,16 @@ impl<'a> Iterator for Pieces<'a> {
             dst.copy_from_slice(src);
         }
         let room = self.budget.saturating_sub(reopen_len);
+        if rest.len() <= room {
+            // The rest fits whole: no cut to look for, and no formatting state to carry on,
+            // since no piece follows (most messages are one piece: no token scan for them).
+            self.at = self.text.len();
+            return Some(Piece {
+                reopen,
+                reopen_len,
+                text: rest,
+            });
+        }
         let mut tokens = Tokens::new(rest);
         tokens.state = self.state;
         // The end of the last whole token in reach, and the end of the last space in reach,
