@@ -70,6 +70,10 @@ pub(super) struct Remote {
     /// `RESUME`s whose name another server holds, waiting for it to be freed (a dead server's
     /// members are, within `--cluster-timeout`) until their deadline (see `shared.rs`).
     pub resuming: Vec<ResumeWait>,
+    /// This server's messages sent to the room's log and not yet read back from it: id ->
+    /// the sender (no `ECHO` or fan-out to it then). Bounded by the bridge's queue
+    /// ([`crate::cluster::QUEUE_LIMIT`]: past it the server is cut off, which empties this).
+    pub awaiting: HashMap<Box<str>, ConnId>,
 }
 
 /// A `RESUME` waiting for its name to be freed by another server.
@@ -83,7 +87,7 @@ pub(super) struct ResumeWait {
 }
 
 /// Who spoke a relayed `MSG` or `ACT` line (another server's bytes: parsed).
-fn speaker_of(line: &Outgoing) -> Option<Rc<str>> {
+pub(super) fn speaker_of(line: &Outgoing) -> Option<Rc<str>> {
     match line.msg()? {
         ServerMsg::Msg { from, .. } | ServerMsg::Act { from, .. } => Some(Rc::from(from)),
         _ => None,
@@ -410,6 +414,49 @@ impl Core {
             .map_or_else(Vec::new, Remote::members_sorted)
     }
 
+    /// A message of `from` (`MSG`, `ACT`, `PRIV`), durable here, goes to the room's log; it is
+    /// delivered here too when the log brings it back ([`Core::arrived`]), in the log's order.
+    /// A server out of the room cannot send it: `ERROR unavailable`.
+    pub(super) fn send_through_log(
+        &mut self,
+        from: ConnId,
+        line: &Outgoing,
+        now: Now,
+        out: &mut impl Outbox,
+    ) {
+        let id = line.id.as_deref().unwrap_or_default().to_owned();
+        let event = match line.msg() {
+            Some(ServerMsg::Priv { to, .. }) => Event::Priv {
+                to: to.to_owned(),
+                line: line.line().to_vec(),
+                id: id.clone(),
+            },
+            _ => Event::Msg {
+                line: line.line().to_vec(),
+                id: id.clone(),
+            },
+        };
+        let shutting_down = self.shutting_down;
+        match self.remote.as_mut() {
+            Some(r) if r.up && !shutting_down => {
+                if !id.is_empty() {
+                    r.awaiting.insert(id.into_boxed_str(), from);
+                }
+                out.cluster(ToBridge::Publish {
+                    event,
+                    wall_ms: wall_ms(line.wall.unwrap_or(now.wall)),
+                    epoch: r.epoch,
+                });
+            }
+            _ => self.send_error(
+                from,
+                ErrorCode::Unavailable,
+                "the server is out of the room; yours was not sent",
+                out,
+            ),
+        }
+    }
+
     /// The cluster bridge reports something.
     pub fn cluster_input(&mut self, msg: FromBridge, now: Now, out: &mut impl Outbox) {
         if self.remote.is_none() || self.shutting_down {
@@ -658,6 +705,12 @@ impl Core {
             return;
         };
         let origin = entry.origin;
+        // This server's own entries come back only as messages (the reader leaves out the
+        // rest): they are delivered here in the log's order, like everyone's.
+        let own = *remote.server == *origin;
+        if own && !matches!(entry.event, Event::Msg { .. } | Event::Priv { .. }) {
+            return;
+        }
         match entry.event {
             Event::Join { name } => {
                 let Some((name, was_waiting)) = remote.joined(&name, &origin) else {
@@ -712,29 +765,18 @@ impl Core {
                 self.announce_in_room(&msg, &old, now, out);
                 out.console(Audience::All, format_args!("renamed {old} {new}"));
             }
-            Event::Msg { line, id } => {
+            Event::Msg { line, id } | Event::Priv { line, id, .. } => {
                 // The origin's id and time: a version 3 member sees them in the tags.
-                let id = (!id.is_empty()).then(|| id.into_boxed_str());
-                let line = Outgoing::from_line_with_id(&line, Some(entry.wall), id);
-                self.fan_out(&line, None, out);
-                if let Some(speaker) = speaker_of(&line) {
-                    self.history.record(&line, &speaker);
-                }
+                let from = if own {
+                    remote.awaiting.remove(id.as_str())
+                } else {
+                    None
+                };
+                self.arrived(&line, id, entry.wall, from, now, out);
             }
             Event::Info { line } => {
                 let line = Outgoing::from_line(&line, None);
                 self.fan_out(&line, None, out);
-            }
-            Event::Priv { to, line, id } => {
-                let target = self.room.holder(&to).filter(|&t| {
-                    self.session(t)
-                        .is_some_and(|s| matches!(s.phase, Phase::Member { .. }))
-                });
-                if let Some(target) = target {
-                    let id = (!id.is_empty()).then(|| id.into_boxed_str());
-                    let line = Outgoing::from_line_with_id(&line, Some(entry.wall), id);
-                    out.send(target, &line);
-                }
             }
             Event::Request { name, addr } => {
                 let name = remote.requested(&name, &origin, &addr, now.at);

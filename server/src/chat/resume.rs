@@ -16,7 +16,7 @@ use super::bus::Event;
 use super::durable::{Entry, MemberRecord};
 use super::msgid::MsgId;
 use super::outgoing::{Dialect, Outgoing};
-use super::v3::{wall_of, Holder, ResumeDecision, ResumeRefusal};
+use super::v3::{wall_of, Holder, ReadFrom, ResumeDecision, ResumeRefusal};
 use super::{Audience, ConnId, Core, CoreTimer, Now, Outbox, Phase};
 
 impl Core {
@@ -235,7 +235,11 @@ impl Core {
             self.v3.rejoined(&name);
             false
         } else {
-            self.v3.resumed(id, &name, point.after)
+            let from = ReadFrom {
+                after: point.after,
+                find: point.find.clone(),
+            };
+            self.v3.resumed(id, &name, from)
         };
         let online = self.everyone();
         self.send(
@@ -348,21 +352,30 @@ impl Core {
     }
 
     /// The replay reads the shell should issue now.
-    pub fn take_replay_reads(&mut self) -> Vec<(ConnId, Option<u64>)> {
+    pub fn take_replay_reads(&mut self) -> Vec<(ConnId, ReadFrom)> {
         self.v3.take_reads()
     }
 
     /// A page of the log for `id`'s replay; returns the sequence to read after next when more
     /// follow (the shell asks again once the member's queue has room), `None` when it is over.
+    /// `missing`: the last id the member saw is not kept here (`--cluster`: it is older than
+    /// this server's log, or was pruned), so the page starts at the oldest kept, after a `GAP`.
     pub fn replay_page(
         &mut self,
         id: ConnId,
         entries: &[Entry],
         more: bool,
         first_seq: Option<u64>,
+        missing: bool,
         out: &mut impl Outbox,
     ) -> Option<Option<u64>> {
         let replay = self.v3.replay_of(id)?.clone();
+        if missing {
+            let gap = self.format_v3(&V3Msg::Gap {
+                text: "the messages after your last one are not kept here; some were missed",
+            });
+            out.send(id, &gap);
+        }
         if replay.gap_before(first_seq) {
             let gap = self.format_v3(&V3Msg::Gap {
                 text: "some messages after your last one are no longer kept",
@@ -377,7 +390,10 @@ impl Core {
             if !replay.shows(e) {
                 continue;
             }
-            let id_text = MsgId { epoch, seq: e.seq }.to_string();
+            let id_text = match &e.origin_id {
+                Some(origin) => origin.clone(),
+                None => MsgId { epoch, seq: e.seq }.to_string(),
+            };
             buf.clear();
             buf.extend_from_slice(e.line.as_bytes());
             buf.push(b'\n');

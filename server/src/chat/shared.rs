@@ -19,13 +19,13 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use chat_common::protocol::{ErrorCode, ServerMsg};
+use chat_common::protocol::ErrorCode;
 
 use super::bans::{Ban, IpNet};
 use super::bus::{from_wall_ms, wall_ms, Event};
 use super::durable::Write;
 use super::remote::{Purpose, ResumeWait};
-use super::{Audience, ConnId, Core, CoreTimer, Now, Outbox, Outgoing, Phase};
+use super::{Audience, ConnId, Core, CoreTimer, Now, Outbox, Phase};
 
 /// How long a `RESUME` waits for another server to free its name, in `--cluster-timeout`s.
 pub const RESUME_WAIT_FACTOR: u32 = 2;
@@ -321,26 +321,6 @@ impl Core {
         }
     }
 
-    /// A private for no connection here: when its recipient is a member of another server, it
-    /// goes to the room's log with its id (a detached member's stays here for its resume).
-    pub(super) fn publish_private(&self, line: &Outgoing, now: Now, out: &mut impl Outbox) {
-        let Some(ServerMsg::Priv { to, .. }) = line.msg() else {
-            return;
-        };
-        let Some((to, _)) = self.remote_member(to) else {
-            return;
-        };
-        self.publish(
-            || Event::Priv {
-                to: to.to_string(),
-                line: line.line().to_vec(),
-                id: line.id.as_deref().unwrap_or_default().to_owned(),
-            },
-            now,
-            out,
-        );
-    }
-
     /// This round's record changes go to the room's log (nothing while out of the room: the
     /// next join compares and writes back what Redis lacks).
     pub fn share_records(&mut self, now: Now, out: &mut impl Outbox) {
@@ -369,7 +349,7 @@ impl Core {
                     net: net.to_string(),
                     at_ms,
                 },
-                Write::Append(_) | Write::Prune { .. } => continue,
+                Write::Append(_) | Write::Reserve(_) | Write::Prune { .. } => continue,
             };
             self.publish(|| event, now, out);
         }

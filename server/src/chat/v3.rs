@@ -72,6 +72,15 @@ pub(super) enum HeldMsg {
     /// A newly admitted version 3 member's first `TOKEN`, held until its record (the token's
     /// hash) is on disk; its history and its live room lines wait behind it.
     Admitted { to: ConnId, token: Rc<Outgoing> },
+    /// Under `--cluster`: a `MSG`/`ACT` (`to` `None`) or a `PRIV` to the member named `to`
+    /// that the room's log brought back (another server's, or this server's own: `from`, its
+    /// sender here), logged here in the log's order and delivered once durable: the room's
+    /// one order on every server.
+    Logged {
+        line: Rc<Outgoing>,
+        from: Option<ConnId>,
+        to: Option<Rc<str>>,
+    },
     /// A room line that needs no storing (`JOIN`, `LEAVE`, `NICK`, `INFO`) waiting for its turn
     /// behind held messages; `history_of`: the name whose `LEAVE`/`NICK` this is, for the
     /// history (checked when it is delivered, after the messages before it).
@@ -88,10 +97,15 @@ impl HeldMsg {
     /// come), a new member gets its history without its token, and a direct line (a token) is
     /// dropped: the session goes on without a token and its client falls back to an ordinary
     /// join next time.
+    /// A logged line of the room's log (`Logged`) was sent to the room already: it is only
+    /// missing here, so nobody is told.
     pub fn refused_sender(&self) -> Option<ConnId> {
         match self {
             HeldMsg::Room { from, .. } | HeldMsg::Priv { from, .. } => Some(*from),
-            HeldMsg::Line { .. } | HeldMsg::Direct { .. } | HeldMsg::Admitted { .. } => None,
+            HeldMsg::Line { .. }
+            | HeldMsg::Direct { .. }
+            | HeldMsg::Admitted { .. }
+            | HeldMsg::Logged { .. } => None,
         }
     }
 }
@@ -113,6 +127,17 @@ pub(super) struct ResumeReplay {
     pub after: Option<u64>,
     /// Whether a `GAP` check is still due (first page, a last id was given).
     pub check_gap: bool,
+}
+
+/// Where the next page of a replay is read from: after a sequence number of this log, or
+/// (`--cluster`, the first page) after the message with this id wherever it is logged here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadFrom {
+    /// After this sequence number (`None`: from the oldest kept); with `find`, the number
+    /// the id has when it is of this log's epoch.
+    pub after: Option<u64>,
+    /// The last id the member saw, to be found in the log.
+    pub find: Option<Box<str>>,
 }
 
 impl ResumeReplay {
@@ -182,12 +207,15 @@ pub enum ResumeDecision {
 }
 
 /// Where a resume's replay starts, from the last id the client saw.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct ResumePoint {
     /// The sequence number to replay after (`None`: from the start of what is kept).
     pub after: Option<u64>,
     /// The last id is not this log's: some messages were missed (`GAP`).
     pub gap: bool,
+    /// Under `--cluster`: the last id, to be found in the log (every server logs every
+    /// server's lines under their origin's ids); `GAP` only when it is not kept here.
+    pub find: Option<Box<str>>,
 }
 
 /// The version 3 state and its rules.
@@ -215,7 +243,7 @@ pub(super) struct V3 {
     replaying: HashSet<ConnId>,
     replays: HashMap<ConnId, ResumeReplay>,
     /// Replays that need a page read (the shell takes them).
-    reads: Vec<(ConnId, Option<u64>)>,
+    reads: Vec<(ConnId, ReadFrom)>,
     /// Version 3 connections.
     sessions: HashSet<ConnId>,
     /// Connections of a dialect whose clients keep one fixed password (IRC): their member gets
@@ -234,6 +262,10 @@ pub(super) struct V3 {
     pub shared: Vec<Write>,
     /// The cluster shares the records: changes are queued in `shared`.
     pub sharing: bool,
+    /// `--cluster`: room messages and privates are logged when the room's log brings them
+    /// back ([`V3::log_arrival`]), in its order, so every server keeps (and delivers) the
+    /// same sequence; a line's own stamp only reserves its id ([`Write::Reserve`]).
+    pub clustered: bool,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -276,6 +308,7 @@ impl V3 {
             max_remembered: MAX_REMEMBERED,
             shared: Vec::new(),
             sharing: false,
+            clustered: false,
         }
     }
 
@@ -446,6 +479,11 @@ impl V3 {
         if !self.attached {
             return line;
         }
+        if self.clustered {
+            // Logged when the room's log brings it back; its id is on disk before it leaves.
+            self.writes.push(Write::Reserve(id.seq.saturating_add(1)));
+            return line;
+        }
         let (kind, from) = match msg {
             ServerMsg::Msg { from, .. } => (Kind::Msg, *from),
             ServerMsg::Act { from, .. } => (Kind::Act, *from),
@@ -460,11 +498,37 @@ impl V3 {
             from: from.to_owned(),
             to: to.to_owned(),
             line: text.trim_end_matches('\n').to_owned(),
+            origin_id: None,
         });
         line
     }
 
     /// A ban was made (or replaced one of its range): the store keeps it whole.
+    /// Under `--cluster`: logs a line the room's log brought back (`id`: the origin's, this
+    /// server's own included) at this log's next sequence number, so the log keeps the room's
+    /// order. Nothing without a store.
+    pub fn log_arrival(&mut self, id: &str, time_ms: u64, line: &Outgoing) {
+        if !self.attached {
+            return;
+        }
+        let (kind, from, to) = match line.msg() {
+            Some(ServerMsg::Msg { from, .. }) => (Kind::Msg, from.to_owned(), String::new()),
+            Some(ServerMsg::Act { from, .. }) => (Kind::Act, from.to_owned(), String::new()),
+            Some(ServerMsg::Priv { from, to, .. }) => (Kind::Priv, from.to_owned(), to.to_owned()),
+            _ => return,
+        };
+        let text = String::from_utf8_lossy(line.line());
+        self.entries.push(Entry {
+            seq: self.ids.next_id().seq,
+            time_ms,
+            kind,
+            from,
+            to,
+            line: text.trim_end_matches('\n').to_owned(),
+            origin_id: (!id.is_empty()).then(|| id.to_owned()),
+        });
+    }
+
     pub fn ban_made(&mut self, ban: &Ban) {
         self.write(Write::Ban(ban.clone()));
     }
@@ -569,18 +633,26 @@ impl V3 {
 
     /// Where a resume's replay starts, from the last id the client gave (`None`: none).
     pub fn resume_point(&self, last: Option<&str>) -> ResumePoint {
-        match last.map(MsgId::parse) {
-            None => ResumePoint {
+        match (last, last.map(MsgId::parse)) {
+            (Some(text), Some(Some(m))) if self.clustered => ResumePoint {
+                after: (m.epoch == self.ids.epoch()).then_some(m.seq),
+                gap: false,
+                find: Some(text.into()),
+            },
+            (_, None) => ResumePoint {
                 after: None,
                 gap: false,
+                find: None,
             },
-            Some(Some(m)) if m.epoch == self.ids.epoch() => ResumePoint {
+            (_, Some(Some(m))) if m.epoch == self.ids.epoch() => ResumePoint {
                 after: Some(m.seq),
                 gap: false,
+                find: None,
             },
-            Some(_) => ResumePoint {
+            (_, Some(_)) => ResumePoint {
                 after: None,
                 gap: true,
+                find: None,
             },
         }
     }
@@ -588,19 +660,20 @@ impl V3 {
     /// `id` resumed as `name`: out of the window if it was in it, and its replay starts after
     /// `after` (it gets no live room lines until the replay ends). Returns whether a page must
     /// be read from the store (without one the replay is over at once).
-    pub fn resumed(&mut self, id: ConnId, name: &Rc<str>, after: Option<u64>) -> bool {
+    pub fn resumed(&mut self, id: ConnId, name: &Rc<str>, from: ReadFrom) -> bool {
         self.detached.remove(&fold(name));
         self.replaying.insert(id);
         self.replays.insert(
             id,
             ResumeReplay {
                 name: Rc::clone(name),
-                after,
-                check_gap: after.is_some(),
+                after: from.after,
+                // A found id is kept by definition; the page says when it is not.
+                check_gap: from.after.is_some() && from.find.is_none(),
             },
         );
         if self.attached {
-            self.reads.push((id, after));
+            self.reads.push((id, from));
         }
         self.attached
     }
@@ -612,7 +685,7 @@ impl V3 {
     }
 
     /// The replay reads the shell should issue now.
-    pub fn take_reads(&mut self) -> Vec<(ConnId, Option<u64>)> {
+    pub fn take_reads(&mut self) -> Vec<(ConnId, ReadFrom)> {
         std::mem::take(&mut self.reads)
     }
 
@@ -1066,38 +1139,67 @@ mod tests {
             v.resume_point(Some(&here)),
             ResumePoint {
                 after: Some(41),
-                gap: false
+                gap: false,
+                find: None
             }
         );
         assert_eq!(
             v.resume_point(Some(&there)),
             ResumePoint {
                 after: None,
-                gap: true
+                gap: true,
+                find: None
             }
         );
         assert_eq!(
             v.resume_point(Some("nonsense")),
             ResumePoint {
                 after: None,
-                gap: true
+                gap: true,
+                find: None
             }
         );
         assert_eq!(
             v.resume_point(None),
             ResumePoint {
                 after: None,
-                gap: false
+                gap: false,
+                find: None
             }
         );
+        // Under --cluster every server logs every server's lines under their origin's ids:
+        // any id is looked for in the log (a GAP only when it is not kept there).
+        let mut v = v;
+        v.clustered = true;
+        assert_eq!(
+            v.resume_point(Some(&there)),
+            ResumePoint {
+                after: None,
+                gap: false,
+                find: Some(there.as_str().into())
+            }
+        );
+        assert_eq!(
+            v.resume_point(Some(&here)),
+            ResumePoint {
+                after: Some(41),
+                gap: false,
+                find: Some(here.as_str().into())
+            }
+        );
+        assert!(v.resume_point(Some("nonsense")).gap);
     }
 
     #[test]
     fn a_replay_shows_room_messages_and_only_its_own_privates_and_sees_gaps() {
         let (mut v, _) = with_alice(true, SystemTime::now());
         let name: Rc<str> = Rc::from("Alice");
-        assert!(v.resumed(id(1), &name, Some(10)), "a page is read");
-        assert_eq!(v.take_reads(), vec![(id(1), Some(10))]);
+        let from = ReadFrom {
+            after: Some(10),
+            find: None,
+        };
+        assert!(v.resumed(id(1), &name, from.clone()), "a page is read");
+        assert_eq!(v.take_reads(), vec![(id(1), from)]);
         assert!(v.is_replaying(id(1)) && !v.is_replaying(id(2)));
         let entry = |kind, from: &str, to: &str| Entry {
             seq: 1,
@@ -1106,6 +1208,7 @@ mod tests {
             from: from.to_owned(),
             to: to.to_owned(),
             line: String::new(),
+            origin_id: None,
         };
         let r = v.replay_of(id(1)).unwrap();
         assert!(r.shows(&entry(Kind::Msg, "bob", "")));

@@ -20,6 +20,8 @@ pub struct MemLog {
     next: u64,
     /// seq -> entry, oldest first.
     log: BTreeMap<u64, Entry>,
+    /// Origin id -> seq of the entries logged with one (`--cluster`); pruned with the log.
+    by_origin: HashMap<String, u64>,
     /// Remembered members by their name in lower case.
     members: HashMap<String, MemberRecord>,
     /// Bans by their range written out, with their place in the list.
@@ -64,9 +66,13 @@ impl MemLog {
                 Write::Append(entries) => {
                     for e in entries {
                         next = next.max(e.seq.saturating_add(1));
+                        if let Some(id) = &e.origin_id {
+                            self.by_origin.insert(id.clone(), e.seq);
+                        }
                         self.log.insert(e.seq, e.clone());
                     }
                 }
+                Write::Reserve(n) => next = next.max(*n),
                 Write::Member(m) => {
                     self.members.insert(m.name.to_ascii_lowercase(), m.clone());
                 }
@@ -114,6 +120,10 @@ impl MemLog {
                     for seq in old {
                         self.log.remove(&seq);
                     }
+                    if !self.by_origin.is_empty() {
+                        let log = &self.log;
+                        self.by_origin.retain(|_, seq| log.contains_key(seq));
+                    }
                     self.members
                         .retain(|_, m| m.last_seen_ms >= *members_before_ms);
                     let at = std::time::SystemTime::UNIX_EPOCH
@@ -142,6 +152,18 @@ impl MemLog {
     pub fn first_seq(&self) -> Option<u64> {
         self.log.keys().next().copied()
     }
+
+    /// See [`super::db::Db::locate`].
+    pub fn locate(&self, id: &str, own: Option<u64>) -> Option<u64> {
+        if let Some(seq) = self.by_origin.get(id) {
+            return Some(*seq);
+        }
+        let seq = own?;
+        self.log
+            .get(&seq)
+            .filter(|e| e.origin_id.is_none())
+            .map(|_| seq)
+    }
 }
 
 #[cfg(test)]
@@ -158,6 +180,7 @@ mod tests {
             from: "al".into(),
             to: String::new(),
             line: format!("MSG al - {seq}"),
+            origin_id: None,
         }
     }
 

@@ -79,6 +79,7 @@ fn entry(store: &mut Store, kind: Kind, from: &str, to: &str, text: &str) -> Ent
         from: from.into(),
         to: to.into(),
         line,
+        origin_id: None,
     }
 }
 
@@ -308,14 +309,16 @@ fn reads_page_through_the_log_and_pruning_drops_privates_first() {
     }
     store.flush_round().unwrap().unwrap();
     assert!(matches!(answer(&store, &mut poll), Answer::Durable { .. }));
-    let req = store.read(Some(3), 4).unwrap();
+    let req = store.read(Some(3), None, 4).unwrap();
     match answer(&store, &mut poll) {
         Answer::Page {
             request,
             entries,
             more,
             first_seq,
+            missing,
         } => {
+            assert!(!missing);
             assert_eq!(request, req);
             assert_eq!(entries, all[3..7].to_vec());
             assert!(more);
@@ -327,7 +330,7 @@ fn reads_page_through_the_log_and_pruning_drops_privates_first() {
     store.prune(1_000 + 61_000);
     store.flush_round().unwrap().unwrap();
     assert!(matches!(answer(&store, &mut poll), Answer::Durable { .. }));
-    store.read(None, 100).unwrap();
+    store.read(None, None, 100).unwrap();
     match answer(&store, &mut poll) {
         Answer::Page { entries, more, .. } => {
             let want: Vec<Entry> = all.into_iter().filter(|e| e.kind != Kind::Priv).collect();
@@ -371,7 +374,7 @@ fn in_memory_stores_work_and_leave_no_file() {
     store.flush_round().unwrap().unwrap();
     // Nothing waits for an in-memory batch: the first answer is the page read after it,
     // holding the entry (requests are taken in order).
-    store.read(None, 10).unwrap();
+    store.read(None, None, 10).unwrap();
     match answer(&store, &mut poll) {
         Answer::Page { entries, .. } => assert_eq!(entries.len(), 1),
         other => panic!("expected the page, got {other:?}"),
