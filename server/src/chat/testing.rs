@@ -686,6 +686,48 @@ fn the_other_servers_lines_reach_members_and_the_history_and_privates_route() {
 }
 
 #[test]
+fn under_a_cluster_a_member_s_own_line_goes_out_when_the_room_s_log_brings_it_back() {
+    let mut h = Harness::cluster();
+    let a = h.cluster_join("al", LogId(1, 0));
+    let b = h.cluster_join("bo", LogId(1, 0));
+    h.clear();
+    h.line(a, "hi");
+    h.line(a, "/msg bo psst");
+    assert!(h.got(b).is_empty(), "nothing before the log orders it");
+    let published = h.published();
+    let [Event::Msg { line, id }, Event::Priv { to, .. }] = &published[..] else {
+        panic!("{published:?}");
+    };
+    assert_eq!(
+        (line.as_slice(), to.as_str()),
+        (&b"MSG al - hi\n"[..], "bo")
+    );
+    assert!(!id.is_empty());
+    let mut back: Vec<(&str, Event)> = published.iter().map(|e| ("s1", e.clone())).collect();
+    // Another server's line came first in the log: every server delivers it first.
+    back.insert(
+        0,
+        (
+            "s2",
+            Event::Msg {
+                line: b"MSG zed - first\n".to_vec(),
+                id: "0000000f-1".into(),
+            },
+        ),
+    );
+    h.entries(LogId(9, 0), back);
+    assert_eq!(
+        h.got(b),
+        ["MSG zed - first", "MSG al - hi", "PRIV al bo - psst"]
+    );
+    assert_eq!(
+        h.got(a),
+        ["MSG zed - first"],
+        "its own line is not sent back to it"
+    );
+}
+
+#[test]
 fn only_the_owning_server_s_events_change_its_members() {
     let mut h = Harness::cluster();
     let a = h.cluster_join("al", LogId(1, 0));

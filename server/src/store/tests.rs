@@ -391,3 +391,101 @@ fn the_default_directory_follows_xdg_then_home() {
         DataDir::Memory => {}
     }
 }
+
+/// Under `--cluster` every server logs every server's lines at its own numbers, with their
+/// origin's ids: a resume finds its last id wherever it is kept, reads what follows with the
+/// origins' ids, and is told when the id is not kept (never written here, or pruned). A
+/// reserved id is never given again after a reopen. On disk and in memory alike.
+#[test]
+fn origin_ids_are_found_read_back_pruned_and_reserved_ids_never_reused() {
+    let dir = Dir::new("origins");
+    for config in [
+        config(&dir),
+        StoreConfig {
+            dir: DataDir::Memory,
+            ..config(&dir)
+        },
+    ] {
+        let (mut store, _, mut poll) = start(config.clone());
+        let epoch = store.epoch();
+        let mut logged = Vec::new();
+        for (i, origin) in ["0000000a-7", "0000000b-3", "0000000a-8"]
+            .iter()
+            .enumerate()
+        {
+            let mut e = entry(&mut store, Kind::Msg, "al", "", &i.to_string());
+            e.time_ms = 1_000 + i as u64;
+            e.origin_id = Some((*origin).to_owned());
+            logged.push(e.clone());
+            store.append(e);
+        }
+        // An own line of this server: its id reserved (sent to the room's log), logged later.
+        let reserved = store.next_id();
+        store.write(Write::Reserve(reserved.seq + 1));
+        store.flush_round().unwrap();
+        if config.dir != DataDir::Memory {
+            assert!(matches!(answer(&store, &mut poll), Answer::Durable { .. }));
+        }
+        let page = |store: &mut Store, poll: &mut mio::Poll, find: &str| {
+            store.read(None, Some(find), 10).unwrap();
+            match answer(store, poll) {
+                Answer::Page {
+                    entries, missing, ..
+                } => (entries, missing),
+                other => panic!("{other:?}"),
+            }
+        };
+        let (entries, missing) = page(&mut store, &mut poll, "0000000b-3");
+        assert!(!missing);
+        assert_eq!(
+            entries,
+            logged[2..].to_vec(),
+            "after it, with the origin's id"
+        );
+        let (entries, missing) = page(&mut store, &mut poll, "0000000b-4");
+        assert!(missing, "never logged here");
+        assert_eq!(entries, logged, "so from the oldest kept");
+        // Pruned: its id goes with it.
+        store.write(Write::Prune {
+            room_before_ms: 1_001,
+            priv_before_ms: 0,
+            members_before_ms: 0,
+            bans_ended_ms: 0,
+            max_entries: 100,
+        });
+        store.flush_round().unwrap();
+        if config.dir != DataDir::Memory {
+            assert!(matches!(answer(&store, &mut poll), Answer::Durable { .. }));
+        }
+        let (entries, missing) = page(&mut store, &mut poll, "0000000a-7");
+        assert!(missing, "pruned");
+        assert_eq!(entries, logged[1..].to_vec());
+        // An id of this log's own epoch is found at its number only when it was logged there
+        // under its own id (a single server's line), not where another server's line is kept.
+        let own = MsgId {
+            epoch,
+            seq: logged[1].seq,
+        }
+        .to_string();
+        store.read(Some(logged[1].seq), Some(&own), 10).unwrap();
+        assert!(matches!(
+            answer(&store, &mut poll),
+            Answer::Page { missing: true, .. }
+        ));
+        if config.dir == DataDir::Memory {
+            continue;
+        }
+        drop(store);
+        let (_, loaded, _) = start(config);
+        assert_eq!(
+            loaded.next_seq,
+            reserved.seq + 1,
+            "the reserved id is never given again"
+        );
+        assert_eq!(
+            loaded.recent,
+            logged[1..].to_vec(),
+            "with their origin's ids"
+        );
+    }
+}
