@@ -266,8 +266,16 @@ impl FileDb {
             let mut members = txn.open_table(MEMBERS).map_err(storage)?;
             let mut bans = txn.open_table(BAN_RECORDS).map_err(storage)?;
             let mut meta = txn.open_table(META).map_err(storage)?;
-            let mut origins = txn.open_table(ORIGINS).map_err(storage)?;
-            let mut by_origin = txn.open_table(BY_ORIGIN).map_err(storage)?;
+            // Opened only when a write needs them: a single server's commits never do (its
+            // lines are logged under their own ids), so its hot path is as it was.
+            let (mut origins, mut by_origin) = if writes.iter().any(needs_origins) {
+                (
+                    Some(txn.open_table(ORIGINS).map_err(storage)?),
+                    Some(txn.open_table(BY_ORIGIN).map_err(storage)?),
+                )
+            } else {
+                (None, None)
+            };
             for w in writes {
                 match w {
                     Write::Append(entries) => {
@@ -281,7 +289,9 @@ impl FileDb {
                             if e.kind == Kind::Priv {
                                 privs.insert(e.seq, e.time_ms).map_err(storage)?;
                             }
-                            if let Some(id) = &e.origin_id {
+                            if let (Some(id), Some(origins), Some(by_origin)) =
+                                (&e.origin_id, origins.as_mut(), by_origin.as_mut())
+                            {
                                 origins.insert(e.seq, &**id).map_err(storage)?;
                                 by_origin.insert(&**id, e.seq).map_err(storage)?;
                             }
@@ -372,7 +382,7 @@ impl FileDb {
                         for seq in old_privs {
                             privs.remove(seq).map_err(storage)?;
                             log.remove(seq).map_err(storage)?;
-                            forget_origin(&mut origins, &mut by_origin, seq)?;
+                            forget_origin(origins.as_mut(), by_origin.as_mut(), seq)?;
                         }
                         let excess = log.len().map_err(storage)?.saturating_sub(*max_entries);
                         let mut old = Vec::new();
@@ -387,7 +397,7 @@ impl FileDb {
                         for seq in old {
                             log.remove(seq).map_err(storage)?;
                             privs.remove(seq).map_err(storage)?;
-                            forget_origin(&mut origins, &mut by_origin, seq)?;
+                            forget_origin(origins.as_mut(), by_origin.as_mut(), seq)?;
                         }
                         let gone: Vec<String> = members
                             .iter()
@@ -492,12 +502,25 @@ fn origin_of(
         .map(|v| v.value().to_owned()))
 }
 
+/// Whether a write touches the origins' tables (a line logged with its origin's id, or a
+/// prune, which drops the ids of what it drops).
+fn needs_origins(w: &Write) -> bool {
+    match w {
+        Write::Append(entries) => entries.iter().any(|e| e.origin_id.is_some()),
+        Write::Prune { .. } => true,
+        _ => false,
+    }
+}
+
 /// Drops the origin's id of the entry at `seq` (pruned), both ways.
 fn forget_origin(
-    origins: &mut redb::Table<'_, u64, &str>,
-    by_origin: &mut redb::Table<'_, &str, u64>,
+    origins: Option<&mut redb::Table<'_, u64, &str>>,
+    by_origin: Option<&mut redb::Table<'_, &str, u64>>,
     seq: u64,
 ) -> Result<(), StoreError> {
+    let (Some(origins), Some(by_origin)) = (origins, by_origin) else {
+        return Ok(());
+    };
     let id = origins
         .remove(seq)
         .map_err(storage)?
