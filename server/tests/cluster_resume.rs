@@ -91,10 +91,16 @@ fn privates(views: &[&[Seen]]) -> HashSet<String> {
         .collect()
 }
 
-/// `RESUME name token last` on `server`: the replay (each line's id and text), read up to the
-/// member list that ends it. Fails on a `GAP`, or a replayed line without an id.
+/// `RESUME name token last` on `server`: the member and its replay (each line's id and text),
+/// read up to the member list that ends it. Fails on a `GAP`, or a replayed line without an id.
 #[track_caller]
-fn resume(server: &Server, name: &str, token: &str, last: &str, within: Duration) -> Vec<Seen> {
+fn resume(
+    server: &Server,
+    name: &str,
+    token: &str,
+    last: &str,
+    within: Duration,
+) -> (Client, Vec<Seen>) {
     let mut c = hello(server);
     c.send_line(&format!("RESUME {name} {token} {last}"));
     match c.try_next_line(within) {
@@ -106,7 +112,7 @@ fn resume(server: &Server, name: &str, token: &str, last: &str, within: Duration
     loop {
         let line = c.next_line();
         if line.starts_with("INFO online") {
-            return replay;
+            return (c, replay);
         }
         assert!(!line.starts_with("GAP"), "no message was lost: {line}");
         let (tags, rest) = split_tags(&line);
@@ -148,10 +154,9 @@ fn burst(alice: &mut Client, bob: &mut Client, carol: &mut Client, dave: &mut Cl
 #[test]
 fn a_member_cut_off_on_one_server_resumes_on_another_and_gets_exactly_what_it_missed() {
     let redis = Redis::start();
-    // No window: the cut-off member leaves at once, its name free for the other server.
-    let s1 = node(&redis, &["--resume-window", "0"]);
+    let mut s1 = node(&redis, &["--resume-window", "60"]);
     let data = TempDir::new("cluster-resume");
-    let s2 = node(&redis, &["--resume-window", "0", "--data-dir", data.arg()]);
+    let s2 = node(&redis, &["--resume-window", "60", "--data-dir", data.arg()]);
     let (mut alice, token) = member(&s1, "alice");
     let (mut bob, _) = member(&s1, "bob");
     let (mut carol, _) = member(&s2, "carol");
@@ -178,18 +183,30 @@ fn a_member_cut_off_on_one_server_resumes_on_another_and_gets_exactly_what_it_mi
 
     alice.stream().shutdown(Shutdown::Both).unwrap_or(());
     drop(alice);
-    dave.skip_until("LEAVE alice");
+    // Kept in the room within its window on server 1: nobody sees it leave, and a private
+    // to it from the other server is kept for it.
+    s1.expect_console("dropped alice: kept in the room");
     bob.send_line("b4");
+    carol.send_line("/private alice while you were away");
     carol.send_line("c4");
     dave.send_line("/me d2");
-    let after = seen(&mut dave, 3);
-    assert_eq!(ids(&seen(&mut bob, 3)), ids(&after));
-    assert_eq!(ids(&seen(&mut carol, 3)), ids(&after));
+    // carol sees the three room lines and the echo of its private, in the room's order.
+    let after = seen(&mut carol, 4);
+    let dave_after = ids(&seen(&mut dave, 3));
+    assert_eq!(ids(&seen(&mut bob, 3)), dave_after, "one order");
+    let carol_room: Vec<String> = ids(&after)
+        .into_iter()
+        .filter(|id| dave_after.contains(id))
+        .collect();
+    assert_eq!(carol_room, dave_after, "one order");
+    assert_eq!(after.len(), 4, "and carol's private: {after:?}");
 
     // alice saw everything of the burst; say it saw only `x`: the replay on the other server
     // is what it saw after `x` on its own (its privates both ways included), then what was
-    // said while it was away, each once, in the room's order.
-    let replay = resume(&s2, "alice", &token, &last, Duration::from_secs(10));
+    // said while it was away, each once, in the room's order. Its session on server 1 (within
+    // its window there) is handed over at once: no waiting for the window to end.
+    let (mut again, replay) = resume(&s2, "alice", &token, &last, Duration::from_secs(10));
+    s1.expect_console("alice resumed on server ");
     let mut want = ids(&before.alice);
     want.extend(ids(&after));
     assert_eq!(ids(&replay), want, "{replay:#?}");
@@ -205,6 +222,7 @@ fn a_member_cut_off_on_one_server_resumes_on_another_and_gets_exactly_what_it_mi
         "PRIV alice bob - from alice",
         "PRIV carol alice - from carol",
         "MSG bob - b4",
+        "PRIV carol alice - while you were away",
         "ACT dave d2",
     ] {
         assert_eq!(
@@ -212,6 +230,11 @@ fn a_member_cut_off_on_one_server_resumes_on_another_and_gets_exactly_what_it_mi
             1,
             "{line} once in {texts:?}"
         );
+    }
+    // Nobody saw alice leave or join: the next line each member gets is alice's.
+    again.send_line("back");
+    for c in [&mut bob, &mut carol, &mut dave] {
+        assert_eq!(split_tags(&c.next_line()).1, "MSG alice - back");
     }
 }
 
@@ -249,7 +272,7 @@ fn a_member_whose_server_was_killed_resumes_on_another_with_exactly_what_it_miss
     let after = seen(&mut carol, 2);
     assert!(after.iter().all(|(_, what)| what == "ECHO"), "{after:?}");
 
-    let replay = resume(&s2, "alice", &token, &last, Duration::from_secs(3 * 2 + 5));
+    let (_, replay) = resume(&s2, "alice", &token, &last, Duration::from_secs(3 * 2 + 5));
     let mut want = ids(&before.alice);
     want.extend(ids(&after));
     assert_eq!(ids(&replay), want, "{replay:#?}");

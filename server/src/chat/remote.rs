@@ -6,7 +6,7 @@
 //! A view entry is changed only by an event of the server that owns it, so a late event of a
 //! server that has since rejoined under a new id can never remove someone else's member.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use std::time::{Instant, SystemTime};
 
@@ -74,6 +74,10 @@ pub(super) struct Remote {
     /// the sender (no `ECHO` or fan-out to it then). Bounded by the bridge's queue
     /// ([`crate::cluster::QUEUE_LIMIT`]: past it the server is cut off, which empties this).
     pub awaiting: HashMap<Box<str>, ConnId>,
+    /// Lowercased names another server handed over to this one for a waiting `RESUME`
+    /// ([`Event::Handover`]): admitted as kept (the room hears nothing). At most one per
+    /// waiting resume; dropped (with a `LEAVE` to the room) when that resume fails.
+    pub handed: HashSet<Box<str>>,
 }
 
 /// A `RESUME` waiting for its name to be freed by another server.
@@ -196,6 +200,26 @@ impl Remote {
             },
         );
         name
+    }
+
+    /// Server `origin` handed its member `name` over to server `to` (a cross-server takeover):
+    /// the view moves it there, or out of the view when `to` is this server (which admits its
+    /// waiting `RESUME` as kept). Whether it was `origin`'s member.
+    pub fn handed_over(&mut self, name: &str, origin: &str, to: &str) -> bool {
+        let key = fold(name);
+        let Some((_, server)) = self.members.get_mut(&key) else {
+            return false;
+        };
+        if !Remote::owns(server, origin) {
+            return false;
+        }
+        if *self.server == *to {
+            self.members.remove(&key);
+            self.handed.insert(key);
+        } else {
+            *server = Rc::from(to);
+        }
+        true
     }
 
     /// Server `origin` decided its waiting join `name`: whether it was that server's (and is
@@ -491,7 +515,7 @@ impl Core {
                         self.remote_event(entry, now, out);
                     }
                     self.caught_up(last, now, out);
-                    self.retry_resumes(out);
+                    self.retry_resumes(now, out);
                 }
             }
             FromBridge::Claimed { id, name, ok, tip } => {
@@ -676,6 +700,7 @@ impl Core {
                         Some(Phase::Member { name: m }) if m.eq_ignore_ascii_case(name));
                     if !admitted {
                         self.release(name, out);
+                        self.drop_handed(name, now, out);
                     }
                 } else {
                     self.wait_for_name(id, name, token, last, now, out);
@@ -823,6 +848,16 @@ impl Core {
             | Event::Ban { .. }
             | Event::Unban { .. }) => {
                 self.apply_shared(shared, Some(&origin), now, out);
+            }
+            Event::Takeover { server, name } => {
+                if *remote.server == *server {
+                    self.hand_over(&name, &origin, now, out);
+                }
+            }
+            Event::Handover { name, to } => {
+                if remote.handed_over(&name, &origin, &to) {
+                    log::info!("{name} moved from server {origin} to server {to}");
+                }
             }
             Event::Joined { server } => {
                 out.console(

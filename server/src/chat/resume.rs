@@ -179,7 +179,15 @@ impl Core {
         let decision = self.v3.decide_resume(name, token, now.wall, holder);
         let (record, stayed) = match &decision {
             ResumeDecision::Refuse(_) => return decision,
-            ResumeDecision::Accept { record, kept } => (record.clone(), *kept),
+            ResumeDecision::Accept { record, kept } => {
+                // Handed over by another server (a cross-server takeover): its place in the
+                // room was kept there, so the room hears nothing here either.
+                let handed = self
+                    .remote
+                    .as_mut()
+                    .is_some_and(|r| r.handed.remove(&*name.to_ascii_lowercase()));
+                (record.clone(), *kept || handed)
+            }
             ResumeDecision::Takeover { record, holder } => {
                 self.take_over(*holder, &record.name, out);
                 (record.clone(), true)
@@ -187,6 +195,45 @@ impl Core {
         };
         self.resume_admit(id, &record, stayed, last, now, out);
         decision
+    }
+
+    /// Another server (`to`) has a `RESUME` of this server's member `name` with a valid token
+    /// ([`Event::Takeover`]): a live session is taken over (`BYE resumed elsewhere`), a member
+    /// within its window ends it, and the name is freed and handed over ([`Event::Handover`]),
+    /// with no `LEAVE`. Nothing when `name` is not a member here (it left meanwhile).
+    pub(super) fn hand_over(&mut self, name: &str, to: &str, now: Now, out: &mut impl Outbox) {
+        let live = self
+            .room
+            .holder(name)
+            .and_then(|h| match self.session(h).map(|s| &s.phase) {
+                Some(Phase::Member { name }) => Some((h, Rc::clone(name))),
+                _ => None,
+            });
+        let name: Rc<str> = match (live, self.v3.detached_name(name)) {
+            (Some((holder, name)), _) => {
+                self.take_over(holder, &name, out);
+                name
+            }
+            (None, Some(name)) => {
+                self.v3.rejoined(&name);
+                name
+            }
+            (None, None) => return,
+        };
+        self.release(&name, out);
+        let (moved, to_server) = (name.to_string(), to.to_owned());
+        self.publish(
+            || Event::Handover {
+                name: moved,
+                to: to_server,
+            },
+            now,
+            out,
+        );
+        out.console(
+            Audience::All,
+            format_args!("{name} resumed on server {to}: its session here is closed"),
+        );
     }
 
     /// `holder`, a live session of `name`, is taken over by a resume: `BYE`, closed, and out
