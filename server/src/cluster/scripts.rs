@@ -101,7 +101,8 @@ return n
 /// Appends a batch of events. KEYS: servers, who, seq, log, names, members, bans. ARGV: my id,
 /// the sequence number of the batch's first event, the log's MAXLEN, then five per event: kind,
 /// ms, a, b, c. A `LEAVE` or a decided join frees its name in the same step, so nobody who read
-/// the event can find the name still held. A shared record (`T`, `F`: a member's; `B`, `O`: a
+/// the event can find the name still held; a handover (`V`) moves the member's `who` entry to
+/// the server it went to. A shared record (`T`, `F`: a member's; `B`, `O`: a
 /// ban's) is also kept in the `members`/`bans` hash unless the hash has a later one (its stamp
 /// is `b`). Returns -1 when this server id is not in the room (declared dead, or an id of an
 /// epoch before a cut-off): nothing is appended; else 1.
@@ -138,6 +139,10 @@ for i = 4, #ARGV, 5 do
     elseif k == 'N' then
       del_mine(string.lower(a))
       redis.call('HSET', KEYS[2], string.lower(b), me .. '\tM\t' .. b)
+    elseif k == 'V' then
+      -- A member handed over to server b (a cross-server takeover): b's member now.
+      del_mine(string.lower(a))
+      redis.call('HSET', KEYS[2], string.lower(a), b .. '\tM\t' .. a)
     elseif k == 'T' or k == 'F' then
       append = keep(KEYS[6], string.lower(a), tonumber(b) or 0,
         b .. '\t' .. k .. '\t' .. a .. '\t' .. ARGV[i + 4])
