@@ -273,3 +273,55 @@ fn lines_from_another_server_carry_the_origin_s_id_and_time_in_the_tags_and_priv
     near.send_line("again");
     plain.skip_until("MSG near - again");
 }
+
+#[test]
+fn forget_records_older_than_the_remember_bound_are_dropped_from_redis() {
+    let redis = Redis::start();
+    let mut con = redis::Client::open(redis.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let day = 86_400_000;
+    let members = "chat:{chat}:members";
+    let records = [
+        // Forgotten 31 days ago: past --remember 30, no server admits its token any more.
+        ("gone", format!("{}\tF\tgone\t", now_ms - 31 * day)),
+        // Forgotten 29 days ago: a server may still hold a record it must void.
+        ("kept", format!("{}\tF\tkept\t", now_ms - 29 * day)),
+        // A remembered member, however old, is no forget.
+        (
+            "member",
+            format!(
+                "{}\tT\tmember\t{}\t5\tstdin",
+                now_ms - 40 * day,
+                "ab".repeat(32)
+            ),
+        ),
+    ];
+    for (name, value) in &records {
+        let _: () = redis::cmd("HSET")
+            .arg(members)
+            .arg(name)
+            .arg(value)
+            .query(&mut con)
+            .unwrap();
+    }
+    let s1 = node(&redis, &["--auto-approve", "--remember", "30"]);
+    // The writer prunes right after its join, before any later request of the server: once a
+    // join has claimed its name in Redis, the prune has run.
+    s1.login("someone");
+    let left: Vec<String> = redis::cmd("HKEYS")
+        .arg(members)
+        .query::<Vec<String>>(&mut con)
+        .unwrap()
+        .into_iter()
+        .filter(|k| k != "someone")
+        .collect();
+    let mut left = left;
+    left.sort();
+    assert_eq!(left, ["kept", "member"]);
+}

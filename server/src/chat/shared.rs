@@ -495,6 +495,7 @@ mod tests {
                     timeout: Duration::from_secs(5),
                     history: 50,
                     name: "s1".into(),
+                    keep_forgets: crate::config::MIN_KEEP_FORGETS,
                 }),
                 ..Config::default()
             },

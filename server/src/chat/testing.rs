@@ -493,6 +493,7 @@ impl Harness {
                 timeout: Duration::from_secs(5),
                 history: 50,
                 name: "test".to_owned(),
+                keep_forgets: crate::config::MIN_KEEP_FORGETS,
             }),
             ..Config::default()
         });

@@ -13,7 +13,8 @@
 //! - `chat:{R}:members`: lowercased name -> the latest shared record of that name,
 //!   `stamp \t T \t Name \t hash \t approved-at \t approved-by` (a remembered member) or
 //!   `stamp \t F \t Name \t` (forgotten: its token is void), written by the server that made
-//!   the change; a record with an earlier stamp never replaces a later one.
+//!   the change; a record with an earlier stamp never replaces a later one. A forget's record
+//!   is dropped once older than `ClusterConfig::keep_forgets` ([`PRUNE_FORGETS`]).
 //! - `chat:{R}:bans`: range -> `stamp \t B \t range \t until \t by \t reason` or
 //!   `stamp \t O \t range \t` (lifted), the same way.
 //!
@@ -195,4 +196,20 @@ local id = '0-0'
 if #last > 0 then id = last[1][1] end
 return {id, redis.call('HGETALL', KEYS[1]), redis.call('HVALS', KEYS[3]),
   redis.call('HVALS', KEYS[4])}
+"#;
+
+/// Drops the forget records (tombstones, `stamp \t F \t Name \t`) stamped before ARGV[1] (ms)
+/// from the `members` hash; a remembered member's record is never touched. KEYS: members.
+/// Returns how many went. Atomic, so a record written meanwhile is never lost.
+pub const PRUNE_FORGETS: &str = r#"
+local all = redis.call('HGETALL', KEYS[1])
+local n = 0
+for i = 1, #all, 2 do
+  local stamp = string.match(all[i + 1], '^(%d+)\tF\t')
+  if stamp and tonumber(stamp) < tonumber(ARGV[1]) then
+    redis.call('HDEL', KEYS[1], all[i])
+    n = n + 1
+  end
+end
+return n
 "#;
