@@ -23,6 +23,13 @@ pub const CUT_OFF_BYE: &str = "the server lost its cluster; reconnect";
 /// The DENIED a cut-off server answers joins with.
 pub const CUT_OFF_DENIED: &str = "the server lost its cluster; try another server or later";
 
+/// This server's messages that may wait at once for the room's log to bring them back
+/// ([`Remote::awaiting`]); past it a member's message is refused (`ERROR unavailable`) rather
+/// than remembered, so a reader that fell behind (or a Redis that takes appends but never
+/// answers reads) cannot grow this server's memory without bound. The bridge's queue
+/// ([`crate::cluster::QUEUE_LIMIT`]) bounds what is not yet appended; this bounds the rest.
+pub const MAX_AWAITING: usize = 65_536;
+
 /// What a claimed name is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Purpose {
@@ -71,8 +78,8 @@ pub(super) struct Remote {
     /// members are, within `--cluster-timeout`) until their deadline (see `shared.rs`).
     pub resuming: Vec<ResumeWait>,
     /// This server's messages sent to the room's log and not yet read back from it: id ->
-    /// the sender (no `ECHO` or fan-out to it then). Bounded by the bridge's queue
-    /// ([`crate::cluster::QUEUE_LIMIT`]: past it the server is cut off, which empties this).
+    /// the sender (no `ECHO` or fan-out to it then). At most [`MAX_AWAITING`]; emptied by a
+    /// cut-off.
     pub awaiting: HashMap<Box<str>, ConnId>,
     /// Lowercased names another server handed over to this one for a waiting `RESUME`
     /// ([`Event::Handover`]): admitted as kept (the room hears nothing). At most one per
@@ -112,6 +119,16 @@ pub(super) enum Departure {
 }
 
 impl Remote {
+    /// Remembers that `from` sent the message `id` to the room's log; `false` (nothing
+    /// remembered) when [`MAX_AWAITING`] messages wait already.
+    pub fn await_log(&mut self, id: &str, from: ConnId) -> bool {
+        if self.awaiting.len() >= MAX_AWAITING {
+            return false;
+        }
+        self.awaiting.insert(id.into(), from);
+        true
+    }
+
     /// Whether another server (or a claim under way here) holds `name`.
     pub fn taken(&self, name: &str) -> bool {
         let key = fold(name);
@@ -463,8 +480,14 @@ impl Core {
         let shutting_down = self.shutting_down;
         match self.remote.as_mut() {
             Some(r) if r.up && !shutting_down => {
-                if !id.is_empty() {
-                    r.awaiting.insert(id.into_boxed_str(), from);
+                if !id.is_empty() && !r.await_log(&id, from) {
+                    log::warn!("{MAX_AWAITING} messages wait for the room's log: one refused");
+                    return self.send_error(
+                        from,
+                        ErrorCode::Unavailable,
+                        "too many messages wait for the room's log; yours was not sent",
+                        out,
+                    );
                 }
                 out.cluster(ToBridge::Publish {
                     event,
@@ -950,6 +973,19 @@ mod tests {
         assert!(r.cut_off());
         assert!(!r.up && r.members.is_empty() && r.epoch == 4);
         assert!(!r.cut_off(), "once");
+    }
+
+    #[test]
+    fn messages_waiting_for_the_room_s_log_are_bounded() {
+        let mut r = Remote::default();
+        let from = ConnId { key: 1, serial: 1 };
+        for n in 0..MAX_AWAITING {
+            assert!(r.await_log(&format!("0000000a-{n}"), from));
+        }
+        assert!(!r.await_log("0000000a-x", from), "full");
+        assert_eq!(r.awaiting.len(), MAX_AWAITING);
+        r.awaiting.remove("0000000a-0");
+        assert!(r.await_log("0000000a-x", from), "room again");
     }
 
     #[test]
