@@ -125,6 +125,7 @@ impl Core {
             ),
             None => match m {
                 HeldMsg::Line { .. } => self.deliver_held(m, now, out),
+                HeldMsg::Reserved { upto } => self.v3.reservation(upto, false),
                 // Its record is not on disk: the member goes on without a token.
                 HeldMsg::Admitted { to, .. } => self.admitted(to, out),
                 HeldMsg::Room { .. }
@@ -171,7 +172,7 @@ impl Core {
             speaker: Rc::clone(speaker),
             line,
         };
-        if let Some(m) = self.v3.hold_or_pass(held) {
+        if let Some(m) = self.v3.hold_own(held) {
             self.deliver_held(m, now, out);
         }
     }
@@ -190,7 +191,7 @@ impl Core {
             return;
         }
         let line = self.v3.stamp(msg, to_name, now.wall, &mut self.fmt);
-        if let Some(m) = self.v3.hold_or_pass(HeldMsg::Priv { from, to, line }) {
+        if let Some(m) = self.v3.hold_own(HeldMsg::Priv { from, to, line }) {
             self.deliver_held(m, now, out);
         }
     }
@@ -209,6 +210,7 @@ impl Core {
                 }
                 return self.admitted(to, out);
             }
+            HeldMsg::Reserved { upto } => return self.v3.reservation(upto, true),
             HeldMsg::Room { from, line, .. } if self.v3.clustered => {
                 return self.send_through_log(from, &line, now, out);
             }

@@ -44,6 +44,13 @@ pub fn replay_page_len(max_queue: usize, max_line: usize) -> usize {
     (max_queue / 2 / per_entry).clamp(1, REPLAY_PAGE)
 }
 
+/// Under `--cluster`, ids reserved on disk ahead of the one being given: a member's line goes to
+/// the room's log at once when its id is below the reserved ceiling, so only one line in this
+/// many waits for a commit before it leaves (the commit that raises the ceiling), not every one.
+/// An id another server may have seen is never given again after a crash; a crash skips at
+/// most this many ids (ids are opaque, and never reused).
+pub const RESERVE_AHEAD: u64 = 1024;
+
 /// Remembered members kept at most. Past it a new member gets no token (its session goes on
 /// without one, as when the OS gives no random bytes), while members already remembered keep
 /// theirs: with `--auto-approve` every version 3 login was remembered for `--remember` days,
@@ -72,6 +79,9 @@ pub(super) enum HeldMsg {
     /// A newly admitted version 3 member's first `TOKEN`, held until its record (the token's
     /// hash) is on disk; its history and its live room lines wait behind it.
     Admitted { to: ConnId, token: Rc<Outgoing> },
+    /// Under `--cluster`: ids below `upto` are reserved on disk once this is released (its
+    /// round's commit carries [`Write::Reserve`]); the lines held behind it may then leave.
+    Reserved { upto: u64 },
     /// Under `--cluster`: a `MSG`/`ACT` (`to` `None`) or a `PRIV` to the member named `to`
     /// that the room's log brought back (another server's, or this server's own: `from`, its
     /// sender here), logged here in the log's order and delivered once durable: the room's
@@ -105,6 +115,7 @@ impl HeldMsg {
             HeldMsg::Line { .. }
             | HeldMsg::Direct { .. }
             | HeldMsg::Admitted { .. }
+            | HeldMsg::Reserved { .. }
             | HeldMsg::Logged { .. } => None,
         }
     }
@@ -266,6 +277,16 @@ pub(super) struct V3 {
     /// back ([`V3::log_arrival`]), in its order, so every server keeps (and delivers) the
     /// same sequence; a line's own stamp only reserves its id ([`Write::Reserve`]).
     pub clustered: bool,
+    /// `--cluster` with a store on disk: ids below this are reserved on disk (a line stamped
+    /// with one may go to the room's log without waiting for a commit).
+    reserved: u64,
+    /// The ceiling asked of the store (at least `reserved`; above it while that commit runs).
+    reserving: u64,
+    /// The sequence number of the last id given.
+    last_seq: u64,
+    /// This server's own lines held until their id is reserved: while any is, later ones wait
+    /// behind it, so one sender's lines reach the log in its order.
+    own_held: usize,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -309,6 +330,10 @@ impl V3 {
             shared: Vec::new(),
             sharing: false,
             clustered: false,
+            reserved: 0,
+            reserving: 0,
+            last_seq: 0,
+            own_held: 0,
         }
     }
 
@@ -388,17 +413,20 @@ impl V3 {
 
     /// The store could not take the round's writes: its messages, given back to be refused.
     pub fn unhold_round(&mut self) -> Vec<HeldMsg> {
-        self.held.unhold_round()
+        let items = self.held.unhold_round();
+        self.given_back(items)
     }
 
     /// Every message of `batch` (and earlier) is on disk: they may be delivered, in order.
     pub fn release(&mut self, batch: u64) -> Vec<HeldMsg> {
-        self.held.release(batch)
+        let items = self.held.release(batch);
+        self.given_back(items)
     }
 
     /// `batch` is not on disk: its messages, to be refused.
     pub fn fail(&mut self, batch: u64) -> Vec<HeldMsg> {
-        self.held.fail(batch)
+        let items = self.held.fail(batch);
+        self.given_back(items)
     }
 
     /// How many messages wait for the store.
@@ -440,6 +468,44 @@ impl V3 {
 
     /// A line for `to` that must not arrive before the round's record writes are durable (a
     /// resumed member's `TOKEN`, its `GAP`): held (`None`) or given back to be sent now.
+    /// Under `--cluster`: this server's own line (just stamped) goes to the room's log now when
+    /// its id is reserved on disk and none of its own lines waits, else it waits behind the
+    /// reservation (`None`). Without `--cluster` as [`V3::hold_or_pass`].
+    pub fn hold_own(&mut self, m: HeldMsg) -> Option<HeldMsg> {
+        if !self.clustered || !self.durable {
+            return self.hold_or_pass(m);
+        }
+        if self.own_held == 0 && self.last_seq < self.reserved {
+            return Some(m);
+        }
+        self.own_held += 1;
+        self.held.hold_behind(m);
+        None
+    }
+
+    /// Held items given back (released, failed or unheld): the own lines among them no
+    /// longer wait (under `--cluster` every held `Room`/`Priv` was held by [`V3::hold_own`]).
+    fn given_back(&mut self, items: Vec<HeldMsg>) -> Vec<HeldMsg> {
+        if self.clustered && self.own_held > 0 {
+            let own = items
+                .iter()
+                .filter(|m| matches!(m, HeldMsg::Room { .. } | HeldMsg::Priv { .. }))
+                .count();
+            self.own_held = self.own_held.saturating_sub(own);
+        }
+        items
+    }
+
+    /// A reservation is on disk (`true`: ids below `upto` may be given freely), or failed
+    /// (the next line asks again).
+    pub fn reservation(&mut self, upto: u64, durable: bool) {
+        if durable {
+            self.reserved = self.reserved.max(upto);
+        } else {
+            self.reserving = self.reserved;
+        }
+    }
+
     pub fn hold_direct(&mut self, to: ConnId, line: Rc<Outgoing>) -> Option<Rc<Outgoing>> {
         if self.durable && self.replaying.contains(&to) {
             self.held.hold(HeldMsg::Direct { to, line });
@@ -479,9 +545,17 @@ impl V3 {
         if !self.attached {
             return line;
         }
+        self.last_seq = id.seq;
         if self.clustered {
-            // Logged when the room's log brings it back; its id is on disk before it leaves.
-            self.writes.push(Write::Reserve(id.seq.saturating_add(1)));
+            // Logged when the room's log brings it back; its id is reserved on disk before it
+            // leaves, [`RESERVE_AHEAD`] at a time.
+            if self.durable && id.seq >= self.reserving {
+                self.reserving = id.seq.saturating_add(RESERVE_AHEAD);
+                self.writes.push(Write::Reserve(self.reserving));
+                self.held.hold(HeldMsg::Reserved {
+                    upto: self.reserving,
+                });
+            }
             return line;
         }
         let (kind, from) = match msg {
@@ -1252,6 +1326,61 @@ mod tests {
             "in memory: at once"
         );
         assert!(!v.is_replaying(id(1)));
+    }
+
+    #[test]
+    fn under_a_cluster_ids_are_reserved_ahead_and_only_the_first_line_of_a_block_waits() {
+        let wall = SystemTime::now();
+        let mut fmt = Vec::new();
+        let msg = ServerMsg::Msg {
+            from: "Alice",
+            color: None,
+            text: "hi",
+        };
+        let (mut v, _) = with_alice(true, wall);
+        v.clustered = true;
+        v.take_writes();
+        let room = |v: &mut V3, fmt: &mut Vec<u8>| HeldMsg::Room {
+            from: id(1),
+            speaker: Rc::from("Alice"),
+            line: v.stamp(&msg, "", wall, fmt),
+        };
+        let first = room(&mut v, &mut fmt);
+        assert!(v.hold_own(first).is_none(), "waits for its reservation");
+        let second = room(&mut v, &mut fmt);
+        assert!(v.hold_own(second).is_none(), "waits behind the first");
+        let writes = v.take_writes();
+        let [Write::Reserve(upto)] = writes[..] else {
+            panic!("one reservation, no log entry: {writes:?}");
+        };
+        assert_eq!(upto, 1 + RESERVE_AHEAD);
+        v.seal(1);
+        let back = v.release(1);
+        assert!(matches!(
+            &back[..],
+            [
+                HeldMsg::Reserved { .. },
+                HeldMsg::Room { .. },
+                HeldMsg::Room { .. }
+            ]
+        ));
+        v.reservation(upto, true);
+        let third = room(&mut v, &mut fmt);
+        assert!(v.hold_own(third).is_some(), "reserved: it leaves at once");
+        assert!(v.take_writes().is_empty(), "no commit for it");
+        // The block used up: the next line reserves the next block (and a failed reservation
+        // is asked again by the line after).
+        v.ids = IdGen::new(7, upto);
+        let last = room(&mut v, &mut fmt);
+        assert!(v.hold_own(last).is_none());
+        assert!(matches!(v.take_writes()[..], [Write::Reserve(n)] if n == upto + RESERVE_AHEAD));
+        v.seal(2);
+        let failed = v.fail(2);
+        assert_eq!(failed.len(), 2);
+        v.reservation(upto + RESERVE_AHEAD, false);
+        let again = room(&mut v, &mut fmt);
+        assert!(v.hold_own(again).is_none());
+        assert_eq!(v.take_writes().len(), 1, "asked again");
     }
 
     #[test]
