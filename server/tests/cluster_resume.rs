@@ -283,3 +283,53 @@ fn a_member_whose_server_was_killed_resumes_on_another_with_exactly_what_it_miss
         "{replay:#?}"
     );
 }
+
+#[test]
+fn a_resume_across_a_time_its_server_was_out_of_the_room_says_gap() {
+    let redis = Redis::start();
+    let s1 = node(&redis, &["--resume-window", "0"]);
+    let data = TempDir::new("cluster-resume-hole");
+    let args = ["--resume-window", "0", "--data-dir", data.arg()];
+    let s2 = node(&redis, &args);
+    let (mut alice, token) = member(&s1, "alice");
+    let (mut bob, _) = member(&s1, "bob");
+    let (mut carol, _) = member(&s2, "carol");
+    alice.skip_until("JOIN carol");
+    bob.skip_until("JOIN carol");
+    bob.send_line("x");
+    let last = seen(&mut alice, 1)[0].0.clone();
+    seen(&mut carol, 1); // server 2 logged it
+    s2.signal("KILL");
+    drop(s2);
+    carol.expect_closed();
+    bob.send_line("while server 2 was down");
+    seen(&mut alice, 1);
+    // Server 2 again, on its directory: its log has `x`, then a hole, then what follows.
+    let s2 = node(&redis, &args);
+    let (mut dave, _) = member(&s2, "dave");
+    bob.send_line("after");
+    // dave's history first (server 2 seeds it from the room), then the line: logged there.
+    while split_tags(&dave.next_line()).1 != "MSG bob - after" {}
+    alice.stream().shutdown(Shutdown::Both).unwrap_or(());
+    drop(alice);
+    dave.skip_until("LEAVE alice");
+
+    let mut again = hello(&s2);
+    again.send_line(&format!("RESUME alice {token} {last}"));
+    again.expect_welcome("alice");
+    again.expect("TOKEN ");
+    let mut got = Vec::new();
+    loop {
+        let line = again.next_line();
+        if line.starts_with("INFO online") {
+            break;
+        }
+        got.push(split_tags(&line).1.to_owned());
+    }
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(
+        got[0].starts_with("GAP "),
+        "the line sent meanwhile is not here: {got:?}"
+    );
+    assert!(got[1].ends_with(" MSG bob - after"), "{got:?}");
+}

@@ -17,14 +17,23 @@ pub enum Kind {
     Act = 1,
     /// `PRIV` (kept only as long as a resume needs it).
     Priv = 2,
+    /// Not a message: a hole (`--cluster`). The server was out of the room's log before this
+    /// point (it started, or rejoined after a cut-off), so lines other servers logged meanwhile
+    /// are not here; a replay that crosses it says `GAP`. Pruned like a room message.
+    Gap = 3,
 }
 
 impl Kind {
     /// The kind stored as `b`, if any.
     pub fn from_u8(b: u8) -> Option<Kind> {
-        [Kind::Msg, Kind::Act, Kind::Priv]
+        [Kind::Msg, Kind::Act, Kind::Priv, Kind::Gap]
             .into_iter()
             .find(|k| *k as u8 == b)
+    }
+
+    /// Whether the entry belongs in the room's history (`MSG`, `ACT`).
+    pub fn in_history(self) -> bool {
+        matches!(self, Kind::Msg | Kind::Act)
     }
 }
 

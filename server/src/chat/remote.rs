@@ -600,6 +600,8 @@ impl Core {
         }
         let (members, waiting) = (remote.members.len(), remote.pending.len());
         self.remote = Some(remote);
+        // What the room logged while this server was out of it is not in its log.
+        self.v3.log_hole(wall_ms(now.wall));
         self.history = History::new(self.config.history);
         for (at, line, id) in history {
             let id = (!id.is_empty()).then(|| id.into_boxed_str());

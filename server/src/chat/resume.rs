@@ -13,7 +13,7 @@ use chat_common::protocol::v3::{parse_opening, Opening, OpeningError, V3Msg};
 use chat_common::protocol::{ErrorCode, LeaveReason, ServerMsg};
 
 use super::bus::Event;
-use super::durable::{Entry, MemberRecord};
+use super::durable::{Entry, Kind, MemberRecord};
 use super::msgid::MsgId;
 use super::outgoing::{Dialect, Outgoing};
 use super::v3::{wall_of, Holder, ReadFrom, ResumeDecision, ResumeRefusal};
@@ -417,23 +417,38 @@ impl Core {
         out: &mut impl Outbox,
     ) -> Option<Option<u64>> {
         let replay = self.v3.replay_of(id)?.clone();
+        let mut gap_said = replay.gap_said;
         if missing {
             let gap = self.format_v3(&V3Msg::Gap {
                 text: "the messages after your last one are not kept here; some were missed",
             });
             out.send(id, &gap);
+            gap_said = true;
         }
         if replay.gap_before(first_seq) {
             let gap = self.format_v3(&V3Msg::Gap {
                 text: "some messages after your last one are no longer kept",
             });
             out.send(id, &gap);
+            gap_said = true;
         }
         let epoch = self.v3.epoch();
         let mut last = replay.after;
         let mut buf = std::mem::take(&mut self.fmt);
         for e in entries {
             last = Some(e.seq);
+            if e.kind == Kind::Gap {
+                // This server was out of the room's log here (--cluster): lines logged
+                // elsewhere meanwhile are not in this replay. Said once per replay.
+                if !gap_said {
+                    let gap = self.format_v3(&V3Msg::Gap {
+                        text: "this server missed some messages after your last one",
+                    });
+                    out.send(id, &gap);
+                    gap_said = true;
+                }
+                continue;
+            }
             if !replay.shows(e) {
                 continue;
             }
@@ -449,7 +464,7 @@ impl Core {
             out.send(id, &hist);
         }
         self.fmt = buf;
-        self.v3.replay_read(id, last);
+        self.v3.replay_read(id, last, gap_said);
         if more && !entries.is_empty() {
             return Some(last);
         }

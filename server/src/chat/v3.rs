@@ -138,6 +138,8 @@ pub(super) struct ResumeReplay {
     pub after: Option<u64>,
     /// Whether a `GAP` check is still due (first page, a last id was given).
     pub check_gap: bool,
+    /// A `GAP` went to the member already (one says it; more would say nothing new).
+    pub gap_said: bool,
 }
 
 /// Where the next page of a replay is read from: after a sequence number of this log, or
@@ -277,6 +279,9 @@ pub(super) struct V3 {
     /// back ([`V3::log_arrival`]), in its order, so every server keeps (and delivers) the
     /// same sequence; a line's own stamp only reserves its id ([`Write::Reserve`]).
     pub clustered: bool,
+    /// The log holds entries (or held some when the store was opened): a (re)join of the room
+    /// logs a hole ([`V3::log_hole`]) only then.
+    logged: bool,
     /// `--cluster` with a store on disk: ids below this are reserved on disk (a line stamped
     /// with one may go to the room's log without waiting for a commit).
     reserved: u64,
@@ -330,6 +335,7 @@ impl V3 {
             shared: Vec::new(),
             sharing: false,
             clustered: false,
+            logged: false,
             reserved: 0,
             reserving: 0,
             last_seq: 0,
@@ -359,6 +365,7 @@ impl V3 {
     /// (`durable`) messages wait for it before they are delivered.
     pub fn attach(&mut self, epoch: u32, next_seq: u64, members: Vec<MemberRecord>, durable: bool) {
         self.ids = IdGen::new(epoch, next_seq);
+        self.logged = next_seq > 1;
         self.attached = true;
         self.durable = durable;
         self.remembered = Remembered::new(members, self.remember);
@@ -565,6 +572,7 @@ impl V3 {
             _ => (Kind::Msg, ""),
         };
         let text = String::from_utf8_lossy(line.line());
+        self.logged = true;
         self.entries.push(Entry {
             seq: id.seq,
             time_ms: wall_ms(wall),
@@ -592,6 +600,7 @@ impl V3 {
             _ => return,
         };
         let text = String::from_utf8_lossy(line.line());
+        self.logged = true;
         self.entries.push(Entry {
             seq: self.ids.next_id().seq,
             time_ms,
@@ -600,6 +609,24 @@ impl V3 {
             to,
             line: text.trim_end_matches('\n').to_owned(),
             origin_id: (!id.is_empty()).then(|| id.to_owned()),
+        });
+    }
+
+    /// Under `--cluster`, this server (re)joins the room: the log gets a hole marker
+    /// ([`Kind::Gap`]) when it holds anything, since what other servers logged while this one
+    /// was out of the room is not here. Nothing without a store, or in an empty log.
+    pub fn log_hole(&mut self, time_ms: u64) {
+        if !self.attached || !self.logged {
+            return;
+        }
+        self.entries.push(Entry {
+            seq: self.ids.next_id().seq,
+            time_ms,
+            kind: Kind::Gap,
+            from: String::new(),
+            to: String::new(),
+            line: String::new(),
+            origin_id: None,
         });
     }
 
@@ -744,6 +771,7 @@ impl V3 {
                 after: from.after,
                 // A found id is kept by definition; the page says when it is not.
                 check_gap: from.after.is_some() && from.find.is_none(),
+                gap_said: false,
             },
         );
         if self.attached {
@@ -769,10 +797,11 @@ impl V3 {
     }
 
     /// `id`'s replay has sent up to `last`.
-    pub fn replay_read(&mut self, id: ConnId, last: Option<u64>) {
+    pub fn replay_read(&mut self, id: ConnId, last: Option<u64>, gap_said: bool) {
         if let Some(r) = self.replays.get_mut(&id) {
             r.after = last;
             r.check_gap = false;
+            r.gap_said |= gap_said;
         }
     }
 
@@ -1291,7 +1320,7 @@ mod tests {
         assert!(!r.shows(&entry(Kind::Priv, "bob", "carol")));
         assert!(!r.gap_before(Some(11)), "the next one is kept");
         assert!(r.gap_before(Some(12)), "number 11 is gone");
-        v.replay_read(id(1), Some(20));
+        v.replay_read(id(1), Some(20), false);
         assert!(!v.replay_of(id(1)).unwrap().gap_before(Some(99)), "once");
         v.replay_over(id(1));
         assert!(!v.any_replaying());

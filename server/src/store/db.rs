@@ -222,7 +222,7 @@ impl FileDb {
                 }
                 let (k, v) = row.map_err(storage)?;
                 let mut entry = entry_of(k.value(), v.value())?;
-                if entry.kind != Kind::Priv {
+                if entry.kind.in_history() {
                     entry.origin_id = origin_of(&origins, entry.seq)?;
                     recent_rev.push(entry);
                 }

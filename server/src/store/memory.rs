@@ -41,7 +41,7 @@ impl MemLog {
             .log
             .values()
             .rev()
-            .filter(|e| e.kind != Kind::Priv)
+            .filter(|e| e.kind.in_history())
             .take(recent)
             .cloned()
             .collect();

@@ -71,6 +71,7 @@ fn entry(store: &mut Store, kind: Kind, from: &str, to: &str, text: &str) -> Ent
         Kind::Priv => format!("PRIV {from} {to} - {text}"),
         Kind::Act => format!("ACT {from} {text}"),
         Kind::Msg => format!("MSG {from} - {text}"),
+        Kind::Gap => String::new(),
     };
     Entry {
         seq: id.seq,
