@@ -26,6 +26,8 @@ need_pkg weechat weechat-curses    # ... and weechat
 need_pkg systemd-analyze systemd   # server/tests/deploy_unit.rs: verify and rate the unit
 need_pkg node nodejs               # server/tests/web_markup.rs: the page's markup parser
 need_pkg prlimit util-linux        # server/tests/hostile_v3.rs and limits.rs: file and descriptor limits
+need_pkg unshare util-linux        # server/tests/store_disk_faults.rs: a small tmpfs in a mount namespace
+need_pkg mount mount               # ... mounted there
 need_pkg chromium chromium         # server/tests/web_browser.rs: a real browser ...
 need_pkg chromedriver chromium-driver # ... driven by Selenium
 need_pip() { # need_pip MODULE PIP-PACKAGE

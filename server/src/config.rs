@@ -132,13 +132,25 @@ pub const ANNOUNCE_PER_SECOND: u32 = 10;
 pub const ANNOUNCE_WINDOW: Duration = Duration::from_secs(1);
 
 // Limits defined beside the code they bound, named here too so this file lists every one.
+pub use crate::chat::bans::{MAX_BANS, MAX_BAN_DURATION, MAX_BAN_REASON};
+pub use crate::chat::REPLAY_PAGE;
 pub use crate::cluster::{INBOX_CAPACITY, INBOX_PER_ROUND, LOG_MAXLEN, QUEUE_LIMIT, READ_COUNT};
 pub use crate::console::control::CONTROL_BACKLOG_MAX;
 pub use crate::console::io::CONSOLE_OUT_MAX;
 pub use crate::reactor::conn::GATHER_BYTES;
 pub use crate::reactor::tls::{
-    HANDSHAKE_FOOTPRINT, MAX_HANDSHAKES_PER_IP, MAX_HANDSHAKE_INPUT, TLS_BUFFER,
+    HANDSHAKE_FOOTPRINT, MAX_HANDSHAKES_PER_IP, MAX_HANDSHAKE_INPUT, MAX_TLS_RECORD, TLS_BUFFER,
+    TLS_READ_FIRST,
 };
+pub use crate::reactor::{
+    HTTP_HEAD_TIMEOUT, MAX_HTTP_CONNECTIONS, MAX_HTTP_PER_IP, MAX_HTTP_REQUESTS,
+};
+pub use crate::store::{
+    ANSWER_CAPACITY, MAX_LOG_ENTRIES, MAX_LOG_ENTRIES_IN_MEMORY, MAX_REQUESTS_PER_COMMIT,
+    MIN_KEEP_PRIVATES, QUEUE_BYTES, REQUEST_CAPACITY,
+};
+pub use crate::web::http::{MAX_HEAD, MAX_HEADERS};
+pub use crate::web::ws::{MAX_CONTROL_PAYLOAD, MAX_FRAGMENTS};
 
 /// Largest `--history`: each entry holds up to `--max-line` bytes.
 pub const MAX_HISTORY: usize = 100_000;

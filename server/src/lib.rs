@@ -1,8 +1,9 @@
 //! `chat-server`: a single-threaded chat server: the rules of the room in a core that knows no
 //! sockets, inside a hand-written `mio` reactor, with operator consoles.
 //!
-//! The binary (`main.rs`) turns flags into a [`Config`], binds the listeners (plain, TLS or
-//! both: [`Listeners`]) and calls [`run`]; tests can do the same on port 0.
+//! The binary (`main.rs`) turns flags into a [`Config`] and a [`listen::Plan`] and calls
+//! [`serve::serve`], which opens the store, binds the listeners (plain, TLS or both:
+//! [`Listeners`]) and runs the reactor; tests can bind their own and call [`run`] on port 0.
 //!
 //! # Layout
 //! - [`config`]: every limit, named, with its default; the one validation
@@ -23,6 +24,7 @@
 //! - [`logging`]: the log, whole lines as text or JSON, marked when it shares the console's terminal.
 //! - [`manual`]: the man page's sections beyond the flags (console, signals, exit statuses).
 //! - [`listen`]: binding the listeners (backlog, send buffer) and the open-file limit.
+//! - [`serve`]: the order of start-up (store, listeners, reactor) and the exit statuses.
 //! - [`timers`]: every deadline in one heap.
 //! - [`tls_config`]: the TLS certificate and key files, loaded into a rustls config.
 //! - [`bucket`]: the token bucket behind every rate.
@@ -44,6 +46,7 @@ pub mod manual;
 pub mod memory;
 pub mod metrics;
 pub mod reactor;
+pub mod serve;
 pub mod store;
 pub mod timers;
 pub mod tls_config;

@@ -1,34 +1,19 @@
-//! `chat-server` command line: flags -> validated [`Config`], logging, the listeners (plain
-//! and TLS), then the reactor. Everything else lives in the library.
+//! `chat-server` command line: flags -> a validated [`Config`] and the listeners asked for,
+//! logging, then the library's `serve` (the store, the listeners, the reactor) and its exit
+//! status. Everything else lives in the library.
 
-use std::io::{self, Write};
+use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use chat_server::config::{self, ClusterConfig, Config, ConfigError};
 use chat_server::listen;
-use chat_server::reactor::Reactor;
-use chat_server::store::{self, DataDir, StoreConfig, StoreError};
+use chat_server::serve::{exit, serve};
+use chat_server::store::DataDir;
 use chat_server::tls_config::TlsFiles;
-use chat_server::ConsoleInput;
 use clap::Parser;
-use log::{info, LevelFilter};
-
-/// Exit statuses, in one place.
-mod exit {
-    /// Clean shutdown (`quit`, SIGINT, SIGTERM).
-    pub const OK: u8 = 0;
-    /// The server failed while running.
-    pub const RUNTIME: u8 = 1;
-    /// Bad flags (clap also uses 2), or a TLS certificate or key that does not load.
-    pub const USAGE: u8 = 2;
-    /// The listen address could not be bound.
-    pub const BIND: u8 = 3;
-    /// The data directory cannot be used: unwritable, or its store corrupt or failing. (A
-    /// directory held by another server is a usage error: 2.)
-    pub const STORE: u8 = 4;
-}
+use log::LevelFilter;
 
 /// A chat server: one room, private messages, colors and markup; the operator approves joins
 /// on this terminal.
@@ -418,83 +403,11 @@ fn main() -> ExitCode {
         eprintln!("chat-server: {e}");
         return ExitCode::from(exit::USAGE);
     }
-    let plan = args.listen_plan();
-    if let Err(e) = plan.check() {
-        eprintln!("chat-server: {e}");
-        return ExitCode::from(exit::USAGE);
-    }
-    // The store first: a directory held by another server, unwritable or corrupt stops the
-    // start before anything listens.
-    let opened = match store::open(StoreConfig {
-        dir: config.data_dir.clone(),
-        retain: config.retain,
-        keep_privates: config.resume_window.max(store::MIN_KEEP_PRIVATES),
-        remember: config.remember,
-        history: config.history,
-    }) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("chat-server: {e}");
-            let code = match e {
-                StoreError::Lock(_) => exit::USAGE,
-                _ => exit::STORE,
-            };
-            return ExitCode::from(code);
-        }
-    };
-    log::debug!("data directory: {}", config.data_dir);
-    listen::raise_fd_limit(config.max_clients);
-    let (listeners, announce) = match plan.bind_all(config.send_buffer) {
-        Ok(bound) => bound,
-        Err(e) => {
-            eprintln!("chat-server: {e}");
-            let code = match e {
-                listen::PlanError::Bind(_) => exit::BIND,
-                _ => exit::USAGE,
-            };
-            return ExitCode::from(code);
-        }
-    };
-    log::debug!("{config:?}");
-    // Everything is bound (the control socket too) before `listening on` is printed, so a
-    // script that waits for that line can use every socket at once.
-    let mut config = config;
-    if let Some(cluster) = config.cluster.as_mut().filter(|c| c.name.is_empty()) {
-        let port = [
-            listeners.plain.as_ref(),
-            listeners.tls.as_ref().and_then(|t| t.listener.as_ref()),
-            listeners.irc.as_ref(),
-        ]
-        .into_iter()
-        .flatten()
-        .find_map(|l| l.local_addr().ok())
-        .map_or(0, |a| a.port());
-        cluster.name = chat_server::flags::default_cluster_name(port);
-    }
-    let mut reactor = match Reactor::new(listeners, config, ConsoleInput::Stdin) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("chat-server: {e}");
-            return ExitCode::from(exit::BIND);
-        }
-    };
-    if let Err(e) = reactor.attach_store(opened) {
-        eprintln!("chat-server: cannot start the store: {e}");
-        return ExitCode::from(exit::STORE);
-    }
-    {
-        let mut out = std::io::stdout().lock();
-        for line in &announce {
-            let _ = writeln!(out, "{line}");
-        }
-        let _ = out.flush();
-    }
-    info!("{}", announce.join(", "));
-    match reactor.run() {
+    match serve(config, &args.listen_plan()) {
         Ok(()) => ExitCode::from(exit::OK),
         Err(e) => {
             eprintln!("chat-server: {e}");
-            ExitCode::from(exit::RUNTIME)
+            ExitCode::from(e.exit_code())
         }
     }
 }
@@ -535,7 +448,14 @@ mod tests {
             .iter()
             .map(|(code, _)| *code)
             .collect();
-        let real = [exit::OK, exit::RUNTIME, exit::USAGE, exit::BIND].map(|c| c.to_string());
+        let real = [
+            exit::OK,
+            exit::RUNTIME,
+            exit::USAGE,
+            exit::BIND,
+            exit::STORE,
+        ]
+        .map(|c| c.to_string());
         assert_eq!(listed, real);
     }
 

@@ -6,9 +6,9 @@ use chat_common::manual::Section;
 use crate::console::control::{END, QUIET};
 use crate::ctl;
 
-/// The server's statuses (main.rs's `exit` module holds the numbers; its test checks this
+/// The server's statuses (`serve::exit` holds the numbers; main.rs's test checks this
 /// list against them).
-pub const SERVER_EXIT: [(&str, &str); 4] = [
+pub const SERVER_EXIT: [(&str, &str); 5] = [
     (
         "0",
         "a clean stop: `quit` on a console, SIGINT or SIGTERM, or the terminal hung up with no \
@@ -17,12 +17,17 @@ pub const SERVER_EXIT: [(&str, &str); 4] = [
     ("1", "the server failed while running"),
     (
         "2",
-        "bad flags (the message names the flag and what it accepts), or a TLS certificate or \
-         key that does not load",
+        "bad flags (the message names the flag and what it accepts), a TLS certificate or \
+         key that does not load, or a data directory in use by another server",
     ),
     (
         "3",
         "a listen address or the control socket could not be opened",
+    ),
+    (
+        "4",
+        "the data directory cannot be used: it cannot be created or written, or its store \
+         file is not a store (left untouched) or fails",
     ),
 ];
 

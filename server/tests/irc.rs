@@ -12,7 +12,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use chat_testkit::Server;
+use chat_testkit::{Pki, Server};
 use irc_kit::{irc_member, native, native_auto, server, Irc};
 
 #[test]
@@ -433,13 +433,11 @@ impl Irc {
 
 #[test]
 fn the_irc_tls_listener_speaks_irc_inside_tls() {
-    // A self-signed certificate made now; `openssl s_client` is the member, as a person would.
-    let dir = std::env::temp_dir().join(format!("chat-irc-tls-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-    let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
-    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
-    std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
+    // A certificate from the test kit's authority (its directory is removed on drop);
+    // `openssl s_client` is the member, as a person would.
+    let pki = Pki::new("irc-tls");
+    pki.install(&pki.leaf("chat irc"));
+    let (cert_path, key_path) = (pki.cert_path(), pki.key_path());
     let mut server = Server::start(&[
         "--irc-tls-listen",
         "127.0.0.1:0",
@@ -479,5 +477,4 @@ fn the_irc_tls_listener_speaks_irc_inside_tls() {
     lines.expect(":bob!bob@chat.server PRIVMSG #chat :hello back");
     let _ = openssl.kill();
     let _ = openssl.wait();
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -327,6 +327,9 @@ fn weechat_waits_is_approved_talks_and_quits() {
     nc.expect_exact("ACT bob claps");
 
     weechat.type_line("/query nc");
+    // Typed before weechat has switched to the query's buffer, the words would go to #chat
+    // (it failed so once on a loaded machine): wait for the status bar to name the buffer.
+    weechat.wait_until("the query buffer", is_query_buffer_of("nc"), false);
     weechat.type_line("a private word");
     nc.expect_exact("PRIV wee nc - a private word");
     nc.send_line("/private wee back at you");
@@ -390,4 +393,18 @@ fn weechat_keeps_its_token_as_the_password_and_skips_the_waiting_room() {
     weechat.wait_until("the second join", |s| s.matches(joined).count() >= 2, false);
     weechat.type_line("back without waiting");
     bob.expect_exact("MSG tok - back without waiting");
+}
+
+/// Whether weechat's status bar shows the buffer of a query with `nick` (`[irc/chat] 3:nc`).
+fn is_query_buffer_of(nick: &str) -> impl Fn(&str) -> bool + '_ {
+    move |screen| {
+        screen.lines().any(|line| {
+            line.split("[irc/chat] ").nth(1).is_some_and(|rest| {
+                let name = rest.trim_start_matches(|c: char| c.is_ascii_digit());
+                name.strip_prefix(':')
+                    .and_then(|n| n.strip_prefix(nick))
+                    .is_some_and(|after| after.is_empty() || after.starts_with(' '))
+            })
+        })
+    }
 }

@@ -384,7 +384,25 @@ impl Server {
     /// are expected to fail before listening.
     #[track_caller]
     pub fn run_to_exit(args: &[&str], within: Duration) -> (ExitStatus, String, String) {
-        let mut command = Command::new(server_bin());
+        Server::run_wrapped_to_exit(&[], args, within)
+    }
+
+    /// [`Server::run_to_exit`] of `wrapper... chat-server args...` (a wrapper that runs the
+    /// server, as `unshare -m sh -c '...; exec "$@"'` does).
+    #[track_caller]
+    pub fn run_wrapped_to_exit(
+        wrapper: &[&str],
+        args: &[&str],
+        within: Duration,
+    ) -> (ExitStatus, String, String) {
+        let mut command = match wrapper.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(server_bin());
+                c
+            }
+            None => Command::new(server_bin()),
+        };
         command.args(args);
         // As in `start`: the user's data directory is never touched by a test.
         if !args

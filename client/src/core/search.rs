@@ -1,7 +1,7 @@
 //! `/search` in the scrollback, for both views (issue 25): which stored entries hold a text
 //! (any case; the sender's and the recipient's names count too), the full screen's step from
 //! the newest match to older ones ([`Search::step`]), and line mode's list of every match
-//! ([`matches`], at most [`MAX_LISTED`]). Pure: it reads the [`Store`] and never changes it;
+//! ([`matches`](fn@matches), at most [`MAX_LISTED`]). Pure: it reads the [`Store`] and never changes it;
 //! the brain keeps the [`Search`] state, the views only show what it found.
 
 use super::store::{Entry, Kind, Store};

@@ -40,8 +40,9 @@ pub enum Version {
     V2,
 }
 
-/// A session token kept for a name at this server (protocol version 3).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A session token kept for a name at this server (protocol version 3). Its `Debug` shows
+/// the token's length, never the token, so no log line or test failure can print it.
+#[derive(Clone, PartialEq, Eq)]
 pub struct SessionToken {
     /// The member's name.
     pub name: String,
@@ -49,6 +50,16 @@ pub struct SessionToken {
     pub token: String,
     /// The id of the last message this client got in that session, if known.
     pub last_id: Option<String>,
+}
+
+impl std::fmt::Debug for SessionToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionToken")
+            .field("name", &self.name)
+            .field("token", &format_args!("<{} bytes>", self.token.len()))
+            .field("last_id", &self.last_id)
+            .finish()
+    }
 }
 
 /// Message ids already shown (or given to the user's own lines by `ECHO`), bounded by
@@ -83,6 +94,22 @@ impl SeenIds {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A derived `Debug` printed the secret into any log line or test failure (an
+    /// `Effect::SaveToken` formatted by a failing assertion, say).
+    #[test]
+    fn debug_shows_a_tokens_length_never_the_token() {
+        let secret = "abcdefghijklmnopqrstuvwxyz012345";
+        let kept = SessionToken {
+            name: "alice".to_owned(),
+            token: secret.to_owned(),
+            last_id: Some("e1-7".to_owned()),
+        };
+        let shown = format!("{kept:?} {kept:#?}");
+        assert!(!shown.contains(secret), "{shown}");
+        assert!(shown.contains("<32 bytes>"), "{shown}");
+        assert!(shown.contains("alice") && shown.contains("e1-7"), "{shown}");
+    }
 
     #[test]
     fn seen_ids_are_bounded_and_forget_the_oldest_first() {

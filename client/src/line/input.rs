@@ -15,7 +15,7 @@ pub enum Input {
     Line(String),
     /// End of input: Ctrl-D, or standard input closed.
     End,
-    /// A line longer than [`MAX_INPUT_LINE`], skipped whole: at least this many bytes.
+    /// A line longer than `MAX_INPUT_LINE`, skipped whole: at least this many bytes.
     TooLong(u64),
 }
 

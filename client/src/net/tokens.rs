@@ -26,8 +26,8 @@ pub const MAX_RECORDS: usize = 1000;
 const HEADER: &str =
     "# chat-client session tokens: SERVER NAME TOKEN LAST-ID. Secret: keep private.\n";
 
-/// One remembered session.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One remembered session. Its `Debug` shows the token's length, never the token.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Record {
     /// The server as the client names it (`127.0.0.1:55555`, `tls://host:55556`).
     pub server: String,
@@ -37,6 +37,17 @@ pub struct Record {
     pub token: String,
     /// The id of the last message this client got, if any.
     pub last_id: Option<String>,
+}
+
+impl std::fmt::Debug for Record {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Record")
+            .field("server", &self.server)
+            .field("name", &self.name)
+            .field("token", &format_args!("<{} bytes>", self.token.len()))
+            .field("last_id", &self.last_id)
+            .finish()
+    }
 }
 
 impl Record {
@@ -271,6 +282,22 @@ mod tests {
 
     const TOKEN: &str = "abcdefghijklmnopqrstuvwxyz012345";
     const OTHER: &str = "ZYXWVUTSRQPONMLKJIHGFEDCBA_-9876";
+
+    #[test]
+    fn a_records_debug_shows_the_tokens_length_never_the_token() {
+        let record = Record {
+            server: "127.0.0.1:1".to_owned(),
+            name: "alice".to_owned(),
+            token: TOKEN.to_owned(),
+            last_id: None,
+        };
+        let shown = format!("{record:?} {record:#?}");
+        assert!(!shown.contains(TOKEN), "{shown}");
+        assert!(
+            shown.contains("<32 bytes>") && shown.contains("alice"),
+            "{shown}"
+        );
+    }
 
     #[test]
     fn tokens_are_kept_per_server_and_name_in_a_private_file() {

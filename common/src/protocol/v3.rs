@@ -115,8 +115,9 @@ pub fn write_tags(out: &mut Vec<u8>, id: &str, time: &str) {
     out.push(b' ');
 }
 
-/// A server line that only version 3 sessions get.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A server line that only version 3 sessions get. Its `Debug` shows a `TOKEN`'s length,
+/// never the secret, so no log line or test failure can print a member's token.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub enum V3Msg<'a> {
     /// `HELLO <version>`: the answer to a client's `HELLO`.
     Hello {
@@ -138,6 +139,29 @@ pub enum V3Msg<'a> {
         /// Words for people.
         text: &'a str,
     },
+}
+
+impl fmt::Debug for V3Msg<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            V3Msg::Hello { version } => f.debug_struct("Hello").field("version", version).finish(),
+            V3Msg::Token { secret } => f
+                .debug_struct("Token")
+                .field("secret", &Redacted(secret))
+                .finish(),
+            V3Msg::Echo { id } => f.debug_struct("Echo").field("id", id).finish(),
+            V3Msg::Gap { text } => f.debug_struct("Gap").field("text", text).finish(),
+        }
+    }
+}
+
+/// A secret in a `Debug` output: its length only.
+struct Redacted<'a>(&'a str);
+
+impl fmt::Debug for Redacted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<{} bytes>", self.0.len())
+    }
 }
 
 /// Why a version 3 server line could not be parsed.
@@ -232,7 +256,9 @@ impl fmt::Display for V3Msg<'_> {
 }
 
 /// A line a connection sends before it is admitted: `HELLO`, `RESUME`, or its wanted name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Its `Debug` shows a `RESUME` token's length, never the token (its `Display` is the wire
+/// line, token included: for the wire only).
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Opening<'a> {
     /// `HELLO <version>`.
     Hello {
@@ -251,6 +277,23 @@ pub enum Opening<'a> {
     },
     /// Anything else: the wanted name, as in version 1 (judged by the caller's name rule).
     Name(&'a str),
+}
+
+impl fmt::Debug for Opening<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Opening::Hello { version } => {
+                f.debug_struct("Hello").field("version", version).finish()
+            }
+            Opening::Resume { name, token, last } => f
+                .debug_struct("Resume")
+                .field("name", name)
+                .field("token", &Redacted(token))
+                .field("last", last)
+                .finish(),
+            Opening::Name(name) => f.debug_tuple("Name").field(name).finish(),
+        }
+    }
 }
 
 /// Why a `HELLO` or `RESUME` line was refused.
@@ -344,6 +387,35 @@ mod tests {
     use proptest::prelude::*;
 
     const TOKEN: &str = "abcdefghijklmnopqrstuvwxyz012345";
+
+    /// A derived `Debug` printed the token of a parsed `RESUME` and of a `TOKEN` line into any
+    /// log line or test failure that formatted them.
+    #[test]
+    fn debug_shows_a_tokens_length_never_the_token() {
+        let line = format!("RESUME alice {TOKEN} 42");
+        let resume = parse_opening(&line).unwrap();
+        let shown = format!("{resume:?} {resume:#?}");
+        assert!(!shown.contains(TOKEN), "{shown}");
+        assert!(
+            shown.contains("<32 bytes>") && shown.contains("alice"),
+            "{shown}"
+        );
+        assert!(shown.contains("\"42\""), "{shown}");
+        let line = format!("TOKEN {TOKEN}");
+        let token = V3Msg::parse(&line).unwrap();
+        let shown = format!("{token:?} {token:#?}");
+        assert!(!shown.contains(TOKEN), "{shown}");
+        assert!(
+            shown.contains("Token") && shown.contains("<32 bytes>"),
+            "{shown}"
+        );
+        // The other variants read as a derived Debug would.
+        assert_eq!(format!("{:?}", parse_opening("bob")), "Ok(Name(\"bob\"))");
+        assert_eq!(
+            format!("{:?}", V3Msg::parse("ECHO 7")),
+            "Ok(Echo { id: \"7\" })"
+        );
+    }
 
     /// Found by the `v3` fuzz target: a bare `GAP` parsed, and was written back as `GAP `.
     #[test]

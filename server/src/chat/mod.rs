@@ -139,6 +139,13 @@ pub trait Outbox {
     /// Queues a message for a connection, to be encoded in its dialect. The same message may go
     /// to many (a refcount each; each dialect encodes it once).
     fn send(&mut self, to: ConnId, msg: &Rc<Outgoing>);
+    /// Queues one message for many connections (a fan-out), as [`Outbox::send`] to each in
+    /// turn; the shell does once per message what is the same for every recipient.
+    fn send_all(&mut self, to: impl IntoIterator<Item = ConnId>, msg: &Rc<Outgoing>) {
+        for id in to {
+            self.send(id, msg);
+        }
+    }
     /// Queues a paced replay for a connection: written as it reads, after what is queued for it
     /// so far and before anything queued later (see [`replay`]).
     fn replay(&mut self, to: ConnId, replay: Replay);
@@ -310,11 +317,11 @@ impl Core {
     /// [`Core::fan_out`] without waiting: for lines whose turn has come.
     fn fan_out_now(&self, line: &Rc<Outgoing>, except: Option<ConnId>, out: &mut impl Outbox) {
         let replaying = self.v3.any_replaying();
-        for &id in self.room.members() {
-            if Some(id) != except && !(replaying && self.is_replaying(id)) {
-                out.send(id, line);
-            }
-        }
+        let to = self.room.members().iter().copied();
+        out.send_all(
+            to.filter(|&id| Some(id) != except && !(replaying && self.is_replaying(id))),
+            line,
+        );
     }
 
     fn broadcast(&mut self, msg: &ServerMsg<'_>, except: Option<ConnId>, out: &mut impl Outbox) {

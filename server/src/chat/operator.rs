@@ -294,7 +294,12 @@ impl Core {
             }
             Command::Exit => out.close_console(from),
             Command::Forget(name) => {
-                let name = sanitize(name).into_owned();
+                let asked = sanitize(name).into_owned();
+                // Named as the room knows the member (its own spelling), as `kick` does.
+                let name = self
+                    .v3
+                    .remembered_as(&asked)
+                    .map_or_else(|| asked.clone(), str::to_owned);
                 if self.void_token(&name, out) {
                     out.console(
                         Audience::All,
@@ -302,7 +307,7 @@ impl Core {
                     );
                     log::info!("forgot {name} (by {})", by(from));
                 } else {
-                    return fail(out, format_args!("{name} is not remembered"));
+                    return fail(out, format_args!("{asked} is not remembered"));
                 }
             }
             Command::Members => self.list_members(reply, out),

@@ -228,7 +228,7 @@ impl Core {
     /// Every member's name: this server's connected ones, those kept within their resume
     /// window (they never left), and (under `--cluster`) the others'. `/who` sorts them; a
     /// dialect that lists the room itself (IRC's `NAMES` and `WHO`) uses them as they are.
-    /// [`Core::everyone`] is their count.
+    /// `Core::everyone` is their count.
     pub fn names(&self) -> Vec<Rc<str>> {
         let mut names: Vec<Rc<str>> = self.member_names().collect();
         names.extend(self.detached_names());

@@ -547,8 +547,7 @@ impl V3 {
         fmt: &mut Vec<u8>,
     ) -> Rc<Outgoing> {
         let id = self.ids.next_id();
-        let id_text = id.to_string();
-        let line = Outgoing::stamped(msg, wall, &id_text, fmt);
+        let line = Outgoing::stamped(msg, wall, id.text().as_str(), fmt);
         if !self.attached {
             return line;
         }
@@ -571,7 +570,12 @@ impl V3 {
             ServerMsg::Priv { from, .. } => (Kind::Priv, *from),
             _ => (Kind::Msg, ""),
         };
-        let text = String::from_utf8_lossy(line.line());
+        // Written from `&str` pieces: UTF-8 (checked, not repaired: the lossy path cost a
+        // scan of its own per message).
+        let text = match std::str::from_utf8(line.line()) {
+            Ok(text) => std::borrow::Cow::Borrowed(text),
+            Err(_) => String::from_utf8_lossy(line.line()),
+        };
         self.logged = true;
         self.entries.push(Entry {
             seq: id.seq,
@@ -918,6 +922,11 @@ impl V3 {
             self.write(Write::Forget(old.to_owned()));
             self.write(Write::Member(record));
         }
+    }
+
+    /// The name a remembered member goes by (its own spelling), for `name` in any case.
+    pub fn remembered_as(&self, name: &str) -> Option<&str> {
+        self.remembered.get(name).map(|r| r.name.as_str())
     }
 
     /// Every remembered member, sorted by name.

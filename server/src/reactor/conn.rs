@@ -112,7 +112,14 @@ impl OutQueue {
 
     /// Appends a message shared with other queues (no copy); behind the replay if one runs.
     pub fn push(&mut self, line: &Outgoing) {
-        let line = Rc::clone(line.shared(self.dialect));
+        self.push_bytes(line.shared(self.dialect));
+    }
+
+    /// [`OutQueue::push`] of a message's bytes in this queue's dialect (the caller took them
+    /// from the message: `line.shared(queue.dialect())`).
+    #[inline]
+    pub fn push_bytes(&mut self, line: &Rc<[u8]>) {
+        let line = Rc::clone(line);
         self.bytes += line.len();
         if let Some(r) = &mut self.replay {
             r.behind.push_back(line);

@@ -160,7 +160,7 @@ impl Encoder for IrcEncoder {
 /// Whether a core line is one the dialect reads itself (registration, joining, errors,
 /// goodbyes, renames) rather than only encodes: decided on its first word, so a fan-out never
 /// parses a line per recipient.
-fn is_a_moment(line: &[u8]) -> bool {
+pub(super) fn is_a_moment(line: &[u8]) -> bool {
     const MOMENTS: [&[u8]; 8] = [
         b"NAME? ",
         b"WAIT ",
@@ -177,6 +177,13 @@ fn is_a_moment(line: &[u8]) -> bool {
 /// A wall-clock time as IRCv3 server-time writes it.
 fn rfc3339(at: std::time::SystemTime) -> String {
     humantime::format_rfc3339_millis(at).to_string()
+}
+
+impl IrcSession {
+    /// Whether lines are held until the join burst is out (the end of the round).
+    pub(super) fn holding(&self) -> bool {
+        self.held.is_some()
+    }
 }
 
 impl Shell {
@@ -266,19 +273,12 @@ impl Shell {
         }
     }
 
-    /// A message of the core for an IRC connection.
+    /// A message of the core for an IRC connection that must read it: one of the room's own
+    /// moments, or any line while the session holds lines until it has joined. Room lines
+    /// otherwise never come here: `Outbox::send_all` (the hot path) queues them as they are,
+    /// their IRC encoding made once and shared.
     pub(super) fn irc_push(&mut self, id: ConnId, line: &Rc<Outgoing>) {
-        // The hot path: a room line (MSG, ACT, PRIV, JOIN, LEAVE, INFO, HIST) is queued as it
-        // is, its IRC encoding made once and shared; only the room's own moments are read.
         if !is_a_moment(line.line()) {
-            let holding = self
-                .conns
-                .get(id.key)
-                .and_then(|c| c.irc.as_ref())
-                .is_some_and(|s| s.held.is_some());
-            if !holding {
-                return self.queue(id, line, false);
-            }
             return self.irc_queue(id, Rc::clone(line));
         }
         if let Some(secret) = line.line().strip_prefix(b"TOKEN ") {
@@ -766,13 +766,18 @@ impl Reactor {
                 }
                 self.irc_request(id, &Request::Nick { name: wanted }, Some(wanted), now);
             }
-            Command::Names { channel: c } => {
-                if c.is_none_or(&is_channel) {
-                    self.irc_names(id, joined);
-                } else {
-                    let c = c.unwrap_or("*");
-                    self.shell
-                        .irc_numeric(id, RPL_ENDOFNAMES, &[c], "End of /NAMES list");
+            Command::Names { channel: None } => self.irc_names(id, joined),
+            Command::Names {
+                channel: Some(list),
+            } => {
+                // A list gets one reply per channel, each ending with its one `366`.
+                for c in list.split(',').filter(|c| !c.is_empty()) {
+                    if is_channel(c) {
+                        self.irc_names(id, joined);
+                    } else {
+                        self.shell
+                            .irc_numeric(id, RPL_ENDOFNAMES, &[c], "End of /NAMES list");
+                    }
                 }
             }
             Command::Who { mask } => self.irc_who(id, mask, joined),

@@ -45,6 +45,8 @@ pub mod tls;
 mod web;
 pub mod websocket;
 
+pub use web::{HTTP_HEAD_TIMEOUT, MAX_HTTP_CONNECTIONS, MAX_HTTP_PER_IP, MAX_HTTP_REQUESTS};
+
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::IpAddr;

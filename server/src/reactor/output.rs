@@ -16,9 +16,9 @@ use std::time::Instant;
 use chat_common::protocol::LeaveReason;
 use mio::Interest;
 
-use super::{token_of, Shell};
+use super::{irc, token_of, Shell};
 use crate::chat::{Audience, ConnId, ConsoleId, CoreTimer, Outbox, Outgoing, Replay};
-use crate::config::{CLOSE_LINGER, QUEUE_RELEASE_DELAY};
+use crate::config::{CLOSE_LINGER, QUEUE_LINE_OVERHEAD, QUEUE_RELEASE_DELAY};
 use crate::console::control::Written;
 use crate::metrics::DropReason;
 use crate::timers::{TimerKind, NO_CONN};
@@ -32,8 +32,16 @@ const TRIM_LOW: usize = 1024 * 1024;
 
 impl Outbox for Shell {
     fn send(&mut self, to: ConnId, line: &Rc<Outgoing>) {
-        // A message fans out as consecutive sends of one `Outgoing`: count it at its first
-        // (its address and time tell it from the one before, even at a reused address).
+        self.send_all(std::iter::once(to), line);
+    }
+
+    /// The hot path: one message to many connections. What is the same for every recipient
+    /// (the metrics, whether an IRC session must read the line) is decided once; each
+    /// recipient then costs one slab lookup, the cost check and a refcount in its queue.
+    fn send_all(&mut self, to: impl IntoIterator<Item = ConnId>, line: &Rc<Outgoing>) {
+        // A message counts once as relayed, however many it goes to; it may also come as
+        // consecutive calls (its address and time tell it from the one before, even at a
+        // reused address).
         let key = (Rc::as_ptr(line) as usize, line.wall);
         if key != self.last_sent && line.wall.is_some() {
             self.last_sent = key;
@@ -44,7 +52,37 @@ impl Outbox for Shell {
                 self.metrics.relayed += 1;
             }
         }
-        self.push(to, line);
+        let moment = irc::is_a_moment(line.line());
+        let max_queue = self.config.max_queue;
+        let mut delivered = 0;
+        for id in to {
+            let Some(conn) = self.conns.get_mut(id.key) else {
+                continue;
+            };
+            if conn.doomed || conn.id.serial != id.serial {
+                continue;
+            }
+            // An IRC session reads the room's own moments, and holds lines while it has not
+            // joined yet: those go the dialect's way (rare; everything else is queued here).
+            if conn.irc.as_ref().is_some_and(|s| moment || s.holding()) {
+                self.irc_push(id, line);
+                continue;
+            }
+            let bytes = line.shared(conn.out.dialect());
+            let cost = bytes.len() + QUEUE_LINE_OVERHEAD;
+            if conn.out.cost() + cost > max_queue {
+                self.overflow(id);
+                continue;
+            }
+            conn.out.push_bytes(bytes);
+            self.queued += cost;
+            if !conn.dirty {
+                conn.dirty = true;
+                self.dirty.push(id.key);
+            }
+            delivered += 1;
+        }
+        self.metrics.deliveries += delivered;
     }
 
     fn replay(&mut self, to: ConnId, replay: Replay) {
@@ -136,20 +174,6 @@ impl Outbox for Shell {
 }
 
 impl Shell {
-    /// Queues a message of the core for one connection; the IRC dialect reads the room's own
-    /// moments (registration, joining, errors) first.
-    pub(super) fn push(&mut self, id: ConnId, line: &Rc<Outgoing>) {
-        let irc = self
-            .conns
-            .get(id.key)
-            .is_some_and(|c| c.irc.is_some() && c.id.serial == id.serial);
-        if irc {
-            self.irc_push(id, line);
-        } else {
-            self.queue(id, line, false);
-        }
-    }
-
     /// Queues a message for one connection (`ahead`: before a running replay); a connection
     /// whose queue would pass `--max-queue` is doomed instead (a slow reader must not make the
     /// server hold unbounded memory).
@@ -162,14 +186,7 @@ impl Shell {
         }
         let cost = conn.out.cost_of(line);
         if conn.out.cost() + cost > self.config.max_queue {
-            log::debug!(
-                "#{} is {} bytes behind: dropping",
-                id.serial,
-                conn.out.bytes()
-            );
-            self.metrics.dropped(DropReason::QueueFull);
-            self.doom(id, LeaveReason::Dropped);
-            return;
+            return self.overflow(id);
         }
         self.metrics.deliveries += 1;
         if ahead {
@@ -182,6 +199,20 @@ impl Shell {
             conn.dirty = true;
             self.dirty.push(id.key);
         }
+    }
+
+    /// A connection whose queue would pass `--max-queue`: doomed (a slow reader must not make
+    /// the server hold unbounded memory).
+    fn overflow(&mut self, id: ConnId) {
+        if let Some(conn) = self.conns.get(id.key) {
+            log::debug!(
+                "#{} is {} bytes behind: dropping",
+                id.serial,
+                conn.out.bytes()
+            );
+        }
+        self.metrics.dropped(DropReason::QueueFull);
+        self.doom(id, LeaveReason::Dropped);
     }
 
     pub(super) fn mark_dirty(&mut self, key: usize) {

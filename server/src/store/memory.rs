@@ -3,14 +3,21 @@
 //! that outlives the process.
 //!
 //! Owns only its maps; called from the disk thread (and once at start) exactly as the file is.
-//! Bounded like the file: the log by the prune's `max_entries` ([`super::MAX_LOG_ENTRIES_IN_MEMORY`]
-//! with `none`), members by `--remember`, bans by the core's `MAX_BANS`.
+//! Bounded like the file: the log's room lines by the prune's `max_entries`
+//! ([`super::MAX_LOG_ENTRIES_IN_MEMORY`] with `none`), members by `--remember`, bans by the
+//! core's `MAX_BANS`. Privates have a bound of their own ([`MAX_PRIVATES_IN_MEMORY`]), so a
+//! flood of privates cannot push room lines out of what a resume can replay.
 
 use std::collections::{BTreeMap, HashMap};
 
 use super::db::Loaded;
 use super::{Entry, Kind, MemberRecord, Write};
 use crate::chat::bans::Ban;
+
+/// Privates kept at most in memory (`--data-dir none`), beside and apart from the room lines'
+/// bound: the oldest go first, and a resume from before one that went is told `GAP`. With at
+/// most 4 KiB each they cost at most about 8 MiB.
+pub const MAX_PRIVATES_IN_MEMORY: u64 = 2_000;
 
 /// Everything an in-memory store holds.
 #[derive(Debug, Default)]
@@ -22,6 +29,11 @@ pub struct MemLog {
     log: BTreeMap<u64, Entry>,
     /// Origin id -> seq of the entries logged with one (`--cluster`); pruned with the log.
     by_origin: HashMap<String, u64>,
+    /// Every entry from this sequence number on is still kept: one past the newest private
+    /// that the count bound dropped (0 while none was). A resume from before it may have
+    /// missed a private of its own, so [`MemLog::first_seq`] reports it and the core says
+    /// `GAP`. Privates past the resume window (the timed prune) do not move it.
+    whole_from: u64,
     /// Remembered members by their name in lower case.
     members: HashMap<String, MemberRecord>,
     /// Bans by their range written out, with their place in the list.
@@ -51,7 +63,7 @@ impl MemLog {
         Ok(Loaded {
             epoch: self.epoch,
             next_seq,
-            first_seq: self.log.keys().next().copied().unwrap_or(next_seq),
+            first_seq: self.first_seq().unwrap_or(next_seq),
             members: self.members.values().cloned().collect(),
             bans: bans.into_iter().map(|(_, b)| b.clone()).collect(),
             recent: recent_rev,
@@ -107,16 +119,35 @@ impl MemLog {
                 } => {
                     self.log
                         .retain(|_, e| e.kind != Kind::Priv || e.time_ms >= *priv_before_ms);
-                    let excess = (self.log.len() as u64).saturating_sub(*max_entries);
-                    let old: Vec<u64> = self
+                    // Room lines beyond `max_entries` or older than `--retain`, oldest first;
+                    // privates are not counted against them.
+                    let is_room = |e: &Entry| e.kind != Kind::Priv;
+                    let privates = self.log.values().filter(|e| !is_room(e)).count() as u64;
+                    let rooms = self.log.len() as u64 - privates;
+                    let excess = rooms.saturating_sub(*max_entries);
+                    let mut old: Vec<u64> = self
                         .log
                         .iter()
+                        .filter(|(_, e)| is_room(e))
                         .enumerate()
                         .take_while(|(i, (_, e))| {
                             (*i as u64) < excess || e.time_ms < *room_before_ms
                         })
                         .map(|(_, (seq, _))| *seq)
                         .collect();
+                    // Privates beyond their own bound, oldest first.
+                    let excess = privates.saturating_sub(MAX_PRIVATES_IN_MEMORY);
+                    let privs_old = self
+                        .log
+                        .iter()
+                        .filter(|(_, e)| !is_room(e))
+                        .take(usize::try_from(excess).unwrap_or(usize::MAX))
+                        .map(|(seq, _)| *seq);
+                    let before = old.len();
+                    old.extend(privs_old);
+                    if let Some(newest) = old[before..].iter().max() {
+                        self.whole_from = self.whole_from.max(newest.saturating_add(1));
+                    }
                     for seq in old {
                         self.log.remove(&seq);
                     }
@@ -148,9 +179,13 @@ impl MemLog {
         (out, false)
     }
 
-    /// The oldest sequence number kept, if any.
+    /// The oldest sequence number from which on every entry is kept, if any is kept (to tell
+    /// a gap): the oldest kept, or past a private the count bound dropped.
     pub fn first_seq(&self) -> Option<u64> {
-        self.log.keys().next().copied()
+        self.log
+            .keys()
+            .next()
+            .map(|first| (*first).max(self.whole_from))
     }
 
     /// See [`super::db::Db::locate`].
@@ -243,5 +278,57 @@ mod tests {
         let loaded = m.load(0).unwrap();
         assert_eq!(loaded.bans.len(), 1);
         assert_eq!(loaded.next_seq, 11);
+    }
+
+    /// A flood of privates pushed room lines out of the shared bound: what a resume could
+    /// replay of the room was whatever the privates left.
+    #[test]
+    fn privates_have_their_own_bound_and_never_evict_room_lines() {
+        let mut m = MemLog::default();
+        m.load(0).unwrap();
+        let rooms: Vec<Entry> = (1..=100).map(|s| entry(s, Kind::Msg, s)).collect();
+        m.commit(&[Write::Append(rooms)], 1);
+        let flood = 3 * MAX_PRIVATES_IN_MEMORY;
+        let privates: Vec<Entry> = (101..101 + flood)
+            .map(|s| entry(s, Kind::Priv, s))
+            .collect();
+        m.commit(&[Write::Append(privates)], 101);
+        let prune = |max_entries| Write::Prune {
+            room_before_ms: 0,
+            priv_before_ms: 0,
+            members_before_ms: 0,
+            bans_ended_ms: 0,
+            max_entries,
+        };
+        m.commit(&[prune(100)], 0);
+        let (kept, _) = m.read_after(None, usize::MAX);
+        let room: Vec<u64> = kept
+            .iter()
+            .filter(|e| e.kind == Kind::Msg)
+            .map(|e| e.seq)
+            .collect();
+        assert_eq!(room, (1..=100).collect::<Vec<_>>(), "every room line kept");
+        let privs: Vec<u64> = kept
+            .iter()
+            .filter(|e| e.kind == Kind::Priv)
+            .map(|e| e.seq)
+            .collect();
+        assert_eq!(privs.len() as u64, MAX_PRIVATES_IN_MEMORY);
+        let first_private_kept = 101 + flood - MAX_PRIVATES_IN_MEMORY;
+        assert_eq!(privs[0], first_private_kept, "the oldest privates went");
+        // A resume from before a dropped private is told a gap; one after it is not.
+        assert_eq!(m.first_seq(), Some(first_private_kept));
+        assert_eq!(m.load(0).unwrap().first_seq, first_private_kept);
+
+        // Room lines still go by their own bound (oldest first), privates untouched.
+        let more: Vec<Entry> = (101 + flood..111 + flood)
+            .map(|s| entry(s, Kind::Act, s))
+            .collect();
+        m.commit(&[Write::Append(more), prune(100)], 0);
+        let (kept, _) = m.read_after(None, usize::MAX);
+        let rooms = kept.iter().filter(|e| e.kind != Kind::Priv).count();
+        assert_eq!(rooms, 100);
+        assert_eq!(kept[0].seq, 11);
+        assert_eq!(kept.len() as u64, 100 + MAX_PRIVATES_IN_MEMORY);
     }
 }

@@ -35,6 +35,17 @@ impl Irc {
         }
     }
 
+    /// An IRC connection over `stream` (made by the caller: from another address, say).
+    pub fn over(stream: TcpStream, name: &str) -> Irc {
+        Irc {
+            stream,
+            pending: Vec::new(),
+            name: name.to_owned(),
+            token: None,
+            stash: Default::default(),
+        }
+    }
+
     #[track_caller]
     pub fn send(&mut self, line: &str) {
         self.send_raw(format!("{line}\r\n").as_bytes());
