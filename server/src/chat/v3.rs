@@ -603,7 +603,10 @@ impl V3 {
             Some(ServerMsg::Priv { from, to, .. }) => (Kind::Priv, from.to_owned(), to.to_owned()),
             _ => return,
         };
-        let text = String::from_utf8_lossy(line.line());
+        let text = match std::str::from_utf8(line.line()) {
+            Ok(text) => std::borrow::Cow::Borrowed(text),
+            Err(_) => String::from_utf8_lossy(line.line()),
+        };
         self.logged = true;
         self.entries.push(Entry {
             seq: self.ids.next_id().seq,

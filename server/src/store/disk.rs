@@ -151,7 +151,14 @@ impl Disk {
                     let after = match &find {
                         Some(id) => {
                             let at = db.locate(id, after)?;
-                            missing = at.is_none();
+                            // Not kept, or something after it no longer is (the in-memory
+                            // log's bound on privates).
+                            missing = match at {
+                                None => true,
+                                Some(seq) => db
+                                    .first_seq()?
+                                    .is_some_and(|first| first > seq.saturating_add(1)),
+                            };
                             at
                         }
                         None => after,

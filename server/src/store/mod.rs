@@ -240,8 +240,8 @@ pub enum Answer {
         more: bool,
         /// The oldest sequence number still kept (to tell a gap).
         first_seq: Option<u64>,
-        /// The message the read was to start after (`find`) is not kept here: the page
-        /// starts at the oldest entry kept.
+        /// The message the read was to start after (`find`) is not kept here (the page starts
+        /// at the oldest entry kept), or some entry after it no longer is.
         missing: bool,
     },
 }

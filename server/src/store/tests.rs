@@ -490,3 +490,41 @@ fn origin_ids_are_found_read_back_pruned_and_reserved_ids_never_reused() {
         );
     }
 }
+
+/// In memory, privates past their bound are dropped: a resume from an id that is still kept
+/// but was followed by a dropped private reads on from it and is told something is missing.
+#[test]
+fn in_memory_a_found_id_followed_by_a_dropped_private_reads_as_missing() {
+    let dir = Dir::new("mem-found-gap");
+    let (mut store, _, mut poll) = start(StoreConfig {
+        dir: DataDir::Memory,
+        ..config(&dir)
+    });
+    let mut room = entry(&mut store, Kind::Msg, "al", "", "x");
+    room.origin_id = Some("0000000a-1".into());
+    store.append(room);
+    for i in 0..=memory::MAX_PRIVATES_IN_MEMORY {
+        let mut p = entry(&mut store, Kind::Priv, "al", "bo", &i.to_string());
+        p.origin_id = Some(format!("0000000b-{i}"));
+        store.append(p);
+    }
+    store.flush_round().unwrap();
+    store.write(Write::Prune {
+        room_before_ms: 0,
+        priv_before_ms: 0,
+        members_before_ms: 0,
+        bans_ended_ms: 0,
+        max_entries: 100,
+    });
+    store.flush_round().unwrap();
+    store.read(None, Some("0000000a-1"), 10).unwrap();
+    match answer(&store, &mut poll) {
+        Answer::Page {
+            entries, missing, ..
+        } => {
+            assert!(missing, "the oldest private after it is gone");
+            assert_eq!(entries[0].origin_id.as_deref(), Some("0000000b-1"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
