@@ -729,6 +729,58 @@ fn under_a_cluster_a_member_s_own_line_goes_out_when_the_room_s_log_brings_it_ba
 }
 
 #[test]
+fn a_takeover_asked_by_another_server_closes_the_session_and_hands_the_member_over() {
+    let mut h = Harness::cluster();
+    let a = h.cluster_join("al", LogId(1, 0));
+    let b = h.cluster_join("bo", LogId(1, 0));
+    h.clear();
+    let takeover = |server: &str, name: &str| Event::Takeover {
+        server: server.into(),
+        name: name.into(),
+    };
+    h.entries(LogId(9, 0), vec![("s2", takeover("s3", "al"))]);
+    h.entries(LogId(10, 0), vec![("s2", takeover("s1", "nobody"))]);
+    assert!(
+        h.out.closed.is_empty() && h.published().is_empty(),
+        "not ours"
+    );
+    h.entries(LogId(11, 0), vec![("s2", takeover("s1", "AL"))]);
+    assert_eq!(h.got(a), ["BYE resumed elsewhere"]);
+    assert!(h.out.closed.contains(&a));
+    assert!(h.got(b).is_empty(), "the room sees nothing");
+    assert!(h
+        .out
+        .bridge
+        .iter()
+        .any(|m| matches!(m, ToBridge::Release { name, .. } if name == "al")));
+    assert_eq!(
+        h.published(),
+        [Event::Handover {
+            name: "al".into(),
+            to: "s2".into()
+        }]
+    );
+    // Another server's member handed over: moved in the view, with no LEAVE or JOIN.
+    h.entries(
+        LogId(12, 0),
+        vec![(
+            "s2",
+            Event::Handover {
+                name: "zed".into(),
+                to: "s3".into(),
+            },
+        )],
+    );
+    assert!(h.got(b).is_empty());
+    h.line(b, "/msg zed still here?");
+    assert!(
+        matches!(h.published().last(), Some(Event::Priv { to, .. }) if to == "zed"),
+        "zed is still a member: {:?}",
+        h.got(b)
+    );
+}
+
+#[test]
 fn only_the_owning_server_s_events_change_its_members() {
     let mut h = Harness::cluster();
     let a = h.cluster_join("al", LogId(1, 0));
