@@ -104,11 +104,13 @@ impl Db {
     }
 
     /// Applies `writes` at once (on disk: one transaction whose commit is an fsync).
-    pub fn commit(&self, writes: &[Write], next_seq: u64) -> Result<(), StoreError> {
+    pub fn commit(&self, writes: &mut Vec<Write>, next_seq: u64) -> Result<(), StoreError> {
         match self {
+            // A failed commit leaves `writes` to the caller, to retry.
             Db::File(f) => f.commit(writes, next_seq),
+            // Memory never fails: it keeps the writes themselves.
             Db::Memory(m) => {
-                m.borrow_mut().commit(writes, next_seq);
+                m.borrow_mut().commit(std::mem::take(writes), next_seq);
                 Ok(())
             }
         }

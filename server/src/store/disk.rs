@@ -115,7 +115,7 @@ impl Disk {
 
                 let started = Instant::now();
                 let result = match &self.db {
-                    Some(db) => db.commit(&writes, next_seq),
+                    Some(db) => db.commit(&mut writes, next_seq),
                     None => Err(super::StoreError::Disk("the store is not open".into())),
                 };
 

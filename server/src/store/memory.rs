@@ -70,8 +70,10 @@ impl MemLog {
         })
     }
 
-    /// Applies `writes` in order; the next sequence number goes past every entry written.
-    pub fn commit(&mut self, writes: &[Write], next_seq: u64) {
+    /// Applies `writes` in order, keeping them (moved, not copied: the disk thread hands them
+    /// over, and copying each entry's three strings cost as much as the rest of a commit); the
+    /// next sequence number goes past every entry written.
+    pub fn commit(&mut self, writes: impl IntoIterator<Item = Write>, next_seq: u64) {
         let mut next = self.next.max(next_seq);
         for w in writes {
             match w {
@@ -81,16 +83,16 @@ impl MemLog {
                         if let Some(id) = &e.origin_id {
                             self.by_origin.insert(id.clone(), e.seq);
                         }
-                        self.log.insert(e.seq, e.clone());
+                        self.log.insert(e.seq, e);
                     }
                 }
-                Write::Reserve(n) => next = next.max(*n),
+                Write::Reserve(n) => next = next.max(n),
                 Write::Member(m) => {
-                    self.members.insert(m.name.to_ascii_lowercase(), m.clone());
+                    self.members.insert(m.name.to_ascii_lowercase(), m);
                 }
                 Write::Seen { name, at_ms } => {
                     if let Some(m) = self.members.get_mut(&name.to_ascii_lowercase()) {
-                        m.last_seen_ms = m.last_seen_ms.max(*at_ms);
+                        m.last_seen_ms = m.last_seen_ms.max(at_ms);
                     }
                 }
                 Write::Forget(name) => {
@@ -105,7 +107,7 @@ impl MemLog {
                             self.next_ban_place - 1
                         }
                     };
-                    self.bans.insert(key, (place, ban.clone()));
+                    self.bans.insert(key, (place, ban));
                 }
                 Write::Unban(net) => {
                     self.bans.remove(&net.to_string());
@@ -118,20 +120,20 @@ impl MemLog {
                     max_entries,
                 } => {
                     self.log
-                        .retain(|_, e| e.kind != Kind::Priv || e.time_ms >= *priv_before_ms);
+                        .retain(|_, e| e.kind != Kind::Priv || e.time_ms >= priv_before_ms);
                     // Room lines beyond `max_entries` or older than `--retain`, oldest first;
                     // privates are not counted against them.
                     let is_room = |e: &Entry| e.kind != Kind::Priv;
                     let privates = self.log.values().filter(|e| !is_room(e)).count() as u64;
                     let rooms = self.log.len() as u64 - privates;
-                    let excess = rooms.saturating_sub(*max_entries);
+                    let excess = rooms.saturating_sub(max_entries);
                     let mut old: Vec<u64> = self
                         .log
                         .iter()
                         .filter(|(_, e)| is_room(e))
                         .enumerate()
                         .take_while(|(i, (_, e))| {
-                            (*i as u64) < excess || e.time_ms < *room_before_ms
+                            (*i as u64) < excess || e.time_ms < room_before_ms
                         })
                         .map(|(_, (seq, _))| *seq)
                         .collect();
@@ -156,9 +158,9 @@ impl MemLog {
                         self.by_origin.retain(|_, seq| log.contains_key(seq));
                     }
                     self.members
-                        .retain(|_, m| m.last_seen_ms >= *members_before_ms);
+                        .retain(|_, m| m.last_seen_ms >= members_before_ms);
                     let at = std::time::SystemTime::UNIX_EPOCH
-                        + std::time::Duration::from_millis(*bans_ended_ms);
+                        + std::time::Duration::from_millis(bans_ended_ms);
                     self.bans.retain(|_, (_, b)| !b.expired(at));
                 }
             }
@@ -238,9 +240,9 @@ mod tests {
         let entries: Vec<Entry> = (1..=10)
             .map(|s| entry(s, if s == 2 { Kind::Priv } else { Kind::Msg }, s * 100))
             .collect();
-        m.commit(&[Write::Append(entries)], 1);
+        m.commit([Write::Append(entries)], 1);
         m.commit(
-            &[
+            [
                 Write::Ban(ban("10.0.0.9", None)),
                 Write::Ban(ban("1.1.1.1", Some(60))),
                 Write::Ban(ban("10.0.0.9", None)),
@@ -264,7 +266,7 @@ mod tests {
         );
         // Privates before 300 ms, room entries before 400 ms, beyond 5 entries, bans ended.
         m.commit(
-            &[Write::Prune {
+            [Write::Prune {
                 room_before_ms: 400,
                 priv_before_ms: 300,
                 members_before_ms: 0,
@@ -287,12 +289,12 @@ mod tests {
         let mut m = MemLog::default();
         m.load(0).unwrap();
         let rooms: Vec<Entry> = (1..=100).map(|s| entry(s, Kind::Msg, s)).collect();
-        m.commit(&[Write::Append(rooms)], 1);
+        m.commit([Write::Append(rooms)], 1);
         let flood = 3 * MAX_PRIVATES_IN_MEMORY;
         let privates: Vec<Entry> = (101..101 + flood)
             .map(|s| entry(s, Kind::Priv, s))
             .collect();
-        m.commit(&[Write::Append(privates)], 101);
+        m.commit([Write::Append(privates)], 101);
         let prune = |max_entries| Write::Prune {
             room_before_ms: 0,
             priv_before_ms: 0,
@@ -300,7 +302,7 @@ mod tests {
             bans_ended_ms: 0,
             max_entries,
         };
-        m.commit(&[prune(100)], 0);
+        m.commit([prune(100)], 0);
         let (kept, _) = m.read_after(None, usize::MAX);
         let room: Vec<u64> = kept
             .iter()
@@ -324,7 +326,7 @@ mod tests {
         let more: Vec<Entry> = (101 + flood..111 + flood)
             .map(|s| entry(s, Kind::Act, s))
             .collect();
-        m.commit(&[Write::Append(more), prune(100)], 0);
+        m.commit([Write::Append(more), prune(100)], 0);
         let (kept, _) = m.read_after(None, usize::MAX);
         let rooms = kept.iter().filter(|e| e.kind != Kind::Priv).count();
         assert_eq!(rooms, 100);
