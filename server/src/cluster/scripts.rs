@@ -198,7 +198,7 @@ return {id, redis.call('HGETALL', KEYS[1]), redis.call('HVALS', KEYS[3]),
   redis.call('HVALS', KEYS[4])}
 "#;
 
-/// Drops the forget records (tombstones, `stamp \t F \t Name \t`) stamped before ARGV[1] (ms)
+/// Drops the forget records (tombstones, `stamp \t F \t Name \t`) stamped before `ARGV[1]` (ms)
 /// from the `members` hash; a remembered member's record is never touched. KEYS: members.
 /// Returns how many went. Atomic, so a record written meanwhile is never lost.
 pub const PRUNE_FORGETS: &str = r#"
