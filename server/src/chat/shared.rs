@@ -187,6 +187,7 @@ impl Core {
         let claiming = matches!(self.session(id).map(|s| &s.phase),
             Some(Phase::Claiming { name }) if *name == w.name);
         if !claiming {
+            self.drop_handed(&w.name, now, out);
             return;
         }
         if let Some(s) = self.session_mut(id) {

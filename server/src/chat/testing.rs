@@ -780,6 +780,113 @@ fn a_takeover_asked_by_another_server_closes_the_session_and_hands_the_member_ov
     );
 }
 
+/// A cluster harness where `zed` (a member of s2) is remembered with a token; a version 3
+/// connection here sends `RESUME zed` with it: the connection and its name.
+fn resume_zed_here(h: &mut Harness) -> ConnId {
+    let token = crate::token::Token::generate().unwrap();
+    let record = super::durable::MemberRecord {
+        name: "zed".into(),
+        token_hash: token.hash(),
+        approved_by: "stdin".into(),
+        approved_at_ms: 1,
+        last_seen_ms: super::bus::wall_ms(h.now.wall),
+    };
+    h.entries(LogId(6, 0), vec![("s2", Event::Member { record })]);
+    let id = h.connect_from("127.0.0.2");
+    h.line(id, "HELLO 3");
+    h.clear();
+    h.line(id, &format!("RESUME zed {} -", token.expose()));
+    id
+}
+
+#[test]
+fn a_resume_for_another_server_s_member_is_handed_over_and_the_room_hears_nothing() {
+    let mut h = Harness::cluster();
+    let b = h.cluster_join("bo", LogId(1, 0));
+    let id = resume_zed_here(&mut h);
+    assert_eq!(
+        h.published(),
+        [Event::Takeover {
+            server: "s2".into(),
+            name: "zed".into()
+        }],
+        "s2 is asked to hand zed over"
+    );
+    assert!(h.got(id).is_empty(), "it waits, silent");
+    h.entries(
+        LogId(7, 0),
+        vec![(
+            "s2",
+            Event::Handover {
+                name: "zed".into(),
+                to: "s1".into(),
+            },
+        )],
+    );
+    let (claimed, name) = h.last_claim();
+    assert_eq!((claimed, name.as_str()), (id, "zed"));
+    h.bridge(FromBridge::Claimed {
+        id,
+        name: "zed".into(),
+        ok: true,
+        tip: LogId(7, 0),
+    });
+    assert!(h.got(id)[0].starts_with("WELCOME zed "), "{:?}", h.got(id));
+    assert!(h.got(b).is_empty(), "no JOIN: {:?}", h.got(b));
+    assert!(
+        !h.published()
+            .iter()
+            .any(|e| matches!(e, Event::Join { .. })),
+        "{:?}",
+        h.published()
+    );
+    assert!(h.out.console.iter().any(|(_, l)| l == "resumed zed"));
+}
+
+#[test]
+fn a_handed_over_member_whose_resume_fails_here_leaves_the_room() {
+    let mut h = Harness::cluster();
+    let b = h.cluster_join("bo", LogId(1, 0));
+    let id = resume_zed_here(&mut h);
+    h.entries(
+        LogId(7, 0),
+        vec![(
+            "s2",
+            Event::Handover {
+                name: "zed".into(),
+                to: "s1".into(),
+            },
+        )],
+    );
+    // Someone else got the name in Redis first: the resume waits again, until its deadline.
+    h.bridge(FromBridge::Claimed {
+        id,
+        name: "zed".into(),
+        ok: false,
+        tip: LogId(7, 0),
+    });
+    let (at, timer) = h
+        .out
+        .timers
+        .iter()
+        .rev()
+        .find(|(_, t, _)| *t == id)
+        .map(|(at, _, timer)| (*at, *timer))
+        .unwrap();
+    h.now.at = at;
+    h.core.timer(id, timer, h.now, &mut h.out);
+    assert!(
+        h.got(id).iter().any(|l| l.starts_with("ERROR name-taken ")),
+        "{:?}",
+        h.got(id)
+    );
+    assert_eq!(h.got(b), ["LEAVE zed quit"], "the room's view of zed ends");
+    assert!(h
+        .published()
+        .iter()
+        .any(|e| matches!(e, Event::Leave { name, .. } if name == "zed")));
+}
+
 #[test]
 fn only_the_owning_server_s_events_change_its_members() {
     let mut h = Harness::cluster();
