@@ -187,6 +187,10 @@ pub struct ClusterConfig {
     pub history: usize,
     /// This server's name in the room (`--cluster-name`; default host name and port).
     pub name: String,
+    /// How long a forget's record (its tombstone) stays in Redis's `members` hash: past
+    /// `--remember` and the resume window no server admits the token it voided anyway
+    /// ([`ClusterConfig::keep_forgets`]).
+    pub keep_forgets: Duration,
 }
 
 impl fmt::Debug for ClusterConfig {
@@ -392,7 +396,18 @@ impl Config {
     }
 }
 
+/// The shortest time a forget's tombstone stays in Redis, whatever `--remember` says.
+pub const MIN_KEEP_FORGETS: Duration = Duration::from_secs(86_400);
+
 impl ClusterConfig {
+    /// How long a forget's tombstone must stay in Redis: as long as any server could still
+    /// admit the token it voided (`--remember` after the member was last seen, or within its
+    /// resume window), and at least [`MIN_KEEP_FORGETS`]. Every server of a room should run
+    /// with the same `--remember` (CLUSTER.md).
+    pub fn keep_forgets(remember: Duration, resume_window: Duration) -> Duration {
+        remember.max(resume_window).max(MIN_KEEP_FORGETS)
+    }
+
     /// Checks the room name, the timeout and the URL's scheme.
     fn validate(&self) -> Result<(), ConfigError> {
         let room_ok = !self.room.is_empty()
@@ -631,6 +646,7 @@ mod tests {
             timeout: Duration::from_secs(5),
             history: 0,
             name: "test".to_owned(),
+            keep_forgets: MIN_KEEP_FORGETS,
         };
         let cases: Vec<(Config, &str, &str)> = vec![
             (

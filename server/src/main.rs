@@ -296,6 +296,10 @@ impl Args {
                 timeout: config::seconds("cluster-timeout", self.cluster_timeout, false)?,
                 history: self.history,
                 name: self.cluster_name.clone().unwrap_or_default(),
+                keep_forgets: ClusterConfig::keep_forgets(
+                    config::days("remember", self.remember, true)?,
+                    config::seconds("resume-window", self.resume_window, true)?,
+                ),
             }),
         };
         if (self.tls_cert.is_some() || self.tls_key.is_some())

@@ -64,6 +64,13 @@ pub enum Event {
         name: String,
         note: String,
     },
+    /// A `RESUME` on the origin server with a valid token asks server `server` to hand over
+    /// its member `name` (live, or within its resume window there): that server closes the
+    /// session (`BYE resumed elsewhere`), frees the name and answers [`Event::Handover`].
+    Takeover { server: String, name: String },
+    /// The origin server's member `name` moves to server `to` (a cross-server takeover): no
+    /// `LEAVE` or `JOIN`; every server's view moves it, and `to` admits its `RESUME`.
+    Handover { name: String, to: String },
     /// Server `server` is gone from the room (written after its members' `Leave`s).
     Down { server: String },
     /// Server `server` joined the room (written by its join).

@@ -29,11 +29,13 @@ impl Core {
         }
         for e in r.recent {
             let line = format!("{}\n", e.line);
-            let id = MsgId {
-                epoch: r.epoch,
-                seq: e.seq,
-            }
-            .to_string();
+            let id = e.origin_id.clone().unwrap_or_else(|| {
+                MsgId {
+                    epoch: r.epoch,
+                    seq: e.seq,
+                }
+                .to_string()
+            });
             let speaker: Rc<str> = Rc::from(e.from.as_str());
             let msg = Outgoing::line_with_id(line.as_bytes(), wall_of(e.time_ms), &id);
             self.history.record(&msg, &speaker);
@@ -123,9 +125,13 @@ impl Core {
             ),
             None => match m {
                 HeldMsg::Line { .. } => self.deliver_held(m, now, out),
+                HeldMsg::Reserved { upto } => self.v3.reservation(upto, false),
                 // Its record is not on disk: the member goes on without a token.
                 HeldMsg::Admitted { to, .. } => self.admitted(to, out),
-                HeldMsg::Room { .. } | HeldMsg::Priv { .. } | HeldMsg::Direct { .. } => {}
+                HeldMsg::Room { .. }
+                | HeldMsg::Priv { .. }
+                | HeldMsg::Direct { .. }
+                | HeldMsg::Logged { .. } => {}
             },
         }
     }
@@ -166,7 +172,7 @@ impl Core {
             speaker: Rc::clone(speaker),
             line,
         };
-        if let Some(m) = self.v3.hold_or_pass(held) {
+        if let Some(m) = self.v3.hold_own(held) {
             self.deliver_held(m, now, out);
         }
     }
@@ -185,7 +191,7 @@ impl Core {
             return;
         }
         let line = self.v3.stamp(msg, to_name, now.wall, &mut self.fmt);
-        if let Some(m) = self.v3.hold_or_pass(HeldMsg::Priv { from, to, line }) {
+        if let Some(m) = self.v3.hold_own(HeldMsg::Priv { from, to, line }) {
             self.deliver_held(m, now, out);
         }
     }
@@ -203,6 +209,36 @@ impl Core {
                     out.send(to, &token);
                 }
                 return self.admitted(to, out);
+            }
+            HeldMsg::Reserved { upto } => return self.v3.reservation(upto, true),
+            HeldMsg::Room { from, line, .. } if self.v3.clustered => {
+                return self.send_through_log(from, &line, now, out);
+            }
+            HeldMsg::Priv { from, line, .. } if self.v3.clustered => {
+                return self.send_through_log(from, &line, now, out);
+            }
+            HeldMsg::Logged { line, from, to } => {
+                match to {
+                    None => {
+                        self.fan_out_now(&line, from, out);
+                        if let Some(speaker) = super::remote::speaker_of(&line) {
+                            self.history.record(&line, &speaker);
+                        }
+                    }
+                    Some(to) => {
+                        let target = self.room.holder(&to).filter(|&t| {
+                            self.session(t)
+                                .is_some_and(|s| matches!(s.phase, super::Phase::Member { .. }))
+                        });
+                        if let Some(t) = target.filter(|&t| !self.v3.is_replaying(t)) {
+                            out.send(t, &line);
+                        }
+                    }
+                }
+                match from {
+                    Some(from) => (from, line),
+                    None => return,
+                }
             }
             HeldMsg::Room {
                 from,
@@ -222,12 +258,11 @@ impl Core {
                 (from, line)
             }
             HeldMsg::Priv { from, to, line } => {
-                if let Some(to) = to {
-                    if !self.v3.is_replaying(to) {
-                        out.send(to, &line);
-                    }
-                } else {
-                    self.publish_private(&line, now, out);
+                // Without a connection here the recipient is within its resume window: the
+                // private waits in the log for its replay. (Under --cluster every private goes
+                // through the room's log: `send_through_log`.)
+                if let Some(to) = to.filter(|&to| !self.v3.is_replaying(to)) {
+                    out.send(to, &line);
                 }
                 (from, line)
             }
@@ -248,6 +283,35 @@ impl Core {
                 let echo = self.format_v3(&V3Msg::Echo { id });
                 out.send(from, &echo);
             }
+        }
+    }
+
+    /// Under `--cluster`: a `MSG`, `ACT` or `PRIV` the room's log brought back (another
+    /// server's, or this server's own sent by `from`), with the id its origin gave it. It is
+    /// logged here at the log's place and delivered once durable here, exactly as every other
+    /// server does: one order for the whole room, and a resume on any server finds the member's
+    /// last id in its log. `to`: a private's recipient, delivered only if it is a member here.
+    pub(super) fn arrived(
+        &mut self,
+        line: &[u8],
+        id: String,
+        wall: std::time::SystemTime,
+        from: Option<ConnId>,
+        now: Now,
+        out: &mut impl Outbox,
+    ) {
+        let id_tag = (!id.is_empty()).then(|| id.clone().into_boxed_str());
+        let line = Outgoing::from_line_with_id(line, Some(wall), id_tag);
+        let to = match line.msg() {
+            Some(ServerMsg::Priv { to, .. }) => Some(Rc::from(to)),
+            Some(ServerMsg::Msg { .. } | ServerMsg::Act { .. }) => None,
+            // Not a line a member may get (Redis is trusted, but a malformed entry is skipped).
+            _ => return,
+        };
+        self.v3.log_arrival(&id, super::v3::wall_ms(wall), &line);
+        let held = HeldMsg::Logged { line, from, to };
+        if let Some(m) = self.v3.hold_or_pass(held) {
+            self.deliver_held(m, now, out);
         }
     }
 

@@ -17,14 +17,23 @@ pub enum Kind {
     Act = 1,
     /// `PRIV` (kept only as long as a resume needs it).
     Priv = 2,
+    /// Not a message: a hole (`--cluster`). The server was out of the room's log before this
+    /// point (it started, or rejoined after a cut-off), so lines other servers logged meanwhile
+    /// are not here; a replay that crosses it says `GAP`. Pruned like a room message.
+    Gap = 3,
 }
 
 impl Kind {
     /// The kind stored as `b`, if any.
     pub fn from_u8(b: u8) -> Option<Kind> {
-        [Kind::Msg, Kind::Act, Kind::Priv]
+        [Kind::Msg, Kind::Act, Kind::Priv, Kind::Gap]
             .into_iter()
             .find(|k| *k as u8 == b)
+    }
+
+    /// Whether the entry belongs in the room's history (`MSG`, `ACT`).
+    pub fn in_history(self) -> bool {
+        matches!(self, Kind::Msg | Kind::Act)
     }
 }
 
@@ -43,12 +52,21 @@ pub struct Entry {
     pub to: String,
     /// The version 2 line, without its LF (`MSG al - hi`).
     pub line: String,
+    /// Under `--cluster`: the id the origin server gave the message (this server's own lines
+    /// included), which is not `<this epoch>-<seq>` there: every server keeps every server's
+    /// lines in the room log's order, each at a sequence number of its own. `None`: the id is
+    /// this log's `<epoch>-<seq>` (a single server).
+    pub origin_id: Option<String>,
 }
 
 impl Entry {
     /// What the entry costs while it waits for the disk: its text and a fixed overhead.
     pub fn cost(&self) -> usize {
-        self.line.len() + self.from.len() + self.to.len() + 64
+        self.line.len()
+            + self.from.len()
+            + self.to.len()
+            + self.origin_id.as_ref().map_or(0, String::len)
+            + 64
     }
 }
 
@@ -72,6 +90,10 @@ pub struct MemberRecord {
 pub enum Write {
     /// Appends log entries (their sequence numbers were given by the caller).
     Append(Vec<Entry>),
+    /// Sequence numbers below this were given as ids (under `--cluster`, to lines that are
+    /// logged only once the room's log brings them back): the counter goes past them in this
+    /// commit, so an id another server may have seen is never given again after a crash.
+    Reserve(u64),
     /// Adds or replaces a remembered member.
     Member(MemberRecord),
     /// Marks a member seen at this time (ms).

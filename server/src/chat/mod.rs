@@ -74,7 +74,7 @@ pub use replay::Replay;
 use room::Room;
 pub use sessions::Transport;
 use sessions::{session_name, Phase, Session, Sessions};
-pub use v3::{replay_page_len, Restored, ResumeDecision, ResumeRefusal, REPLAY_PAGE};
+pub use v3::{replay_page_len, ReadFrom, Restored, ResumeDecision, ResumeRefusal, REPLAY_PAGE};
 
 /// A connection's identity: its slab key and a serial unique for the server's life, so an effect
 /// or timer meant for a closed connection can never reach the one that reuses its slot.
@@ -209,6 +209,7 @@ impl Core {
             v3: {
                 let mut v3 = v3::V3::new(config.resume_window, config.remember);
                 v3.limit_detached(config.max_clients, config.max_per_ip);
+                v3.clustered = config.cluster.is_some();
                 v3
             },
             config,

@@ -6,7 +6,7 @@
 //! A view entry is changed only by an event of the server that owns it, so a late event of a
 //! server that has since rejoined under a new id can never remove someone else's member.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use std::time::{Instant, SystemTime};
 
@@ -22,6 +22,13 @@ use super::{Audience, ConnId, Core, Now, Outbox, Outgoing, Phase};
 pub const CUT_OFF_BYE: &str = "the server lost its cluster; reconnect";
 /// The DENIED a cut-off server answers joins with.
 pub const CUT_OFF_DENIED: &str = "the server lost its cluster; try another server or later";
+
+/// This server's messages that may wait at once for the room's log to bring them back
+/// ([`Remote::awaiting`]); past it a member's message is refused (`ERROR unavailable`) rather
+/// than remembered, so a reader that fell behind (or a Redis that takes appends but never
+/// answers reads) cannot grow this server's memory without bound. The bridge's queue
+/// ([`crate::cluster::QUEUE_LIMIT`]) bounds what is not yet appended; this bounds the rest.
+pub const MAX_AWAITING: usize = 65_536;
 
 /// What a claimed name is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +77,14 @@ pub(super) struct Remote {
     /// `RESUME`s whose name another server holds, waiting for it to be freed (a dead server's
     /// members are, within `--cluster-timeout`) until their deadline (see `shared.rs`).
     pub resuming: Vec<ResumeWait>,
+    /// This server's messages sent to the room's log and not yet read back from it: id ->
+    /// the sender (no `ECHO` or fan-out to it then). At most [`MAX_AWAITING`]; emptied by a
+    /// cut-off.
+    pub awaiting: HashMap<Box<str>, ConnId>,
+    /// Lowercased names another server handed over to this one for a waiting `RESUME`
+    /// ([`Event::Handover`]): admitted as kept (the room hears nothing). At most one per
+    /// waiting resume; dropped (with a `LEAVE` to the room) when that resume fails.
+    pub handed: HashSet<Box<str>>,
 }
 
 /// A `RESUME` waiting for its name to be freed by another server.
@@ -83,7 +98,7 @@ pub(super) struct ResumeWait {
 }
 
 /// Who spoke a relayed `MSG` or `ACT` line (another server's bytes: parsed).
-fn speaker_of(line: &Outgoing) -> Option<Rc<str>> {
+pub(super) fn speaker_of(line: &Outgoing) -> Option<Rc<str>> {
     match line.msg()? {
         ServerMsg::Msg { from, .. } | ServerMsg::Act { from, .. } => Some(Rc::from(from)),
         _ => None,
@@ -104,6 +119,16 @@ pub(super) enum Departure {
 }
 
 impl Remote {
+    /// Remembers that `from` sent the message `id` to the room's log; `false` (nothing
+    /// remembered) when [`MAX_AWAITING`] messages wait already.
+    pub fn await_log(&mut self, id: &str, from: ConnId) -> bool {
+        if self.awaiting.len() >= MAX_AWAITING {
+            return false;
+        }
+        self.awaiting.insert(id.into(), from);
+        true
+    }
+
     /// Whether another server (or a claim under way here) holds `name`.
     pub fn taken(&self, name: &str) -> bool {
         let key = fold(name);
@@ -192,6 +217,26 @@ impl Remote {
             },
         );
         name
+    }
+
+    /// Server `origin` handed its member `name` over to server `to` (a cross-server takeover):
+    /// the view moves it there, or out of the view when `to` is this server (which admits its
+    /// waiting `RESUME` as kept). Whether it was `origin`'s member.
+    pub fn handed_over(&mut self, name: &str, origin: &str, to: &str) -> bool {
+        let key = fold(name);
+        let Some((_, server)) = self.members.get_mut(&key) else {
+            return false;
+        };
+        if !Remote::owns(server, origin) {
+            return false;
+        }
+        if *self.server == *to {
+            self.members.remove(&key);
+            self.handed.insert(key);
+        } else {
+            *server = Rc::from(to);
+        }
+        true
     }
 
     /// Server `origin` decided its waiting join `name`: whether it was that server's (and is
@@ -410,6 +455,55 @@ impl Core {
             .map_or_else(Vec::new, Remote::members_sorted)
     }
 
+    /// A message of `from` (`MSG`, `ACT`, `PRIV`), durable here, goes to the room's log; it is
+    /// delivered here too when the log brings it back ([`Core::arrived`]), in the log's order.
+    /// A server out of the room cannot send it: `ERROR unavailable`.
+    pub(super) fn send_through_log(
+        &mut self,
+        from: ConnId,
+        line: &Outgoing,
+        now: Now,
+        out: &mut impl Outbox,
+    ) {
+        let id = line.id.as_deref().unwrap_or_default().to_owned();
+        let event = match line.msg() {
+            Some(ServerMsg::Priv { to, .. }) => Event::Priv {
+                to: to.to_owned(),
+                line: line.line().to_vec(),
+                id: id.clone(),
+            },
+            _ => Event::Msg {
+                line: line.line().to_vec(),
+                id: id.clone(),
+            },
+        };
+        let shutting_down = self.shutting_down;
+        match self.remote.as_mut() {
+            Some(r) if r.up && !shutting_down => {
+                if !id.is_empty() && !r.await_log(&id, from) {
+                    log::warn!("{MAX_AWAITING} messages wait for the room's log: one refused");
+                    return self.send_error(
+                        from,
+                        ErrorCode::Unavailable,
+                        "too many messages wait for the room's log; yours was not sent",
+                        out,
+                    );
+                }
+                out.cluster(ToBridge::Publish {
+                    event,
+                    wall_ms: wall_ms(line.wall.unwrap_or(now.wall)),
+                    epoch: r.epoch,
+                });
+            }
+            _ => self.send_error(
+                from,
+                ErrorCode::Unavailable,
+                "the server is out of the room; yours was not sent",
+                out,
+            ),
+        }
+    }
+
     /// The cluster bridge reports something.
     pub fn cluster_input(&mut self, msg: FromBridge, now: Now, out: &mut impl Outbox) {
         if self.remote.is_none() || self.shutting_down {
@@ -444,7 +538,7 @@ impl Core {
                         self.remote_event(entry, now, out);
                     }
                     self.caught_up(last, now, out);
-                    self.retry_resumes(out);
+                    self.retry_resumes(now, out);
                 }
             }
             FromBridge::Claimed { id, name, ok, tip } => {
@@ -506,6 +600,8 @@ impl Core {
         }
         let (members, waiting) = (remote.members.len(), remote.pending.len());
         self.remote = Some(remote);
+        // What the room logged while this server was out of it is not in its log.
+        self.v3.log_hole(wall_ms(now.wall));
         self.history = History::new(self.config.history);
         for (at, line, id) in history {
             let id = (!id.is_empty()).then(|| id.into_boxed_str());
@@ -629,6 +725,7 @@ impl Core {
                         Some(Phase::Member { name: m }) if m.eq_ignore_ascii_case(name));
                     if !admitted {
                         self.release(name, out);
+                        self.drop_handed(name, now, out);
                     }
                 } else {
                     self.wait_for_name(id, name, token, last, now, out);
@@ -658,6 +755,12 @@ impl Core {
             return;
         };
         let origin = entry.origin;
+        // This server's own entries come back only as messages (the reader leaves out the
+        // rest): they are delivered here in the log's order, like everyone's.
+        let own = *remote.server == *origin;
+        if own && !matches!(entry.event, Event::Msg { .. } | Event::Priv { .. }) {
+            return;
+        }
         match entry.event {
             Event::Join { name } => {
                 let Some((name, was_waiting)) = remote.joined(&name, &origin) else {
@@ -712,29 +815,18 @@ impl Core {
                 self.announce_in_room(&msg, &old, now, out);
                 out.console(Audience::All, format_args!("renamed {old} {new}"));
             }
-            Event::Msg { line, id } => {
+            Event::Msg { line, id } | Event::Priv { line, id, .. } => {
                 // The origin's id and time: a version 3 member sees them in the tags.
-                let id = (!id.is_empty()).then(|| id.into_boxed_str());
-                let line = Outgoing::from_line_with_id(&line, Some(entry.wall), id);
-                self.fan_out(&line, None, out);
-                if let Some(speaker) = speaker_of(&line) {
-                    self.history.record(&line, &speaker);
-                }
+                let from = if own {
+                    remote.awaiting.remove(id.as_str())
+                } else {
+                    None
+                };
+                self.arrived(&line, id, entry.wall, from, now, out);
             }
             Event::Info { line } => {
                 let line = Outgoing::from_line(&line, None);
                 self.fan_out(&line, None, out);
-            }
-            Event::Priv { to, line, id } => {
-                let target = self.room.holder(&to).filter(|&t| {
-                    self.session(t)
-                        .is_some_and(|s| matches!(s.phase, Phase::Member { .. }))
-                });
-                if let Some(target) = target {
-                    let id = (!id.is_empty()).then(|| id.into_boxed_str());
-                    let line = Outgoing::from_line_with_id(&line, Some(entry.wall), id);
-                    out.send(target, &line);
-                }
             }
             Event::Request { name, addr } => {
                 let name = remote.requested(&name, &origin, &addr, now.at);
@@ -781,6 +873,16 @@ impl Core {
             | Event::Ban { .. }
             | Event::Unban { .. }) => {
                 self.apply_shared(shared, Some(&origin), now, out);
+            }
+            Event::Takeover { server, name } => {
+                if *remote.server == *server {
+                    self.hand_over(&name, &origin, now, out);
+                }
+            }
+            Event::Handover { name, to } => {
+                if remote.handed_over(&name, &origin, &to) {
+                    log::info!("{name} moved from server {origin} to server {to}");
+                }
             }
             Event::Joined { server } => {
                 out.console(
@@ -873,6 +975,19 @@ mod tests {
         assert!(r.cut_off());
         assert!(!r.up && r.members.is_empty() && r.epoch == 4);
         assert!(!r.cut_off(), "once");
+    }
+
+    #[test]
+    fn messages_waiting_for_the_room_s_log_are_bounded() {
+        let mut r = Remote::default();
+        let from = ConnId { key: 1, serial: 1 };
+        for n in 0..MAX_AWAITING {
+            assert!(r.await_log(&format!("0000000a-{n}"), from));
+        }
+        assert!(!r.await_log("0000000a-x", from), "full");
+        assert_eq!(r.awaiting.len(), MAX_AWAITING);
+        r.awaiting.remove("0000000a-0");
+        assert!(r.await_log("0000000a-x", from), "room again");
     }
 
     #[test]

@@ -13,10 +13,10 @@ use chat_common::protocol::v3::{parse_opening, Opening, OpeningError, V3Msg};
 use chat_common::protocol::{ErrorCode, LeaveReason, ServerMsg};
 
 use super::bus::Event;
-use super::durable::{Entry, MemberRecord};
+use super::durable::{Entry, Kind, MemberRecord};
 use super::msgid::MsgId;
 use super::outgoing::{Dialect, Outgoing};
-use super::v3::{wall_of, Holder, ResumeDecision, ResumeRefusal};
+use super::v3::{wall_of, Holder, ReadFrom, ResumeDecision, ResumeRefusal};
 use super::{Audience, ConnId, Core, CoreTimer, Now, Outbox, Phase};
 
 impl Core {
@@ -179,7 +179,15 @@ impl Core {
         let decision = self.v3.decide_resume(name, token, now.wall, holder);
         let (record, stayed) = match &decision {
             ResumeDecision::Refuse(_) => return decision,
-            ResumeDecision::Accept { record, kept } => (record.clone(), *kept),
+            ResumeDecision::Accept { record, kept } => {
+                // Handed over by another server (a cross-server takeover): its place in the
+                // room was kept there, so the room hears nothing here either.
+                let handed = self
+                    .remote
+                    .as_mut()
+                    .is_some_and(|r| r.handed.remove(&*name.to_ascii_lowercase()));
+                (record.clone(), *kept || handed)
+            }
             ResumeDecision::Takeover { record, holder } => {
                 self.take_over(*holder, &record.name, out);
                 (record.clone(), true)
@@ -187,6 +195,45 @@ impl Core {
         };
         self.resume_admit(id, &record, stayed, last, now, out);
         decision
+    }
+
+    /// Another server (`to`) has a `RESUME` of this server's member `name` with a valid token
+    /// ([`Event::Takeover`]): a live session is taken over (`BYE resumed elsewhere`), a member
+    /// within its window ends it, and the name is freed and handed over ([`Event::Handover`]),
+    /// with no `LEAVE`. Nothing when `name` is not a member here (it left meanwhile).
+    pub(super) fn hand_over(&mut self, name: &str, to: &str, now: Now, out: &mut impl Outbox) {
+        let live = self
+            .room
+            .holder(name)
+            .and_then(|h| match self.session(h).map(|s| &s.phase) {
+                Some(Phase::Member { name }) => Some((h, Rc::clone(name))),
+                _ => None,
+            });
+        let name: Rc<str> = match (live, self.v3.detached_name(name)) {
+            (Some((holder, name)), _) => {
+                self.take_over(holder, &name, out);
+                name
+            }
+            (None, Some(name)) => {
+                self.v3.rejoined(&name);
+                name
+            }
+            (None, None) => return,
+        };
+        self.release(&name, out);
+        let (moved, to_server) = (name.to_string(), to.to_owned());
+        self.publish(
+            || Event::Handover {
+                name: moved,
+                to: to_server,
+            },
+            now,
+            out,
+        );
+        out.console(
+            Audience::All,
+            format_args!("{name} resumed on server {to}: its session here is closed"),
+        );
     }
 
     /// `holder`, a live session of `name`, is taken over by a resume: `BYE`, closed, and out
@@ -235,7 +282,11 @@ impl Core {
             self.v3.rejoined(&name);
             false
         } else {
-            self.v3.resumed(id, &name, point.after)
+            let from = ReadFrom {
+                after: point.after,
+                find: point.find.clone(),
+            };
+            self.v3.resumed(id, &name, from)
         };
         let online = self.everyone();
         self.send(
@@ -348,36 +399,63 @@ impl Core {
     }
 
     /// The replay reads the shell should issue now.
-    pub fn take_replay_reads(&mut self) -> Vec<(ConnId, Option<u64>)> {
+    pub fn take_replay_reads(&mut self) -> Vec<(ConnId, ReadFrom)> {
         self.v3.take_reads()
     }
 
     /// A page of the log for `id`'s replay; returns the sequence to read after next when more
     /// follow (the shell asks again once the member's queue has room), `None` when it is over.
+    /// `missing`: the last id the member saw is not kept here (`--cluster`: it is older than
+    /// this server's log, or was pruned), so the page starts at the oldest kept, after a `GAP`.
     pub fn replay_page(
         &mut self,
         id: ConnId,
         entries: &[Entry],
         more: bool,
         first_seq: Option<u64>,
+        missing: bool,
         out: &mut impl Outbox,
     ) -> Option<Option<u64>> {
         let replay = self.v3.replay_of(id)?.clone();
+        let mut gap_said = replay.gap_said;
+        if missing {
+            let gap = self.format_v3(&V3Msg::Gap {
+                text: "the messages after your last one are not kept here; some were missed",
+            });
+            out.send(id, &gap);
+            gap_said = true;
+        }
         if replay.gap_before(first_seq) {
             let gap = self.format_v3(&V3Msg::Gap {
                 text: "some messages after your last one are no longer kept",
             });
             out.send(id, &gap);
+            gap_said = true;
         }
         let epoch = self.v3.epoch();
         let mut last = replay.after;
         let mut buf = std::mem::take(&mut self.fmt);
         for e in entries {
             last = Some(e.seq);
+            if e.kind == Kind::Gap {
+                // This server was out of the room's log here (--cluster): lines logged
+                // elsewhere meanwhile are not in this replay. Said once per replay.
+                if !gap_said {
+                    let gap = self.format_v3(&V3Msg::Gap {
+                        text: "this server missed some messages after your last one",
+                    });
+                    out.send(id, &gap);
+                    gap_said = true;
+                }
+                continue;
+            }
             if !replay.shows(e) {
                 continue;
             }
-            let id_text = MsgId { epoch, seq: e.seq }.to_string();
+            let id_text = match &e.origin_id {
+                Some(origin) => origin.clone(),
+                None => MsgId { epoch, seq: e.seq }.to_string(),
+            };
             buf.clear();
             buf.extend_from_slice(e.line.as_bytes());
             buf.push(b'\n');
@@ -386,7 +464,7 @@ impl Core {
             out.send(id, &hist);
         }
         self.fmt = buf;
-        self.v3.replay_read(id, last);
+        self.v3.replay_read(id, last, gap_said);
         if more && !entries.is_empty() {
             return Some(last);
         }

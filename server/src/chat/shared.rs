@@ -19,13 +19,13 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use chat_common::protocol::{ErrorCode, ServerMsg};
+use chat_common::protocol::{ErrorCode, LeaveReason, ServerMsg};
 
 use super::bans::{Ban, IpNet};
 use super::bus::{from_wall_ms, wall_ms, Event};
 use super::durable::Write;
 use super::remote::{Purpose, ResumeWait};
-use super::{Audience, ConnId, Core, CoreTimer, Now, Outbox, Outgoing, Phase};
+use super::{Audience, ConnId, Core, CoreTimer, Now, Outbox, Phase};
 
 /// How long a `RESUME` waits for another server to free its name, in `--cluster-timeout`s.
 pub const RESUME_WAIT_FACTOR: u32 = 2;
@@ -89,6 +89,11 @@ impl Core {
         let Some(r) = self.remote.as_mut() else {
             return;
         };
+        // A member of another server (live, or within its window there): ask that server to
+        // hand it over; the name is freed then, and this resume claims it.
+        let holder = r
+            .member(name)
+            .map(|(name, server)| (name.to_string(), server));
         r.resuming.push(ResumeWait {
             id,
             name: Rc::from(name),
@@ -97,11 +102,45 @@ impl Core {
             until,
         });
         out.arm(until, id, CoreTimer::ResumeWait);
+        if let Some((name, server)) = holder {
+            let server = server.to_string();
+            self.publish(|| Event::Takeover { server, name }, now, out);
+        }
+    }
+
+    /// A `RESUME` that another server handed its member over to did not admit it here: the
+    /// room's view of it (this server's member now) is dropped with a `LEAVE`.
+    pub(super) fn drop_handed(&mut self, name: &str, now: Now, out: &mut impl Outbox) {
+        let handed = self
+            .remote
+            .as_mut()
+            .is_some_and(|r| r.handed.remove(&*name.to_ascii_lowercase()));
+        if !handed {
+            return;
+        }
+        self.publish(
+            || Event::Leave {
+                name: name.to_owned(),
+                reason: LeaveReason::Quit,
+                owner: None,
+            },
+            now,
+            out,
+        );
+        self.announce_in_room(
+            &ServerMsg::Leave {
+                name,
+                reason: LeaveReason::Quit,
+            },
+            name,
+            now,
+            out,
+        );
     }
 
     /// The room's log was read further: each waiting `RESUME` whose name is free now claims it
     /// (one whose connection is gone or moved on is dropped).
-    pub(super) fn retry_resumes(&mut self, out: &mut impl Outbox) {
+    pub(super) fn retry_resumes(&mut self, now: Now, out: &mut impl Outbox) {
         let Some(r) = self.remote.as_mut() else {
             return;
         };
@@ -113,6 +152,8 @@ impl Core {
             let claiming = matches!(self.session(w.id).map(|s| &s.phase),
                 Some(Phase::Claiming { name }) if *name == w.name);
             if !claiming {
+                // Its connection is gone: a member handed over for it is gone too.
+                self.drop_handed(&w.name, now, out);
                 continue;
             }
             if self.remote.as_ref().is_some_and(|r| r.taken(&w.name)) {
@@ -146,11 +187,13 @@ impl Core {
         let claiming = matches!(self.session(id).map(|s| &s.phase),
             Some(Phase::Claiming { name }) if *name == w.name);
         if !claiming {
+            self.drop_handed(&w.name, now, out);
             return;
         }
         if let Some(s) = self.session_mut(id) {
             s.phase = Phase::AwaitingName;
         }
+        self.drop_handed(&w.name, now, out);
         let text = format!("the name {} is taken (on another server)", w.name);
         self.send_error(id, ErrorCode::NameTaken, &text, out);
         self.prompt(id, out);
@@ -321,26 +364,6 @@ impl Core {
         }
     }
 
-    /// A private for no connection here: when its recipient is a member of another server, it
-    /// goes to the room's log with its id (a detached member's stays here for its resume).
-    pub(super) fn publish_private(&self, line: &Outgoing, now: Now, out: &mut impl Outbox) {
-        let Some(ServerMsg::Priv { to, .. }) = line.msg() else {
-            return;
-        };
-        let Some((to, _)) = self.remote_member(to) else {
-            return;
-        };
-        self.publish(
-            || Event::Priv {
-                to: to.to_string(),
-                line: line.line().to_vec(),
-                id: line.id.as_deref().unwrap_or_default().to_owned(),
-            },
-            now,
-            out,
-        );
-    }
-
     /// This round's record changes go to the room's log (nothing while out of the room: the
     /// next join compares and writes back what Redis lacks).
     pub fn share_records(&mut self, now: Now, out: &mut impl Outbox) {
@@ -369,7 +392,7 @@ impl Core {
                     net: net.to_string(),
                     at_ms,
                 },
-                Write::Append(_) | Write::Prune { .. } => continue,
+                Write::Append(_) | Write::Reserve(_) | Write::Prune { .. } => continue,
             };
             self.publish(|| event, now, out);
         }
@@ -473,6 +496,7 @@ mod tests {
                     timeout: Duration::from_secs(5),
                     history: 50,
                     name: "s1".into(),
+                    keep_forgets: crate::config::MIN_KEEP_FORGETS,
                 }),
                 ..Config::default()
             },

@@ -493,6 +493,7 @@ impl Harness {
                 timeout: Duration::from_secs(5),
                 history: 50,
                 name: "test".to_owned(),
+                keep_forgets: crate::config::MIN_KEEP_FORGETS,
             }),
             ..Config::default()
         });
@@ -683,6 +684,207 @@ fn the_other_servers_lines_reach_members_and_the_history_and_privates_route() {
         "{:?}",
         h.got(b)
     );
+}
+
+#[test]
+fn under_a_cluster_a_member_s_own_line_goes_out_when_the_room_s_log_brings_it_back() {
+    let mut h = Harness::cluster();
+    let a = h.cluster_join("al", LogId(1, 0));
+    let b = h.cluster_join("bo", LogId(1, 0));
+    h.clear();
+    h.line(a, "hi");
+    h.line(a, "/msg bo psst");
+    assert!(h.got(b).is_empty(), "nothing before the log orders it");
+    let published = h.published();
+    let [Event::Msg { line, id }, Event::Priv { to, .. }] = &published[..] else {
+        panic!("{published:?}");
+    };
+    assert_eq!(
+        (line.as_slice(), to.as_str()),
+        (&b"MSG al - hi\n"[..], "bo")
+    );
+    assert!(!id.is_empty());
+    let mut back: Vec<(&str, Event)> = published.iter().map(|e| ("s1", e.clone())).collect();
+    // Another server's line came first in the log: every server delivers it first.
+    back.insert(
+        0,
+        (
+            "s2",
+            Event::Msg {
+                line: b"MSG zed - first\n".to_vec(),
+                id: "0000000f-1".into(),
+            },
+        ),
+    );
+    h.entries(LogId(9, 0), back);
+    assert_eq!(
+        h.got(b),
+        ["MSG zed - first", "MSG al - hi", "PRIV al bo - psst"]
+    );
+    assert_eq!(
+        h.got(a),
+        ["MSG zed - first"],
+        "its own line is not sent back to it"
+    );
+}
+
+#[test]
+fn a_takeover_asked_by_another_server_closes_the_session_and_hands_the_member_over() {
+    let mut h = Harness::cluster();
+    let a = h.cluster_join("al", LogId(1, 0));
+    let b = h.cluster_join("bo", LogId(1, 0));
+    h.clear();
+    let takeover = |server: &str, name: &str| Event::Takeover {
+        server: server.into(),
+        name: name.into(),
+    };
+    h.entries(LogId(9, 0), vec![("s2", takeover("s3", "al"))]);
+    h.entries(LogId(10, 0), vec![("s2", takeover("s1", "nobody"))]);
+    assert!(
+        h.out.closed.is_empty() && h.published().is_empty(),
+        "not ours"
+    );
+    h.entries(LogId(11, 0), vec![("s2", takeover("s1", "AL"))]);
+    assert_eq!(h.got(a), ["BYE resumed elsewhere"]);
+    assert!(h.out.closed.contains(&a));
+    assert!(h.got(b).is_empty(), "the room sees nothing");
+    assert!(h
+        .out
+        .bridge
+        .iter()
+        .any(|m| matches!(m, ToBridge::Release { name, .. } if name == "al")));
+    assert_eq!(
+        h.published(),
+        [Event::Handover {
+            name: "al".into(),
+            to: "s2".into()
+        }]
+    );
+    // Another server's member handed over: moved in the view, with no LEAVE or JOIN.
+    h.entries(
+        LogId(12, 0),
+        vec![(
+            "s2",
+            Event::Handover {
+                name: "zed".into(),
+                to: "s3".into(),
+            },
+        )],
+    );
+    assert!(h.got(b).is_empty());
+    h.line(b, "/msg zed still here?");
+    assert!(
+        matches!(h.published().last(), Some(Event::Priv { to, .. }) if to == "zed"),
+        "zed is still a member: {:?}",
+        h.got(b)
+    );
+}
+
+/// A cluster harness where `zed` (a member of s2) is remembered with a token; a version 3
+/// connection here sends `RESUME zed` with it: the connection and its name.
+fn resume_zed_here(h: &mut Harness) -> ConnId {
+    let token = crate::token::Token::generate().unwrap();
+    let record = super::durable::MemberRecord {
+        name: "zed".into(),
+        token_hash: token.hash(),
+        approved_by: "stdin".into(),
+        approved_at_ms: 1,
+        last_seen_ms: super::bus::wall_ms(h.now.wall),
+    };
+    h.entries(LogId(6, 0), vec![("s2", Event::Member { record })]);
+    let id = h.connect_from("127.0.0.2");
+    h.line(id, "HELLO 3");
+    h.clear();
+    h.line(id, &format!("RESUME zed {} -", token.expose()));
+    id
+}
+
+#[test]
+fn a_resume_for_another_server_s_member_is_handed_over_and_the_room_hears_nothing() {
+    let mut h = Harness::cluster();
+    let b = h.cluster_join("bo", LogId(1, 0));
+    let id = resume_zed_here(&mut h);
+    assert_eq!(
+        h.published(),
+        [Event::Takeover {
+            server: "s2".into(),
+            name: "zed".into()
+        }],
+        "s2 is asked to hand zed over"
+    );
+    assert!(h.got(id).is_empty(), "it waits, silent");
+    h.entries(
+        LogId(7, 0),
+        vec![(
+            "s2",
+            Event::Handover {
+                name: "zed".into(),
+                to: "s1".into(),
+            },
+        )],
+    );
+    let (claimed, name) = h.last_claim();
+    assert_eq!((claimed, name.as_str()), (id, "zed"));
+    h.bridge(FromBridge::Claimed {
+        id,
+        name: "zed".into(),
+        ok: true,
+        tip: LogId(7, 0),
+    });
+    assert!(h.got(id)[0].starts_with("WELCOME zed "), "{:?}", h.got(id));
+    assert!(h.got(b).is_empty(), "no JOIN: {:?}", h.got(b));
+    assert!(
+        !h.published()
+            .iter()
+            .any(|e| matches!(e, Event::Join { .. })),
+        "{:?}",
+        h.published()
+    );
+    assert!(h.out.console.iter().any(|(_, l)| l == "resumed zed"));
+}
+
+#[test]
+fn a_handed_over_member_whose_resume_fails_here_leaves_the_room() {
+    let mut h = Harness::cluster();
+    let b = h.cluster_join("bo", LogId(1, 0));
+    let id = resume_zed_here(&mut h);
+    h.entries(
+        LogId(7, 0),
+        vec![(
+            "s2",
+            Event::Handover {
+                name: "zed".into(),
+                to: "s1".into(),
+            },
+        )],
+    );
+    // Someone else got the name in Redis first: the resume waits again, until its deadline.
+    h.bridge(FromBridge::Claimed {
+        id,
+        name: "zed".into(),
+        ok: false,
+        tip: LogId(7, 0),
+    });
+    let (at, timer) = h
+        .out
+        .timers
+        .iter()
+        .rev()
+        .find(|(_, t, _)| *t == id)
+        .map(|(at, _, timer)| (*at, *timer))
+        .unwrap();
+    h.now.at = at;
+    h.core.timer(id, timer, h.now, &mut h.out);
+    assert!(
+        h.got(id).iter().any(|l| l.starts_with("ERROR name-taken ")),
+        "{:?}",
+        h.got(id)
+    );
+    assert_eq!(h.got(b), ["LEAVE zed quit"], "the room's view of zed ends");
+    assert!(h
+        .published()
+        .iter()
+        .any(|e| matches!(e, Event::Leave { name, .. } if name == "zed")));
 }
 
 #[test]

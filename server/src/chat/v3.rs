@@ -44,6 +44,13 @@ pub fn replay_page_len(max_queue: usize, max_line: usize) -> usize {
     (max_queue / 2 / per_entry).clamp(1, REPLAY_PAGE)
 }
 
+/// Under `--cluster`, ids reserved on disk ahead of the one being given: a member's line goes to
+/// the room's log at once when its id is below the reserved ceiling, so only one line in this
+/// many waits for a commit before it leaves (the commit that raises the ceiling), not every one.
+/// An id another server may have seen is never given again after a crash; a crash skips at
+/// most this many ids (ids are opaque, and never reused).
+pub const RESERVE_AHEAD: u64 = 1024;
+
 /// Remembered members kept at most. Past it a new member gets no token (its session goes on
 /// without one, as when the OS gives no random bytes), while members already remembered keep
 /// theirs: with `--auto-approve` every version 3 login was remembered for `--remember` days,
@@ -72,6 +79,18 @@ pub(super) enum HeldMsg {
     /// A newly admitted version 3 member's first `TOKEN`, held until its record (the token's
     /// hash) is on disk; its history and its live room lines wait behind it.
     Admitted { to: ConnId, token: Rc<Outgoing> },
+    /// Under `--cluster`: ids below `upto` are reserved on disk once this is released (its
+    /// round's commit carries [`Write::Reserve`]); the lines held behind it may then leave.
+    Reserved { upto: u64 },
+    /// Under `--cluster`: a `MSG`/`ACT` (`to` `None`) or a `PRIV` to the member named `to`
+    /// that the room's log brought back (another server's, or this server's own: `from`, its
+    /// sender here), logged here in the log's order and delivered once durable: the room's
+    /// one order on every server.
+    Logged {
+        line: Rc<Outgoing>,
+        from: Option<ConnId>,
+        to: Option<Rc<str>>,
+    },
     /// A room line that needs no storing (`JOIN`, `LEAVE`, `NICK`, `INFO`) waiting for its turn
     /// behind held messages; `history_of`: the name whose `LEAVE`/`NICK` this is, for the
     /// history (checked when it is delivered, after the messages before it).
@@ -88,10 +107,16 @@ impl HeldMsg {
     /// come), a new member gets its history without its token, and a direct line (a token) is
     /// dropped: the session goes on without a token and its client falls back to an ordinary
     /// join next time.
+    /// A logged line of the room's log (`Logged`) was sent to the room already: it is only
+    /// missing here, so nobody is told.
     pub fn refused_sender(&self) -> Option<ConnId> {
         match self {
             HeldMsg::Room { from, .. } | HeldMsg::Priv { from, .. } => Some(*from),
-            HeldMsg::Line { .. } | HeldMsg::Direct { .. } | HeldMsg::Admitted { .. } => None,
+            HeldMsg::Line { .. }
+            | HeldMsg::Direct { .. }
+            | HeldMsg::Admitted { .. }
+            | HeldMsg::Reserved { .. }
+            | HeldMsg::Logged { .. } => None,
         }
     }
 }
@@ -113,6 +138,19 @@ pub(super) struct ResumeReplay {
     pub after: Option<u64>,
     /// Whether a `GAP` check is still due (first page, a last id was given).
     pub check_gap: bool,
+    /// A `GAP` went to the member already (one says it; more would say nothing new).
+    pub gap_said: bool,
+}
+
+/// Where the next page of a replay is read from: after a sequence number of this log, or
+/// (`--cluster`, the first page) after the message with this id wherever it is logged here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadFrom {
+    /// After this sequence number (`None`: from the oldest kept); with `find`, the number
+    /// the id has when it is of this log's epoch.
+    pub after: Option<u64>,
+    /// The last id the member saw, to be found in the log.
+    pub find: Option<Box<str>>,
 }
 
 impl ResumeReplay {
@@ -182,12 +220,15 @@ pub enum ResumeDecision {
 }
 
 /// Where a resume's replay starts, from the last id the client saw.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct ResumePoint {
     /// The sequence number to replay after (`None`: from the start of what is kept).
     pub after: Option<u64>,
     /// The last id is not this log's: some messages were missed (`GAP`).
     pub gap: bool,
+    /// Under `--cluster`: the last id, to be found in the log (every server logs every
+    /// server's lines under their origin's ids); `GAP` only when it is not kept here.
+    pub find: Option<Box<str>>,
 }
 
 /// The version 3 state and its rules.
@@ -215,7 +256,7 @@ pub(super) struct V3 {
     replaying: HashSet<ConnId>,
     replays: HashMap<ConnId, ResumeReplay>,
     /// Replays that need a page read (the shell takes them).
-    reads: Vec<(ConnId, Option<u64>)>,
+    reads: Vec<(ConnId, ReadFrom)>,
     /// Version 3 connections.
     sessions: HashSet<ConnId>,
     /// Connections of a dialect whose clients keep one fixed password (IRC): their member gets
@@ -234,6 +275,23 @@ pub(super) struct V3 {
     pub shared: Vec<Write>,
     /// The cluster shares the records: changes are queued in `shared`.
     pub sharing: bool,
+    /// `--cluster`: room messages and privates are logged when the room's log brings them
+    /// back ([`V3::log_arrival`]), in its order, so every server keeps (and delivers) the
+    /// same sequence; a line's own stamp only reserves its id ([`Write::Reserve`]).
+    pub clustered: bool,
+    /// The log holds entries (or held some when the store was opened): a (re)join of the room
+    /// logs a hole ([`V3::log_hole`]) only then.
+    logged: bool,
+    /// `--cluster` with a store on disk: ids below this are reserved on disk (a line stamped
+    /// with one may go to the room's log without waiting for a commit).
+    reserved: u64,
+    /// The ceiling asked of the store (at least `reserved`; above it while that commit runs).
+    reserving: u64,
+    /// The sequence number of the last id given.
+    last_seq: u64,
+    /// This server's own lines held until their id is reserved: while any is, later ones wait
+    /// behind it, so one sender's lines reach the log in its order.
+    own_held: usize,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -276,6 +334,12 @@ impl V3 {
             max_remembered: MAX_REMEMBERED,
             shared: Vec::new(),
             sharing: false,
+            clustered: false,
+            logged: false,
+            reserved: 0,
+            reserving: 0,
+            last_seq: 0,
+            own_held: 0,
         }
     }
 
@@ -301,6 +365,7 @@ impl V3 {
     /// (`durable`) messages wait for it before they are delivered.
     pub fn attach(&mut self, epoch: u32, next_seq: u64, members: Vec<MemberRecord>, durable: bool) {
         self.ids = IdGen::new(epoch, next_seq);
+        self.logged = next_seq > 1;
         self.attached = true;
         self.durable = durable;
         self.remembered = Remembered::new(members, self.remember);
@@ -355,17 +420,20 @@ impl V3 {
 
     /// The store could not take the round's writes: its messages, given back to be refused.
     pub fn unhold_round(&mut self) -> Vec<HeldMsg> {
-        self.held.unhold_round()
+        let items = self.held.unhold_round();
+        self.given_back(items)
     }
 
     /// Every message of `batch` (and earlier) is on disk: they may be delivered, in order.
     pub fn release(&mut self, batch: u64) -> Vec<HeldMsg> {
-        self.held.release(batch)
+        let items = self.held.release(batch);
+        self.given_back(items)
     }
 
     /// `batch` is not on disk: its messages, to be refused.
     pub fn fail(&mut self, batch: u64) -> Vec<HeldMsg> {
-        self.held.fail(batch)
+        let items = self.held.fail(batch);
+        self.given_back(items)
     }
 
     /// How many messages wait for the store.
@@ -407,6 +475,44 @@ impl V3 {
 
     /// A line for `to` that must not arrive before the round's record writes are durable (a
     /// resumed member's `TOKEN`, its `GAP`): held (`None`) or given back to be sent now.
+    /// Under `--cluster`: this server's own line (just stamped) goes to the room's log now when
+    /// its id is reserved on disk and none of its own lines waits, else it waits behind the
+    /// reservation (`None`). Without `--cluster` as [`V3::hold_or_pass`].
+    pub fn hold_own(&mut self, m: HeldMsg) -> Option<HeldMsg> {
+        if !self.clustered || !self.durable {
+            return self.hold_or_pass(m);
+        }
+        if self.own_held == 0 && self.last_seq < self.reserved {
+            return Some(m);
+        }
+        self.own_held += 1;
+        self.held.hold_behind(m);
+        None
+    }
+
+    /// Held items given back (released, failed or unheld): the own lines among them no
+    /// longer wait (under `--cluster` every held `Room`/`Priv` was held by [`V3::hold_own`]).
+    fn given_back(&mut self, items: Vec<HeldMsg>) -> Vec<HeldMsg> {
+        if self.clustered && self.own_held > 0 {
+            let own = items
+                .iter()
+                .filter(|m| matches!(m, HeldMsg::Room { .. } | HeldMsg::Priv { .. }))
+                .count();
+            self.own_held = self.own_held.saturating_sub(own);
+        }
+        items
+    }
+
+    /// A reservation is on disk (`true`: ids below `upto` may be given freely), or failed
+    /// (the next line asks again).
+    pub fn reservation(&mut self, upto: u64, durable: bool) {
+        if durable {
+            self.reserved = self.reserved.max(upto);
+        } else {
+            self.reserving = self.reserved;
+        }
+    }
+
     pub fn hold_direct(&mut self, to: ConnId, line: Rc<Outgoing>) -> Option<Rc<Outgoing>> {
         if self.durable && self.replaying.contains(&to) {
             self.held.hold(HeldMsg::Direct { to, line });
@@ -445,6 +551,19 @@ impl V3 {
         if !self.attached {
             return line;
         }
+        self.last_seq = id.seq;
+        if self.clustered {
+            // Logged when the room's log brings it back; its id is reserved on disk before it
+            // leaves, [`RESERVE_AHEAD`] at a time.
+            if self.durable && id.seq >= self.reserving {
+                self.reserving = id.seq.saturating_add(RESERVE_AHEAD);
+                self.writes.push(Write::Reserve(self.reserving));
+                self.held.hold(HeldMsg::Reserved {
+                    upto: self.reserving,
+                });
+            }
+            return line;
+        }
         let (kind, from) = match msg {
             ServerMsg::Msg { from, .. } => (Kind::Msg, *from),
             ServerMsg::Act { from, .. } => (Kind::Act, *from),
@@ -457,6 +576,7 @@ impl V3 {
             Ok(text) => std::borrow::Cow::Borrowed(text),
             Err(_) => String::from_utf8_lossy(line.line()),
         };
+        self.logged = true;
         self.entries.push(Entry {
             seq: id.seq,
             time_ms: wall_ms(wall),
@@ -464,11 +584,59 @@ impl V3 {
             from: from.to_owned(),
             to: to.to_owned(),
             line: text.trim_end_matches('\n').to_owned(),
+            origin_id: None,
         });
         line
     }
 
     /// A ban was made (or replaced one of its range): the store keeps it whole.
+    /// Under `--cluster`: logs a line the room's log brought back (`id`: the origin's, this
+    /// server's own included) at this log's next sequence number, so the log keeps the room's
+    /// order. Nothing without a store.
+    pub fn log_arrival(&mut self, id: &str, time_ms: u64, line: &Outgoing) {
+        if !self.attached {
+            return;
+        }
+        let (kind, from, to) = match line.msg() {
+            Some(ServerMsg::Msg { from, .. }) => (Kind::Msg, from.to_owned(), String::new()),
+            Some(ServerMsg::Act { from, .. }) => (Kind::Act, from.to_owned(), String::new()),
+            Some(ServerMsg::Priv { from, to, .. }) => (Kind::Priv, from.to_owned(), to.to_owned()),
+            _ => return,
+        };
+        let text = match std::str::from_utf8(line.line()) {
+            Ok(text) => std::borrow::Cow::Borrowed(text),
+            Err(_) => String::from_utf8_lossy(line.line()),
+        };
+        self.logged = true;
+        self.entries.push(Entry {
+            seq: self.ids.next_id().seq,
+            time_ms,
+            kind,
+            from,
+            to,
+            line: text.trim_end_matches('\n').to_owned(),
+            origin_id: (!id.is_empty()).then(|| id.to_owned()),
+        });
+    }
+
+    /// Under `--cluster`, this server (re)joins the room: the log gets a hole marker
+    /// ([`Kind::Gap`]) when it holds anything, since what other servers logged while this one
+    /// was out of the room is not here. Nothing without a store, or in an empty log.
+    pub fn log_hole(&mut self, time_ms: u64) {
+        if !self.attached || !self.logged {
+            return;
+        }
+        self.entries.push(Entry {
+            seq: self.ids.next_id().seq,
+            time_ms,
+            kind: Kind::Gap,
+            from: String::new(),
+            to: String::new(),
+            line: String::new(),
+            origin_id: None,
+        });
+    }
+
     pub fn ban_made(&mut self, ban: &Ban) {
         self.write(Write::Ban(ban.clone()));
     }
@@ -573,18 +741,26 @@ impl V3 {
 
     /// Where a resume's replay starts, from the last id the client gave (`None`: none).
     pub fn resume_point(&self, last: Option<&str>) -> ResumePoint {
-        match last.map(MsgId::parse) {
-            None => ResumePoint {
+        match (last, last.map(MsgId::parse)) {
+            (Some(text), Some(Some(m))) if self.clustered => ResumePoint {
+                after: (m.epoch == self.ids.epoch()).then_some(m.seq),
+                gap: false,
+                find: Some(text.into()),
+            },
+            (_, None) => ResumePoint {
                 after: None,
                 gap: false,
+                find: None,
             },
-            Some(Some(m)) if m.epoch == self.ids.epoch() => ResumePoint {
+            (_, Some(Some(m))) if m.epoch == self.ids.epoch() => ResumePoint {
                 after: Some(m.seq),
                 gap: false,
+                find: None,
             },
-            Some(_) => ResumePoint {
+            (_, Some(_)) => ResumePoint {
                 after: None,
                 gap: true,
+                find: None,
             },
         }
     }
@@ -592,19 +768,21 @@ impl V3 {
     /// `id` resumed as `name`: out of the window if it was in it, and its replay starts after
     /// `after` (it gets no live room lines until the replay ends). Returns whether a page must
     /// be read from the store (without one the replay is over at once).
-    pub fn resumed(&mut self, id: ConnId, name: &Rc<str>, after: Option<u64>) -> bool {
+    pub fn resumed(&mut self, id: ConnId, name: &Rc<str>, from: ReadFrom) -> bool {
         self.detached.remove(&fold(name));
         self.replaying.insert(id);
         self.replays.insert(
             id,
             ResumeReplay {
                 name: Rc::clone(name),
-                after,
-                check_gap: after.is_some(),
+                after: from.after,
+                // A found id is kept by definition; the page says when it is not.
+                check_gap: from.after.is_some() && from.find.is_none(),
+                gap_said: false,
             },
         );
         if self.attached {
-            self.reads.push((id, after));
+            self.reads.push((id, from));
         }
         self.attached
     }
@@ -616,7 +794,7 @@ impl V3 {
     }
 
     /// The replay reads the shell should issue now.
-    pub fn take_reads(&mut self) -> Vec<(ConnId, Option<u64>)> {
+    pub fn take_reads(&mut self) -> Vec<(ConnId, ReadFrom)> {
         std::mem::take(&mut self.reads)
     }
 
@@ -626,10 +804,11 @@ impl V3 {
     }
 
     /// `id`'s replay has sent up to `last`.
-    pub fn replay_read(&mut self, id: ConnId, last: Option<u64>) {
+    pub fn replay_read(&mut self, id: ConnId, last: Option<u64>, gap_said: bool) {
         if let Some(r) = self.replays.get_mut(&id) {
             r.after = last;
             r.check_gap = false;
+            r.gap_said |= gap_said;
         }
     }
 
@@ -1075,38 +1254,67 @@ mod tests {
             v.resume_point(Some(&here)),
             ResumePoint {
                 after: Some(41),
-                gap: false
+                gap: false,
+                find: None
             }
         );
         assert_eq!(
             v.resume_point(Some(&there)),
             ResumePoint {
                 after: None,
-                gap: true
+                gap: true,
+                find: None
             }
         );
         assert_eq!(
             v.resume_point(Some("nonsense")),
             ResumePoint {
                 after: None,
-                gap: true
+                gap: true,
+                find: None
             }
         );
         assert_eq!(
             v.resume_point(None),
             ResumePoint {
                 after: None,
-                gap: false
+                gap: false,
+                find: None
             }
         );
+        // Under --cluster every server logs every server's lines under their origin's ids:
+        // any id is looked for in the log (a GAP only when it is not kept there).
+        let mut v = v;
+        v.clustered = true;
+        assert_eq!(
+            v.resume_point(Some(&there)),
+            ResumePoint {
+                after: None,
+                gap: false,
+                find: Some(there.as_str().into())
+            }
+        );
+        assert_eq!(
+            v.resume_point(Some(&here)),
+            ResumePoint {
+                after: Some(41),
+                gap: false,
+                find: Some(here.as_str().into())
+            }
+        );
+        assert!(v.resume_point(Some("nonsense")).gap);
     }
 
     #[test]
     fn a_replay_shows_room_messages_and_only_its_own_privates_and_sees_gaps() {
         let (mut v, _) = with_alice(true, SystemTime::now());
         let name: Rc<str> = Rc::from("Alice");
-        assert!(v.resumed(id(1), &name, Some(10)), "a page is read");
-        assert_eq!(v.take_reads(), vec![(id(1), Some(10))]);
+        let from = ReadFrom {
+            after: Some(10),
+            find: None,
+        };
+        assert!(v.resumed(id(1), &name, from.clone()), "a page is read");
+        assert_eq!(v.take_reads(), vec![(id(1), from)]);
         assert!(v.is_replaying(id(1)) && !v.is_replaying(id(2)));
         let entry = |kind, from: &str, to: &str| Entry {
             seq: 1,
@@ -1115,6 +1323,7 @@ mod tests {
             from: from.to_owned(),
             to: to.to_owned(),
             line: String::new(),
+            origin_id: None,
         };
         let r = v.replay_of(id(1)).unwrap();
         assert!(r.shows(&entry(Kind::Msg, "bob", "")));
@@ -1123,7 +1332,7 @@ mod tests {
         assert!(!r.shows(&entry(Kind::Priv, "bob", "carol")));
         assert!(!r.gap_before(Some(11)), "the next one is kept");
         assert!(r.gap_before(Some(12)), "number 11 is gone");
-        v.replay_read(id(1), Some(20));
+        v.replay_read(id(1), Some(20), false);
         assert!(!v.replay_of(id(1)).unwrap().gap_before(Some(99)), "once");
         v.replay_over(id(1));
         assert!(!v.any_replaying());
@@ -1158,6 +1367,61 @@ mod tests {
             "in memory: at once"
         );
         assert!(!v.is_replaying(id(1)));
+    }
+
+    #[test]
+    fn under_a_cluster_ids_are_reserved_ahead_and_only_the_first_line_of_a_block_waits() {
+        let wall = SystemTime::now();
+        let mut fmt = Vec::new();
+        let msg = ServerMsg::Msg {
+            from: "Alice",
+            color: None,
+            text: "hi",
+        };
+        let (mut v, _) = with_alice(true, wall);
+        v.clustered = true;
+        v.take_writes();
+        let room = |v: &mut V3, fmt: &mut Vec<u8>| HeldMsg::Room {
+            from: id(1),
+            speaker: Rc::from("Alice"),
+            line: v.stamp(&msg, "", wall, fmt),
+        };
+        let first = room(&mut v, &mut fmt);
+        assert!(v.hold_own(first).is_none(), "waits for its reservation");
+        let second = room(&mut v, &mut fmt);
+        assert!(v.hold_own(second).is_none(), "waits behind the first");
+        let writes = v.take_writes();
+        let [Write::Reserve(upto)] = writes[..] else {
+            panic!("one reservation, no log entry: {writes:?}");
+        };
+        assert_eq!(upto, 1 + RESERVE_AHEAD);
+        v.seal(1);
+        let back = v.release(1);
+        assert!(matches!(
+            &back[..],
+            [
+                HeldMsg::Reserved { .. },
+                HeldMsg::Room { .. },
+                HeldMsg::Room { .. }
+            ]
+        ));
+        v.reservation(upto, true);
+        let third = room(&mut v, &mut fmt);
+        assert!(v.hold_own(third).is_some(), "reserved: it leaves at once");
+        assert!(v.take_writes().is_empty(), "no commit for it");
+        // The block used up: the next line reserves the next block (and a failed reservation
+        // is asked again by the line after).
+        v.ids = IdGen::new(7, upto);
+        let last = room(&mut v, &mut fmt);
+        assert!(v.hold_own(last).is_none());
+        assert!(matches!(v.take_writes()[..], [Write::Reserve(n)] if n == upto + RESERVE_AHEAD));
+        v.seal(2);
+        let failed = v.fail(2);
+        assert_eq!(failed.len(), 2);
+        v.reservation(upto + RESERVE_AHEAD, false);
+        let again = room(&mut v, &mut fmt);
+        assert!(v.hold_own(again).is_none());
+        assert_eq!(v.take_writes().len(), 1, "asked again");
     }
 
     #[test]

@@ -75,6 +75,10 @@ impl Event {
                 "K",
                 [b(server.as_bytes()), b(name.as_bytes()), b(note.as_bytes())],
             ),
+            Event::Takeover { server, name } => {
+                ("H", [b(server.as_bytes()), b(name.as_bytes()), none()])
+            }
+            Event::Handover { name, to } => ("V", [b(name.as_bytes()), b(to.as_bytes()), none()]),
             Event::Down { server } => ("G", [b(server.as_bytes()), none(), none()]),
             Event::Joined { server } => ("U", [b(server.as_bytes()), none(), none()]),
             Event::Member { record } => (
@@ -201,6 +205,14 @@ impl Event {
                     .ok()
                     .filter(|t| !t.chars().any(|ch| ch.is_control() && ch != '\t'))?
                     .to_owned(),
+            },
+            b"H" => Event::Takeover {
+                server: text(a)?,
+                name: name(b)?,
+            },
+            b"V" => Event::Handover {
+                name: name(a)?,
+                to: text(b)?,
             },
             b"G" => Event::Down { server: text(a)? },
             b"U" => Event::Joined { server: text(a)? },
@@ -380,6 +392,14 @@ mod tests {
                 server: s("s1"),
                 name: s("al"),
                 note: s("stdin on server s2\tspamming"),
+            },
+            Event::Takeover {
+                server: s("s1"),
+                name: s("al"),
+            },
+            Event::Handover {
+                name: s("al"),
+                to: s("vm:5556"),
             },
             Event::Down { server: s("s1") },
             Event::Joined { server: s("s1") },

@@ -44,6 +44,9 @@ pub const INBOX_CAPACITY: usize = 16;
 pub const READ_COUNT: usize = 500;
 /// Events appended in one script call.
 const BATCH: usize = 512;
+/// How often the writer drops forget records older than `--remember` from Redis (and once at
+/// every join): one `HGETALL` of the `members` hash, at most `MAX_REMEMBERED`-ish entries.
+pub const PRUNE_FORGETS_INTERVAL: Duration = Duration::from_secs(3600);
 /// Messages from the bridge the reactor handles in one round before it serves sockets again.
 pub const INBOX_PER_ROUND: usize = 64;
 
@@ -254,6 +257,7 @@ mod tests {
             timeout: Duration::from_secs(5),
             history: 50,
             name: "test".to_owned(),
+            keep_forgets: crate::config::MIN_KEEP_FORGETS,
         };
         let shown = format!("{c:?}");
         assert!(!shown.contains("s3cret"), "{shown}");

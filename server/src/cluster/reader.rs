@@ -1,5 +1,6 @@
 //! The reader thread: follows the room's log with blocking `XREAD`s on its own connection and
-//! hands the other servers' entries to the core, in the log's order.
+//! hands the other servers' entries to the core, in the log's order, with this server's own
+//! messages (`MSG`/`ACT`/`PRIV`), which it delivers only as the log brings them back.
 //!
 //! It starts from the position of the writer's latest snapshot and resumes from the last id it
 //! saw after any failure, so an outage shorter than the cluster timeout loses and repeats
@@ -106,7 +107,12 @@ impl Reader {
                     for (id, entry) in parse_entries(list) {
                         last = id;
                         read_any = true;
-                        if let Some(entry) = entry.filter(|e| e.origin != server) {
+                        // This server's own messages come back too: it delivers them in
+                        // the log's order, as every server does (one order for the room).
+                        if let Some(entry) = entry.filter(|e| {
+                            e.origin != server
+                                || matches!(e.event, Event::Msg { .. } | Event::Priv { .. })
+                        }) {
                             entries.push(entry);
                         }
                     }

@@ -13,7 +13,8 @@
 //! - `chat:{R}:members`: lowercased name -> the latest shared record of that name,
 //!   `stamp \t T \t Name \t hash \t approved-at \t approved-by` (a remembered member) or
 //!   `stamp \t F \t Name \t` (forgotten: its token is void), written by the server that made
-//!   the change; a record with an earlier stamp never replaces a later one.
+//!   the change; a record with an earlier stamp never replaces a later one. A forget's record
+//!   is dropped once older than `ClusterConfig::keep_forgets` ([`PRUNE_FORGETS`]).
 //! - `chat:{R}:bans`: range -> `stamp \t B \t range \t until \t by \t reason` or
 //!   `stamp \t O \t range \t` (lifted), the same way.
 //!
@@ -101,7 +102,8 @@ return n
 /// Appends a batch of events. KEYS: servers, who, seq, log, names, members, bans. ARGV: my id,
 /// the sequence number of the batch's first event, the log's MAXLEN, then five per event: kind,
 /// ms, a, b, c. A `LEAVE` or a decided join frees its name in the same step, so nobody who read
-/// the event can find the name still held. A shared record (`T`, `F`: a member's; `B`, `O`: a
+/// the event can find the name still held; a handover (`V`) moves the member's `who` entry to
+/// the server it went to. A shared record (`T`, `F`: a member's; `B`, `O`: a
 /// ban's) is also kept in the `members`/`bans` hash unless the hash has a later one (its stamp
 /// is `b`). Returns -1 when this server id is not in the room (declared dead, or an id of an
 /// epoch before a cut-off): nothing is appended; else 1.
@@ -138,6 +140,10 @@ for i = 4, #ARGV, 5 do
     elseif k == 'N' then
       del_mine(string.lower(a))
       redis.call('HSET', KEYS[2], string.lower(b), me .. '\tM\t' .. b)
+    elseif k == 'V' then
+      -- A member handed over to server b (a cross-server takeover): b's member now.
+      del_mine(string.lower(a))
+      redis.call('HSET', KEYS[2], string.lower(a), b .. '\tM\t' .. a)
     elseif k == 'T' or k == 'F' then
       append = keep(KEYS[6], string.lower(a), tonumber(b) or 0,
         b .. '\t' .. k .. '\t' .. a .. '\t' .. ARGV[i + 4])
@@ -190,4 +196,20 @@ local id = '0-0'
 if #last > 0 then id = last[1][1] end
 return {id, redis.call('HGETALL', KEYS[1]), redis.call('HVALS', KEYS[3]),
   redis.call('HVALS', KEYS[4])}
+"#;
+
+/// Drops the forget records (tombstones, `stamp \t F \t Name \t`) stamped before `ARGV[1]` (ms)
+/// from the `members` hash; a remembered member's record is never touched. KEYS: members.
+/// Returns how many went. Atomic, so a record written meanwhile is never lost.
+pub const PRUNE_FORGETS: &str = r#"
+local all = redis.call('HGETALL', KEYS[1])
+local n = 0
+for i = 1, #all, 2 do
+  local stamp = string.match(all[i + 1], '^(%d+)\tF\t')
+  if stamp and tonumber(stamp) < tonumber(ARGV[1]) then
+    redis.call('HDEL', KEYS[1], all[i])
+    n = n + 1
+  end
+end
+return n
 "#;

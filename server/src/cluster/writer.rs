@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use redis::{Connection, RedisResult, Value};
 
-use super::event::{Event, FromBridge, LogId, RemoteEntry, ToBridge};
+use super::event::{wall_ms, Event, FromBridge, LogId, RemoteEntry, ToBridge};
 use super::{deliver, scripts, ClusterConfig, ReadFrom, Shared, BATCH, LOG_MAXLEN};
 
 /// Entries read per page while seeding the history.
@@ -48,6 +48,10 @@ pub(super) struct Writer {
     claim_script: redis::Script,
     release_script: redis::Script,
     snapshot_script: redis::Script,
+    prune_forgets_script: redis::Script,
+    /// When the forget records past `keep_forgets` are dropped next (at a join, then every
+    /// [`super::PRUNE_FORGETS_INTERVAL`]).
+    next_prune: Instant,
     /// This epoch's server id; `None` while not in the room.
     server: Option<String>,
     epoch: u64,
@@ -90,6 +94,8 @@ impl Writer {
             claim_script: redis::Script::new(scripts::CLAIM),
             release_script: redis::Script::new(scripts::RELEASE),
             snapshot_script: redis::Script::new(scripts::SNAPSHOT),
+            prune_forgets_script: redis::Script::new(scripts::PRUNE_FORGETS),
+            next_prune: now,
             server: None,
             epoch: 0,
             seq: 0,
@@ -124,6 +130,9 @@ impl Writer {
             }
             if Instant::now() >= self.next_beat {
                 self.beat();
+            }
+            if self.server.is_some() && Instant::now() >= self.next_prune {
+                self.prune_forgets();
             }
             if self.server.is_some() && !self.work() {
                 return;
@@ -275,6 +284,28 @@ impl Writer {
         inv.arg(server).arg(mode).arg(interval).arg(LOG_MAXLEN);
         let con = self.con()?;
         inv.invoke(con)
+    }
+
+    /// Drops the forget records older than `keep_forgets` from Redis: past it no server admits
+    /// the token they voided anyway (a failure is retried at the next interval).
+    fn prune_forgets(&mut self) {
+        self.next_prune = Instant::now() + super::PRUNE_FORGETS_INTERVAL;
+        let keep = u64::try_from(self.config.keep_forgets.as_millis()).unwrap_or(u64::MAX);
+        let before = wall_ms(std::time::SystemTime::now()).saturating_sub(keep);
+        let script = self.prune_forgets_script.clone();
+        let mut inv = script.prepare_invoke();
+        inv.key(self.config.key("members")).arg(before);
+        let result: RedisResult<u64> = match self.con() {
+            Ok(con) => inv.invoke(con),
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(0) => {}
+            Ok(n) => log::info!(
+                "cluster: {n} forget records older than the --remember bound dropped from Redis"
+            ),
+            Err(e) => log::debug!("cluster: pruning forget records failed: {e}"),
+        }
     }
 
     fn beat(&mut self) {
@@ -479,6 +510,7 @@ impl Writer {
         };
         self.stale.retain(|s| *s != server);
         self.last_join_error = None;
+        self.next_prune = Instant::now();
         self.server = Some(server);
         self.shared.joined.store(true, Ordering::SeqCst);
         Ok(deliver(&self.to_core, &self.waker, up))

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use std::sync::Arc;
 
 use super::Reactor;
-use crate::chat::{replay_page_len, ConnId, Now, Restored};
+use crate::chat::{replay_page_len, ConnId, Now, ReadFrom, Restored};
 use crate::config::MAX_HELD_MESSAGES;
 use crate::store::{Answer, Opened, Store, PRUNE_INTERVAL};
 
@@ -27,8 +27,8 @@ pub struct Attached {
     pub busy: bool,
     /// Page reads in flight: request number -> the member replaying.
     reads: HashMap<u64, ConnId>,
-    /// Replays whose next page waits for the member's queue to drain: member -> read after.
-    waiting: HashMap<ConnId, Option<u64>>,
+    /// Replays whose next page waits for the member's queue to drain: member -> where from.
+    waiting: HashMap<ConnId, ReadFrom>,
     last_prune: Instant,
     /// Connections whose input waits until the store's backlog drains (see
     /// [`MAX_HELD_MESSAGES`]).
@@ -103,6 +103,7 @@ impl Reactor {
                     entries,
                     more,
                     first_seq,
+                    missing,
                 } => {
                     let Some(id) = self
                         .shell
@@ -112,11 +113,16 @@ impl Reactor {
                     else {
                         continue;
                     };
-                    let next =
-                        self.core
-                            .replay_page(id, &entries, more, first_seq, &mut self.shell);
+                    let next = self.core.replay_page(
+                        id,
+                        &entries,
+                        more,
+                        first_seq,
+                        missing,
+                        &mut self.shell,
+                    );
                     if let (Some(after), Some(s)) = (next, self.shell.store.as_mut()) {
-                        s.waiting.insert(id, after);
+                        s.waiting.insert(id, ReadFrom { after, find: None });
                     }
                 }
             }
@@ -177,9 +183,9 @@ impl Reactor {
                 }
             }
         }
-        for (id, after) in self.core.take_replay_reads() {
+        for (id, from) in self.core.take_replay_reads() {
             if let Some(s) = self.shell.store.as_mut() {
-                s.waiting.insert(id, after);
+                s.waiting.insert(id, from);
             }
         }
         let half = self.shell.config.max_queue / 2;
@@ -188,7 +194,7 @@ impl Reactor {
             return;
         };
         if !s.waiting.is_empty() {
-            let ready: Vec<(ConnId, Option<u64>)> = s
+            let ready: Vec<(ConnId, ReadFrom)> = s
                 .waiting
                 .iter()
                 .filter(|(id, _)| {
@@ -197,10 +203,10 @@ impl Reactor {
                         .get(id.key)
                         .is_some_and(|c| c.id.serial == id.serial && c.out.cost() < half)
                 })
-                .map(|(id, after)| (*id, *after))
+                .map(|(id, from)| (*id, from.clone()))
                 .collect();
-            for (id, after) in ready {
-                if let Some(request) = s.store.read(after, page) {
+            for (id, from) in ready {
+                if let Some(request) = s.store.read(from.after, from.find.as_deref(), page) {
                     s.waiting.remove(&id);
                     s.reads.insert(request, id);
                 }

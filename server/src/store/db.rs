@@ -18,6 +18,11 @@ use crate::token::TokenHash;
 const LOG: TableDefinition<'_, u64, (u64, u8, &str, &str, &str)> = TableDefinition::new("log");
 /// The private messages in the log, for pruning them sooner: seq -> time in ms.
 const PRIVS: TableDefinition<'_, u64, u64> = TableDefinition::new("privs");
+/// Under `--cluster`: the id the origin server gave each logged line (seq -> id), when it is
+/// not this log's `<epoch>-<seq>`.
+const ORIGINS: TableDefinition<'_, u64, &str> = TableDefinition::new("origins");
+/// The same the other way (id -> seq): where a resume from an origin's id starts here.
+const BY_ORIGIN: TableDefinition<'_, &str, u64> = TableDefinition::new("by_origin");
 /// Remembered members: the name in lower case -> (name, token hash, approved by, approved at,
 /// last seen), times in ms since the epoch.
 const MEMBERS: TableDefinition<'_, &str, (&str, &[u8], &str, u64, u64)> =
@@ -39,7 +44,9 @@ const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
 
 /// The file format this server writes. 1 (no `format` key): bans kept only their range and
 /// time. 2: bans kept whole (`ban_records`); a format 1 file is moved on when it is opened.
-pub const FORMAT: u64 = 2;
+/// 3: the log keeps other servers' lines with their origin's ids (`origins`, `by_origin`),
+/// which a format 2 server would replay under its own ids; a format 2 file needs no change.
+pub const FORMAT: u64 = 3;
 /// Who made a ban that a format 1 file kept (it did not record it).
 pub const UNKNOWN_BAN_AUTHOR: &str = "an earlier run";
 
@@ -129,6 +136,16 @@ impl Db {
             Db::Memory(m) => Ok(m.borrow().first_seq()),
         }
     }
+
+    /// The sequence number the message `id` is kept at here, if it is kept: a line logged
+    /// with its origin's id (`--cluster`), or else `own`, the number `id` has when it is of
+    /// this log's epoch, if that entry was logged under its own id.
+    pub fn locate(&self, id: &str, own: Option<u64>) -> Result<Option<u64>, StoreError> {
+        match self {
+            Db::File(f) => f.locate(id, own),
+            Db::Memory(m) => Ok(m.borrow().locate(id, own)),
+        }
+    }
 }
 
 /// A redb database file.
@@ -198,14 +215,17 @@ impl FileDb {
                 .first()
                 .map_err(storage)?
                 .map_or(out.next_seq, |(k, _)| k.value());
+            let origins = txn.open_table(ORIGINS).map_err(storage)?;
+            txn.open_table(BY_ORIGIN).map_err(storage)?;
             let mut recent_rev = Vec::new();
             for row in log.iter().map_err(storage)?.rev() {
                 if recent_rev.len() >= recent {
                     break;
                 }
                 let (k, v) = row.map_err(storage)?;
-                let entry = entry_of(k.value(), v.value())?;
-                if entry.kind != Kind::Priv {
+                let mut entry = entry_of(k.value(), v.value())?;
+                if entry.kind.in_history() {
+                    entry.origin_id = origin_of(&origins, entry.seq)?;
                     recent_rev.push(entry);
                 }
             }
@@ -248,6 +268,16 @@ impl FileDb {
             let mut members = txn.open_table(MEMBERS).map_err(storage)?;
             let mut bans = txn.open_table(BAN_RECORDS).map_err(storage)?;
             let mut meta = txn.open_table(META).map_err(storage)?;
+            // Opened only when a write needs them: a single server's commits never do (its
+            // lines are logged under their own ids), so its hot path is as it was.
+            let (mut origins, mut by_origin) = if writes.iter().any(needs_origins) {
+                (
+                    Some(txn.open_table(ORIGINS).map_err(storage)?),
+                    Some(txn.open_table(BY_ORIGIN).map_err(storage)?),
+                )
+            } else {
+                (None, None)
+            };
             for w in writes {
                 match w {
                     Write::Append(entries) => {
@@ -261,8 +291,15 @@ impl FileDb {
                             if e.kind == Kind::Priv {
                                 privs.insert(e.seq, e.time_ms).map_err(storage)?;
                             }
+                            if let (Some(id), Some(origins), Some(by_origin)) =
+                                (&e.origin_id, origins.as_mut(), by_origin.as_mut())
+                            {
+                                origins.insert(e.seq, &**id).map_err(storage)?;
+                                by_origin.insert(&**id, e.seq).map_err(storage)?;
+                            }
                         }
                     }
+                    Write::Reserve(next) => next_seq = next_seq.max(*next),
                     Write::Member(m) => {
                         let key = m.name.to_ascii_lowercase();
                         members
@@ -347,6 +384,7 @@ impl FileDb {
                         for seq in old_privs {
                             privs.remove(seq).map_err(storage)?;
                             log.remove(seq).map_err(storage)?;
+                            forget_origin(origins.as_mut(), by_origin.as_mut(), seq)?;
                         }
                         let excess = log.len().map_err(storage)?.saturating_sub(*max_entries);
                         let mut old = Vec::new();
@@ -361,6 +399,7 @@ impl FileDb {
                         for seq in old {
                             log.remove(seq).map_err(storage)?;
                             privs.remove(seq).map_err(storage)?;
+                            forget_origin(origins.as_mut(), by_origin.as_mut(), seq)?;
                         }
                         let gone: Vec<String> = members
                             .iter()
@@ -392,6 +431,8 @@ impl FileDb {
     ) -> Result<(Vec<Entry>, bool), StoreError> {
         let txn = self.db.begin_read().map_err(storage)?;
         let log = txn.open_table(LOG).map_err(storage)?;
+        // A single server's log has no origins: no lookup per entry then.
+        let origins = open_origins(&txn)?.filter(|t| t.len().map_or(true, |n| n > 0));
         let start = after.map_or(0, |a| a.saturating_add(1));
         let mut out = Vec::new();
         for row in log.range(start..).map_err(storage)? {
@@ -399,9 +440,37 @@ impl FileDb {
                 return Ok((out, true));
             }
             let (k, v) = row.map_err(storage)?;
-            out.push(entry_of(k.value(), v.value())?);
+            let mut entry = entry_of(k.value(), v.value())?;
+            if let Some(origins) = &origins {
+                entry.origin_id = origin_of(origins, entry.seq)?;
+            }
+            out.push(entry);
         }
         Ok((out, false))
+    }
+
+    /// See [`Db::locate`].
+    pub fn locate(&self, id: &str, own: Option<u64>) -> Result<Option<u64>, StoreError> {
+        let txn = self.db.begin_read().map_err(storage)?;
+        let origins = open_origins(&txn)?;
+        if origins.is_some() {
+            let by_origin = txn.open_table(BY_ORIGIN).map_err(storage)?;
+            if let Some(seq) = by_origin.get(id).map_err(storage)? {
+                return Ok(Some(seq.value()));
+            }
+        }
+        let Some(seq) = own else {
+            return Ok(None);
+        };
+        let log = txn.open_table(LOG).map_err(storage)?;
+        if log.get(seq).map_err(storage)?.is_none() {
+            return Ok(None);
+        }
+        // Kept at that number under its own id, not another server's line that took it.
+        match &origins {
+            Some(origins) if origins.get(seq).map_err(storage)?.is_some() => Ok(None),
+            _ => Ok(Some(seq)),
+        }
     }
 
     /// The oldest sequence number in the log, if any.
@@ -411,6 +480,58 @@ impl FileDb {
         let first = log.first().map_err(storage)?.map(|(k, _)| k.value());
         Ok(first)
     }
+}
+
+/// The origins table for reading, `None` in a file written before it existed (opened read-only
+/// before [`FileDb::load`] made it: never in practice, but a read must not fail for it).
+fn open_origins(
+    txn: &redb::ReadTransaction,
+) -> Result<Option<redb::ReadOnlyTable<u64, &'static str>>, StoreError> {
+    match txn.open_table(ORIGINS) {
+        Ok(t) => Ok(Some(t)),
+        Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+        Err(e) => Err(storage(e)),
+    }
+}
+
+/// The origin's id of the entry at `seq`, if it has one.
+fn origin_of(
+    origins: &impl ReadableTable<u64, &'static str>,
+    seq: u64,
+) -> Result<Option<String>, StoreError> {
+    Ok(origins
+        .get(seq)
+        .map_err(storage)?
+        .map(|v| v.value().to_owned()))
+}
+
+/// Whether a write touches the origins' tables (a line logged with its origin's id, or a
+/// prune, which drops the ids of what it drops).
+fn needs_origins(w: &Write) -> bool {
+    match w {
+        Write::Append(entries) => entries.iter().any(|e| e.origin_id.is_some()),
+        Write::Prune { .. } => true,
+        _ => false,
+    }
+}
+
+/// Drops the origin's id of the entry at `seq` (pruned), both ways.
+fn forget_origin(
+    origins: Option<&mut redb::Table<'_, u64, &str>>,
+    by_origin: Option<&mut redb::Table<'_, &str, u64>>,
+    seq: u64,
+) -> Result<(), StoreError> {
+    let (Some(origins), Some(by_origin)) = (origins, by_origin) else {
+        return Ok(());
+    };
+    let id = origins
+        .remove(seq)
+        .map_err(storage)?
+        .map(|v| v.value().to_owned());
+    if let Some(id) = id {
+        by_origin.remove(&*id).map_err(storage)?;
+    }
+    Ok(())
 }
 
 fn corrupt(what: &str) -> StoreError {
@@ -428,6 +549,7 @@ fn entry_of(
         from: from.to_owned(),
         to: to.to_owned(),
         line: line.to_owned(),
+        origin_id: None,
     })
 }
 

@@ -71,8 +71,9 @@ impl Disk {
                     Request::Read {
                         request,
                         after,
+                        find,
                         max,
-                    } => reads.push((request, after, max)),
+                    } => reads.push((request, after, find, max)),
                 }
             }
             // What these writes cost in the loop's byte bound is released here, whatever
@@ -98,6 +99,7 @@ impl Disk {
                         entries: Vec::new(),
                         more: false,
                         first_seq: None,
+                        missing: false,
                     });
                 }
                 continue;
@@ -143,8 +145,24 @@ impl Disk {
                     }
                 }
             }
-            for (request, after, max) in reads {
+            for (request, after, find, max) in reads {
+                let mut missing = false;
                 let page = self.db.as_ref().map(|db| {
+                    let after = match &find {
+                        Some(id) => {
+                            let at = db.locate(id, after)?;
+                            // Not kept, or something after it no longer is (the in-memory
+                            // log's bound on privates).
+                            missing = match at {
+                                None => true,
+                                Some(seq) => db
+                                    .first_seq()?
+                                    .is_some_and(|first| first > seq.saturating_add(1)),
+                            };
+                            at
+                        }
+                        None => after,
+                    };
                     let first = db.first_seq();
                     db.read_after(after, max).map(|(e, m)| (e, m, first))
                 });
@@ -161,6 +179,7 @@ impl Disk {
                     entries,
                     more,
                     first_seq,
+                    missing,
                 });
             }
         }

@@ -27,6 +27,8 @@ pub struct MemLog {
     next: u64,
     /// seq -> entry, oldest first.
     log: BTreeMap<u64, Entry>,
+    /// Origin id -> seq of the entries logged with one (`--cluster`); pruned with the log.
+    by_origin: HashMap<String, u64>,
     /// Every entry from this sequence number on is still kept: one past the newest private
     /// that the count bound dropped (0 while none was). A resume from before it may have
     /// missed a private of its own, so [`MemLog::first_seq`] reports it and the core says
@@ -51,7 +53,7 @@ impl MemLog {
             .log
             .values()
             .rev()
-            .filter(|e| e.kind != Kind::Priv)
+            .filter(|e| e.kind.in_history())
             .take(recent)
             .cloned()
             .collect();
@@ -78,9 +80,13 @@ impl MemLog {
                 Write::Append(entries) => {
                     for e in entries {
                         next = next.max(e.seq.saturating_add(1));
+                        if let Some(id) = &e.origin_id {
+                            self.by_origin.insert(id.clone(), e.seq);
+                        }
                         self.log.insert(e.seq, e);
                     }
                 }
+                Write::Reserve(n) => next = next.max(n),
                 Write::Member(m) => {
                     self.members.insert(m.name.to_ascii_lowercase(), m);
                 }
@@ -147,6 +153,10 @@ impl MemLog {
                     for seq in old {
                         self.log.remove(&seq);
                     }
+                    if !self.by_origin.is_empty() {
+                        let log = &self.log;
+                        self.by_origin.retain(|_, seq| log.contains_key(seq));
+                    }
                     self.members
                         .retain(|_, m| m.last_seen_ms >= members_before_ms);
                     let at = std::time::SystemTime::UNIX_EPOCH
@@ -179,6 +189,18 @@ impl MemLog {
             .next()
             .map(|first| (*first).max(self.whole_from))
     }
+
+    /// See [`super::db::Db::locate`].
+    pub fn locate(&self, id: &str, own: Option<u64>) -> Option<u64> {
+        if let Some(seq) = self.by_origin.get(id) {
+            return Some(*seq);
+        }
+        let seq = own?;
+        self.log
+            .get(&seq)
+            .filter(|e| e.origin_id.is_none())
+            .map(|_| seq)
+    }
 }
 
 #[cfg(test)]
@@ -195,6 +217,7 @@ mod tests {
             from: "al".into(),
             to: String::new(),
             line: format!("MSG al - {seq}"),
+            origin_id: None,
         }
     }
 

@@ -200,10 +200,12 @@ enum Request {
         writes: Vec<Write>,
         next_seq: u64,
     },
-    /// Read entries after a sequence number.
+    /// Read entries after a sequence number, or after the message `find` (an origin's id,
+    /// `--cluster`) wherever it is kept (`after`: its number if it is of this log's epoch).
     Read {
         request: u64,
         after: Option<u64>,
+        find: Option<String>,
         max: usize,
     },
 }
@@ -238,6 +240,9 @@ pub enum Answer {
         more: bool,
         /// The oldest sequence number still kept (to tell a gap).
         first_seq: Option<u64>,
+        /// The message the read was to start after (`find`) is not kept here (the page starts
+        /// at the oldest entry kept), or some entry after it no longer is.
+        missing: bool,
     },
 }
 
@@ -457,15 +462,18 @@ impl Store {
         }
     }
 
-    /// Asks for up to `max` entries after `after` (`None`: from the oldest kept); the answer
-    /// is an [`Answer::Page`] with the returned number, or `None` when the disk thread cannot
-    /// take the request now (ask again later).
-    pub fn read(&mut self, after: Option<u64>, max: usize) -> Option<u64> {
+    /// Asks for up to `max` entries after `after` (`None`: from the oldest kept), or, with
+    /// `find`, after the entry logged with that origin's id (or at `after` under its own id),
+    /// from the oldest kept when there is none (the page says `missing`); the answer is an
+    /// [`Answer::Page`] with the returned number, or `None` when the disk thread cannot take
+    /// the request now (ask again later).
+    pub fn read(&mut self, after: Option<u64>, find: Option<&str>, max: usize) -> Option<u64> {
         let request = self.next_request;
         let tx = self.tx.as_ref()?;
         tx.try_send(Request::Read {
             request,
             after,
+            find: find.map(str::to_owned),
             max,
         })
         .ok()?;

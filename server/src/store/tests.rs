@@ -71,6 +71,7 @@ fn entry(store: &mut Store, kind: Kind, from: &str, to: &str, text: &str) -> Ent
         Kind::Priv => format!("PRIV {from} {to} - {text}"),
         Kind::Act => format!("ACT {from} {text}"),
         Kind::Msg => format!("MSG {from} - {text}"),
+        Kind::Gap => String::new(),
     };
     Entry {
         seq: id.seq,
@@ -79,6 +80,7 @@ fn entry(store: &mut Store, kind: Kind, from: &str, to: &str, text: &str) -> Ent
         from: from.into(),
         to: to.into(),
         line,
+        origin_id: None,
     }
 }
 
@@ -308,14 +310,16 @@ fn reads_page_through_the_log_and_pruning_drops_privates_first() {
     }
     store.flush_round().unwrap().unwrap();
     assert!(matches!(answer(&store, &mut poll), Answer::Durable { .. }));
-    let req = store.read(Some(3), 4).unwrap();
+    let req = store.read(Some(3), None, 4).unwrap();
     match answer(&store, &mut poll) {
         Answer::Page {
             request,
             entries,
             more,
             first_seq,
+            missing,
         } => {
+            assert!(!missing);
             assert_eq!(request, req);
             assert_eq!(entries, all[3..7].to_vec());
             assert!(more);
@@ -327,7 +331,7 @@ fn reads_page_through_the_log_and_pruning_drops_privates_first() {
     store.prune(1_000 + 61_000);
     store.flush_round().unwrap().unwrap();
     assert!(matches!(answer(&store, &mut poll), Answer::Durable { .. }));
-    store.read(None, 100).unwrap();
+    store.read(None, None, 100).unwrap();
     match answer(&store, &mut poll) {
         Answer::Page { entries, more, .. } => {
             let want: Vec<Entry> = all.into_iter().filter(|e| e.kind != Kind::Priv).collect();
@@ -371,7 +375,7 @@ fn in_memory_stores_work_and_leave_no_file() {
     store.flush_round().unwrap().unwrap();
     // Nothing waits for an in-memory batch: the first answer is the page read after it,
     // holding the entry (requests are taken in order).
-    store.read(None, 10).unwrap();
+    store.read(None, None, 10).unwrap();
     match answer(&store, &mut poll) {
         Answer::Page { entries, .. } => assert_eq!(entries.len(), 1),
         other => panic!("expected the page, got {other:?}"),
@@ -386,5 +390,141 @@ fn the_default_directory_follows_xdg_then_home() {
     match DataDir::default_dir() {
         DataDir::Path(p) => assert!(p.ends_with("chat-server"), "{}", p.display()),
         DataDir::Memory => {}
+    }
+}
+
+/// Under `--cluster` every server logs every server's lines at its own numbers, with their
+/// origin's ids: a resume finds its last id wherever it is kept, reads what follows with the
+/// origins' ids, and is told when the id is not kept (never written here, or pruned). A
+/// reserved id is never given again after a reopen. On disk and in memory alike.
+#[test]
+fn origin_ids_are_found_read_back_pruned_and_reserved_ids_never_reused() {
+    let dir = Dir::new("origins");
+    for config in [
+        config(&dir),
+        StoreConfig {
+            dir: DataDir::Memory,
+            ..config(&dir)
+        },
+    ] {
+        let (mut store, _, mut poll) = start(config.clone());
+        let epoch = store.epoch();
+        let mut logged = Vec::new();
+        for (i, origin) in ["0000000a-7", "0000000b-3", "0000000a-8"]
+            .iter()
+            .enumerate()
+        {
+            let mut e = entry(&mut store, Kind::Msg, "al", "", &i.to_string());
+            e.time_ms = 1_000 + i as u64;
+            e.origin_id = Some((*origin).to_owned());
+            logged.push(e.clone());
+            store.append(e);
+        }
+        // An own line of this server: its id reserved (sent to the room's log), logged later.
+        let reserved = store.next_id();
+        store.write(Write::Reserve(reserved.seq + 1));
+        store.flush_round().unwrap();
+        if config.dir != DataDir::Memory {
+            assert!(matches!(answer(&store, &mut poll), Answer::Durable { .. }));
+        }
+        let page = |store: &mut Store, poll: &mut mio::Poll, find: &str| {
+            store.read(None, Some(find), 10).unwrap();
+            match answer(store, poll) {
+                Answer::Page {
+                    entries, missing, ..
+                } => (entries, missing),
+                other => panic!("{other:?}"),
+            }
+        };
+        let (entries, missing) = page(&mut store, &mut poll, "0000000b-3");
+        assert!(!missing);
+        assert_eq!(
+            entries,
+            logged[2..].to_vec(),
+            "after it, with the origin's id"
+        );
+        let (entries, missing) = page(&mut store, &mut poll, "0000000b-4");
+        assert!(missing, "never logged here");
+        assert_eq!(entries, logged, "so from the oldest kept");
+        // Pruned: its id goes with it.
+        store.write(Write::Prune {
+            room_before_ms: 1_001,
+            priv_before_ms: 0,
+            members_before_ms: 0,
+            bans_ended_ms: 0,
+            max_entries: 100,
+        });
+        store.flush_round().unwrap();
+        if config.dir != DataDir::Memory {
+            assert!(matches!(answer(&store, &mut poll), Answer::Durable { .. }));
+        }
+        let (entries, missing) = page(&mut store, &mut poll, "0000000a-7");
+        assert!(missing, "pruned");
+        assert_eq!(entries, logged[1..].to_vec());
+        // An id of this log's own epoch is found at its number only when it was logged there
+        // under its own id (a single server's line), not where another server's line is kept.
+        let own = MsgId {
+            epoch,
+            seq: logged[1].seq,
+        }
+        .to_string();
+        store.read(Some(logged[1].seq), Some(&own), 10).unwrap();
+        assert!(matches!(
+            answer(&store, &mut poll),
+            Answer::Page { missing: true, .. }
+        ));
+        if config.dir == DataDir::Memory {
+            continue;
+        }
+        drop(store);
+        let (_, loaded, _) = start(config);
+        assert_eq!(
+            loaded.next_seq,
+            reserved.seq + 1,
+            "the reserved id is never given again"
+        );
+        assert_eq!(
+            loaded.recent,
+            logged[1..].to_vec(),
+            "with their origin's ids"
+        );
+    }
+}
+
+/// In memory, privates past their bound are dropped: a resume from an id that is still kept
+/// but was followed by a dropped private reads on from it and is told something is missing.
+#[test]
+fn in_memory_a_found_id_followed_by_a_dropped_private_reads_as_missing() {
+    let dir = Dir::new("mem-found-gap");
+    let (mut store, _, mut poll) = start(StoreConfig {
+        dir: DataDir::Memory,
+        ..config(&dir)
+    });
+    let mut room = entry(&mut store, Kind::Msg, "al", "", "x");
+    room.origin_id = Some("0000000a-1".into());
+    store.append(room);
+    for i in 0..=memory::MAX_PRIVATES_IN_MEMORY {
+        let mut p = entry(&mut store, Kind::Priv, "al", "bo", &i.to_string());
+        p.origin_id = Some(format!("0000000b-{i}"));
+        store.append(p);
+    }
+    store.flush_round().unwrap();
+    store.write(Write::Prune {
+        room_before_ms: 0,
+        priv_before_ms: 0,
+        members_before_ms: 0,
+        bans_ended_ms: 0,
+        max_entries: 100,
+    });
+    store.flush_round().unwrap();
+    store.read(None, Some("0000000a-1"), 10).unwrap();
+    match answer(&store, &mut poll) {
+        Answer::Page {
+            entries, missing, ..
+        } => {
+            assert!(missing, "the oldest private after it is gone");
+            assert_eq!(entries[0].origin_id.as_deref(), Some("0000000b-1"));
+        }
+        other => panic!("{other:?}"),
     }
 }
