@@ -9,9 +9,10 @@
 # One run: chat-server (--auto-approve --rate 0 --data-dir none) under cachegrind, chat-load
 # --scenario messages -n 100 -s 100 -m M -w 32 against it (every member hears every message:
 # 100 x 100 x M deliveries), then SIGTERM; the totals divided by the deliveries. Scenario irc-100
-# is the same over the IRC listener (chat-load --proto irc).
+# is the same over the IRC listener (chat-load --proto irc), mixed-100 a room of half native and
+# half IRC members (chat-load --proto mixed).
 #
-# Usage: scripts/bench-instructions.sh [--scenario fanout-100|irc-100] [--messages M]
+# Usage: scripts/bench-instructions.sh [--scenario fanout-100|irc-100|mixed-100] [--messages M]
 #                                       [--baseline BIN]
 #   --scenario   what to run (default fanout-100)
 #   --messages M messages per sender (default 200; the figures settle from about 100)
@@ -30,13 +31,14 @@ while [ $# -gt 0 ]; do
         --scenario) scenario="$2"; shift ;;
         --messages) messages="$2"; shift ;;
         --baseline) baseline="$2"; shift ;;
-        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
         *) echo "bench-instructions.sh: unknown argument $1" >&2; exit 2 ;;
     esac
     shift
 done
-case "$scenario" in fanout-100|irc-100) ;; *)
-    echo "bench-instructions.sh: unknown scenario $scenario (fanout-100 or irc-100)" >&2; exit 2 ;;
+case "$scenario" in fanout-100|irc-100|mixed-100) ;; *)
+    echo "bench-instructions.sh: unknown scenario $scenario (fanout-100, irc-100 or mixed-100)" >&2
+    exit 2 ;;
 esac
 case "$messages" in ''|*[!0-9]*|0)
     echo "bench-instructions.sh: --messages needs a positive number" >&2; exit 2 ;;
@@ -58,18 +60,21 @@ count() {
     local name=$1 bin=$2 store=(--data-dir none) listen=() pattern load=()
     if ! "$bin" --help 2>/dev/null | grep -q -- --data-dir; then store=(); fi
     pattern='s/^listening on \([^ ]*\)$/\1/p'
-    if [ "$scenario" = irc-100 ]; then
+    if [ "$scenario" != fanout-100 ]; then
         listen=(--irc-listen 127.0.0.1:0 --irc-channel '#load')
+    fi
+    if [ "$scenario" = irc-100 ]; then
         pattern='s/^listening on \(.*\) (IRC)$/\1/p'
         load=(--proto irc)
     fi
     valgrind --tool=cachegrind --cache-sim=yes --cachegrind-out-file="$work/$name.cg" \
         "$bin" --auto-approve --rate 0 --max-clients 20000 --listen 127.0.0.1:0 \
         "${listen[@]}" "${store[@]}" < /dev/null > "$work/$name.out" 2> "$work/$name.err" &
-    local pid=$! addr="" i
+    local pid=$! addr="" irc="" i
     for i in $(seq 300); do
         addr=$(sed -n "$pattern" "$work/$name.out" | head -n1)
-        [ -n "$addr" ] && break
+        irc=$(sed -n 's/^listening on \(.*\) (IRC)$/\1/p' "$work/$name.out" | head -n1)
+        [ -n "$addr" ] && { [ "$scenario" != mixed-100 ] || [ -n "$irc" ]; } && break
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.1
     done
@@ -77,6 +82,7 @@ count() {
         echo "bench-instructions.sh: $name did not start:" >&2; cat "$work/$name.err" >&2
         kill "$pid" 2>/dev/null || true; return 1
     fi
+    [ "$scenario" != mixed-100 ] || load=(--proto mixed --irc-addr "$irc")
     if ! "$load_bin" "${load[@]}" --scenario messages -n 100 -s 100 -m "$messages" -w 32 \
         --timeout 300 "$addr" > "$work/$name.load" 2>&1; then
         echo "bench-instructions.sh: the load run against $name failed:" >&2
