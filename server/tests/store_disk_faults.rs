@@ -103,6 +103,10 @@ fn a_full_disk_refuses_messages_loudly_loses_nothing_and_recovers() {
     assert!(refused, "the writer never got ERROR unavailable");
     let said = server.expect_console("store: cannot write");
     assert!(said.contains("space"), "not a full disk: {said}");
+    assert!(
+        !said.contains("(store:"),
+        "the reason says `store:` twice: {said}"
+    );
 
     // Everything the reader got, up to the refusal.
     writer.send_line("/who");

@@ -141,7 +141,12 @@ impl Disk {
                     }
                     Err(e) => {
                         self.stats.failures.fetch_add(1, Ordering::Relaxed);
-                        self.fail(batches, writes, Some(e.to_string()));
+                        // The consoles say `store: cannot write (WHY)`: the reason alone.
+                        let why = match e {
+                            super::StoreError::Disk(what) => what,
+                            other => other.to_string(),
+                        };
+                        self.fail(batches, writes, Some(why));
                     }
                 }
             }
