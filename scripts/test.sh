@@ -53,6 +53,9 @@ cargo fmt --all -- --check
 step "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 
+step "cargo doc (every link in the documentation comments resolves)"
+RUSTDOCFLAGS="-D warnings" cargo doc --quiet --no-deps --workspace --document-private-items
+
 step "cargo build (the smoke tests and the client's tests drive the real binaries)"
 cargo build --workspace --bins
 

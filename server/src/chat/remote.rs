@@ -1,7 +1,7 @@
 //! The room beyond this server (`--cluster`): the other servers' members and waiting joins as
 //! the room's log tells them, names being claimed in Redis, and what each of the log's events
 //! does here. The core stays free of I/O: it asks the cluster through
-//! [`Outbox::cluster`](super::Outbox::cluster) and hears back through [`Core::cluster_input`].
+//! [`Outbox::cluster`] and hears back through [`Core::cluster_input`].
 //!
 //! A view entry is changed only by an event of the server that owns it, so a late event of a
 //! server that has since rejoined under a new id can never remove someone else's member.

@@ -16,7 +16,7 @@ pub(super) enum Phase {
     /// Connected; no valid name offered yet. The login timer runs.
     AwaitingName,
     /// Offered a valid name that is being claimed in the cluster (`--cluster` only); the answer
-    /// ([`Core::cluster_input`]) admits it, lets it wait, or refuses the name.
+    /// ([`Core::cluster_input`](super::Core::cluster_input)) admits it, lets it wait, or refuses the name.
     Claiming { name: Rc<str> },
     /// Offered a valid name, reserved; the operator decides. The approval timer runs.
     Waiting { name: Rc<str>, since: Instant },

@@ -4,7 +4,7 @@
 //! Owns [`V3`]: the id generator, the messages held for the store ([`Held`]), the writes the
 //! store has not been handed yet, the remembered members ([`Remembered`]), the members within
 //! their resume window (detached: no connection, still in the room), and the replays under way.
-//! It answers plain questions and returns decisions ([`ResumeDecision`], [`Detach`], what a
+//! It answers plain questions and returns decisions ([`ResumeDecision`], [`Detached`] members, what a
 //! held message becomes); it never sends a line, emits a room event or sees a socket, a disk or
 //! a clock (times are passed in). `Core` composes it with the room and the sessions and routes
 //! what follows: `resume.rs` (HELLO, RESUME, token login, the window) and `durability.rs` (the

@@ -24,9 +24,9 @@
 //! (`name`, then `name~2`, ...), so Redis refuses it even when it reaches the writer after the
 //! rejoin (the fence of `writer.rs`).
 
-/// Shared by [`HEARTBEAT`]: reaps server ARGV id `id` (already removed from `servers`):
+/// Shared by [`heartbeat`]: reaps server ARGV id `id` (already removed from `servers`):
 /// `LEAVE name quit` for each of its members and waiting joins, its names freed, then `G`.
-/// KEYS: servers, names, who, seq, log. ARGV[4]: the log's MAXLEN.
+/// KEYS: servers, names, who, seq, log. `ARGV[4]`: the log's MAXLEN.
 const REAP: &str = r#"
 local function reap(id, now)
   local who = redis.call('HGETALL', KEYS[3])
