@@ -26,26 +26,6 @@ fn node(redis: &Redis, extra: &[&str]) -> Server {
     s
 }
 
-/// Connects and says `HELLO 3`.
-#[track_caller]
-fn hello(server: &Server) -> Client {
-    let mut c = server.connect();
-    c.expect("NAME? ");
-    c.send_line("HELLO 3");
-    c.expect_exact("HELLO 3");
-    c
-}
-
-/// A version 3 member and its token.
-#[track_caller]
-fn member(server: &Server, name: &str) -> (Client, String) {
-    let mut c = hello(server);
-    c.send_line(name);
-    c.expect_welcome(name);
-    let token = c.expect("TOKEN ");
-    (c, token.trim_start_matches("TOKEN ").to_owned())
-}
-
 /// One message as a member got it: its id, and the line after the tags (`ECHO` for the echo
 /// of its own).
 type Seen = (String, String);
@@ -101,7 +81,7 @@ fn resume(
     last: &str,
     within: Duration,
 ) -> (Client, Vec<Seen>) {
-    let mut c = hello(server);
+    let mut c = server.hello3();
     c.send_line(&format!("RESUME {name} {token} {last}"));
     match c.try_next_line(within) {
         Ok(line) => assert!(line.starts_with(&format!("WELCOME {name} ")), "{line}"),
@@ -157,10 +137,10 @@ fn a_member_cut_off_on_one_server_resumes_on_another_and_gets_exactly_what_it_mi
     let mut s1 = node(&redis, &["--resume-window", "60"]);
     let data = TempDir::new("cluster-resume");
     let s2 = node(&redis, &["--resume-window", "60", "--data-dir", data.arg()]);
-    let (mut alice, token) = member(&s1, "alice");
-    let (mut bob, _) = member(&s1, "bob");
-    let (mut carol, _) = member(&s2, "carol");
-    let (mut dave, _) = member(&s2, "dave");
+    let (mut alice, token) = s1.login_v3("alice");
+    let (mut bob, _) = s1.login_v3("bob");
+    let (mut carol, _) = s2.login_v3("carol");
+    let (mut dave, _) = s2.login_v3("dave");
     for c in [&mut alice, &mut bob, &mut carol] {
         c.skip_until("JOIN dave");
     }
@@ -247,10 +227,10 @@ fn a_member_whose_server_was_killed_resumes_on_another_with_exactly_what_it_miss
     let mut args = timeout.to_vec();
     args.extend_from_slice(&["--data-dir", data.arg()]);
     let s2 = node(&redis, &args);
-    let (mut alice, token) = member(&s1, "alice");
-    let (mut bob, _) = member(&s1, "bob");
-    let (mut carol, _) = member(&s2, "carol");
-    let (mut dave, _) = member(&s2, "dave");
+    let (mut alice, token) = s1.login_v3("alice");
+    let (mut bob, _) = s1.login_v3("bob");
+    let (mut carol, _) = s2.login_v3("carol");
+    let (mut dave, _) = s2.login_v3("dave");
     for c in [&mut alice, &mut bob, &mut carol] {
         c.skip_until("JOIN dave");
     }
@@ -291,9 +271,9 @@ fn a_resume_across_a_time_its_server_was_out_of_the_room_says_gap() {
     let data = TempDir::new("cluster-resume-hole");
     let args = ["--resume-window", "0", "--data-dir", data.arg()];
     let s2 = node(&redis, &args);
-    let (mut alice, token) = member(&s1, "alice");
-    let (mut bob, _) = member(&s1, "bob");
-    let (mut carol, _) = member(&s2, "carol");
+    let (mut alice, token) = s1.login_v3("alice");
+    let (mut bob, _) = s1.login_v3("bob");
+    let (mut carol, _) = s2.login_v3("carol");
     alice.skip_until("JOIN carol");
     bob.skip_until("JOIN carol");
     bob.send_line("x");
@@ -306,7 +286,7 @@ fn a_resume_across_a_time_its_server_was_out_of_the_room_says_gap() {
     seen(&mut alice, 1);
     // Server 2 again, on its directory: its log has `x`, then a hole, then what follows.
     let s2 = node(&redis, &args);
-    let (mut dave, _) = member(&s2, "dave");
+    let (mut dave, _) = s2.login_v3("dave");
     bob.send_line("after");
     // dave's history first (server 2 seeds it from the room), then the line: logged there.
     while split_tags(&dave.next_line()).1 != "MSG bob - after" {}
@@ -314,7 +294,7 @@ fn a_resume_across_a_time_its_server_was_out_of_the_room_says_gap() {
     drop(alice);
     dave.skip_until("LEAVE alice");
 
-    let mut again = hello(&s2);
+    let mut again = s2.hello3();
     again.send_line(&format!("RESUME alice {token} {last}"));
     again.expect_welcome("alice");
     again.expect("TOKEN ");

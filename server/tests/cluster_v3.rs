@@ -33,20 +33,10 @@ fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
 
-/// Connects, says `HELLO 3` and awaits its answer (after the `NAME?` everyone gets first).
-#[track_caller]
-fn hello(server: &Server) -> Client {
-    let mut c = server.connect();
-    c.expect("NAME? ");
-    c.send_line("HELLO 3");
-    c.expect_exact("HELLO 3");
-    c
-}
-
 /// A version 3 join that the operator of `server` approves: the member and its token.
 #[track_caller]
 fn approved_v3(server: &mut Server, name: &str) -> (Client, String) {
-    let mut c = hello(server);
+    let mut c = server.hello3();
     c.send_line(name);
     c.expect("WAIT ");
     server.expect_console(&format!("join request: {name} from "));
@@ -59,7 +49,7 @@ fn approved_v3(server: &mut Server, name: &str) -> (Client, String) {
 /// `RESUME name token -` on `server`: the client once it is welcomed (no operator asked).
 #[track_caller]
 fn resumed(server: &Server, name: &str, token: &str) -> Client {
-    let mut c = hello(server);
+    let mut c = server.hello3();
     c.send_line(&format!("RESUME {name} {token} -"));
     c.expect_welcome(name);
     c.expect("TOKEN ");
@@ -107,7 +97,7 @@ fn a_member_forgotten_on_one_server_is_refused_by_every_server() {
     s1.expect_console("forgot bob (by stdin)");
     s2.expect_console("forgot bob (on server ");
     for server in [&s1, &s2] {
-        let mut c = hello(server);
+        let mut c = server.hello3();
         c.send_line(&format!("RESUME bob {token} -"));
         c.expect("ERROR bad-token ");
         c.expect("NAME? ");
@@ -128,7 +118,7 @@ fn a_member_whose_server_died_resumes_on_another_once_the_room_frees_its_name() 
     s1.signal("KILL");
     // bob's client goes to s2 at once: its name is s1's until s1 is declared dead, so the
     // RESUME waits for it rather than being refused.
-    let mut again = hello(&s2);
+    let mut again = s2.hello3();
     again.send_line(&format!("RESUME bob {token} -"));
     let within = Duration::from_secs(3 * 2 + 5);
     match again.try_next_line(within) {
@@ -153,7 +143,7 @@ fn a_remembered_name_resumed_while_another_server_has_it_takes_that_session_over
     alice.expect_exact("MSG bob - hi");
     // bob is still a member on s1: its token on s2 takes that session over through the room's
     // log (never a second bob in the room), long before the name could be freed otherwise.
-    let mut twin = hello(&s2);
+    let mut twin = s2.hello3();
     let asked = std::time::Instant::now();
     twin.send_line(&format!("RESUME bob {token} -"));
     match twin.try_next_line(Duration::from_secs(2 * 2 + 5)) {
@@ -242,11 +232,11 @@ fn lines_from_another_server_carry_the_origin_s_id_and_time_in_the_tags_and_priv
     let redis = Redis::start();
     let s1 = node(&redis, &["--auto-approve"]);
     let s2 = node(&redis, &["--auto-approve"]);
-    let mut far = hello(&s2);
+    let mut far = s2.hello3();
     far.send_line("far");
     far.expect_welcome("far");
     far.expect("TOKEN ");
-    let mut near = hello(&s1);
+    let mut near = s1.hello3();
     near.send_line("near");
     near.expect_welcome("near");
     near.expect("TOKEN ");

@@ -7,27 +7,7 @@ use std::net::Shutdown;
 use std::time::Duration;
 
 use chat_common::protocol::v3::split_tags;
-use chat_testkit::{Client, Server, TempDir};
-
-/// Connects, says `HELLO 3` and awaits its answer (the `NAME?` comes first, as for anyone).
-#[track_caller]
-fn hello(server: &Server) -> Client {
-    let mut c = server.connect();
-    c.expect("NAME? ");
-    c.send_line("HELLO 3");
-    c.expect_exact("HELLO 3");
-    c
-}
-
-/// A version 3 member admitted by `--auto-approve`: returns it and its token.
-#[track_caller]
-fn v3_login(server: &Server, name: &str) -> (Client, String) {
-    let mut c = hello(server);
-    c.send_line(name);
-    c.expect_welcome(name);
-    let token = token_of(&c.expect("TOKEN "));
-    (c, token)
-}
+use chat_testkit::{Server, TempDir};
 
 fn token_of(line: &str) -> String {
     line.strip_prefix("TOKEN ").unwrap_or_default().to_owned()
@@ -46,7 +26,7 @@ fn tagged(line: &str) -> (String, String) {
 #[test]
 fn v3_sessions_get_tags_echo_and_a_token_while_v2_sees_version_2() {
     let server = Server::start(&["--auto-approve"]);
-    let (mut alice, token) = v3_login(&server, "alice");
+    let (mut alice, token) = server.login_v3("alice");
     assert!(token.len() >= 22, "{token}");
     let mut bob = server.login("bob");
     alice.expect("JOIN bob");
@@ -69,7 +49,7 @@ fn v3_sessions_get_tags_echo_and_a_token_while_v2_sees_version_2() {
     let (_, rest) = tagged(&alice.next_line());
     assert_eq!(rest, "PRIV bob alice - back");
     // History for a newcomer in version 3 carries the original ids.
-    let (mut carol, _) = v3_login(&server, "carol");
+    let (mut carol, _) = server.login_v3("carol");
     let (hid, rest) = tagged(&carol.next_line());
     assert_eq!(hid, id1);
     assert!(
@@ -84,7 +64,7 @@ fn v3_sessions_get_tags_echo_and_a_token_while_v2_sees_version_2() {
 #[test]
 fn a_member_cut_off_resumes_within_the_window_and_misses_nothing() {
     let server = Server::start(&["--auto-approve", "--resume-window", "30"]);
-    let (mut alice, token) = v3_login(&server, "alice");
+    let (mut alice, token) = server.login_v3("alice");
     let mut bob = server.login("bob");
     alice.expect("JOIN bob");
     bob.send_line("one");
@@ -98,7 +78,7 @@ fn a_member_cut_off_resumes_within_the_window_and_misses_nothing() {
     let who = bob.skip_until("INFO ");
     assert!(who.contains("alice"), "the member never left: {who}");
 
-    let mut again = hello(&server);
+    let mut again = server.hello3();
     again.send_line(&format!("RESUME alice {token} {last}"));
     again.expect_welcome("alice");
     let new_token = token_of(&again.expect("TOKEN "));
@@ -131,7 +111,7 @@ fn a_member_cut_off_resumes_within_the_window_and_misses_nothing() {
         "bob saw no LEAVE or JOIN for alice"
     );
     // The old token is void.
-    let mut thief = hello(&server);
+    let mut thief = server.hello3();
     thief.send_line(&format!("RESUME alice {token} -"));
     thief.expect("ERROR bad-token ");
     thief.expect("NAME? ");
@@ -141,7 +121,7 @@ fn a_member_cut_off_resumes_within_the_window_and_misses_nothing() {
 fn after_the_window_a_remembered_member_is_admitted_with_no_operator() {
     let dir = TempDir::new("resume-remember");
     let mut server = Server::start(&["--data-dir", dir.arg(), "--resume-window", "1"]);
-    let mut alice = hello(&server);
+    let mut alice = server.hello3();
     alice.send_line("alice");
     alice.expect("WAIT ");
     server.expect_console("join request: alice");
@@ -152,7 +132,7 @@ fn after_the_window_a_remembered_member_is_admitted_with_no_operator() {
     drop(alice);
     server.expect_console("left alice (quit)");
 
-    let mut again = hello(&server);
+    let mut again = server.hello3();
     again.send_line(&format!("RESUME alice {token} -"));
     again.expect_welcome("alice");
     let token = token_of(&again.expect("TOKEN "));
@@ -164,7 +144,7 @@ fn after_the_window_a_remembered_member_is_admitted_with_no_operator() {
 
     // And after a restart on the same directory.
     let mut server = Server::start(&["--data-dir", dir.arg()]);
-    let mut again = hello(&server);
+    let mut again = server.hello3();
     again.send_line(&format!("RESUME alice {token} -"));
     again.expect_welcome("alice");
     server.expect_console("remembered alice");
@@ -176,20 +156,20 @@ fn after_the_window_a_remembered_member_is_admitted_with_no_operator() {
 fn kick_and_forget_void_the_token() {
     let dir = TempDir::new("resume-void");
     let mut server = Server::start(&["--auto-approve", "--data-dir", dir.arg()]);
-    let (alice, token) = v3_login(&server, "alice");
+    let (alice, token) = server.login_v3("alice");
     server.console("kick alice");
     server.expect_console("kicked alice");
     drop(alice);
-    let mut again = hello(&server);
+    let mut again = server.hello3();
     again.send_line(&format!("RESUME alice {token} -"));
     again.expect("ERROR bad-token ");
     again.expect("NAME? ");
 
-    let (bob, token) = v3_login(&server, "bob");
+    let (bob, token) = server.login_v3("bob");
     drop(bob);
     server.console("forget bob");
     server.expect_console("forgot bob");
-    let mut again = hello(&server);
+    let mut again = server.hello3();
     again.send_line(&format!("RESUME bob {token} -"));
     again.expect("ERROR bad-token ");
     again.expect("NAME? ");
@@ -198,8 +178,8 @@ fn kick_and_forget_void_the_token() {
 #[test]
 fn a_live_session_is_taken_over_by_its_resume() {
     let server = Server::start(&["--auto-approve"]);
-    let (mut alice, token) = v3_login(&server, "alice");
-    let mut again = hello(&server);
+    let (mut alice, token) = server.login_v3("alice");
+    let mut again = server.hello3();
     again.send_line(&format!("RESUME alice {token} -"));
     again.expect_welcome("alice");
     alice.skip_until("BYE resumed elsewhere");
@@ -209,8 +189,8 @@ fn a_live_session_is_taken_over_by_its_resume() {
 #[test]
 fn a_thousand_guessed_tokens_find_nothing() {
     let server = Server::start(&["--auto-approve", "--rate", "0"]);
-    let (_alice, _) = v3_login(&server, "alice");
-    let mut guesser = hello(&server);
+    let (_alice, _) = server.login_v3("alice");
+    let mut guesser = server.hello3();
     for i in 0..1000u32 {
         guesser.send_line(&format!("RESUME alice guess{i:0>28} -"));
     }
@@ -231,25 +211,25 @@ fn a_thousand_guessed_tokens_find_nothing() {
 #[test]
 fn nick_carries_the_token_and_a_foreign_last_id_gets_a_gap() {
     let server = Server::start(&["--auto-approve"]);
-    let (mut alice, _) = v3_login(&server, "alice");
+    let (mut alice, _) = server.login_v3("alice");
     alice.send_line("/nick alicia");
     alice.expect("NICK alice alicia");
     alice.stream().shutdown(Shutdown::Both).unwrap_or(());
     drop(alice);
     // The token was issued to alice; /nick moved it to alicia.
-    let (mut bob, _) = v3_login(&server, "bob");
+    let (mut bob, _) = server.login_v3("bob");
     bob.send_line("/who");
     let who = bob.skip_until("INFO online");
     assert!(who.contains("alicia"), "{who}");
     drop(bob);
     let (_, token) = {
-        let mut c = hello(&server);
+        let mut c = server.hello3();
         c.send_line("carol");
         c.expect_welcome("carol");
         let t = token_of(&c.expect("TOKEN "));
         (c, t)
     };
-    let mut again = hello(&server);
+    let mut again = server.hello3();
     again.send_line(&format!("RESUME carol {token} 00000000-5"));
     again.expect_welcome("carol");
     again.expect("TOKEN ");
@@ -290,7 +270,7 @@ fn a_resume_storm_settles_quickly() {
     let mut watcher = server.login("watcher");
     let mut members = Vec::new();
     for i in 0..N {
-        let (c, token) = v3_login(&server, &format!("m{i}"));
+        let (c, token) = server.login_v3(&format!("m{i}"));
         members.push((c, token));
     }
     for i in 0..N {

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use chat_testkit::{Client, Server, TempDir};
+use chat_testkit::{Server, TempDir};
 
 /// How many times the kill is tried: a token sent before its record is on disk would be lost
 /// in some of them (the kill lands within a millisecond or two of the `TOKEN` line).
@@ -13,16 +13,6 @@ const ROUNDS: usize = 8;
 
 /// How long a killed server may take to be gone.
 const EXIT_WITHIN: Duration = Duration::from_secs(10);
-
-/// Connects and says `HELLO 3`.
-#[track_caller]
-fn hello(server: &Server) -> Client {
-    let mut c = server.connect();
-    c.expect("NAME? ");
-    c.send_line("HELLO 3");
-    c.expect_exact("HELLO 3");
-    c
-}
 
 /// Kills the server with `kill -9` and waits until it is gone.
 #[track_caller]
@@ -42,13 +32,13 @@ fn a_first_token_survives_a_kill_9_right_after_it_arrives() {
         // A member in the room already, so the newcomer's admission has company (a JOIN to
         // hold) as in real use.
         let (_watcher, _) = {
-            let mut w = hello(&server);
+            let mut w = server.hello3();
             w.send_line(&format!("w{round}"));
             w.expect_welcome(&format!("w{round}"));
             let t = w.expect("TOKEN ");
             (w, t)
         };
-        let mut c = hello(&server);
+        let mut c = server.hello3();
         c.send_line(&name);
         c.expect_welcome(&name);
         let token = c.expect("TOKEN ")["TOKEN ".len()..].to_owned();
@@ -56,7 +46,7 @@ fn a_first_token_survives_a_kill_9_right_after_it_arrives() {
         drop(server);
 
         let mut server = Server::start(&args);
-        let mut again = hello(&server);
+        let mut again = server.hello3();
         again.send_line(&format!("RESUME {name} {token} -"));
         let first = again.next_line();
         assert!(
@@ -76,7 +66,7 @@ fn a_waiting_join_approved_gets_a_token_that_survives_a_kill_9() {
     let dir = TempDir::new("token-durable-approved");
     let args = ["--data-dir", dir.arg()];
     let mut server = Server::start(&args);
-    let mut c = hello(&server);
+    let mut c = server.hello3();
     c.send_line("alice");
     c.expect("WAIT ");
     server.console("approve alice");
@@ -86,7 +76,7 @@ fn a_waiting_join_approved_gets_a_token_that_survives_a_kill_9() {
     drop(server);
 
     let mut server = Server::start(&args);
-    let mut again = hello(&server);
+    let mut again = server.hello3();
     again.send_line(&format!("RESUME alice {token} -"));
     again.expect_welcome("alice");
     again.expect("TOKEN ");

@@ -534,6 +534,27 @@ impl Server {
         c
     }
 
+    /// Connects and says `HELLO 3`, awaiting its answer (the `NAME?` comes first, as for
+    /// anyone): a version 3 session, not yet named.
+    #[track_caller]
+    pub fn hello3(&self) -> Client {
+        let mut c = self.connect_prompted();
+        c.send_line("HELLO 3");
+        c.expect_exact("HELLO 3");
+        c
+    }
+
+    /// [`Server::hello3`], then logs in as `name` (the server must run with `--auto-approve`):
+    /// the member and its token (the `TOKEN` line's word).
+    #[track_caller]
+    pub fn login_v3(&self, name: &str) -> (Client, String) {
+        let mut c = self.hello3();
+        c.send_line(name);
+        c.expect_welcome(name);
+        let token = c.expect("TOKEN ");
+        (c, token.trim_start_matches("TOKEN ").trim().to_owned())
+    }
+
     /// Connects, offers `name` and expects `WAIT` (no `--auto-approve`); also awaits the console's
     /// join announcement, which is returned.
     #[track_caller]
