@@ -44,49 +44,25 @@ impl Core {
                 self.relay(id, name, &ServerMsg::Act { from: name, text }, now, out);
             }
             Ok(Request::Private { to, color, text }) => {
-                match self.member_named(to) {
-                    Some((target, to)) => {
-                        let msg = ServerMsg::Priv {
-                            from: name,
-                            to: &to,
-                            color,
-                            text,
-                        };
-                        self.private_v3(id, Some(target), &to, &msg, now, out);
-                    }
-                    // A member within its resume window: kept for it, replayed on its resume.
-                    None if self.detached_name(to).is_some() => {
-                        let Some(to) = self.detached_name(to) else {
-                            return;
-                        };
-                        let msg = ServerMsg::Priv {
-                            from: name,
-                            to: &to,
-                            color,
-                            text,
-                        };
-                        self.private_v3(id, None, &to, &msg, now, out);
-                    }
-                    // A member of another server: given an id and kept like any private (its
-                    // sender's resume replays it, a version 3 sender gets its ECHO), and
-                    // published once durable (durability.rs).
-                    None if self.remote_member(to).is_some() => {
-                        let Some((to, _)) = self.remote_member(to) else {
-                            return;
-                        };
-                        let msg = ServerMsg::Priv {
-                            from: name,
-                            to: &to,
-                            color,
-                            text,
-                        };
-                        self.private_v3(id, None, &to, &msg, now, out);
-                    }
-                    None => {
-                        let text = format!("nobody named {to} is in the room");
-                        self.send_error(id, ErrorCode::NoSuchUser, &text, out);
-                    }
-                }
+                // A connected member; one within its resume window (kept for it, replayed on
+                // its resume); or a member of another server (kept for its sender's resume and
+                // published once durable, durability.rs). Each gets an id, as any private.
+                let found = self
+                    .member_named(to)
+                    .map(|(target, to)| (Some(target), to))
+                    .or_else(|| self.detached_name(to).map(|to| (None, to)))
+                    .or_else(|| self.remote_member(to).map(|(to, _)| (None, to)));
+                let Some((target, to)) = found else {
+                    let text = format!("nobody named {to} is in the room");
+                    return self.send_error(id, ErrorCode::NoSuchUser, &text, out);
+                };
+                let msg = ServerMsg::Priv {
+                    from: name,
+                    to: &to,
+                    color,
+                    text,
+                };
+                self.private_v3(id, target, &to, &msg, now, out);
             }
             Ok(Request::Nick { name: wanted }) => {
                 // The name as typed, not as sanitized: a control or bidi character in it is

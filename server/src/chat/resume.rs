@@ -512,26 +512,33 @@ impl Core {
         for d in self.v3.expired(now.at) {
             let name = d.name;
             self.admission.hold_name(&name, d.ip, now.at);
-            self.publish(
-                || Event::Leave {
-                    name: name.to_string(),
-                    reason: LeaveReason::Quit,
-                    owner: None,
-                },
-                now,
-                out,
-            );
-            self.announce_in_room(
-                &ServerMsg::Leave {
-                    name: &name,
-                    reason: LeaveReason::Quit,
-                },
-                &name,
-                now,
-                out,
-            );
+            self.kept_member_leaves(&name, now, out);
             out.console(Audience::All, format_args!("left {name} (quit)"));
         }
+    }
+
+    /// A member the room kept without a connection of its own here (within its resume window,
+    /// or handed over by another server for a `RESUME` that did not admit it) is gone: `LEAVE
+    /// <name> quit` to the cluster and the room.
+    pub(super) fn kept_member_leaves(&mut self, name: &str, now: Now, out: &mut impl Outbox) {
+        self.publish(
+            || Event::Leave {
+                name: name.to_owned(),
+                reason: LeaveReason::Quit,
+                owner: None,
+            },
+            now,
+            out,
+        );
+        self.announce_in_room(
+            &ServerMsg::Leave {
+                name,
+                reason: LeaveReason::Quit,
+            },
+            name,
+            now,
+            out,
+        );
     }
 
     /// The detached member called `name` (any case), if any.

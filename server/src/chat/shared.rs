@@ -19,7 +19,7 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use chat_common::protocol::{ErrorCode, LeaveReason, ServerMsg};
+use chat_common::protocol::ErrorCode;
 
 use super::bans::{Ban, IpNet};
 use super::bus::{from_wall_ms, wall_ms, Event};
@@ -115,27 +115,9 @@ impl Core {
             .remote
             .as_mut()
             .is_some_and(|r| r.handed.remove(&*name.to_ascii_lowercase()));
-        if !handed {
-            return;
+        if handed {
+            self.kept_member_leaves(name, now, out);
         }
-        self.publish(
-            || Event::Leave {
-                name: name.to_owned(),
-                reason: LeaveReason::Quit,
-                owner: None,
-            },
-            now,
-            out,
-        );
-        self.announce_in_room(
-            &ServerMsg::Leave {
-                name,
-                reason: LeaveReason::Quit,
-            },
-            name,
-            now,
-            out,
-        );
     }
 
     /// The room's log was read further: each waiting `RESUME` whose name is free now claims it
