@@ -9,12 +9,11 @@
 //! Screens are polled with a deadline (a read with a timeout, not a sleep as synchronisation).
 #![allow(clippy::unwrap_used)]
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use chat_testkit::{Client, Server};
+mod irc_kit;
 
 /// How long a client may take to show something: irssi paces its own commands (2.2 s apart
 /// after a join) and two cores are shared with builds.
@@ -154,27 +153,6 @@ impl Drop for Tmux {
     }
 }
 
-/// A server with an operator console and an IRC listener; its IRC address.
-fn server() -> (Server, SocketAddr) {
-    let mut server = Server::start(&["--irc-listen", "127.0.0.1:0", "--log-level", "warn"]);
-    let line = server.expect_console("listening on ");
-    let addr = line
-        .strip_prefix("listening on ")
-        .and_then(|l| l.strip_suffix(" (IRC)"))
-        .and_then(|a| a.parse().ok())
-        .unwrap_or_else(|| panic!("no IRC address in {line:?}"));
-    (server, addr)
-}
-
-/// A line-protocol member, approved by the operator.
-#[track_caller]
-fn member(server: &mut Server, name: &str) -> Client {
-    let (mut c, _) = server.join_waiting(name);
-    server.console(&format!("approve {name}"));
-    c.expect_welcome(name);
-    c
-}
-
 /// Whether `screen` (with SGR sequences) shows `word` in bold: one of the SGR sequences right
 /// before it turns bold on (`ESC [1m`, or `1` among its parameters).
 fn bold_before(screen: &str, word: &str) -> bool {
@@ -201,9 +179,9 @@ fn bold_before(screen: &str, word: &str) -> bool {
 fn irssi_waits_is_approved_talks_and_is_kicked() {
     require("tmux", "-V", "tmux");
     require("irssi", "--version", "irssi");
-    let (mut server, addr) = server();
-    let mut bob = member(&mut server, "bob");
-    let mut nc = member(&mut server, "nc");
+    let (mut server, addr) = irc_kit::server(&[]);
+    let mut bob = irc_kit::native(&mut server, "bob");
+    let mut nc = irc_kit::native(&mut server, "nc");
     bob.expect("JOIN nc");
 
     let home = Scratch::new("irssi");
@@ -281,9 +259,9 @@ fn irssi_waits_is_approved_talks_and_is_kicked() {
 fn weechat_waits_is_approved_talks_and_quits() {
     require("tmux", "-V", "tmux");
     require("weechat", "--version", "weechat-curses");
-    let (mut server, addr) = server();
-    let mut bob = member(&mut server, "bob");
-    let mut nc = member(&mut server, "nc");
+    let (mut server, addr) = irc_kit::server(&[]);
+    let mut bob = irc_kit::native(&mut server, "bob");
+    let mut nc = irc_kit::native(&mut server, "nc");
     bob.expect("JOIN nc");
 
     let home = Scratch::new("weechat");
@@ -353,8 +331,8 @@ fn weechat_waits_is_approved_talks_and_quits() {
 fn weechat_keeps_its_token_as_the_password_and_skips_the_waiting_room() {
     require("tmux", "-V", "tmux");
     require("weechat", "--version", "weechat-curses");
-    let (mut server, addr) = server();
-    let mut bob = member(&mut server, "bob");
+    let (mut server, addr) = irc_kit::server(&[]);
+    let mut bob = irc_kit::native(&mut server, "bob");
 
     let home = Scratch::new("weechat-token");
     let weechat = Tmux::start(
