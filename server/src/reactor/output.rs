@@ -56,9 +56,12 @@ impl Outbox for Shell {
         // Only a session in this round's join bursts holds lines (and reading whether one does
         // costs a cache line per IRC recipient, behind its box).
         let bursting = !self.irc_bursts.is_empty();
+        let irc_reads = moment || bursting;
         let max_queue = self.config.max_queue;
-        // Each dialect's bytes, looked up in the message once per fan-out, not per recipient.
+        // Each dialect's bytes, looked up in the message once per fan-out, not per recipient
+        // (by the queue's slot: every recipient costs the same whatever its dialect).
         let mut encoded: [Option<&Rc<[u8]>>; Dialect::COUNT] = [None; Dialect::COUNT];
+        encoded[Dialect::Line.index()] = Some(line.shared(Dialect::Line));
         let mut delivered = 0;
         for id in to {
             let Some(conn) = self.conns.get_mut(id.key) else {
@@ -69,17 +72,20 @@ impl Outbox for Shell {
             }
             // An IRC session reads the room's own moments, and holds lines while it has not
             // joined yet: those go the dialect's way (rare; everything else is queued here).
-            if conn
-                .irc
-                .as_ref()
-                .is_some_and(|s| moment || (bursting && s.holding()))
-            {
+            if irc_reads && conn.irc.as_ref().is_some_and(|s| moment || s.holding()) {
                 self.irc_push(id, line);
                 continue;
             }
-            let bytes = match conn.out.dialect() {
-                Dialect::Line => line.shared(Dialect::Line),
-                d => *encoded[d.index()].get_or_insert_with(|| line.shared(d)),
+            let slot = conn.out.slot();
+            let bytes = match encoded.get(slot) {
+                Some(Some(bytes)) => *bytes,
+                _ => {
+                    let bytes = line.shared(conn.out.dialect());
+                    if let Some(cached) = encoded.get_mut(slot) {
+                        *cached = Some(bytes);
+                    }
+                    bytes
+                }
             };
             let cost = bytes.len() + QUEUE_LINE_OVERHEAD;
             if conn.out.cost() + cost > max_queue {
