@@ -26,6 +26,7 @@
 //! keeps the text without styles: the words always arrive, the styles when markup can hold
 //! them. For text that came from markup the trip is the identity (a property test below).
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 use crate::markup::{self, Style};
@@ -247,9 +248,10 @@ pub fn markup_to_irc(text: &str, color: Option<Color>, out: &mut String) {
 
 /// An IRC member's text as the room takes it: markup and the color of the whole message.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FromIrc {
-    /// Markup text, sanitized; empty when the line held nothing visible.
-    pub text: String,
+pub struct FromIrc<'a> {
+    /// Markup text, sanitized; empty when the line held nothing visible. Plain words are
+    /// borrowed from the IRC text as they are (the usual line costs no copy).
+    pub text: Cow<'a, str>,
     /// The message color, when one of the eight covered the whole visible text.
     pub color: Option<Color>,
 }
@@ -523,14 +525,17 @@ const MAX_TRIES: usize = 16;
 const MAX_ATTEMPTS: usize = 12;
 
 /// An IRC member's formatted `text` as markup and a color (see the module's rules).
-pub fn irc_to_markup(text: &str) -> FromIrc {
+pub fn irc_to_markup(text: &str) -> FromIrc<'_> {
     // The common case, plain words: no code, no control character, nothing markup reads.
-    if !text
-        .chars()
-        .any(|c| is_special(c) || sanitize::is_forbidden(c))
+    // Printable ASCII is told byte by byte; other text char by char.
+    let plain_ascii = |b: u8| (b' '..=b'~').contains(&b) && !is_special(char::from(b));
+    if text.bytes().all(plain_ascii)
+        || !text
+            .chars()
+            .any(|c| is_special(c) || sanitize::is_forbidden(c))
     {
         return FromIrc {
-            text: text.to_owned(),
+            text: Cow::Borrowed(text),
             color: None,
         };
     }
@@ -542,7 +547,10 @@ pub fn irc_to_markup(text: &str) -> FromIrc {
         .or_else(|| minimal_markup(&runs, false))
         // Every special character escaped: always plain text (never reached in practice).
         .unwrap_or_else(|| write_markup(&runs, false, Escapes::All).0);
-    FromIrc { text, color }
+    FromIrc {
+        text: Cow::Owned(text),
+        color,
+    }
 }
 
 /// The visible text of IRC formatted `text`, every code removed (not sanitized).
@@ -569,7 +577,7 @@ mod tests {
 
     fn from_irc(text: &str) -> (String, Option<Color>) {
         let f = irc_to_markup(text);
-        (f.text, f.color)
+        (f.text.into_owned(), f.color)
     }
 
     /// The styled text a markup line shows: (char, style) pairs.
@@ -704,7 +712,7 @@ mod tests {
             "~~\\`~~`",
         ] {
             let irc = to_irc(markup, None);
-            let back = irc_to_markup(&irc).text;
+            let back = irc_to_markup(&irc).text.into_owned();
             assert_eq!(
                 shown(&back),
                 shown(markup),

@@ -67,6 +67,16 @@ fn source<'b>(nick: &str, host: &str, buf: &'b mut String) -> &'b str {
     buf
 }
 
+/// Buffers [`push_room_msg_in`] writes a message's parts into: kept by a writer that encodes
+/// many messages (the server's IRC encoders), so a message costs no allocation for them.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    /// The sender's `nick!nick@host`.
+    src: String,
+    /// The text with markup turned into IRC codes.
+    text: String,
+}
+
 /// Appends the IRC lines for `msg`; returns `false` (and writes nothing) for the lines the
 /// dialect answers itself (`NAME?`, `WAIT`, `WELCOME`).
 pub fn push_room_msg(
@@ -76,13 +86,20 @@ pub fn push_room_msg(
     tags: MsgTags<'_>,
     out: &mut Vec<u8>,
 ) -> bool {
-    let mut src = String::with_capacity(64);
-    let mut text = String::with_capacity(match *msg {
-        ServerMsg::Msg { text, .. }
-        | ServerMsg::Act { text, .. }
-        | ServerMsg::Priv { text, .. } => text.len() + 16,
-        _ => 0,
-    });
+    push_room_msg_in(msg, ctx, to, tags, &mut Scratch::default(), out)
+}
+
+/// [`push_room_msg`] with the parts written into `scratch` (cleared first).
+pub fn push_room_msg_in(
+    msg: &ServerMsg<'_>,
+    ctx: Context<'_>,
+    to: Recipient<'_>,
+    tags: MsgTags<'_>,
+    scratch: &mut Scratch,
+    out: &mut Vec<u8>,
+) -> bool {
+    let Scratch { src, text } = scratch;
+    text.clear();
     match *msg {
         ServerMsg::NameQuery { .. } | ServerMsg::Wait { .. } | ServerMsg::Welcome { .. } => {
             return false
@@ -92,23 +109,23 @@ pub fn push_room_msg(
             color,
             text: t,
         } => {
-            markup_to_irc(t, color, &mut text);
+            markup_to_irc(t, color, text);
             push_text(
                 tags,
-                source(from, ctx.server, &mut src),
+                source(from, ctx.server, src),
                 ctx.channel,
-                &text,
+                text,
                 false,
                 out,
             );
         }
         ServerMsg::Act { from, text: t } => {
-            markup_to_irc(t, None, &mut text);
+            markup_to_irc(t, None, text);
             push_text(
                 tags,
-                source(from, ctx.server, &mut src),
+                source(from, ctx.server, src),
                 ctx.channel,
-                &text,
+                text,
                 true,
                 out,
             );
@@ -119,25 +136,25 @@ pub fn push_room_msg(
             color,
             text: t,
         } => {
-            markup_to_irc(t, color, &mut text);
+            markup_to_irc(t, color, text);
             push_text(
                 tags,
-                source(from, ctx.server, &mut src),
+                source(from, ctx.server, src),
                 target,
-                &text,
+                text,
                 false,
                 out,
             );
         }
         ServerMsg::Join { name } => push_line(
-            Some(source(name, ctx.server, &mut src)),
+            Some(source(name, ctx.server, src)),
             "JOIN",
             &[ctx.channel],
             None,
             out,
         ),
         ServerMsg::Leave { name, reason } => {
-            let from = source(name, ctx.server, &mut src);
+            let from = source(name, ctx.server, src);
             match reason {
                 LeaveReason::Left => {
                     push_line(Some(from), "PART", &[ctx.channel], Some("left"), out)
@@ -162,7 +179,7 @@ pub fn push_room_msg(
             }
         }
         ServerMsg::Nick { old, new } => push_line(
-            Some(source(old, ctx.server, &mut src)),
+            Some(source(old, ctx.server, src)),
             "NICK",
             &[],
             Some(new),
@@ -180,7 +197,7 @@ pub fn push_room_msg(
                     time: Some(time),
                     ..tags
                 };
-                return push_room_msg(&inner, ctx, to, tags, out);
+                return push_room_msg_in(&inner, ctx, to, tags, scratch, out);
             }
             // No server-time: the time goes before the text, so history reads as history.
             let stamp = time.get(..16).unwrap_or(time).replace('T', " ");
@@ -201,7 +218,7 @@ pub fn push_room_msg(
                 }
                 other => other,
             };
-            return push_room_msg(&inner, ctx, to, tags, out);
+            return push_room_msg_in(&inner, ctx, to, tags, scratch, out);
         }
         ServerMsg::Error { code, text: t } => push_error(code, t, ctx, to, out),
         ServerMsg::Bye { text: t } | ServerMsg::Denied { text: t } => {

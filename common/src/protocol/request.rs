@@ -221,28 +221,46 @@ pub fn parse_request(line: &str) -> Result<Request<'_>, RequestError<'_>> {
 impl Request<'_> {
     /// Formats the request as a line a client sends (without LF); parsing it gives it back.
     pub fn to_line(&self) -> String {
+        let mut line = String::new();
+        self.write_to(&mut line);
+        line
+    }
+
+    /// [`Request::to_line`] appended to `out` (a buffer the caller reuses).
+    pub fn write_to(&self, out: &mut String) {
+        let color = |out: &mut String, color: Option<Color>| {
+            if let Some(c) = color {
+                out.push_str("/color ");
+                out.push_str(c.as_str());
+                out.push(' ');
+            }
+        };
         match *self {
-            Request::Say { color: None, text } if text.starts_with('/') => format!("/{text}"),
-            Request::Say { color: None, text } => text.to_owned(),
-            Request::Say {
-                color: Some(c),
-                text,
-            } => format!("/color {c} {text}"),
-            Request::Private {
-                to,
-                color: None,
-                text,
-            } => format!("/private {to} {text}"),
-            Request::Private {
-                to,
-                color: Some(c),
-                text,
-            } => format!("/private {to} /color {c} {text}"),
-            Request::Me { text } => format!("/me {text}"),
-            Request::Nick { name } => format!("/nick {name}"),
-            Request::Leave => "/leave".to_owned(),
-            Request::Who => "/who".to_owned(),
-            Request::Help => "/help".to_owned(),
+            Request::Say { color: c, text } => {
+                color(out, c);
+                if c.is_none() && text.starts_with('/') {
+                    out.push('/');
+                }
+                out.push_str(text);
+            }
+            Request::Private { to, color: c, text } => {
+                out.push_str("/private ");
+                out.push_str(to);
+                out.push(' ');
+                color(out, c);
+                out.push_str(text);
+            }
+            Request::Me { text } => {
+                out.push_str("/me ");
+                out.push_str(text);
+            }
+            Request::Nick { name } => {
+                out.push_str("/nick ");
+                out.push_str(name);
+            }
+            Request::Leave => out.push_str("/leave"),
+            Request::Who => out.push_str("/who"),
+            Request::Help => out.push_str("/help"),
         }
     }
 }

@@ -33,8 +33,9 @@ use chat_common::protocol::ServerMsg;
 pub trait Encoder: fmt::Debug {
     /// This encoder's slot: 0 to [`Dialect::SHELL_SLOTS`] - 1, one per encoder in use.
     fn slot(&self) -> usize;
-    /// The bytes of `msg` in this dialect (called at most once per message and encoder).
-    fn encode(&self, msg: &Outgoing) -> Box<[u8]>;
+    /// The bytes of `msg` in this dialect (called at most once per message and encoder), in
+    /// the shared form every queue of the dialect holds.
+    fn encode(&self, msg: &Outgoing) -> Rc<[u8]>;
 }
 
 /// A wire syntax a connection speaks. A new dialect adds a variant, its slot in
@@ -84,18 +85,18 @@ impl Dialect {
     }
 
     /// Encodes `msg` in this dialect (called at most once per message and dialect).
-    fn encode(self, msg: &Outgoing) -> Box<[u8]> {
+    fn encode(self, msg: &Outgoing) -> Rc<[u8]> {
         match self {
-            Dialect::Line => Box::from(&msg.line[..]),
+            Dialect::Line => Rc::clone(&msg.line),
             Dialect::V3 => match (&msg.id, msg.wall) {
                 (Some(id), Some(wall)) => {
                     let time = humantime::format_rfc3339_millis(wall).to_string();
                     let mut out = Vec::with_capacity(msg.line.len() + id.len() + time.len() + 11);
                     chat_common::protocol::v3::write_tags(&mut out, id, &time);
                     out.extend_from_slice(&msg.line);
-                    out.into()
+                    Rc::from(out)
                 }
-                _ => Box::from(&msg.line[..]),
+                _ => Rc::clone(&msg.line),
             },
             Dialect::Shell(e, _) => e.encode(msg),
         }
@@ -243,7 +244,7 @@ impl Outgoing {
             _ if self.verbatim => &self.line,
             // A line without an id is the same in version 3: no copy.
             Dialect::V3 if self.id.is_none() => &self.line,
-            other => self.encoded[other.index()].get_or_init(|| Rc::from(other.encode(self))),
+            other => self.encoded[other.index()].get_or_init(|| other.encode(self)),
         }
     }
 }
@@ -265,7 +266,7 @@ mod tests {
         assert_eq!(out.line(), b"MSG alice - hi *there*\n");
         assert_eq!(out.encoded(Dialect::Line), out.line());
         assert_eq!(out.msg(), Some(msg));
-        assert_eq!(Dialect::Line.encode(&out), out.line().into());
+        assert_eq!(&Dialect::Line.encode(&out)[..], out.line());
         assert_eq!(Dialect::Line.index(), 0);
         assert_eq!(out.farewell, None);
     }
@@ -297,11 +298,11 @@ mod tests {
         fn slot(&self) -> usize {
             2
         }
-        fn encode(&self, msg: &Outgoing) -> Box<[u8]> {
+        fn encode(&self, msg: &Outgoing) -> Rc<[u8]> {
             self.0.set(self.0.get() + 1);
             let mut out = b"X ".to_vec();
             out.extend_from_slice(msg.line());
-            out.into_boxed_slice()
+            Rc::from(out)
         }
     }
 

@@ -30,6 +30,8 @@
 //!
 //! Idle connections are pinged after `--irc-ping` of silence and dropped after as much again.
 
+use std::cell::RefCell;
+use std::fmt::Write as _;
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -42,7 +44,9 @@ use chat_common::irc::format::irc_to_markup;
 use chat_common::irc::nick::{validate_nick, NICKLEN};
 use chat_common::irc::numeric::*;
 use chat_common::irc::registration::{Registration, Step};
-use chat_common::irc::relay::{push_room_msg, Context, MsgTags, Recipient};
+use chat_common::irc::relay::{
+    push_room_msg, push_room_msg_in, Context, MsgTags, Recipient, Scratch,
+};
 use chat_common::irc::{Message, ParseError, MAX_BODY};
 use chat_common::protocol::{ErrorCode, LeaveReason, Request, ServerMsg};
 
@@ -64,7 +68,7 @@ fn offered() -> CapSet {
 pub struct IrcSession {
     reg: Registration,
     /// The room's name for this member once the room took the nick (`WAIT` or `WELCOME`).
-    nick: Option<String>,
+    nick: Option<Rc<str>>,
     /// Whether `001`-`005` went out.
     welcomed: bool,
     /// Whether the member is in the room (the channel joined).
@@ -112,6 +116,17 @@ pub struct IrcEncoder {
     channel: String,
     time: bool,
     msgid: bool,
+    /// Buffers reused by every encoding (the reactor's thread is the only user): the line
+    /// written, the time tag, the message's parts.
+    scratch: RefCell<EncodeScratch>,
+}
+
+/// [`IrcEncoder`]'s reused buffers.
+#[derive(Debug, Default)]
+struct EncodeScratch {
+    out: Vec<u8>,
+    time: String,
+    parts: Scratch,
 }
 
 impl IrcEncoder {
@@ -123,6 +138,7 @@ impl IrcEncoder {
                 channel: channel.to_owned(),
                 time,
                 msgid,
+                scratch: RefCell::default(),
             }));
             encoder
         })
@@ -134,13 +150,25 @@ impl Encoder for IrcEncoder {
         usize::from(self.time) + 2 * usize::from(self.msgid)
     }
 
-    fn encode(&self, msg: &Outgoing) -> Box<[u8]> {
+    fn encode(&self, msg: &Outgoing) -> Rc<[u8]> {
         let Some(typed) = msg.msg() else {
-            return Box::default();
+            return Rc::from(&[][..]);
         };
-        let time = msg.wall.filter(|_| self.time).map(rfc3339);
+        // Never re-entered (encoding calls nothing that encodes); fresh buffers if it were.
+        let mut fresh = EncodeScratch::default();
+        let mut held = self.scratch.try_borrow_mut();
+        let EncodeScratch { out, time, parts } = match held.as_deref_mut() {
+            Ok(scratch) => scratch,
+            Err(_) => &mut fresh,
+        };
+        out.clear();
+        time.clear();
+        if let Some(wall) = msg.wall.filter(|_| self.time) {
+            // Infallible: a String takes every write.
+            let _ = write!(time, "{}", humantime::format_rfc3339_millis(wall));
+        }
         let tags = MsgTags {
-            time: time.as_deref(),
+            time: Some(time.as_str()).filter(|t| !t.is_empty()),
             msgid: msg.id.as_deref().filter(|_| self.msgid),
         };
         let ctx = Context {
@@ -151,11 +179,8 @@ impl Encoder for IrcEncoder {
             nick: "*",
             subject: None,
         };
-        // Room for the usual message in one allocation: the line, the source (about twice
-        // the speaker's name and the server's) and the tags.
-        let mut out = Vec::with_capacity(2 * msg.line().len() + 128);
-        push_room_msg(&typed, ctx, to, tags, &mut out);
-        out.into_boxed_slice()
+        push_room_msg_in(&typed, ctx, to, tags, parts, out);
+        Rc::from(out.as_slice())
     }
 }
 
@@ -373,7 +398,7 @@ impl Shell {
                     .as_deref()
                     .is_some_and(|n| n.eq_ignore_ascii_case(old))
                 {
-                    session.nick = Some(new.to_owned());
+                    session.nick = Some(Rc::from(new));
                 }
                 self.irc_queue(id, Rc::clone(line));
             }
@@ -432,7 +457,7 @@ impl Shell {
             return;
         }
         session.welcomed = true;
-        session.nick = Some(nick.to_owned());
+        session.nick = Some(Rc::from(nick));
         session.reg.accepted();
         let caps = session.reg.caps();
         self.irc_set_dialect(id, caps);
@@ -617,9 +642,13 @@ impl Reactor {
             session.subject = subject.map(str::to_owned);
             session.refused = false;
         }
-        let line = request.to_line();
+        // Written into a buffer kept for the purpose (taken while the core reads it).
+        let mut line = std::mem::take(&mut self.irc_line);
+        line.clear();
+        request.write_to(&mut line);
         self.core
             .input(id, Frame::Line(&line), now, &mut self.shell);
+        self.irc_line = line;
     }
 
     fn irc_command(&mut self, id: ConnId, msg: &Message<'_>, now: Now) {
@@ -627,9 +656,10 @@ impl Reactor {
             return;
         };
         let joined = session.joined;
-        let nick = session.target().to_owned();
+        // Shared, not copied: a command costs no allocation for them.
+        let nick = session.nick.clone().unwrap_or_else(|| Rc::from("*"));
         let caps = session.reg.caps();
-        let channel = self.shell.config.irc_channel.clone();
+        let channel = Rc::clone(&self.shell.irc_channel);
         let is_channel = |t: &str| t.eq_ignore_ascii_case(&channel);
         let command = match classify(msg) {
             Ok(c) => c,
@@ -663,7 +693,7 @@ impl Reactor {
                     Ctcp::Other(_) => return,
                 };
                 let from = irc_to_markup(text);
-                if from.text.trim().is_empty() {
+                if from.text.chars().all(char::is_whitespace) {
                     return;
                 }
                 if is_channel(target) {

@@ -50,6 +50,7 @@ pub use web::{HTTP_HEAD_TIMEOUT, MAX_HTTP_CONNECTIONS, MAX_HTTP_PER_IP, MAX_HTTP
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::IpAddr;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -156,6 +157,8 @@ pub struct Shell {
     last_sent: (usize, Option<std::time::SystemTime>),
     /// The IRC dialect's encoders, one per variant of tags (made once, for the server's life).
     irc_encoders: [&'static irc::IrcEncoder; 4],
+    /// `config.irc_channel`, shared by refcount with each IRC command that reads it.
+    irc_channel: Rc<str>,
     /// IRC members admitted this round, whose names burst is written at its end.
     irc_bursts: Vec<ConnId>,
 }
@@ -190,6 +193,8 @@ pub struct Reactor {
     signals: signal_hook_mio::v1_0::Signals,
     /// Shared read buffer for every socket ([`READ_CHUNK`] bytes).
     scratch: Vec<u8>,
+    /// An IRC member's request as the line a native member would send (reused: reactor/irc.rs).
+    irc_line: String,
     /// Connections with input left to process (read cap reached or allowance refilled).
     ready: VecDeque<ConnId>,
     /// Open connections per address, for `--max-per-ip`.
@@ -336,6 +341,7 @@ impl Reactor {
                 metrics: crate::metrics::Metrics::default(),
                 last_sent: (0, None),
                 irc_encoders: irc::IrcEncoder::all(&config.irc_channel),
+                irc_channel: Rc::from(config.irc_channel.as_str()),
                 irc_bursts: Vec::new(),
                 config,
             },
@@ -346,6 +352,7 @@ impl Reactor {
             console_framer: LineFramer::new(CONSOLE_MAX_LINE),
             signals,
             scratch: vec![0; READ_CHUNK],
+            irc_line: String::new(),
             ready: VecDeque::new(),
             per_ip: HashMap::new(),
             handshakes: tls::PendingHandshakes::default(),
