@@ -23,3 +23,4 @@ pub mod manual;
 pub mod markup;
 pub mod protocol;
 pub mod sanitize;
+pub mod scan;

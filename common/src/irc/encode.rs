@@ -11,8 +11,16 @@ use super::ctcp::{ACTION_CLOSE, ACTION_OPEN};
 use super::message::{escape_tag_value, MAX_BODY};
 use super::split::pieces;
 
+/// Whether any byte of `bytes` is `max` or below: a screen for the bytes a parameter must not
+/// hold, all of them control characters or the space. It reads every byte, no early exit,
+/// so the compiler makes it a vector loop (a byte at a time with four comparisons each was
+/// a tenth of an IRC message's encoding).
+fn any_at_most(bytes: &[u8], max: u8) -> bool {
+    bytes.iter().fold(false, |found, &b| found | (b <= max))
+}
+
 fn push_clean(text: &str, out: &mut Vec<u8>) {
-    if !text.bytes().any(|b| matches!(b, b'\r' | b'\n' | b'\0')) {
+    if !any_at_most(text.as_bytes(), b'\r') {
         out.extend_from_slice(text.as_bytes());
         return;
     }
@@ -24,11 +32,7 @@ fn push_middle(param: &str, out: &mut Vec<u8>) {
         out.push(b'*');
         return;
     }
-    if !param.starts_with(':')
-        && !param
-            .bytes()
-            .any(|b| matches!(b, b'\r' | b'\n' | b'\0' | b' '))
-    {
+    if !param.starts_with(':') && !any_at_most(param.as_bytes(), b' ') {
         // Nothing to replace (the usual case): one copy, not a push per byte.
         out.extend_from_slice(param.as_bytes());
         return;

@@ -19,6 +19,8 @@
 
 use std::fmt;
 
+use crate::scan::{split_space, trim_start_spaces};
+
 /// Longest line body (everything after the tags) in bytes, without the CR LF: 512 - 2.
 pub const MAX_BODY: usize = 510;
 
@@ -106,24 +108,24 @@ impl<'a> Message<'a> {
         let mut rest = line;
         let mut tags = "";
         if let Some(after) = rest.strip_prefix('@') {
-            let (t, r) = after.split_once(' ').unwrap_or((after, ""));
+            let (t, r) = split_space(after).unwrap_or((after, ""));
             if t.len() > max_tags {
                 return Err(ParseError::TagsTooLong(t.len()));
             }
             tags = t;
             rest = r;
         }
-        rest = rest.trim_start_matches(' ');
+        rest = trim_start_spaces(rest);
         if rest.len() > max_body {
             return Err(ParseError::BodyTooLong(rest.len()));
         }
         let mut source = None;
         if let Some(after) = rest.strip_prefix(':') {
-            let (s, r) = after.split_once(' ').unwrap_or((after, ""));
+            let (s, r) = split_space(after).unwrap_or((after, ""));
             source = Some(s);
-            rest = r.trim_start_matches(' ');
+            rest = trim_start_spaces(r);
         }
-        let (command, mut rest) = rest.split_once(' ').unwrap_or((rest, ""));
+        let (command, mut rest) = split_space(rest).unwrap_or((rest, ""));
         if command.is_empty() {
             return Err(ParseError::NoCommand);
         }
@@ -134,7 +136,7 @@ impl<'a> Message<'a> {
         let mut params = [""; MAX_PARAMS];
         let mut len = 0;
         loop {
-            rest = rest.trim_start_matches(' ');
+            rest = trim_start_spaces(rest);
             if rest.is_empty() {
                 break;
             }
@@ -150,7 +152,7 @@ impl<'a> Message<'a> {
                 *slot = rest;
                 break;
             }
-            let (p, r) = rest.split_once(' ').unwrap_or((rest, ""));
+            let (p, r) = split_space(rest).unwrap_or((rest, ""));
             *slot = p;
             rest = r;
         }

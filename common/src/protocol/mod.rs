@@ -33,8 +33,5 @@ pub use tokens::{Color, ErrorCode, LeaveReason};
 
 /// Splits off the first space-separated word; the rest keeps its spaces.
 fn word(s: &str) -> (&str, &str) {
-    match s.split_once(' ') {
-        Some((w, rest)) => (w, rest),
-        None => (s, ""),
-    }
+    crate::scan::split_space(s).unwrap_or((s, ""))
 }

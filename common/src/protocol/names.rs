@@ -52,7 +52,7 @@ impl std::error::Error for NameError {}
 /// Checks a wanted name: 1 to [`MAX_NAME_LEN`] of `A-Z a-z 0-9 _ -`, not [`RESERVED_NAME`].
 /// Surrounding spaces are not part of a name and are trimmed; the trimmed name is returned.
 pub fn validate_name(raw: &str) -> Result<&str, NameError> {
-    let name = raw.trim_matches(' ');
+    let name = crate::scan::trim_spaces(raw);
     if name.is_empty() {
         return Err(NameError::Empty);
     }
