@@ -325,7 +325,8 @@ impl Core {
     /// Another server (`to`) has a `RESUME` of this server's member `name` with a valid token
     /// ([`Event::Takeover`]): a live session is taken over (`BYE resumed elsewhere`), a member
     /// within its window ends it, and the name is freed and handed over ([`Event::Handover`]),
-    /// with no `LEAVE`. Nothing when `name` is not a member here (it left meanwhile).
+    /// with no `LEAVE`; it is `to`'s member in this server's view from then on. Nothing when
+    /// `name` is not a member here (it left meanwhile).
     pub(super) fn hand_over(&mut self, name: &str, to: &str, now: Now, out: &mut impl Outbox) {
         let live = self
             .room
@@ -346,6 +347,11 @@ impl Core {
             (None, None) => return,
         };
         self.release(&name, out);
+        // The room's view here: `to`'s member now (this server does not read its own
+        // `Handover` back), so its later `LEAVE` or `NICK` there is shown here too.
+        if let Some(r) = self.remote.as_mut() {
+            r.joined(&name, to);
+        }
         let (moved, to_server) = (name.to_string(), to.to_owned());
         self.publish(
             || Event::Handover {

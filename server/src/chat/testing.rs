@@ -760,6 +760,18 @@ fn a_takeover_asked_by_another_server_closes_the_session_and_hands_the_member_ov
             to: "s2".into()
         }]
     );
+    // al is s2's member now, here too: when it leaves there, the room here hears it.
+    h.line(b, "/who");
+    assert_eq!(h.last(b), "INFO online (3): al, bo, zed");
+    let leave = Event::Leave {
+        name: "al".into(),
+        reason: chat_common::protocol::LeaveReason::Quit,
+        owner: None,
+    };
+    h.clear();
+    h.entries(LogId(11, 1), vec![("s2", leave)]);
+    assert_eq!(h.got(b), ["LEAVE al quit"]);
+    h.clear();
     // Another server's member handed over: moved in the view, with no LEAVE or JOIN.
     h.entries(
         LogId(12, 0),
