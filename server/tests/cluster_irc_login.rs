@@ -255,3 +255,61 @@ fn a_wrong_token_on_another_server_says_so_and_the_operator_decides() {
     room.bob.skip_until("MSG alice - unmoved");
     room.carol.skip_until("MSG alice - unmoved");
 }
+
+/// Skips lines until one contains `part`, waiting at most `within` for it.
+#[track_caller]
+fn until_within(irc: &mut Irc, part: &str, within: Duration) -> String {
+    let deadline = Instant::now() + within;
+    let mut seen = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match irc.try_line(left) {
+            Ok(line) if line.contains(part) => return line,
+            Ok(line) => seen.push(line),
+            Err(end) => panic!("no line with {part:?} within {within:?} ({end}); saw {seen:#?}"),
+        }
+    }
+}
+
+#[test]
+fn a_login_refused_after_waiting_for_a_dead_server_falls_back_to_the_operator() {
+    let mut room = room();
+    // alice's server dies: its names are the room's until it is declared dead.
+    room.s1.signal("KILL");
+    // SASL as alice, with carol's nick (its account is the name it logs in as): 903, and
+    // registration completes while the login waits for the dead server's names.
+    let mut irc = Irc::connect(room.irc2, "carol");
+    irc.send("CAP LS 302");
+    irc.send("NICK carol");
+    irc.send("USER carol 0 * :Carol Two");
+    irc.expect(" CAP * LS :");
+    irc.send("CAP REQ :sasl");
+    irc.expect(" CAP * ACK :sasl");
+    irc.send("AUTHENTICATE PLAIN");
+    irc.expect("AUTHENTICATE +");
+    irc.send(&format!("AUTHENTICATE {}", plain("alice", &room.token)));
+    irc.expect(":chat.server 900 ");
+    irc.expect(":chat.server 903 ");
+    irc.send("CAP END");
+    irc.expect(":chat.server 001 carol :");
+    irc.until(" 422 ");
+    // Meanwhile the operator forgets alice: once the name is free, the token admits nobody.
+    room.s2.console("forget alice");
+    room.s2.expect_console("forgot alice (by stdin)");
+    let within = Duration::from_secs(3 * 2 + 5);
+    let notice = until_within(&mut irc, ":chat.server NOTICE carol :That password", within);
+    assert!(notice.ends_with("the operator decides"), "{notice}");
+    room.carol.skip_until("LEAVE alice quit");
+    // Its nick is carol's, a member: 433, and the next NICK is the name it waits under.
+    irc.expect(":chat.server 433 carol carol :");
+    irc.send("NICK carol2");
+    irc.expect(":carol!carol@chat.server NICK carol2");
+    let wait = irc.expect(":chat.server NOTICE carol2 :");
+    assert!(wait.contains("operator"), "{wait}");
+    room.s2.expect_console("join request: carol2 from ");
+    room.s2.console("approve carol2");
+    irc.expect(":carol2!carol2@chat.server JOIN #chat");
+    irc.expect(" 331 ");
+    irc.until(" 366 ");
+    room.carol.skip_until("JOIN carol2");
+}

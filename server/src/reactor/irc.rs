@@ -79,6 +79,9 @@ pub struct IrcSession {
     subject: Option<String>,
     /// Whether the core refused the line being handled (no echo then).
     refused: bool,
+    /// Registered, not in the room, and the room asks for a name (`NAME?`: a token login
+    /// refused after registration, its nick taken): the next `NICK` is offered as the name.
+    naming: bool,
     /// When the peer last sent anything.
     last_input: Instant,
     /// A `PING` went out and nothing came back since.
@@ -96,6 +99,7 @@ impl IrcSession {
             held: None,
             subject: None,
             refused: false,
+            naming: false,
             last_input: now,
             ping_out: false,
         }
@@ -301,9 +305,13 @@ impl Shell {
         match msg {
             ServerMsg::NameQuery { .. } => {
                 // The first prompt means nothing to IRC; after a refused nick, the machine
-                // waits for another NICK.
+                // waits for another NICK. Registered before the room named it (a token login
+                // refused after waiting for the cluster, its nick then taken): the next NICK
+                // is the name offered.
                 if !session.reg.is_done() {
                     session.reg.nick_refused();
+                } else if !session.joined {
+                    session.naming = true;
                 }
             }
             ServerMsg::Error {
@@ -616,6 +624,21 @@ impl Reactor {
             .admit_remembered(id, name, token, nick, now, &mut self.shell)
     }
 
+    /// A `NICK` while the room asks this registered connection for a name (see `naming`):
+    /// offered as the name, as at registration; `false` when the room is not asking.
+    fn irc_offers_name(&mut self, id: ConnId, wanted: &str, now: Now) -> bool {
+        let Some(session) = self.shell.irc(id) else {
+            return false;
+        };
+        if !std::mem::take(&mut session.naming) {
+            return false;
+        }
+        session.subject = Some(wanted.to_owned());
+        self.core
+            .input(id, Frame::Line(wanted), now, &mut self.shell);
+        true
+    }
+
     /// Says `ERROR` and closes a connection that is not (or no longer) a member.
     fn irc_close(&mut self, id: ConnId, text: &str, now: Now) {
         self.shell
@@ -775,6 +798,9 @@ impl Reactor {
                     );
                 }
                 if !joined {
+                    if self.irc_offers_name(id, wanted, now) {
+                        return;
+                    }
                     return self.shell.irc_notice(
                         id,
                         "You can change your nick once the operator has approved you",
