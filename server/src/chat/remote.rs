@@ -738,6 +738,7 @@ impl Core {
                     }
                     if let super::v3::ResumeDecision::Refuse(why) = decision {
                         self.resume_refused(id, name, why, ask.login.as_deref(), now, out);
+                        self.name_again_in_time(id, now, out);
                     }
                 } else {
                     self.wait_for_name(id, name, ask, now, out);

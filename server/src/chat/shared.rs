@@ -172,11 +172,26 @@ impl Core {
         }
         self.drop_handed(&w.name, now, out);
         if let Some(nick) = w.ask.login.as_deref() {
-            return self.login_refused(id, nick, &ResumeRefusal::NameTaken, now, out);
+            self.login_refused(id, nick, &ResumeRefusal::NameTaken, now, out);
+        } else {
+            let text = format!("the name {} is taken (on another server)", w.name);
+            self.send_error(id, ErrorCode::NameTaken, &text, out);
+            self.prompt(id, out);
         }
-        let text = format!("the name {} is taken (on another server)", w.name);
-        self.send_error(id, ErrorCode::NameTaken, &text, out);
-        self.prompt(id, out);
+        self.name_again_in_time(id, now, out);
+    }
+
+    /// A resume refused after waiting for the cluster: a connection asked for a name again
+    /// gets `--login-timeout` anew to give one (its first deadline may have passed while it
+    /// waited). Only after a wait, which only a valid token starts: a guesser's refusals,
+    /// all at once, extend nothing.
+    pub(super) fn name_again_in_time(&mut self, id: ConnId, now: Now, out: &mut impl Outbox) {
+        if matches!(
+            self.session(id).map(|s| &s.phase),
+            Some(Phase::AwaitingName)
+        ) {
+            out.arm(now.at + self.config.login_timeout, id, CoreTimer::Login);
+        }
     }
 
     /// This server is (again) in the room and Redis has `shared`: the newer of each record is

@@ -994,6 +994,28 @@ fn a_token_login_refused_after_its_wait_joins_the_waiting_room_under_its_nick() 
         (irc, "zed_".to_owned()),
         "its nick is claimed as any join's"
     );
+    // Its nick taken too (zed, s2's member): asked for a name, with --login-timeout anew
+    // (the first deadline may have passed during the wait).
+    let late = h.connect_from("127.0.0.5");
+    h.clear();
+    let d = h
+        .core
+        .admit_remembered(late, "zed", &token, "zed", h.now, &mut h.out);
+    assert_eq!(d, TokenLogin::Waiting);
+    run_last_timer(&mut h, late);
+    assert!(
+        h.got(late)[1].starts_with("ERROR name-taken "),
+        "{:?}",
+        h.got(late)
+    );
+    assert!(h.last(late).starts_with("NAME? "), "{:?}", h.got(late));
+    let (at, timer) = h.out.timers.last().map(|(at, _, t)| (*at, *t)).unwrap();
+    assert_eq!(
+        (at, timer),
+        (h.now.at + h.core.config.login_timeout, CoreTimer::Login)
+    );
+    run_last_timer(&mut h, late);
+    assert_eq!(h.last(late), "BYE no name given in time");
     // A wrong token is refused at once, the same way.
     let guess = h.connect_from("127.0.0.4");
     h.clear();
