@@ -71,6 +71,7 @@ use history::History;
 use operator::Announcer;
 pub use outgoing::{Dialect, Encoder, Farewell, Outgoing};
 pub use replay::Replay;
+pub use resume::{TokenLogin, LOGIN_REFUSED};
 use room::Room;
 pub use sessions::Transport;
 use sessions::{session_name, Phase, Session, Sessions};

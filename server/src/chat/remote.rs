@@ -37,11 +37,22 @@ pub(super) enum Purpose {
     Join { wait: bool },
     /// A member's rename from this name.
     Rename { old: Rc<str> },
-    /// A `RESUME` whose token admitted the name: it goes on once the name is this server's.
-    Resume {
-        token: Box<str>,
-        last: Option<Box<str>>,
-    },
+    /// A `RESUME` or a token login whose token admitted the name: it goes on once the name
+    /// is this server's.
+    Resume(ResumeAsk),
+}
+
+/// What a resume asks for, kept while its name is claimed or waited for: the same for a
+/// native `RESUME` and for a token login of another dialect ([`Core::admit_remembered`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct ResumeAsk {
+    pub token: Box<str>,
+    /// The last id the client saw (a `RESUME`'s; a token login has none).
+    pub last: Option<Box<str>>,
+    /// A token login: the nick it joins the waiting room under when refused (the operator
+    /// decides then, as for anyone). `None`: a native `RESUME`, which is told `ERROR` and asked
+    /// for a name again.
+    pub login: Option<Box<str>>,
 }
 
 /// A join waiting on another server.
@@ -92,8 +103,7 @@ pub(super) struct Remote {
 pub(super) struct ResumeWait {
     pub id: ConnId,
     pub name: Rc<str>,
-    pub token: Box<str>,
-    pub last: Option<Box<str>>,
+    pub ask: ResumeAsk,
     pub until: Instant,
 }
 
@@ -410,7 +420,7 @@ impl Core {
         };
         let release = match &purpose {
             Purpose::Rename { old } => Some(old.to_string()),
-            Purpose::Join { .. } | Purpose::Resume { .. } => None,
+            Purpose::Join { .. } | Purpose::Resume(_) => None,
         };
         remote.claiming.insert(fold(name), (id, purpose));
         out.cluster(ToBridge::Claim {
@@ -710,25 +720,28 @@ impl Core {
                     self.prompt(id, out);
                 }
             }
-            (Some(Purpose::Resume { token, last }), Some(Phase::Claiming { name: n }))
-                if &*n == name =>
-            {
+            (Some(Purpose::Resume(ask)), Some(Phase::Claiming { name: n })) if &*n == name => {
                 if let Some(s) = self.session_mut(id) {
                     s.phase = Phase::AwaitingName;
                 }
                 if ok {
-                    let decision = self.resume_with(id, name, &token, last.as_deref(), now, out);
-                    if let super::v3::ResumeDecision::Refuse(why) = decision {
-                        self.refuse_resume(id, name, why, out);
-                    }
-                    let admitted = matches!(self.session(id).map(|s| &s.phase),
-                        Some(Phase::Member { name: m }) if m.eq_ignore_ascii_case(name));
+                    let decision =
+                        self.resume_with(id, name, &ask.token, ask.last.as_deref(), now, out);
+                    let admitted = !matches!(decision, super::v3::ResumeDecision::Refuse(_));
                     if !admitted {
-                        self.release(name, out);
+                        // Not when a connection here holds it (a waiting join): the claim
+                        // found the name already this server's.
+                        if self.room.holder(name).is_none() {
+                            self.release(name, out);
+                        }
                         self.drop_handed(name, now, out);
                     }
+                    if let super::v3::ResumeDecision::Refuse(why) = decision {
+                        self.resume_refused(id, name, why, ask.login.as_deref(), now, out);
+                        self.name_again_in_time(id, now, out);
+                    }
                 } else {
-                    self.wait_for_name(id, name, token, last, now, out);
+                    self.wait_for_name(id, name, ask, now, out);
                 }
             }
             (Some(Purpose::Rename { old }), Some(Phase::Member { name: current }))

@@ -16,8 +16,28 @@ use super::bus::Event;
 use super::durable::{Entry, Kind, MemberRecord};
 use super::msgid::MsgId;
 use super::outgoing::{Dialect, Outgoing};
+use super::remote::ResumeAsk;
 use super::v3::{wall_of, Holder, ReadFrom, ResumeDecision, ResumeRefusal};
 use super::{Audience, ConnId, Core, CoreTimer, Now, Outbox, Phase};
+
+/// What a refused token login ([`Core::admit_remembered`]) is told (`ERROR bad-token`) before
+/// it joins the waiting room: the same for every reason, so a guesser learns nothing.
+pub const LOGIN_REFUSED: &str = "That password is not a token this server remembers (it may have \
+expired, or been voided by a kick or forget): the operator decides";
+
+/// What became of a token login ([`Core::admit_remembered`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenLogin {
+    /// Admitted now: `WELCOME` went out (a live session of the name was taken over).
+    Admitted,
+    /// Under `--cluster`: the name is being claimed in Redis (another server's session of it
+    /// is asked to let go). `WELCOME` comes with the answer, or the refusal's
+    /// [`LOGIN_REFUSED`] and the waiting room; the dialect need not wait for either.
+    Waiting,
+    /// Refused: [`LOGIN_REFUSED`] went out and the connection offered its nick as a name
+    /// (except [`ResumeRefusal::Named`]: a connection past its name, told nothing).
+    Refused(ResumeRefusal),
+}
 
 impl Core {
     pub(super) fn format_v3(&mut self, msg: &V3Msg<'_>) -> Rc<Outgoing> {
@@ -55,13 +75,17 @@ impl Core {
             Ok(Opening::Resume { name, token, last }) => {
                 let decision = if !self.v3.is_session(id) {
                     ResumeDecision::Refuse(ResumeRefusal::NeedsHello)
-                } else if self.token_admits(name, token, now)
-                    && self.claim_for_resume(id, name, token, last, now, out)
-                {
-                    // Under --cluster the name is claimed in Redis first (shared.rs).
-                    return true;
                 } else {
-                    self.resume_with(id, name, token, last, now, out)
+                    let ask = ResumeAsk {
+                        token: token.into(),
+                        last: last.map(Into::into),
+                        login: None,
+                    };
+                    match self.resume_or_claim(id, name, ask, Holder::Free, now, out) {
+                        // Under --cluster the name is claimed in Redis first (shared.rs).
+                        None => return true,
+                        Some(decision) => decision,
+                    }
                 };
                 if let ResumeDecision::Refuse(why) = decision {
                     self.refuse_resume(id, name, why, out);
@@ -107,11 +131,38 @@ impl Core {
         self.prompt(id, out);
     }
 
+    /// Resumes `name` for `id` if `token` admits it (`RESUME`, and a token login): at once, or
+    /// under `--cluster` once the name is claimed in Redis (`None`: the answer comes later,
+    /// see `shared.rs`; what follows then is what follows now). `seen`: what the caller knows
+    /// of the name's holders here beyond a member ([`Holder::Other`] refuses at once).
+    fn resume_or_claim(
+        &mut self,
+        id: ConnId,
+        name: &str,
+        ask: ResumeAsk,
+        seen: Holder,
+        now: Now,
+        out: &mut impl Outbox,
+    ) -> Option<ResumeDecision> {
+        let valid = !matches!(
+            self.v3.decide_resume(name, &ask.token, now.wall, seen),
+            ResumeDecision::Refuse(_)
+        );
+        if valid && self.claim_for_resume(id, name, ask.clone(), now, out) {
+            return None;
+        }
+        Some(self.resume_with(id, name, &ask.token, ask.last.as_deref(), now, out))
+    }
+
     /// Admits connection `id`, not yet named, as the remembered member `name` if `token` is its
     /// token: the way in for a dialect that carries the token outside a `RESUME` line (IRC's
-    /// `PASS` or SASL PLAIN). The rules are `RESUME`'s (a live session of the name is taken
-    /// over; within its window the member's place was kept), and the member's replay starts at
-    /// the oldest message kept. A refusal sends nothing: the caller answers in its dialect.
+    /// `PASS` or SASL PLAIN). It is a `RESUME` in every rule (a live session of the name is
+    /// taken over; within its window the member's place was kept; under `--cluster` the name is
+    /// claimed in Redis first, and another server's session of it is taken over through the
+    /// room's log), and the member's replay is the room's recent history. Refused, the
+    /// connection is told [`LOGIN_REFUSED`] (`ERROR bad-token`) and joins the waiting room as
+    /// `nick`, the operator deciding, as if it had sent no token: the same whether the answer
+    /// is now or, under `--cluster`, once the claim is answered ([`TokenLogin::Waiting`]).
     /// The token is not replaced for a session that is not version 3 (no `TOKEN` line reaches
     /// it), so a client's fixed password keeps working.
     pub fn admit_remembered(
@@ -119,16 +170,88 @@ impl Core {
         id: ConnId,
         name: &str,
         token: &str,
+        nick: &str,
         now: Now,
         out: &mut impl Outbox,
-    ) -> ResumeDecision {
+    ) -> TokenLogin {
         if !matches!(
             self.session(id).map(|s| &s.phase),
             Some(Phase::AwaitingName)
         ) {
-            return ResumeDecision::Refuse(ResumeRefusal::Named);
+            return TokenLogin::Refused(ResumeRefusal::Named);
         }
-        self.resume_with(id, name, token, None, now, out)
+        let ask = ResumeAsk {
+            token: token.into(),
+            last: None,
+            login: Some(nick.into()),
+        };
+        // A name another server's waiting join holds refuses at once, as SASL said (904).
+        let seen = if self.held_elsewhere(name) {
+            Holder::Other
+        } else {
+            self.local_holder(name)
+        };
+        match self.resume_or_claim(id, name, ask, seen, now, out) {
+            None => TokenLogin::Waiting,
+            Some(ResumeDecision::Refuse(why)) => {
+                self.login_refused(id, nick, &why, now, out);
+                TokenLogin::Refused(why)
+            }
+            Some(_) => TokenLogin::Admitted,
+        }
+    }
+
+    /// A refused `RESUME` (`login`: `None`) or token login (the nick to join under): what
+    /// follows is the same whether the refusal came at once or after a claim.
+    pub(super) fn resume_refused(
+        &mut self,
+        id: ConnId,
+        name: &str,
+        why: ResumeRefusal,
+        login: Option<&str>,
+        now: Now,
+        out: &mut impl Outbox,
+    ) {
+        match login {
+            Some(nick) => self.login_refused(id, nick, &why, now, out),
+            None => self.refuse_resume(id, name, why, out),
+        }
+    }
+
+    /// A refused token login: [`LOGIN_REFUSED`], then `nick` is offered as a name (the waiting
+    /// room, the operator deciding; or `ERROR name-taken` and the prompt, as for anyone).
+    pub(super) fn login_refused(
+        &mut self,
+        id: ConnId,
+        nick: &str,
+        why: &ResumeRefusal,
+        now: Now,
+        out: &mut impl Outbox,
+    ) {
+        log::debug!("#{} token login as {nick}: {why:?}", id.serial);
+        self.send_error(id, ErrorCode::BadToken, LOGIN_REFUSED, out);
+        self.offer_name(id, nick, now, out);
+    }
+
+    /// Who holds `name` here: a member (a resume takes it over), another connection (a waiting
+    /// join: it keeps the name), or nobody.
+    fn local_holder(&self, name: &str) -> Holder {
+        match self.room.holder(name) {
+            None => Holder::Free,
+            Some(h) => match self.session(h).map(|s| &s.phase) {
+                Some(Phase::Member { .. }) => Holder::Member(h),
+                _ => Holder::Other,
+            },
+        }
+    }
+
+    /// Under `--cluster`, whether `name` is held elsewhere by someone a resume cannot take
+    /// over: another server's waiting join, or a claim under way here. Another server's
+    /// member is not: a resume takes it over through the room's log.
+    fn held_elsewhere(&self, name: &str) -> bool {
+        self.remote
+            .as_ref()
+            .is_some_and(|r| r.up && r.taken(name) && r.member(name).is_none())
     }
 
     /// Connection `id` speaks a dialect whose clients keep one fixed password (IRC): its member
@@ -141,13 +264,20 @@ impl Core {
         }
     }
 
-    /// Whether `token` admits the remembered member `name` now, changing nothing: for a
-    /// dialect that must answer a login before the connection names itself (IRC's SASL
-    /// `903`/`904`); [`Core::admit_remembered`] admits. A name held by a waiting join or a
-    /// connection past its name still refuses then.
+    /// Whether a token login of `name` with `token` ([`Core::admit_remembered`]) would admit it,
+    /// changing nothing: for a dialect that must answer a login before the connection names
+    /// itself (IRC's SASL `903`/`904`). True when the token is the member's and the name is
+    /// free, or held by the member's own session (here, or under `--cluster` on another server:
+    /// the login takes it over); false when a waiting join holds it (here or on another
+    /// server) or a claim of it is under way here.
     pub fn token_admits(&self, name: &str, token: &str, now: Now) -> bool {
+        let holder = if self.held_elsewhere(name) {
+            Holder::Other
+        } else {
+            self.local_holder(name)
+        };
         !matches!(
-            self.v3.decide_resume(name, token, now.wall, Holder::Free),
+            self.v3.decide_resume(name, token, now.wall, holder),
             ResumeDecision::Refuse(_)
         )
     }
@@ -165,17 +295,12 @@ impl Core {
         out: &mut impl Outbox,
     ) -> ResumeDecision {
         // Under --cluster another server's member or waiting join of the name keeps it (a
-        // RESUME claimed it in Redis first; a token login is refused here).
+        // resume claimed it in Redis first, see `claim_for_resume`: this is a cut-off server's
+        // or a refused claim's answer).
         if self.remote.as_ref().is_some_and(|r| r.up && r.taken(name)) {
             return ResumeDecision::Refuse(ResumeRefusal::NameTaken);
         }
-        let holder = match self.room.holder(name) {
-            None => Holder::Free,
-            Some(h) => match self.session(h).map(|s| &s.phase) {
-                Some(Phase::Member { .. }) => Holder::Member(h),
-                _ => Holder::Other,
-            },
-        };
+        let holder = self.local_holder(name);
         let decision = self.v3.decide_resume(name, token, now.wall, holder);
         let (record, stayed) = match &decision {
             ResumeDecision::Refuse(_) => return decision,
@@ -200,7 +325,8 @@ impl Core {
     /// Another server (`to`) has a `RESUME` of this server's member `name` with a valid token
     /// ([`Event::Takeover`]): a live session is taken over (`BYE resumed elsewhere`), a member
     /// within its window ends it, and the name is freed and handed over ([`Event::Handover`]),
-    /// with no `LEAVE`. Nothing when `name` is not a member here (it left meanwhile).
+    /// with no `LEAVE`; it is `to`'s member in this server's view from then on. Nothing when
+    /// `name` is not a member here (it left meanwhile).
     pub(super) fn hand_over(&mut self, name: &str, to: &str, now: Now, out: &mut impl Outbox) {
         let live = self
             .room
@@ -221,6 +347,11 @@ impl Core {
             (None, None) => return,
         };
         self.release(&name, out);
+        // The room's view here: `to`'s member now (this server does not read its own
+        // `Handover` back), so its later `LEAVE` or `NICK` there is shown here too.
+        if let Some(r) = self.remote.as_mut() {
+            r.joined(&name, to);
+        }
         let (moved, to_server) = (name.to_string(), to.to_owned());
         self.publish(
             || Event::Handover {

@@ -24,7 +24,8 @@ use chat_common::protocol::ErrorCode;
 use super::bans::{Ban, IpNet};
 use super::bus::{from_wall_ms, wall_ms, Event};
 use super::durable::Write;
-use super::remote::{Purpose, ResumeWait};
+use super::remote::{Purpose, ResumeAsk, ResumeWait};
+use super::v3::ResumeRefusal;
 use super::{Audience, ConnId, Core, CoreTimer, Now, Outbox, Phase};
 
 /// How long a `RESUME` waits for another server to free its name, in `--cluster-timeout`s.
@@ -35,16 +36,16 @@ fn fold(name: &str) -> String {
 }
 
 impl Core {
-    /// Under `--cluster`, a `RESUME` whose token admits `name` first claims the name in Redis
-    /// (the answer resumes it, see `remote.rs`); refused at once when another server has a
-    /// member or a waiting join of that name. True: the resume waits for the claim (or was
-    /// refused); false: go on now (no cluster, or cut off: the server refuses joins anyway).
+    /// Under `--cluster`, a `RESUME` or a token login whose token admits `name` first claims
+    /// the name in Redis (the answer resumes it, see `remote.rs`); when another server has a
+    /// member or a waiting join of that name it waits for it ([`Core::wait_for_name`]). True:
+    /// the resume waits for the claim; false: go on now (no cluster, or cut off: the server
+    /// refuses joins anyway).
     pub(super) fn claim_for_resume(
         &mut self,
         id: ConnId,
         name: &str,
-        token: &str,
-        last: Option<&str>,
+        ask: ResumeAsk,
         now: Now,
         out: &mut impl Outbox,
     ) -> bool {
@@ -56,26 +57,25 @@ impl Core {
                 name: Rc::from(name),
             };
         }
-        let (token, last): (Box<str>, Option<Box<str>>) = (token.into(), last.map(Into::into));
         if self.remote.as_ref().is_some_and(|r| r.taken(name)) {
-            self.wait_for_name(id, name, token, last, now, out);
+            self.wait_for_name(id, name, ask, now, out);
         } else {
-            self.claim(id, name, Purpose::Resume { token, last }, out);
+            self.claim(id, name, Purpose::Resume(ask), out);
         }
         true
     }
 
-    /// Another server holds the name a `RESUME` asks for: the resume waits (its connection
-    /// stays `Claiming`) until that server frees it, at most [`RESUME_WAIT_FACTOR`] times
-    /// `--cluster-timeout`: a server that died or hung is declared dead and its members' names
-    /// freed within the timeout and one heartbeat, so a member whose server died resumes on
-    /// another one without the operator. Past the deadline: `ERROR name-taken`.
+    /// Another server holds the name a `RESUME` (or a token login) asks for: the resume waits
+    /// (its connection stays `Claiming`) until that server frees it, at most
+    /// [`RESUME_WAIT_FACTOR`] times `--cluster-timeout`: a server that died or hung is declared
+    /// dead and its members' names freed within the timeout and one heartbeat, so a member
+    /// whose server died resumes on another one without the operator. Past the deadline: `ERROR
+    /// name-taken` (a token login goes to the waiting room instead).
     pub(super) fn wait_for_name(
         &mut self,
         id: ConnId,
         name: &str,
-        token: Box<str>,
-        last: Option<Box<str>>,
+        ask: ResumeAsk,
         now: Now,
         out: &mut impl Outbox,
     ) {
@@ -97,8 +97,7 @@ impl Core {
         r.resuming.push(ResumeWait {
             id,
             name: Rc::from(name),
-            token,
-            last,
+            ask,
             until,
         });
         out.arm(until, id, CoreTimer::ResumeWait);
@@ -144,11 +143,7 @@ impl Core {
                 }
                 continue;
             }
-            let purpose = Purpose::Resume {
-                token: w.token,
-                last: w.last,
-            };
-            self.claim(w.id, &w.name, purpose, out);
+            self.claim(w.id, &w.name, Purpose::Resume(w.ask), out);
         }
     }
 
@@ -176,9 +171,27 @@ impl Core {
             s.phase = Phase::AwaitingName;
         }
         self.drop_handed(&w.name, now, out);
-        let text = format!("the name {} is taken (on another server)", w.name);
-        self.send_error(id, ErrorCode::NameTaken, &text, out);
-        self.prompt(id, out);
+        if let Some(nick) = w.ask.login.as_deref() {
+            self.login_refused(id, nick, &ResumeRefusal::NameTaken, now, out);
+        } else {
+            let text = format!("the name {} is taken (on another server)", w.name);
+            self.send_error(id, ErrorCode::NameTaken, &text, out);
+            self.prompt(id, out);
+        }
+        self.name_again_in_time(id, now, out);
+    }
+
+    /// A resume refused after waiting for the cluster: a connection asked for a name again
+    /// gets `--login-timeout` anew to give one (its first deadline may have passed while it
+    /// waited). Only after a wait, which only a valid token starts: a guesser's refusals,
+    /// all at once, extend nothing.
+    pub(super) fn name_again_in_time(&mut self, id: ConnId, now: Now, out: &mut impl Outbox) {
+        if matches!(
+            self.session(id).map(|s| &s.phase),
+            Some(Phase::AwaitingName)
+        ) {
+            out.arm(now.at + self.config.login_timeout, id, CoreTimer::Login);
+        }
     }
 
     /// This server is (again) in the room and Redis has `shared`: the newer of each record is

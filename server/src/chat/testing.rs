@@ -760,6 +760,18 @@ fn a_takeover_asked_by_another_server_closes_the_session_and_hands_the_member_ov
             to: "s2".into()
         }]
     );
+    // al is s2's member now, here too: when it leaves there, the room here hears it.
+    h.line(b, "/who");
+    assert_eq!(h.last(b), "INFO online (3): al, bo, zed");
+    let leave = Event::Leave {
+        name: "al".into(),
+        reason: chat_common::protocol::LeaveReason::Quit,
+        owner: None,
+    };
+    h.clear();
+    h.entries(LogId(11, 1), vec![("s2", leave)]);
+    assert_eq!(h.got(b), ["LEAVE al quit"]);
+    h.clear();
     // Another server's member handed over: moved in the view, with no LEAVE or JOIN.
     h.entries(
         LogId(12, 0),
@@ -885,6 +897,171 @@ fn a_handed_over_member_whose_resume_fails_here_leaves_the_room() {
         .published()
         .iter()
         .any(|e| matches!(e, Event::Leave { name, .. } if name == "zed")));
+}
+
+/// `name` remembered by the cluster (its record from s2): its token.
+fn remembered_by_s2(h: &mut Harness, name: &str) -> String {
+    let token = crate::token::Token::generate().unwrap();
+    let record = super::durable::MemberRecord {
+        name: name.into(),
+        token_hash: token.hash(),
+        approved_by: "stdin".into(),
+        approved_at_ms: 1,
+        last_seen_ms: super::bus::wall_ms(h.now.wall),
+    };
+    h.entries(LogId(6, 0), vec![("s2", Event::Member { record })]);
+    token.expose().to_owned()
+}
+
+/// The timer `id` armed last, run at its deadline.
+fn run_last_timer(h: &mut Harness, id: ConnId) {
+    let (at, timer) = h
+        .out
+        .timers
+        .iter()
+        .rev()
+        .find(|(_, t, _)| *t == id)
+        .map(|(at, _, timer)| (*at, *timer))
+        .unwrap();
+    h.now.at = at;
+    h.core.timer(id, timer, h.now, &mut h.out);
+}
+
+#[test]
+fn a_token_login_for_another_server_s_member_waits_and_is_handed_over_like_a_resume() {
+    use super::TokenLogin;
+    let mut h = Harness::cluster();
+    let b = h.cluster_join("bo", LogId(1, 0));
+    let token = remembered_by_s2(&mut h, "zed");
+    // SASL's answer: the login will take zed's session on s2 over.
+    assert!(h.core.token_admits("zed", &token, h.now));
+    let irc = h.connect_from("127.0.0.3");
+    h.clear();
+    let d = h
+        .core
+        .admit_remembered(irc, "zed", &token, "zed", h.now, &mut h.out);
+    assert_eq!(d, TokenLogin::Waiting);
+    assert!(h.got(irc).is_empty(), "it waits, silent: {:?}", h.got(irc));
+    assert_eq!(
+        h.published(),
+        [Event::Takeover {
+            server: "s2".into(),
+            name: "zed".into()
+        }],
+        "s2 is asked to hand zed over, as for a RESUME"
+    );
+    let handover = Event::Handover {
+        name: "zed".into(),
+        to: "s1".into(),
+    };
+    h.entries(LogId(7, 0), vec![("s2", handover)]);
+    assert_eq!(h.last_claim(), (irc, "zed".to_owned()));
+    h.bridge(FromBridge::Claimed {
+        id: irc,
+        name: "zed".into(),
+        ok: true,
+        tip: LogId(7, 0),
+    });
+    assert!(
+        h.got(irc)[0].starts_with("WELCOME zed "),
+        "{:?}",
+        h.got(irc)
+    );
+    assert!(
+        !h.got(irc).iter().any(|l| l.starts_with("TOKEN ")),
+        "its password is kept"
+    );
+    assert!(h.got(b).is_empty(), "no JOIN: {:?}", h.got(b));
+    assert!(h.out.console.iter().any(|(_, l)| l == "resumed zed"));
+}
+
+#[test]
+fn a_token_login_refused_after_its_wait_joins_the_waiting_room_under_its_nick() {
+    use super::{TokenLogin, LOGIN_REFUSED};
+    let mut h = Harness::cluster();
+    let token = remembered_by_s2(&mut h, "zed");
+    let irc = h.connect_from("127.0.0.3");
+    h.clear();
+    // The account is zed, the nick zed_: s2 never hands zed over.
+    let d = h
+        .core
+        .admit_remembered(irc, "zed", &token, "zed_", h.now, &mut h.out);
+    assert_eq!(d, TokenLogin::Waiting);
+    run_last_timer(&mut h, irc);
+    assert_eq!(h.got(irc), [format!("ERROR bad-token {LOGIN_REFUSED}")]);
+    assert_eq!(
+        h.last_claim(),
+        (irc, "zed_".to_owned()),
+        "its nick is claimed as any join's"
+    );
+    // Its nick taken too (zed, s2's member): asked for a name, with --login-timeout anew
+    // (the first deadline may have passed during the wait).
+    let late = h.connect_from("127.0.0.5");
+    h.clear();
+    let d = h
+        .core
+        .admit_remembered(late, "zed", &token, "zed", h.now, &mut h.out);
+    assert_eq!(d, TokenLogin::Waiting);
+    run_last_timer(&mut h, late);
+    assert!(
+        h.got(late)[1].starts_with("ERROR name-taken "),
+        "{:?}",
+        h.got(late)
+    );
+    assert!(h.last(late).starts_with("NAME? "), "{:?}", h.got(late));
+    let (at, timer) = h.out.timers.last().map(|(at, _, t)| (*at, *t)).unwrap();
+    assert_eq!(
+        (at, timer),
+        (h.now.at + h.core.config.login_timeout, CoreTimer::Login)
+    );
+    run_last_timer(&mut h, late);
+    assert_eq!(h.last(late), "BYE no name given in time");
+    // A wrong token is refused at once, the same way.
+    let guess = h.connect_from("127.0.0.4");
+    h.clear();
+    let d = h
+        .core
+        .admit_remembered(guess, "zed", &"x".repeat(32), "zed", h.now, &mut h.out);
+    assert!(matches!(d, TokenLogin::Refused(_)), "{d:?}");
+    assert_eq!(h.got(guess)[0], format!("ERROR bad-token {LOGIN_REFUSED}"));
+    assert!(
+        h.got(guess)[1].starts_with("ERROR name-taken "),
+        "zed is s2's member: {:?}",
+        h.got(guess)
+    );
+}
+
+#[test]
+fn a_token_login_of_a_name_another_server_s_waiting_join_holds_is_refused_at_once() {
+    use super::{ResumeRefusal, TokenLogin};
+    let mut h = Harness::cluster();
+    let token = remembered_by_s2(&mut h, "amy");
+    let request = Event::Request {
+        name: "amy".into(),
+        addr: "10.0.0.9:1".into(),
+    };
+    h.entries(LogId(7, 0), vec![("s2", request)]);
+    assert!(
+        !h.core.token_admits("amy", &token, h.now),
+        "SASL says 904: the login could not have the name"
+    );
+    let irc = h.connect_from("127.0.0.3");
+    h.clear();
+    let d = h
+        .core
+        .admit_remembered(irc, "amy", &token, "amy", h.now, &mut h.out);
+    assert_eq!(d, TokenLogin::Refused(ResumeRefusal::NameTaken));
+    assert!(
+        !h.published()
+            .iter()
+            .any(|e| matches!(e, Event::Takeover { .. })),
+        "nobody is asked to let go"
+    );
+    assert!(
+        h.got(irc)[1].starts_with("ERROR name-taken "),
+        "{:?}",
+        h.got(irc)
+    );
 }
 
 #[test]
@@ -1021,8 +1198,8 @@ fn v3_member(h: &mut Harness, name: &str) -> (ConnId, String) {
 }
 
 #[test]
-fn a_token_login_from_another_dialect_admits_takes_over_and_refuses_quietly() {
-    use super::{ResumeDecision, ResumeRefusal};
+fn a_token_login_from_another_dialect_admits_takes_over_and_falls_back_to_the_waiting_room() {
+    use super::{ResumeRefusal, TokenLogin, LOGIN_REFUSED};
     let mut h = Harness::auto();
     let (alice, token) = v3_member(&mut h, "alice");
     let bob = h.join("bob");
@@ -1043,11 +1220,8 @@ fn a_token_login_from_another_dialect_admits_takes_over_and_refuses_quietly() {
     let irc = h.connect_from("127.0.0.3");
     let d = h
         .core
-        .admit_remembered(irc, "alice", &token, h.now, &mut h.out);
-    assert!(
-        matches!(d, ResumeDecision::Accept { kept: true, .. }),
-        "{d:?}"
-    );
+        .admit_remembered(irc, "alice", &token, "alice", h.now, &mut h.out);
+    assert_eq!(d, TokenLogin::Admitted);
     assert!(h.got(irc).iter().any(|l| l.starts_with("WELCOME alice ")));
     assert!(
         !h.got(irc).iter().any(|l| l.starts_with("TOKEN ")),
@@ -1062,29 +1236,38 @@ fn a_token_login_from_another_dialect_admits_takes_over_and_refuses_quietly() {
     let again = h.connect_from("127.0.0.4");
     let d = h
         .core
-        .admit_remembered(again, "alice", &token, h.now, &mut h.out);
-    assert!(
-        matches!(d, ResumeDecision::Takeover { holder, .. } if holder == irc),
-        "{d:?}"
-    );
+        .admit_remembered(again, "alice", &token, "alice", h.now, &mut h.out);
+    assert_eq!(d, TokenLogin::Admitted);
     assert_eq!(h.last(irc), "BYE resumed elsewhere");
     assert!(h.out.closed.contains(&irc));
-    // A wrong token: nothing is sent (the caller answers in its dialect).
+    // A wrong token: told so, and its nick goes to the waiting room (here, auto-approved).
     let guess = h.connect_from("127.0.0.5");
-    let before = h.got(guess).len();
-    let d = h
-        .core
-        .admit_remembered(guess, "alice", "x".repeat(32).as_str(), h.now, &mut h.out);
+    h.clear();
+    let d = h.core.admit_remembered(
+        guess,
+        "alice",
+        "x".repeat(32).as_str(),
+        "guess",
+        h.now,
+        &mut h.out,
+    );
     assert!(
-        matches!(d, ResumeDecision::Refuse(ResumeRefusal::Token(_))),
+        matches!(d, TokenLogin::Refused(ResumeRefusal::Token(_))),
         "{d:?}"
     );
-    assert_eq!(h.got(guess).len(), before);
-    // A connection past its name cannot log in again.
+    assert_eq!(h.got(guess)[0], format!("ERROR bad-token {LOGIN_REFUSED}"));
+    assert!(
+        h.got(guess)[1].starts_with("WELCOME guess "),
+        "{:?}",
+        h.got(guess)
+    );
+    // A connection past its name cannot log in again, and is told nothing.
+    h.clear();
     let d = h
         .core
-        .admit_remembered(bob, "alice", &token, h.now, &mut h.out);
-    assert_eq!(d, ResumeDecision::Refuse(ResumeRefusal::Named));
+        .admit_remembered(bob, "alice", &token, "bob", h.now, &mut h.out);
+    assert_eq!(d, TokenLogin::Refused(ResumeRefusal::Named));
+    assert!(h.got(bob).is_empty(), "{:?}", h.got(bob));
 }
 
 #[test]

@@ -24,9 +24,11 @@
 //!
 //! Token login: an IRC member's token never rotates (its client keeps one password; the core
 //! is told so at registration, `Core::fixed_token`). A SASL `PLAIN` exchange asks the core
-//! whether the token admits the name (`903`/`904`); registration with `PASS` or a SASL login
-//! asks the core to admit the remembered member at once (`Core::admit_remembered`), else the
-//! member waits for the operator as anyone.
+//! whether the token would admit the name (`903`/`904`); registration with `PASS` or a SASL
+//! login hands the token to the core (`Core::admit_remembered`), which decides as for a
+//! `RESUME`: `WELCOME` now, or (under `--cluster`, while the name is claimed and another
+//! server's session of it lets go) later, registration completing meanwhile; refused, the core
+//! says so (`ERROR bad-token`, a `NOTICE` here) and the nick waits for the operator as anyone.
 //!
 //! Idle connections are pinged after `--irc-ping` of silence and dropped after as much again.
 
@@ -51,7 +53,7 @@ use chat_common::irc::{Message, ParseError, MAX_BODY};
 use chat_common::protocol::{ErrorCode, LeaveReason, Request, ServerMsg};
 
 use super::{Reactor, Shell};
-use crate::chat::{ConnId, Dialect, Encoder, Farewell, Now, Outgoing, ResumeDecision};
+use crate::chat::{ConnId, Dialect, Encoder, Farewell, Now, Outgoing, TokenLogin};
 use crate::config::{IRC_SERVER_NAME, MAX_IRC_CHANNEL};
 use crate::timers::TimerKind;
 
@@ -81,6 +83,9 @@ pub struct IrcSession {
     subject: Option<String>,
     /// Whether the core refused the line being handled (no echo then).
     refused: bool,
+    /// Registered, not in the room, and the room asks for a name (`NAME?`: a token login
+    /// refused after registration, its nick taken): the next `NICK` is offered as the name.
+    naming: bool,
     /// When the peer last sent anything.
     last_input: Instant,
     /// A `PING` went out and nothing came back since.
@@ -98,6 +103,7 @@ impl IrcSession {
             held: None,
             subject: None,
             refused: false,
+            naming: false,
             last_input: now,
             ping_out: false,
         }
@@ -324,9 +330,13 @@ impl Shell {
         match msg {
             ServerMsg::NameQuery { .. } => {
                 // The first prompt means nothing to IRC; after a refused nick, the machine
-                // waits for another NICK.
+                // waits for another NICK. Registered before the room named it (a token login
+                // refused after waiting for the cluster, its nick then taken): the next NICK
+                // is the name offered.
                 if !session.reg.is_done() {
                     session.reg.nick_refused();
+                } else if !session.joined {
+                    session.naming = true;
                 }
             }
             ServerMsg::Error {
@@ -454,6 +464,17 @@ impl Shell {
         let users = self.conns.len().to_string();
         let Some(session) = self.irc(id) else { return };
         if session.welcomed {
+            // Registered before the room named it (a token login waiting for the cluster):
+            // the room's name, when it differs (a SASL account's, its spelling), is a nick
+            // change.
+            let old = session.target().to_owned();
+            if old != nick {
+                session.nick = Some(Rc::from(nick));
+                let source = format!("{old}!{old}@{IRC_SERVER_NAME}");
+                self.irc_bytes(id, |out| {
+                    push_line(Some(&source), "NICK", &[nick], None, out)
+                });
+            }
             return;
         }
         session.welcomed = true;
@@ -577,17 +598,17 @@ impl Reactor {
                 self.core.fixed_token(id);
                 if let Some(c) = credential {
                     // A remembered member's token (PASS, or the SASL login that checked it):
-                    // admitted at once, the waiting room skipped. The account is SASL's name,
-                    // else the nick.
+                    // admitted without the operator, else the waiting room as `nick` (the core
+                    // says why). The account is SASL's name, else the nick.
                     let name = c.name.as_deref().unwrap_or(&nick);
-                    if self.irc_token_login(id, name, &c.secret, now) {
-                        return;
+                    if self.irc_token_login(id, name, &c.secret, &nick, now) == TokenLogin::Waiting
+                    {
+                        // Under --cluster the name is claimed first (another server's session
+                        // of it lets go): registration completes now, the channel's JOIN
+                        // comes with the admission, as it does with an approval.
+                        self.shell.irc_registered(id, &nick);
                     }
-                    self.shell.irc_notice(
-                        id,
-                        "That password is not a token this server remembers (it may have \
-                         expired, or been voided by a kick or forget): the operator decides",
-                    );
+                    return;
                 }
                 self.core
                     .input(id, Frame::Line(&nick), now, &mut self.shell);
@@ -614,18 +635,33 @@ impl Reactor {
     }
 
     /// Admits connection `id` as the remembered member `name` if `token` is its token (the
-    /// room then says `WELCOME`, which joins the channel); `false` when it is not.
-    fn irc_token_login(&mut self, id: ConnId, name: &str, token: &str, now: Now) -> bool {
-        let decision = self
-            .core
-            .admit_remembered(id, name, token, now, &mut self.shell);
-        match decision {
-            ResumeDecision::Refuse(why) => {
-                log::debug!("#{} IRC token login as {name}: {why:?}", id.serial);
-                false
-            }
-            ResumeDecision::Accept { .. } | ResumeDecision::Takeover { .. } => true,
+    /// room then says `WELCOME`, which joins the channel), now or once the cluster answers;
+    /// refused, the core says why and `nick` waits for the operator.
+    fn irc_token_login(
+        &mut self,
+        id: ConnId,
+        name: &str,
+        token: &str,
+        nick: &str,
+        now: Now,
+    ) -> TokenLogin {
+        self.core
+            .admit_remembered(id, name, token, nick, now, &mut self.shell)
+    }
+
+    /// A `NICK` while the room asks this registered connection for a name (see `naming`):
+    /// offered as the name, as at registration; `false` when the room is not asking.
+    fn irc_offers_name(&mut self, id: ConnId, wanted: &str, now: Now) -> bool {
+        let Some(session) = self.shell.irc(id) else {
+            return false;
+        };
+        if !std::mem::take(&mut session.naming) {
+            return false;
         }
+        session.subject = Some(wanted.to_owned());
+        self.core
+            .input(id, Frame::Line(wanted), now, &mut self.shell);
+        true
     }
 
     /// Says `ERROR` and closes a connection that is not (or no longer) a member.
@@ -792,6 +828,9 @@ impl Reactor {
                     );
                 }
                 if !joined {
+                    if self.irc_offers_name(id, wanted, now) {
+                        return;
+                    }
                     return self.shell.irc_notice(
                         id,
                         "You can change your nick once the operator has approved you",
