@@ -293,6 +293,9 @@ fn a_login_refused_after_waiting_for_a_dead_server_falls_back_to_the_operator() 
     irc.send("CAP END");
     irc.expect(":chat.server 001 carol :");
     irc.until(" 422 ");
+    // A client's autojoin while the login waits: told what it waits for (not the operator).
+    irc.send("JOIN #chat");
+    irc.expect(":chat.server NOTICE carol :You join #chat when your login is confirmed");
     // Meanwhile the operator forgets alice: once the name is free, the token admits nobody.
     room.s2.console("forget alice");
     room.s2.expect_console("forgot alice (by stdin)");

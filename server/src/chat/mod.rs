@@ -233,6 +233,15 @@ impl Core {
         self.room.waiting()
     }
 
+    /// Whether connection `id` waits for its name's claim under `--cluster` (a `RESUME` or a
+    /// token login), not for the operator.
+    pub fn claiming(&self, id: ConnId) -> bool {
+        matches!(
+            self.session(id).map(|s| &s.phase),
+            Some(Phase::Claiming { .. })
+        )
+    }
+
     /// Whether this server is cut off from its cluster (and so refuses joins): `/readyz` says
     /// so.
     pub fn cut_off_from_cluster(&self) -> bool {

@@ -793,10 +793,13 @@ impl Reactor {
                             &format!("No such channel; this server has one: {channel}"),
                         );
                     } else if !joined {
-                        self.shell.irc_notice(
-                            id,
-                            &format!("You join {channel} when the operator approves you"),
-                        );
+                        let when = if self.core.claiming(id) {
+                            "your login is confirmed"
+                        } else {
+                            "the operator approves you"
+                        };
+                        self.shell
+                            .irc_notice(id, &format!("You join {channel} when {when}"));
                     }
                 }
             }
