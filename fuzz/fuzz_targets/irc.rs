@@ -12,7 +12,7 @@
 use chat_common::framing::{Frame, LineFramer};
 use chat_common::irc::caps::CapSet;
 use chat_common::irc::encode::TextLines;
-use chat_common::irc::format::{irc_to_markup, markup_to_irc, strip_codes};
+use chat_common::irc::format::{irc_to_markup, markup_to_irc, strip_codes, IrcStyles};
 use chat_common::irc::registration::Registration;
 use chat_common::irc::{Message, ParseError, MAX_BODY, MAX_PARAMS, MAX_WIRE_LINE};
 use chat_common::markup;
@@ -41,7 +41,12 @@ fn check_text(text: &str) {
     assert_eq!(shown, words, "words changed: {text:?} -> {:?}", from.text);
 
     let mut irc = String::new();
-    markup_to_irc(&from.text, from.color.or(Some(Color::Red)), &mut irc);
+    markup_to_irc(
+        &from.text,
+        from.color.or(Some(Color::Red)),
+        IrcStyles::All,
+        &mut irc,
+    );
     let frame = TextLines {
         source: "nick!nick@127.0.0.1",
         command: "PRIVMSG",

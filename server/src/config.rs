@@ -8,6 +8,8 @@
 use std::fmt;
 use std::time::Duration;
 
+pub use chat_common::irc::format::IrcStyles;
+
 /// Default `--listen` address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:55555";
 /// Default `--max-line`: the longest accepted line, in bytes, without its terminator.
@@ -280,6 +282,8 @@ pub struct Config {
     pub remember: Duration,
     /// The channel IRC members see the room as (`--irc-channel`), `#` included.
     pub irc_channel: String,
+    /// Which markup styles IRC members get as formatting codes (`--irc-styles`).
+    pub irc_styles: IrcStyles,
     /// Silence after which an IRC connection is pinged, and then dropped (`--irc-ping`).
     pub irc_ping: Duration,
 }
@@ -313,6 +317,7 @@ impl Default for Config {
             resume_window: Duration::from_secs_f64(DEFAULT_RESUME_WINDOW_SECS),
             remember: Duration::from_secs_f64(DEFAULT_REMEMBER_DAYS * DAY_SECS),
             irc_channel: DEFAULT_IRC_CHANNEL.to_owned(),
+            irc_styles: IrcStyles::All,
             irc_ping: Duration::from_secs_f64(DEFAULT_IRC_PING_SECS),
         }
     }

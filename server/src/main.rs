@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use chat_server::config::IrcStyles;
 use chat_server::config::{self, ClusterConfig, Config, ConfigError};
 use chat_server::listen;
 use chat_server::serve::{exit, serve};
@@ -64,6 +65,11 @@ struct Args {
     /// The channel IRC members see the room as (# and 1 to 49 of A-Z a-z 0-9 _ -).
     #[arg(long, value_name = "NAME", default_value = config::DEFAULT_IRC_CHANNEL)]
     irc_channel: String,
+    /// Which markup styles IRC members get as formatting codes: all, or basic (strike-through
+    /// and code as their markup characters ~~ and `, for irssi 1.4 and weechat before 4.6,
+    /// which show those two codes as a stray reverse ^ or Q).
+    #[arg(long, value_name = "STYLES", default_value = "all", value_parser = clap::builder::PossibleValuesParser::new(["all", "basic"]))]
+    irc_styles: String,
     /// Seconds of silence after which an IRC connection is pinged, and as many again after
     /// which it is dropped.
     #[arg(long, value_name = "SECS", default_value_t = config::DEFAULT_IRC_PING_SECS)]
@@ -311,6 +317,11 @@ impl Args {
         }
         Config {
             irc_channel: self.irc_channel.clone(),
+            irc_styles: if self.irc_styles == "basic" {
+                IrcStyles::Basic
+            } else {
+                IrcStyles::All
+            },
             irc_ping: config::seconds("irc-ping", self.irc_ping, false)?,
             auto_approve: self.auto_approve,
             max_line: self.max_line,

@@ -246,6 +246,33 @@ fn markup_both_ways_with_native_and_netcat_members() {
 }
 
 #[test]
+fn basic_styles_send_strike_and_code_as_markup_characters() {
+    let (mut server, addr) = server(&["--irc-styles", "basic"]);
+    let mut bob = native(&mut server, "bob");
+    let mut irc = irc_member(&mut server, addr, "alice", "");
+    bob.expect("JOIN alice");
+    // Bold, italic and color stay codes; strike-through and code are written as markup.
+    bob.send_line("**bold** __it__ ~~gone~~ `code` **~~both~~** plain");
+    irc.expect(":bob!bob@chat.server PRIVMSG #chat :\u{2}bold\u{2} \u{1d}it\u{1d} ~~gone~~ `code` \u{2}~~both~~\u{2} plain");
+    bob.send_line("/color red ~~all~~ red");
+    irc.expect(":bob!bob@chat.server PRIVMSG #chat :\u{3}04~~all~~ red");
+    // From IRC, the codes are still read; the characters an IRC member types are its own.
+    irc.send("PRIVMSG #chat :\u{1e}gone\u{1e} ~~typed~~");
+    bob.expect_exact("MSG alice - ~~gone~~ \\~\\~typed\\~\\~");
+    // A bad value is refused at start with a message and a non-zero exit.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_chat-server"))
+        .args(["--irc-styles", "fancy", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--irc-styles") && err.contains("basic"),
+        "{err}"
+    );
+}
+
+#[test]
 fn long_room_lines_reach_irc_split_at_word_boundaries() {
     let (server, addr) = server(&["--auto-approve"]);
     let mut bob = native_auto(&server, "bob");

@@ -13,6 +13,13 @@
 //! | `` `code` `` | `0x11` monospace |
 //! | the message's color | `0x03` with the mIRC number, around the whole text |
 //!
+//! Strike-through and monospace are the two codes many IRC clients do not render: irssi 1.4
+//! and weechat before 4.6 show the code itself, as a reverse `^` or `Q` around the words. So
+//! towards IRC they go as codes with [`IrcStyles::All`] (the contract, and the server's
+//! default), and with [`IrcStyles::Basic`] as their markup characters, `~~strike~~` and
+//! `` `code` ``, which every client shows as typed. Coming from IRC, both codes are always
+//! read.
+//!
 //! The eight colors are mIRC 0 white, 1 black, 2 blue, 3 green, 4 red, 6 magenta, 8 yellow and
 //! 10 cyan; coming from IRC, the light variants 9, 11, 12 and 13 count as green, cyan, blue and
 //! magenta. A color reaches the room only when it covers the whole visible text (a room
@@ -52,6 +59,18 @@ pub const REVERSE: char = '\x16';
 pub const UNDERLINE: char = '\x1F';
 /// Resets every style and color.
 pub const RESET: char = '\x0F';
+
+/// Which of markup's styles reach IRC members as formatting codes (see the module's mapping).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IrcStyles {
+    /// Every style as its code (clients that render `0x1E` and `0x11`: HexChat, TheLounge,
+    /// weechat 4.6 and later).
+    #[default]
+    All,
+    /// Bold, italic and the color as codes; strike-through and code as their markup
+    /// characters (`~~`, `` ` ``), which every client shows as typed.
+    Basic,
+}
 
 /// The mIRC color number written for `color`.
 pub fn mirc_number(color: Color) -> u8 {
@@ -217,8 +236,9 @@ pub fn looks_like_background(text: &str) -> bool {
     b.first() == Some(&b',') && b.get(1).is_some_and(u8::is_ascii_digit)
 }
 
-/// Appends message `text` (markup, already sanitized) in `color` as IRC formatted text.
-pub fn markup_to_irc(text: &str, color: Option<Color>, out: &mut String) {
+/// Appends message `text` (markup, already sanitized) in `color` as IRC formatted text, its
+/// styles written as `styles` says.
+pub fn markup_to_irc(text: &str, color: Option<Color>, styles: IrcStyles, out: &mut String) {
     if let Some(color) = color {
         push_color(mirc_number(color), out);
     }
@@ -235,7 +255,7 @@ pub fn markup_to_irc(text: &str, color: Option<Color>, out: &mut String) {
     let mut style = Style::default();
     let start = out.len();
     for span in &spans {
-        push_toggles(style, span.style, out);
+        push_styles(style, span.style, styles, out);
         style = span.style;
         if color.is_some() && out.len() == start && looks_like_background(span.text) {
             // An empty bold pair ends the color code before a `,5` of the text.
@@ -243,6 +263,42 @@ pub fn markup_to_irc(text: &str, color: Option<Color>, out: &mut String) {
             out.push(BOLD);
         }
         out.push_str(span.text);
+    }
+    // Codes end with the line; markup characters are closed.
+    if styles == IrcStyles::Basic {
+        let closed = Style {
+            bold: style.bold,
+            italic: style.italic,
+            ..Style::default()
+        };
+        push_styles(style, closed, styles, out);
+    }
+}
+
+/// Appends what changes markup style `from` into `to`: codes, or with [`IrcStyles::Basic`] the
+/// markup characters of strike-through and code (closers first, innermost first, so that
+/// nested markers read as markup would write them).
+fn push_styles(from: Style, to: Style, styles: IrcStyles, out: &mut String) {
+    let marks = styles == IrcStyles::Basic;
+    let changes = [
+        (from.bold, to.bold, BOLD, None),
+        (from.italic, to.italic, ITALIC, None),
+        (from.strike, to.strike, STRIKE, Some("~~")),
+        (from.code, to.code, MONOSPACE, Some("`")),
+    ];
+    let mut push = |code: char, mark: Option<&str>| match mark.filter(|_| marks) {
+        Some(mark) => out.push_str(mark),
+        None => out.push(code),
+    };
+    for &(was, is, code, mark) in changes.iter().rev() {
+        if was && !is {
+            push(code, mark);
+        }
+    }
+    for &(was, is, code, mark) in &changes {
+        if is && !was {
+            push(code, mark);
+        }
     }
 }
 
@@ -569,9 +625,16 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// Every style as its code: what the round trip's identity is about.
     fn to_irc(text: &str, color: Option<Color>) -> String {
         let mut out = String::new();
-        markup_to_irc(text, color, &mut out);
+        markup_to_irc(text, color, IrcStyles::All, &mut out);
+        out
+    }
+
+    fn to_basic_irc(text: &str, color: Option<Color>) -> String {
+        let mut out = String::new();
+        markup_to_irc(text, color, IrcStyles::Basic, &mut out);
         out
     }
 
@@ -601,6 +664,23 @@ mod tests {
         // A leading ",5" is not read as a background.
         assert_eq!(to_irc(",5", Some(Color::Blue)), "\x0302\x02\x02,5");
         assert_eq!(to_irc("2**10", None), "2**10");
+    }
+
+    #[test]
+    fn basic_styles_write_strike_and_code_as_markup() {
+        assert_eq!(
+            to_basic_irc("**b** __i__ ~~s~~ `c`", None),
+            "\x02b\x02 \x1di\x1d ~~s~~ `c`"
+        );
+        // Nested markers close innermost first; bold and italic stay codes around them.
+        assert_eq!(
+            to_basic_irc("**~~`x`~~** y", Some(Color::Red)),
+            "\x0304\x02~~`x`~~\x02 y"
+        );
+        assert_eq!(to_basic_irc("a ~~gone~~", None), "a ~~gone~~");
+        assert_eq!(to_basic_irc("plain", None), "plain");
+        // Read back, the characters are an IRC member's own: literal, not styles.
+        assert_eq!(from_irc("a ~~gone~~").0, "a \\~\\~gone\\~\\~");
     }
 
     #[test]

@@ -23,7 +23,7 @@
 //! (`crate::irc::split`), each piece a line of its own.
 
 use super::encode::{push_line, push_numeric, TextLines};
-use super::format::markup_to_irc;
+use super::format::{markup_to_irc, IrcStyles};
 use super::numeric::*;
 use crate::protocol::{ErrorCode, LeaveReason, ServerMsg};
 
@@ -34,6 +34,8 @@ pub struct Context<'a> {
     pub server: &'a str,
     /// The room's channel, e.g. `#chat`.
     pub channel: &'a str,
+    /// Which markup styles are written as formatting codes.
+    pub styles: IrcStyles,
 }
 
 /// The tags a message carries for a recipient who asked for them (`server-time`,
@@ -109,7 +111,7 @@ pub fn push_room_msg_in(
             color,
             text: t,
         } => {
-            markup_to_irc(t, color, text);
+            markup_to_irc(t, color, ctx.styles, text);
             push_text(
                 tags,
                 source(from, ctx.server, src),
@@ -120,7 +122,7 @@ pub fn push_room_msg_in(
             );
         }
         ServerMsg::Act { from, text: t } => {
-            markup_to_irc(t, None, text);
+            markup_to_irc(t, None, ctx.styles, text);
             push_text(
                 tags,
                 source(from, ctx.server, src),
@@ -136,7 +138,7 @@ pub fn push_room_msg_in(
             color,
             text: t,
         } => {
-            markup_to_irc(t, color, text);
+            markup_to_irc(t, color, ctx.styles, text);
             push_text(
                 tags,
                 source(from, ctx.server, src),
@@ -276,6 +278,7 @@ mod tests {
     const CTX: Context<'static> = Context {
         server: "chat.test",
         channel: "#chat",
+        styles: IrcStyles::All,
     };
     const BOB: Recipient<'static> = Recipient {
         nick: "bob",

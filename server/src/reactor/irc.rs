@@ -54,7 +54,7 @@ use chat_common::protocol::{ErrorCode, LeaveReason, Request, ServerMsg};
 
 use super::{Reactor, Shell};
 use crate::chat::{ConnId, Dialect, Encoder, Farewell, Now, Outgoing, TokenLogin};
-use crate::config::{IRC_SERVER_NAME, MAX_IRC_CHANNEL};
+use crate::config::{IrcStyles, IRC_SERVER_NAME, MAX_IRC_CHANNEL};
 use crate::timers::TimerKind;
 
 /// Longest `353` (names) or `352` line body the server writes before starting another.
@@ -120,6 +120,7 @@ impl IrcSession {
 #[derive(Debug)]
 pub struct IrcEncoder {
     channel: String,
+    styles: IrcStyles,
     time: bool,
     msgid: bool,
     /// Buffers reused by every encoding (the reactor's thread is the only user): the line
@@ -138,10 +139,11 @@ struct EncodeScratch {
 impl IrcEncoder {
     /// The four variants for `channel`, made once for the server's life (a few bytes each,
     /// never freed): a connection's [`Dialect`] points at one of them.
-    pub fn all(channel: &str) -> [&'static IrcEncoder; 4] {
+    pub fn all(channel: &str, styles: IrcStyles) -> [&'static IrcEncoder; 4] {
         [(false, false), (true, false), (false, true), (true, true)].map(|(time, msgid)| {
             let encoder: &'static IrcEncoder = Box::leak(Box::new(IrcEncoder {
                 channel: channel.to_owned(),
+                styles,
                 time,
                 msgid,
                 scratch: RefCell::default(),
@@ -180,6 +182,7 @@ impl Encoder for IrcEncoder {
         let ctx = Context {
             server: IRC_SERVER_NAME,
             channel: &self.channel,
+            styles: self.styles,
         };
         let to = Recipient {
             nick: "*",
@@ -304,6 +307,7 @@ impl Shell {
         Context {
             server: IRC_SERVER_NAME,
             channel: &self.config.irc_channel,
+            styles: self.config.irc_styles,
         }
     }
 

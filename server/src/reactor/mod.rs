@@ -340,7 +340,7 @@ impl Reactor {
                 store: None,
                 metrics: crate::metrics::Metrics::default(),
                 last_sent: (0, None),
-                irc_encoders: irc::IrcEncoder::all(&config.irc_channel),
+                irc_encoders: irc::IrcEncoder::all(&config.irc_channel, config.irc_styles),
                 irc_channel: Rc::from(config.irc_channel.as_str()),
                 irc_bursts: Vec::new(),
                 config,
