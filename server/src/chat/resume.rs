@@ -88,7 +88,7 @@ impl Core {
                     }
                 };
                 if let ResumeDecision::Refuse(why) = decision {
-                    self.refuse_resume(id, name, why, out);
+                    self.refuse_resume(id, name, why, now, out);
                 }
                 true
             }
@@ -112,9 +112,13 @@ impl Core {
         id: ConnId,
         name: &str,
         why: ResumeRefusal,
+        now: Now,
         out: &mut impl Outbox,
     ) {
         match why {
+            ResumeRefusal::CutOff => {
+                return self.deny(id, super::remote::CUT_OFF_DENIED, false, now, out);
+            }
             ResumeRefusal::NeedsHello => {
                 self.send_error(id, ErrorCode::BadToken, "RESUME needs HELLO 3 first", out);
             }
@@ -214,7 +218,7 @@ impl Core {
     ) {
         match login {
             Some(nick) => self.login_refused(id, nick, &why, now, out),
-            None => self.refuse_resume(id, name, why, out),
+            None => self.refuse_resume(id, name, why, now, out),
         }
     }
 
@@ -229,6 +233,9 @@ impl Core {
         out: &mut impl Outbox,
     ) {
         log::debug!("#{} token login as {nick}: {why:?}", id.serial);
+        if *why == ResumeRefusal::CutOff {
+            return self.deny(id, super::remote::CUT_OFF_DENIED, false, now, out);
+        }
         self.send_error(id, ErrorCode::BadToken, LOGIN_REFUSED, out);
         self.offer_name(id, nick, now, out);
     }
@@ -271,6 +278,9 @@ impl Core {
     /// the login takes it over); false when a waiting join holds it (here or on another
     /// server) or a claim of it is under way here.
     pub fn token_admits(&self, name: &str, token: &str, now: Now) -> bool {
+        if self.cut_off() {
+            return false;
+        }
         let holder = if self.held_elsewhere(name) {
             Holder::Other
         } else {
@@ -294,6 +304,11 @@ impl Core {
         now: Now,
         out: &mut impl Outbox,
     ) -> ResumeDecision {
+        // Cut off from its cluster, the server admits nobody (offer_name denies joins too): a
+        // connection that was waiting for its name when the cut came may not resume here.
+        if self.cut_off() {
+            return ResumeDecision::Refuse(ResumeRefusal::CutOff);
+        }
         // Under --cluster another server's member or waiting join of the name keeps it (a
         // resume claimed it in Redis first, see `claim_for_resume`: this is a cut-off server's
         // or a refused claim's answer).

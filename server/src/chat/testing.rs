@@ -1167,6 +1167,41 @@ fn consoles_decide_and_kick_on_other_servers_through_the_log() {
 }
 
 #[test]
+fn a_cut_off_server_admits_no_resume_or_token_login_of_a_connection_it_took_before() {
+    use super::TokenLogin;
+    let mut h = Harness::cluster();
+    let token = remembered_by_s2(&mut h, "amy");
+    // Connections accepted while the server was in the room, not yet named.
+    let native = h.connect_from("127.0.0.2");
+    h.line(native, "HELLO 3");
+    let irc = h.connect_from("127.0.0.3");
+    h.bridge(FromBridge::Down { why: "test".into() });
+    h.clear();
+    assert!(
+        !h.core.token_admits("amy", &token, h.now),
+        "SASL says 904 while cut off"
+    );
+    h.line(native, &format!("RESUME amy {token} -"));
+    assert!(
+        h.got(native)[0].starts_with("DENIED the server lost its cluster"),
+        "{:?}",
+        h.got(native)
+    );
+    assert!(h.out.closed.contains(&native));
+    let d = h
+        .core
+        .admit_remembered(irc, "amy", &token, "amy", h.now, &mut h.out);
+    assert!(matches!(d, TokenLogin::Refused(_)), "{d:?}");
+    assert_eq!(
+        h.got(irc),
+        ["DENIED the server lost its cluster; try another server or later"]
+    );
+    assert!(h.out.closed.contains(&irc));
+    assert_eq!(h.core.online(), 0, "nobody admitted");
+    assert!(h.out.bridge.is_empty(), "{:?}", h.out.bridge);
+}
+
+#[test]
 fn a_cut_off_server_says_bye_refuses_joins_and_publishes_nothing() {
     let mut h = Harness::cluster();
     let a = h.cluster_join("al", LogId(1, 0));

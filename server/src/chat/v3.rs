@@ -194,6 +194,9 @@ pub enum ResumeRefusal {
     /// The connection is past its name already (waiting, or a member): a token login is only
     /// for a connection that has not named itself.
     Named,
+    /// This server is cut off from its cluster: it admits nobody, by token as by name, until
+    /// it is back in the room (the connection is denied, as a join would be).
+    CutOff,
 }
 
 /// What a `RESUME` (or a token login, [`super::Core::admit_remembered`]) comes to.
