@@ -16,6 +16,14 @@ need_pkg() { # need_pkg COMMAND DEBIAN-PACKAGE
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$2" >/dev/null
 }
+need_deb() { # need_deb DEBIAN-PACKAGE: for a package with no command of its own (a plugin)
+    dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'ok installed' && return 0
+    step "installing $1"
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$1" >/dev/null
+}
 
 need_pkg nc netcat-openbsd
 need_pkg redis-server redis-server # server/tests/cluster.rs starts its own
@@ -23,6 +31,10 @@ need_pkg openssl openssl           # server/tests/tls.rs: `openssl s_client` as 
 need_pkg tmux tmux                 # server/tests/irc_clients.rs drives real IRC clients in tmux
 need_pkg irssi irssi               # ... irssi
 need_pkg weechat weechat-curses    # ... and weechat
+need_pkg hexchat hexchat           # server/tests/irc_hexchat.rs drives HexChat ...
+need_deb hexchat-python3            # ... through a Python plugin of ours
+need_pkg Xvfb xvfb                 # ... on a virtual display
+need_pkg setpriv util-linux        # ... as nobody when run as root (HexChat stops to warn root)
 need_pkg systemd-analyze systemd   # server/tests/deploy_unit.rs: verify and rate the unit
 need_pkg node nodejs               # server/tests/web_markup.rs: the page's markup parser
 need_pkg prlimit util-linux        # server/tests/hostile_v3.rs and limits.rs: file and descriptor limits
