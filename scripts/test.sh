@@ -32,7 +32,7 @@ need_pkg tmux tmux                 # server/tests/irc_clients.rs drives real IRC
 need_pkg irssi irssi               # ... irssi
 need_pkg weechat weechat-curses    # ... and weechat
 need_pkg hexchat hexchat           # server/tests/irc_hexchat.rs drives HexChat ...
-need_deb hexchat-python3            # ... through a Python plugin of ours
+need_deb hexchat-python3           # ... through a Python plugin of ours
 need_pkg Xvfb xvfb                 # ... on a virtual display
 need_pkg setpriv util-linux        # ... as nobody when run as root (HexChat stops to warn root)
 need_pkg systemd-analyze systemd   # server/tests/deploy_unit.rs: verify and rate the unit
