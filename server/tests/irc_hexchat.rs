@@ -85,9 +85,11 @@ struct HexChat {
 }
 
 impl HexChat {
-    /// Starts Xvfb and HexChat with `nick`, connecting to the IRC listener at `port`.
+    /// Starts Xvfb and HexChat with `nick`, connecting to `url` (HexChat's command line takes
+    /// an `irc://` URL).
     #[track_caller]
-    fn start(name: &str, nick: &str, port: u16) -> HexChat {
+    /// Without `url`, HexChat opens an empty server tab and waits for commands.
+    fn start(name: &str, nick: &str, url: Option<&str>) -> HexChat {
         let scratch = Scratch(
             std::env::temp_dir().join(format!("chat-hexchat-{name}-{}", std::process::id())),
         );
@@ -149,7 +151,7 @@ impl HexChat {
             command
                 .arg("-d")
                 .arg(&dir)
-                .arg(format!("irc://127.0.0.1:{port}/"))
+                .args(url)
                 .env("DISPLAY", format!(":{display}"))
                 // Nothing outside the scratch directory: no session bus (it could start one
                 // that outlives the test), no accessibility bus, no files in the real home.
@@ -205,14 +207,35 @@ impl HexChat {
     #[track_caller]
     fn expect_line(&mut self, fields: &[&str], hint: &str) {
         let want = fields.join("\t");
+        self.wait_line(&want, |l| l == want, hint);
+    }
+
+    /// Waits until the event log has a line that starts with `fields` after the lines matched
+    /// so far; returns the rest of it.
+    #[track_caller]
+    fn expect_start(&mut self, fields: &[&str]) -> String {
+        let want = fields.join("\t");
+        let line = self.wait_line(&want, |l| l.starts_with(&want), "at the start of a line");
+        line[want.len()..].to_owned()
+    }
+
+    /// Waits until `pred` holds for a line of the event log after those matched so far (it
+    /// is matched then); returns it.
+    #[track_caller]
+    fn wait_line(&mut self, want: &str, pred: impl Fn(&str) -> bool, hint: &str) -> String {
         let deadline = Instant::now() + EVENT_TIMEOUT;
         loop {
             let log = self.log("events.log");
             // Whole lines only: the plugin may be half way through writing one.
             let whole = &log[..log.rfind('\n').map_or(0, |at| at + 1)];
-            if let Some(at) = whole.lines().skip(self.read).position(|l| l == want) {
-                self.read += at + 1;
-                return;
+            if let Some((at, line)) = whole
+                .lines()
+                .enumerate()
+                .skip(self.read)
+                .find(|(_, l)| pred(l))
+            {
+                self.read = at + 1;
+                return line.to_owned();
             }
             if Instant::now() > deadline {
                 panic!(
@@ -269,7 +292,11 @@ fn hexchat_waits_is_approved_talks_and_is_kicked() {
     let (mut server, addr) = irc_kit::server(&[]);
     let mut bob = irc_kit::native(&mut server, "bob");
 
-    let mut hx = HexChat::start("talks", "hx", addr.port());
+    let mut hx = HexChat::start(
+        "talks",
+        "hx",
+        Some(&format!("irc://127.0.0.1:{}/", addr.port())),
+    );
     // Registered at once, then waiting for the operator.
     hx.expect(&[
         "chat",
@@ -343,4 +370,39 @@ fn hexchat_waits_is_approved_talks_and_is_kicked() {
         "chat.server",
         "kicked by the operator",
     ]);
+}
+
+/// docs/IRC.md's typed steps (`/nick`, then `/server HOST PORT`), and the token the server
+/// gives as the password of `/server HOST PORT PASSWORD`: in at once, no operator.
+#[test]
+fn hexchat_typed_server_command_then_its_token_skips_the_waiting_room() {
+    let (mut server, addr) = irc_kit::server(&[]);
+    let mut bob = irc_kit::native(&mut server, "bob");
+    let port = addr.port();
+
+    let mut hx = HexChat::start("token", "someone", None);
+    hx.command("", "nick tok");
+    hx.command("", &format!("server 127.0.0.1 {port}"));
+    server.expect_console("join request: tok from 127.0.0.1:");
+    server.console("approve tok");
+    bob.expect_exact("JOIN tok");
+    hx.expect(&["#chat", "You Join", "tok", "#chat", "tok@chat.server"]);
+    let token = hx.expect_start(&["chat", "Server Notice", "Your token is "]);
+    let token = token
+        .strip_suffix("\tchat.server")
+        .unwrap_or_else(|| panic!("no token in {token:?}"));
+    hx.expect_start(&[
+        "chat",
+        "Server Notice",
+        &format!("HexChat: Network List > chat > Edit > Password: {token} "),
+    ]);
+
+    hx.command("", &format!("server 127.0.0.1 {port} {token}"));
+    hx.expect(&["#chat", "You Join", "tok", "#chat", "tok@chat.server"]);
+    // HexChat quits the old connection with a message of its own: the room reads it as `quit`.
+    bob.expect_exact("LEAVE tok quit");
+    bob.expect_exact("JOIN tok");
+    server.expect_console("remembered tok joined");
+    hx.command("#chat", "say back without waiting");
+    bob.expect_exact("MSG tok - back without waiting");
 }
