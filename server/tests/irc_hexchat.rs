@@ -51,6 +51,23 @@ fn spawn(command: &mut Command, package: &str) -> Child {
     }
 }
 
+/// Fails the test, with what to install, when `tool --version` does not run.
+#[track_caller]
+fn require(tool: &str, package: &str) {
+    let mut command = Command::new(tool);
+    let mut child = spawn(
+        command
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+        package,
+    );
+    assert!(
+        child.wait().is_ok_and(|s| s.success()),
+        "{tool} --version failed: reinstall the Debian package {package}"
+    );
+}
+
 /// A program stopped (SIGTERM, then SIGKILL after [`STOP_TIMEOUT`]) and reaped on drop.
 struct Process(Child);
 
@@ -119,6 +136,10 @@ impl HexChat {
         // HexChat started by root stops at a dialog ("Running IRC as root is stupid!") that
         // waits for a click: as root (CI's containers), run it as nobody, owning its directory.
         let as_root = std::fs::metadata("/proc/self").unwrap().uid() == 0;
+        require("hexchat", "hexchat");
+        if as_root {
+            require("setpriv", "util-linux");
+        }
         if as_root {
             for path in ["", "addons", "hexchat.conf", "addons/chat_test.py"] {
                 std::os::unix::fs::chown(dir.join(path), Some(NOBODY), Some(NOBODY)).unwrap();
