@@ -106,7 +106,8 @@ impl HexChat {
     /// an `irc://` URL).
     #[track_caller]
     /// Without `url`, HexChat opens an empty server tab and waits for commands.
-    fn start(name: &str, nick: &str, url: Option<&str>) -> HexChat {
+    /// `servlist` is the Network List (`servlist.conf`), if any.
+    fn start(name: &str, nick: &str, url: Option<&str>, servlist: Option<&str>) -> HexChat {
         let scratch = Scratch(
             std::env::temp_dir().join(format!("chat-hexchat-{name}-{}", std::process::id())),
         );
@@ -133,6 +134,9 @@ impl HexChat {
         )
         .unwrap();
         std::fs::write(dir.join("addons").join("chat_test.py"), PLUGIN).unwrap();
+        if let Some(servlist) = servlist {
+            std::fs::write(dir.join("servlist.conf"), servlist).unwrap();
+        }
         // HexChat started by root stops at a dialog ("Running IRC as root is stupid!") that
         // waits for a click: as root (CI's containers), run it as nobody, owning its directory.
         let as_root = std::fs::metadata("/proc/self").unwrap().uid() == 0;
@@ -141,7 +145,14 @@ impl HexChat {
             require("setpriv", "util-linux");
         }
         if as_root {
-            for path in ["", "addons", "hexchat.conf", "addons/chat_test.py"] {
+            let files = [
+                "",
+                "addons",
+                "hexchat.conf",
+                "addons/chat_test.py",
+                "servlist.conf",
+            ];
+            for path in files.into_iter().filter(|f| dir.join(f).exists()) {
                 std::os::unix::fs::chown(dir.join(path), Some(NOBODY), Some(NOBODY)).unwrap();
             }
         }
@@ -216,6 +227,11 @@ impl HexChat {
 
     fn log(&self, name: &str) -> String {
         std::fs::read_to_string(self.dir.0.join(name)).unwrap_or_default()
+    }
+
+    /// The lines the server has sent so far.
+    fn raw(&self) -> String {
+        self.log("raw.log")
     }
 
     /// Waits until the event log has the line `fields` (tab, event, words) after the lines
@@ -317,6 +333,7 @@ fn hexchat_waits_is_approved_talks_and_is_kicked() {
         "talks",
         "hx",
         Some(&format!("irc://127.0.0.1:{}/", addr.port())),
+        None,
     );
     // Registered at once, then waiting for the operator.
     hx.expect(&[
@@ -401,7 +418,7 @@ fn hexchat_typed_server_command_then_its_token_skips_the_waiting_room() {
     let mut bob = irc_kit::native(&mut server, "bob");
     let port = addr.port();
 
-    let mut hx = HexChat::start("token", "someone", None);
+    let mut hx = HexChat::start("token", "someone", None, None);
     hx.command("", "nick tok");
     hx.command("", &format!("server 127.0.0.1 {port}"));
     server.expect_console("join request: tok from 127.0.0.1:");
@@ -431,4 +448,53 @@ fn hexchat_typed_server_command_then_its_token_skips_the_waiting_room() {
     server.expect_console("remembered tok joined");
     hx.command("#chat", "say back without waiting");
     bob.expect_exact("MSG tok - back without waiting");
+}
+
+/// docs/IRC.md's Network List, as the dialog writes it to `servlist.conf`: a network `chat`
+/// with the server and the token as its password, under each login method the page names;
+/// `/server chat` connects to it, and the member is in at once.
+#[test]
+fn hexchat_network_list_with_the_token_skips_the_waiting_room() {
+    // (the login method's number in servlist.conf, its name in the Edit dialog, the network's
+    // flags: 19 = the dialog's defaults, global user information included; 17 = without it,
+    // so that the network's own user name is SASL's account)
+    let methods = [
+        ("0", "Default", "19"),
+        ("7", "Server password (/PASS password)", "19"),
+        ("6", "SASL (username + password)", "17"),
+    ];
+    for (login, method, flags) in methods {
+        let (mut server, addr) = irc_kit::server(&[]);
+        let mut bob = irc_kit::native(&mut server, "bob");
+        // Approved once (as a raw IRC member), for the token.
+        let mut first = irc_kit::irc_member(&mut server, addr, "net", "");
+        bob.expect_exact("JOIN net");
+        let token = first.token.clone().unwrap();
+        first.send("QUIT");
+        first.expect_error_then_close();
+        bob.expect_exact("LEAVE net left");
+
+        let servlist = format!(
+            "v=2.16.1\n\n\
+             N=chat\n\
+             I=net\n\
+             U=net\n\
+             L={login}\n\
+             P={token}\n\
+             F={flags}\n\
+             D=0\n\
+             S=127.0.0.1/{}\n\n",
+            addr.port()
+        );
+        let mut hx = HexChat::start("network", "net", None, Some(&servlist));
+        hx.command("", "server chat");
+        bob.expect_exact("JOIN net");
+        server.expect_console("remembered net joined");
+        hx.expect(&["#chat", "You Join", "net", "#chat", "net@chat.server"]);
+        hx.command("#chat", &format!("say in through {method}"));
+        bob.expect_exact(&format!("MSG net - in through {method}"));
+        // SASL's success (903) came before the join; with a server password there is none.
+        let sasl = hx.raw().contains(":chat.server 903 ");
+        assert_eq!(sasl, login == "6", "{method}:\n{}", escaped(&hx.raw()));
+    }
 }
