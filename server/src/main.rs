@@ -66,8 +66,9 @@ struct Args {
     #[arg(long, value_name = "NAME", default_value = config::DEFAULT_IRC_CHANNEL)]
     irc_channel: String,
     /// Which markup styles IRC members get as formatting codes: all, or basic (strike-through
-    /// and code as their markup characters ~~ and `, for irssi 1.4 and weechat before 4.6,
-    /// which show those two codes as a stray reverse ^ or Q).
+    /// and code as their markup characters ~~ and `, for irssi 1.4, which shows those two
+    /// codes as a stray reverse ^ or Q, and weechat before 4.6, which shows strike-through's as
+    /// ^ and drops code's).
     #[arg(long, value_name = "STYLES", default_value = "all", value_parser = clap::builder::PossibleValuesParser::new(["all", "basic"]))]
     irc_styles: String,
     /// Seconds of silence after which an IRC connection is pinged, and as many again after

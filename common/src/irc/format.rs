@@ -14,7 +14,8 @@
 //! | the message's color | `0x03` with the mIRC number, around the whole text |
 //!
 //! Strike-through and monospace are the two codes many IRC clients do not render: irssi 1.4
-//! and weechat before 4.6 show the code itself, as a reverse `^` or `Q` around the words. So
+//! shows the code itself, a reverse `^` or `Q` around the words, and weechat before 4.6 shows
+//! strike-through's as `^`. So
 //! towards IRC they go as codes with [`IrcStyles::All`] (the contract, and the server's
 //! default), and with [`IrcStyles::Basic`] as their markup characters, `~~strike~~` and
 //! `` `code` ``, which every client shows as typed. Coming from IRC, both codes are always
