@@ -7,6 +7,13 @@
 //! and types the commands the test writes to a file. The test asserts on the log's lines,
 //! exactly, and on what a native member (`bob`) and the operator's console see.
 //!
+//! HexChat connects each way docs/IRC.md gives: an `irc://` URL on its command line (then it
+//! waits, is approved, talks with markup both ways, sends and gets privates, `/me`, `/nick`,
+//! the operator's notice, and is kicked), the typed `/nick` and `/server` (then its token as
+//! `/server`'s password), and a network of its Network List (`servlist.conf`, as the dialog
+//! saves it) with the token under each login method. Run by root, HexChat runs as nobody:
+//! as root it stops at a warning that waits for a click.
+//!
 //! A missing tool (hexchat, hexchat-python3, Xvfb) fails the test with what to install: it
 //! never skips. The log is polled with a deadline (a read with a timeout, not a sleep as
 //! synchronisation); Xvfb and HexChat are stopped on drop, the test passing or not.
@@ -103,10 +110,9 @@ struct HexChat {
 
 impl HexChat {
     /// Starts Xvfb and HexChat with `nick`, connecting to `url` (HexChat's command line takes
-    /// an `irc://` URL).
+    /// an `irc://` URL); without one, HexChat opens an empty server tab and waits for
+    /// commands. `servlist` is its Network List (`servlist.conf`), if any.
     #[track_caller]
-    /// Without `url`, HexChat opens an empty server tab and waits for commands.
-    /// `servlist` is the Network List (`servlist.conf`), if any.
     fn start(name: &str, nick: &str, url: Option<&str>, servlist: Option<&str>) -> HexChat {
         let scratch = Scratch(
             std::env::temp_dir().join(format!("chat-hexchat-{name}-{}", std::process::id())),
@@ -143,8 +149,6 @@ impl HexChat {
         require("hexchat", "hexchat");
         if as_root {
             require("setpriv", "util-linux");
-        }
-        if as_root {
             let files = [
                 "",
                 "addons",
