@@ -278,7 +278,9 @@ impl HexChat {
                 self.read = at + 1;
                 return line.to_owned();
             }
-            if Instant::now() > deadline {
+            // A command the plugin could not run (no such tab) fails at once.
+            let error = whole.lines().find(|l| l.starts_with("\ttest error\t"));
+            if Instant::now() > deadline || error.is_some() {
                 panic!(
                     "HexChat never printed {want:?} {hint}\n\
                      events (after the first {} matched):\n{}\n\
