@@ -302,13 +302,18 @@ impl Core {
     ) {
         let id_tag = (!id.is_empty()).then(|| id.clone().into_boxed_str());
         let line = Outgoing::from_line_with_id(line, Some(wall), id_tag);
-        let to = match line.msg() {
-            Some(ServerMsg::Priv { to, .. }) => Some(Rc::from(to)),
-            Some(ServerMsg::Msg { .. } | ServerMsg::Act { .. }) => None,
+        // Read once, for the recipient and the log (`msg` parses only from UTF-8).
+        let Some(msg) = line.msg() else { return };
+        let to = match msg {
+            ServerMsg::Priv { to, .. } => Some(Rc::from(to)),
+            ServerMsg::Msg { .. } | ServerMsg::Act { .. } => None,
             // Not a line a member may get (Redis is trusted, but a malformed entry is skipped).
             _ => return,
         };
-        self.v3.log_arrival(&id, super::v3::wall_ms(wall), &line);
+        // UTF-8 as `msg` parsed from it: borrowed, never repaired.
+        let text = String::from_utf8_lossy(line.line());
+        self.v3
+            .log_arrival(&id, super::v3::wall_ms(wall), &msg, &text);
         let held = HeldMsg::Logged { line, from, to };
         if let Some(m) = self.v3.hold_or_pass(held) {
             self.deliver_held(m, now, out);

@@ -190,11 +190,7 @@ impl Core {
             login: Some(nick.into()),
         };
         // A name another server's waiting join holds refuses at once, as SASL said (904).
-        let seen = if self.held_elsewhere(name) {
-            Holder::Other
-        } else {
-            self.local_holder(name)
-        };
+        let seen = self.login_holder(name);
         match self.resume_or_claim(id, name, ask, seen, now, out) {
             None => TokenLogin::Waiting,
             Some(ResumeDecision::Refuse(why)) => {
@@ -252,13 +248,20 @@ impl Core {
         }
     }
 
-    /// Under `--cluster`, whether `name` is held elsewhere by someone a resume cannot take
-    /// over: another server's waiting join, or a claim under way here. Another server's
-    /// member is not: a resume takes it over through the room's log.
-    fn held_elsewhere(&self, name: &str) -> bool {
-        self.remote
+    /// Who holds `name` for a token login: [`Core::local_holder`], except that under
+    /// `--cluster` a name held elsewhere by someone a resume cannot take over (another server's
+    /// waiting join, or a claim under way here) is [`Holder::Other`]. Another server's member
+    /// is not: a resume takes it over through the room's log.
+    fn login_holder(&self, name: &str) -> Holder {
+        let elsewhere = self
+            .remote
             .as_ref()
-            .is_some_and(|r| r.up && r.taken(name) && r.member(name).is_none())
+            .is_some_and(|r| r.up && r.taken(name) && r.member(name).is_none());
+        if elsewhere {
+            Holder::Other
+        } else {
+            self.local_holder(name)
+        }
     }
 
     /// Connection `id` speaks a dialect whose clients keep one fixed password (IRC): its member
@@ -281,11 +284,7 @@ impl Core {
         if self.cut_off() {
             return false;
         }
-        let holder = if self.held_elsewhere(name) {
-            Holder::Other
-        } else {
-            self.local_holder(name)
-        };
+        let holder = self.login_holder(name);
         !matches!(
             self.v3.decide_resume(name, token, now.wall, holder),
             ResumeDecision::Refuse(_)

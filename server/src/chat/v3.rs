@@ -592,23 +592,19 @@ impl V3 {
         line
     }
 
-    /// A ban was made (or replaced one of its range): the store keeps it whole.
     /// Under `--cluster`: logs a line the room's log brought back (`id`: the origin's, this
     /// server's own included) at this log's next sequence number, so the log keeps the room's
-    /// order. Nothing without a store.
-    pub fn log_arrival(&mut self, id: &str, time_ms: u64, line: &Outgoing) {
+    /// order: `msg` as read from `line` (its canonical form, LF included) by the caller. Nothing
+    /// without a store.
+    pub fn log_arrival(&mut self, id: &str, time_ms: u64, msg: &ServerMsg<'_>, line: &str) {
         if !self.attached {
             return;
         }
-        let (kind, from, to) = match line.msg() {
-            Some(ServerMsg::Msg { from, .. }) => (Kind::Msg, from.to_owned(), String::new()),
-            Some(ServerMsg::Act { from, .. }) => (Kind::Act, from.to_owned(), String::new()),
-            Some(ServerMsg::Priv { from, to, .. }) => (Kind::Priv, from.to_owned(), to.to_owned()),
+        let (kind, from, to) = match *msg {
+            ServerMsg::Msg { from, .. } => (Kind::Msg, from.to_owned(), String::new()),
+            ServerMsg::Act { from, .. } => (Kind::Act, from.to_owned(), String::new()),
+            ServerMsg::Priv { from, to, .. } => (Kind::Priv, from.to_owned(), to.to_owned()),
             _ => return,
-        };
-        let text = match std::str::from_utf8(line.line()) {
-            Ok(text) => std::borrow::Cow::Borrowed(text),
-            Err(_) => String::from_utf8_lossy(line.line()),
         };
         self.logged = true;
         self.entries.push(Entry {
@@ -617,7 +613,7 @@ impl V3 {
             kind,
             from,
             to,
-            line: text.trim_end_matches('\n').to_owned(),
+            line: line.trim_end_matches('\n').to_owned(),
             origin_id: (!id.is_empty()).then(|| id.to_owned()),
         });
     }
@@ -640,6 +636,7 @@ impl V3 {
         });
     }
 
+    /// A ban was made (or replaced one of its range): the store keeps it whole.
     pub fn ban_made(&mut self, ban: &Ban) {
         self.write(Write::Ban(ban.clone()));
     }

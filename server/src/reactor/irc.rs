@@ -605,8 +605,15 @@ impl Reactor {
                     // admitted without the operator, else the waiting room as `nick` (the core
                     // says why). The account is SASL's name, else the nick.
                     let name = c.name.as_deref().unwrap_or(&nick);
-                    if self.irc_token_login(id, name, &c.secret, &nick, now) == TokenLogin::Waiting
-                    {
+                    let login = self.core.admit_remembered(
+                        id,
+                        name,
+                        &c.secret,
+                        &nick,
+                        now,
+                        &mut self.shell,
+                    );
+                    if login == TokenLogin::Waiting {
                         // Under --cluster the name is claimed first (another server's session
                         // of it lets go): registration completes now, the channel's JOIN
                         // comes with the admission, as it does with an approval.
@@ -619,7 +626,9 @@ impl Reactor {
             }
             Step::SaslPlain(c) => {
                 let name = c.name.as_deref().unwrap_or("");
-                let ok = self.irc_token_admits(name, &c.secret, now);
+                // SASL's answer (`903`/`904`) comes before registration ends: whether the
+                // login would admit the name, changing nothing.
+                let ok = self.core.token_admits(name, &c.secret, now);
                 let mut out = Vec::new();
                 let Some(session) = self.shell.irc(id) else {
                     return;
@@ -630,27 +639,6 @@ impl Reactor {
             }
             Step::Quit => self.irc_close(id, "Closing link: quit", now),
         }
-    }
-
-    /// Whether `token` admits the remembered member `name` now (SASL's answer, `903` or
-    /// `904`, comes before registration ends). Admits nobody.
-    fn irc_token_admits(&self, name: &str, token: &str, now: Now) -> bool {
-        self.core.token_admits(name, token, now)
-    }
-
-    /// Admits connection `id` as the remembered member `name` if `token` is its token (the
-    /// room then says `WELCOME`, which joins the channel), now or once the cluster answers;
-    /// refused, the core says why and `nick` waits for the operator.
-    fn irc_token_login(
-        &mut self,
-        id: ConnId,
-        name: &str,
-        token: &str,
-        nick: &str,
-        now: Now,
-    ) -> TokenLogin {
-        self.core
-            .admit_remembered(id, name, token, nick, now, &mut self.shell)
     }
 
     /// A `NICK` while the room asks this registered connection for a name (see `naming`):
