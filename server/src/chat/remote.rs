@@ -475,22 +475,11 @@ impl Core {
         now: Now,
         out: &mut impl Outbox,
     ) {
-        let id = line.id.as_deref().unwrap_or_default().to_owned();
-        let event = match line.msg() {
-            Some(ServerMsg::Priv { to, .. }) => Event::Priv {
-                to: to.to_owned(),
-                line: line.line().to_vec(),
-                id: id.clone(),
-            },
-            _ => Event::Msg {
-                line: line.line().to_vec(),
-                id: id.clone(),
-            },
-        };
+        let id = line.id.as_deref().unwrap_or_default();
         let shutting_down = self.shutting_down;
         match self.remote.as_mut() {
             Some(r) if r.up && !shutting_down => {
-                if !id.is_empty() && !r.await_log(&id, from) {
+                if !id.is_empty() && !r.await_log(id, from) {
                     log::warn!("{MAX_AWAITING} messages wait for the room's log: one refused");
                     return self.send_error(
                         from,
@@ -499,6 +488,18 @@ impl Core {
                         out,
                     );
                 }
+                let id = id.to_owned();
+                let event = match line.msg() {
+                    Some(ServerMsg::Priv { to, .. }) => Event::Priv {
+                        to: to.to_owned(),
+                        line: line.line().to_vec(),
+                        id,
+                    },
+                    _ => Event::Msg {
+                        line: line.line().to_vec(),
+                        id,
+                    },
+                };
                 out.cluster(ToBridge::Publish {
                     event,
                     wall_ms: wall_ms(line.wall.unwrap_or(now.wall)),
